@@ -1,0 +1,28 @@
+# Two commands set up and use a fresh clone: `make plan` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: plan test bench clean
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+## plan: the offline plan of both stacks from their stack files (no cloud account needed)
+plan: $(STAMP)
+	$(BIN)/python -m tools.plan prod dr
+
+## test: the whole test suite (starts its own PostgreSQL and GCS emulator where needed)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## bench: the benchmarks under bench/, each against a baseline measured in the same run
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache

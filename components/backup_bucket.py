@@ -1,0 +1,177 @@
+"""BackupBucket: a Cloud Storage bucket fit to hold backups.
+
+Private by construction (uniform bucket-level access, public access prevention
+enforced), encrypted with its own customer-managed key that rotates, keeping
+every object for the retention period (no delete, no replace), restorable
+after deletion for the soft-delete window, logging access to a separate bucket,
+and protected from `pulumi destroy`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_gcp as gcp
+
+from . import defaults
+from .stack_config import BackupBucketSettings
+
+# Google's group that writes Cloud Storage usage and access logs into log buckets.
+STORAGE_ANALYTICS_MEMBER = "group:cloud-storage-analytics@google.com"
+
+
+def days_to_seconds(days: int) -> int:
+    """The one place where config days become the seconds Google's APIs take."""
+    return days * defaults.SECONDS_PER_DAY
+
+
+@dataclass(frozen=True)
+class BackupBucketArgs:
+    """Inputs of a BackupBucket."""
+
+    bucket_name: str
+    """Globally unique bucket name; the key ring, key and log bucket are named after it."""
+    project: str
+    """Google Cloud project that owns the bucket and its key."""
+    region: str
+    """Region of the bucket and its key ring (CMEK keys must share the bucket's location)."""
+    settings: BackupBucketSettings
+    """Retention, soft delete, storage classes and log retention, as validated stack config."""
+    kms_rotation_days: int
+    """Days between automatic rotations of the bucket's key."""
+    labels: dict[str, str]
+    """Labels put on the bucket, its log bucket and its key."""
+
+
+class BackupBucket(pulumi.ComponentResource):
+    """A private, CMEK-encrypted, retention-locked bucket for backups, with its key and log bucket."""
+
+    bucket_name: pulumi.Output[str]
+    """Name of the backup bucket."""
+    url: pulumi.Output[str]
+    """gs:// URL of the backup bucket."""
+    kms_key_id: pulumi.Output[str]
+    """Id of the bucket's customer-managed encryption key."""
+    log_bucket_name: pulumi.Output[str]
+    """Name of the bucket that receives the backup bucket's access logs."""
+
+    def __init__(self, name: str, args: BackupBucketArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("raptorflow:storage:BackupBucket", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        guarded = pulumi.ResourceOptions(parent=self, protect=True)
+        settings = args.settings
+
+        key_ring = gcp.kms.KeyRing(
+            f"{name}-keyring",
+            name=f"{args.bucket_name}-ring",
+            project=args.project,
+            location=args.region,
+            opts=guarded,
+        )
+        key = gcp.kms.CryptoKey(
+            f"{name}-key",
+            name=f"{args.bucket_name}-key",
+            key_ring=key_ring.id,
+            purpose="ENCRYPT_DECRYPT",
+            rotation_period=f"{days_to_seconds(args.kms_rotation_days)}s",
+            labels=args.labels,
+            opts=guarded,
+        )
+        # Cloud Storage encrypts and decrypts with the project's service agent, which must be allowed to use the key.
+        storage_agent = gcp.storage.get_project_service_account_output(project=args.project)
+        key_access = gcp.kms.CryptoKeyIAMMember(
+            f"{name}-key-storage-agent",
+            crypto_key_id=key.id,
+            role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+            member=storage_agent.member,
+            opts=child,
+        )
+        after_key_access = pulumi.ResourceOptions(parent=self, protect=True, depends_on=[key_access])
+
+        log_bucket = gcp.storage.Bucket(
+            f"{name}-logs",
+            name=f"{args.bucket_name}-logs",
+            project=args.project,
+            location=args.region,
+            uniform_bucket_level_access=True,
+            public_access_prevention="enforced",
+            force_destroy=False,
+            encryption=gcp.storage.BucketEncryptionArgs(default_kms_key_name=key.id),
+            # Log objects are never replaced, but versioning keeps a deleted one recoverable.
+            versioning=gcp.storage.BucketVersioningArgs(enabled=True),
+            soft_delete_policy=gcp.storage.BucketSoftDeletePolicyArgs(
+                retention_duration_seconds=days_to_seconds(settings.soft_delete_days)
+            ),
+            lifecycle_rules=[
+                _delete_after(settings.access_log_retention_days),
+                # Versioning turns an expired log into a noncurrent version: drop those too.
+                gcp.storage.BucketLifecycleRuleArgs(
+                    action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(
+                        days_since_noncurrent_time=settings.soft_delete_days, with_state="ARCHIVED"
+                    ),
+                ),
+            ],
+            labels=args.labels,
+            opts=after_key_access,
+        )
+        gcp.storage.BucketIAMMember(
+            f"{name}-logs-writer",
+            bucket=log_bucket.name,
+            role="roles/storage.objectCreator",
+            member=STORAGE_ANALYTICS_MEMBER,
+            opts=child,
+        )
+
+        # Transitions first, then deletion when retention ends; retention and versioning are exclusive.
+        lifecycle = [
+            gcp.storage.BucketLifecycleRuleArgs(
+                action=gcp.storage.BucketLifecycleRuleActionArgs(type="SetStorageClass", storage_class=step.storage_class),
+                condition=gcp.storage.BucketLifecycleRuleConditionArgs(age=step.age_days),
+            )
+            for step in settings.storage_class_transitions
+        ]
+        lifecycle.append(_delete_after(settings.retention_days))
+        bucket = gcp.storage.Bucket(
+            f"{name}-bucket",
+            name=args.bucket_name,
+            project=args.project,
+            location=args.region,
+            uniform_bucket_level_access=True,
+            public_access_prevention="enforced",
+            force_destroy=False,
+            encryption=gcp.storage.BucketEncryptionArgs(default_kms_key_name=key.id),
+            retention_policy=gcp.storage.BucketRetentionPolicyArgs(
+                retention_period=str(days_to_seconds(settings.retention_days)),
+                is_locked=settings.lock_retention,
+            ),
+            soft_delete_policy=gcp.storage.BucketSoftDeletePolicyArgs(
+                retention_duration_seconds=days_to_seconds(settings.soft_delete_days)
+            ),
+            lifecycle_rules=lifecycle,
+            logging=gcp.storage.BucketLoggingArgs(log_bucket=log_bucket.name, log_object_prefix=args.bucket_name),
+            labels=args.labels,
+            opts=after_key_access,
+        )
+
+        self.bucket_name = bucket.name
+        self.url = bucket.url
+        self.kms_key_id = key.id
+        self.log_bucket_name = log_bucket.name
+        self.register_outputs(
+            {
+                "bucketName": self.bucket_name,
+                "url": self.url,
+                "kmsKeyId": self.kms_key_id,
+                "logBucketName": self.log_bucket_name,
+            }
+        )
+
+
+def _delete_after(days: int) -> gcp.storage.BucketLifecycleRuleArgs:
+    return gcp.storage.BucketLifecycleRuleArgs(
+        action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+        condition=gcp.storage.BucketLifecycleRuleConditionArgs(age=days),
+    )

@@ -1,0 +1,359 @@
+"""The stack config model: every key a stack file may set, validated once.
+
+`Pulumi.<stack>.yaml` holds the project's keys under the `raptorflow-dr:`
+namespace (structured values are objects, as `pulumi config set --path` writes
+them). `load_stack_config` reads them from the Pulumi runtime, validates them
+against `StackConfig` and raises `ConfigError` - a `pulumi.RunError`, so the
+engine and the offline plan print it without a traceback - naming the stack
+file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from typing import Any, Literal, Optional
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from . import defaults
+
+NAMESPACE = defaults.PROJECT_NAME
+
+_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+_PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$")
+_TIME_OF_DAY = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+_STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
+
+
+class ConfigError(pulumi.RunError):
+    """Invalid stack config: the message names the stack file, each bad key and what is allowed."""
+
+
+class _Model(BaseModel):
+    """Base of every config section: camelCase keys as in the YAML, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+def _check_region(value: str) -> str:
+    if value not in defaults.GCP_REGIONS:
+        close = difflib.get_close_matches(value, defaults.GCP_REGIONS, n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else f"one of {', '.join(sorted(defaults.GCP_REGIONS))}"
+        raise ValueError(f"'{value}' is not a Google Cloud region; {hint}")
+    return value
+
+
+class GcpSettings(_Model):
+    """Where the stack's Google Cloud resources live."""
+
+    project: str = Field(description="Google Cloud project id that holds this site's resources.")
+    region: str = Field(description="Region of the site's buckets, key rings and jobs (e.g. us-central1).")
+
+    @field_validator("project")
+    @classmethod
+    def _project_id(cls, value: str) -> str:
+        if not _PROJECT_ID.match(value):
+            raise ValueError(
+                f"'{value}' is not a Google Cloud project id: 6-30 characters, lowercase letters, "
+                "digits and hyphens, starting with a letter"
+            )
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        return _check_region(value)
+
+    @property
+    def continent(self) -> str:
+        """The continent of `region`, for cross-continent checks."""
+        return defaults.GCP_REGIONS[self.region]
+
+
+class KmsSettings(_Model):
+    """Customer-managed encryption keys of the backup buckets."""
+
+    rotation_days: int = Field(
+        defaults.KMS_ROTATION_DAYS_DEFAULT,
+        ge=1,
+        le=defaults.KMS_ROTATION_DAYS_MAX,
+        description="Days between automatic key rotations (at most 90).",
+    )
+
+
+class StorageClassTransition(_Model):
+    """Move objects to a colder storage class once they are this old."""
+
+    age_days: int = Field(ge=1, description="Object age in days at which the move happens.")
+    storage_class: Literal["NEARLINE", "COLDLINE", "ARCHIVE"] = Field(description="The colder class.")
+
+
+_COLDNESS = {"NEARLINE": 1, "COLDLINE": 2, "ARCHIVE": 3}
+
+
+class BackupBucketSettings(_Model):
+    """A backup bucket: how long it keeps objects and how it guards them."""
+
+    retention_days: int = Field(ge=1, description="Days every object is kept and cannot be deleted or replaced.")
+    lock_retention: bool = Field(False, description="Lock the retention policy. Irreversible: only when compliance asks.")
+    soft_delete_days: int = Field(
+        defaults.SOFT_DELETE_DAYS_DEFAULT,
+        ge=defaults.SOFT_DELETE_DAYS_MIN,
+        le=defaults.SOFT_DELETE_DAYS_MAX,
+        description="Days a deleted object can still be restored (7-90).",
+    )
+    storage_class_transitions: tuple[StorageClassTransition, ...] = Field(
+        (), description="Colder storage classes after given ages, youngest first."
+    )
+    access_log_retention_days: int = Field(
+        defaults.ACCESS_LOG_RETENTION_DAYS, ge=1, description="Days the bucket's access logs are kept."
+    )
+
+    @model_validator(mode="after")
+    def _transitions_in_order(self) -> "BackupBucketSettings":
+        previous_age, previous_cold = 0, 0
+        for index, step in enumerate(self.storage_class_transitions):
+            if step.age_days <= previous_age or _COLDNESS[step.storage_class] <= previous_cold:
+                raise ValueError(
+                    f"storageClassTransitions[{index}]: each step must be older and colder than the one before"
+                )
+            if step.age_days >= self.retention_days:
+                raise ValueError(
+                    f"storageClassTransitions[{index}]: ageDays {step.age_days} must be below "
+                    f"retentionDays {self.retention_days}, when objects are deleted"
+                )
+            previous_age, previous_cold = step.age_days, _COLDNESS[step.storage_class]
+        return self
+
+
+class DatabaseDumpBucketSettings(BackupBucketSettings):
+    """The bucket of database dumps (the plan keeps them 30 days)."""
+
+    retention_days: int = Field(defaults.RETENTION_DAYS["databaseDumps"], ge=1, description="Days dumps are kept.")
+
+
+class TransferSettings(_Model):
+    """The Storage Transfer Service job that keeps a replica in sync."""
+
+    start_time_utc: str = Field(
+        defaults.TRANSFER_START_TIME_UTC, description="Daily start of the full sync, HH:MM in UTC."
+    )
+
+    @field_validator("start_time_utc")
+    @classmethod
+    def _time_of_day(cls, value: str) -> str:
+        if not _TIME_OF_DAY.match(value):
+            raise ValueError(f"'{value}' is not a time of day; use HH:MM (24 h, UTC), e.g. 02:00")
+        return value
+
+    @property
+    def hours(self) -> int:
+        """Hour of `start_time_utc`."""
+        return int(self.start_time_utc[:2])
+
+    @property
+    def minutes(self) -> int:
+        """Minute of `start_time_utc`."""
+        return int(self.start_time_utc[3:])
+
+
+class DatabaseDumpReplicaSettings(DatabaseDumpBucketSettings):
+    """The standby site's copy of the database-dump bucket."""
+
+    transfer: TransferSettings = Field(default_factory=TransferSettings, description="How the copy is kept.")
+
+
+class UserFilesReplicaSettings(BackupBucketSettings):
+    """The standby site's copy of the user-files bucket (the plan keeps it 90 days)."""
+
+    retention_days: int = Field(defaults.RETENTION_DAYS["userFiles"], ge=1, description="Days copies are kept.")
+    transfer: TransferSettings = Field(default_factory=TransferSettings, description="How the copy is kept.")
+
+
+class ReplicaSet(_Model):
+    """The standby site's copies of the primary site's buckets."""
+
+    database_dumps: DatabaseDumpReplicaSettings = Field(default_factory=DatabaseDumpReplicaSettings)
+    user_files: UserFilesReplicaSettings = Field(default_factory=UserFilesReplicaSettings)
+
+
+class StackConfig(_Model):
+    """The whole stack config of one site."""
+
+    site: Literal["primary", "standby"] = Field(description="Which site this stack is.")
+    promoted: bool = Field(False, description="Standby only: true makes the standby site the active one.")
+    gcp: GcpSettings
+    labels: dict[str, str] = Field(description="Labels on every labelled resource; `environment` is required.")
+    kms: KmsSettings = Field(default_factory=KmsSettings)
+    bucket_name_prefix: Optional[str] = Field(None, description="Prefix of bucket names; defaults to the project id.")
+    database_dumps: Optional[DatabaseDumpBucketSettings] = Field(None, description="Primary only: the dump bucket.")
+    user_files_bucket: Optional[str] = Field(
+        None, description="Primary only: name of the existing user-files bucket the standby site copies."
+    )
+    prod_stack: Optional[str] = Field(None, description="Standby only: the primary stack, as org/project/stack.")
+    replicas: Optional[ReplicaSet] = Field(None, description="Standby only: the copies of the primary's buckets.")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, label in value.items():
+            if not _LABEL_KEY.match(key):
+                raise ValueError(f"label key '{key}' must be lowercase letters, digits, '_' or '-', starting with a letter")
+            if not _LABEL_VALUE.match(str(label)):
+                raise ValueError(f"label '{key}' value '{label}' must be lowercase letters, digits, '_' or '-'")
+        if "environment" not in value:
+            raise ValueError("an `environment` label is required (e.g. environment: prod)")
+        return {"managed-by": defaults.MANAGED_BY_LABEL, **value}
+
+    @field_validator("user_files_bucket", "bucket_name_prefix")
+    @classmethod
+    def _bucket_name(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not _BUCKET_NAME.match(value):
+            raise ValueError(f"'{value}' is not a valid bucket name: 3-63 lowercase letters, digits, '-', '_', '.'")
+        return value
+
+    @field_validator("prod_stack")
+    @classmethod
+    def _stack_name(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not _STACK_NAME.match(value):
+            raise ValueError(f"'{value}' is not a stack name; use org/project/stack, e.g. acme/raptorflow-dr/prod")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _site_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("site") == "primary" and "databaseDumps" not in data:
+            return {**data, "databaseDumps": {}}
+        if isinstance(data, dict) and data.get("site") == "standby" and "replicas" not in data:
+            return {**data, "replicas": {}}
+        return data
+
+    @model_validator(mode="after")
+    def _site_rules(self) -> "StackConfig":
+        if self.site == "primary":
+            for key, value in (("promoted", self.promoted or None), ("prodStack", self.prod_stack),
+                               ("replicas", self.replicas)):
+                if value is not None:
+                    raise ValueError(f"`{key}` belongs to a standby stack; a primary stack must not set it")
+            if self.user_files_bucket is None:
+                raise ValueError("a primary stack needs `userFilesBucket`, the existing bucket of user files")
+        else:
+            if self.prod_stack is None:
+                raise ValueError("a standby stack needs `prodStack`, the primary stack to read (org/project/stack)")
+            for key, value in (("databaseDumps", self.database_dumps), ("userFilesBucket", self.user_files_bucket)):
+                if value is not None:
+                    raise ValueError(f"`{key}` belongs to a primary stack; a standby stack must not set it")
+        return self
+
+    @property
+    def active(self) -> bool:
+        """Whether this site serves traffic now: the primary unless the standby is promoted."""
+        return self.site == "primary" or self.promoted
+
+    @property
+    def name_prefix(self) -> str:
+        """Prefix of globally unique names (buckets): the config's, or the project id."""
+        return self.bucket_name_prefix or self.gcp.project
+
+
+def _runtime_config() -> tuple[dict[str, Any], set[str]]:
+    """All config values the engine (or the offline plan) handed the program, and the secret keys."""
+    from pulumi.runtime import config as runtime_config
+
+    values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    secret_keys = set(runtime_config.get_config_secret_keys_env()) | runtime_config._SECRET_KEYS.get()
+    return values, secret_keys
+
+
+def _decode(value: Any) -> Any:
+    """Config values arrive as strings; objects and lists as JSON text."""
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _describe(error: dict[str, Any]) -> str:
+    location = ".".join(str(part) for part in error["loc"])
+    key = f"{NAMESPACE}:{location}" if location else NAMESPACE
+    if error["type"] == "extra_forbidden":
+        return f"{key}: is not a known key; allowed here: {', '.join(_allowed_keys(error['loc'][:-1]))}"
+    message = error["msg"].removeprefix("Value error, ")
+    shown = error.get("input")
+    if error["type"] not in ("missing", "model_type", "value_error") and not isinstance(shown, (dict, list)):
+        message += f" (got {shown!r})"
+    return f"{key}: {message}"
+
+
+def _allowed_keys(location: tuple) -> list[str]:
+    """The keys the config section at `location` accepts (for an unknown-key message)."""
+    model: Any = StackConfig
+    for part in location:
+        if not isinstance(part, str):
+            continue
+        fields = {field.alias or name: field for name, field in model.model_fields.items()}
+        annotation = fields[part].annotation
+        model = next((arg for arg in getattr(annotation, "__args__", (annotation,))
+                      if isinstance(arg, type) and issubclass(arg, BaseModel)), None)
+        if model is None:
+            return []
+    return sorted(field.alias or name for name, field in model.model_fields.items())
+
+
+def _secret_paths(model: BaseModel, prefix: str = "") -> list[str]:
+    """Dotted keys of every SecretStr field set in `model`."""
+    paths = []
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        key = f"{prefix}{field.alias or name}"
+        if isinstance(value, SecretStr):
+            paths.append(key)
+        elif isinstance(value, BaseModel):
+            paths.extend(_secret_paths(value, f"{key}."))
+    return paths
+
+
+def parse_stack_config(stack: str, values: dict[str, Any], secret_keys: set[str] = frozenset()) -> StackConfig:
+    """Validate raw config `values` (full `ns:key` names) of `stack`; raise ConfigError naming each bad key."""
+    source = f"Pulumi.{stack}.yaml"
+    problems = []
+    own: dict[str, Any] = {}
+    for full_key, value in sorted(values.items()):
+        namespace, _, key = full_key.partition(":")
+        if namespace == NAMESPACE:
+            own[key] = _decode(value)
+        elif namespace not in defaults.PROVIDER_NAMESPACES:
+            problems.append(
+                f"{full_key}: unknown namespace '{namespace}'; use {NAMESPACE}: for this project's keys "
+                f"or one of {', '.join(defaults.PROVIDER_NAMESPACES)} for provider settings"
+            )
+    config = None
+    try:
+        config = StackConfig.model_validate(own)
+    except ValidationError as exc:
+        problems.extend(_describe(error) for error in exc.errors())
+    if config is not None:
+        for path in _secret_paths(config):
+            top = path.split(".")[0]
+            if f"{NAMESPACE}:{top}" not in secret_keys:
+                problems.append(
+                    f"{NAMESPACE}:{path}: holds a secret, so it must be set with "
+                    f"`pulumi config set --secret --path {NAMESPACE}:{path}`, never in plain text"
+                )
+    if problems:
+        raise ConfigError(f"invalid stack config in {source}:\n  " + "\n  ".join(problems))
+    return config
+
+
+def load_stack_config() -> StackConfig:
+    """Read and validate the running stack's config; raise ConfigError before any resource exists."""
+    values, secret_keys = _runtime_config()
+    return parse_stack_config(pulumi.get_stack(), values, secret_keys)

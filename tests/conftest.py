@@ -1,0 +1,70 @@
+"""Shared fixtures: offline plans of the program under Pulumi's mocks."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tools.offline import ROOT, Plan, plan_stack
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_plan(stack: str, overrides: tuple[str, ...]) -> Plan:
+    return plan_stack(stack, overrides)
+
+
+@pytest.fixture
+def make_plan():
+    """Run the real program for `stack` (its stack file plus `--set`-style overrides); return the recorded plan.
+
+    Plans are cached per (stack, overrides): tests must not mutate what they get.
+    """
+
+    def make(stack: str, *overrides: str) -> Plan:
+        return _cached_plan(stack, tuple(overrides))
+
+    return make
+
+
+@pytest.fixture
+def prod_plan(make_plan) -> Plan:
+    """The plan of the repo's own prod stack file."""
+    return make_plan("prod")
+
+
+@pytest.fixture
+def dr_plan(make_plan) -> Plan:
+    """The plan of the repo's own dr stack file."""
+    return make_plan("dr")
+
+
+@pytest.fixture
+def run_cli():
+    """Run `python -m <module> ARGS` from the project root; return the CompletedProcess."""
+
+    def run(module: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", module, *args],
+            cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        )
+
+    return run
+
+
+@pytest.fixture
+def stack_file(tmp_path: Path):
+    """Write a variant of a repo stack file: `stack_file("dr", edit)` where `edit(config_dict)` mutates it."""
+    import yaml
+
+    def write(stack: str, edit) -> Path:
+        document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
+        edit(document["config"])
+        path = tmp_path / f"Pulumi.{stack}.yaml"
+        path.write_text(yaml.safe_dump(document))
+        return path
+
+    return write

@@ -1,0 +1,62 @@
+"""The offline plan CLI: the tree, the documented JSON shape, overrides and secrets."""
+
+from __future__ import annotations
+
+import json
+
+from tools.offline import SECRET_SIG, SIG_KEY, redact
+
+
+def test_json_plan_has_the_documented_shape(run_cli):
+    result = run_cli("tools.plan", "prod", "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert set(plan) == {"stack", "resources", "outputs"} and plan["stack"] == "prod"
+    urns = {r["urn"] for r in plan["resources"]}
+    for resource in plan["resources"]:
+        assert set(resource) == {"urn", "type", "name", "parent", "protect", "inputs"}
+        assert resource["parent"] is None or resource["parent"].endswith("pulumi:pulumi:Stack::raptorflow-dr-prod") \
+            or resource["parent"] in urns, f"{resource['name']} has an unknown parent"
+    bucket = next(r for r in plan["resources"] if r["name"] == "db-dumps-bucket")
+    assert bucket["inputs"]["retentionPolicy"]["retentionPeriod"] == "2592000", "inputs use engine camelCase"
+    assert plan["outputs"]["databaseDumpsBucket"] == bucket["inputs"]["name"]
+
+
+def test_tree_lists_every_resource_with_protection_and_outputs(run_cli, dr_plan):
+    result = run_cli("tools.plan", "dr")
+    assert result.returncode == 0, result.stderr
+    for resource in dr_plan.resources:
+        assert f"  {resource.name}" in result.stdout, f"{resource.name} missing from the tree"
+    assert "db-dumps-replica-sink-bucket  [protected]" in result.stdout
+    assert "transferSpec.transferOptions.deleteObjectsUniqueInSink: false" in result.stdout
+    assert "databaseDumpsReplicaBucket: raptorflow-dr-db-dumps-replica" in result.stdout
+
+
+def test_several_stacks_as_json_make_a_list(run_cli):
+    result = run_cli("tools.plan", "prod", "dr", "--json")
+    assert result.returncode == 0, result.stderr
+    assert [plan["stack"] for plan in json.loads(result.stdout)] == ["prod", "dr"]
+
+
+def test_dr_reads_prods_outputs_through_a_stack_reference(dr_plan, prod_plan):
+    (reference,) = dr_plan.of_type("pulumi:pulumi:StackReference")
+    assert reference.inputs["name"] == "raptorflow/raptorflow-dr/prod"
+    sources = {job.inputs["transferSpec"]["gcsDataSource"]["bucketName"]
+               for job in dr_plan.of_type("gcp:storage/transferJob:TransferJob")}
+    assert sources == {prod_plan.outputs["databaseDumpsBucket"], prod_plan.outputs["userFilesBucket"]}
+
+
+def test_secure_values_reach_the_program_as_secrets_and_never_print(run_cli, stack_file):
+    ciphertext = "v1:Zm9vYmFyYmF6cXV4:Y2lwaGVydGV4dC1uZXZlci1wcmludGVk"
+    path = stack_file("dr", lambda config: config.update({"cloudflare:apiToken": {"secure": ciphertext}}))
+    for extra in ((), ("--json",)):
+        result = run_cli("tools.plan", "dr", "--stack-file", str(path), *extra)
+        assert result.returncode == 0, result.stderr
+        assert ciphertext not in result.stdout + result.stderr
+
+
+def test_redact_keeps_the_secret_signature_but_not_the_value():
+    wrapped = {"data": {SIG_KEY: SECRET_SIG, "value": "postgresql://user:hunter2@db/prod"}, "plain": "ok"}
+    shown = redact(wrapped)
+    assert shown == {"data": {SIG_KEY: SECRET_SIG, "value": "[secret]"}, "plain": "ok"}
+    assert "hunter2" not in json.dumps(shown)

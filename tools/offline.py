@@ -1,0 +1,331 @@
+"""Run the real program under Pulumi's official mocks and record what it provisions.
+
+`plan_stack("dr")` reads `Pulumi.yaml` and `Pulumi.dr.yaml`, runs `__main__.py`
+with that config inside `pulumi.runtime.stack.run_pulumi_func` (as the language
+host would), and returns a `Plan`: every resource the program registered, with
+its URN, parent, `protect` flag and inputs in the engine's camelCase form, and
+the stack outputs. A StackReference to another stack of this project is fed the
+outputs of an offline plan of that stack. `secure:` values cannot be decrypted
+without the stack's secrets provider, so the program sees a placeholder marked
+as a secret, and recorded secret inputs keep Pulumi's secret signature.
+
+Each run happens in a fresh `contextvars.Context`, so plans of several stacks can
+be made in one process without Pulumi's global state leaking between them.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "raptorflow-dr"
+
+# Pulumi's property-map signatures: a map holding SIG_KEY: SECRET_SIG is a secret.
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+SECRET_PLACEHOLDER = "[secret]"
+STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
+
+
+class StackFileError(Exception):
+    """A stack file is missing or unreadable, or an override is malformed."""
+
+
+@dataclass
+class Resource:
+    """One resource the program registered."""
+
+    urn: str
+    type: str
+    name: str
+    parent: Optional[str]
+    protect: bool
+    custom: bool
+    inputs: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON shape (secret values redacted, signature kept)."""
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "protect": self.protect,
+            "inputs": redact(self.inputs),
+        }
+
+
+@dataclass
+class Plan:
+    """What one stack's program provisions."""
+
+    stack: str
+    resources: list[Resource]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, type_: str) -> list[Resource]:
+        """Resources of one type token, in registration order."""
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, name: str) -> Resource:
+        """The resource with this logical name (KeyError when there is none)."""
+        for resource in self.resources:
+            if resource.name == name:
+                return resource
+        raise KeyError(f"no resource named {name!r} in the {self.stack} plan")
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON shape of a plan."""
+        return {
+            "stack": self.stack,
+            "resources": [r.to_json() for r in self.resources],
+            "outputs": redact(self.outputs),
+        }
+
+
+def is_secret(value: Any) -> bool:
+    """Whether a recorded value is wrapped as a Pulumi secret."""
+    return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG
+
+
+def redact(value: Any) -> Any:
+    """A copy of `value` whose secrets keep their signature but not their value."""
+    if is_secret(value):
+        return {SIG_KEY: SECRET_SIG, "value": SECRET_PLACEHOLDER}
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def unwrap(value: Any) -> Any:
+    """A copy of `value` with secrets replaced by their (placeholder) values."""
+    if is_secret(value):
+        return unwrap(value["value"])
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------- stack files
+
+
+def _config_string(value: Any) -> str:
+    """A YAML config value as the engine hands it to a program (objects as JSON)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _namespaced(key: str) -> str:
+    return key if ":" in key else f"{PROJECT}:{key}"
+
+
+def read_stack_config(
+    stack: str, root: Path = ROOT, stack_file: Optional[Path] = None
+) -> tuple[dict[str, Any], set[str]]:
+    """Config of `stack` as raw values (project defaults, then the stack file), and its secret keys."""
+    path = stack_file or root / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+        raise StackFileError(f"no stack file {path.name}; stacks here: {', '.join(known) or 'none'}")
+    try:
+        project = yaml.safe_load((root / "Pulumi.yaml").read_text()) or {}
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise StackFileError(f"{path.name} is not valid YAML: {exc}") from None
+    values: dict[str, Any] = {}
+    for key, schema in (project.get("config") or {}).items():
+        if isinstance(schema, dict) and "default" in schema:
+            values[_namespaced(key)] = schema["default"]
+    secret_keys: set[str] = set()
+    for key, value in (document.get("config") or {}).items():
+        key = _namespaced(key)
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            secret_keys.add(key)
+            value = SECRET_PLACEHOLDER
+        values[key] = value
+    return values, secret_keys
+
+
+def apply_override(values: dict[str, Any], assignment: str) -> None:
+    """Apply `ns:key[.path]=value` like `pulumi config set --path` (true/false and integers are typed)."""
+    target, sep, raw = assignment.partition("=")
+    if not sep or ":" not in target:
+        raise StackFileError(f"--set takes NAMESPACE:KEY=VALUE (e.g. {PROJECT}:promoted=true), got {assignment!r}")
+    value: Any = raw
+    if raw in ("true", "false"):
+        value = raw == "true"
+    elif raw.lstrip("-").isdigit():
+        value = int(raw)
+    top, *path = target.split(".")
+    if not path:
+        values[top] = value
+        return
+    node = values.setdefault(top, {})
+    if isinstance(node, str):
+        node = values[top] = json.loads(node)
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+    node[path[-1]] = value
+
+
+# ---------------------------------------------------------------- the mocks
+
+
+def _fake_project_number(project: str) -> str:
+    return str(int(hashlib.sha256(project.encode()).hexdigest(), 16))[:12]
+
+
+def _computed(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The id and the output properties a real create would return, for the types the program uses."""
+    state = dict(inputs)
+    plain = unwrap(inputs)
+    if type_ == "gcp:storage/bucket:Bucket":
+        bucket = plain["name"]
+        state.update(url=f"gs://{bucket}", selfLink=f"https://www.googleapis.com/storage/v1/b/{bucket}")
+        return bucket, state
+    if type_ == "gcp:kms/keyRing:KeyRing":
+        ring = f"projects/{plain['project']}/locations/{plain['location']}/keyRings/{plain['name']}"
+        return ring, state
+    if type_ == "gcp:kms/cryptoKey:CryptoKey":
+        return f"{plain['keyRing']}/cryptoKeys/{plain['name']}", state
+    if type_ == "gcp:storage/transferJob:TransferJob":
+        job = f"transferJobs/{hashlib.sha256(name.encode()).hexdigest()[:20]}"
+        state["name"] = job
+        return job, state
+    if type_ == "gcp:serviceaccount/account:Account":
+        email = f"{plain['accountId']}@{plain.get('project', 'project')}.iam.gserviceaccount.com"
+        state.update(email=email, member=f"serviceAccount:{email}")
+        return email, state
+    return f"{name}-id", state
+
+
+def _invoke_result(token: str, args: dict[str, Any]) -> dict[str, Any]:
+    """What the provider's data sources answer, for the invokes the program makes."""
+    number = _fake_project_number(args.get("project") or "project")
+    if token == "gcp:storage/getProjectServiceAccount:getProjectServiceAccount":
+        email = f"service-{number}@gs-project-accounts.iam.gserviceaccount.com"
+        return {"emailAddress": email, "member": f"serviceAccount:{email}", "project": args.get("project")}
+    if token == "gcp:storage/getTransferProjectServiceAccount:getTransferProjectServiceAccount":
+        email = f"project-{number}@storage-transfer-service.iam.gserviceaccount.com"
+        return {"email": email, "member": f"serviceAccount:{email}", "subjectId": number}
+    raise NotImplementedError(f"the offline plan has no answer for invoke {token}")
+
+
+def _build_mocks(stack_outputs: dict[str, dict[str, Any]], records: list[Resource]):
+    """Mocks plus a monitor that also records URN, parent and protect of every registration."""
+    import pulumi
+    from pulumi.runtime import mocks as pulumi_mocks
+
+    class PlanMocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+            if args.typ == STACK_REFERENCE_TYPE:
+                target = unwrap(args.inputs).get("name", args.name)
+                return args.name, {"name": target, "outputs": stack_outputs.get(target, {})}
+            return _computed(args.typ, args.name, args.inputs)
+
+        def call(self, args: pulumi.runtime.MockCallArgs):
+            return _invoke_result(args.token, unwrap(args.args))
+
+    class RecordingMonitor(pulumi_mocks.MockMonitor):
+        def _record(self, urn: str, request, properties, custom: bool) -> None:
+            records.append(
+                Resource(
+                    urn=urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent or None,
+                    protect=bool(getattr(request, "protect", False)),
+                    custom=custom,
+                    inputs=pulumi_mocks.rpc.deserialize_properties(properties),
+                )
+            )
+
+        def RegisterResource(self, request):
+            response = super().RegisterResource(request)
+            if request.type != "pulumi:pulumi:Stack":
+                self._record(response.urn, request, request.object, bool(request.custom))
+            return response
+
+        def ReadResource(self, request):
+            # StackReferences are reads of another stack's outputs, registered through here.
+            response = super().ReadResource(request)
+            self._record(response.urn, request, request.properties, True)
+            return response
+
+    mocks = PlanMocks()
+    return mocks, RecordingMonitor(mocks)
+
+
+async def _resolve(value: Any) -> Any:
+    """An export's plain value; secret exports become the placeholder."""
+    import pulumi
+
+    output = pulumi.Output.from_input(value)
+    resolved = await output.future()
+    if await output.is_secret():
+        return {SIG_KEY: SECRET_SIG, "value": SECRET_PLACEHOLDER}
+    return resolved
+
+
+def run_program(
+    stack: str,
+    values: dict[str, Any],
+    secret_keys: set[str],
+    stack_outputs: Optional[dict[str, dict[str, Any]]] = None,
+    root: Path = ROOT,
+) -> Plan:
+    """Run `__main__.py` under mocks with this raw config; return what it registered."""
+
+    def run() -> Plan:
+        import pulumi
+        from pulumi.runtime.stack import run_pulumi_func
+        from pulumi.runtime.sync_await import _sync_await
+
+        records: list[Resource] = []
+        mocks, monitor = _build_mocks(stack_outputs or {}, records)
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+        pulumi.runtime.set_all_config({k: _config_string(v) for k, v in values.items()}, sorted(secret_keys))
+        program = str(root / "__main__.py")
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
+        stack_resource = pulumi.runtime.get_root_resource()
+        outputs = {name: _sync_await(_resolve(value)) for name, value in stack_resource.outputs.items()}
+        return Plan(stack=stack, resources=records, outputs=outputs)
+
+    return contextvars.Context().run(run)
+
+
+def referenced_stacks(values: dict[str, Any]) -> list[str]:
+    """Full names of the stacks this config references (the standby site's prodStack)."""
+    reference = values.get(f"{PROJECT}:prodStack")
+    return [str(reference)] if reference else []
+
+
+def plan_stack(
+    stack: str, overrides: tuple[str, ...] = (), root: Path = ROOT, stack_file: Optional[Path] = None
+) -> Plan:
+    """Offline plan of `stack` from its stack file (or `stack_file`), feeding StackReferences with offline
+    plans of the stacks they name."""
+    values, secret_keys = read_stack_config(stack, root, stack_file)
+    for assignment in overrides:
+        apply_override(values, assignment)
+    references = {}
+    for full_name in referenced_stacks(values):
+        referenced = full_name.rsplit("/", 1)[-1]
+        if referenced != stack and (root / f"Pulumi.{referenced}.yaml").is_file():
+            references[full_name] = plan_stack(referenced, (), root).outputs
+    return run_program(stack, values, secret_keys, references, root)

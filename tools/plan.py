@@ -1,0 +1,143 @@
+"""The offline plan: what a stack provisions, without a cloud account or the Pulumi CLI.
+
+    python -m tools.plan prod [dr ...] [--json] [--set NS:KEY[.PATH]=VALUE ...] [--stack-file PATH]
+
+Runs the real program under Pulumi's mocks with `Pulumi.<stack>.yaml` and
+prints a tree of every resource (type, name, key properties, protection) and
+the stack outputs; `secure:` values show as [secret]. `--json` prints the plan
+as documented in README.md (one object, or a list for several stacks).
+
+Exit codes: 0 the plan succeeded; 2 invalid config, a bad stack file or a
+program error (one message on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+from tools.offline import SECRET_PLACEHOLDER, Plan, Resource, StackFileError, is_secret, plan_stack
+
+# The inputs worth a reviewer's eye, per resource type; other types show their top-level scalars.
+KEY_PROPERTIES = {
+    "gcp:storage/bucket:Bucket": (
+        "name", "location", "retentionPolicy.retentionPeriod", "retentionPolicy.isLocked",
+        "versioning.enabled", "softDeletePolicy.retentionDurationSeconds", "publicAccessPrevention",
+        "uniformBucketLevelAccess", "encryption.defaultKmsKeyName", "logging.logBucket", "forceDestroy",
+    ),
+    "gcp:kms/cryptoKey:CryptoKey": ("name", "rotationPeriod", "purpose"),
+    "gcp:storage/transferJob:TransferJob": (
+        "transferSpec.gcsDataSource.bucketName", "transferSpec.gcsDataSink.bucketName",
+        "schedule.startTimeOfDay.hours", "schedule.startTimeOfDay.minutes", "schedule.repeatInterval",
+        "transferSpec.transferOptions.deleteObjectsUniqueInSink",
+        "transferSpec.transferOptions.deleteObjectsFromSourceAfterTransfer",
+        "transferSpec.transferOptions.overwriteWhen", "status",
+    ),
+}
+MAX_VALUE_CHARS = 160
+
+
+def _lookup(inputs: dict[str, Any], dotted: str) -> Any:
+    node: Any = inputs
+    for part in dotted.split("."):
+        if is_secret(node):
+            return node
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _show(value: Any) -> str:
+    if is_secret(value):
+        return SECRET_PLACEHOLDER
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = json.dumps(value) if isinstance(value, (dict, list, bool)) or value is None else str(value)
+    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 3] + "..."
+
+
+def key_properties(resource: Resource) -> list[tuple[str, str]]:
+    """(name, shown value) pairs worth printing for a resource."""
+    wanted = KEY_PROPERTIES.get(resource.type)
+    if wanted is None:
+        wanted = tuple(k for k, v in resource.inputs.items() if not isinstance(v, (dict, list)) or is_secret(v))
+    pairs = []
+    for dotted in wanted:
+        value = _lookup(resource.inputs, dotted)
+        if value is not None:
+            pairs.append((dotted, _show(value)))
+    return pairs
+
+
+def render_tree(plan: Plan) -> Iterable[str]:
+    """The plan as an indented tree of resources, children under their component."""
+    children: dict[str | None, list[Resource]] = {}
+    urns = {r.urn for r in plan.resources}
+    for resource in plan.resources:
+        parent = resource.parent if resource.parent in urns else None
+        children.setdefault(parent, []).append(resource)
+    protected = sum(r.protect for r in plan.resources)
+    custom = sum(r.custom for r in plan.resources)
+    yield f"stack {plan.stack}: {custom} resources in {len(plan.resources) - custom} components, {protected} protected"
+
+    def walk(parent: str | None, depth: int) -> Iterable[str]:
+        for resource in sorted(children.get(parent, []), key=lambda r: (r.custom, r.name)):
+            flag = "  [protected]" if resource.protect else ""
+            yield f"{'  ' * depth}- {resource.type}  {resource.name}{flag}"
+            for key, value in key_properties(resource):
+                yield f"{'  ' * depth}    {key}: {value}"
+            yield from walk(resource.urn, depth + 1)
+
+    yield from walk(None, 1)
+    yield "  outputs:"
+    for name, value in sorted(plan.outputs.items()):
+        yield f"    {name}: {_show(value)}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m tools.plan`."""
+    parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stacks", nargs="+", metavar="STACK", help="stack name(s), e.g. prod dr")
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NS:KEY=VALUE", dest="overrides",
+        help="override one config value for this run, e.g. raptorflow-dr:promoted=true (repeatable)",
+    )
+    parser.add_argument(
+        "--stack-file", type=Path, metavar="PATH",
+        help="read this file instead of Pulumi.STACK.yaml (one stack only), e.g. to try a change",
+    )
+    args = parser.parse_args(argv)
+    if args.stack_file and len(args.stacks) != 1:
+        parser.error("--stack-file goes with exactly one STACK")
+
+    plans = []
+    for stack in args.stacks:
+        try:
+            plans.append(plan_stack(stack, tuple(args.overrides), stack_file=args.stack_file))
+        except StackFileError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except Exception as exc:  # noqa: BLE001 - the program's own errors, shown without a traceback
+            from pulumi import RunError
+
+            kind = "" if isinstance(exc, RunError) else f"program error ({type(exc).__name__}): "
+            print(f"error: stack {stack}: {kind}{exc}", file=sys.stderr)
+            return 2
+
+    if args.json:
+        documents = [plan.to_json() for plan in plans]
+        print(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2, sort_keys=True))
+    else:
+        for plan in plans:
+            print("\n".join(render_tree(plan)))
+            print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
