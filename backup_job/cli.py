@@ -1,0 +1,164 @@
+"""Command line of the backup job.
+
+    python -m backup_job backup --kind full|schema --bucket B [--prefix P] [--reason TEXT]
+    python -m backup_job restore-check --bucket B [--prefix P] [--object O] [--kind full|schema]
+    python -m backup_job list --bucket B [--prefix P] [--all] [--json]
+
+The database URL (for restore-check: the scratch database's) comes from
+`--database-url`, a mounted secret file (`--database-url-file`, or the
+`DATABASE_URL_FILE` / `SCRATCH_DATABASE_URL_FILE` variable - Cloud Run mounts
+Secret Manager secrets as files), or `DATABASE_URL` / `SCRATCH_DATABASE_URL`.
+It is never logged and never put on a child's command line.
+
+`backup` and `restore-check` print exactly one JSON log line (Cloud Logging
+reads `severity`), which log-based metrics count by `event` and `result`.
+Exit codes are listed in backup_job.errors.ExitCode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, Optional
+
+from backup_job import database, dump, restore, storage as layout
+from backup_job.errors import ExitCode, JobError
+
+LOG_EVENT = "raptorflow.backup"
+
+
+def log_line(**fields: Any) -> None:
+    """One structured log line on stdout."""
+    print(json.dumps({k: v for k, v in fields.items() if v is not None}, sort_keys=True), flush=True)
+
+
+def _database_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--database-url", help=f"libpq URL of the {what} (prefer the file or variable)")
+    parser.add_argument("--database-url-file", help=f"file holding the {what}'s URL (a mounted secret)")
+
+
+def _storage_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bucket", default=os.environ.get("BACKUP_BUCKET"), help="bucket (default $BACKUP_BUCKET)")
+    parser.add_argument(
+        "--prefix", default=os.environ.get("BACKUP_PREFIX", ""), help="object prefix (default $BACKUP_PREFIX)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The job's argument parser."""
+    parser = argparse.ArgumentParser(prog="python -m backup_job", description="Database backups to Cloud Storage.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    backup = commands.add_parser("backup", help="dump the database into the bucket")
+    backup.add_argument("--kind", choices=("full", "schema"), required=True)
+    backup.add_argument("--reason", help="take an ad-hoc backup (before a deploy or schema change) for this reason")
+    backup.add_argument("--compress-level", type=int, choices=range(0, 10), default=dump.DEFAULT_COMPRESS_LEVEL,
+                        metavar="0-9", help="pg_dump's zlib level (default %(default)s)")
+    backup.add_argument("--chunk-bytes", type=int, default=dump.DEFAULT_CHUNK_BYTES,
+                        help="resumable-upload chunk, a multiple of 262144 (default %(default)s)")
+    _database_arguments(backup, "database to back up")
+    _storage_arguments(backup)
+
+    check = commands.add_parser("restore-check", help="restore a backup into a scratch database and verify it")
+    check.add_argument("--object", help="the dump object to check (default: the newest complete one)")
+    check.add_argument("--kind", choices=("full", "schema"), default="full",
+                       help="kind of the newest backup to pick (default %(default)s)")
+    _database_arguments(check, "empty scratch database")
+    _storage_arguments(check)
+
+    listing = commands.add_parser("list", help="list complete backups, newest first")
+    listing.add_argument("--all", action="store_true", help="also list dumps with no manifest (incomplete runs)")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    _storage_arguments(listing)
+    return parser
+
+
+def _require_bucket(args: argparse.Namespace) -> str:
+    if not args.bucket:
+        raise JobError(ExitCode.USAGE, "no bucket: pass --bucket or set BACKUP_BUCKET")
+    return args.bucket
+
+
+def _human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def _human_age(seconds: float) -> str:
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours // 24}d {hours % 24}h" if hours >= 24 else f"{hours}h {rest // 60}m"
+
+
+def _list(args: argparse.Namespace) -> int:
+    bucket = layout.client().bucket(_require_bucket(args))
+    complete, incomplete = layout.scan(bucket, args.prefix)
+    now = layout.utc_now()
+    rows = [
+        {
+            "object": b.object, "kind": b.kind, "trigger": b.manifest.get("trigger"),
+            "finishedAt": b.manifest["finishedAt"], "ageSeconds": round((now - b.finished_at).total_seconds()),
+            "sizeBytes": b.size_bytes, "complete": True,
+        }
+        for b in complete
+    ]
+    if args.all:
+        rows += [{"object": name, "complete": False} for name in incomplete]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return ExitCode.OK
+    if not rows:
+        print(f"no complete backups under gs://{bucket.name}/{args.prefix}")
+    for row in rows:
+        if row["complete"]:
+            print(f"{row['object']}  {row['kind']:<6}  {_human_age(row['ageSeconds']):>8} ago  "
+                  f"{_human_bytes(row['sizeBytes']):>10}")
+        else:
+            print(f"{row['object']}  INCOMPLETE (no manifest: never used)")
+    return ExitCode.OK
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Run one command; return its exit code."""
+    args = build_parser().parse_args(argv)
+    if args.command == "list":
+        try:
+            return _list(args)
+        except JobError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.code
+
+    started = time.monotonic()
+    fields: dict[str, Any] = {"event": LOG_EVENT, "command": args.command, "kind": args.kind}
+    try:
+        bucket = _require_bucket(args)
+        if args.command == "backup":
+            db = database.Database.resolve(args.database_url, args.database_url_file, "DATABASE_URL")
+            request = dump.BackupRequest(
+                kind=args.kind, bucket=bucket, prefix=args.prefix, reason=args.reason,
+                compress_level=args.compress_level, chunk_bytes=args.chunk_bytes,
+            )
+            manifest = dump.run_backup(db, request)
+            fields.update(object=manifest["object"], bytes=manifest["sizeBytes"], sha256=manifest["sha256"],
+                          trigger=manifest["trigger"], reason=args.reason)
+        else:
+            db = database.Database.resolve(args.database_url, args.database_url_file, "SCRATCH_DATABASE_URL")
+            report = restore.run_restore_check(db, bucket, args.prefix, args.object, args.kind)
+            fields.update(object=report["object"], bytes=report["bytes"], tables=report["tables"], rows=report["rows"])
+    except JobError as exc:
+        log_line(severity="ERROR", result="failure", exitCode=int(exc.code), failure=exc.code.name.lower(),
+                 message=str(exc), durationSeconds=round(time.monotonic() - started, 3), **fields)
+        return exc.code
+    except Exception as exc:  # noqa: BLE001 - a bug still gets its log line, so the failure is counted
+        log_line(severity="ERROR", result="failure", exitCode=int(ExitCode.FAILED), failure="unexpected",
+                 message=f"{type(exc).__name__}", durationSeconds=round(time.monotonic() - started, 3), **fields)
+        return ExitCode.FAILED
+    log_line(severity="INFO", result="success", exitCode=0, durationSeconds=round(time.monotonic() - started, 3),
+             message=f"{args.command} succeeded", **fields)
+    return ExitCode.OK

@@ -1,0 +1,119 @@
+"""Connecting to PostgreSQL without exposing the password, and reading what a manifest records."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from backup_job.errors import ExitCode, JobError
+
+# libpq connection keywords and the environment variables libpq reads for them.
+_LIBPQ_ENV = {
+    "host": "PGHOST",
+    "hostaddr": "PGHOSTADDR",
+    "port": "PGPORT",
+    "dbname": "PGDATABASE",
+    "user": "PGUSER",
+    "password": "PGPASSWORD",
+    "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+    "application_name": "PGAPPNAME",
+    "options": "PGOPTIONS",
+}
+
+# Tables whose rows a dump carries: ordinary tables outside the system schemas,
+# and not members of an extension (pg_dump leaves those to CREATE EXTENSION).
+ROW_COUNT_TABLES = """
+SELECT n.nspname, c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1, 2
+"""
+
+
+@dataclass(frozen=True)
+class Database:
+    """A database to dump or restore into, from a libpq URL that is never logged nor put on a command line."""
+
+    url: str
+
+    @classmethod
+    def resolve(cls, url: Optional[str], url_file: Optional[str], env_var: str) -> "Database":
+        """The URL from the flag, else a mounted secret file, else `env_var` / `<env_var>_FILE`."""
+        url_file = url_file or os.environ.get(f"{env_var}_FILE")
+        if url is None and url_file:
+            try:
+                url = Path(url_file).read_text().strip()
+            except OSError as exc:
+                raise JobError(ExitCode.USAGE, f"cannot read the database URL file: {exc.strerror}") from None
+        url = url or os.environ.get(env_var)
+        if not url:
+            raise JobError(
+                ExitCode.USAGE,
+                f"no database URL: pass --database-url, --database-url-file, or set {env_var} or {env_var}_FILE",
+            )
+        try:
+            conninfo_to_dict(url)
+        except psycopg.ProgrammingError:
+            raise JobError(ExitCode.USAGE, "the database URL is not a valid libpq connection string") from None
+        return cls(url)
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The URL's libpq keywords."""
+        return {k: str(v) for k, v in conninfo_to_dict(self.url).items()}
+
+    def child_env(self) -> dict[str, str]:
+        """Environment for pg_dump / pg_restore: the connection as PG* variables, password included.
+
+        Child processes then take no connection arguments, so nothing secret shows in `ps`.
+        """
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        for keyword, value in self.params.items():
+            if keyword in _LIBPQ_ENV:
+                env[_LIBPQ_ENV[keyword]] = value
+        return env
+
+    def scrub(self, text: str) -> str:
+        """`text` with the password and the full URL removed (for error messages and logs)."""
+        password = self.params.get("password")
+        text = text.replace(self.url, "[database-url]")
+        if password:
+            text = text.replace(password, "[password]")
+        return re.sub(r"(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*@", r"\1[password]@", text)
+
+    def connect(self) -> psycopg.Connection:
+        """Open a connection; an unreachable server or refused login is ExitCode.DATABASE_UNREACHABLE."""
+        try:
+            return psycopg.connect(self.url, connect_timeout=int(self.params.get("connect_timeout", 10)))
+        except psycopg.OperationalError as exc:
+            raise JobError(ExitCode.DATABASE_UNREACHABLE, f"database unreachable: {self.scrub(str(exc)).strip()}") from None
+
+
+def server_version(connection: psycopg.Connection) -> str:
+    """The server's version string (e.g. '15.18')."""
+    return connection.execute("SHOW server_version").fetchone()[0]
+
+
+def row_counts(connection: psycopg.Connection) -> dict[str, int]:
+    """Exact rows per table, keyed `schema.table`, in the connection's current snapshot."""
+    counts = {}
+    for schema, table in connection.execute(ROW_COUNT_TABLES).fetchall():
+        query = psycopg.sql.SQL("SELECT count(*) FROM {}.{}").format(
+            psycopg.sql.Identifier(schema), psycopg.sql.Identifier(table)
+        )
+        counts[f"{schema}.{table}"] = connection.execute(query).fetchone()[0]
+    return counts

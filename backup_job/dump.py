@@ -1,0 +1,280 @@
+"""`backup`: stream pg_dump into a create-only, checksummed resumable upload, then write the manifest.
+
+The pipeline has three workers so that none waits for another:
+
+    pg_dump -Fc  --pipe-->  reader thread  --bounded queue-->  upload (main thread)
+    (compresses)            sha256 + size                      resumable chunks, crc32c
+
+pg_dump compresses each table's data itself (custom format, zlib), which keeps
+the archive restorable by pg_restore as it is; compressing again on top would
+burn CPU for nothing. The reader keeps pg_dump's pipe drained while a chunk is
+on the wire, and the queue bounds memory: at most QUEUE_DEPTH reads plus two
+upload chunks are held, whatever the size of the dump. Nothing touches disk.
+
+The upload is a resumable upload of unknown size: Cloud Storage creates the
+object only when the final chunk arrives, and the final chunk is only sent
+after pg_dump exited 0. A failed dump therefore leaves no object at all, and
+even an object left by some other failure has no manifest, so it is never
+taken for a backup.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import fcntl
+import hashlib
+import io
+import queue
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from typing import Optional, Union
+
+import psycopg
+from google.api_core import exceptions as gcs_errors
+from google.cloud import storage
+
+from backup_job import database, storage as layout
+from backup_job.errors import ExitCode, JobError
+
+READ_BYTES = 1 << 20  # one pipe read; the pipe is enlarged to this so pg_dump rarely blocks
+QUEUE_DEPTH = 8  # reads in flight between the reader and the upload
+DEFAULT_CHUNK_BYTES = 8 << 20  # resumable-upload chunk; a multiple of 256 KiB
+CHUNK_MULTIPLE = 256 << 10
+DEFAULT_COMPRESS_LEVEL = 6  # pg_dump's own default for the custom format
+
+
+@dataclass(frozen=True)
+class BackupRequest:
+    """What one `backup` run does."""
+
+    kind: str  # "full" or "schema"
+    bucket: str
+    prefix: str = ""
+    reason: Optional[str] = None  # an ad-hoc backup: stored under <prefix>/manual/ with this reason
+    compress_level: int = DEFAULT_COMPRESS_LEVEL
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+
+    @property
+    def folder(self) -> str:
+        """`manual` for ad-hoc backups, else the kind."""
+        return "manual" if self.reason else self.kind
+
+
+class _DumpFailed(Exception):
+    """pg_dump exited non-zero: the upload must not be finalised."""
+
+
+class _EndOfDump:
+    """Queue marker: pg_dump exited 0 after its last byte."""
+
+
+_Item = Union[bytes, _EndOfDump, BaseException]
+
+
+class _DumpStream(io.RawIOBase):
+    """The dump as a file the resumable upload reads chunk by chunk.
+
+    `read(n)` returns exactly n bytes until the end (the upload treats a short
+    read as the last chunk) and raises if pg_dump failed, so the last chunk of
+    a failed dump is never sent. `seek` may go back within the chunk last read,
+    which is all the upload's retry of a chunk needs.
+    """
+
+    def __init__(self, items: "queue.Queue[_Item]"):
+        super().__init__()
+        self._items = items
+        self._position = 0
+        self._carry = b""
+        self._done = False
+        self._last_start = 0
+        self._last = b""
+        self._replay = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence != io.SEEK_SET or not self._last_start <= offset <= self._position:
+            raise io.UnsupportedOperation("the dump can only be re-read from the start of the last chunk")
+        end = self._last_start + len(self._last)
+        self._replay = self._last[offset - self._last_start:] if offset < end else b""
+        self._position = offset
+        return offset
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            raise io.UnsupportedOperation("the dump is read in chunks")
+        pieces, have = [], 0
+        if self._replay:
+            piece, self._replay = self._replay[:size], self._replay[size:]
+            pieces.append(piece)
+            have = len(piece)
+        if have < size and self._carry:
+            piece, self._carry = self._carry[: size - have], self._carry[size - have:]
+            pieces.append(piece)
+            have += len(piece)
+        while have < size and not self._done:
+            item = self._items.get()
+            if isinstance(item, BaseException):
+                raise item
+            if isinstance(item, _EndOfDump):
+                self._done = True
+                break
+            take = size - have
+            pieces.append(item[:take])
+            have += min(take, len(item))
+            if len(item) > take:
+                self._carry = item[take:]
+        data = b"".join(pieces)
+        self._last_start, self._last = self._position, data
+        self._position += len(data)
+        return data
+
+
+class _Reader(threading.Thread):
+    """Drains pg_dump's stdout: hashes and counts every byte and queues it for the upload."""
+
+    def __init__(self, process: subprocess.Popen, items: "queue.Queue[_Item]", stop: threading.Event):
+        super().__init__(name="pg_dump-reader", daemon=True)
+        self.process, self.items, self.stop = process, items, stop
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.stderr = b""
+
+    def _put(self, item: _Item) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.items.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run(self) -> None:
+        stdout = self.process.stdout
+        try:
+            while True:
+                block = stdout.read(READ_BYTES)
+                if not block:
+                    break
+                self.sha256.update(block)
+                self.size += len(block)
+                if not self._put(block):
+                    return
+            code = self.process.wait()
+            if code != 0:
+                self._put(_DumpFailed(f"pg_dump exited {code}"))
+            else:
+                self._put(_EndOfDump())
+        except BaseException as exc:  # noqa: BLE001 - handed to the upload, which re-raises it
+            self._put(exc)
+
+
+def _enlarge_pipe(pipe) -> None:
+    try:
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, READ_BYTES)
+    except (AttributeError, OSError):
+        pass  # not Linux, or over the system's pipe-size limit: the default pipe still works
+
+
+def pg_binary(name: str) -> str:
+    """Path of a PostgreSQL client program (pg_dump, pg_restore)."""
+    found = shutil.which(name)
+    if not found:
+        raise JobError(ExitCode.USAGE, f"{name} is not installed (Debian: apt-get install postgresql-client)")
+    return found
+
+
+def run_backup(db: database.Database, request: BackupRequest, gcs: Optional[storage.Client] = None) -> dict:
+    """Dump `db` into the bucket; return the manifest written. Raises JobError on any failure."""
+    if request.chunk_bytes <= 0 or request.chunk_bytes % CHUNK_MULTIPLE:
+        raise JobError(ExitCode.USAGE, f"--chunk-bytes must be a positive multiple of {CHUNK_MULTIPLE}")
+    started = layout.utc_now()
+    clock = time.monotonic()
+    name = layout.dump_object_name(request.prefix, request.folder, started)
+    bucket = (gcs or layout.client()).bucket(request.bucket)
+
+    connection = db.connect()
+    try:
+        # One snapshot for pg_dump and the row counts, so the manifest describes exactly what was dumped.
+        connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        snapshot = connection.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        version = database.server_version(connection)
+        command = [
+            pg_binary("pg_dump"), "--format=custom", f"--compress={request.compress_level}",
+            f"--snapshot={snapshot}", "--no-password",
+        ]
+        if request.kind == "schema":
+            command.append("--schema-only")
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=db.child_env(), bufsize=0
+        )
+        _enlarge_pipe(process.stdout)
+        items: "queue.Queue[_Item]" = queue.Queue(maxsize=QUEUE_DEPTH)
+        stop = threading.Event()
+        reader = _Reader(process, items, stop)
+        stderr_chunks: list[bytes] = []
+        stderr_reader = threading.Thread(target=lambda: stderr_chunks.append(process.stderr.read()), daemon=True)
+        reader.start()
+        stderr_reader.start()
+        counter = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="row-counts")
+        try:
+            # Counted while the dump streams: same snapshot, so the same rows pg_dump writes.
+            counts = counter.submit(database.row_counts, connection) if request.kind == "full" else None
+            blob = bucket.blob(name, chunk_size=request.chunk_bytes)
+            blob.upload_from_file(
+                _DumpStream(items), content_type="application/vnd.postgresql.custom-dump",
+                if_generation_match=0, checksum="crc32c",
+            )
+            counts = counts.result() if counts else None
+        except _DumpFailed:
+            stderr_reader.join(timeout=5)
+            detail = db.scrub(b"".join(stderr_chunks).decode(errors="replace")).strip()
+            raise JobError(ExitCode.DUMP_FAILED, f"pg_dump failed: {detail[-2000:]}") from None
+        except gcs_errors.GoogleAPICallError as exc:
+            raise layout.storage_error(f"uploading {name}", exc) from None
+        except JobError:
+            raise
+        except Exception as exc:
+            raise JobError(ExitCode.UPLOAD_FAILED, f"uploading {name}: {type(exc).__name__}: {exc}") from None
+        except psycopg.Error as exc:
+            raise JobError(ExitCode.DUMP_FAILED, f"counting rows: {db.scrub(str(exc)).strip()}") from None
+        finally:
+            counter.shutdown(wait=True, cancel_futures=True)
+            stop.set()
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+            reader.join(timeout=5)
+    finally:
+        connection.close()
+
+    finished = layout.utc_now()
+    manifest = {
+        "format": layout.MANIFEST_FORMAT,
+        "object": name,
+        "bucket": request.bucket,
+        "kind": request.kind,
+        "trigger": "manual" if request.reason else "scheduled",
+        "reason": request.reason,
+        "sha256": reader.sha256.hexdigest(),
+        "sizeBytes": reader.size,
+        "startedAt": layout.iso(started),
+        "finishedAt": layout.iso(finished),
+        "durationSeconds": round(time.monotonic() - clock, 3),
+        "serverVersion": version,
+        "dumpFormat": "custom",
+        "compressLevel": request.compress_level,
+        "tableRowCounts": counts,
+    }
+    layout.write_manifest(bucket, manifest)
+    return manifest

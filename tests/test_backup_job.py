@@ -1,0 +1,288 @@
+"""The backup job against a real PostgreSQL server and a real GCS emulator, both started here."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+import psycopg
+import pytest
+from google.cloud import storage
+
+from backup_job import dump, storage as layout
+from backup_job.database import Database
+from backup_job.errors import ExitCode, JobError
+from tests.services import PostgresServer, StorageEmulator, free_port, postgres_bindir
+from tools.offline import ROOT
+
+pytestmark = pytest.mark.skipif(postgres_bindir() is None, reason="needs Debian's postgresql package")
+
+SAMPLE_SCHEMA = """
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+CREATE TABLE customers (
+    id bigint PRIMARY KEY, email text NOT NULL UNIQUE, balance numeric(12,2), active boolean,
+    created_at timestamptz NOT NULL, profile jsonb, avatar bytea, tags text[], external_id uuid
+);
+CREATE TABLE orders (
+    id bigserial PRIMARY KEY, customer_id bigint REFERENCES customers(id), total double precision,
+    placed_on date, note varchar(200)
+);
+CREATE SCHEMA billing;
+CREATE TABLE billing.invoices (number integer PRIMARY KEY, amount_cents integer NOT NULL, paid boolean);
+CREATE TABLE empty_table (id int);
+INSERT INTO customers
+SELECT i, 'user' || i || '@example.com', (i * 37 % 100000) / 100.0, i % 3 = 0,
+       timestamptz '2026-01-01 00:00:00+00' + i * interval '17 minutes',
+       jsonb_build_object('n', i, 'plan', CASE WHEN i % 2 = 0 THEN 'pro' ELSE 'free' END),
+       decode(md5(i::text), 'hex'), ARRAY['t' || (i % 5), 'x'], gen_random_uuid()
+FROM generate_series(1, 3000) AS i;
+INSERT INTO orders (customer_id, total, placed_on, note)
+SELECT 1 + (i % 3000), i * 1.25, date '2026-01-01' + (i % 300), CASE WHEN i % 7 = 0 THEN NULL ELSE 'o' || i END
+FROM generate_series(1, 5000) AS i;
+INSERT INTO billing.invoices SELECT i, i * 100, i % 2 = 0 FROM generate_series(1, 1200) AS i;
+"""
+TABLES = {"public.customers": "id", "public.orders": "id", "billing.invoices": "number", "public.empty_table": "id"}
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    server = StorageEmulator().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bucket(emulator) -> storage.Bucket:
+    return storage.Client().create_bucket(f"backups-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session")
+def source_url(postgres) -> str:
+    url = postgres.create_database("app")
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(SAMPLE_SCHEMA)
+    return url
+
+
+@pytest.fixture
+def scratch_url(postgres) -> str:
+    return postgres.create_database(f"scratch_{uuid.uuid4().hex[:10]}")
+
+
+def job(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m backup_job ARGS` as the container would."""
+    return subprocess.run(
+        [sys.executable, "-m", "backup_job", *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def log_of(result: subprocess.CompletedProcess) -> dict:
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, f"expected one log line, got {result.stdout!r} / {result.stderr!r}"
+    return json.loads(lines[0])
+
+
+def table_rows(url: str) -> dict[str, list[tuple]]:
+    with psycopg.connect(url) as connection:
+        return {
+            table: connection.execute(f"SELECT * FROM {table} ORDER BY {key}").fetchall()
+            for table, key in TABLES.items()
+        }
+
+
+def backup(bucket, source_url, *extra: str) -> dict:
+    result = job("backup", "--bucket", bucket.name, "--prefix", "supabase", *extra,
+                 env={"DATABASE_URL": source_url})
+    assert result.returncode == 0, result.stdout + result.stderr
+    return log_of(result)
+
+
+def test_full_backup_restores_every_row_identically(bucket, source_url, scratch_url):
+    log = backup(bucket, source_url, "--kind", "full")
+    assert log["result"] == "success" and log["event"] == "raptorflow.backup"
+    assert log["object"].startswith(f"supabase/full/{datetime.now(timezone.utc):%Y/%m/%d}/")
+
+    check = job("restore-check", "--bucket", bucket.name, "--prefix", "supabase",
+                env={"SCRATCH_DATABASE_URL": scratch_url})
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert log_of(check)["object"] == log["object"]
+    assert table_rows(scratch_url) == table_rows(source_url), "restored rows differ from the source"
+
+
+def test_manifest_records_checksum_size_version_and_exact_row_counts(bucket, source_url):
+    log = backup(bucket, source_url, "--kind", "full")
+    manifest = json.loads(bucket.blob(log["object"] + ".manifest.json").download_as_bytes())
+    data = bucket.blob(log["object"]).download_as_bytes()
+    import hashlib
+
+    assert manifest["sha256"] == hashlib.sha256(data).hexdigest() == log["sha256"]
+    assert manifest["sizeBytes"] == len(data) == log["bytes"]
+    assert manifest["kind"] == "full" and manifest["trigger"] == "scheduled"
+    assert manifest["serverVersion"].split(".")[0] == postgres_bindir().parent.name.split(".")[0]
+    assert manifest["tableRowCounts"] == {
+        "billing.invoices": 1200, "public.customers": 3000, "public.orders": 5000, "public.empty_table": 0,
+    }
+    assert manifest["startedAt"] <= manifest["finishedAt"]
+
+
+def test_schema_backup_restores_the_schema_without_rows(bucket, source_url, scratch_url):
+    log = backup(bucket, source_url, "--kind", "schema")
+    assert "/schema/" in log["object"]
+    check = job("restore-check", "--bucket", bucket.name, "--prefix", "supabase", "--kind", "schema",
+                env={"SCRATCH_DATABASE_URL": scratch_url})
+    assert check.returncode == 0, check.stdout + check.stderr
+    restored = table_rows(scratch_url)
+    assert set(restored) == set(TABLES) and all(rows == [] for rows in restored.values())
+
+
+def test_unreachable_database_fails_with_its_exit_code_and_leaves_nothing(bucket, scratch_url):
+    dead = f"postgresql://nobody:pw@127.0.0.1:{free_port()}/app?connect_timeout=3"
+    result = job("backup", "--kind", "full", "--bucket", bucket.name, env={"DATABASE_URL": dead})
+    assert result.returncode == ExitCode.DATABASE_UNREACHABLE
+    log = log_of(result)
+    assert (log["result"], log["failure"]) == ("failure", "database_unreachable")
+    assert list(bucket.list_blobs()) == [], "a failed run must leave no object"
+    listing = job("list", "--bucket", bucket.name, "--all")
+    assert listing.returncode == 0 and "no complete backups" in listing.stdout
+    check = job("restore-check", "--bucket", bucket.name, env={"SCRATCH_DATABASE_URL": scratch_url})
+    assert check.returncode == ExitCode.NOT_FOUND
+
+
+def test_failing_pg_dump_leaves_no_object(bucket, source_url, monkeypatch):
+    # pg_dump fails after connecting when it cannot import the snapshot it is given.
+    monkeypatch.setattr(dump, "pg_binary", lambda name: str(postgres_bindir() / "pg_dump"))
+    request = dump.BackupRequest(kind="full", bucket=bucket.name, compress_level=6)
+    original = dump.subprocess.Popen
+
+    def broken_snapshot(command, **kwargs):
+        return original([c if not c.startswith("--snapshot=") else "--snapshot=00000000-0000000F-1" for c in command],
+                        **kwargs)
+
+    monkeypatch.setattr(dump.subprocess, "Popen", broken_snapshot)
+    with pytest.raises(JobError) as caught:
+        dump.run_backup(Database(source_url), request)
+    assert caught.value.code == ExitCode.DUMP_FAILED and "pg_dump failed" in str(caught.value)
+    assert list(bucket.list_blobs()) == []
+
+
+def test_dump_without_manifest_is_never_listed_or_restored(bucket, source_url, scratch_url):
+    good = backup(bucket, source_url, "--kind", "full")
+    # What an interrupted run could leave: a newer dump object with no manifest.
+    partial = layout.dump_object_name("supabase", "full", datetime(2099, 1, 1, tzinfo=timezone.utc))
+    bucket.blob(partial).upload_from_string(b"PGDMP-truncated", if_generation_match=0)
+
+    listing = job("list", "--bucket", bucket.name, "--prefix", "supabase", "--json")
+    assert [row["object"] for row in json.loads(listing.stdout)] == [good["object"]]
+    listing_all = job("list", "--bucket", bucket.name, "--prefix", "supabase", "--all")
+    assert f"{partial}  INCOMPLETE" in listing_all.stdout
+    check = job("restore-check", "--bucket", bucket.name, "--prefix", "supabase",
+                env={"SCRATCH_DATABASE_URL": scratch_url})
+    assert check.returncode == 0 and log_of(check)["object"] == good["object"]
+
+
+def test_tampered_dump_fails_the_restore_check_on_sha256(bucket, source_url, scratch_url):
+    log = backup(bucket, source_url, "--kind", "full")
+    blob = bucket.blob(log["object"])
+    data = bytearray(blob.download_as_bytes())
+    data[len(data) // 2] ^= 0xFF
+    blob.upload_from_string(bytes(data))  # the emulator lets the test replace it; the real bucket would not
+    check = job("restore-check", "--bucket", bucket.name, "--prefix", "supabase",
+                env={"SCRATCH_DATABASE_URL": scratch_url})
+    assert check.returncode == ExitCode.VERIFICATION_MISMATCH, check.stdout + check.stderr
+    assert "sha256" in log_of(check)["message"]
+
+
+def test_row_count_mismatch_fails_the_restore_check(bucket, source_url, scratch_url):
+    log = backup(bucket, source_url, "--kind", "full")
+    manifest_blob = bucket.blob(log["object"] + ".manifest.json")
+    manifest = json.loads(manifest_blob.download_as_bytes())
+    manifest["tableRowCounts"]["public.orders"] += 1
+    manifest_blob.upload_from_string(json.dumps(manifest))
+    check = job("restore-check", "--bucket", bucket.name, "--object", log["object"],
+                env={"SCRATCH_DATABASE_URL": scratch_url})
+    assert check.returncode == ExitCode.VERIFICATION_MISMATCH
+    assert "public.orders" in log_of(check)["message"]
+
+
+def test_restore_check_refuses_a_database_that_is_not_empty(bucket, source_url):
+    backup(bucket, source_url, "--kind", "full")
+    check = job("restore-check", "--bucket", bucket.name, "--prefix", "supabase",
+                env={"SCRATCH_DATABASE_URL": source_url})
+    assert check.returncode == ExitCode.USAGE and "not empty" in log_of(check)["message"]
+
+
+def test_backups_in_the_same_second_never_overwrite(bucket, source_url):
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        logs = list(pool.map(lambda _: backup(bucket, source_url, "--kind", "schema"), range(2)))
+    names = {log["object"] for log in logs}
+    assert len(names) == 2, "two runs must write two objects"
+    for name in names:
+        assert bucket.blob(name + ".manifest.json").exists()
+
+
+def test_an_existing_object_is_never_replaced(bucket, source_url, monkeypatch):
+    frozen = datetime(2026, 11, 28, 2, 0, 0, 123456, tzinfo=timezone.utc)
+    monkeypatch.setattr(layout, "utc_now", lambda: frozen)
+    request = dump.BackupRequest(kind="schema", bucket=bucket.name)
+    first = dump.run_backup(Database(source_url), request)
+    with pytest.raises(JobError) as caught:
+        dump.run_backup(Database(source_url), request)
+    assert caught.value.code == ExitCode.UPLOAD_FAILED
+    stored = bucket.blob(first["object"]).download_as_bytes()
+    import hashlib
+
+    assert hashlib.sha256(stored).hexdigest() == first["sha256"], "the first backup was replaced"
+
+
+def test_manual_backup_goes_under_manual_with_its_reason(bucket, source_url):
+    log = backup(bucket, source_url, "--kind", "full", "--reason", "before deploy 1234")
+    assert log["object"].startswith("supabase/manual/")
+    manifest = json.loads(bucket.blob(log["object"] + ".manifest.json").download_as_bytes())
+    assert (manifest["trigger"], manifest["reason"]) == ("manual", "before deploy 1234")
+
+
+def test_database_url_from_a_mounted_file_and_password_never_shown(bucket, postgres, source_url, tmp_path,
+                                                                   monkeypatch):
+    secret_file = tmp_path / "database-url"
+    secret_file.write_text(source_url + "\n")
+    result = job("backup", "--kind", "schema", "--bucket", bucket.name, "--database-url-file", str(secret_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert postgres.password not in result.stdout + result.stderr
+
+    seen: list[list[str]] = []
+    original = dump.subprocess.Popen
+
+    def spy(command, **kwargs):
+        seen.append(list(command))
+        return original(command, **kwargs)
+
+    monkeypatch.setattr(dump.subprocess, "Popen", spy)
+    dump.run_backup(Database(source_url), dump.BackupRequest(kind="schema", bucket=bucket.name))
+    assert seen and not any(postgres.password in arg or "postgresql://" in arg for arg in seen[0]), seen
+
+
+def test_bad_password_is_reported_without_the_password(bucket, postgres):
+    wrong = postgres.url("app").replace(postgres.password, "not-the-password-xyz")
+    result = job("backup", "--kind", "full", "--bucket", bucket.name, env={"DATABASE_URL": wrong})
+    assert result.returncode == ExitCode.DATABASE_UNREACHABLE
+    assert "not-the-password-xyz" not in result.stdout + result.stderr
+
+
+def test_missing_database_url_is_a_usage_error(bucket):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_URL")}
+    result = subprocess.run([sys.executable, "-m", "backup_job", "backup", "--kind", "full", "--bucket", bucket.name],
+                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == ExitCode.USAGE and "no database URL" in log_of(result)["message"]
