@@ -8,12 +8,17 @@ One program, two stacks; the stack config's `site` says which one this is.
 - dr (site `standby`, EU): replicas of prod's database-dump bucket (30 days)
   and user-files bucket (90 days), each filled daily by a Storage Transfer
   Service job that never deletes. Prod's outputs arrive via a StackReference.
+
+Both sites run the scheduled database backups (full 02:00 UTC, schema 02:30
+UTC, restore check monthly) into their own dump bucket; the standby site's
+backup schedules stay paused until the dr stack is promoted.
 """
 
 import pulumi
 
 from components.backup_bucket import BackupBucketArgs, BackupBucket
 from components.bucket_replica import BucketReplica, BucketReplicaArgs
+from components.scheduled_backup import ScheduledDatabaseBackup, ScheduledDatabaseBackupArgs
 from components.stack_config import load_stack_config
 
 config = load_stack_config()
@@ -31,8 +36,30 @@ def bucket_args(suffix: str, settings) -> BackupBucketArgs:
     )
 
 
+def scheduled_backups(bucket_name: pulumi.Input[str]) -> None:
+    """The database backup jobs of this site, writing into `bucket_name`; paused on a standby not promoted."""
+    if config.database_backup is None:
+        return
+    backups = ScheduledDatabaseBackup(
+        "db-backup",
+        ScheduledDatabaseBackupArgs(
+            project=config.gcp.project,
+            region=config.gcp.region,
+            bucket_name=bucket_name,
+            settings=config.database_backup,
+            database_url=pulumi.Output.secret(config.database_url.get_secret_value()),
+            scratch_database_url=pulumi.Output.secret(config.scratch_database_url.get_secret_value()),
+            paused=not config.active,
+            labels=config.labels,
+        ),
+    )
+    pulumi.export("databaseBackupJobs", backups.job_names)
+    pulumi.export("databaseBackupWriter", backups.writer_email)
+
+
 if config.site == "primary":
     dumps = BackupBucket("db-dumps", bucket_args("db-dumps", config.database_dumps))
+    scheduled_backups(dumps.bucket_name)
     pulumi.export("region", config.gcp.region)
     pulumi.export("databaseDumpsBucket", dumps.bucket_name)
     pulumi.export("databaseDumpsBucketUrl", dumps.url)
@@ -59,5 +86,7 @@ else:
         pulumi.export(f"{output}ReplicaBucketUrl", replica.url)
         pulumi.export(f"{output}ReplicaKmsKey", replica.kms_key_id)
         pulumi.export(f"{output}TransferJob", replica.transfer_job_name)
+        if output == "databaseDumps":
+            scheduled_backups(replica.bucket_name)
     pulumi.export("region", config.gcp.region)
     pulumi.export("promoted", config.promoted)

@@ -83,3 +83,19 @@ GCP_REGIONS = {
 # Storage Transfer Service wants a first day for a recurring schedule; a day in the
 # past starts the daily runs at once. Fixed so that a plan never drifts with the calendar.
 TRANSFER_SCHEDULE_START_DATE = {"year": 2026, "month": 1, "day": 1}
+
+# Scheduled database backups (Cloud Run Job + Cloud Scheduler). The plan's times are UTC.
+SCHEDULE_TIME_ZONE = "UTC"
+BACKUP_SCHEDULES = (
+    {"kind": "full", "cron": "0 2 * * *"},  # full logical backup daily 02:00 UTC
+    {"kind": "schema", "cron": "30 2 * * *"},  # schema-only backup daily 02:30 UTC
+)
+RESTORE_CHECK_CRON = "0 4 1 * *"  # monthly restore test: the 1st, 04:00 UTC
+BACKUP_OBJECT_PREFIX = "supabase"
+BACKUP_TASK_TIMEOUT_SECONDS = 3_600
+RESTORE_CHECK_TASK_TIMEOUT_SECONDS = 7_200
+BACKUP_TASK_RETRIES = 1
+BACKUP_MEMORY_MIB = 512
+BACKUP_CPU = "1"
+SCHEDULER_RETRY_COUNT = 3
+SCHEDULER_ATTEMPT_DEADLINE_SECONDS = 180

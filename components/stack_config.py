@@ -176,6 +176,79 @@ class UserFilesReplicaSettings(BackupBucketSettings):
     transfer: TransferSettings = Field(default_factory=TransferSettings, description="How the copy is kept.")
 
 
+_CRON_FIELD = re.compile(r"^[0-9*/,-]+$")
+
+
+def _check_cron(value: str) -> str:
+    fields = value.split()
+    if len(fields) != 5 or not all(_CRON_FIELD.match(field) for field in fields):
+        raise ValueError(
+            f"'{value}' is not a cron schedule: five fields (minute hour day-of-month month day-of-week) "
+            "of digits, '*', '/', ',' and '-', e.g. '0 2 * * *'"
+        )
+    return value
+
+
+class BackupSchedule(_Model):
+    """One scheduled backup: what to dump and when (cron, UTC)."""
+
+    kind: Literal["full", "schema"] = Field(description="`full` (data and schema) or `schema` (schema only).")
+    cron: str = Field(description="When it runs: a cron schedule in UTC, e.g. '0 2 * * *'.")
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return _check_cron(value)
+
+
+class RestoreCheckSettings(_Model):
+    """The scheduled restore test: newest full backup into an empty scratch database."""
+
+    cron: str = Field(defaults.RESTORE_CHECK_CRON, description="When it runs (cron, UTC); monthly by default.")
+    task_timeout_seconds: int = Field(
+        defaults.RESTORE_CHECK_TASK_TIMEOUT_SECONDS, ge=60, le=86_400, description="Seconds one restore may take."
+    )
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return _check_cron(value)
+
+
+class DatabaseBackupSettings(_Model):
+    """Scheduled backups of the Supabase Postgres: a Cloud Run Job per schedule, triggered by Cloud Scheduler."""
+
+    image: str = Field(description="Container image of backup_job/ (e.g. REGION-docker.pkg.dev/PROJECT/REPO/backup-job:TAG).")
+    object_prefix: str = Field(defaults.BACKUP_OBJECT_PREFIX, description="Object prefix of the dumps in the bucket.")
+    schedules: tuple[BackupSchedule, ...] = Field(
+        tuple(BackupSchedule(**entry) for entry in defaults.BACKUP_SCHEDULES),
+        min_length=1,
+        description="The scheduled backups, one Cloud Run Job each (one per kind).",
+    )
+    task_timeout_seconds: int = Field(
+        defaults.BACKUP_TASK_TIMEOUT_SECONDS, ge=60, le=86_400, description="Seconds one backup may take."
+    )
+    task_retries: int = Field(defaults.BACKUP_TASK_RETRIES, ge=0, le=10, description="Retries of a failed backup task.")
+    memory_mib: int = Field(defaults.BACKUP_MEMORY_MIB, ge=512, le=32_768, description="Memory of a backup task, MiB.")
+    cpu: str = Field(defaults.BACKUP_CPU, pattern=r"^[1-8]$", description="vCPUs of a backup task (1-8).")
+    scheduler_retry_count: int = Field(
+        defaults.SCHEDULER_RETRY_COUNT, ge=1, le=5, description="Retries when starting the job fails."
+    )
+    attempt_deadline_seconds: int = Field(
+        defaults.SCHEDULER_ATTEMPT_DEADLINE_SECONDS, ge=15, le=1_800,
+        description="Seconds Cloud Scheduler waits for the start request.",
+    )
+    restore_check: RestoreCheckSettings = Field(default_factory=RestoreCheckSettings)
+
+    @field_validator("schedules")
+    @classmethod
+    def _one_per_kind(cls, value: tuple[BackupSchedule, ...]) -> tuple[BackupSchedule, ...]:
+        kinds = [entry.kind for entry in value]
+        if len(set(kinds)) != len(kinds):
+            raise ValueError(f"one schedule per kind; got kinds {kinds}")
+        return value
+
+
 class ReplicaSet(_Model):
     """The standby site's copies of the primary site's buckets."""
 
@@ -198,6 +271,13 @@ class StackConfig(_Model):
     )
     prod_stack: Optional[str] = Field(None, description="Standby only: the primary stack, as org/project/stack.")
     replicas: Optional[ReplicaSet] = Field(None, description="Standby only: the copies of the primary's buckets.")
+    database_backup: Optional[DatabaseBackupSettings] = Field(
+        None, description="Scheduled backups of the database into this site's dump bucket."
+    )
+    database_url: Optional[SecretStr] = Field(None, description="Secret: libpq URL of the database to back up.")
+    scratch_database_url: Optional[SecretStr] = Field(
+        None, description="Secret: libpq URL of the empty database the restore check restores into."
+    )
 
     @field_validator("labels")
     @classmethod
@@ -249,6 +329,16 @@ class StackConfig(_Model):
             for key, value in (("databaseDumps", self.database_dumps), ("userFilesBucket", self.user_files_bucket)):
                 if value is not None:
                     raise ValueError(f"`{key}` belongs to a primary stack; a standby stack must not set it")
+        return self
+
+    @model_validator(mode="after")
+    def _backup_secrets(self) -> "StackConfig":
+        if self.database_backup is not None:
+            for key, value in (("databaseUrl", self.database_url), ("scratchDatabaseUrl", self.scratch_database_url)):
+                if value is None:
+                    raise ValueError(
+                        f"`databaseBackup` needs the secret `{key}`: pulumi config set --secret {key} 'postgresql://...'"
+                    )
         return self
 
     @property

@@ -207,6 +207,8 @@ def _computed(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[
         job = f"transferJobs/{hashlib.sha256(name.encode()).hexdigest()[:20]}"
         state["name"] = job
         return job, state
+    if type_ == "gcp:secretmanager/secret:Secret":
+        return f"projects/{plain['project']}/secrets/{plain['secretId']}", state
     if type_ == "gcp:serviceaccount/account:Account":
         email = f"{plain['accountId']}@{plain.get('project', 'project')}.iam.gserviceaccount.com"
         state.update(email=email, member=f"serviceAccount:{email}")

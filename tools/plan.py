@@ -36,6 +36,15 @@ KEY_PROPERTIES = {
         "transferSpec.transferOptions.deleteObjectsFromSourceAfterTransfer",
         "transferSpec.transferOptions.overwriteWhen", "status",
     ),
+    "gcp:cloudrunv2/job:Job": (
+        "name", "location", "template.template.containers.0.image", "template.template.containers.0.args",
+        "template.template.serviceAccount",
+        "template.template.timeout", "template.template.maxRetries", "deletionProtection",
+    ),
+    "gcp:cloudscheduler/job:Job": (
+        "name", "schedule", "timeZone", "paused", "httpTarget.uri", "httpTarget.oauthToken.serviceAccountEmail",
+        "retryConfig.retryCount", "attemptDeadline",
+    ),
 }
 MAX_VALUE_CHARS = 160
 
@@ -45,9 +54,12 @@ def _lookup(inputs: dict[str, Any], dotted: str) -> Any:
     for part in dotted.split("."):
         if is_secret(node):
             return node
-        if not isinstance(node, dict) or part not in node:
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
             return None
-        node = node[part]
     return node
 
 

@@ -1,0 +1,145 @@
+"""ScheduledDatabaseBackup on the offline plans: schedules in UTC, least privilege, secrets, standby pausing."""
+
+from __future__ import annotations
+
+import pytest
+
+from tools.offline import is_secret
+
+RUN_JOB = "gcp:cloudrunv2/job:Job"
+SCHEDULE = "gcp:cloudscheduler/job:Job"
+BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
+SECRET_MEMBER = "gcp:secretmanager/secretIamMember:SecretIamMember"
+JOB_MEMBER = "gcp:cloudrunv2/jobIamMember:JobIamMember"
+
+
+def _schedules(plan) -> dict[str, dict]:
+    return {r.inputs["name"]: r.inputs for r in plan.of_type(SCHEDULE)}
+
+
+def test_full_daily_at_0200_and_schema_at_0230_utc(prod_plan):
+    schedules = _schedules(prod_plan)
+    assert schedules["db-backup-full"]["schedule"] == "0 2 * * *"
+    assert schedules["db-backup-schema"]["schedule"] == "30 2 * * *"
+    assert schedules["db-backup-restore-check"]["schedule"] == "0 4 1 * *", "restore tests run monthly"
+    for name, schedule in schedules.items():
+        assert schedule["timeZone"] == "UTC", f"{name} must run in UTC"
+        assert schedule["retryConfig"]["retryCount"] >= 1, f"{name} needs a retry policy"
+        assert schedule["attemptDeadline"] == "180s", f"{name} needs an attempt deadline"
+
+
+def test_scheduler_starts_its_job_through_the_run_admin_api_with_an_oauth_token(prod_plan):
+    jobs = {r.inputs["name"]: r.inputs for r in prod_plan.of_type(RUN_JOB)}
+    for name, schedule in _schedules(prod_plan).items():
+        target = schedule["httpTarget"]
+        assert target["httpMethod"] == "POST"
+        assert target["uri"] == (
+            f"https://run.googleapis.com/v2/projects/raptorflow-prod/locations/us-central1/jobs/{name}:run"
+        )
+        assert name in jobs
+        assert target["oauthToken"]["serviceAccountEmail"].startswith("db-backup-scheduler@")
+        assert "oidcToken" not in target, "the Run Admin API takes OAuth tokens, not OIDC"
+
+
+def test_scheduler_identity_may_only_run_the_jobs(prod_plan):
+    grants = {(m.inputs["name"], m.inputs["role"]) for m in prod_plan.of_type(JOB_MEMBER)}
+    assert grants == {(name, "roles/run.invoker") for name in _schedules(prod_plan)}
+    scheduler = "serviceAccount:db-backup-scheduler@raptorflow-prod.iam.gserviceaccount.com"
+    assert not [m for m in prod_plan.of_type(BUCKET_MEMBER) + prod_plan.of_type(SECRET_MEMBER)
+                if m.inputs["member"] == scheduler]
+
+
+def test_writer_may_only_create_objects_and_read_its_own_secret(prod_plan):
+    writer = "serviceAccount:db-backup-writer@raptorflow-prod.iam.gserviceaccount.com"
+    bucket_roles = {(m.inputs["bucket"], m.inputs["role"]) for m in prod_plan.of_type(BUCKET_MEMBER)
+                    if m.inputs["member"] == writer}
+    assert bucket_roles == {("raptorflow-prod-db-dumps", "roles/storage.objectCreator")}
+    secret_roles = {(m.inputs["secretId"], m.inputs["role"]) for m in prod_plan.of_type(SECRET_MEMBER)
+                    if m.inputs["member"] == writer}
+    assert secret_roles == {("projects/raptorflow-prod/secrets/db-backup-database-url",
+                             "roles/secretmanager.secretAccessor")}
+
+
+def test_restore_checker_only_reads_the_bucket_and_the_scratch_secret(prod_plan):
+    checker = "serviceAccount:db-backup-checker@raptorflow-prod.iam.gserviceaccount.com"
+    grants = {(m.inputs.get("bucket") or m.inputs.get("secretId"), m.inputs["role"])
+              for m in prod_plan.of_type(BUCKET_MEMBER) + prod_plan.of_type(SECRET_MEMBER)
+              if m.inputs["member"] == checker}
+    assert grants == {
+        ("raptorflow-prod-db-dumps", "roles/storage.objectViewer"),
+        ("projects/raptorflow-prod/secrets/db-backup-scratch-database-url", "roles/secretmanager.secretAccessor"),
+    }
+
+
+def test_jobs_run_the_image_with_the_url_mounted_from_secret_manager(prod_plan):
+    jobs = {r.inputs["name"]: r for r in prod_plan.of_type(RUN_JOB)}
+    expected_args = {
+        "db-backup-full": ["backup", "--kind", "full"],
+        "db-backup-schema": ["backup", "--kind", "schema"],
+        "db-backup-restore-check": ["restore-check", "--kind", "full"],
+    }
+    assert set(jobs) == set(expected_args)
+    for name, job in jobs.items():
+        template = job.inputs["template"]["template"]
+        (container,) = template["containers"]
+        assert container["image"] == "us-central1-docker.pkg.dev/raptorflow-prod/raptorflow/backup-job:1.0.0"
+        assert container["args"] == expected_args[name]
+        env = {e["name"]: e["value"] for e in container["envs"]}
+        assert env["BACKUP_BUCKET"] == "raptorflow-prod-db-dumps" and env["BACKUP_PREFIX"] == "supabase"
+        url_file = env.get("DATABASE_URL_FILE") or env["SCRATCH_DATABASE_URL_FILE"]
+        (mount,) = container["volumeMounts"]
+        assert url_file == f"{mount['mountPath']}/url"
+        (volume,) = template["volumes"]
+        assert volume["secret"]["items"] == [{"path": "url", "version": "latest"}]
+        assert not any("postgresql://" in str(e.get("value")) for e in container["envs"])
+        assert job.inputs["deletionProtection"] is True
+        assert template["timeout"] in ("3600s", "7200s") and template["maxRetries"] == 1
+
+
+def test_database_urls_are_recorded_as_secrets(prod_plan):
+    versions = prod_plan.of_type("gcp:secretmanager/secretVersion:SecretVersion")
+    assert len(versions) == 2
+    for version in versions:
+        assert is_secret(version.inputs["secretData"]), f"{version.name} holds a URL in plain text"
+
+
+def test_secrets_stay_in_the_site_region(prod_plan, dr_plan):
+    for plan, region in ((prod_plan, "us-central1"), (dr_plan, "europe-west1")):
+        for secret in plan.of_type("gcp:secretmanager/secret:Secret"):
+            replicas = secret.inputs["replication"]["userManaged"]["replicas"]
+            assert [r["location"] for r in replicas] == [region]
+            assert secret.inputs["deletionProtection"] is True
+
+
+def test_standby_backups_are_paused_until_promoted(dr_plan, make_plan):
+    paused = {name: s["paused"] for name, s in _schedules(dr_plan).items()}
+    assert paused == {"db-backup-full": True, "db-backup-schema": True, "db-backup-restore-check": False}
+    promoted = make_plan("dr", "raptorflow-dr:promoted=true")
+    assert not any(s["paused"] for s in _schedules(promoted).values())
+
+
+def test_standby_backups_write_into_the_eu_replica(dr_plan):
+    writer = "serviceAccount:db-backup-writer@raptorflow-dr.iam.gserviceaccount.com"
+    (grant,) = [m for m in dr_plan.of_type(BUCKET_MEMBER) if m.inputs["member"] == writer]
+    assert (grant.inputs["bucket"], grant.inputs["role"]) == ("raptorflow-dr-db-dumps-replica",
+                                                             "roles/storage.objectCreator")
+
+
+def test_prod_backups_are_never_paused(prod_plan):
+    assert not any(s["paused"] for s in _schedules(prod_plan).values())
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda c: c["raptorflow-dr:databaseBackup"].update(schedules=[{"kind": "full", "cron": "daily"}]),
+     "raptorflow-dr:databaseBackup.schedules.0.cron: 'daily' is not a cron schedule"),
+    (lambda c: c["raptorflow-dr:databaseBackup"].update(schedules=[{"kind": "full", "cron": "0 2 * * *"},
+                                                                   {"kind": "full", "cron": "0 14 * * *"}]),
+     "one schedule per kind"),
+    (lambda c: c.pop("raptorflow-dr:databaseUrl"), "`databaseBackup` needs the secret `databaseUrl`"),
+    (lambda c: c.update({"raptorflow-dr:databaseUrl": "postgresql://app:hunter2@db/app"}),
+     "raptorflow-dr:databaseUrl: holds a secret, so it must be set with `pulumi config set --secret"),
+], ids=["bad-cron", "two-schedules-of-a-kind", "no-database-url", "plain-text-database-url"])
+def test_backup_config_errors(run_cli, stack_file, edit, expected):
+    result = run_cli("tools.plan", "prod", "--stack-file", str(stack_file("prod", edit)))
+    assert result.returncode == 2 and expected in result.stderr, result.stderr
+    assert "hunter2" not in result.stdout + result.stderr
