@@ -12,12 +12,20 @@ One program, two stacks; the stack config's `site` says which one this is.
 Both sites run the scheduled database backups (full 02:00 UTC, schema 02:30
 UTC, restore check monthly) into their own dump bucket; the standby site's
 backup schedules stay paused until the dr stack is promoted.
+
+The dr stack owns the traffic switch: Cloudflare records (or load balancers)
+for every hostname under failover and the Vercel env vars, all pointing at the
+primary site until `promoted` is true. Resource names never depend on
+`promoted`, so a flip only updates in place.
 """
 
 import pulumi
 
 from components.backup_bucket import BackupBucketArgs, BackupBucket
 from components.bucket_replica import BucketReplica, BucketReplicaArgs
+from components.failover_load_balancer import FailoverLoadBalancer, FailoverLoadBalancerArgs
+from components.failover_record import FailoverRecord, FailoverRecordArgs
+from components.region_environment import RegionEnvironment, RegionEnvironmentArgs
 from components.scheduled_backup import ScheduledDatabaseBackup, ScheduledDatabaseBackupArgs
 from components.stack_config import load_stack_config
 
@@ -90,3 +98,28 @@ else:
             scheduled_backups(replica.bucket_name)
     pulumi.export("region", config.gcp.region)
     pulumi.export("promoted", config.promoted)
+
+    if config.failover is not None:
+        failover = config.failover
+        if failover.mode == "loadBalancer":
+            FailoverLoadBalancer("traffic", FailoverLoadBalancerArgs(settings=failover, standby_active=config.promoted))
+        else:
+            for host in failover.hostnames:
+                FailoverRecord(
+                    f"dns-{host.slug}",
+                    FailoverRecordArgs(
+                        zone_id=failover.zone_id, domain=failover.domain, hostname=host,
+                        standby_active=config.promoted,
+                    ),
+                )
+        pulumi.export("failoverHostnames", [host.fqdn(failover.domain) for host in failover.hostnames])
+        pulumi.export("activeSite", "standby" if config.promoted else "primary")
+    if config.vercel is not None:
+        secrets = {
+            key: (pulumi.Output.secret(v.primary.get_secret_value()), pulumi.Output.secret(v.standby.get_secret_value()))
+            for key, v in (config.vercel_secret_values or {}).items()
+        }
+        RegionEnvironment(
+            "vercel-env",
+            RegionEnvironmentArgs(settings=config.vercel, standby_active=config.promoted, secret_values=secrets),
+        )

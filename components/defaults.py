@@ -99,3 +99,13 @@ BACKUP_MEMORY_MIB = 512
 BACKUP_CPU = "1"
 SCHEDULER_RETRY_COUNT = 3
 SCHEDULER_ATTEMPT_DEADLINE_SECONDS = 180
+
+# Traffic failover (Cloudflare). DNS-only records: Cloudflare's minimum TTL is 60 s and the
+# plan's ceiling 300 s; a failover record should move fast, so the default is the minimum.
+DNS_TTL_MIN_SECONDS = 60
+DNS_TTL_MAX_SECONDS = 300
+DNS_TTL_DEFAULT_SECONDS = 60
+HEALTH_PATH = "/health"
+LB_MONITOR_INTERVAL_SECONDS = 60
+LB_MONITOR_RETRIES = 2
+LB_MONITOR_TIMEOUT_SECONDS = 5

@@ -11,6 +11,7 @@ file, the key and what is allowed.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import re
 from typing import Any, Literal, Optional
@@ -249,6 +250,173 @@ class DatabaseBackupSettings(_Model):
         return value
 
 
+_HOST_LABEL = re.compile(r"^(@|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_CLOUDFLARE_ID = re.compile(r"^[0-9a-f]{32}$")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+def _check_target(record_type: str, value: str, field: str) -> None:
+    if record_type == "CNAME":
+        if not _HOSTNAME.match(value):
+            raise ValueError(f"{field} '{value}' is not a hostname, as a CNAME record needs")
+        return
+    version = 4 if record_type == "A" else 6
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        address = None
+    if address is None or address.version != version:
+        raise ValueError(f"{field} '{value}' is not an IPv{version} address, as an {record_type} record needs")
+
+
+class FailoverHostname(_Model):
+    """A hostname that moves between the sites: its record points at the active site's target."""
+
+    name: str = Field(description="Record name in the zone: '@' for the apex, or a label such as 'app'.")
+    type: Literal["A", "AAAA", "CNAME"] = Field("CNAME", description="Record type of both targets.")
+    proxied: bool = Field(True, description="Through Cloudflare's proxy (switches instantly at the edge).")
+    ttl_seconds: Optional[int] = Field(
+        None, description="DNS-only records: 60-300 seconds (default 60). Proxied records are always 1 (auto)."
+    )
+    primary: str = Field(description="Target on the primary site (IP for A/AAAA, hostname for CNAME).")
+    standby: str = Field(description="Target on the standby site.")
+
+    @field_validator("name")
+    @classmethod
+    def _label(cls, value: str) -> str:
+        if not _HOST_LABEL.match(value):
+            raise ValueError(f"'{value}' is not a record name: '@' or one lowercase DNS label such as 'app'")
+        return value
+
+    @model_validator(mode="after")
+    def _cloudflare_rules(self) -> "FailoverHostname":
+        _check_target(self.type, self.primary, "primary")
+        _check_target(self.type, self.standby, "standby")
+        if self.primary == self.standby:
+            raise ValueError(f"'{self.name}': primary and standby are the same target; failover would change nothing")
+        if self.proxied and self.ttl_seconds not in (None, 1):
+            raise ValueError(
+                f"'{self.name}': proxied records have TTL 1 (auto) in Cloudflare; drop ttlSeconds "
+                f"({self.ttl_seconds}) or set proxied: false"
+            )
+        if not self.proxied and self.ttl_seconds is not None and not (
+            defaults.DNS_TTL_MIN_SECONDS <= self.ttl_seconds <= defaults.DNS_TTL_MAX_SECONDS
+        ):
+            raise ValueError(
+                f"'{self.name}': ttlSeconds {self.ttl_seconds} is outside {defaults.DNS_TTL_MIN_SECONDS}-"
+                f"{defaults.DNS_TTL_MAX_SECONDS}: Cloudflare's minimum for DNS-only records is 60 and the "
+                "plan's ceiling is 300"
+            )
+        return self
+
+    @property
+    def ttl(self) -> int:
+        """The TTL Cloudflare gets: 1 (auto) when proxied, else the configured or default seconds."""
+        return 1 if self.proxied else (self.ttl_seconds or defaults.DNS_TTL_DEFAULT_SECONDS)
+
+    def fqdn(self, domain: str) -> str:
+        """The full hostname in `domain`."""
+        return domain if self.name == "@" else f"{self.name}.{domain}"
+
+    @property
+    def slug(self) -> str:
+        """The name as it appears in resource names ('apex' for '@')."""
+        return "apex" if self.name == "@" else self.name
+
+
+class LoadBalancerSettings(_Model):
+    """Cloudflare load balancing: health-checked pools per site, the active site first."""
+
+    account_id: str = Field(description="Cloudflare account id that owns monitors and pools.")
+    monitor_interval_seconds: int = Field(
+        defaults.LB_MONITOR_INTERVAL_SECONDS, ge=10, le=3_600, description="Seconds between health checks."
+    )
+    monitor_retries: int = Field(defaults.LB_MONITOR_RETRIES, ge=0, le=5, description="Retries before unhealthy.")
+    monitor_timeout_seconds: int = Field(
+        defaults.LB_MONITOR_TIMEOUT_SECONDS, ge=1, le=10, description="Seconds a health check may take."
+    )
+
+    @field_validator("account_id")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        if not _CLOUDFLARE_ID.match(value):
+            raise ValueError(f"'{value}' is not a Cloudflare account id (32 hex characters)")
+        return value
+
+
+class FailoverSettings(_Model):
+    """The traffic switch: Cloudflare records (or load balancers) for each hostname under failover."""
+
+    zone_id: str = Field(description="Cloudflare zone id of `domain`.")
+    domain: str = Field(description="The zone's domain, e.g. raptorflow.app.")
+    mode: Literal["dns", "loadBalancer"] = Field("dns", description="Plain records, or health-checked load balancers.")
+    health_path: str = Field(defaults.HEALTH_PATH, pattern=r"^/", description="Health endpoint path on every target.")
+    hostnames: tuple[FailoverHostname, ...] = Field(min_length=1, description="The hostnames that fail over.")
+    load_balancer: Optional[LoadBalancerSettings] = Field(None, description="Required in loadBalancer mode.")
+
+    @field_validator("zone_id")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if not _CLOUDFLARE_ID.match(value):
+            raise ValueError(f"'{value}' is not a Cloudflare zone id (32 hex characters)")
+        return value
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        if not _HOSTNAME.match(value):
+            raise ValueError(f"'{value}' is not a domain name")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "FailoverSettings":
+        names = [h.name for h in self.hostnames]
+        if len(set(names)) != len(names):
+            raise ValueError(f"each hostname once; got {names}")
+        if self.mode == "loadBalancer" and self.load_balancer is None:
+            raise ValueError("mode loadBalancer needs `loadBalancer: {accountId: ...}`")
+        return self
+
+
+class SiteValues(_Model):
+    """One setting's value on each site."""
+
+    primary: str
+    standby: str
+
+
+class SecretSiteValues(_Model):
+    """One secret setting's value on each site."""
+
+    primary: SecretStr
+    standby: SecretStr
+
+
+class VercelSettings(_Model):
+    """Vercel project env vars that switch from primary-region to backup-region values on failover."""
+
+    project_id: str = Field(description="Vercel project id (prj_...).")
+    team_id: Optional[str] = Field(None, description="Vercel team id, when the project belongs to a team.")
+    targets: tuple[Literal["production", "preview", "development"], ...] = Field(
+        ("production",), min_length=1, description="Environments the variables apply to."
+    )
+    variables: dict[str, SiteValues] = Field(default_factory=dict, description="Plain values per site, by name.")
+    secret_variables: tuple[str, ...] = Field(
+        (), description="Names whose per-site values are in the secret key `vercelSecretValues`."
+    )
+
+    @model_validator(mode="after")
+    def _names(self) -> "VercelSettings":
+        for name in (*self.variables, *self.secret_variables):
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"'{name}' is not an env var name (A-Z, 0-9, _)")
+        both = set(self.variables) & set(self.secret_variables)
+        if both:
+            raise ValueError(f"{sorted(both)} are both plain and secret; keep each value in one place")
+        return self
+
+
 class ReplicaSet(_Model):
     """The standby site's copies of the primary site's buckets."""
 
@@ -273,6 +441,11 @@ class StackConfig(_Model):
     replicas: Optional[ReplicaSet] = Field(None, description="Standby only: the copies of the primary's buckets.")
     database_backup: Optional[DatabaseBackupSettings] = Field(
         None, description="Scheduled backups of the database into this site's dump bucket."
+    )
+    failover: Optional[FailoverSettings] = Field(None, description="Standby only: the DNS traffic switch.")
+    vercel: Optional[VercelSettings] = Field(None, description="Standby only: env vars switched on failover.")
+    vercel_secret_values: Optional[dict[str, SecretSiteValues]] = Field(
+        None, description="Secret: per-site values of `vercel.secretVariables`."
     )
     database_url: Optional[SecretStr] = Field(None, description="Secret: libpq URL of the database to back up.")
     scratch_database_url: Optional[SecretStr] = Field(
@@ -321,6 +494,12 @@ class StackConfig(_Model):
                                ("replicas", self.replicas)):
                 if value is not None:
                     raise ValueError(f"`{key}` belongs to a standby stack; a primary stack must not set it")
+            for key, value in (("failover", self.failover), ("vercel", self.vercel)):
+                if value is not None:
+                    raise ValueError(
+                        f"`{key}` belongs to the standby stack: the dr stack owns the traffic switch so that it can "
+                        "fail over while the primary region is down, and exactly one stack may own a DNS name"
+                    )
             if self.user_files_bucket is None:
                 raise ValueError("a primary stack needs `userFilesBucket`, the existing bucket of user files")
         else:
@@ -339,6 +518,17 @@ class StackConfig(_Model):
                     raise ValueError(
                         f"`databaseBackup` needs the secret `{key}`: pulumi config set --secret {key} 'postgresql://...'"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _vercel_secrets(self) -> "StackConfig":
+        declared = set(self.vercel.secret_variables) if self.vercel else set()
+        given = set(self.vercel_secret_values or {})
+        if declared != given:
+            raise ValueError(
+                f"vercel.secretVariables {sorted(declared)} and the keys of the secret `vercelSecretValues` "
+                f"{sorted(given)} must match"
+            )
         return self
 
     @property
@@ -408,6 +598,10 @@ def _secret_paths(model: BaseModel, prefix: str = "") -> list[str]:
             paths.append(key)
         elif isinstance(value, BaseModel):
             paths.extend(_secret_paths(value, f"{key}."))
+        elif isinstance(value, dict):
+            for item_key, item in value.items():
+                if isinstance(item, BaseModel):
+                    paths.extend(_secret_paths(item, f"{key}.{item_key}."))
     return paths
 
 

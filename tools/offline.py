@@ -154,11 +154,25 @@ def read_stack_config(
     secret_keys: set[str] = set()
     for key, value in (document.get("config") or {}).items():
         key = _namespaced(key)
-        if isinstance(value, dict) and set(value) == {"secure"}:
+        value, secret = _without_ciphertexts(value)
+        if secret:
             secret_keys.add(key)
-            value = SECRET_PLACEHOLDER
         values[key] = value
     return values, secret_keys
+
+
+def _without_ciphertexts(value: Any) -> tuple[Any, bool]:
+    """`value` with every `{secure: ...}` (at any depth, as `config set --secret --path` writes) replaced by the
+    placeholder, and whether there was one: the engine then marks the whole top-level key secret."""
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return SECRET_PLACEHOLDER, True
+    if isinstance(value, dict):
+        pairs = {k: _without_ciphertexts(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())
+    if isinstance(value, list):
+        items = [_without_ciphertexts(v) for v in value]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
 
 
 def apply_override(values: dict[str, Any], assignment: str) -> None:

@@ -1,0 +1,57 @@
+"""FailoverRecord: one Cloudflare DNS record that points at the active site's target.
+
+The record's Pulumi name depends only on the hostname, never on which site is
+active, so promoting the standby site is an in-place update of `content`, never
+a replacement: the name keeps resolving throughout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_cloudflare as cloudflare
+
+from .stack_config import FailoverHostname
+
+
+@dataclass(frozen=True)
+class FailoverRecordArgs:
+    """Inputs of a FailoverRecord."""
+
+    zone_id: str
+    """Cloudflare zone of the record."""
+    domain: str
+    """The zone's domain; the record is `hostname.fqdn(domain)`."""
+    hostname: FailoverHostname
+    """Record name, type, proxying, TTL and both sites' targets, as validated stack config."""
+    standby_active: bool
+    """True when the standby site serves traffic (the dr stack is promoted)."""
+
+
+class FailoverRecord(pulumi.ComponentResource):
+    """A DNS record whose content is the primary target, or the standby target once promoted."""
+
+    fqdn: str
+    """The hostname the record answers for."""
+    content: str
+    """The target the record points at now."""
+
+    def __init__(self, name: str, args: FailoverRecordArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("raptorflow:failover:FailoverRecord", name, None, opts)
+        host = args.hostname
+        self.fqdn = host.fqdn(args.domain)
+        self.content = host.standby if args.standby_active else host.primary
+        cloudflare.DnsRecord(
+            f"{name}-record",
+            zone_id=args.zone_id,
+            name=self.fqdn,
+            type=host.type,
+            content=self.content,
+            proxied=host.proxied,
+            ttl=host.ttl,
+            comment=f"raptorflow-dr failover: primary {host.primary}, standby {host.standby}",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"fqdn": self.fqdn, "content": self.content})

@@ -1,0 +1,52 @@
+"""RegionEnvironment: Vercel env vars that hold the active site's values.
+
+Each variable keeps one Pulumi resource whatever the active site, so a
+promotion updates values in place. Secret values are Pulumi secrets and
+`sensitive` in Vercel (write-only in its dashboard and API).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import pulumi
+import pulumiverse_vercel as vercel
+
+from .stack_config import VercelSettings
+
+
+@dataclass(frozen=True)
+class RegionEnvironmentArgs:
+    """Inputs of a RegionEnvironment."""
+
+    settings: VercelSettings
+    """Project, team, targets and plain per-site values, as validated stack config."""
+    standby_active: bool
+    """True when the standby site serves traffic (the dr stack is promoted)."""
+    secret_values: dict[str, tuple[pulumi.Input[str], pulumi.Input[str]]] = field(default_factory=dict)
+    """Secret variables: name -> (primary value, standby value), each a Pulumi secret."""
+
+
+class RegionEnvironment(pulumi.ComponentResource):
+    """One Vercel project env var per configured name, valued for the active site."""
+
+    def __init__(self, name: str, args: RegionEnvironmentArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("raptorflow:failover:RegionEnvironment", name, None, opts)
+        site = 1 if args.standby_active else 0
+        plain = {key: ((v.primary, v.standby), False) for key, v in args.settings.variables.items()}
+        secret = {key: (values, True) for key, values in args.secret_values.items()}
+        for key, (values, sensitive) in sorted({**plain, **secret}.items()):
+            value = values[site]
+            vercel.ProjectEnvironmentVariable(
+                f"{name}-{key.lower().replace('_', '-')}",
+                project_id=args.settings.project_id,
+                team_id=args.settings.team_id,
+                key=key,
+                value=pulumi.Output.secret(value) if sensitive else value,
+                sensitive=sensitive,
+                targets=list(args.settings.targets),
+                comment="raptorflow-dr: switches to the backup region on failover",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.register_outputs({})
