@@ -27,9 +27,20 @@ from components.failover_load_balancer import FailoverLoadBalancer, FailoverLoad
 from components.failover_record import FailoverRecord, FailoverRecordArgs
 from components.region_environment import RegionEnvironment, RegionEnvironmentArgs
 from components.scheduled_backup import ScheduledDatabaseBackup, ScheduledDatabaseBackupArgs
+from components.schedule import max_interval_hours
+from components.site_monitoring import (
+    BackupWatch, GuardedStorage, SiteMonitoring, SiteMonitoringArgs, TransferWatch, UptimeTarget,
+)
 from components.stack_config import load_stack_config
 
 config = load_stack_config()
+# What this site's monitoring watches; each part of the program adds what it provisions.
+watched = SiteMonitoringArgs(
+    project=config.gcp.project,
+    settings=config.monitoring,
+    labels=config.labels,
+    slack_auth_token=pulumi.Output.secret(config.slack_auth_token.get_secret_value()) if config.slack_auth_token else None,
+)
 
 
 def bucket_args(suffix: str, settings) -> BackupBucketArgs:
@@ -63,10 +74,19 @@ def scheduled_backups(bucket_name: pulumi.Input[str]) -> None:
     )
     pulumi.export("databaseBackupJobs", backups.job_names)
     pulumi.export("databaseBackupWriter", backups.writer_email)
+    for entry in config.database_backup.schedules:
+        watched.backups.append(
+            BackupWatch(backups.jobs[entry.kind].name, entry.kind, max_interval_hours(entry.cron), config.active)
+        )
+    restore = config.database_backup.restore_check
+    watched.backups.append(
+        BackupWatch(backups.jobs["restore-check"].name, "restore-check", max_interval_hours(restore.cron), True)
+    )
 
 
 if config.site == "primary":
     dumps = BackupBucket("db-dumps", bucket_args("db-dumps", config.database_dumps))
+    watched.guarded.append(GuardedStorage(dumps.bucket_name, dumps.kms_key_id))
     scheduled_backups(dumps.bucket_name)
     pulumi.export("region", config.gcp.region)
     pulumi.export("databaseDumpsBucket", dumps.bucket_name)
@@ -77,10 +97,11 @@ if config.site == "primary":
 else:
     prod = pulumi.StackReference(config.prod_stack)
     copies = {
-        "databaseDumps": ("db-dumps-replica", "database dumps", config.replicas.database_dumps),
-        "userFiles": ("user-files-replica", "user files", config.replicas.user_files),
+        "databaseDumps": ("db-dumps", "database dumps", config.replicas.database_dumps),
+        "userFiles": ("user-files", "user files", config.replicas.user_files),
     }
-    for output, (name, what, settings) in copies.items():
+    for output, (slug, what, settings) in copies.items():
+        name = f"{slug}-replica"
         replica = BucketReplica(
             name,
             BucketReplicaArgs(
@@ -94,6 +115,8 @@ else:
         pulumi.export(f"{output}ReplicaBucketUrl", replica.url)
         pulumi.export(f"{output}ReplicaKmsKey", replica.kms_key_id)
         pulumi.export(f"{output}TransferJob", replica.transfer_job_name)
+        watched.guarded.append(GuardedStorage(replica.bucket_name, replica.kms_key_id))
+        watched.transfers.append(TransferWatch(replica.transfer_job_name, slug, max_interval_hours(settings.transfer.cron)))
         if output == "databaseDumps":
             scheduled_backups(replica.bucket_name)
     pulumi.export("region", config.gcp.region)
@@ -113,6 +136,14 @@ else:
                     ),
                 )
         pulumi.export("failoverHostnames", [host.fqdn(failover.domain) for host in failover.hostnames])
+        watched.health_path = failover.health_path
+        for host in failover.hostnames:
+            watched.uptime.append(UptimeTarget(host.fqdn(failover.domain), f"{host.slug}-public", True))
+            for site in ("primary", "standby"):
+                watched.uptime.append(UptimeTarget(
+                    getattr(host, site), f"{host.slug}-{site}", serves_traffic=(site == "standby") == config.promoted,
+                    validate_ssl=host.type == "CNAME",
+                ))
         pulumi.export("activeSite", "standby" if config.promoted else "primary")
     if config.vercel is not None:
         secrets = {
@@ -123,3 +154,5 @@ else:
             "vercel-env",
             RegionEnvironmentArgs(settings=config.vercel, standby_active=config.promoted, secret_values=secrets),
         )
+
+SiteMonitoring("monitoring", watched)

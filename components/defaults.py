@@ -109,3 +109,18 @@ HEALTH_PATH = "/health"
 LB_MONITOR_INTERVAL_SECONDS = 60
 LB_MONITOR_RETRIES = 2
 LB_MONITOR_TIMEOUT_SECONDS = 5
+
+# Monitoring. The plan's severities and response times; Cloud Monitoring knows three severities.
+SEVERITIES = {
+    "P0": {"cloud": "CRITICAL", "respond": "15 minutes"},
+    "P1": {"cloud": "ERROR", "respond": "1 hour"},
+    "P2": {"cloud": "WARNING", "respond": "4 hours"},
+    "P3": {"cloud": "WARNING", "respond": "24 hours"},
+}
+UPTIME_PERIOD_SECONDS = 60
+UPTIME_TIMEOUT_SECONDS = 10
+UPTIME_REGIONS = ("USA", "EUROPE", "ASIA_PACIFIC")
+BACKUP_AGE_MARGIN_HOURS = 6
+ALERT_AUTO_CLOSE_SECONDS = 1_800
+ALERT_NOTIFICATION_RATE_LIMIT_SECONDS = 300
+RUNBOOK_BASE_URL = "https://github.com/raptorflow/raptorflow-dr/blob/main/docs/runbooks"

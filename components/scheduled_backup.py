@@ -58,6 +58,8 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
 
     job_names: pulumi.Output[dict]
     """Cloud Run job name per schedule kind, and `restore-check`."""
+    jobs: dict[str, gcp.cloudrunv2.Job]
+    """The Cloud Run job per schedule kind, and `restore-check` (for monitoring)."""
     writer_email: pulumi.Output[str]
     """Service account the backups run as."""
 
@@ -108,6 +110,7 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
             paused=False,
         )
 
+        self.jobs = jobs
         self.job_names = pulumi.Output.all(**{kind: job.name for kind, job in jobs.items()})
         self.writer_email = writer.email
         self.register_outputs({"jobNames": self.job_names, "writerEmail": self.writer_email})

@@ -163,6 +163,11 @@ class TransferSettings(_Model):
         """Minute of `start_time_utc`."""
         return int(self.start_time_utc[3:])
 
+    @property
+    def cron(self) -> str:
+        """The daily schedule as cron (UTC)."""
+        return f"{self.minutes} {self.hours} * * *"
+
 
 class DatabaseDumpReplicaSettings(DatabaseDumpBucketSettings):
     """The standby site's copy of the database-dump bucket."""
@@ -417,6 +422,55 @@ class VercelSettings(_Model):
         return self
 
 
+class SlackChannel(_Model):
+    """A Slack notification channel; its auth token is the secret `slackAuthToken`."""
+
+    channel_name: str = Field(pattern=r"^#[a-z0-9_-]+$", description="Channel, e.g. #incidents.")
+
+
+class NotificationSettings(_Model):
+    """Where alerts go. At least one channel."""
+
+    emails: tuple[str, ...] = Field((), description="Email addresses.")
+    slack: Optional[SlackChannel] = Field(None, description="Slack channel (token in secret `slackAuthToken`).")
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            if not re.match(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", address):
+                raise ValueError(f"'{address}' is not an email address")
+        return value
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> "NotificationSettings":
+        if not self.emails and self.slack is None:
+            raise ValueError("at least one notification channel is required: `emails` or `slack`")
+        return self
+
+
+class UptimeSettings(_Model):
+    """Uptime checks of every failover target."""
+
+    period_seconds: Literal[60, 300, 600, 900] = Field(defaults.UPTIME_PERIOD_SECONDS, description="Check period.")
+    timeout_seconds: int = Field(defaults.UPTIME_TIMEOUT_SECONDS, ge=1, le=60, description="Seconds per check.")
+    regions: tuple[Literal["USA", "EUROPE", "SOUTH_AMERICA", "ASIA_PACIFIC"], ...] = Field(
+        defaults.UPTIME_REGIONS, min_length=3, description="Checker regions (at least three)."
+    )
+
+
+class MonitoringSettings(_Model):
+    """Alerting of this site: what is watched is derived from what the stack provisions."""
+
+    notifications: NotificationSettings = Field(description="Where alerts go.")
+    uptime: UptimeSettings = Field(default_factory=UptimeSettings)
+    backup_age_margin_hours: int = Field(
+        defaults.BACKUP_AGE_MARGIN_HOURS, ge=1, le=48,
+        description="Hours beyond a schedule's interval before a missing backup alerts.",
+    )
+    runbook_base_url: str = Field(defaults.RUNBOOK_BASE_URL, pattern=r"^https://", description="Runbooks' URL.")
+
+
 class ReplicaSet(_Model):
     """The standby site's copies of the primary site's buckets."""
 
@@ -447,6 +501,8 @@ class StackConfig(_Model):
     vercel_secret_values: Optional[dict[str, SecretSiteValues]] = Field(
         None, description="Secret: per-site values of `vercel.secretVariables`."
     )
+    monitoring: MonitoringSettings = Field(description="Alerting of this site (at least one channel).")
+    slack_auth_token: Optional[SecretStr] = Field(None, description="Secret: Slack auth token for alerts.")
     database_url: Optional[SecretStr] = Field(None, description="Secret: libpq URL of the database to back up.")
     scratch_database_url: Optional[SecretStr] = Field(
         None, description="Secret: libpq URL of the empty database the restore check restores into."
@@ -518,6 +574,14 @@ class StackConfig(_Model):
                     raise ValueError(
                         f"`databaseBackup` needs the secret `{key}`: pulumi config set --secret {key} 'postgresql://...'"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _slack_token(self) -> "StackConfig":
+        wants = self.monitoring.notifications.slack is not None
+        if wants and self.slack_auth_token is None:
+            raise ValueError("monitoring.notifications.slack needs the secret `slackAuthToken`: "
+                             "pulumi config set --secret slackAuthToken xoxb-...")
         return self
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ POOL = "cloudflare:index/loadBalancerPool:LoadBalancerPool"
 MONITOR = "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor"
 VERCEL = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
 SCHEDULE = "gcp:cloudscheduler/job:Job"
+ALERT = "gcp:monitoring/alertPolicy:AlertPolicy"
 LB_MODE = ("raptorflow-dr:failover.mode=loadBalancer",
            "raptorflow-dr:failover.loadBalancer.accountId=0123456789abcdef0123456789abcdef")
 
@@ -36,7 +37,11 @@ def test_promotion_changes_only_the_traffic_switch_in_place(make_plan):
     assert {r.urn for r in before.resources} == {r.urn for r in after.resources}, "a flip must not create or delete"
     diff = diff_plans(before, after)
     assert diff.safe
-    assert {c.type for c in diff.changed} == {DNS, VERCEL, SCHEDULE}
+    assert {c.type for c in diff.changed} == {DNS, VERCEL, SCHEDULE, ALERT}, "only the switch and its alerting"
+    for change in diff.changed:
+        if change.type == ALERT:
+            assert {key.split(".")[0] for key in change.changes} <= {"displayName", "severity", "enabled",
+                                                                     "userLabels", "documentation"}
     assert {c.name for c in diff.changed if c.type == SCHEDULE} == {"db-backup-full-schedule",
                                                                      "db-backup-schema-schedule"}
 

@@ -221,6 +221,14 @@ def _computed(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[
         job = f"transferJobs/{hashlib.sha256(name.encode()).hexdigest()[:20]}"
         state["name"] = job
         return job, state
+    if type_ == "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig":
+        check = f"{name}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+        state["uptimeCheckId"] = check
+        return f"projects/{plain['project']}/uptimeCheckConfigs/{check}", state
+    if type_ == "gcp:monitoring/notificationChannel:NotificationChannel":
+        channel = f"projects/{plain['project']}/notificationChannels/{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+        state["name"] = channel
+        return channel, state
     if type_ == "gcp:secretmanager/secret:Secret":
         return f"projects/{plain['project']}/secrets/{plain['secretId']}", state
     if type_ == "gcp:serviceaccount/account:Account":

@@ -45,8 +45,13 @@ KEY_PROPERTIES = {
         "name", "schedule", "timeZone", "paused", "httpTarget.uri", "httpTarget.oauthToken.serviceAccountEmail",
         "retryConfig.retryCount", "attemptDeadline",
     ),
+    "gcp:monitoring/alertPolicy:AlertPolicy": (
+        "displayName", "severity", "enabled", "userLabels.severity", "notificationChannels",
+        "conditions.0.conditionThreshold.filter", "conditions.0.conditionPrometheusQueryLanguage.query",
+        "conditions.0.conditionMatchedLog.filter",
+    ),
 }
-MAX_VALUE_CHARS = 160
+MAX_VALUE_CHARS = 240
 
 
 def _lookup(inputs: dict[str, Any], dotted: str) -> Any:
