@@ -25,6 +25,7 @@ from components.backup_bucket import BackupBucketArgs, BackupBucket
 from components.bucket_replica import BucketReplica, BucketReplicaArgs
 from components.failover_load_balancer import FailoverLoadBalancer, FailoverLoadBalancerArgs
 from components.failover_record import FailoverRecord, FailoverRecordArgs
+from components.recovery_objectives import RecoveryObjectives
 from components.region_environment import RegionEnvironment, RegionEnvironmentArgs
 from components.scheduled_backup import ScheduledDatabaseBackup, ScheduledDatabaseBackupArgs
 from components.schedule import max_interval_hours
@@ -43,9 +44,11 @@ watched = SiteMonitoringArgs(
 )
 
 
-def bucket_args(suffix: str, settings) -> BackupBucketArgs:
+def bucket_args(suffix: str, role: str, settings, replication_labels=None) -> BackupBucketArgs:
     """Arguments of a backup bucket of this site, named `<prefix>-<suffix>`."""
     return BackupBucketArgs(
+        role=role,
+        replication_labels=replication_labels or {},
         bucket_name=f"{config.name_prefix}-{suffix}",
         project=config.gcp.project,
         region=config.gcp.region,
@@ -85,7 +88,10 @@ def scheduled_backups(bucket_name: pulumi.Input[str]) -> None:
 
 
 if config.site == "primary":
-    dumps = BackupBucket("db-dumps", bucket_args("db-dumps", config.database_dumps))
+    dumps = BackupBucket(
+        "db-dumps",
+        bucket_args("db-dumps", "database-dumps", config.database_dumps, {"replica-region": config.standby_region}),
+    )
     watched.guarded.append(GuardedStorage(dumps.bucket_name, dumps.kms_key_id))
     scheduled_backups(dumps.bucket_name)
     pulumi.export("region", config.gcp.region)
@@ -94,21 +100,23 @@ if config.site == "primary":
     pulumi.export("databaseDumpsKmsKey", dumps.kms_key_id)
     pulumi.export("databaseDumpsLogBucket", dumps.log_bucket_name)
     pulumi.export("userFilesBucket", config.user_files_bucket)
+    pulumi.export("standbyRegion", config.standby_region)
 else:
     prod = pulumi.StackReference(config.prod_stack)
     copies = {
-        "databaseDumps": ("db-dumps", "database dumps", config.replicas.database_dumps),
-        "userFiles": ("user-files", "user files", config.replicas.user_files),
+        "databaseDumps": ("db-dumps", "database-dumps", config.replicas.database_dumps),
+        "userFiles": ("user-files", "user-files", config.replicas.user_files),
     }
-    for output, (slug, what, settings) in copies.items():
+    source_region = prod.require_output("region")
+    for output, (slug, role, settings) in copies.items():
         name = f"{slug}-replica"
         replica = BucketReplica(
             name,
             BucketReplicaArgs(
                 source_bucket_name=prod.require_output(f"{output}Bucket"),
-                sink=bucket_args(name, settings),
+                sink=bucket_args(name, role, settings, {"source-region": source_region}),
                 transfer=settings.transfer,
-                description=f"Daily copy of the primary site's {what} into {config.gcp.region}",
+                description=f"Daily copy of the primary site's {role} into {config.gcp.region}",
             ),
         )
         pulumi.export(f"{output}ReplicaBucket", replica.bucket_name)
@@ -156,3 +164,4 @@ else:
         )
 
 SiteMonitoring("monitoring", watched)
+RecoveryObjectives("recovery", config.site, config.recovery)

@@ -9,8 +9,8 @@ and protected from `pulumi destroy`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
 
 import pulumi
 import pulumi_gcp as gcp
@@ -20,6 +20,7 @@ from .stack_config import BackupBucketSettings
 
 # Google's group that writes Cloud Storage usage and access logs into log buckets.
 STORAGE_ANALYTICS_MEMBER = "group:cloud-storage-analytics@google.com"
+ACCESS_LOG_ROLE = "access-logs"
 
 
 def days_to_seconds(days: int) -> int:
@@ -43,6 +44,10 @@ class BackupBucketArgs:
     """Days between automatic rotations of the bucket's key."""
     labels: dict[str, str]
     """Labels put on the bucket, its log bucket and its key."""
+    role: str
+    """What the bucket backs up (`database-dumps`, `user-files`): its `backup-role` label, which policies read."""
+    replication_labels: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Where the bucket's copy lives (`replica-region`) or where its source lives (`source-region`)."""
 
 
 class BackupBucket(pulumi.ComponentResource):
@@ -62,6 +67,8 @@ class BackupBucket(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         guarded = pulumi.ResourceOptions(parent=self, protect=True)
         settings = args.settings
+        labels = {**args.labels, "backup-role": args.role}
+        log_labels = {**args.labels, "backup-role": ACCESS_LOG_ROLE}
 
         key_ring = gcp.kms.KeyRing(
             f"{name}-keyring",
@@ -76,7 +83,7 @@ class BackupBucket(pulumi.ComponentResource):
             key_ring=key_ring.id,
             purpose="ENCRYPT_DECRYPT",
             rotation_period=f"{days_to_seconds(args.kms_rotation_days)}s",
-            labels=args.labels,
+            labels=labels,
             opts=guarded,
         )
         # Cloud Storage encrypts and decrypts with the project's service agent, which must be allowed to use the key.
@@ -114,7 +121,7 @@ class BackupBucket(pulumi.ComponentResource):
                     ),
                 ),
             ],
-            labels=args.labels,
+            labels=log_labels,
             opts=after_key_access,
         )
         gcp.storage.BucketIAMMember(
@@ -152,7 +159,7 @@ class BackupBucket(pulumi.ComponentResource):
             ),
             lifecycle_rules=lifecycle,
             logging=gcp.storage.BucketLoggingArgs(log_bucket=log_bucket.name, log_object_prefix=args.bucket_name),
-            labels=args.labels,
+            labels={**labels, **args.replication_labels},
             opts=after_key_access,
         )
 

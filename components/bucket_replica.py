@@ -102,6 +102,30 @@ class BucketReplica(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
         )
 
+        if args.transfer.event_driven:
+            # New and changed objects follow within minutes; the daily job above still catches anything missed.
+            gcp.storage.TransferJob(
+                f"{name}-replication",
+                project=args.sink.project,
+                description=f"{args.description} (event-driven)",
+                replication_spec=gcp.storage.TransferJobReplicationSpecArgs(
+                    gcs_data_source=gcp.storage.TransferJobReplicationSpecGcsDataSourceArgs(
+                        bucket_name=args.source_bucket_name
+                    ),
+                    gcs_data_sink=gcp.storage.TransferJobReplicationSpecGcsDataSinkArgs(bucket_name=sink.bucket_name),
+                    transfer_options=gcp.storage.TransferJobReplicationSpecTransferOptionsArgs(
+                        delete_objects_unique_in_sink=False,
+                        delete_objects_from_source_after_transfer=False,
+                        overwrite_when="NEVER",
+                    ),
+                ),
+                logging_config=gcp.storage.TransferJobLoggingConfigArgs(
+                    log_actions=["COPY"], log_action_states=["SUCCEEDED", "FAILED"],
+                ),
+                status="ENABLED",
+                opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
+            )
+
         self.bucket_name = sink.bucket_name
         self.url = sink.url
         self.kms_key_id = sink.kms_key_id

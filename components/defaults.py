@@ -124,3 +124,20 @@ BACKUP_AGE_MARGIN_HOURS = 6
 ALERT_AUTO_CLOSE_SECONDS = 1_800
 ALERT_NOTIFICATION_RATE_LIMIT_SECONDS = 300
 RUNBOOK_BASE_URL = "https://github.com/raptorflow/raptorflow-dr/blob/main/docs/runbooks"
+
+# Recovery objectives per scenario (the plan), and the figures estimates start from.
+OBJECTIVES = {
+    "databaseCorruption": {"rtoMinutes": 240, "rpoMinutes": 60},
+    "regionalOutage": {"rtoMinutes": 120, "rpoMinutes": 15},
+    "securityBreach": {"rtoMinutes": 60, "rpoMinutes": None},
+    "dataDeletion": {"rtoMinutes": 360, "rpoMinutes": 1440},
+}
+PITR_WINDOW_DAYS = 7
+PITR_RPO_MINUTES = 2
+DATABASE_REPLICA_LAG_MINUTES = 1
+DATABASE_REPLICA_PROMOTE_MINUTES = 15
+DATABASE_SIZE_GB = 10
+RESTORE_MB_PER_SECOND = 50
+DECISION_MINUTES = 15
+APPLY_MINUTES = 10
+EVENT_DRIVEN_LAG_MINUTES = 10

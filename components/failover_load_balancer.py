@@ -35,9 +35,18 @@ class FailoverLoadBalancer(pulumi.ComponentResource):
     """A health monitor, a pool per site and a load balancer per hostname, active site first."""
 
     def __init__(self, name: str, args: FailoverLoadBalancerArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("raptorflow:failover:FailoverLoadBalancer", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         settings, lb = args.settings, args.settings.load_balancer
+        active, other = ("standby", "primary") if args.standby_active else ("primary", "standby")
+        # Both targets of every hostname travel with the component, for policies and reviewers.
+        described = {
+            "activeSite": active,
+            "hostnames": [
+                {"fqdn": h.fqdn(settings.domain), "primary": h.primary, "standby": h.standby}
+                for h in settings.hostnames
+            ],
+        }
+        super().__init__("raptorflow:failover:FailoverLoadBalancer", name, described, opts)
+        child = pulumi.ResourceOptions(parent=self)
         monitor = cloudflare.LoadBalancerMonitor(
             f"{name}-health",
             account_id=lb.account_id,
@@ -71,7 +80,6 @@ class FailoverLoadBalancer(pulumi.ComponentResource):
             )
             for site in SITES
         }
-        active, other = ("standby", "primary") if args.standby_active else ("primary", "standby")
         for host in settings.hostnames:
             cloudflare.LoadBalancer(
                 f"{name}-{host.slug}",
@@ -85,4 +93,4 @@ class FailoverLoadBalancer(pulumi.ComponentResource):
                 description=f"raptorflow-dr failover of {host.fqdn(settings.domain)}",
                 opts=child,
             )
-        self.register_outputs({"activeSite": active})
+        self.register_outputs(described)

@@ -39,9 +39,16 @@ class FailoverRecord(pulumi.ComponentResource):
     """The target the record points at now."""
 
     def __init__(self, name: str, args: FailoverRecordArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("raptorflow:failover:FailoverRecord", name, None, opts)
         host = args.hostname
-        self.fqdn = host.fqdn(args.domain)
+        # Both targets travel with the component so that policies can check every hostname has both.
+        described = {
+            "fqdn": host.fqdn(args.domain),
+            "primary": host.primary,
+            "standby": host.standby,
+            "activeSite": "standby" if args.standby_active else "primary",
+        }
+        super().__init__("raptorflow:failover:FailoverRecord", name, described, opts)
+        self.fqdn = described["fqdn"]
         self.content = host.standby if args.standby_active else host.primary
         cloudflare.DnsRecord(
             f"{name}-record",
@@ -54,4 +61,4 @@ class FailoverRecord(pulumi.ComponentResource):
             comment=f"raptorflow-dr failover: primary {host.primary}, standby {host.standby}",
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.register_outputs({"fqdn": self.fqdn, "content": self.content})
+        self.register_outputs({**described, "content": self.content})

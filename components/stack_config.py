@@ -145,6 +145,9 @@ class TransferSettings(_Model):
     start_time_utc: str = Field(
         defaults.TRANSFER_START_TIME_UTC, description="Daily start of the full sync, HH:MM in UTC."
     )
+    event_driven: bool = Field(
+        False, description="Also replicate new objects as they arrive (Storage Transfer event-driven replication)."
+    )
 
     @field_validator("start_time_utc")
     @classmethod
@@ -471,6 +474,60 @@ class MonitoringSettings(_Model):
     runbook_base_url: str = Field(defaults.RUNBOOK_BASE_URL, pattern=r"^https://", description="Runbooks' URL.")
 
 
+class ScenarioObjective(_Model):
+    """A scenario's targets: how long recovery may take, and how much data may be lost."""
+
+    rto_minutes: int = Field(ge=1, description="Recovery time objective, minutes.")
+    rpo_minutes: Optional[int] = Field(None, ge=0, description="Recovery point objective, minutes (none: n/a).")
+
+
+def _objective(scenario: str) -> ScenarioObjective:
+    return ScenarioObjective(**defaults.OBJECTIVES[scenario])
+
+
+class Objectives(_Model):
+    """The plan's objectives per scenario."""
+
+    database_corruption: ScenarioObjective = Field(default_factory=lambda: _objective("databaseCorruption"))
+    regional_outage: ScenarioObjective = Field(default_factory=lambda: _objective("regionalOutage"))
+    security_breach: ScenarioObjective = Field(default_factory=lambda: _objective("securityBreach"))
+    data_deletion: ScenarioObjective = Field(default_factory=lambda: _objective("dataDeletion"))
+
+
+class PitrCapability(_Model):
+    """Supabase point-in-time recovery (WAL archiving): an add-on, declared here, not provisioned."""
+
+    enabled: bool = Field(False, description="Whether the Supabase project has PITR.")
+    window_days: int = Field(defaults.PITR_WINDOW_DAYS, ge=1, le=35, description="How far back PITR reaches.")
+    rpo_minutes: int = Field(defaults.PITR_RPO_MINUTES, ge=0, description="Worst-case loss of PITR (WAL shipping).")
+
+
+class DatabaseReplicaCapability(_Model):
+    """A Supabase read replica in another region that can take over: declared, not provisioned."""
+
+    enabled: bool = Field(False, description="Whether a cross-region replica exists.")
+    region: Optional[str] = Field(None, description="The replica's (Supabase) region.")
+    max_lag_minutes: int = Field(defaults.DATABASE_REPLICA_LAG_MINUTES, ge=0, description="Worst replication lag.")
+    promote_minutes: int = Field(defaults.DATABASE_REPLICA_PROMOTE_MINUTES, ge=1, description="Time to promote it.")
+
+
+class RecoverySettings(_Model):
+    """Declared objectives and capabilities, and the figures recovery-time estimates use."""
+
+    objectives: Objectives = Field(default_factory=Objectives)
+    pitr: PitrCapability = Field(default_factory=PitrCapability)
+    database_replica: DatabaseReplicaCapability = Field(default_factory=DatabaseReplicaCapability)
+    database_size_gb: float = Field(defaults.DATABASE_SIZE_GB, gt=0, description="Database size for restores, GB.")
+    restore_mb_per_second: float = Field(
+        defaults.RESTORE_MB_PER_SECOND, gt=0, description="pg_restore throughput, MB/s."
+    )
+    decision_minutes: int = Field(defaults.DECISION_MINUTES, ge=0, description="Detect and decide, minutes.")
+    apply_minutes: int = Field(defaults.APPLY_MINUTES, ge=0, description="A `pulumi up` of the switch, minutes.")
+    event_driven_lag_minutes: int = Field(
+        defaults.EVENT_DRIVEN_LAG_MINUTES, ge=0, description="Worst lag of event-driven replication, minutes."
+    )
+
+
 class ReplicaSet(_Model):
     """The standby site's copies of the primary site's buckets."""
 
@@ -491,6 +548,9 @@ class StackConfig(_Model):
     user_files_bucket: Optional[str] = Field(
         None, description="Primary only: name of the existing user-files bucket the standby site copies."
     )
+    standby_region: Optional[str] = Field(
+        None, description="Primary only: the region of the standby site that keeps the copies (another continent)."
+    )
     prod_stack: Optional[str] = Field(None, description="Standby only: the primary stack, as org/project/stack.")
     replicas: Optional[ReplicaSet] = Field(None, description="Standby only: the copies of the primary's buckets.")
     database_backup: Optional[DatabaseBackupSettings] = Field(
@@ -502,6 +562,7 @@ class StackConfig(_Model):
         None, description="Secret: per-site values of `vercel.secretVariables`."
     )
     monitoring: MonitoringSettings = Field(description="Alerting of this site (at least one channel).")
+    recovery: RecoverySettings = Field(default_factory=RecoverySettings, description="Objectives and capabilities.")
     slack_auth_token: Optional[SecretStr] = Field(None, description="Secret: Slack auth token for alerts.")
     database_url: Optional[SecretStr] = Field(None, description="Secret: libpq URL of the database to back up.")
     scratch_database_url: Optional[SecretStr] = Field(
@@ -526,6 +587,11 @@ class StackConfig(_Model):
         if value is not None and not _BUCKET_NAME.match(value):
             raise ValueError(f"'{value}' is not a valid bucket name: 3-63 lowercase letters, digits, '-', '_', '.'")
         return value
+
+    @field_validator("standby_region")
+    @classmethod
+    def _standby_region(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else _check_region(value)
 
     @field_validator("prod_stack")
     @classmethod
@@ -558,10 +624,18 @@ class StackConfig(_Model):
                     )
             if self.user_files_bucket is None:
                 raise ValueError("a primary stack needs `userFilesBucket`, the existing bucket of user files")
+            if self.standby_region is None:
+                raise ValueError("a primary stack needs `standbyRegion`, where the standby site keeps the copies")
+            if defaults.GCP_REGIONS[self.standby_region] == self.gcp.continent:
+                raise ValueError(
+                    f"standbyRegion {self.standby_region} is on the same continent as {self.gcp.region}: "
+                    "a regional outage can take both; pick a region on another continent"
+                )
         else:
             if self.prod_stack is None:
                 raise ValueError("a standby stack needs `prodStack`, the primary stack to read (org/project/stack)")
-            for key, value in (("databaseDumps", self.database_dumps), ("userFilesBucket", self.user_files_bucket)):
+            for key, value in (("databaseDumps", self.database_dumps), ("userFilesBucket", self.user_files_bucket),
+                               ("standbyRegion", self.standby_region)):
                 if value is not None:
                     raise ValueError(f"`{key}` belongs to a primary stack; a standby stack must not set it")
         return self

@@ -36,9 +36,10 @@ def test_prod_and_dr_buckets_are_on_different_continents(dr_plan, prod_plan):
 
 def test_transfer_jobs_never_delete_or_overwrite(dr_plan):
     jobs = dr_plan.of_type(TRANSFER)
-    assert len(jobs) == 2
+    assert len(jobs) == 4, "a daily full sync and an event-driven replication per replica"
     for job in jobs:
-        options = job.inputs["transferSpec"]["transferOptions"]
+        spec = job.inputs.get("transferSpec") or job.inputs["replicationSpec"]
+        options = spec["transferOptions"]
         assert options["deleteObjectsUniqueInSink"] is False, f"{job.name} would mirror deletions"
         assert options["deleteObjectsFromSourceAfterTransfer"] is False, f"{job.name} would delete the source"
         assert options["overwriteWhen"] == "NEVER", f"{job.name} would replace backups"
@@ -47,7 +48,8 @@ def test_transfer_jobs_never_delete_or_overwrite(dr_plan):
 def test_transfer_runs_daily_from_the_configured_utc_time(dr_plan, make_plan):
     schedule = dr_plan.named("db-dumps-replica-transfer").inputs["schedule"]
     assert schedule["repeatInterval"] == "86400s"
-    assert (schedule["startTimeOfDay"]["hours"], schedule["startTimeOfDay"]["minutes"]) == (2, 0)
+    assert (schedule["startTimeOfDay"]["hours"], schedule["startTimeOfDay"]["minutes"]) == (3, 0), \
+        "the daily sync starts after the 02:00 dump"
     later = make_plan("dr", "raptorflow-dr:replicas.databaseDumps.transfer.startTimeUtc=03:45")
     time_of_day = later.named("db-dumps-replica-transfer").inputs["schedule"]["startTimeOfDay"]
     assert (time_of_day["hours"], time_of_day["minutes"]) == (3, 45)
@@ -88,3 +90,16 @@ def test_dr_exports_replica_names_urls_and_keys(dr_plan):
 def test_prod_creates_no_replica_and_dr_no_primary_bucket(prod_plan, dr_plan):
     assert not prod_plan.of_type(TRANSFER)
     assert not any(r.name.startswith("db-dumps-") and "replica" not in r.name for r in dr_plan.resources)
+
+
+@pytest.mark.parametrize("replica", sorted(REPLICAS))
+def test_event_driven_replication_copies_new_objects_between_the_same_buckets(dr_plan, replica):
+    daily = dr_plan.named(f"{replica}-transfer").inputs["transferSpec"]
+    live = dr_plan.named(f"{replica}-replication").inputs["replicationSpec"]
+    assert live["gcsDataSource"] == daily["gcsDataSource"] and live["gcsDataSink"] == daily["gcsDataSink"]
+
+
+def test_event_driven_replication_is_off_unless_asked(make_plan):
+    plan = make_plan("dr", "raptorflow-dr:replicas.userFiles.transfer.eventDriven=false")
+    names = {job.name for job in plan.of_type(TRANSFER)}
+    assert "user-files-replica-replication" not in names and "db-dumps-replica-replication" in names

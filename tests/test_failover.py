@@ -37,7 +37,8 @@ def test_promotion_changes_only_the_traffic_switch_in_place(make_plan):
     assert {r.urn for r in before.resources} == {r.urn for r in after.resources}, "a flip must not create or delete"
     diff = diff_plans(before, after)
     assert diff.safe
-    assert {c.type for c in diff.changed} == {DNS, VERCEL, SCHEDULE, ALERT}, "only the switch and its alerting"
+    assert {c.type for c in diff.changed} == {DNS, VERCEL, SCHEDULE, ALERT, "raptorflow:failover:FailoverRecord"}, \
+        "only the switch, the standby schedules and the alerting that follows the active site"
     for change in diff.changed:
         if change.type == ALERT:
             assert {key.split(".")[0] for key in change.changes} <= {"displayName", "severity", "enabled",

@@ -36,6 +36,9 @@ IN_PLACE = {
     "cloudflare:index/loadBalancer:LoadBalancer": {"defaultPools", "fallbackPool"},
     VERCEL_VARIABLE: {"value"},
     "gcp:cloudscheduler/job:Job": {"paused"},
+    # Components carry which site is active, for reviewers and policies.
+    "raptorflow:failover:FailoverRecord": {"activeSite"},
+    "raptorflow:failover:FailoverLoadBalancer": {"activeSite"},
     # Monitoring follows the active site: its uptime alerts page P0, the other site's P2.
     "gcp:monitoring/alertPolicy:AlertPolicy": {"displayName", "severity", "enabled", "userLabels", "documentation"},
 }

@@ -1,0 +1,146 @@
+"""What every rule shares: how it is declared, which resources it looks at, how it words a violation."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Mapping, Optional
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyComplianceFramework,
+    PolicyConfigSchema,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+MANDATORY = EnforcementLevel.MANDATORY
+ADVISORY = EnforcementLevel.ADVISORY
+
+BUCKET = "gcp:storage/bucket:Bucket"
+CRYPTO_KEY = "gcp:kms/cryptoKey:CryptoKey"
+TRANSFER_JOB = "gcp:storage/transferJob:TransferJob"
+SCHEDULER_JOB = "gcp:cloudscheduler/job:Job"
+RUN_JOB = "gcp:cloudrunv2/job:Job"
+ALERT_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
+UPTIME_CHECK = "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig"
+DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
+LOAD_BALANCER = "cloudflare:index/loadBalancer:LoadBalancer"
+LOAD_BALANCER_POOL = "cloudflare:index/loadBalancerPool:LoadBalancerPool"
+VERCEL_ENV = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
+RECOVERY = "raptorflow:recovery:RecoveryObjectives"
+
+BACKUP_ROLES = ("database-dumps", "user-files")
+SECONDS_PER_DAY = 86_400
+
+
+def get(props: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
+    """props['a']['b'] for 'a.b', or `default` when any step is missing."""
+    node: Any = props
+    for part in dotted.split("."):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
+            return default
+    return node
+
+
+def labels(props: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A resource's labels (GCP `labels`, or monitoring `userLabels`)."""
+    return props.get("labels") or props.get("userLabels") or {}
+
+
+def backup_role(props: Mapping[str, Any]) -> Optional[str]:
+    """`database-dumps` / `user-files` for a backup bucket, else None."""
+    role = labels(props).get("backup-role")
+    return role if role in BACKUP_ROLES else None
+
+
+def members(props: Mapping[str, Any]) -> list[str]:
+    """The principals of an IAM member or binding resource."""
+    found = list(props.get("members") or [])
+    if props.get("member"):
+        found.append(props["member"])
+    return [str(m) for m in found]
+
+
+def is_iam_grant(resource_type: str) -> bool:
+    """Whether a type grants a role to principals (an IAM member or binding of any service)."""
+    last = resource_type.rsplit(":", 1)[-1].lower()
+    return last.endswith("iammember") or last.endswith("iambinding")
+
+
+def duration_seconds(value: Any) -> Optional[float]:
+    """'7776000s' -> 7776000.0; None when absent or unreadable."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and value.endswith("s"):
+        try:
+            return float(value[:-1])
+        except ValueError:
+            return None
+    return None
+
+
+def resource_policy(
+    name: str,
+    description: str,
+    mirrors: str,
+    severity: Severity,
+    remediation: str,
+    check: Callable[[ResourceValidationArgs, Callable[[str], None]], None],
+    enforcement: EnforcementLevel = MANDATORY,
+    config: Optional[dict[str, dict[str, Any]]] = None,
+) -> ResourceValidationPolicy:
+    """A resource rule whose violations end with the remediation."""
+
+    def validate(args: ResourceValidationArgs, report_violation) -> None:
+        check(args, lambda problem: report_violation(f"{problem}. Fix: {remediation}", None))
+
+    return ResourceValidationPolicy(
+        name=name,
+        description=f"{description} Mirrors {mirrors}.",
+        validate=validate,
+        enforcement_level=enforcement,
+        config_schema=PolicyConfigSchema(properties=config) if config else None,
+        severity=severity,
+        framework=PolicyComplianceFramework(name="raptorflow-dr", reference=mirrors),
+        tags=[tag.strip() for tag in mirrors.split(",")],
+        remediation_steps=remediation,
+    )
+
+
+def stack_policy(
+    name: str,
+    description: str,
+    mirrors: str,
+    severity: Severity,
+    remediation: str,
+    check: Callable[[StackValidationArgs, Callable[[str, Optional[str]], None]], None],
+    enforcement: EnforcementLevel = MANDATORY,
+    config: Optional[dict[str, dict[str, Any]]] = None,
+) -> StackValidationPolicy:
+    """A stack rule whose violations end with the remediation."""
+
+    def validate(args: StackValidationArgs, report_violation) -> None:
+        check(args, lambda problem, urn=None: report_violation(f"{problem}. Fix: {remediation}", urn))
+
+    return StackValidationPolicy(
+        name=name,
+        description=f"{description} Mirrors {mirrors}.",
+        validate=validate,
+        enforcement_level=enforcement,
+        config_schema=PolicyConfigSchema(properties=config) if config else None,
+        severity=severity,
+        framework=PolicyComplianceFramework(name="raptorflow-dr", reference=mirrors),
+        tags=[tag.strip() for tag in mirrors.split(",")],
+        remediation_steps=remediation,
+    )
+
+
+def of_type(resources: Iterable[Any], resource_type: str) -> list[Any]:
+    """Stack resources of one type."""
+    return [r for r in resources if r.resource_type == resource_type]
