@@ -345,7 +345,7 @@ class SiteMonitoring(pulumi.ComponentResource):
     def _uptime(self, target: UptimeTarget) -> None:
         args, settings = self._args, self._args.settings.uptime
         check = gcp.monitoring.UptimeCheckConfig(
-            f"{self._name}-uptime-{target.slug}",
+            f"{self._name}-check-{target.slug}",
             project=args.project,
             display_name=f"raptorflow-dr {target.host}{args.health_path}",
             period=f"{settings.period_seconds}s",

@@ -4,11 +4,14 @@
 
 Runs the real program under Pulumi's mocks with `Pulumi.<stack>.yaml` and
 prints a tree of every resource (type, name, key properties, protection) and
-the stack outputs; `secure:` values show as [secret]. `--json` prints the plan
+the stack outputs; `secure:` values show as [secret]. Then it runs the policy
+pack (policies/) over the recorded resources and prints every violation, and
+the recovery readiness of what the stacks provision. `--json` prints the plan
 as documented in README.md (one object, or a list for several stacks).
 
-Exit codes: 0 the plan succeeded; 2 invalid config, a bad stack file or a
-program error (one message on stderr, no traceback).
+Exit codes: 0 the plan succeeded and no mandatory policy is violated; 1 a
+mandatory policy is violated; 2 invalid config, a bad stack file or a program
+error (one message on stderr, no traceback).
 """
 
 from __future__ import annotations
@@ -146,14 +149,37 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: stack {stack}: {kind}{exc}", file=sys.stderr)
             return 2
 
+    from tools.policy_check import evaluate, summary
+    from tools.readiness import assess_plans, render_readiness
+
+    violations = {plan.stack: evaluate(plan) for plan in plans}
     if args.json:
-        documents = [plan.to_json() for plan in plans]
+        documents = []
+        for plan in plans:
+            document = plan.to_json()
+            document["policy"] = {"summary": summary(violations[plan.stack]),
+                                  "violations": [v.to_json() for v in violations[plan.stack]]}
+            document["readiness"] = [a.to_json() for a in assess_plans([plan])]
+            documents.append(document)
         print(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2, sort_keys=True))
     else:
         for plan in plans:
             print("\n".join(render_tree(plan)))
+            print("\n".join(render_violations(plan.stack, violations[plan.stack])))
             print()
-    return 0
+        print("\n".join(render_readiness(assess_plans(plans), [plan.stack for plan in plans])))
+    blocked = any(v.mandatory for found in violations.values() for v in found)
+    return 1 if blocked else 0
+
+
+def render_violations(stack: str, violations) -> Iterable[str]:
+    """The policy section of one stack."""
+    from tools.policy_check import summary
+
+    yield f"  {summary(violations)} in stack {stack}"
+    for violation in violations:
+        where = violation.resource or "stack"
+        yield f"    [{violation.enforcement}] {violation.policy}  {where}: {violation.message}"
 
 
 if __name__ == "__main__":

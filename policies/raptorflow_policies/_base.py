@@ -49,8 +49,8 @@ def get(props: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
 
 
 def labels(props: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A resource's labels (GCP `labels`, or monitoring `userLabels`)."""
-    return props.get("labels") or props.get("userLabels") or {}
+    """A resource's labels (monitoring `userLabels`, else GCP `labels`)."""
+    return props.get("userLabels") or props.get("labels") or {}
 
 
 def backup_role(props: Mapping[str, Any]) -> Optional[str]:

@@ -1,0 +1,20 @@
+"""raptorflow-dr's CrossGuard rules, one module per domain. `POLICIES` is what the pack enforces.
+
+The modules only declare policies; building a PolicyPack (policies/__main__.py) starts a server, so nothing
+here does it. The objectives rule uses components/recovery_model.py, a pure-Python module of the program.
+"""
+
+from . import dns, iam, kms, labels, monitoring, objectives, scheduling, storage, transfer, vercel
+
+POLICIES = [
+    *storage.POLICIES,
+    *kms.POLICIES,
+    *iam.POLICIES,
+    *transfer.POLICIES,
+    *scheduling.POLICIES,
+    *monitoring.POLICIES,
+    *dns.POLICIES,
+    *vercel.POLICIES,
+    *labels.POLICIES,
+    *objectives.POLICIES,
+]
