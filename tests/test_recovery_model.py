@@ -1,0 +1,131 @@
+"""The recovery model on hand-made plans with known answers, and on the repo's own stack files."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.recovery_model import assess
+from tools.readiness import assess_plans
+
+OBJECTIVES = {
+    "databaseCorruption": {"rtoMinutes": 240, "rpoMinutes": 60},
+    "regionalOutage": {"rtoMinutes": 120, "rpoMinutes": 15},
+    "securityBreach": {"rtoMinutes": 60, "rpoMinutes": None},
+    "dataDeletion": {"rtoMinutes": 360, "rpoMinutes": 1440},
+}
+
+
+def declaration(site: str, pitr: bool = False, replica: bool = False) -> tuple[str, dict]:
+    return ("raptorflow:recovery:RecoveryObjectives", {
+        "site": site, "objectives": OBJECTIVES,
+        "pitr": {"enabled": pitr, "windowDays": 7, "rpoMinutes": 2},
+        "databaseReplica": {"enabled": replica, "maxLagMinutes": 1, "promoteMinutes": 15},
+        "databaseSizeGb": 30, "restoreMbPerSecond": 64, "decisionMinutes": 15, "applyMinutes": 10,
+        "eventDrivenLagMinutes": 10,
+    })
+
+
+def backup(cron: str, paused: bool = False, kind: str = "full") -> list[tuple[str, dict]]:
+    job = f"db-backup-{kind}-{cron.replace(' ', '-').replace('*', 'x')}"
+    return [
+        ("gcp:cloudrunv2/job:Job", {"name": job, "template": {"template": {"containers": [
+            {"args": ["backup", "--kind", kind]}]}}}),
+        ("gcp:cloudscheduler/job:Job", {"schedule": cron, "paused": paused, "timeZone": "UTC", "httpTarget": {
+            "uri": f"https://run.googleapis.com/v2/projects/p/locations/r/jobs/{job}:run"}}),
+    ]
+
+
+def replica(role: str, daily: bool = True, live: bool = False) -> list[tuple[str, dict]]:
+    sink = f"{role}-copy"
+    resources = [("gcp:storage/bucket:Bucket", {"name": sink, "labels": {"backup-role": role}})]
+    if daily:
+        resources.append(("gcp:storage/transferJob:TransferJob", {
+            "transferSpec": {"gcsDataSink": {"bucketName": sink}}, "schedule": {"repeatInterval": "86400s"}}))
+    if live:
+        resources.append(("gcp:storage/transferJob:TransferJob", {"replicationSpec": {"gcsDataSink": {"bucketName": sink}}}))
+    return resources
+
+
+def record(ttl: int, proxied: bool) -> tuple[str, dict]:
+    return ("cloudflare:index/dnsRecord:DnsRecord", {"ttl": ttl, "proxied": proxied})
+
+
+def scenario(resources, name):
+    return next(a for a in assess(resources) if a.scenario == name)
+
+
+def test_daily_dumps_without_pitr_lose_a_day_on_corruption():
+    result = scenario([declaration("primary"), *backup("0 2 * * *")], "databaseCorruption")
+    assert result.rpo.minutes == 1440 and not result.rpo_met and not result.met
+    assert "full dump every 24 h (0 2 * * *); add an hourly schedule or declare PITR" in result.binding
+
+
+def test_hourly_dumps_meet_the_one_hour_corruption_rpo():
+    result = scenario([declaration("primary"), *backup("0 2 * * *"), *backup("0 * * * *")], "databaseCorruption")
+    assert result.rpo.minutes == 60 and result.rpo_met
+
+
+def test_pitr_sets_the_database_recovery_point():
+    result = scenario([declaration("primary", pitr=True), *backup("0 2 * * *")], "databaseCorruption")
+    assert result.rpo.minutes == 2 and "Supabase PITR (declared, 7-day window, 2 min)" in result.rpo.derivation
+
+
+def test_restore_time_comes_from_size_and_throughput():
+    result = scenario([declaration("primary"), *backup("0 2 * * *")], "databaseCorruption")
+    # 30 GB * 1024 / 64 MB/s = 480 s = 8 min, plus 15 min to decide
+    assert result.rto.minutes == pytest.approx(23.0) and result.rto_met
+
+
+def test_no_replica_makes_the_regional_outage_rpo_unbounded():
+    result = scenario([declaration("standby"), *backup("0 2 * * *", paused=True), record(60, False)], "regionalOutage")
+    assert result.rpo.minutes is None and not result.met
+    assert "no copy of database-dumps in another region" in result.rpo.derivation
+
+
+def test_daily_transfer_versus_event_driven_replication():
+    daily = [declaration("standby", replica=True), *replica("user-files"), record(60, False)]
+    live = [declaration("standby", replica=True), *replica("user-files", live=True), record(60, False)]
+    assert scenario(daily, "regionalOutage").rpo.minutes == 1440
+    assert scenario(live, "regionalOutage").rpo.minutes == 10
+    assert scenario(live, "regionalOutage").rpo_met
+
+
+def test_paused_standby_jobs_stand_in_for_the_primary_schedule_when_dumps_are_copied():
+    resources = [declaration("standby"), *backup("0 2 * * *", paused=True), *replica("database-dumps", live=True),
+                 *replica("user-files", live=True), record(1, True)]
+    result = scenario(resources, "regionalOutage")
+    assert result.rpo.minutes == 1440 + 10
+    assert "the standby's paused schedule, as on the primary" in result.rpo.derivation
+
+
+def test_dns_only_ttl_adds_to_the_switch_but_proxied_names_do_not():
+    base = [declaration("standby", replica=True), *replica("user-files", live=True)]
+    proxied = scenario([*base, record(1, True)], "regionalOutage")
+    dns_only = scenario([*base, record(300, False)], "regionalOutage")
+    # decide 15 + slowest of (apply 10 + TTL) and promote the replica 15
+    assert proxied.rto.minutes == 15 + 15
+    assert dns_only.rto.minutes == 15 + 15  # apply 10 + TTL 5 = 15, as slow as promoting
+    slow = scenario([*base, ("cloudflare:index/dnsRecord:DnsRecord", {"ttl": 1200, "proxied": False})],
+                    "regionalOutage")
+    assert slow.rto.minutes == 15 + 10 + 20
+
+
+def test_a_stack_only_assesses_what_it_can_see():
+    assert [a.scenario for a in assess([declaration("primary"), *backup("0 2 * * *")])] == [
+        "databaseCorruption", "securityBreach", "dataDeletion"]
+    assert [a.scenario for a in assess([declaration("standby"), *replica("user-files")])] == [
+        "regionalOutage", "dataDeletion"]
+    assert assess([*backup("0 2 * * *")]) == []
+
+
+def test_the_repos_stack_files_meet_every_objective_with_hand_computed_figures(prod_plan, dr_plan):
+    report = {a.scenario: a for a in assess_plans([prod_plan, dr_plan])}
+    assert all(a.met for a in report.values()), {k: a.binding for k, a in report.items() if not a.met}
+    # corruption: PITR 2 min; restore 10 GB at 50 MB/s = 3.41 min + decide 15
+    assert report["databaseCorruption"].rpo.minutes == 2
+    assert report["databaseCorruption"].rto.minutes == pytest.approx(15 + 10 * 1024 / 50 / 60)
+    # outage: replica lag 1 min vs event-driven user files 10 min; RTO decide 15 + max(apply 10 + TTL 1, promote 15)
+    assert report["regionalOutage"].rpo.minutes == 10
+    assert report["regionalOutage"].rto.minutes == 30
+    assert report["securityBreach"].rto.minutes == 25
+    assert report["dataDeletion"].rpo.minutes == 10
