@@ -11,7 +11,8 @@ def test_json_plan_has_the_documented_shape(run_cli):
     result = run_cli("tools.plan", "prod", "--json")
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
-    assert set(plan) == {"stack", "resources", "outputs"} and plan["stack"] == "prod"
+    assert set(plan) == {"stack", "resources", "outputs", "policy", "readiness"} and plan["stack"] == "prod"
+    assert plan["policy"]["summary"].startswith("policies: 24 rules")
     urns = {r["urn"] for r in plan["resources"]}
     for resource in plan["resources"]:
         assert set(resource) == {"urn", "type", "name", "parent", "protect", "inputs"}
