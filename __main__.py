@@ -9,6 +9,9 @@ One program, two stacks; the stack config's `site` says which one this is.
   and user-files bucket (90 days), each filled daily by a Storage Transfer
   Service job that never deletes. Prod's outputs arrive via a StackReference.
 
+prod also keeps the application's settings and secrets in Secret Manager,
+replicated to both regions; dr exports the Cloudflare zone daily.
+
 Both sites run the scheduled database backups (full 02:00 UTC, schema 02:30
 UTC, restore check monthly) into their own dump bucket; the standby site's
 backup schedules stay paused until the dr stack is promoted.
@@ -23,6 +26,7 @@ import pulumi
 
 from components.backup_bucket import BackupBucketArgs, BackupBucket
 from components.bucket_replica import BucketReplica, BucketReplicaArgs
+from components.config_vault import ConfigVault, ConfigVaultArgs
 from components.failover_load_balancer import FailoverLoadBalancer, FailoverLoadBalancerArgs
 from components.failover_record import FailoverRecord, FailoverRecordArgs
 from components.recovery_objectives import RecoveryObjectives
@@ -73,6 +77,10 @@ def scheduled_backups(bucket_name: pulumi.Input[str]) -> None:
             scratch_database_url=pulumi.Output.secret(config.scratch_database_url.get_secret_value()),
             paused=not config.active,
             labels=config.labels,
+            dns_export=config.database_backup.dns_export,
+            zone_id=config.failover.zone_id if config.failover else None,
+            cloudflare_token=(pulumi.Output.secret(config.cloudflare_export_token.get_secret_value())
+                              if config.cloudflare_export_token else None),
         ),
     )
     pulumi.export("databaseBackupJobs", backups.job_names)
@@ -82,9 +90,14 @@ def scheduled_backups(bucket_name: pulumi.Input[str]) -> None:
             BackupWatch(backups.jobs[entry.kind].name, entry.kind, max_interval_hours(entry.cron), config.active)
         )
     restore = config.database_backup.restore_check
-    watched.backups.append(
-        BackupWatch(backups.jobs["restore-check"].name, "restore-check", max_interval_hours(restore.cron), True)
-    )
+    watched.backups.append(BackupWatch(
+        backups.jobs["restore-check"].name, "restore-check", max_interval_hours(restore.cron), True, "restore-check"
+    ))
+    if config.database_backup.dns_export is not None:
+        export = config.database_backup.dns_export
+        watched.backups.append(BackupWatch(
+            backups.jobs["dns-export"].name, "dns-export", max_interval_hours(export.cron), True, "export-dns"
+        ))
 
 
 if config.site == "primary":
@@ -94,6 +107,20 @@ if config.site == "primary":
     )
     watched.guarded.append(GuardedStorage(dumps.bucket_name, dumps.kms_key_id))
     scheduled_backups(dumps.bucket_name)
+    if config.config_vault is not None:
+        vault = ConfigVault(
+            "config",
+            ConfigVaultArgs(
+                project=config.gcp.project,
+                regions=(config.gcp.region, config.standby_region),
+                settings=config.config_vault,
+                kms_rotation_days=config.kms.rotation_days,
+                labels=config.labels,
+                secret_values={name: pulumi.Output.secret(value.get_secret_value())
+                               for name, value in (config.config_vault_secrets or {}).items()},
+            ),
+        )
+        pulumi.export("configVaultSecrets", vault.secret_ids)
     pulumi.export("region", config.gcp.region)
     pulumi.export("databaseDumpsBucket", dumps.bucket_name)
     pulumi.export("databaseDumpsBucketUrl", dumps.url)

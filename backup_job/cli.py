@@ -3,6 +3,7 @@
     python -m backup_job backup --kind full|schema --bucket B [--prefix P] [--reason TEXT]
     python -m backup_job restore-check --bucket B [--prefix P] [--object O] [--kind full|schema]
     python -m backup_job list --bucket B [--prefix P] [--all] [--json]
+    python -m backup_job export-dns --zone-id Z --bucket B [--prefix P] [--api-token-file F]
 
 The database URL (for restore-check: the scratch database's) comes from
 `--database-url`, a mounted secret file (`--database-url-file`, or the
@@ -24,7 +25,7 @@ import sys
 import time
 from typing import Any, Optional
 
-from backup_job import database, dump, restore, storage as layout
+from backup_job import database, dns_export, dump, restore, storage as layout
 from backup_job.errors import ExitCode, JobError
 
 LOG_EVENT = "raptorflow.backup"
@@ -68,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="kind of the newest backup to pick (default %(default)s)")
     _database_arguments(check, "empty scratch database")
     _storage_arguments(check)
+
+    export = commands.add_parser("export-dns", help="store the Cloudflare zone (BIND) with a manifest")
+    export.add_argument("--zone-id", required=True, help="Cloudflare zone id")
+    export.add_argument("--api-token-file", help="file holding a read-only DNS API token (a mounted secret); "
+                                                 "else $CLOUDFLARE_API_TOKEN_FILE or $CLOUDFLARE_API_TOKEN")
+    _storage_arguments(export)
 
     listing = commands.add_parser("list", help="list complete backups, newest first")
     listing.add_argument("--all", action="store_true", help="also list dumps with no manifest (incomplete runs)")
@@ -135,7 +142,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             return exc.code
 
     started = time.monotonic()
-    fields: dict[str, Any] = {"event": LOG_EVENT, "command": args.command, "kind": args.kind}
+    fields: dict[str, Any] = {"event": LOG_EVENT, "command": args.command, "kind": getattr(args, "kind", "dns")}
     try:
         bucket = _require_bucket(args)
         if args.command == "backup":
@@ -147,6 +154,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             manifest = dump.run_backup(db, request)
             fields.update(object=manifest["object"], bytes=manifest["sizeBytes"], sha256=manifest["sha256"],
                           trigger=manifest["trigger"], reason=args.reason)
+        elif args.command == "export-dns":
+            manifest = dns_export.run_export(args.zone_id, bucket, args.prefix, dns_export.resolve_token(args.api_token_file))
+            fields.update(object=manifest["object"], bytes=manifest["sizeBytes"], sha256=manifest["sha256"],
+                          records=manifest["records"])
         else:
             db = database.Database.resolve(args.database_url, args.database_url_file, "SCRATCH_DATABASE_URL")
             report = restore.run_restore_check(db, bucket, args.prefix, args.object, args.kind)

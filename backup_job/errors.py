@@ -16,6 +16,7 @@ class ExitCode(enum.IntEnum):
     VERIFICATION_MISMATCH = 5  # checksum or row counts differ from the manifest
     DUMP_FAILED = 6  # pg_dump or pg_restore failed after connecting
     NOT_FOUND = 7  # no complete backup to check
+    EXPORT_FAILED = 8  # the Cloudflare zone export failed, or the zone had no records
 
 
 class JobError(Exception):

@@ -21,6 +21,8 @@ from google.cloud import storage
 from backup_job.errors import ExitCode, JobError
 
 DUMP_SUFFIX = ".dump"
+ZONE_SUFFIX = ".zone"
+BACKUP_SUFFIXES = (DUMP_SUFFIX, ZONE_SUFFIX)  # database dumps and DNS zone exports
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_FORMAT = 1
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
@@ -85,7 +87,7 @@ class Backup:
 
     @property
     def kind(self) -> str:
-        """`full` or `schema`."""
+        """`full`, `schema` or `dns`."""
         return self.manifest["kind"]
 
     @property
@@ -105,7 +107,7 @@ def _names(bucket: storage.Bucket, prefix: str) -> Iterable[str]:
 def scan(bucket: storage.Bucket, prefix: str) -> tuple[list[Backup], list[str]]:
     """Complete backups under `prefix`, newest first, and the dumps that have no manifest."""
     names = set(_names(bucket, prefix))
-    dumps = sorted((n for n in names if n.endswith(DUMP_SUFFIX)), reverse=True)
+    dumps = sorted((n for n in names if n.endswith(BACKUP_SUFFIXES)), reverse=True)
     complete, incomplete = [], []
     for name in dumps:
         if manifest_object_name(name) in names:

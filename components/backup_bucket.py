@@ -97,20 +97,24 @@ class BackupBucket(pulumi.ComponentResource):
         )
         after_key_access = pulumi.ResourceOptions(parent=self, protect=True, depends_on=[key_access])
 
-        log_bucket = gcp.storage.Bucket(
-            f"{name}-logs",
-            name=f"{args.bucket_name}-logs",
+        # What the backup bucket and its log bucket share: private, encrypted, restorable, never force-destroyed.
+        private = dict(
             project=args.project,
             location=args.region,
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
             force_destroy=False,
             encryption=gcp.storage.BucketEncryptionArgs(default_kms_key_name=key.id),
-            # Log objects are never replaced, but versioning keeps a deleted one recoverable.
-            versioning=gcp.storage.BucketVersioningArgs(enabled=True),
             soft_delete_policy=gcp.storage.BucketSoftDeletePolicyArgs(
                 retention_duration_seconds=days_to_seconds(settings.soft_delete_days)
             ),
+        )
+        log_bucket = gcp.storage.Bucket(
+            f"{name}-logs",
+            name=f"{args.bucket_name}-logs",
+            **private,
+            # Log objects are never replaced, but versioning keeps a deleted one recoverable.
+            versioning=gcp.storage.BucketVersioningArgs(enabled=True),
             lifecycle_rules=[
                 _delete_after(settings.access_log_retention_days),
                 # Versioning turns an expired log into a noncurrent version: drop those too.
@@ -144,18 +148,10 @@ class BackupBucket(pulumi.ComponentResource):
         bucket = gcp.storage.Bucket(
             f"{name}-bucket",
             name=args.bucket_name,
-            project=args.project,
-            location=args.region,
-            uniform_bucket_level_access=True,
-            public_access_prevention="enforced",
-            force_destroy=False,
-            encryption=gcp.storage.BucketEncryptionArgs(default_kms_key_name=key.id),
+            **private,
             retention_policy=gcp.storage.BucketRetentionPolicyArgs(
                 retention_period=str(days_to_seconds(settings.retention_days)),
                 is_locked=settings.lock_retention,
-            ),
-            soft_delete_policy=gcp.storage.BucketSoftDeletePolicyArgs(
-                retention_duration_seconds=days_to_seconds(settings.soft_delete_days)
             ),
             lifecycle_rules=lifecycle,
             logging=gcp.storage.BucketLoggingArgs(log_bucket=log_bucket.name, log_object_prefix=args.bucket_name),

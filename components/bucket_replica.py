@@ -23,6 +23,12 @@ from .stack_config import TransferSettings
 # writes the sink without delete rights: create objects, get the bucket, list objects.
 SOURCE_ROLES = ("roles/storage.objectViewer", "roles/storage.legacyBucketReader")
 SINK_ROLES = ("roles/storage.objectCreator", "roles/storage.legacyBucketReader")
+# Transfer options of every job: a backup copy only ever adds objects.
+NEVER_DELETE_OR_OVERWRITE = {
+    "delete_objects_unique_in_sink": False,
+    "delete_objects_from_source_after_transfer": False,
+    "overwrite_when": "NEVER",
+}
 
 
 @dataclass(frozen=True)
@@ -79,11 +85,7 @@ class BucketReplica(pulumi.ComponentResource):
             transfer_spec=gcp.storage.TransferJobTransferSpecArgs(
                 gcs_data_source=gcp.storage.TransferJobTransferSpecGcsDataSourceArgs(bucket_name=args.source_bucket_name),
                 gcs_data_sink=gcp.storage.TransferJobTransferSpecGcsDataSinkArgs(bucket_name=sink.bucket_name),
-                transfer_options=gcp.storage.TransferJobTransferSpecTransferOptionsArgs(
-                    delete_objects_unique_in_sink=False,
-                    delete_objects_from_source_after_transfer=False,
-                    overwrite_when="NEVER",
-                ),
+                transfer_options=gcp.storage.TransferJobTransferSpecTransferOptionsArgs(**NEVER_DELETE_OR_OVERWRITE),
             ),
             schedule=gcp.storage.TransferJobScheduleArgs(
                 schedule_start_date=gcp.storage.TransferJobScheduleScheduleStartDateArgs(
@@ -114,9 +116,7 @@ class BucketReplica(pulumi.ComponentResource):
                     ),
                     gcs_data_sink=gcp.storage.TransferJobReplicationSpecGcsDataSinkArgs(bucket_name=sink.bucket_name),
                     transfer_options=gcp.storage.TransferJobReplicationSpecTransferOptionsArgs(
-                        delete_objects_unique_in_sink=False,
-                        delete_objects_from_source_after_transfer=False,
-                        overwrite_when="NEVER",
+                        **NEVER_DELETE_OR_OVERWRITE
                     ),
                 ),
                 logging_config=gcp.storage.TransferJobLoggingConfigArgs(

@@ -141,3 +141,7 @@ RESTORE_MB_PER_SECOND = 50
 DECISION_MINUTES = 15
 APPLY_MINUTES = 10
 EVENT_DRIVEN_LAG_MINUTES = 10
+
+# Configuration backups.
+DNS_EXPORT_CRON = "0 3 * * *"  # daily Cloudflare zone export, 03:00 UTC
+DNS_EXPORT_PREFIX = "cloudflare"

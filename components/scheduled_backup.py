@@ -13,7 +13,9 @@ Identities:
 - the scheduler may only run these jobs.
 
 Database URLs live in Secret Manager (values from `pulumi config set --secret`)
-and reach the container as mounted files, never as plain env vars.
+and reach the container as mounted files, never as plain env vars. On the
+standby site the same component also runs the daily Cloudflare zone export
+(`export-dns`) as the writer identity, with its own read-only token secret.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from . import defaults
-from .stack_config import DatabaseBackupSettings
+from .stack_config import DatabaseBackupSettings, DnsExportSettings
 
 SECRET_MOUNT_DIRECTORY = "/secrets"
 SCHEDULER_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -51,6 +53,12 @@ class ScheduledDatabaseBackupArgs:
     """Whether the backup schedules are paused (a standby site that is not promoted)."""
     labels: dict[str, str]
     """Labels on the jobs and secrets."""
+    dns_export: Optional[DnsExportSettings] = None
+    """Also export this Cloudflare zone daily (the standby site, which owns DNS)."""
+    zone_id: Optional[str] = None
+    """The Cloudflare zone to export."""
+    cloudflare_token: Optional[pulumi.Input[str]] = None
+    """A read-only Cloudflare DNS token (a Pulumi secret) for the export."""
 
 
 class ScheduledDatabaseBackup(pulumi.ComponentResource):
@@ -96,6 +104,20 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
                 cron=entry.cron,
                 scheduler=scheduler,
                 paused=args.paused,
+            )
+        if args.dns_export is not None:
+            # DNS belongs to the standby site, which keeps exporting it whether promoted or not.
+            jobs["dns-export"] = self._scheduled_job(
+                role="dns-export",
+                command=["export-dns", "--zone-id", args.zone_id],
+                identity=writer,
+                secret=self._secret("cloudflare-token", args.cloudflare_token, writer),
+                secret_env="CLOUDFLARE_API_TOKEN_FILE",
+                timeout_seconds=600,
+                cron=args.dns_export.cron,
+                scheduler=scheduler,
+                paused=False,
+                prefix=args.dns_export.object_prefix,
             )
         # The restore check only reads: it runs on the standby site too, proving the replica restores.
         jobs["restore-check"] = self._scheduled_job(
@@ -169,10 +191,11 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
         cron: str,
         scheduler: gcp.serviceaccount.Account,
         paused: bool,
+        prefix: Optional[str] = None,
     ) -> gcp.cloudrunv2.Job:
         args, settings = self._args, self._args.settings
         child = pulumi.ResourceOptions(parent=self)
-        volume = "database-url"
+        volume = "secret"
         job = gcp.cloudrunv2.Job(
             f"{self._name}-{role}",
             name=f"{self._name}-{role}",
@@ -193,10 +216,10 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
                             envs=[
                                 gcp.cloudrunv2.JobTemplateTemplateContainerEnvArgs(name="BACKUP_BUCKET", value=args.bucket_name),
                                 gcp.cloudrunv2.JobTemplateTemplateContainerEnvArgs(
-                                    name="BACKUP_PREFIX", value=settings.object_prefix
+                                    name="BACKUP_PREFIX", value=prefix or settings.object_prefix
                                 ),
                                 gcp.cloudrunv2.JobTemplateTemplateContainerEnvArgs(
-                                    name=secret_env, value=f"{SECRET_MOUNT_DIRECTORY}/{volume}/url"
+                                    name=secret_env, value=f"{SECRET_MOUNT_DIRECTORY}/{volume}/value"
                                 ),
                             ],
                             resources=gcp.cloudrunv2.JobTemplateTemplateContainerResourcesArgs(
@@ -214,7 +237,7 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
                             name=volume,
                             secret=gcp.cloudrunv2.JobTemplateTemplateVolumeSecretArgs(
                                 secret=secret.secret_id,
-                                items=[gcp.cloudrunv2.JobTemplateTemplateVolumeSecretItemArgs(path="url", version="latest")],
+                                items=[gcp.cloudrunv2.JobTemplateTemplateVolumeSecretItemArgs(path="value", version="latest")],
                             ),
                         )
                     ],

@@ -32,12 +32,13 @@ TRANSFER_COPY_METRIC = "raptorflow_transfer_copies"
 
 @dataclass(frozen=True)
 class BackupWatch:
-    """A scheduled Cloud Run job: a backup of one kind, or the restore check."""
+    """A scheduled run of the backup job: a backup of one kind, the restore check, or the DNS export."""
 
     job_name: pulumi.Input[str]
-    kind: str  # full | schema | restore-check
+    kind: str  # full | schema | restore-check | dns-export
     interval_hours: float  # longest gap between two scheduled runs
     active: bool  # False for a paused standby schedule: no age alert while nothing is expected
+    command: str = "backup"  # the job's subcommand, as its log line names it
 
 
 @dataclass(frozen=True)
@@ -235,13 +236,15 @@ class SiteMonitoring(pulumi.ComponentResource):
 
     def _backup_alerts(self, watch: BackupWatch) -> None:
         job = pulumi.Output.from_input(watch.job_name)
-        restore = watch.kind == "restore-check"
-        label = "restore check" if restore else f"{watch.kind} backup"
+        restore = watch.command == "restore-check"
+        label = {"restore-check": "restore check", "export-dns": "DNS zone export"}.get(
+            watch.command, f"{watch.kind} backup")
         self._alert(
             f"{watch.kind}-failed",
             f"Database {label} failed",
             "P1",
-            "restore-check-failed" if restore else "backup-failed",
+            {"restore-check": "restore-check-failed", "export-dns": "dns-export-failed"}.get(
+                watch.command, "backup-failed"),
             watch.kind,
             gcp.monitoring.AlertPolicyConditionArgs(
                 display_name=f"{label} execution failed",
@@ -260,7 +263,7 @@ class SiteMonitoring(pulumi.ComponentResource):
                 ),
             ),
             ("A restore from the newest dump did not verify: the backups may not be restorable."
-             if restore else f"The scheduled {watch.kind} backup exited non-zero: no new backup exists."),
+             if restore else f"The scheduled {label} exited non-zero: no new copy exists."),
             ("Open the job's last execution logs; the JSON line's `failure` names the cause.",
              "Exit 3: check the database is reachable and the URL secret is current; 4: check the bucket.",
              "Re-run: gcloud run jobs execute <job> --wait; confirm a new manifest appears."),
@@ -280,7 +283,7 @@ class SiteMonitoring(pulumi.ComponentResource):
                     query=self._count_below_one(
                         BACKUP_SUCCESS_METRIC,
                         job.apply(lambda name: f'monitored_resource="cloud_run_job",job_name="{name}",'
-                                               'command="backup"'),
+                                               f'command="{watch.command}"'),
                         hours,
                     ),
                     duration="0s",

@@ -224,6 +224,18 @@ class RestoreCheckSettings(_Model):
         return _check_cron(value)
 
 
+class DnsExportSettings(_Model):
+    """A daily export of the Cloudflare zone (BIND) into the dump bucket, run by the backup job."""
+
+    cron: str = Field(defaults.DNS_EXPORT_CRON, description="When it runs (cron, UTC); daily 03:00 by default.")
+    object_prefix: str = Field(defaults.DNS_EXPORT_PREFIX, description="Object prefix of the zone exports.")
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return _check_cron(value)
+
+
 class DatabaseBackupSettings(_Model):
     """Scheduled backups of the Supabase Postgres: a Cloud Run Job per schedule, triggered by Cloud Scheduler."""
 
@@ -248,6 +260,9 @@ class DatabaseBackupSettings(_Model):
         description="Seconds Cloud Scheduler waits for the start request.",
     )
     restore_check: RestoreCheckSettings = Field(default_factory=RestoreCheckSettings)
+    dns_export: Optional[DnsExportSettings] = Field(
+        None, description="Standby only: also export the failover zone daily (token: secret cloudflareExportToken)."
+    )
 
     @field_validator("schedules")
     @classmethod
@@ -528,6 +543,51 @@ class RecoverySettings(_Model):
     )
 
 
+_MEMBER = re.compile(r"^(serviceAccount|group|user):[^@\s]+@[^@\s]+$")
+
+
+class VaultSetting(_Model):
+    """One application setting kept in Secret Manager."""
+
+    name: str = Field(description="The setting's name (env var style, e.g. SUPABASE_URL).")
+    secret: bool = Field(True, description="Whether the value is secret (then it lives in configVaultSecrets).")
+    value: Optional[str] = Field(None, description="The plain value; only for settings marked secret: false.")
+
+    @model_validator(mode="after")
+    def _where_the_value_lives(self) -> "VaultSetting":
+        if not _ENV_NAME.match(self.name):
+            raise ValueError(f"'{self.name}' is not a setting name (A-Z, 0-9, _)")
+        if self.secret and self.value is not None:
+            raise ValueError(f"{self.name} is secret: its value goes in the secret `configVaultSecrets`, "
+                             f"never in plain text (pulumi config set --secret --path 'configVaultSecrets.{self.name}')")
+        if not self.secret and self.value is None:
+            raise ValueError(f"{self.name} is marked secret: false, so it needs a plain `value`")
+        return self
+
+
+class ConfigVaultSettings(_Model):
+    """Application settings and secrets in Secret Manager, replicated to both sites' regions."""
+
+    settings: tuple[VaultSetting, ...] = Field(min_length=1, description="The settings to keep.")
+    cmek: bool = Field(False, description="Encrypt with customer-managed keys (one per region).")
+    readers: tuple[str, ...] = Field((), description="Principals that may read the values (e.g. the deploy identity).")
+
+    @field_validator("readers")
+    @classmethod
+    def _members(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for member in value:
+            if not _MEMBER.match(member):
+                raise ValueError(f"'{member}' is not an IAM principal such as serviceAccount:deploy@PROJECT.iam.gserviceaccount.com")
+        return value
+
+    @model_validator(mode="after")
+    def _unique(self) -> "ConfigVaultSettings":
+        names = [s.name for s in self.settings]
+        if len(set(names)) != len(names):
+            raise ValueError(f"each setting once; got {names}")
+        return self
+
+
 class ReplicaSet(_Model):
     """The standby site's copies of the primary site's buckets."""
 
@@ -564,6 +624,13 @@ class StackConfig(_Model):
     monitoring: MonitoringSettings = Field(description="Alerting of this site (at least one channel).")
     recovery: RecoverySettings = Field(default_factory=RecoverySettings, description="Objectives and capabilities.")
     slack_auth_token: Optional[SecretStr] = Field(None, description="Secret: Slack auth token for alerts.")
+    config_vault: Optional[ConfigVaultSettings] = Field(None, description="Primary only: settings in Secret Manager.")
+    config_vault_secrets: Optional[dict[str, SecretStr]] = Field(
+        None, description="Secret: values of the secret settings of configVault, by name."
+    )
+    cloudflare_export_token: Optional[SecretStr] = Field(
+        None, description="Secret: a read-only Cloudflare DNS token for the daily zone export."
+    )
     database_url: Optional[SecretStr] = Field(None, description="Secret: libpq URL of the database to back up.")
     scratch_database_url: Optional[SecretStr] = Field(
         None, description="Secret: libpq URL of the empty database the restore check restores into."
@@ -648,6 +715,24 @@ class StackConfig(_Model):
                     raise ValueError(
                         f"`databaseBackup` needs the secret `{key}`: pulumi config set --secret {key} 'postgresql://...'"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _config_backups(self) -> "StackConfig":
+        if self.config_vault is not None and self.site != "primary":
+            raise ValueError("`configVault` belongs to the primary stack (it replicates into the standby region)")
+        declared = {s.name for s in self.config_vault.settings if s.secret} if self.config_vault else set()
+        given = set(self.config_vault_secrets or {})
+        if declared != given:
+            raise ValueError(f"the secret settings of configVault {sorted(declared)} and the keys of the secret "
+                             f"`configVaultSecrets` {sorted(given)} must match")
+        export = self.database_backup.dns_export if self.database_backup else None
+        if export is not None:
+            if self.failover is None:
+                raise ValueError("databaseBackup.dnsExport exports the failover zone: it needs `failover` (standby)")
+            if self.cloudflare_export_token is None:
+                raise ValueError("databaseBackup.dnsExport needs the secret `cloudflareExportToken`: "
+                                 "pulumi config set --secret cloudflareExportToken ...")
         return self
 
     @model_validator(mode="after")

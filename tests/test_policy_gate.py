@@ -50,7 +50,7 @@ WEAKENINGS = [
     ("prod", "components/backup_bucket.py", 'public_access_prevention="enforced"', 'public_access_prevention="inherited"',
      "raptorflow-gcs-bucket-enforce-public-access-prevention"),
     ("dr", "components/failover_record.py", "ttl=host.ttl,", "ttl=3600,", "raptorflow-cloudflare-failover-ttl"),
-    ("dr", "components/bucket_replica.py", "delete_objects_unique_in_sink=False", "delete_objects_unique_in_sink=True",
+    ("dr", "components/bucket_replica.py", '"delete_objects_unique_in_sink": False', '"delete_objects_unique_in_sink": True',
      "raptorflow-sts-transfer-never-deletes"),
 ]
 

@@ -88,16 +88,17 @@ def test_jobs_run_the_image_with_the_url_mounted_from_secret_manager(prod_plan):
         assert env["BACKUP_BUCKET"] == "raptorflow-prod-db-dumps" and env["BACKUP_PREFIX"] == "supabase"
         url_file = env.get("DATABASE_URL_FILE") or env["SCRATCH_DATABASE_URL_FILE"]
         (mount,) = container["volumeMounts"]
-        assert url_file == f"{mount['mountPath']}/url"
+        assert url_file == f"{mount['mountPath']}/value"
         (volume,) = template["volumes"]
-        assert volume["secret"]["items"] == [{"path": "url", "version": "latest"}]
+        assert volume["secret"]["items"] == [{"path": "value", "version": "latest"}]
         assert not any("postgresql://" in str(e.get("value")) for e in container["envs"])
         assert job.inputs["deletionProtection"] is True
         assert template["timeout"] in ("3600s", "7200s") and template["maxRetries"] == 1
 
 
 def test_database_urls_are_recorded_as_secrets(prod_plan):
-    versions = prod_plan.of_type("gcp:secretmanager/secretVersion:SecretVersion")
+    versions = [v for v in prod_plan.of_type("gcp:secretmanager/secretVersion:SecretVersion")
+                if v.name.startswith("db-backup-")]
     assert len(versions) == 2
     for version in versions:
         assert is_secret(version.inputs["secretData"]), f"{version.name} holds a URL in plain text"
@@ -105,7 +106,7 @@ def test_database_urls_are_recorded_as_secrets(prod_plan):
 
 def test_secrets_stay_in_the_site_region(prod_plan, dr_plan):
     for plan, region in ((prod_plan, "us-central1"), (dr_plan, "europe-west1")):
-        for secret in plan.of_type("gcp:secretmanager/secret:Secret"):
+        for secret in [s for s in plan.of_type("gcp:secretmanager/secret:Secret") if s.name.startswith("db-backup-")]:
             replicas = secret.inputs["replication"]["userManaged"]["replicas"]
             assert [r["location"] for r in replicas] == [region]
             assert secret.inputs["deletionProtection"] is True
@@ -113,7 +114,8 @@ def test_secrets_stay_in_the_site_region(prod_plan, dr_plan):
 
 def test_standby_backups_are_paused_until_promoted(dr_plan, make_plan):
     paused = {name: s["paused"] for name, s in _schedules(dr_plan).items()}
-    assert paused == {"db-backup-full": True, "db-backup-schema": True, "db-backup-restore-check": False}
+    assert paused == {"db-backup-full": True, "db-backup-schema": True, "db-backup-restore-check": False,
+                      "db-backup-dns-export": False}
     promoted = make_plan("dr", "raptorflow-dr:promoted=true")
     assert not any(s["paused"] for s in _schedules(promoted).values())
 

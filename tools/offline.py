@@ -229,6 +229,12 @@ def _computed(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[
         channel = f"projects/{plain['project']}/notificationChannels/{hashlib.sha256(name.encode()).hexdigest()[:16]}"
         state["name"] = channel
         return channel, state
+    if type_ == "gcp:projects/serviceIdentity:ServiceIdentity":
+        number = _fake_project_number(plain.get("project") or "project")
+        service = plain["service"].split(".")[0]
+        email = f"service-{number}@gcp-sa-{service}.iam.gserviceaccount.com"
+        state.update(email=email, member=f"serviceAccount:{email}")
+        return email, state
     if type_ == "gcp:secretmanager/secret:Secret":
         return f"projects/{plain['project']}/secrets/{plain['secretId']}", state
     if type_ == "gcp:serviceaccount/account:Account":

@@ -85,6 +85,20 @@ def duration_seconds(value: Any) -> Optional[float]:
     return None
 
 
+def _metadata(description: str, mirrors: str, severity: Severity, remediation: str,
+              enforcement: EnforcementLevel, config: Optional[dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The keyword arguments every rule shares: description, mirrored ids, enforcement, severity, config."""
+    return {
+        "description": f"{description} Mirrors {mirrors}.",
+        "enforcement_level": enforcement,
+        "config_schema": PolicyConfigSchema(properties=config) if config else None,
+        "severity": severity,
+        "framework": PolicyComplianceFramework(name="raptorflow-dr", reference=mirrors),
+        "tags": [tag.strip() for tag in mirrors.split(",")],
+        "remediation_steps": remediation,
+    }
+
+
 def resource_policy(
     name: str,
     description: str,
@@ -101,15 +115,8 @@ def resource_policy(
         check(args, lambda problem: report_violation(f"{problem}. Fix: {remediation}", None))
 
     return ResourceValidationPolicy(
-        name=name,
-        description=f"{description} Mirrors {mirrors}.",
-        validate=validate,
-        enforcement_level=enforcement,
-        config_schema=PolicyConfigSchema(properties=config) if config else None,
-        severity=severity,
-        framework=PolicyComplianceFramework(name="raptorflow-dr", reference=mirrors),
-        tags=[tag.strip() for tag in mirrors.split(",")],
-        remediation_steps=remediation,
+        name=name, validate=validate,
+        **_metadata(description, mirrors, severity, remediation, enforcement, config),
     )
 
 
@@ -129,15 +136,8 @@ def stack_policy(
         check(args, lambda problem, urn=None: report_violation(f"{problem}. Fix: {remediation}", urn))
 
     return StackValidationPolicy(
-        name=name,
-        description=f"{description} Mirrors {mirrors}.",
-        validate=validate,
-        enforcement_level=enforcement,
-        config_schema=PolicyConfigSchema(properties=config) if config else None,
-        severity=severity,
-        framework=PolicyComplianceFramework(name="raptorflow-dr", reference=mirrors),
-        tags=[tag.strip() for tag in mirrors.split(",")],
-        remediation_steps=remediation,
+        name=name, validate=validate,
+        **_metadata(description, mirrors, severity, remediation, enforcement, config),
     )
 
 
