@@ -224,12 +224,19 @@ class SiteMonitoring(pulumi.ComponentResource):
         )
         self.alert_count += 1
 
-    def _count_below_one(self, metric: str, selector: pulumi.Input[str], hours: float) -> pulumi.Output[str]:
-        """PromQL: fewer than one event in `hours` - also true when there never was any."""
+    def _no_events(self, display_name: str, metric: str, selector: pulumi.Input[str],
+                   hours: float) -> gcp.monitoring.AlertPolicyConditionArgs:
+        """A PromQL condition: fewer than one `metric` event in `hours` - also true when there never was any."""
         window = f"{int(round(hours))}h"
-        return pulumi.Output.from_input(selector).apply(
+        query = pulumi.Output.from_input(selector).apply(
             lambda labels: f"(sum(increase(logging_googleapis_com:user_{metric}{{{labels}}}[{window}])) "
                            f"or vector(0)) < 1"
+        )
+        return gcp.monitoring.AlertPolicyConditionArgs(
+            display_name=display_name,
+            condition_prometheus_query_language=gcp.monitoring.AlertPolicyConditionConditionPrometheusQueryLanguageArgs(
+                query=query, duration="0s", evaluation_interval="300s",
+            ),
         )
 
     # ------------------------------------------------------------ alerts per watched thing
@@ -277,18 +284,12 @@ class SiteMonitoring(pulumi.ComponentResource):
             "P1",
             "backup-age",
             watch.kind,
-            gcp.monitoring.AlertPolicyConditionArgs(
-                display_name=f"no successful {label} in {hours:.0f} h",
-                condition_prometheus_query_language=gcp.monitoring.AlertPolicyConditionConditionPrometheusQueryLanguageArgs(
-                    query=self._count_below_one(
-                        BACKUP_SUCCESS_METRIC,
-                        job.apply(lambda name: f'monitored_resource="cloud_run_job",job_name="{name}",'
-                                               f'command="{watch.command}"'),
-                        hours,
-                    ),
-                    duration="0s",
-                    evaluation_interval="300s",
-                ),
+            self._no_events(
+                f"no successful {label} in {hours:.0f} h",
+                BACKUP_SUCCESS_METRIC,
+                job.apply(lambda name: f'monitored_resource="cloud_run_job",job_name="{name}",'
+                                       f'command="{watch.command}"'),
+                hours,
             ),
             f"The newest {label} is older than its schedule allows ({watch.interval_hours:.0f} h + margin): "
             "the recovery point is slipping.",
@@ -327,17 +328,11 @@ class SiteMonitoring(pulumi.ComponentResource):
             "P1",
             "transfer-behind",
             watch.slug,
-            gcp.monitoring.AlertPolicyConditionArgs(
-                display_name=f"transfer {watch.slug} copied nothing in {hours:.0f} h",
-                condition_prometheus_query_language=gcp.monitoring.AlertPolicyConditionConditionPrometheusQueryLanguageArgs(
-                    query=self._count_below_one(
-                        TRANSFER_COPY_METRIC,
-                        job.apply(lambda name: f'monitored_resource="storage_transfer_job",job_id="{name}"'),
-                        hours,
-                    ),
-                    duration="0s",
-                    evaluation_interval="300s",
-                ),
+            self._no_events(
+                f"transfer {watch.slug} copied nothing in {hours:.0f} h",
+                TRANSFER_COPY_METRIC,
+                job.apply(lambda name: f'monitored_resource="storage_transfer_job",job_id="{name}"'),
+                hours,
             ),
             "The replica has received no new object for longer than the transfer schedule allows.",
             ("Check the transfer job is enabled and its last run's status.",

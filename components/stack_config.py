@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic.alias_generators import to_camel
 
 from . import defaults
+from .schedule import max_interval_hours
 
 NAMESPACE = defaults.PROJECT_NAME
 
@@ -195,6 +196,10 @@ def _check_cron(value: str) -> str:
             f"'{value}' is not a cron schedule: five fields (minute hour day-of-month month day-of-week) "
             "of digits, '*', '/', ',' and '-', e.g. '0 2 * * *'"
         )
+    try:
+        max_interval_hours(value)
+    except ValueError as exc:
+        raise ValueError(f"'{value}' is not a usable cron schedule: {exc}") from None
     return value
 
 

@@ -68,3 +68,33 @@ def stack_file(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server on 127.0.0.1, started once for the session and stopped after it."""
+    from tests.services import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    """fake-gcs-server on 127.0.0.1 (STORAGE_EMULATOR_HOST set while it runs), stopped after the session."""
+    from tests.services import StorageEmulator
+
+    server = StorageEmulator().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bucket(emulator):
+    """A fresh, empty bucket in the emulator."""
+    import uuid
+
+    from google.cloud import storage
+
+    return storage.Client().create_bucket(f"test-{uuid.uuid4().hex[:12]}")

@@ -12,12 +12,11 @@ from datetime import datetime, timezone
 
 import psycopg
 import pytest
-from google.cloud import storage
 
 from backup_job import dump, storage as layout
 from backup_job.database import Database
 from backup_job.errors import ExitCode, JobError
-from tests.services import PostgresServer, StorageEmulator, free_port, postgres_bindir
+from tests.services import free_port, postgres_bindir
 from tools.offline import ROOT
 
 pytestmark = pytest.mark.skipif(postgres_bindir() is None, reason="needs Debian's postgresql package")
@@ -47,25 +46,6 @@ FROM generate_series(1, 5000) AS i;
 INSERT INTO billing.invoices SELECT i, i * 100, i % 2 = 0 FROM generate_series(1, 1200) AS i;
 """
 TABLES = {"public.customers": "id", "public.orders": "id", "billing.invoices": "number", "public.empty_table": "id"}
-
-
-@pytest.fixture(scope="session")
-def postgres():
-    server = PostgresServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def emulator():
-    server = StorageEmulator().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def bucket(emulator) -> storage.Bucket:
-    return storage.Client().create_bucket(f"backups-{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture(scope="session")
@@ -233,18 +213,31 @@ def test_backups_in_the_same_second_never_overwrite(bucket, source_url):
         assert bucket.blob(name + ".manifest.json").exists()
 
 
-def test_an_existing_object_is_never_replaced(bucket, source_url, monkeypatch):
+def test_a_name_collision_never_yields_a_second_backup(bucket, source_url, monkeypatch):
+    """Every upload is create-only. Cloud Storage enforces `if_generation_match=0` on resumable and simple uploads
+    alike (and the retention policy forbids replacing); fake-gcs-server enforces it on simple uploads only - the
+    manifest - so this asserts the request the dump upload makes, and the enforced outcome on the manifest."""
     frozen = datetime(2026, 11, 28, 2, 0, 0, 123456, tzinfo=timezone.utc)
     monkeypatch.setattr(layout, "utc_now", lambda: frozen)
+    uploads: list[dict] = []
+    original = dump.storage.Blob.upload_from_file
+
+    def spy(blob, *args, **kwargs):
+        uploads.append(kwargs)
+        return original(blob, *args, **kwargs)
+
+    monkeypatch.setattr(dump.storage.Blob, "upload_from_file", spy)
     request = dump.BackupRequest(kind="schema", bucket=bucket.name)
     first = dump.run_backup(Database(source_url), request)
+    manifest_name = first["object"] + ".manifest.json"
+    first_manifest = bucket.blob(manifest_name).download_as_bytes()
     with pytest.raises(JobError) as caught:
         dump.run_backup(Database(source_url), request)
-    assert caught.value.code == ExitCode.UPLOAD_FAILED
-    stored = bucket.blob(first["object"]).download_as_bytes()
-    import hashlib
-
-    assert hashlib.sha256(stored).hexdigest() == first["sha256"], "the first backup was replaced"
+    assert caught.value.code == ExitCode.UPLOAD_FAILED and "manifest" in str(caught.value)
+    # dump and manifest of each run (the manifest goes through upload_from_string, which calls upload_from_file)
+    assert [u["if_generation_match"] for u in uploads] == [0, 0, 0, 0], "every upload must be create-only"
+    assert bucket.blob(manifest_name).download_as_bytes() == first_manifest, "the first manifest was replaced"
+    assert [b.name for b in bucket.list_blobs()] == [first["object"], manifest_name]
 
 
 def test_manual_backup_goes_under_manual_with_its_reason(bucket, source_url):

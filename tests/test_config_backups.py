@@ -8,13 +8,10 @@ import os
 import subprocess
 import sys
 import threading
-import uuid
 
 import pytest
-from google.cloud import storage
 
 from backup_job.errors import ExitCode
-from tests.services import StorageEmulator
 from tools.offline import ROOT, is_secret
 
 SECRET = "gcp:secretmanager/secret:Secret"
@@ -127,18 +124,6 @@ def cloudflare():
     yield f"http://127.0.0.1:{server.server_address[1]}/client/v4"
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    server = StorageEmulator().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def bucket(emulator):
-    return storage.Client().create_bucket(f"dns-{uuid.uuid4().hex[:12]}")
 
 
 def export(bucket, api, *extra, token_file=None):

@@ -140,7 +140,9 @@ def test_prod_backups_are_never_paused(prod_plan):
     (lambda c: c.pop("raptorflow-dr:databaseUrl"), "`databaseBackup` needs the secret `databaseUrl`"),
     (lambda c: c.update({"raptorflow-dr:databaseUrl": "postgresql://app:hunter2@db/app"}),
      "raptorflow-dr:databaseUrl: holds a secret, so it must be set with `pulumi config set --secret"),
-], ids=["bad-cron", "two-schedules-of-a-kind", "no-database-url", "plain-text-database-url"])
+    (lambda c: c["raptorflow-dr:databaseBackup"].update(schedules=[{"kind": "full", "cron": "99 2 * * *"}]),
+     "'99 2 * * *' is not a usable cron schedule: '99' is outside 0-59"),
+], ids=["bad-cron", "two-schedules-of-a-kind", "no-database-url", "plain-text-database-url", "minute-out-of-range"])
 def test_backup_config_errors(run_cli, stack_file, edit, expected):
     result = run_cli("tools.plan", "prod", "--stack-file", str(stack_file("prod", edit)))
     assert result.returncode == 2 and expected in result.stderr, result.stderr
