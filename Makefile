@@ -22,7 +22,7 @@ test: $(STAMP)
 
 ## bench: the benchmarks under bench/, each against a baseline measured in the same run
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --sizes-mb 200,600 --repeat 3
 
 clean:
 	rm -rf $(VENV) .pytest_cache

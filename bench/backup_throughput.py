@@ -10,6 +10,9 @@ about that size, then alternates runs of
 - job: `python -m backup_job backup --kind full` into fake-gcs-server,
 
 and reports median wall times, their ratio, the dump size and the job's peak
+RSS. It also times a straightforward loop for reference - read pg_dump's
+output, hash it, write 8 MiB chunks to a resumable upload, all in one thread -
+and the job's peak
 RSS (VmHWM of the job's own process, sampled from /proc). For context it also
 times the storage side alone: the same number of bytes uploaded from memory in
 the job's chunk size (fake-gcs-server re-hashes the whole upload on every
@@ -106,6 +109,29 @@ def time_job(url: str, bucket: str) -> tuple[float, int, dict]:
     return elapsed, peak[0], log
 
 
+NAIVE_LOOP = """
+import hashlib, os, subprocess, sys
+from google.cloud import storage
+blob = storage.Client().bucket(sys.argv[1]).blob(sys.argv[2], chunk_size=8 << 20)
+dump = subprocess.Popen(["pg_dump", "--format=custom", "--no-password"], stdout=subprocess.PIPE)
+digest = hashlib.sha256()
+with blob.open("wb", if_generation_match=0) as out:
+    while block := dump.stdout.read(8 << 20):
+        digest.update(block)
+        out.write(block)
+sys.exit(dump.wait())
+"""
+
+
+def time_naive_loop(url: str, bucket: str) -> float:
+    """Seconds for the straightforward single-threaded loop (the design the job improves on)."""
+    env = {**os.environ, **_libpq_env(url), "PATH": f"{postgres_bindir()}:{os.environ['PATH']}"}
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", NAIVE_LOOP, bucket, f"naive-{uuid.uuid4().hex}"], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
 def time_upload_only(bucket: storage.Bucket, size: int) -> float:
     """Seconds to upload `size` random bytes from memory in the job's chunk size: the storage side alone."""
     from backup_job.dump import DEFAULT_CHUNK_BYTES
@@ -135,9 +161,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"filling a database for a ~{size_mb} MB dump ...", flush=True)
             fill(url, size_mb)
             bucket = gcs.create_bucket(f"bench-{uuid.uuid4().hex[:12]}").name
-            baselines, jobs, peaks, size = [], [], [], 0
+            baselines, jobs, peaks, naive, size = [], [], [], [], 0
             for _ in range(args.repeat):
                 baselines.append(time_baseline(postgres, url))
+                naive.append(time_naive_loop(url, bucket))
                 elapsed, peak, log = time_job(url, bucket)
                 jobs.append(elapsed)
                 peaks.append(peak)
@@ -150,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 "jobSeconds": round(statistics.median(jobs), 2),
                 "ratio": round(statistics.median(jobs) / statistics.median(baselines), 3),
                 "jobPeakRssMb": round(max(peaks) / 2**20, 1),
+                "naiveLoopRatio": round(statistics.median(naive) / statistics.median(baselines), 3),
                 "uploadOnlySeconds": round(upload_only, 2),
                 "runs": args.repeat,
             }
@@ -160,10 +188,12 @@ def main(argv: list[str] | None = None) -> int:
         postgres.stop()
 
     print()
-    print(f"{'dump':>10} {'pg_dump -Fc':>12} {'job':>8} {'ratio':>6} {'job peak RSS':>13} {'upload alone':>13}")
+    print(f"{'dump':>10} {'pg_dump -Fc':>12} {'job':>8} {'ratio':>6} {'job peak RSS':>13} {'upload alone':>13} "
+          f"{'naive loop ratio':>17}")
     for row in results:
         print(f"{row['dumpBytes'] / 1e6:>8.0f}MB {row['baselineSeconds']:>11.2f}s {row['jobSeconds']:>7.2f}s "
-              f"{row['ratio']:>6.2f} {row['jobPeakRssMb']:>10.1f} MB {row['uploadOnlySeconds']:>12.2f}s")
+              f"{row['ratio']:>6.2f} {row['jobPeakRssMb']:>10.1f} MB {row['uploadOnlySeconds']:>12.2f}s "
+              f"{row['naiveLoopRatio']:>17.2f}")
     return 0
 
 
