@@ -106,6 +106,9 @@ if config.site == "primary":
         bucket_args("db-dumps", "database-dumps", config.database_dumps, {"replica-region": config.standby_region}),
     )
     watched.guarded.append(GuardedStorage(dumps.bucket_name, dumps.kms_key_id))
+    # The primary watches its own origins; the dr stack watches both sites' and the public names.
+    watched.uptime.extend(UptimeTarget(host, host.replace(".", "-"), serves_traffic=True)
+                          for host in config.monitoring.site_hosts)
     scheduled_backups(dumps.bucket_name)
     if config.config_vault is not None:
         vault = ConfigVault(

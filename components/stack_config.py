@@ -485,8 +485,19 @@ class UptimeSettings(_Model):
 class MonitoringSettings(_Model):
     """Alerting of this site: what is watched is derived from what the stack provisions."""
 
+    @field_validator("site_hosts")
+    @classmethod
+    def _hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for host in value:
+            if not _HOSTNAME.match(host):
+                raise ValueError(f"'{host}' is not a hostname")
+        return value
+
     notifications: NotificationSettings = Field(description="Where alerts go.")
     uptime: UptimeSettings = Field(default_factory=UptimeSettings)
+    site_hosts: tuple[str, ...] = Field(
+        (), description="Primary only: this site's own origins to check (the dr stack checks every target too)."
+    )
     backup_age_margin_hours: int = Field(
         defaults.BACKUP_AGE_MARGIN_HOURS, ge=1, le=48,
         description="Hours beyond a schedule's interval before a missing backup alerts.",

@@ -27,7 +27,7 @@ def _vault(plan) -> dict[str, dict]:
 
 def test_each_setting_is_a_secret_replicated_to_both_regions_with_cmek(prod_plan):
     vault = _vault(prod_plan)
-    assert set(vault) == {"supabase-url", "supabase-service-role-key", "stripe-secret-key"}
+    assert set(vault) == {"sentry-dsn", "stripe-secret-key", "resend-api-key"}
     for secret_id, secret in vault.items():
         replicas = secret["replication"]["userManaged"]["replicas"]
         assert [r["location"] for r in replicas] == ["us-central1", "europe-west1"], secret_id
@@ -40,10 +40,10 @@ def test_each_setting_is_a_secret_replicated_to_both_regions_with_cmek(prod_plan
 def test_secret_values_are_secret_inputs_and_plain_ones_only_where_marked(prod_plan):
     versions = {r.name: r.inputs for r in prod_plan.of_type(VERSION) if r.name.startswith("config-")}
     assert is_secret(versions["config-stripe-secret-key-value"]["secretData"])
-    assert is_secret(versions["config-supabase-service-role-key-value"]["secretData"])
+    assert is_secret(versions["config-resend-api-key-value"]["secretData"])
     # The provider stores every version as a secret; the plain one is the config's plain value.
-    data = versions["config-supabase-url-value"]["secretData"]
-    assert (data["value"] if is_secret(data) else data) == "https://raptorflow-us.supabase.co"
+    data = versions["config-sentry-dsn-value"]["secretData"]
+    assert (data["value"] if is_secret(data) else data) == "https://public@o0.ingest.sentry.io/0"
 
 
 def test_only_the_named_readers_may_read_the_settings(prod_plan):
@@ -177,3 +177,13 @@ def test_no_token_is_a_usage_error(bucket, cloudflare):
     result = subprocess.run([sys.executable, "-m", "backup_job", "export-dns", "--zone-id", "z", "--bucket",
                              bucket.name], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == ExitCode.USAGE and "no Cloudflare API token" in result.stdout
+
+
+def test_no_setting_is_kept_in_two_places_of_config():
+    import yaml
+
+    prod = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"]
+    dr = yaml.safe_load((ROOT / "Pulumi.dr.yaml").read_text())["config"]
+    vault = {s["name"] for s in prod["raptorflow-dr:configVault"]["settings"]}
+    vercel = set(dr["raptorflow-dr:vercel"]["variables"]) | set(dr["raptorflow-dr:vercel"]["secretVariables"])
+    assert not vault & vercel, f"kept twice: {sorted(vault & vercel)}"

@@ -127,3 +127,10 @@ def test_a_new_hostname_brings_its_own_checks_and_alerts(make_plan, run_cli, sta
     alerts = [r for r in plan["resources"] if r["type"] == ALERT]
     assert len(checks) == len(dr_plan.of_type(UPTIME)) + 3
     assert len(alerts) == len(dr_plan.of_type(ALERT)) + 3
+
+
+def test_prod_watches_its_own_origins(prod_plan):
+    checks = {c.inputs["monitoredResource"]["labels"]["host"] for c in prod_plan.of_type(UPTIME)}
+    assert checks == {"app-us.raptorflow.app", "api-us.raptorflow.app"}
+    alerts = _alerts(prod_plan)
+    assert alerts[("uptime", "app-us-raptorflow-app")]["userLabels"]["severity"] == "p0"
