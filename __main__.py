@@ -6,8 +6,9 @@ One program, two stacks; the stack config's `site` says which one this is.
   access logs); exports its name, URL and key, the region and the user-files
   bucket the standby site copies.
 - dr (site `standby`, EU): replicas of prod's database-dump bucket (30 days)
-  and user-files bucket (90 days), each filled daily by a Storage Transfer
-  Service job that never deletes. Prod's outputs arrive via a StackReference.
+  and user-files bucket (90 days), each filled by a daily Storage Transfer
+  Service job (and, where configured, event-driven replication) that never
+  deletes. Prod's outputs arrive via a StackReference.
 
 prod also keeps the application's settings and secrets in Secret Manager,
 replicated to both regions; dr exports the Cloudflare zone daily.
@@ -100,7 +101,8 @@ def scheduled_backups(bucket_name: pulumi.Input[str]) -> None:
         ))
 
 
-if config.site == "primary":
+def primary_site() -> None:
+    """prod: the dump bucket, its backups, the settings vault, and the outputs the standby site reads."""
     dumps = BackupBucket(
         "db-dumps",
         bucket_args("db-dumps", "database-dumps", config.database_dumps, {"replica-region": config.standby_region}),
@@ -131,7 +133,10 @@ if config.site == "primary":
     pulumi.export("databaseDumpsLogBucket", dumps.log_bucket_name)
     pulumi.export("userFilesBucket", config.user_files_bucket)
     pulumi.export("standbyRegion", config.standby_region)
-else:
+
+
+def standby_site() -> None:
+    """dr: the EU copies of prod's buckets, the standby backups, and the traffic switch."""
     prod = pulumi.StackReference(config.prod_stack)
     copies = {
         "databaseDumps": ("db-dumps", "database-dumps", config.replicas.database_dumps),
@@ -159,7 +164,11 @@ else:
             scheduled_backups(replica.bucket_name)
     pulumi.export("region", config.gcp.region)
     pulumi.export("promoted", config.promoted)
+    traffic_switch()
 
+
+def traffic_switch() -> None:
+    """Cloudflare records (or load balancers) and Vercel env vars, pointing at the active site."""
     if config.failover is not None:
         failover = config.failover
         if failover.mode == "loadBalancer":
@@ -193,5 +202,11 @@ else:
             RegionEnvironmentArgs(settings=config.vercel, standby_active=config.promoted, secret_values=secrets),
         )
 
+
+
+if config.site == "primary":
+    primary_site()
+else:
+    standby_site()
 SiteMonitoring("monitoring", watched)
 RecoveryObjectives("recovery", config.site, config.recovery)
