@@ -110,12 +110,16 @@ class Assessment:
         }
 
 
-def _get(props: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
+def lookup(props: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
+    """props['a'][0]['b'] for 'a.0.b', or `default` when any step is missing (shared with the policy pack)."""
     node: Any = props
     for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
             return default
-        node = node[part]
     return node
 
 
@@ -134,10 +138,10 @@ class _Facts:
 
     def declared(self, path: str, default: Any = None) -> Any:
         for declaration in self.declarations:
-            value = _get(declaration, path)
+            value = lookup(declaration, path)
             if value not in (None, False):
                 return value
-        return _get(self.declarations[0], path, default) if self.declarations else default
+        return lookup(self.declarations[0], path, default) if self.declarations else default
 
     @property
     def sites(self) -> set[str]:
@@ -153,19 +157,19 @@ def _facts(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> _Facts:
         if kind == RECOVERY:
             facts.declarations.append(props)
         elif kind == SCHEDULER_JOB:
-            job = jobs.get(str(_get(props, "httpTarget.uri", "")).rsplit("/", 1)[-1].removesuffix(":run"))
-            args = (_get(job or {}, "template.template.containers") or [{}])[0].get("args") or []
+            job = jobs.get(str(lookup(props, "httpTarget.uri", "")).rsplit("/", 1)[-1].removesuffix(":run"))
+            args = lookup(job or {}, "template.template.containers.0.args") or []
             if args[:3] == ["backup", "--kind", "full"]:
                 cron = props.get("schedule", "")
                 facts.full_backups.append((cron, max_interval_hours(cron) * 60, bool(props.get("paused"))))
         elif kind == TRANSFER_JOB:
             spec = props.get("transferSpec") or props.get("replicationSpec") or {}
-            sink = buckets.get(_get(spec, "gcsDataSink.bucketName"), {})
+            sink = buckets.get(lookup(spec, "gcsDataSink.bucketName"), {})
             role = (sink.get("labels") or {}).get("backup-role", "unknown")
             if "replicationSpec" in props:
                 facts.live_copies.add(role)
             else:
-                interval = str(_get(props, "schedule.repeatInterval", "86400s")).rstrip("s")
+                interval = str(lookup(props, "schedule.repeatInterval", "86400s")).rstrip("s")
                 facts.daily_copies[role] = float(interval) / 60
         elif kind == DNS_RECORD:
             facts.dns_ttls.append((int(props.get("ttl") or 1), bool(props.get("proxied"))))

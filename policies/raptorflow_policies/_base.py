@@ -15,6 +15,9 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+# One dotted-path lookup for the program's pure modules and the pack (the pack puts the repo root on sys.path).
+from components.recovery_model import lookup as get  # noqa: E402,F401 - re-exported for the rule modules
+
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
 
@@ -33,19 +36,6 @@ RECOVERY = "raptorflow:recovery:RecoveryObjectives"
 
 BACKUP_ROLES = ("database-dumps", "user-files")
 SECONDS_PER_DAY = 86_400
-
-
-def get(props: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
-    """props['a']['b'] for 'a.b', or `default` when any step is missing."""
-    node: Any = props
-    for part in dotted.split("."):
-        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        elif isinstance(node, Mapping) and part in node:
-            node = node[part]
-        else:
-            return default
-    return node
 
 
 def labels(props: Mapping[str, Any]) -> Mapping[str, Any]:
