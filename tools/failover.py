@@ -248,8 +248,9 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     if args.command == "diff":
         try:
-            before = plan_stack(args.stack, (f"{PROMOTED_KEY}=false",))
-            after = plan_stack(args.stack, (f"{PROMOTED_KEY}=true",))
+            as_filed: dict[str, Plan] = {}  # the referenced prod plan, made once for both
+            before = plan_stack(args.stack, (f"{PROMOTED_KEY}=false",), as_filed=as_filed)
+            after = plan_stack(args.stack, (f"{PROMOTED_KEY}=true",), as_filed=as_filed)
         except StackFileError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

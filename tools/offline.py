@@ -346,10 +346,19 @@ def referenced_stacks(values: dict[str, Any]) -> list[str]:
 
 
 def plan_stack(
-    stack: str, overrides: tuple[str, ...] = (), root: Path = ROOT, stack_file: Optional[Path] = None
+    stack: str,
+    overrides: tuple[str, ...] = (),
+    root: Path = ROOT,
+    stack_file: Optional[Path] = None,
+    as_filed: Optional[dict[str, Plan]] = None,
 ) -> Plan:
     """Offline plan of `stack` from its stack file (or `stack_file`), feeding StackReferences with offline
-    plans of the stacks they name."""
+    plans of the stacks they name.
+
+    `as_filed` holds plans made from unchanged stack files: a referenced stack found there is not planned
+    again, and one planned here is added to it, so several plans in one run share them.
+    """
+    as_filed = {} if as_filed is None else as_filed
     values, secret_keys = read_stack_config(stack, root, stack_file)
     for assignment in overrides:
         apply_override(values, assignment)
@@ -357,5 +366,10 @@ def plan_stack(
     for full_name in referenced_stacks(values):
         referenced = full_name.rsplit("/", 1)[-1]
         if referenced != stack and (root / f"Pulumi.{referenced}.yaml").is_file():
-            references[full_name] = plan_stack(referenced, (), root).outputs
-    return run_program(stack, values, secret_keys, references, root)
+            if referenced not in as_filed:
+                as_filed[referenced] = plan_stack(referenced, (), root, as_filed=as_filed)
+            references[full_name] = as_filed[referenced].outputs
+    plan = run_program(stack, values, secret_keys, references, root)
+    if not overrides and stack_file is None:
+        as_filed.setdefault(stack, plan)
+    return plan

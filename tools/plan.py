@@ -135,10 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.stack_file and len(args.stacks) != 1:
         parser.error("--stack-file goes with exactly one STACK")
 
-    plans = []
+    plans, as_filed = [], {}
     for stack in args.stacks:
         try:
-            plans.append(plan_stack(stack, tuple(args.overrides), stack_file=args.stack_file))
+            plans.append(plan_stack(stack, tuple(args.overrides), stack_file=args.stack_file, as_filed=as_filed))
         except StackFileError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
