@@ -14,6 +14,7 @@ import difflib
 import ipaddress
 import json
 import re
+from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
 import pulumi
@@ -415,10 +416,10 @@ class SiteValues(_Model):
 
 
 class SecretSiteValues(_Model):
-    """One secret setting's value on each site."""
+    """One secret setting's value on each site (a missing one is reported with the command that sets it)."""
 
-    primary: SecretStr
-    standby: SecretStr
+    primary: Optional[SecretStr] = None
+    standby: Optional[SecretStr] = None
 
 
 class VercelSettings(_Model):
@@ -724,50 +725,29 @@ class StackConfig(_Model):
         return self
 
     @model_validator(mode="after")
-    def _backup_secrets(self) -> "StackConfig":
-        if self.database_backup is not None:
-            for key, value in (("databaseUrl", self.database_url), ("scratchDatabaseUrl", self.scratch_database_url)):
-                if value is None:
-                    raise ValueError(
-                        f"`databaseBackup` needs the secret `{key}`: pulumi config set --secret {key} 'postgresql://...'"
-                    )
-        return self
-
-    @model_validator(mode="after")
     def _config_backups(self) -> "StackConfig":
         if self.config_vault is not None and self.site != "primary":
             raise ValueError("`configVault` belongs to the primary stack (it replicates into the standby region)")
-        declared = {s.name for s in self.config_vault.settings if s.secret} if self.config_vault else set()
-        given = set(self.config_vault_secrets or {})
-        if declared != given:
-            raise ValueError(f"the secret settings of configVault {sorted(declared)} and the keys of the secret "
-                             f"`configVaultSecrets` {sorted(given)} must match")
         export = self.database_backup.dns_export if self.database_backup else None
-        if export is not None:
-            if self.failover is None:
-                raise ValueError("databaseBackup.dnsExport exports the failover zone: it needs `failover` (standby)")
-            if self.cloudflare_export_token is None:
-                raise ValueError("databaseBackup.dnsExport needs the secret `cloudflareExportToken`: "
-                                 "pulumi config set --secret cloudflareExportToken ...")
+        if export is not None and self.failover is None:
+            raise ValueError("databaseBackup.dnsExport exports the failover zone: it needs `failover` (standby)")
         return self
 
     @model_validator(mode="after")
-    def _slack_token(self) -> "StackConfig":
-        wants = self.monitoring.notifications.slack is not None
-        if wants and self.slack_auth_token is None:
-            raise ValueError("monitoring.notifications.slack needs the secret `slackAuthToken`: "
-                             "pulumi config set --secret slackAuthToken xoxb-...")
-        return self
-
-    @model_validator(mode="after")
-    def _vercel_secrets(self) -> "StackConfig":
-        declared = set(self.vercel.secret_variables) if self.vercel else set()
-        given = set(self.vercel_secret_values or {})
-        if declared != given:
-            raise ValueError(
-                f"vercel.secretVariables {sorted(declared)} and the keys of the secret `vercelSecretValues` "
-                f"{sorted(given)} must match"
-            )
+    def _no_stray_secrets(self) -> "StackConfig":
+        # A secret value nothing reads is a mistake (a renamed setting, a typo): say so rather than keep it.
+        pairs = (
+            ("configVault settings marked secret", "configVaultSecrets",
+             {s.name for s in self.config_vault.settings if s.secret} if self.config_vault else set(),
+             set(self.config_vault_secrets or {})),
+            ("vercel.secretVariables", "vercelSecretValues",
+             set(self.vercel.secret_variables) if self.vercel else set(), set(self.vercel_secret_values or {})),
+        )
+        for declared_by, key, declared, given in pairs:
+            stray = sorted(given - declared)
+            if stray:
+                raise ValueError(f"the secret `{key}` has values for {stray}, which are not among the "
+                                 f"{declared_by} {sorted(declared)}; remove them or declare them there")
         return self
 
     @property
@@ -781,13 +761,78 @@ class StackConfig(_Model):
         return self.bucket_name_prefix or self.gcp.project
 
 
+@dataclass(frozen=True)
+class RequiredSecret:
+    """A secret config key the stack needs, given what it builds."""
+
+    path: str
+    """Key under the project's namespace; dotted for a value inside a map (`configVaultSecrets.NAME`)."""
+    purpose: str
+    """What the value is, for the prompt and the error."""
+
+    def command(self, stack: str) -> str:
+        """The CLI command that sets it; without a value the CLI prompts for it, so it never lands in history."""
+        path_flag = " --path" if "." in self.path else ""
+        return f"pulumi config set --secret{path_flag} --stack {stack} '{self.path}'"
+
+
+def required_secrets(config: StackConfig) -> list[RequiredSecret]:
+    """Every secret `config` needs: the one place that says which secret goes with which setting."""
+    needed = []
+    if config.database_backup is not None:
+        needed.append(RequiredSecret("databaseUrl", "libpq URL of the database to back up"))
+        needed.append(RequiredSecret("scratchDatabaseUrl", "libpq URL of the scratch database of the restore check"))
+        if config.database_backup.dns_export is not None:
+            needed.append(RequiredSecret("cloudflareExportToken", "read-only Cloudflare DNS token for the zone export"))
+    if config.monitoring.notifications.slack is not None:
+        needed.append(RequiredSecret("slackAuthToken", "Slack auth token of the alert channel"))
+    for setting in config.config_vault.settings if config.config_vault else ():
+        if setting.secret:
+            needed.append(RequiredSecret(f"configVaultSecrets.{setting.name}", f"value of the setting {setting.name}"))
+    for name in config.vercel.secret_variables if config.vercel else ():
+        for site in ("primary", "standby"):
+            needed.append(RequiredSecret(f"vercelSecretValues.{name}.{site}", f"Vercel {name} on the {site} site"))
+    return needed
+
+
+def _value_at(own: dict[str, Any], path: str) -> Any:
+    node: Any = own
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _own_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The project's own keys of raw config `values` (full `ns:key` names), JSON objects decoded."""
+    prefix = f"{NAMESPACE}:"
+    return {key[len(prefix):]: _decode(value) for key, value in values.items() if key.startswith(prefix)}
+
+
+def missing_secrets(values: dict[str, Any]) -> list[RequiredSecret]:
+    """The secrets raw config `values` needs and lacks; empty when the config is invalid (that error comes first)."""
+    own = _own_values(values)
+    try:
+        config = StackConfig.model_validate(own)
+    except ValidationError:
+        return []
+    return [secret for secret in required_secrets(config) if _value_at(own, secret.path) is None]
+
+
+def _missing_secrets_message(stack: str, missing: list[RequiredSecret]) -> str:
+    lines = [f"stack {stack} lacks {len(missing)} secret(s); set all at once with `python -m tools.secrets {stack}`, "
+             "or each with (the CLI prompts for the value):"]
+    lines += [f"    {secret.command(stack)}    # {secret.purpose}" for secret in missing]
+    return "\n  ".join(lines)
+
+
 def _runtime_config() -> tuple[dict[str, Any], set[str]]:
     """All config values the engine (or the offline plan) handed the program, and the secret keys."""
     from pulumi.runtime import config as runtime_config
 
     values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    secret_keys = set(runtime_config.get_config_secret_keys_env()) | runtime_config._SECRET_KEYS.get()
-    return values, secret_keys
+    return values, {key for key in values if runtime_config.is_config_secret(key)}
 
 
 def _decode(value: Any) -> Any:
@@ -839,7 +884,9 @@ def _secret_paths(model: BaseModel, prefix: str = "") -> list[str]:
             paths.extend(_secret_paths(value, f"{key}."))
         elif isinstance(value, dict):
             for item_key, item in value.items():
-                if isinstance(item, BaseModel):
+                if isinstance(item, SecretStr):
+                    paths.append(f"{key}.{item_key}")
+                elif isinstance(item, BaseModel):
                     paths.extend(_secret_paths(item, f"{key}.{item_key}."))
     return paths
 
@@ -871,6 +918,9 @@ def parse_stack_config(stack: str, values: dict[str, Any], secret_keys: set[str]
                     f"{NAMESPACE}:{path}: holds a secret, so it must be set with "
                     f"`pulumi config set --secret --path {NAMESPACE}:{path}`, never in plain text"
                 )
+        missing = [secret for secret in required_secrets(config) if _value_at(own, secret.path) is None]
+        if missing:
+            problems.append(_missing_secrets_message(stack, missing))
     if problems:
         raise ConfigError(f"invalid stack config in {source}:\n  " + "\n  ".join(problems))
     return config

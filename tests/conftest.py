@@ -57,12 +57,14 @@ def run_cli():
 
 @pytest.fixture
 def stack_file(tmp_path: Path):
-    """Write a variant of a repo stack file: `stack_file("dr", edit)` where `edit(config_dict)` mutates it."""
+    """Write a variant of a repo stack file: `stack_file("dr", edit)` where `edit(config_dict)` mutates it;
+    keyword arguments become top-level keys (e.g. `encryptionsalt`)."""
     import yaml
 
-    def write(stack: str, edit) -> Path:
+    def write(stack: str, edit, **top_level) -> Path:
         document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
         edit(document["config"])
+        document.update(top_level)
         path = tmp_path / f"Pulumi.{stack}.yaml"
         path.write_text(yaml.safe_dump(document))
         return path

@@ -11,11 +11,15 @@ def test_json_plan_has_the_documented_shape(run_cli):
     result = run_cli("tools.plan", "prod", "--json")
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
-    assert set(plan) == {"stack", "resources", "outputs", "policy", "readiness"} and plan["stack"] == "prod"
+    assert set(plan) == {"stack", "resources", "outputs", "policy", "readiness", "placeholderSecrets"}
+    assert plan["stack"] == "prod"
+    assert plan["placeholderSecrets"] == ["databaseUrl", "scratchDatabaseUrl", "slackAuthToken",
+                                          "configVaultSecrets.STRIPE_SECRET_KEY", "configVaultSecrets.RESEND_API_KEY"]
     assert plan["policy"]["summary"].startswith("policies: 24 rules")
     urns = {r["urn"] for r in plan["resources"]}
     for resource in plan["resources"]:
-        assert set(resource) == {"urn", "type", "name", "parent", "protect", "inputs"}
+        assert set(resource) == {"urn", "type", "name", "parent", "protect", "dependencies", "import", "inputs"}
+        assert set(resource["dependencies"]) <= urns, f"{resource['name']} depends on an unknown resource"
         assert resource["parent"] is None or resource["parent"].endswith("pulumi:pulumi:Stack::raptorflow-dr-prod") \
             or resource["parent"] in urns, f"{resource['name']} has an unknown parent"
     bucket = next(r for r in plan["resources"] if r["name"] == "db-dumps-bucket")
@@ -48,8 +52,11 @@ def test_dr_reads_prods_outputs_through_a_stack_reference(dr_plan, prod_plan):
 
 
 def test_secure_values_reach_the_program_as_secrets_and_never_print(run_cli, stack_file):
-    ciphertext = "v1:Zm9vYmFyYmF6cXV4:Y2lwaGVydGV4dC1uZXZlci1wcmludGVk"
-    path = stack_file("dr", lambda config: config.update({"cloudflare:apiToken": {"secure": ciphertext}}))
+    # The shape of a passphrase-provider ciphertext: v1:<12-byte nonce>:<ciphertext with its 16-byte tag>.
+    ciphertext = "v1:bm9uY2VOT05DRTEy:Y2lwaGVydGV4dC1uZXZlci1wcmludGVk"
+    salt = "v1:c2FsdHNhbHQ=:v1:bm9uY2VOT05DRTEy:Y2lwaGVydGV4dC1vZi1wdWx1bWk="
+    path = stack_file("dr", lambda config: config.update({"cloudflare:apiToken": {"secure": ciphertext}}),
+                      encryptionsalt=salt)
     for extra in ((), ("--json",)):
         result = run_cli("tools.plan", "dr", "--stack-file", str(path), *extra)
         assert result.returncode == 0, result.stderr

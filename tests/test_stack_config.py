@@ -111,3 +111,45 @@ def test_unknown_stack_names_the_stacks_there_are(run_cli):
 def test_malformed_override_is_explained(run_cli):
     result = run_cli("tools.plan", "dr", "--set", "promoted")
     assert result.returncode == 2 and "--set takes NAMESPACE:KEY=VALUE" in result.stderr
+
+
+def test_missing_secrets_fail_once_listing_the_command_for_each():
+    from tools.offline import ROOT
+    from tools.stack_files import read_stack_config
+
+    values, secret_keys = read_stack_config("dr", ROOT)
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config("dr", values, secret_keys)
+    message = str(caught.value)
+    assert message.count("invalid stack config in Pulumi.dr.yaml") == 1
+    assert "stack dr lacks 6 secret(s); set all at once with `python -m tools.secrets dr`" in message
+    for command in (
+        "pulumi config set --secret --stack dr 'databaseUrl'",
+        "pulumi config set --secret --stack dr 'scratchDatabaseUrl'",
+        "pulumi config set --secret --stack dr 'cloudflareExportToken'",
+        "pulumi config set --secret --stack dr 'slackAuthToken'",
+        "pulumi config set --secret --path --stack dr 'vercelSecretValues.SUPABASE_SERVICE_ROLE_KEY.primary'",
+        "pulumi config set --secret --path --stack dr 'vercelSecretValues.SUPABASE_SERVICE_ROLE_KEY.standby'",
+    ):
+        assert command in message, f"{command} missing from:\n{message}"
+
+
+def test_a_new_secret_setting_is_one_more_missing_secret_not_a_mismatch():
+    from tools.offline import ROOT
+    from tools.stack_files import read_stack_config
+    from components.stack_config import missing_secrets
+
+    values, _ = read_stack_config("prod", ROOT)
+    values["raptorflow-dr:configVault"]["settings"].append({"name": "NEW_KEY"})
+    assert "configVaultSecrets.NEW_KEY" in [secret.path for secret in missing_secrets(values)]
+
+
+def test_a_secret_value_for_an_undeclared_setting_is_refused():
+    from tools.offline import ROOT, supply_missing_secrets
+    from tools.stack_files import read_stack_config
+
+    values, secret_keys = read_stack_config("prod", ROOT)
+    supply_missing_secrets("prod", values, secret_keys)
+    values["raptorflow-dr:configVaultSecrets"]["OLD_KEY"] = "[secret]"
+    with pytest.raises(ConfigError, match=r"`configVaultSecrets` has values for \['OLD_KEY'\]"):
+        parse_stack_config("prod", values, secret_keys)

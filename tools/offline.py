@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import yaml
+from tools.stack_files import (
+    SECRET_PLACEHOLDER, StackFileError, config_string, read_stack_config, set_at_path,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "raptorflow-dr"
@@ -31,12 +33,7 @@ PROJECT = "raptorflow-dr"
 # Pulumi's property-map signatures: a map holding SIG_KEY: SECRET_SIG is a secret.
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-SECRET_PLACEHOLDER = "[secret]"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
-
-
-class StackFileError(Exception):
-    """A stack file is missing or unreadable, or an override is malformed."""
 
 
 @dataclass
@@ -50,6 +47,10 @@ class Resource:
     protect: bool
     custom: bool
     inputs: dict[str, Any]
+    dependencies: list[str] = field(default_factory=list)
+    """URNs the engine waits for before creating this one: explicit `depends_on` and those implied by inputs."""
+    import_id: Optional[str] = None
+    """The id of an existing resource the engine adopts instead of creating one (the `import_` option)."""
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON shape (secret values redacted, signature kept)."""
@@ -59,6 +60,8 @@ class Resource:
             "name": self.name,
             "parent": self.parent,
             "protect": self.protect,
+            "dependencies": self.dependencies,
+            "import": self.import_id,
             "inputs": redact(self.inputs),
         }
 
@@ -70,6 +73,8 @@ class Plan:
     stack: str
     resources: list[Resource]
     outputs: dict[str, Any] = field(default_factory=dict)
+    placeholder_secrets: list[str] = field(default_factory=list)
+    """Secret keys the stack file lacks, planned with placeholders (`pulumi up` would refuse to run without them)."""
 
     def of_type(self, type_: str) -> list[Resource]:
         """Resources of one type token, in registration order."""
@@ -88,6 +93,7 @@ class Plan:
             "stack": self.stack,
             "resources": [r.to_json() for r in self.resources],
             "outputs": redact(self.outputs),
+            "placeholderSecrets": self.placeholder_secrets,
         }
 
 
@@ -121,58 +127,19 @@ def unwrap(value: Any) -> Any:
 # ---------------------------------------------------------------- stack files
 
 
-def _config_string(value: Any) -> str:
-    """A YAML config value as the engine hands it to a program (objects as JSON)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return str(value)
+def supply_missing_secrets(stack: str, values: dict[str, Any], secret_keys: set[str]) -> list[str]:
+    """Give every secret the config needs and lacks a marked placeholder (as `pulumi config set --secret` would a
+    value); return their keys. The program's own check then passes offline, while `pulumi up` lists them."""
+    from components.stack_config import missing_secrets
 
-
-def _namespaced(key: str) -> str:
-    return key if ":" in key else f"{PROJECT}:{key}"
-
-
-def read_stack_config(
-    stack: str, root: Path = ROOT, stack_file: Optional[Path] = None
-) -> tuple[dict[str, Any], set[str]]:
-    """Config of `stack` as raw values (project defaults, then the stack file), and its secret keys."""
-    path = stack_file or root / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
-        raise StackFileError(f"no stack file {path.name}; stacks here: {', '.join(known) or 'none'}")
-    try:
-        project = yaml.safe_load((root / "Pulumi.yaml").read_text()) or {}
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise StackFileError(f"{path.name} is not valid YAML: {exc}") from None
-    values: dict[str, Any] = {}
-    for key, schema in (project.get("config") or {}).items():
-        if isinstance(schema, dict) and "default" in schema:
-            values[_namespaced(key)] = schema["default"]
-    secret_keys: set[str] = set()
-    for key, value in (document.get("config") or {}).items():
-        key = _namespaced(key)
-        value, secret = _without_ciphertexts(value)
-        if secret:
-            secret_keys.add(key)
-        values[key] = value
-    return values, secret_keys
-
-
-def _without_ciphertexts(value: Any) -> tuple[Any, bool]:
-    """`value` with every `{secure: ...}` (at any depth, as `config set --secret --path` writes) replaced by the
-    placeholder, and whether there was one: the engine then marks the whole top-level key secret."""
-    if isinstance(value, dict) and set(value) == {"secure"}:
-        return SECRET_PLACEHOLDER, True
-    if isinstance(value, dict):
-        pairs = {k: _without_ciphertexts(v) for k, v in value.items()}
-        return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())
-    if isinstance(value, list):
-        items = [_without_ciphertexts(v) for v in value]
-        return [v for v, _ in items], any(s for _, s in items)
-    return value, False
+    supplied = []
+    for secret in missing_secrets(values):
+        top, *path = secret.path.split(".")
+        full = f"{PROJECT}:{top}"
+        set_at_path(values, full, path, SECRET_PLACEHOLDER)
+        secret_keys.add(full)
+        supplied.append(secret.path)
+    return supplied
 
 
 def apply_override(values: dict[str, Any], assignment: str) -> None:
@@ -282,6 +249,8 @@ def _build_mocks(stack_outputs: dict[str, dict[str, Any]], records: list[Resourc
                     protect=bool(getattr(request, "protect", False)),
                     custom=custom,
                     inputs=pulumi_mocks.rpc.deserialize_properties(properties),
+                    dependencies=sorted(set(request.dependencies)),
+                    import_id=getattr(request, "importId", "") or None,
                 )
             )
 
@@ -329,7 +298,7 @@ def run_program(
         records: list[Resource] = []
         mocks, monitor = _build_mocks(stack_outputs or {}, records)
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-        pulumi.runtime.set_all_config({k: _config_string(v) for k, v in values.items()}, sorted(secret_keys))
+        pulumi.runtime.set_all_config({k: config_string(v) for k, v in values.items()}, sorted(secret_keys))
         program = str(root / "__main__.py")
         _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
         stack_resource = pulumi.runtime.get_root_resource()
@@ -362,6 +331,7 @@ def plan_stack(
     values, secret_keys = read_stack_config(stack, root, stack_file)
     for assignment in overrides:
         apply_override(values, assignment)
+    placeholders = supply_missing_secrets(stack, values, secret_keys)
     references = {}
     for full_name in referenced_stacks(values):
         referenced = full_name.rsplit("/", 1)[-1]
@@ -370,6 +340,7 @@ def plan_stack(
                 as_filed[referenced] = plan_stack(referenced, (), root, as_filed=as_filed)
             references[full_name] = as_filed[referenced].outputs
     plan = run_program(stack, values, secret_keys, references, root)
+    plan.placeholder_secrets = placeholders
     if not overrides and stack_file is None:
         as_filed.setdefault(stack, plan)
     return plan

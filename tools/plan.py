@@ -103,10 +103,17 @@ def render_tree(plan: Plan) -> Iterable[str]:
     protected = sum(r.protect for r in plan.resources)
     custom = sum(r.custom for r in plan.resources)
     yield f"stack {plan.stack}: {custom} resources in {len(plan.resources) - custom} components, {protected} protected"
+    if plan.placeholder_secrets:
+        yield (f"  secrets not in the stack file, planned as {SECRET_PLACEHOLDER} (set them before `pulumi up`: "
+               f"python -m tools.secrets {plan.stack}): {', '.join(plan.placeholder_secrets)}")
+    imports = [r for r in plan.resources if r.import_id]
+    if imports:
+        yield f"  adopted, not created (import ids from config): {len(imports)}"
 
     def walk(parent: str | None, depth: int) -> Iterable[str]:
         for resource in sorted(children.get(parent, []), key=lambda r: (r.custom, r.name)):
-            flag = "  [protected]" if resource.protect else ""
+            flag = ("  [protected]" if resource.protect else "") + (
+                f"  [import {resource.import_id}]" if resource.import_id else "")
             yield f"{'  ' * depth}- {resource.type}  {resource.name}{flag}"
             for key, value in key_properties(resource):
                 yield f"{'  ' * depth}    {key}: {value}"
