@@ -24,9 +24,13 @@ primary site until `promoted` is true. Resource names never depend on
 """
 
 import pulumi
+import pulumi_gcp as gcp
 
 from components.backup_bucket import BackupBucketArgs, BackupBucket
-from components.bucket_replica import BucketReplica, BucketReplicaArgs
+from components.bucket_replica import (
+    SOURCE_NOTIFIER_PERMISSIONS, BucketReplica, BucketReplicaArgs, ReplicationAccess, ReplicationAccessArgs,
+)
+from components.project_apis import ProjectApis, ProjectApisArgs
 from components.config_vault import ConfigVault, ConfigVaultArgs
 from components.failover_load_balancer import FailoverLoadBalancer, FailoverLoadBalancerArgs
 from components.failover_record import FailoverRecord, FailoverRecordArgs
@@ -40,6 +44,10 @@ from components.site_monitoring import (
 from components.stack_config import load_stack_config
 
 config = load_stack_config()
+# Every API the program uses, on before anything that needs it (a fresh project has them off).
+apis = ProjectApis("apis", ProjectApisArgs(project=config.gcp.project))
+apis.after_apis()
+lookups = apis.invoke_options()
 # What this site's monitoring watches; each part of the program adds what it provisions.
 watched = SiteMonitoringArgs(
     project=config.gcp.project,
@@ -60,6 +68,7 @@ def bucket_args(suffix: str, role: str, settings, replication_labels=None) -> Ba
         settings=settings,
         kms_rotation_days=config.kms.rotation_days,
         labels=config.labels,
+        lookup_options=lookups,
     )
 
 
@@ -126,6 +135,17 @@ def primary_site() -> None:
             ),
         )
         pulumi.export("configVaultSecrets", vault.secret_ids)
+    # The standby site's event-driven replication sets up change notifications on these buckets: the least
+    # that allows it, granted by the dr stack to its transfer agent on each source bucket.
+    notifier = gcp.projects.IAMCustomRole(
+        "transfer-source-notifier",
+        project=config.gcp.project,
+        role_id="raptorflowTransferSourceNotifier",
+        title="raptorflow-dr: set up change notifications for cross-region replication",
+        permissions=list(SOURCE_NOTIFIER_PERMISSIONS),
+    )
+    pulumi.export("project", config.gcp.project)
+    pulumi.export("transferSourceNotifierRole", notifier.name)
     pulumi.export("region", config.gcp.region)
     pulumi.export("databaseDumpsBucket", dumps.bucket_name)
     pulumi.export("databaseDumpsBucketUrl", dumps.url)
@@ -143,6 +163,11 @@ def standby_site() -> None:
         "userFiles": ("user-files", "user-files", config.replicas.user_files),
     }
     source_region = prod.require_output("region")
+    access = None
+    if any(settings.transfer.event_driven for _, _, settings in copies.values()):
+        access = ReplicationAccess("replication-access", ReplicationAccessArgs(
+            project=config.gcp.project, source_project=prod.require_output("project"), lookup_options=lookups,
+        ))
     for output, (slug, role, settings) in copies.items():
         name = f"{slug}-replica"
         replica = BucketReplica(
@@ -152,6 +177,9 @@ def standby_site() -> None:
                 sink=bucket_args(name, role, settings, {"source-region": source_region}),
                 transfer=settings.transfer,
                 description=f"Daily copy of the primary site's {role} into {config.gcp.region}",
+                replication_access=access,
+                source_notifier_role=prod.require_output("transferSourceNotifierRole"),
+                lookup_options=lookups,
             ),
         )
         pulumi.export(f"{output}ReplicaBucket", replica.bucket_name)
@@ -159,7 +187,9 @@ def standby_site() -> None:
         pulumi.export(f"{output}ReplicaKmsKey", replica.kms_key_id)
         pulumi.export(f"{output}TransferJob", replica.transfer_job_name)
         watched.guarded.append(GuardedStorage(replica.bucket_name, replica.kms_key_id))
-        watched.transfers.append(TransferWatch(replica.transfer_job_name, slug, max_interval_hours(settings.transfer.cron)))
+        watched.transfers.append(
+            TransferWatch(replica.transfer_job_names, slug, max_interval_hours(settings.transfer.cron))
+        )
         if output == "databaseDumps":
             scheduled_backups(replica.bucket_name)
     pulumi.export("region", config.gcp.region)

@@ -48,6 +48,8 @@ class BackupBucketArgs:
     """What the bucket backs up (`database-dumps`, `user-files`): its `backup-role` label, which policies read."""
     replication_labels: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Where the bucket's copy lives (`replica-region`) or where its source lives (`source-region`)."""
+    lookup_options: Optional[pulumi.InvokeOutputOptions] = None
+    """Options of the storage service-agent look-up: it must wait until the Cloud Storage API is on."""
 
 
 class BackupBucket(pulumi.ComponentResource):
@@ -87,7 +89,7 @@ class BackupBucket(pulumi.ComponentResource):
             opts=guarded,
         )
         # Cloud Storage encrypts and decrypts with the project's service agent, which must be allowed to use the key.
-        storage_agent = gcp.storage.get_project_service_account_output(project=args.project)
+        storage_agent = gcp.storage.get_project_service_account_output(project=args.project, opts=args.lookup_options)
         key_access = gcp.kms.CryptoKeyIAMMember(
             f"{name}-key-storage-agent",
             crypto_key_id=key.id,

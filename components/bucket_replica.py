@@ -20,9 +20,21 @@ from .backup_bucket import BackupBucket, BackupBucketArgs, days_to_seconds
 from .stack_config import TransferSettings
 
 # The transfer service agent reads the source (list, get bucket, read objects) and
-# writes the sink without delete rights: create objects, get the bucket, list objects.
+# writes the sink without delete rights: create objects, get the bucket, list objects, and get
+# objects - with overwriteWhen NEVER it reads what is there before deciding not to overwrite
+# (https://cloud.google.com/storage-transfer/docs/sink-cloud-storage: storage.objects.get is
+# "required if your transfer is configured to overwrite objects in the sink when different, or never").
 SOURCE_ROLES = ("roles/storage.objectViewer", "roles/storage.legacyBucketReader")
-SINK_ROLES = ("roles/storage.objectCreator", "roles/storage.legacyBucketReader")
+SINK_ROLES = ("roles/storage.objectCreator", "roles/storage.objectViewer", "roles/storage.legacyBucketReader")
+# Event-driven replication (https://cloud.google.com/storage-transfer/docs/cross-bucket-replication)
+# watches the source through Pub/Sub notifications that the transfer agent sets up: it needs
+# storage.buckets.update on the source (a custom role of the source project, `SOURCE_NOTIFIER_PERMISSIONS`,
+# instead of the console's legacyBucketOwner, which could also delete objects and change IAM), its service
+# agent role in the job's project for the topic and subscription, and the source project's Cloud Storage
+# agent publishes the notifications to that topic.
+SOURCE_NOTIFIER_PERMISSIONS = ("storage.buckets.get", "storage.buckets.update")
+TRANSFER_AGENT_PROJECT_ROLE = "roles/storagetransfer.serviceAgent"
+NOTIFICATION_PUBLISHER_ROLE = "roles/pubsub.publisher"
 # Transfer options of every job: a backup copy only ever adds objects.
 NEVER_DELETE_OR_OVERWRITE = {
     "delete_objects_unique_in_sink": False,
@@ -43,6 +55,13 @@ class BucketReplicaArgs:
     """When the daily full sync starts."""
     description: str
     """What the transfer job copies, shown in the console."""
+    replication_access: Optional["ReplicationAccess"] = None
+    """The project-level grants event-driven replication needs, made once per project."""
+    source_notifier_role: Optional[pulumi.Input[str]] = None
+    """Custom role of the source project holding `SOURCE_NOTIFIER_PERMISSIONS`; needed with event-driven
+    replication (the primary stack creates it and exports its id)."""
+    lookup_options: Optional[pulumi.InvokeOutputOptions] = None
+    """Options of the service-agent look-ups: they must wait until the Storage Transfer API is on."""
 
 
 class BucketReplica(pulumi.ComponentResource):
@@ -55,14 +74,18 @@ class BucketReplica(pulumi.ComponentResource):
     kms_key_id: pulumi.Output[str]
     """Id of the replica bucket's encryption key."""
     transfer_job_name: pulumi.Output[str]
-    """Name of the Storage Transfer Service job that keeps the copy."""
+    """Name of the daily Storage Transfer Service job that keeps the copy."""
+    transfer_job_names: tuple[pulumi.Output[str], ...]
+    """Every transfer job that fills the copy: the daily one, and the event-driven one where on."""
 
     def __init__(self, name: str, args: BucketReplicaArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("raptorflow:storage:BucketReplica", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         sink = BackupBucket(f"{name}-sink", args.sink, child)
 
-        agent = gcp.storage.get_transfer_project_service_account_output(project=args.sink.project)
+        agent = gcp.storage.get_transfer_project_service_account_output(
+            project=args.sink.project, opts=args.lookup_options
+        )
         grants = [
             gcp.storage.BucketIAMMember(
                 f"{name}-{side}-{role.rsplit('.', 1)[-1].lower()}",
@@ -104,9 +127,17 @@ class BucketReplica(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
         )
 
+        names = [job.name]
         if args.transfer.event_driven:
+            if args.source_notifier_role is None or args.replication_access is None:
+                raise ValueError(f"{name}: event-driven replication needs source_notifier_role and replication_access")
+            notifier = gcp.storage.BucketIAMMember(
+                f"{name}-source-notifier", bucket=args.source_bucket_name, role=args.source_notifier_role,
+                member=agent.member, opts=child,
+            )
+            grants = [*grants, notifier, *args.replication_access.grants]
             # New and changed objects follow within minutes; the daily job above still catches anything missed.
-            gcp.storage.TransferJob(
+            replication = gcp.storage.TransferJob(
                 f"{name}-replication",
                 project=args.sink.project,
                 description=f"{args.description} (event-driven)",
@@ -125,8 +156,10 @@ class BucketReplica(pulumi.ComponentResource):
                 status="ENABLED",
                 opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
             )
+            names.append(replication.name)
 
         self.bucket_name = sink.bucket_name
+        self.transfer_job_names = tuple(names)
         self.url = sink.url
         self.kms_key_id = sink.kms_key_id
         self.transfer_job_name = job.name
@@ -138,3 +171,44 @@ class BucketReplica(pulumi.ComponentResource):
                 "transferJobName": self.transfer_job_name,
             }
         )
+
+
+@dataclass(frozen=True)
+class ReplicationAccessArgs:
+    """Inputs of a ReplicationAccess."""
+
+    project: str
+    """Project of the transfer jobs (where the Pub/Sub topic and subscription live)."""
+    source_project: pulumi.Input[str]
+    """Project of the source buckets, whose Cloud Storage agent publishes the change notifications."""
+    lookup_options: Optional[pulumi.InvokeOutputOptions] = None
+    """Options of the service-agent look-ups (they wait for the APIs)."""
+
+
+class ReplicationAccess(pulumi.ComponentResource):
+    """The project-level grants of event-driven replication, once per project (IAM members of the same binding
+    in two places would remove it for both when either is deleted)."""
+
+    grants: tuple[pulumi.Resource, ...]
+    """The grants a replication job waits for."""
+
+    def __init__(self, name: str, args: ReplicationAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("raptorflow:storage:ReplicationAccess", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        transfer_agent = gcp.storage.get_transfer_project_service_account_output(
+            project=args.project, opts=args.lookup_options
+        )
+        source_storage_agent = gcp.storage.get_project_service_account_output(
+            project=args.source_project, opts=args.lookup_options
+        )
+        self.grants = (
+            gcp.projects.IAMMember(
+                f"{name}-agent-topics", project=args.project, role=TRANSFER_AGENT_PROJECT_ROLE,
+                member=transfer_agent.member, opts=child,
+            ),
+            gcp.projects.IAMMember(
+                f"{name}-source-publisher", project=args.project, role=NOTIFICATION_PUBLISHER_ROLE,
+                member=source_storage_agent.member, opts=child,
+            ),
+        )
+        self.register_outputs({})

@@ -97,6 +97,15 @@ RESTORE_CHECK_TASK_TIMEOUT_SECONDS = 7_200
 BACKUP_TASK_RETRIES = 1
 BACKUP_MEMORY_MIB = 512
 BACKUP_CPU = "1"
+# Cloud Run jobs: the CPU counts a task may have and the memory each allows, MiB
+# (https://cloud.google.com/run/docs/configuring/jobs/cpu: 4 vCPU need 2-16 GiB, 6 need 4-24, 8 need 4-32).
+CLOUD_RUN_MEMORY_MIB_BY_CPU = {
+    "1": (512, 4_096),
+    "2": (512, 8_192),
+    "4": (2_048, 16_384),
+    "6": (4_096, 24_576),
+    "8": (4_096, 32_768),
+}
 SCHEDULER_RETRY_COUNT = 3
 SCHEDULER_ATTEMPT_DEADLINE_SECONDS = 180
 

@@ -1,9 +1,10 @@
 """FailoverLoadBalancer: Cloudflare load balancers that prefer the active site and fall back to the other.
 
 One health monitor (HTTPS GET of the health path, expecting 200), one pool per
-site holding that site's target for every hostname, and one load balancer per
-hostname whose `default_pools` list the active site first and whose
-`fallback_pool` is the other site. Cloudflare fails over on its own when the
+hostname and site holding that site's target for that hostname only (a pool
+shared by hostnames would send `app` traffic to `api`'s origin), and one load
+balancer per hostname whose `default_pools` list the active site's pool first
+and whose `fallback_pool` is the other site's. Cloudflare fails over on its own when the
 active pool turns unhealthy; flipping `promoted` is the manual override, an
 in-place update of the pool order.
 """
@@ -62,25 +63,22 @@ class FailoverLoadBalancer(pulumi.ComponentResource):
             description=f"raptorflow-dr: GET {settings.health_path} expecting 200",
             opts=child,
         )
-        pools = {
-            site: cloudflare.LoadBalancerPool(
-                f"{name}-{site}",
-                account_id=lb.account_id,
-                name=f"raptorflow-{site}",
-                description=f"raptorflow-dr {site} site",
-                monitor=monitor.id,
-                minimum_origins=1,
-                origins=[
-                    cloudflare.LoadBalancerPoolOriginArgs(
-                        name=f"{host.slug}-{site}", address=getattr(host, site), enabled=True
-                    )
-                    for host in settings.hostnames
-                ],
-                opts=child,
-            )
-            for site in SITES
-        }
         for host in settings.hostnames:
+            pools = {
+                site: cloudflare.LoadBalancerPool(
+                    f"{name}-{host.slug}-{site}",
+                    account_id=lb.account_id,
+                    name=f"raptorflow-{host.slug}-{site}",
+                    description=f"raptorflow-dr {host.fqdn(settings.domain)} on the {site} site",
+                    monitor=monitor.id,
+                    minimum_origins=1,
+                    origins=[cloudflare.LoadBalancerPoolOriginArgs(
+                        name=f"{host.slug}-{site}", address=getattr(host, site), enabled=True
+                    )],
+                    opts=child,
+                )
+                for site in SITES
+            }
             cloudflare.LoadBalancer(
                 f"{name}-{host.slug}",
                 zone_id=settings.zone_id,

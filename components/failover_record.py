@@ -59,6 +59,11 @@ class FailoverRecord(pulumi.ComponentResource):
             proxied=host.proxied,
             ttl=host.ttl,
             comment=f"raptorflow-dr failover: primary {host.primary}, standby {host.standby}",
-            opts=pulumi.ResourceOptions(parent=self),
+            # A live name already has a record: creating another fails (81053) or, for A records, adds a
+            # round-robin twin. Adopt it instead (import id `<zone_id>/<record_id>`, pulumi-cloudflare docs).
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                import_=f"{args.zone_id}/{host.existing_record_id}" if host.existing_record_id else None,
+            ),
         )
         self.register_outputs({**described, "content": self.content})

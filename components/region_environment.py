@@ -47,6 +47,15 @@ class RegionEnvironment(pulumi.ComponentResource):
                 sensitive=sensitive,
                 targets=list(args.settings.targets),
                 comment="raptorflow-dr: switches to the backup region on failover",
-                opts=pulumi.ResourceOptions(parent=self),
+                # An existing variable of the same key and target fails with ENV_CONFLICT: adopt it instead.
+                opts=pulumi.ResourceOptions(parent=self, import_=_import_id(args.settings, key)),
             )
         self.register_outputs({})
+
+
+def _import_id(settings: VercelSettings, key: str) -> Optional[str]:
+    """The import id of an existing variable (pulumiverse-vercel docs: [team_id/]project_id/env_id)."""
+    env_id = settings.existing_env_ids.get(key)
+    if env_id is None:
+        return None
+    return "/".join(part for part in (settings.team_id, settings.project_id, env_id) if part)

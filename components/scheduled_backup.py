@@ -31,6 +31,9 @@ from .stack_config import DatabaseBackupSettings, DnsExportSettings
 
 SECRET_MOUNT_DIRECTORY = "/secrets"
 SCHEDULER_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+# Runs a job with overridden args (run.jobs.run + run.jobs.runWithOverrides), nothing else:
+# https://cloud.google.com/run/docs/reference/iam/roles ("Cloud Run Jobs Executor With Overrides").
+MANUAL_RUN_ROLE = "roles/run.jobsExecutorWithOverrides"
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,10 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
         )
         database_url = self._secret("database-url", args.database_url, writer)
         scratch_url = self._secret("scratch-database-url", args.scratch_database_url, checker)
+        self._runners = [
+            # Pre-deploy backups run the job with overridden args (`--reason`): run.jobs.runWithOverrides.
+            (f"manual-runner-{index}", member) for index, member in enumerate(settings.manual_runners)
+        ]
 
         jobs = {}
         for entry in settings.schedules:
@@ -148,7 +155,7 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
 
     def _secret(
         self, role: str, value: pulumi.Input[str], reader: gcp.serviceaccount.Account
-    ) -> gcp.secretmanager.Secret:
+    ) -> "MountedSecret":
         child = pulumi.ResourceOptions(parent=self)
         secret = gcp.secretmanager.Secret(
             f"{self._name}-{role}",
@@ -163,13 +170,13 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
             labels=self._args.labels,
             opts=child,
         )
-        gcp.secretmanager.SecretVersion(
+        version = gcp.secretmanager.SecretVersion(
             f"{self._name}-{role}-value",
             secret=secret.id,
             secret_data=pulumi.Output.secret(value),
             opts=child,
         )
-        gcp.secretmanager.SecretIamMember(
+        grant = gcp.secretmanager.SecretIamMember(
             f"{self._name}-{role}-reader",
             secret_id=secret.id,
             project=self._args.project,
@@ -177,7 +184,7 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
             member=reader.member,
             opts=child,
         )
-        return secret
+        return MountedSecret(secret, (version, grant))
 
     def _scheduled_job(
         self,
@@ -185,7 +192,7 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
         role: str,
         command: list[str],
         identity: gcp.serviceaccount.Account,
-        secret: gcp.secretmanager.Secret,
+        secret: "MountedSecret",
         secret_env: str,
         timeout_seconds: int,
         cron: str,
@@ -236,14 +243,16 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
                         gcp.cloudrunv2.JobTemplateTemplateVolumeArgs(
                             name=volume,
                             secret=gcp.cloudrunv2.JobTemplateTemplateVolumeSecretArgs(
-                                secret=secret.secret_id,
+                                secret=secret.secret.secret_id,
                                 items=[gcp.cloudrunv2.JobTemplateTemplateVolumeSecretItemArgs(path="value", version="latest")],
                             ),
                         )
                     ],
                 ),
             ),
-            opts=child,
+            # Cloud Run resolves the mounted version at create time: "Secret .../versions/latest was not found"
+            # or permission denied unless the version and the accessor grant exist first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(secret.ready)),
         )
         may_run = gcp.cloudrunv2.JobIamMember(
             f"{self._name}-{role}-scheduler-may-run",
@@ -282,4 +291,24 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[may_run]),
         )
+        if role in [entry.kind for entry in settings.schedules]:
+            for slug, member in self._runners:
+                gcp.cloudrunv2.JobIamMember(
+                    f"{self._name}-{role}-{slug}",
+                    name=job.name,
+                    project=args.project,
+                    location=args.region,
+                    role=MANUAL_RUN_ROLE,
+                    member=member,
+                    opts=child,
+                )
         return job
+
+
+@dataclass(frozen=True)
+class MountedSecret:
+    """A Secret Manager secret a job mounts, and what must exist before a job can mount it."""
+
+    secret: gcp.secretmanager.Secret
+    ready: tuple[pulumi.Resource, ...]
+    """The secret's version and its accessor grant."""

@@ -43,9 +43,10 @@ class BackupWatch:
 
 @dataclass(frozen=True)
 class TransferWatch:
-    """A Storage Transfer Service job that keeps a replica."""
+    """The Storage Transfer Service jobs that keep one replica: the daily sync and, where on, event-driven
+    replication. With replication on, the daily job finds nothing left to copy, so copies count from either."""
 
-    job_name: pulumi.Input[str]
+    job_names: tuple[pulumi.Input[str], ...]
     slug: str
     interval_hours: float
 
@@ -100,9 +101,11 @@ class SiteMonitoring(pulumi.ComponentResource):
         self._channels = self._notification_channels()
         self.alert_count = 0
         child = pulumi.ResourceOptions(parent=self)
+        # Log-based metrics by name: an alert on one must wait for it (Monitoring refuses unknown metrics).
+        self._metrics: dict[str, gcp.logging.Metric] = {}
 
         if args.backups:
-            gcp.logging.Metric(
+            self._metrics[BACKUP_SUCCESS_METRIC] = gcp.logging.Metric(
                 f"{name}-backup-success",
                 name=BACKUP_SUCCESS_METRIC,
                 project=args.project,
@@ -121,7 +124,7 @@ class SiteMonitoring(pulumi.ComponentResource):
             self._backup_alerts(watch)
 
         if args.transfers:
-            gcp.logging.Metric(
+            self._metrics[TRANSFER_COPY_METRIC] = gcp.logging.Metric(
                 f"{name}-transfer-copies",
                 name=TRANSFER_COPY_METRIC,
                 project=args.project,
@@ -185,6 +188,7 @@ class SiteMonitoring(pulumi.ComponentResource):
         steps: tuple[str, str, str],
         log_match: bool = False,
         enabled: bool = True,
+        metric: Optional[str] = None,
     ) -> None:
         settings = self._args.settings
         level = defaults.SEVERITIES[severity]
@@ -220,7 +224,7 @@ class SiteMonitoring(pulumi.ComponentResource):
                 subject=f"[{severity}] {title}", content=content, mime_type="text/markdown",
             ),
             alert_strategy=strategy,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self._metrics[metric]] if metric else None),
         )
         self.alert_count += 1
 
@@ -236,6 +240,9 @@ class SiteMonitoring(pulumi.ComponentResource):
             display_name=display_name,
             condition_prometheus_query_language=gcp.monitoring.AlertPolicyConditionConditionPrometheusQueryLanguageArgs(
                 query=query, duration="0s", evaluation_interval="300s",
+                # A new log-based metric has no data until its first log line: without this Monitoring
+                # refuses the query ("metric ... not found").
+                disable_metric_validation=True,
             ),
         )
 
@@ -297,10 +304,11 @@ class SiteMonitoring(pulumi.ComponentResource):
              "Look for a failed-backup alert with the cause.",
              "Take a backup now: gcloud run jobs execute <job> --wait."),
             enabled=watch.active,
+            metric=BACKUP_SUCCESS_METRIC,
         )
 
     def _transfer_alerts(self, watch: TransferWatch) -> None:
-        job = pulumi.Output.from_input(watch.job_name)
+        jobs = pulumi.Output.all(*watch.job_names)
         self._alert(
             f"transfer-{watch.slug}-failed",
             f"Cross-region copy {watch.slug} failed",
@@ -310,9 +318,9 @@ class SiteMonitoring(pulumi.ComponentResource):
             gcp.monitoring.AlertPolicyConditionArgs(
                 display_name=f"transfer {watch.slug} reported a failure",
                 condition_matched_log=gcp.monitoring.AlertPolicyConditionConditionMatchedLogArgs(
-                    filter=job.apply(lambda name: f'resource.type="storage_transfer_job" AND '
-                                                  f'resource.labels.job_id="{name}" AND '
-                                                  'jsonPayload.status.statusCode!="OK"'),
+                    filter=jobs.apply(lambda names: 'resource.type="storage_transfer_job" AND '
+                                                    f'resource.labels.job_id=({" OR ".join(chr(34) + n + chr(34) for n in names)}) AND '
+                                                    'jsonPayload.status.statusCode!="OK"'),
                 ),
             ),
             "Storage Transfer Service could not copy objects into the EU replica.",
@@ -331,13 +339,14 @@ class SiteMonitoring(pulumi.ComponentResource):
             self._no_events(
                 f"transfer {watch.slug} copied nothing in {hours:.0f} h",
                 TRANSFER_COPY_METRIC,
-                job.apply(lambda name: f'monitored_resource="storage_transfer_job",job_id="{name}"'),
+                jobs.apply(lambda names: f'monitored_resource="storage_transfer_job",job_id=~"{"|".join(names)}"'),
                 hours,
             ),
             "The replica has received no new object for longer than the transfer schedule allows.",
             ("Check the transfer job is enabled and its last run's status.",
              "Check the source received new objects at all (a quiet day for user files is possible).",
              "Run the job now and confirm objects are copied."),
+            metric=TRANSFER_COPY_METRIC,
         )
 
     def _uptime(self, target: UptimeTarget) -> None:

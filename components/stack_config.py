@@ -32,6 +32,14 @@ _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$")
 _TIME_OF_DAY = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
+_MEMBER = re.compile(r"^(serviceAccount|group|user):[^@\s]+@[^@\s]+$")
+
+
+def _check_members(value: tuple[str, ...]) -> tuple[str, ...]:
+    for member in value:
+        if not _MEMBER.match(member):
+            raise ValueError(f"'{member}' is not an IAM principal such as serviceAccount:deploy@PROJECT.iam.gserviceaccount.com")
+    return value
 
 
 class ConfigError(pulumi.RunError):
@@ -257,7 +265,12 @@ class DatabaseBackupSettings(_Model):
     )
     task_retries: int = Field(defaults.BACKUP_TASK_RETRIES, ge=0, le=10, description="Retries of a failed backup task.")
     memory_mib: int = Field(defaults.BACKUP_MEMORY_MIB, ge=512, le=32_768, description="Memory of a backup task, MiB.")
-    cpu: str = Field(defaults.BACKUP_CPU, pattern=r"^[1-8]$", description="vCPUs of a backup task (1-8).")
+    cpu: Literal["1", "2", "4", "6", "8"] = Field(
+        defaults.BACKUP_CPU, description="vCPUs of a backup task: 1, 2, 4, 6 or 8 (4 need 2048+ MiB, 6 and 8 4096+)."
+    )
+    manual_runners: tuple[str, ...] = Field(
+        (), description="Principals that may run the backup jobs with overridden args (pre-deploy backups)."
+    )
     scheduler_retry_count: int = Field(
         defaults.SCHEDULER_RETRY_COUNT, ge=1, le=5, description="Retries when starting the job fails."
     )
@@ -269,6 +282,19 @@ class DatabaseBackupSettings(_Model):
     dns_export: Optional[DnsExportSettings] = Field(
         None, description="Standby only: also export the failover zone daily (token: secret cloudflareExportToken)."
     )
+
+    @field_validator("manual_runners")
+    @classmethod
+    def _runners(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_members(value)
+
+    @model_validator(mode="after")
+    def _cloud_run_sizes(self) -> "DatabaseBackupSettings":
+        low, high = defaults.CLOUD_RUN_MEMORY_MIB_BY_CPU[self.cpu]
+        if not low <= self.memory_mib <= high:
+            raise ValueError(f"memoryMib {self.memory_mib} does not fit cpu {self.cpu}: Cloud Run jobs with "
+                             f"{self.cpu} vCPU take {low}-{high} MiB")
+        return self
 
     @field_validator("schedules")
     @classmethod
@@ -310,6 +336,17 @@ class FailoverHostname(_Model):
     )
     primary: str = Field(description="Target on the primary site (IP for A/AAAA, hostname for CNAME).")
     standby: str = Field(description="Target on the standby site.")
+    existing_record_id: Optional[str] = Field(
+        None, description="Id of the record that already serves this name in Cloudflare: adopted (imported), "
+                          "not created. Find it with the Cloudflare API (GET zones/ZONE/dns_records?name=...).",
+    )
+
+    @field_validator("existing_record_id")
+    @classmethod
+    def _record_id(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not _CLOUDFLARE_ID.match(value):
+            raise ValueError(f"'{value}' is not a Cloudflare record id (32 hex characters)")
+        return value
 
     @field_validator("name")
     @classmethod
@@ -434,6 +471,11 @@ class VercelSettings(_Model):
     secret_variables: tuple[str, ...] = Field(
         (), description="Names whose per-site values are in the secret key `vercelSecretValues`."
     )
+    existing_env_ids: dict[str, str] = Field(
+        default_factory=dict,
+        description="Ids of env vars that already exist in Vercel, by name: adopted (imported), not created "
+                    "(`vercel env ls` does not show ids; GET /v10/projects/PROJECT/env does).",
+    )
 
     @model_validator(mode="after")
     def _names(self) -> "VercelSettings":
@@ -443,6 +485,12 @@ class VercelSettings(_Model):
         both = set(self.variables) & set(self.secret_variables)
         if both:
             raise ValueError(f"{sorted(both)} are both plain and secret; keep each value in one place")
+        unknown = sorted(set(self.existing_env_ids) - set(self.variables) - set(self.secret_variables))
+        if unknown:
+            raise ValueError(f"existingEnvIds names {unknown}, which are not among `variables` or `secretVariables`")
+        for name, env_id in self.existing_env_ids.items():
+            if not re.match(r"^[A-Za-z0-9]{8,64}$", env_id):
+                raise ValueError(f"existingEnvIds.{name}: '{env_id}' is not a Vercel env var id")
         return self
 
 
@@ -560,7 +608,6 @@ class RecoverySettings(_Model):
     )
 
 
-_MEMBER = re.compile(r"^(serviceAccount|group|user):[^@\s]+@[^@\s]+$")
 
 
 class VaultSetting(_Model):
@@ -592,10 +639,7 @@ class ConfigVaultSettings(_Model):
     @field_validator("readers")
     @classmethod
     def _members(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for member in value:
-            if not _MEMBER.match(member):
-                raise ValueError(f"'{member}' is not an IAM principal such as serviceAccount:deploy@PROJECT.iam.gserviceaccount.com")
-        return value
+        return _check_members(value)
 
     @model_validator(mode="after")
     def _unique(self) -> "ConfigVaultSettings":

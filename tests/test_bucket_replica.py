@@ -69,7 +69,11 @@ def test_transfer_agent_reads_the_source_and_only_creates_in_the_sink(dr_plan, p
     assert grants == {
         (source, "roles/storage.objectViewer"),
         (source, "roles/storage.legacyBucketReader"),
+        # Event-driven replication sets up change notifications on the source: buckets.get/update only.
+        (source, prod_plan.outputs["transferSourceNotifierRole"]),
         (sink, "roles/storage.objectCreator"),
+        # overwriteWhen NEVER reads the sink's object before deciding: storage.objects.get.
+        (sink, "roles/storage.objectViewer"),
         (sink, "roles/storage.legacyBucketReader"),
     }
 

@@ -74,10 +74,23 @@ def test_load_balancer_mode_puts_the_active_site_first(make_plan):
         pool_ids = {name: f"{r.name}-id" for name, r in pools.items()}
         balancers = plan.of_type(LB)
         assert len(balancers) == 4
+        assert len(pools) == 8, "a pool per hostname and site"
         for balancer in balancers:
-            assert balancer.inputs["defaultPools"] == [pool_ids[f"raptorflow-{first}"],
-                                                       pool_ids[f"raptorflow-{fallback}"]]
-            assert balancer.inputs["fallbackPool"] == pool_ids[f"raptorflow-{fallback}"]
+            slug = balancer.name.removeprefix("traffic-")
+            assert balancer.inputs["defaultPools"] == [pool_ids[f"raptorflow-{slug}-{first}"],
+                                                       pool_ids[f"raptorflow-{slug}-{fallback}"]]
+            assert balancer.inputs["fallbackPool"] == pool_ids[f"raptorflow-{slug}-{fallback}"]
+
+
+def test_each_load_balancer_reaches_only_its_own_hostnames_origins(make_plan):
+    plan = make_plan("dr", *LB_MODE)
+    pool_by_id = {f"{r.name}-id": r for r in plan.of_type(POOL)}
+    hosts = {h["fqdn"]: h for h in plan.named("traffic").inputs["hostnames"]}
+    for balancer in plan.of_type(LB):
+        host = hosts[balancer.inputs["name"]]
+        addresses = {origin["address"] for pool_id in balancer.inputs["defaultPools"]
+                     for origin in pool_by_id[pool_id].inputs["origins"]}
+        assert addresses == {host["primary"], host["standby"]}, f"{balancer.name} can reach {addresses}"
         (monitor,) = plan.of_type(MONITOR)
         assert (monitor.inputs["type"], monitor.inputs["method"], monitor.inputs["path"],
                 monitor.inputs["expectedCodes"]) == ("https", "GET", "/health", "200")

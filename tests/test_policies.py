@@ -158,6 +158,15 @@ CASES = {
          "db-backup-writer-create-only grants roles/storage.objectAdmin to the job identity "
          "serviceAccount:db-backup-writer@raptorflow-prod.iam.gserviceaccount.com. Fix: grant the narrowest role "
          "the job needs (objectCreator to write backups, objectViewer to read)"),
+        ("prod", lambda p: mutate(p, "transfer-source-notifier",
+                                  setter("permissions", ["storage.buckets.update", "storage.objects.delete"])),
+         "transfer-source-notifier is a custom role with storage.objects.delete beyond what change notifications "
+         "need. Fix: grant the narrowest role the job needs (objectCreator to write backups, objectViewer to read)"),
+        ("dr", lambda p: mutate(p, "user-files-replica-source-notifier",
+                                setter("role", "roles/storage.legacyBucketOwner")),
+         "user-files-replica-source-notifier grants roles/storage.legacyBucketOwner to the job identity "
+         "serviceAccount:project-559701368449@storage-transfer-service.iam.gserviceaccount.com. Fix: grant the "
+         "narrowest role the job needs (objectCreator to write backups, objectViewer to read)"),
     ],
     "raptorflow-sts-transfer-never-deletes": [
         ("dr", lambda p: mutate(p, "db-dumps-replica-transfer",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import json
+import re
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,26 +143,60 @@ def supply_missing_secrets(stack: str, values: dict[str, Any], secret_keys: set[
     return supplied
 
 
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_INTEGER = re.compile(r"^-?[0-9]{1,18}$")
+
+
+def parse_config_path(target: str) -> list[str | int]:
+    """`failover.hostnames[0].existingRecordId` as parts (`pulumi config set --path` syntax: [N] indexes a list)."""
+    parts: list[str | int] = []
+    position = 0
+    for match in _PATH_PART.finditer(target):
+        if match.start() != position + (1 if parts and target[position:match.start()] == "." else 0):
+            break
+        parts.append(int(match.group(2)) if match.group(2) is not None else match.group(1))
+        position = match.end()
+    if position != len(target) or not parts or not isinstance(parts[0], str):
+        raise StackFileError(f"--set: '{target}' is not a config path; use KEY.SUB[INDEX].SUB, e.g. "
+                             f"{PROJECT}:failover.hostnames[0].ttlSeconds")
+    return parts
+
+
 def apply_override(values: dict[str, Any], assignment: str) -> None:
     """Apply `ns:key[.path]=value` like `pulumi config set --path` (true/false and integers are typed)."""
     target, sep, raw = assignment.partition("=")
-    if not sep or ":" not in target:
-        raise StackFileError(f"--set takes NAMESPACE:KEY=VALUE (e.g. {PROJECT}:promoted=true), got {assignment!r}")
+    if not sep or ":" not in target.split(".")[0]:
+        raise StackFileError(f"--set takes NAMESPACE:KEY=VALUE (e.g. {PROJECT}:promoted=true), got {target[:80]!r}")
     value: Any = raw
     if raw in ("true", "false"):
         value = raw == "true"
-    elif raw.lstrip("-").isdigit():
+    elif _INTEGER.match(raw):
         value = int(raw)
-    top, *path = target.split(".")
+    top, *path = parse_config_path(target)
     if not path:
-        values[top] = value
+        values[str(top)] = value
         return
-    node = values.setdefault(top, {})
-    if isinstance(node, str):
-        node = values[top] = json.loads(node)
-    for part in path[:-1]:
-        node = node.setdefault(part, {})
-    node[path[-1]] = value
+    node: Any = values.setdefault(str(top), {})
+    where = str(top)
+    for part, following in zip(path, [*path[1:], None]):
+        if node == SECRET_PLACEHOLDER or not isinstance(node, (dict, list)) or \
+                (isinstance(part, int) != isinstance(node, list)):
+            kind = "a secret" if node == SECRET_PLACEHOLDER else f"a {type(node).__name__}"
+            raise StackFileError(f"--set: {where} is {kind}; the path {target[:80]} cannot go into it")
+        if isinstance(node, list) and isinstance(part, int) and part > len(node):
+            raise StackFileError(f"--set: {where} has {len(node)} items; index {part} is past the end")
+        if following is None:
+            if isinstance(node, list) and part == len(node):
+                node.append(value)
+            else:
+                node[part] = value  # type: ignore[index]
+            return
+        if isinstance(node, list) and part == len(node):
+            node.append({} if isinstance(following, str) else [])
+        elif isinstance(node, dict) and part not in node:
+            node[part] = {} if isinstance(following, str) else []
+        node = node[part]  # type: ignore[index]
+        where = f"{where}[{part}]" if isinstance(part, int) else f"{where}.{part}"
 
 
 # ---------------------------------------------------------------- the mocks
@@ -202,6 +237,9 @@ def _computed(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[
         email = f"service-{number}@gcp-sa-{service}.iam.gserviceaccount.com"
         state.update(email=email, member=f"serviceAccount:{email}")
         return email, state
+    if type_ == "gcp:projects/iAMCustomRole:IAMCustomRole":
+        state["name"] = f"projects/{plain['project']}/roles/{plain['roleId']}"
+        return state["name"], state
     if type_ == "gcp:secretmanager/secret:Secret":
         return f"projects/{plain['project']}/secrets/{plain['secretId']}", state
     if type_ == "gcp:serviceaccount/account:Account":

@@ -8,7 +8,15 @@ from ._base import BUCKET, backup_role, is_iam_grant, members, of_type, resource
 
 PUBLIC = ("allUsers", "allAuthenticatedUsers")
 PUBLIC_SERVICES = ("gcp:storage/", "gcp:kms/", "gcp:cloudrun/", "gcp:cloudrunv2/")
-BROAD_ROLES = ("roles/owner", "roles/editor", "roles/storage.admin", "roles/storage.objectAdmin")
+BROAD_ROLES = (
+    "roles/owner", "roles/editor", "roles/storage.admin", "roles/storage.objectAdmin",
+    # What the console grants for event-driven replication: it could also delete objects and change IAM.
+    "roles/storage.legacyBucketOwner",
+)
+CUSTOM_ROLE = "gcp:projects/iAMCustomRole:IAMCustomRole"
+# The one custom role the program defines: enough for the transfer agent to set up change notifications on a
+# source bucket (the same list as components.bucket_replica.SOURCE_NOTIFIER_PERMISSIONS; a test keeps them equal).
+CUSTOM_ROLE_PERMISSIONS = ("storage.buckets.get", "storage.buckets.update")
 # Roles that can write to a bucket; of these a backup writer may only hold objectCreator.
 WRITE_ROLES = (
     "roles/storage.objectCreator", "roles/storage.objectUser", "roles/storage.objectAdmin", "roles/storage.admin",
@@ -36,6 +44,11 @@ no_public_principals = resource_policy(
 
 
 def _no_broad_roles(args, violate):
+    if args.resource_type == CUSTOM_ROLE:
+        extra = sorted(set(args.props.get("permissions") or ()) - set(CUSTOM_ROLE_PERMISSIONS))
+        if extra:
+            violate(f"{args.name} is a custom role with {', '.join(extra)} beyond what change notifications need")
+        return
     if not is_iam_grant(args.resource_type) or args.props.get("role") not in BROAD_ROLES:
         return
     for member in members(args.props):
@@ -45,7 +58,8 @@ def _no_broad_roles(args, violate):
 
 no_broad_roles = resource_policy(
     "raptorflow-iam-no-broad-roles",
-    "Job identities never hold owner, editor, storage.admin or storage.objectAdmin.",
+    "Job identities never hold owner, editor, storage.admin, storage.objectAdmin or legacyBucketOwner, and custom "
+    "roles hold only what change notifications need.",
     "iam-no-broad-roles",
     Severity.CRITICAL,
     "grant the narrowest role the job needs (objectCreator to write backups, objectViewer to read)",
