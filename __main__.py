@@ -26,20 +26,29 @@ primary site until `promoted` is true. Resource names never depend on
 import pulumi
 import pulumi_gcp as gcp
 
-from components.backup_bucket import BackupBucketArgs, BackupBucket
+from components.backup_bucket import BackupBucket, BackupBucketArgs
 from components.bucket_replica import (
-    SOURCE_NOTIFIER_PERMISSIONS, BucketReplica, BucketReplicaArgs, ReplicationAccess, ReplicationAccessArgs,
+    SOURCE_NOTIFIER_PERMISSIONS,
+    BucketReplica,
+    BucketReplicaArgs,
+    ReplicationAccess,
+    ReplicationAccessArgs,
 )
-from components.project_apis import ProjectApis, ProjectApisArgs
 from components.config_vault import ConfigVault, ConfigVaultArgs
 from components.failover_load_balancer import FailoverLoadBalancer, FailoverLoadBalancerArgs
 from components.failover_record import FailoverRecord, FailoverRecordArgs
+from components.project_apis import ProjectApis, ProjectApisArgs
 from components.recovery_objectives import RecoveryObjectives
 from components.region_environment import RegionEnvironment, RegionEnvironmentArgs
-from components.scheduled_backup import ScheduledDatabaseBackup, ScheduledDatabaseBackupArgs
 from components.schedule import max_interval_hours
+from components.scheduled_backup import ScheduledDatabaseBackup, ScheduledDatabaseBackupArgs
 from components.site_monitoring import (
-    BackupWatch, GuardedStorage, SiteMonitoring, SiteMonitoringArgs, TransferWatch, UptimeTarget,
+    BackupWatch,
+    GuardedStorage,
+    SiteMonitoring,
+    SiteMonitoringArgs,
+    TransferWatch,
+    UptimeTarget,
 )
 from components.stack_config import load_stack_config
 

@@ -23,9 +23,10 @@ import json
 import os
 import sys
 import time
-from typing import Any, Optional
+from typing import Any
 
-from backup_job import database, dns_export, dump, restore, storage as layout
+from backup_job import database, dns_export, dump, restore
+from backup_job import storage as layout
 from backup_job.errors import ExitCode, JobError
 
 LOG_EVENT = "raptorflow.backup"
@@ -131,7 +132,7 @@ def _list(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit code."""
     args = build_parser().parse_args(argv)
     if args.command == "list":

@@ -6,7 +6,6 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -51,7 +50,7 @@ class Database:
     url: str
 
     @classmethod
-    def resolve(cls, url: Optional[str], url_file: Optional[str], env_var: str) -> "Database":
+    def resolve(cls, url: str | None, url_file: str | None, env_var: str) -> Database:
         """The URL from the flag, else a mounted secret file, else `env_var` / `<env_var>_FILE`."""
         url_file = url_file or os.environ.get(f"{env_var}_FILE")
         if url is None and url_file:

@@ -39,13 +39,13 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from typing import Optional, Union
 
 import psycopg
 from google.api_core import exceptions as gcs_errors
 from google.cloud import storage
 
-from backup_job import database, storage as layout
+from backup_job import database
+from backup_job import storage as layout
 from backup_job.errors import ExitCode, JobError
 
 READ_BYTES = 1 << 20  # one pipe read; the pipe is enlarged to this so pg_dump rarely blocks
@@ -62,7 +62,7 @@ class BackupRequest:
     kind: str  # "full" or "schema"
     bucket: str
     prefix: str = ""
-    reason: Optional[str] = None  # an ad-hoc backup: stored under <prefix>/manual/ with this reason
+    reason: str | None = None  # an ad-hoc backup: stored under <prefix>/manual/ with this reason
     compress_level: int = DEFAULT_COMPRESS_LEVEL
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
 
@@ -80,7 +80,7 @@ class _EndOfDump:
     """Queue marker: pg_dump exited 0 after its last byte."""
 
 
-_Item = Union[bytes, _EndOfDump, BaseException]
+_Item = bytes | _EndOfDump | BaseException
 
 
 class _DumpStream(io.RawIOBase):
@@ -92,7 +92,7 @@ class _DumpStream(io.RawIOBase):
     which is all the upload's retry of a chunk needs.
     """
 
-    def __init__(self, items: "queue.Queue[_Item]"):
+    def __init__(self, items: queue.Queue[_Item]):
         super().__init__()
         self._items = items
         self._position = 0
@@ -154,7 +154,7 @@ class _DumpStream(io.RawIOBase):
 class _Reader(threading.Thread):
     """Drains pg_dump's stdout: hashes and counts every byte and queues it for the upload."""
 
-    def __init__(self, process: subprocess.Popen, items: "queue.Queue[_Item]", stop: threading.Event):
+    def __init__(self, process: subprocess.Popen, items: queue.Queue[_Item], stop: threading.Event):
         super().__init__(name="pg_dump-reader", daemon=True)
         self.process, self.items, self.stop = process, items, stop
         self.sha256 = hashlib.sha256()
@@ -205,7 +205,7 @@ def pg_binary(name: str) -> str:
     return found
 
 
-def run_backup(db: database.Database, request: BackupRequest, gcs: Optional[storage.Client] = None) -> dict:
+def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Client | None = None) -> dict:
     """Dump `db` into the bucket; return the manifest written. Raises JobError on any failure."""
     if request.chunk_bytes <= 0 or request.chunk_bytes % CHUNK_MULTIPLE:
         raise JobError(ExitCode.USAGE, f"--chunk-bytes must be a positive multiple of {CHUNK_MULTIPLE}")
@@ -230,7 +230,7 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: Optional[stor
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=db.child_env(), bufsize=0
         )
         _enlarge_pipe(process.stdout)
-        items: "queue.Queue[_Item]" = queue.Queue(maxsize=QUEUE_BYTES // READ_BYTES)
+        items: queue.Queue[_Item] = queue.Queue(maxsize=QUEUE_BYTES // READ_BYTES)
         stop = threading.Event()
         reader = _Reader(process, items, stop)
         stderr_chunks: list[bytes] = []
@@ -255,10 +255,10 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: Optional[stor
             raise layout.storage_error(f"uploading {name}", exc) from None
         except JobError:
             raise
-        except Exception as exc:
-            raise JobError(ExitCode.UPLOAD_FAILED, f"uploading {name}: {type(exc).__name__}: {exc}") from None
         except psycopg.Error as exc:
-            raise JobError(ExitCode.DUMP_FAILED, f"counting rows: {db.scrub(str(exc)).strip()}") from None
+            raise JobError(ExitCode.ROW_COUNT_FAILED, f"counting rows: {db.scrub(str(exc)).strip()}") from None
+        except Exception as exc:  # noqa: BLE001 - whatever else breaks the stream, no complete object exists
+            raise JobError(ExitCode.UPLOAD_FAILED, f"uploading {name}: {type(exc).__name__}: {exc}") from None
         finally:
             counter.shutdown(wait=True, cancel_futures=True)
             stop.set()

@@ -17,6 +17,7 @@ class ExitCode(enum.IntEnum):
     DUMP_FAILED = 6  # pg_dump or pg_restore failed after connecting
     NOT_FOUND = 7  # no complete backup to check
     EXPORT_FAILED = 8  # the Cloudflare zone export failed, or the zone had no records
+    ROW_COUNT_FAILED = 9  # the database failed while the job counted rows for the manifest
 
 
 class JobError(Exception):

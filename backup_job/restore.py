@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import threading
-from typing import Optional
 
 from google.api_core import exceptions as gcs_errors
 from google.cloud import storage
 
-from backup_job import database, storage as layout
+from backup_job import database
+from backup_job import storage as layout
 from backup_job.dump import pg_binary
 from backup_job.errors import ExitCode, JobError
 
@@ -51,9 +51,9 @@ def run_restore_check(
     scratch: database.Database,
     bucket_name: str,
     prefix: str = "",
-    object_name: Optional[str] = None,
-    kind: Optional[str] = "full",
-    gcs: Optional[storage.Client] = None,
+    object_name: str | None = None,
+    kind: str | None = "full",
+    gcs: storage.Client | None = None,
 ) -> dict:
     """Restore the newest complete backup (or `object_name`) into `scratch`; return a report. Raises JobError."""
     bucket = (gcs or layout.client()).bucket(bucket_name)

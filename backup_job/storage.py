@@ -11,9 +11,10 @@ only create objects, and the bucket's retention policy forbids replacing).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable, Optional
+from datetime import UTC, datetime
+from typing import Any
 
 from google.api_core import exceptions as gcs_errors
 from google.cloud import storage
@@ -30,12 +31,12 @@ TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(moment: datetime) -> str:
     """ISO 8601 with a Z, as manifests and logs write times."""
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def dump_object_name(prefix: str, folder: str, started: datetime) -> str:
@@ -132,7 +133,7 @@ def read_manifest(bucket: storage.Bucket, dump_name: str) -> dict[str, Any]:
     return manifest
 
 
-def newest(bucket: storage.Bucket, prefix: str, kind: Optional[str]) -> Backup:
+def newest(bucket: storage.Bucket, prefix: str, kind: str | None) -> Backup:
     """The newest complete backup of `kind` (any kind when None)."""
     complete, _ = scan(bucket, prefix)
     for backup in complete:

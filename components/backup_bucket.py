@@ -9,8 +9,8 @@ and protected from `pulumi destroy`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
 
 import pulumi
 import pulumi_gcp as gcp
@@ -48,7 +48,7 @@ class BackupBucketArgs:
     """What the bucket backs up (`database-dumps`, `user-files`): its `backup-role` label, which policies read."""
     replication_labels: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Where the bucket's copy lives (`replica-region`) or where its source lives (`source-region`)."""
-    lookup_options: Optional[pulumi.InvokeOutputOptions] = None
+    lookup_options: pulumi.InvokeOutputOptions | None = None
     """Options of the storage service-agent look-up: it must wait until the Cloud Storage API is on."""
 
 
@@ -64,7 +64,7 @@ class BackupBucket(pulumi.ComponentResource):
     log_bucket_name: pulumi.Output[str]
     """Name of the bucket that receives the backup bucket's access logs."""
 
-    def __init__(self, name: str, args: BackupBucketArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: BackupBucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("raptorflow:storage:BackupBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         guarded = pulumi.ResourceOptions(parent=self, protect=True)

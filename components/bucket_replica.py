@@ -10,7 +10,6 @@ overwrites (the sink's retention policy would refuse it anyway).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_gcp as gcp
@@ -55,12 +54,12 @@ class BucketReplicaArgs:
     """When the daily full sync starts."""
     description: str
     """What the transfer job copies, shown in the console."""
-    replication_access: Optional["ReplicationAccess"] = None
+    replication_access: ReplicationAccess | None = None
     """The project-level grants event-driven replication needs, made once per project."""
-    source_notifier_role: Optional[pulumi.Input[str]] = None
+    source_notifier_role: pulumi.Input[str] | None = None
     """Custom role of the source project holding `SOURCE_NOTIFIER_PERMISSIONS`; needed with event-driven
     replication (the primary stack creates it and exports its id)."""
-    lookup_options: Optional[pulumi.InvokeOutputOptions] = None
+    lookup_options: pulumi.InvokeOutputOptions | None = None
     """Options of the service-agent look-ups: they must wait until the Storage Transfer API is on."""
 
 
@@ -78,7 +77,7 @@ class BucketReplica(pulumi.ComponentResource):
     transfer_job_names: tuple[pulumi.Output[str], ...]
     """Every transfer job that fills the copy: the daily one, and the event-driven one where on."""
 
-    def __init__(self, name: str, args: BucketReplicaArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: BucketReplicaArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("raptorflow:storage:BucketReplica", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         sink = BackupBucket(f"{name}-sink", args.sink, child)
@@ -181,7 +180,7 @@ class ReplicationAccessArgs:
     """Project of the transfer jobs (where the Pub/Sub topic and subscription live)."""
     source_project: pulumi.Input[str]
     """Project of the source buckets, whose Cloud Storage agent publishes the change notifications."""
-    lookup_options: Optional[pulumi.InvokeOutputOptions] = None
+    lookup_options: pulumi.InvokeOutputOptions | None = None
     """Options of the service-agent look-ups (they wait for the APIs)."""
 
 
@@ -192,7 +191,7 @@ class ReplicationAccess(pulumi.ComponentResource):
     grants: tuple[pulumi.Resource, ...]
     """The grants a replication job waits for."""
 
-    def __init__(self, name: str, args: ReplicationAccessArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ReplicationAccessArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("raptorflow:storage:ReplicationAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         transfer_agent = gcp.storage.get_transfer_project_service_account_output(

@@ -12,7 +12,6 @@ names may read the values.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import pulumi
 import pulumi_gcp as gcp
@@ -45,7 +44,7 @@ class ConfigVault(pulumi.ComponentResource):
     secret_ids: dict[str, pulumi.Output[str]]
     """Secret id per setting name."""
 
-    def __init__(self, name: str, args: ConfigVaultArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ConfigVaultArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("raptorflow:config:ConfigVault", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self._key_grants: list[gcp.kms.CryptoKeyIAMMember] = []

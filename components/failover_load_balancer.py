@@ -12,7 +12,6 @@ in-place update of the pool order.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_cloudflare as cloudflare
@@ -35,7 +34,7 @@ class FailoverLoadBalancerArgs:
 class FailoverLoadBalancer(pulumi.ComponentResource):
     """A health monitor, a pool per site and a load balancer per hostname, active site first."""
 
-    def __init__(self, name: str, args: FailoverLoadBalancerArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: FailoverLoadBalancerArgs, opts: pulumi.ResourceOptions | None = None):
         settings, lb = args.settings, args.settings.load_balancer
         active, other = ("standby", "primary") if args.standby_active else ("primary", "standby")
         # Both targets of every hostname travel with the component, for policies and reviewers.

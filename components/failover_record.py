@@ -8,7 +8,6 @@ a replacement: the name keeps resolving throughout.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_cloudflare as cloudflare
@@ -38,7 +37,7 @@ class FailoverRecord(pulumi.ComponentResource):
     content: str
     """The target the record points at now."""
 
-    def __init__(self, name: str, args: FailoverRecordArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: FailoverRecordArgs, opts: pulumi.ResourceOptions | None = None):
         host = args.hostname
         # Both targets travel with the component so that policies can check every hostname has both.
         described = {

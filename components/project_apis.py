@@ -16,7 +16,6 @@ cloudscheduler.googleapis.com; Storage Transfer: storagetransfer.googleapis.com)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_gcp as gcp
@@ -45,7 +44,7 @@ BASE_APIS = ("serviceusage.googleapis.com", "cloudresourcemanager.googleapis.com
 SERVICE_TYPE = "gcp:projects/service:Service"
 
 
-def api_of(resource_type: str) -> Optional[str]:
+def api_of(resource_type: str) -> str | None:
     """The API a pulumi-gcp resource type needs, or None for types outside Google Cloud."""
     if resource_type in API_OF_TYPE:
         return API_OF_TYPE[resource_type]
@@ -77,7 +76,7 @@ class ProjectApis(pulumi.ComponentResource):
     services: dict[str, gcp.projects.Service]
     """The Service resource of each API, by service name."""
 
-    def __init__(self, name: str, args: ProjectApisArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ProjectApisArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("raptorflow:project:ProjectApis", name, None, opts)
         self.services = {}
         for api in args.apis or all_apis():
@@ -96,7 +95,7 @@ class ProjectApis(pulumi.ComponentResource):
     def after_apis(self) -> None:
         """Make every Google Cloud resource registered from now on wait for its API's Service."""
 
-        def transformation(args: pulumi.ResourceTransformationArgs) -> Optional[pulumi.ResourceTransformationResult]:
+        def transformation(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
             api = api_of(args.type_)
             if api is None or api not in self.services:
                 return None

@@ -20,8 +20,9 @@ example no copy in another region at all).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 from components.schedule import max_interval_hours
 
@@ -46,10 +47,10 @@ TITLES = {
 class Estimate:
     """A duration in minutes (None: unbounded) and how it was derived."""
 
-    minutes: Optional[float]
+    minutes: float | None
     derivation: str
 
-    def worse(self, other: "Estimate") -> "Estimate":
+    def worse(self, other: Estimate) -> Estimate:
         """The larger of two estimates (unbounded beats everything)."""
         if self.minutes is None:
             return self
@@ -64,9 +65,9 @@ class Assessment:
 
     scenario: str
     target_rto_minutes: int
-    target_rpo_minutes: Optional[int]
+    target_rpo_minutes: int | None
     rto: Estimate
-    rpo: Optional[Estimate]
+    rpo: Estimate | None
     parts: list[str] = field(default_factory=list)
 
     @property
@@ -238,7 +239,7 @@ def assess(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Assessmen
     has_primary, has_standby = "primary" in facts.sites, "standby" in facts.sites
     results = []
 
-    def add(scenario: str, rto: Estimate, rpo: Optional[Estimate]) -> None:
+    def add(scenario: str, rto: Estimate, rpo: Estimate | None) -> None:
         target = objectives.get(scenario) or {}
         results.append(Assessment(scenario, int(target.get("rtoMinutes")), target.get("rpoMinutes"),
                                   Estimate(decide + rto.minutes if rto.minutes is not None else None,

@@ -10,7 +10,7 @@ worst-case recovery point from what is provisioned and compare.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 
@@ -20,7 +20,7 @@ from .stack_config import RecoverySettings
 class RecoveryObjectives(pulumi.ComponentResource):
     """A declaration: the site, its objectives per scenario and its recovery capabilities."""
 
-    def __init__(self, name: str, site: str, settings: RecoverySettings, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, site: str, settings: RecoverySettings, opts: pulumi.ResourceOptions | None = None):
         declared: dict[str, Any] = {"site": site, **settings.model_dump(by_alias=True, mode="json")}
         super().__init__("raptorflow:recovery:RecoveryObjectives", name, declared, opts)
         self.register_outputs(declared)

@@ -8,7 +8,6 @@ promotion updates values in place. Secret values are Pulumi secrets and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import pulumi
 import pulumiverse_vercel as vercel
@@ -31,7 +30,7 @@ class RegionEnvironmentArgs:
 class RegionEnvironment(pulumi.ComponentResource):
     """One Vercel project env var per configured name, valued for the active site."""
 
-    def __init__(self, name: str, args: RegionEnvironmentArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: RegionEnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("raptorflow:failover:RegionEnvironment", name, None, opts)
         site = 1 if args.standby_active else 0
         plain = {key: ((v.primary, v.standby), False) for key, v in args.settings.variables.items()}
@@ -53,7 +52,7 @@ class RegionEnvironment(pulumi.ComponentResource):
         self.register_outputs({})
 
 
-def _import_id(settings: VercelSettings, key: str) -> Optional[str]:
+def _import_id(settings: VercelSettings, key: str) -> str | None:
     """The import id of an existing variable (pulumiverse-vercel docs: [team_id/]project_id/env_id)."""
     env_id = settings.existing_env_ids.get(key)
     if env_id is None:

@@ -8,7 +8,8 @@ alert on backup age and for a recovery point.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+import itertools
+from datetime import UTC, datetime, timedelta
 
 _RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
 
@@ -33,7 +34,7 @@ def _field(text: str, low: int, high: int) -> set[int]:
 
 def fire_times(cron: str, start: datetime, days: int) -> list[datetime]:
     """Every run of `cron` (UTC) in the `days` after `start`, minute resolution."""
-    minutes, hours, doms, months, dows = (_field(f, lo, hi) for f, (lo, hi) in zip(cron.split(), _RANGES))
+    minutes, hours, doms, months, dows = (_field(f, lo, hi) for f, (lo, hi) in zip(cron.split(), _RANGES, strict=False))
     dom_any, dow_any = cron.split()[2] == "*", cron.split()[4] == "*"
     runs = []
     day = start.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -49,7 +50,7 @@ def fire_times(cron: str, start: datetime, days: int) -> list[datetime]:
 
 def max_interval_hours(cron: str, days: int = 400) -> float:
     """The longest gap between two consecutive runs of `cron`, in hours, over `days` from 2026-01-01."""
-    runs = fire_times(cron, datetime(2026, 1, 1, tzinfo=timezone.utc), days)
+    runs = fire_times(cron, datetime(2026, 1, 1, tzinfo=UTC), days)
     if len(runs) < 2:
         raise ValueError(f"'{cron}' runs fewer than twice in {days} days")
-    return max((b - a).total_seconds() for a, b in zip(runs, runs[1:])) / 3600
+    return max((b - a).total_seconds() for a, b in itertools.pairwise(runs)) / 3600

@@ -21,7 +21,6 @@ standby site the same component also runs the daily Cloudflare zone export
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_gcp as gcp
@@ -56,11 +55,11 @@ class ScheduledDatabaseBackupArgs:
     """Whether the backup schedules are paused (a standby site that is not promoted)."""
     labels: dict[str, str]
     """Labels on the jobs and secrets."""
-    dns_export: Optional[DnsExportSettings] = None
+    dns_export: DnsExportSettings | None = None
     """Also export this Cloudflare zone daily (the standby site, which owns DNS)."""
-    zone_id: Optional[str] = None
+    zone_id: str | None = None
     """The Cloudflare zone to export."""
-    cloudflare_token: Optional[pulumi.Input[str]] = None
+    cloudflare_token: pulumi.Input[str] | None = None
     """A read-only Cloudflare DNS token (a Pulumi secret) for the export."""
 
 
@@ -74,7 +73,7 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
     writer_email: pulumi.Output[str]
     """Service account the backups run as."""
 
-    def __init__(self, name: str, args: ScheduledDatabaseBackupArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ScheduledDatabaseBackupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("raptorflow:backup:ScheduledDatabaseBackup", name, None, opts)
         self._name, self._args = name, args
         child = pulumi.ResourceOptions(parent=self)
@@ -155,7 +154,7 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
 
     def _secret(
         self, role: str, value: pulumi.Input[str], reader: gcp.serviceaccount.Account
-    ) -> "MountedSecret":
+    ) -> MountedSecret:
         child = pulumi.ResourceOptions(parent=self)
         secret = gcp.secretmanager.Secret(
             f"{self._name}-{role}",
@@ -192,13 +191,13 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
         role: str,
         command: list[str],
         identity: gcp.serviceaccount.Account,
-        secret: "MountedSecret",
+        secret: MountedSecret,
         secret_env: str,
         timeout_seconds: int,
         cron: str,
         scheduler: gcp.serviceaccount.Account,
         paused: bool,
-        prefix: Optional[str] = None,
+        prefix: str | None = None,
     ) -> gcp.cloudrunv2.Job:
         args, settings = self._args, self._args.settings
         child = pulumi.ResourceOptions(parent=self)

@@ -18,7 +18,6 @@ most 23.5 hours and never fire before the first data point.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import pulumi
 import pulumi_gcp as gcp
@@ -81,7 +80,7 @@ class SiteMonitoringArgs:
     """User labels on every alert policy and check."""
     health_path: str = defaults.HEALTH_PATH
     """Path of the health endpoint on every uptime target."""
-    slack_auth_token: Optional[pulumi.Input[str]] = None
+    slack_auth_token: pulumi.Input[str] | None = None
     """The Slack token (a Pulumi secret), when a Slack channel is configured."""
     backups: list[BackupWatch] = field(default_factory=list)
     transfers: list[TransferWatch] = field(default_factory=list)
@@ -95,7 +94,7 @@ class SiteMonitoring(pulumi.ComponentResource):
     alert_count: int
     """How many alert policies were created."""
 
-    def __init__(self, name: str, args: SiteMonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: SiteMonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("raptorflow:monitoring:SiteMonitoring", name, None, opts)
         self._name, self._args = name, args
         self._channels = self._notification_channels()
@@ -188,7 +187,7 @@ class SiteMonitoring(pulumi.ComponentResource):
         steps: tuple[str, str, str],
         log_match: bool = False,
         enabled: bool = True,
-        metric: Optional[str] = None,
+        metric: str | None = None,
     ) -> None:
         settings = self._args.settings
         level = defaults.SEVERITIES[severity]
@@ -231,7 +230,7 @@ class SiteMonitoring(pulumi.ComponentResource):
     def _no_events(self, display_name: str, metric: str, selector: pulumi.Input[str],
                    hours: float) -> gcp.monitoring.AlertPolicyConditionArgs:
         """A PromQL condition: fewer than one `metric` event in `hours` - also true when there never was any."""
-        window = f"{int(round(hours))}h"
+        window = f"{round(hours)}h"
         query = pulumi.Output.from_input(selector).apply(
             lambda labels: f"(sum(increase(logging_googleapis_com:user_{metric}{{{labels}}}[{window}])) "
                            f"or vector(0)) < 1"

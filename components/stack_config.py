@@ -15,7 +15,7 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -127,7 +127,7 @@ class BackupBucketSettings(_Model):
     )
 
     @model_validator(mode="after")
-    def _transitions_in_order(self) -> "BackupBucketSettings":
+    def _transitions_in_order(self) -> BackupBucketSettings:
         previous_age, previous_cold = 0, 0
         for index, step in enumerate(self.storage_class_transitions):
             if step.age_days <= previous_age or _COLDNESS[step.storage_class] <= previous_cold:
@@ -279,7 +279,7 @@ class DatabaseBackupSettings(_Model):
         description="Seconds Cloud Scheduler waits for the start request.",
     )
     restore_check: RestoreCheckSettings = Field(default_factory=RestoreCheckSettings)
-    dns_export: Optional[DnsExportSettings] = Field(
+    dns_export: DnsExportSettings | None = Field(
         None, description="Standby only: also export the failover zone daily (token: secret cloudflareExportToken)."
     )
 
@@ -289,7 +289,7 @@ class DatabaseBackupSettings(_Model):
         return _check_members(value)
 
     @model_validator(mode="after")
-    def _cloud_run_sizes(self) -> "DatabaseBackupSettings":
+    def _cloud_run_sizes(self) -> DatabaseBackupSettings:
         low, high = defaults.CLOUD_RUN_MEMORY_MIB_BY_CPU[self.cpu]
         if not low <= self.memory_mib <= high:
             raise ValueError(f"memoryMib {self.memory_mib} does not fit cpu {self.cpu}: Cloud Run jobs with "
@@ -331,19 +331,19 @@ class FailoverHostname(_Model):
     name: str = Field(description="Record name in the zone: '@' for the apex, or a label such as 'app'.")
     type: Literal["A", "AAAA", "CNAME"] = Field("CNAME", description="Record type of both targets.")
     proxied: bool = Field(True, description="Through Cloudflare's proxy (switches instantly at the edge).")
-    ttl_seconds: Optional[int] = Field(
+    ttl_seconds: int | None = Field(
         None, description="DNS-only records: 60-300 seconds (default 60). Proxied records are always 1 (auto)."
     )
     primary: str = Field(description="Target on the primary site (IP for A/AAAA, hostname for CNAME).")
     standby: str = Field(description="Target on the standby site.")
-    existing_record_id: Optional[str] = Field(
+    existing_record_id: str | None = Field(
         None, description="Id of the record that already serves this name in Cloudflare: adopted (imported), "
                           "not created. Find it with the Cloudflare API (GET zones/ZONE/dns_records?name=...).",
     )
 
     @field_validator("existing_record_id")
     @classmethod
-    def _record_id(cls, value: Optional[str]) -> Optional[str]:
+    def _record_id(cls, value: str | None) -> str | None:
         if value is not None and not _CLOUDFLARE_ID.match(value):
             raise ValueError(f"'{value}' is not a Cloudflare record id (32 hex characters)")
         return value
@@ -356,7 +356,7 @@ class FailoverHostname(_Model):
         return value
 
     @model_validator(mode="after")
-    def _cloudflare_rules(self) -> "FailoverHostname":
+    def _cloudflare_rules(self) -> FailoverHostname:
         _check_target(self.type, self.primary, "primary")
         _check_target(self.type, self.standby, "standby")
         if self.primary == self.standby:
@@ -419,7 +419,7 @@ class FailoverSettings(_Model):
     mode: Literal["dns", "loadBalancer"] = Field("dns", description="Plain records, or health-checked load balancers.")
     health_path: str = Field(defaults.HEALTH_PATH, pattern=r"^/", description="Health endpoint path on every target.")
     hostnames: tuple[FailoverHostname, ...] = Field(min_length=1, description="The hostnames that fail over.")
-    load_balancer: Optional[LoadBalancerSettings] = Field(None, description="Required in loadBalancer mode.")
+    load_balancer: LoadBalancerSettings | None = Field(None, description="Required in loadBalancer mode.")
 
     @field_validator("zone_id")
     @classmethod
@@ -436,7 +436,7 @@ class FailoverSettings(_Model):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "FailoverSettings":
+    def _consistent(self) -> FailoverSettings:
         names = [h.name for h in self.hostnames]
         if len(set(names)) != len(names):
             raise ValueError(f"each hostname once; got {names}")
@@ -455,15 +455,15 @@ class SiteValues(_Model):
 class SecretSiteValues(_Model):
     """One secret setting's value on each site (a missing one is reported with the command that sets it)."""
 
-    primary: Optional[SecretStr] = None
-    standby: Optional[SecretStr] = None
+    primary: SecretStr | None = None
+    standby: SecretStr | None = None
 
 
 class VercelSettings(_Model):
     """Vercel project env vars that switch from primary-region to backup-region values on failover."""
 
     project_id: str = Field(description="Vercel project id (prj_...).")
-    team_id: Optional[str] = Field(None, description="Vercel team id, when the project belongs to a team.")
+    team_id: str | None = Field(None, description="Vercel team id, when the project belongs to a team.")
     targets: tuple[Literal["production", "preview", "development"], ...] = Field(
         ("production",), min_length=1, description="Environments the variables apply to."
     )
@@ -478,7 +478,7 @@ class VercelSettings(_Model):
     )
 
     @model_validator(mode="after")
-    def _names(self) -> "VercelSettings":
+    def _names(self) -> VercelSettings:
         for name in (*self.variables, *self.secret_variables):
             if not _ENV_NAME.match(name):
                 raise ValueError(f"'{name}' is not an env var name (A-Z, 0-9, _)")
@@ -504,7 +504,7 @@ class NotificationSettings(_Model):
     """Where alerts go. At least one channel."""
 
     emails: tuple[str, ...] = Field((), description="Email addresses.")
-    slack: Optional[SlackChannel] = Field(None, description="Slack channel (token in secret `slackAuthToken`).")
+    slack: SlackChannel | None = Field(None, description="Slack channel (token in secret `slackAuthToken`).")
 
     @field_validator("emails")
     @classmethod
@@ -515,7 +515,7 @@ class NotificationSettings(_Model):
         return value
 
     @model_validator(mode="after")
-    def _at_least_one(self) -> "NotificationSettings":
+    def _at_least_one(self) -> NotificationSettings:
         if not self.emails and self.slack is None:
             raise ValueError("at least one notification channel is required: `emails` or `slack`")
         return self
@@ -558,7 +558,7 @@ class ScenarioObjective(_Model):
     """A scenario's targets: how long recovery may take, and how much data may be lost."""
 
     rto_minutes: int = Field(ge=1, description="Recovery time objective, minutes.")
-    rpo_minutes: Optional[int] = Field(None, ge=0, description="Recovery point objective, minutes (none: n/a).")
+    rpo_minutes: int | None = Field(None, ge=0, description="Recovery point objective, minutes (none: n/a).")
 
 
 def _objective(scenario: str) -> ScenarioObjective:
@@ -586,7 +586,7 @@ class DatabaseReplicaCapability(_Model):
     """A Supabase read replica in another region that can take over: declared, not provisioned."""
 
     enabled: bool = Field(False, description="Whether a cross-region replica exists.")
-    region: Optional[str] = Field(None, description="The replica's (Supabase) region.")
+    region: str | None = Field(None, description="The replica's (Supabase) region.")
     max_lag_minutes: int = Field(defaults.DATABASE_REPLICA_LAG_MINUTES, ge=0, description="Worst replication lag.")
     promote_minutes: int = Field(defaults.DATABASE_REPLICA_PROMOTE_MINUTES, ge=1, description="Time to promote it.")
 
@@ -615,10 +615,10 @@ class VaultSetting(_Model):
 
     name: str = Field(description="The setting's name (env var style, e.g. SUPABASE_URL).")
     secret: bool = Field(True, description="Whether the value is secret (then it lives in configVaultSecrets).")
-    value: Optional[str] = Field(None, description="The plain value; only for settings marked secret: false.")
+    value: str | None = Field(None, description="The plain value; only for settings marked secret: false.")
 
     @model_validator(mode="after")
-    def _where_the_value_lives(self) -> "VaultSetting":
+    def _where_the_value_lives(self) -> VaultSetting:
         if not _ENV_NAME.match(self.name):
             raise ValueError(f"'{self.name}' is not a setting name (A-Z, 0-9, _)")
         if self.secret and self.value is not None:
@@ -642,7 +642,7 @@ class ConfigVaultSettings(_Model):
         return _check_members(value)
 
     @model_validator(mode="after")
-    def _unique(self) -> "ConfigVaultSettings":
+    def _unique(self) -> ConfigVaultSettings:
         names = [s.name for s in self.settings]
         if len(set(names)) != len(names):
             raise ValueError(f"each setting once; got {names}")
@@ -664,36 +664,36 @@ class StackConfig(_Model):
     gcp: GcpSettings
     labels: dict[str, str] = Field(description="Labels on every labelled resource; `environment` is required.")
     kms: KmsSettings = Field(default_factory=KmsSettings)
-    bucket_name_prefix: Optional[str] = Field(None, description="Prefix of bucket names; defaults to the project id.")
-    database_dumps: Optional[DatabaseDumpBucketSettings] = Field(None, description="Primary only: the dump bucket.")
-    user_files_bucket: Optional[str] = Field(
+    bucket_name_prefix: str | None = Field(None, description="Prefix of bucket names; defaults to the project id.")
+    database_dumps: DatabaseDumpBucketSettings | None = Field(None, description="Primary only: the dump bucket.")
+    user_files_bucket: str | None = Field(
         None, description="Primary only: name of the existing user-files bucket the standby site copies."
     )
-    standby_region: Optional[str] = Field(
+    standby_region: str | None = Field(
         None, description="Primary only: the region of the standby site that keeps the copies (another continent)."
     )
-    prod_stack: Optional[str] = Field(None, description="Standby only: the primary stack, as org/project/stack.")
-    replicas: Optional[ReplicaSet] = Field(None, description="Standby only: the copies of the primary's buckets.")
-    database_backup: Optional[DatabaseBackupSettings] = Field(
+    prod_stack: str | None = Field(None, description="Standby only: the primary stack, as org/project/stack.")
+    replicas: ReplicaSet | None = Field(None, description="Standby only: the copies of the primary's buckets.")
+    database_backup: DatabaseBackupSettings | None = Field(
         None, description="Scheduled backups of the database into this site's dump bucket."
     )
-    failover: Optional[FailoverSettings] = Field(None, description="Standby only: the DNS traffic switch.")
-    vercel: Optional[VercelSettings] = Field(None, description="Standby only: env vars switched on failover.")
-    vercel_secret_values: Optional[dict[str, SecretSiteValues]] = Field(
+    failover: FailoverSettings | None = Field(None, description="Standby only: the DNS traffic switch.")
+    vercel: VercelSettings | None = Field(None, description="Standby only: env vars switched on failover.")
+    vercel_secret_values: dict[str, SecretSiteValues] | None = Field(
         None, description="Secret: per-site values of `vercel.secretVariables`."
     )
     monitoring: MonitoringSettings = Field(description="Alerting of this site (at least one channel).")
     recovery: RecoverySettings = Field(default_factory=RecoverySettings, description="Objectives and capabilities.")
-    slack_auth_token: Optional[SecretStr] = Field(None, description="Secret: Slack auth token for alerts.")
-    config_vault: Optional[ConfigVaultSettings] = Field(None, description="Primary only: settings in Secret Manager.")
-    config_vault_secrets: Optional[dict[str, SecretStr]] = Field(
+    slack_auth_token: SecretStr | None = Field(None, description="Secret: Slack auth token for alerts.")
+    config_vault: ConfigVaultSettings | None = Field(None, description="Primary only: settings in Secret Manager.")
+    config_vault_secrets: dict[str, SecretStr] | None = Field(
         None, description="Secret: values of the secret settings of configVault, by name."
     )
-    cloudflare_export_token: Optional[SecretStr] = Field(
+    cloudflare_export_token: SecretStr | None = Field(
         None, description="Secret: a read-only Cloudflare DNS token for the daily zone export."
     )
-    database_url: Optional[SecretStr] = Field(None, description="Secret: libpq URL of the database to back up.")
-    scratch_database_url: Optional[SecretStr] = Field(
+    database_url: SecretStr | None = Field(None, description="Secret: libpq URL of the database to back up.")
+    scratch_database_url: SecretStr | None = Field(
         None, description="Secret: libpq URL of the empty database the restore check restores into."
     )
 
@@ -711,19 +711,19 @@ class StackConfig(_Model):
 
     @field_validator("user_files_bucket", "bucket_name_prefix")
     @classmethod
-    def _bucket_name(cls, value: Optional[str]) -> Optional[str]:
+    def _bucket_name(cls, value: str | None) -> str | None:
         if value is not None and not _BUCKET_NAME.match(value):
             raise ValueError(f"'{value}' is not a valid bucket name: 3-63 lowercase letters, digits, '-', '_', '.'")
         return value
 
     @field_validator("standby_region")
     @classmethod
-    def _standby_region(cls, value: Optional[str]) -> Optional[str]:
+    def _standby_region(cls, value: str | None) -> str | None:
         return None if value is None else _check_region(value)
 
     @field_validator("prod_stack")
     @classmethod
-    def _stack_name(cls, value: Optional[str]) -> Optional[str]:
+    def _stack_name(cls, value: str | None) -> str | None:
         if value is not None and not _STACK_NAME.match(value):
             raise ValueError(f"'{value}' is not a stack name; use org/project/stack, e.g. acme/raptorflow-dr/prod")
         return value
@@ -738,7 +738,7 @@ class StackConfig(_Model):
         return data
 
     @model_validator(mode="after")
-    def _site_rules(self) -> "StackConfig":
+    def _site_rules(self) -> StackConfig:
         if self.site == "primary":
             for key, value in (("promoted", self.promoted or None), ("prodStack", self.prod_stack),
                                ("replicas", self.replicas)):
@@ -769,7 +769,7 @@ class StackConfig(_Model):
         return self
 
     @model_validator(mode="after")
-    def _config_backups(self) -> "StackConfig":
+    def _config_backups(self) -> StackConfig:
         if self.config_vault is not None and self.site != "primary":
             raise ValueError("`configVault` belongs to the primary stack (it replicates into the standby region)")
         export = self.database_backup.dns_export if self.database_backup else None
@@ -778,7 +778,7 @@ class StackConfig(_Model):
         return self
 
     @model_validator(mode="after")
-    def _no_stray_secrets(self) -> "StackConfig":
+    def _no_stray_secrets(self) -> StackConfig:
         # A secret value nothing reads is a mistake (a renamed setting, a typo): say so rather than keep it.
         pairs = (
             ("configVault settings marked secret", "configVaultSecrets",

@@ -9,7 +9,7 @@ from pulumi_policy import EnforcementLevel, PolicyPack
 # The objectives rule shares the recovery model with the program (components/, pure Python).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from raptorflow_policies import POLICIES  # noqa: E402
+from raptorflow_policies import POLICIES
 
 PolicyPack(
     name="raptorflow-dr",

@@ -12,7 +12,7 @@ import pytest
 from tools.offline import ROOT, Plan, plan_stack
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached_plan(stack: str, overrides: tuple[str, ...]) -> Plan:
     return plan_stack(stack, overrides)
 

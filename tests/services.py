@@ -18,7 +18,6 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
-from typing import Optional
 
 import psycopg
 
@@ -30,7 +29,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def postgres_bindir() -> Optional[Path]:
+def postgres_bindir() -> Path | None:
     """Directory of initdb / pg_ctl from Debian's postgresql package (newest version), if installed."""
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
     if candidates:
@@ -62,7 +61,7 @@ class PostgresServer:
     def _run(self, *command: str) -> None:
         subprocess.run([*self._as_user, *command], check=True, capture_output=True, text=True)
 
-    def start(self) -> "PostgresServer":
+    def start(self) -> PostgresServer:
         """initdb and start; returns self once the server accepts connections."""
         password_file = self.directory / "pw"
         password_file.write_text(self.password + "\n")
@@ -108,7 +107,7 @@ class StorageEmulator:
         """The emulator's base URL (what STORAGE_EMULATOR_HOST holds)."""
         return self._server.url
 
-    def start(self) -> "StorageEmulator":
+    def start(self) -> StorageEmulator:
         """Start the emulator and point STORAGE_EMULATOR_HOST at it."""
         self._server.start()
         # The wrapper pipes the server's request log and never reads it; a full pipe would

@@ -8,12 +8,13 @@ import subprocess
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
 
-from backup_job import dump, storage as layout
+from backup_job import dump
+from backup_job import storage as layout
 from backup_job.database import Database
 from backup_job.errors import ExitCode, JobError
 from tests.services import free_port, postgres_bindir
@@ -78,7 +79,7 @@ def log_of(result: subprocess.CompletedProcess) -> dict:
 def table_rows(url: str) -> dict[str, list[tuple]]:
     with psycopg.connect(url) as connection:
         return {
-            table: connection.execute(f"SELECT * FROM {table} ORDER BY {key}").fetchall()
+            table: connection.execute(f"SELECT * FROM {table} ORDER BY {key}")  # noqa: S608 - the test's own table names.fetchall()
             for table, key in TABLES.items()
         }
 
@@ -93,7 +94,7 @@ def backup(bucket, source_url, *extra: str) -> dict:
 def test_full_backup_restores_every_row_identically(bucket, source_url, scratch_url):
     log = backup(bucket, source_url, "--kind", "full")
     assert log["result"] == "success" and log["event"] == "raptorflow.backup"
-    assert log["object"].startswith(f"supabase/full/{datetime.now(timezone.utc):%Y/%m/%d}/")
+    assert log["object"].startswith(f"supabase/full/{datetime.now(UTC):%Y/%m/%d}/")
 
     check = job("restore-check", "--bucket", bucket.name, "--prefix", "supabase",
                 env={"SCRATCH_DATABASE_URL": scratch_url})
@@ -161,7 +162,7 @@ def test_failing_pg_dump_leaves_no_object(bucket, source_url, monkeypatch):
 def test_dump_without_manifest_is_never_listed_or_restored(bucket, source_url, scratch_url):
     good = backup(bucket, source_url, "--kind", "full")
     # What an interrupted run could leave: a newer dump object with no manifest.
-    partial = layout.dump_object_name("supabase", "full", datetime(2099, 1, 1, tzinfo=timezone.utc))
+    partial = layout.dump_object_name("supabase", "full", datetime(2099, 1, 1, tzinfo=UTC))
     bucket.blob(partial).upload_from_string(b"PGDMP-truncated", if_generation_match=0)
 
     listing = job("list", "--bucket", bucket.name, "--prefix", "supabase", "--json")
@@ -217,7 +218,7 @@ def test_a_name_collision_never_yields_a_second_backup(bucket, source_url, monke
     """Every upload is create-only. Cloud Storage enforces `if_generation_match=0` on resumable and simple uploads
     alike (and the retention policy forbids replacing); fake-gcs-server enforces it on simple uploads only - the
     manifest - so this asserts the request the dump upload makes, and the enforced outcome on the manifest."""
-    frozen = datetime(2026, 11, 28, 2, 0, 0, 123456, tzinfo=timezone.utc)
+    frozen = datetime(2026, 11, 28, 2, 0, 0, 123456, tzinfo=UTC)
     monkeypatch.setattr(layout, "utc_now", lambda: frozen)
     uploads: list[dict] = []
     original = dump.storage.Blob.upload_from_file

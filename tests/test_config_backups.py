@@ -103,7 +103,7 @@ TOKEN = "cf-test-token-do-not-print"
 class _Cloudflare(http.server.BaseHTTPRequestHandler):
     status, body, seen = 200, ZONE, []
 
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self):
         type(self).seen.append((self.path, self.headers.get("Authorization")))
         self.send_response(self.status)
         self.send_header("Content-Type", "text/plain")

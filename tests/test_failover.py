@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import os
 import threading
+from typing import ClassVar
 
 import pytest
 
@@ -175,9 +176,9 @@ def test_promote_without_the_pulumi_cli_fails_clearly():
 
 
 class _Health(http.server.BaseHTTPRequestHandler):
-    answers: list[int] = []
+    answers: ClassVar[list[int]] = []
 
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self):
         status = self.answers.pop(0) if self.answers else 200
         self.send_response(status if self.path == "/health" else 404)
         self.end_headers()

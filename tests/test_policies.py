@@ -8,8 +8,8 @@ offline plan does.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 import pytest
 
@@ -20,7 +20,7 @@ from tools.policy_check import evaluate
 BY_NAME = {policy.name: policy for policy in POLICIES}
 
 
-def mutate(plan: Plan, name: str, change: Callable[[dict], None] = None, **options) -> Plan:
+def mutate(plan: Plan, name: str, change: Callable[[dict], None] | None = None, **options) -> Plan:
     """A copy of `plan` whose resource `name` has its inputs changed by `change` and/or options replaced."""
     resources = []
     for resource in plan.resources:

@@ -135,9 +135,9 @@ def test_missing_secrets_fail_once_listing_the_command_for_each():
 
 
 def test_a_new_secret_setting_is_one_more_missing_secret_not_a_mismatch():
+    from components.stack_config import missing_secrets
     from tools.offline import ROOT
     from tools.stack_files import read_stack_config
-    from components.stack_config import missing_secrets
 
     values, _ = read_stack_config("prod", ROOT)
     values["raptorflow-dr:configVault"]["settings"].append({"name": "NEW_KEY"})

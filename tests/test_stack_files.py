@@ -40,7 +40,7 @@ def test_a_typed_key_without_default_is_required_in_every_stack(tmp_path):
 def test_a_value_of_the_wrong_declared_type_is_refused(tmp_path):
     root = _project(tmp_path, {"promoted": {"type": "boolean", "default": False}})
     (root / "Pulumi.dr.yaml").write_text("config:\n  raptorflow-dr:promoted: 'yes'\n")
-    with pytest.raises(StackFileError, match=r"configuration key 'promoted' must be of type 'boolean'"):
+    with pytest.raises(StackFileError, match="configuration key 'promoted' must be of type 'boolean'"):
         read_stack_config("dr", root)
 
 
@@ -69,7 +69,7 @@ def test_malformed_stack_files_are_refused_naming_the_file(tmp_path, text, reaso
 def test_non_utf8_stack_file_is_refused(tmp_path):
     root = _project(tmp_path, {})
     (root / "Pulumi.dr.yaml").write_bytes("config:\n  raptorflow-dr:site: standby\n".encode("utf-16"))
-    with pytest.raises(StackFileError, match="Pulumi.dr.yaml is not UTF-8"):
+    with pytest.raises(StackFileError, match=r"Pulumi\.dr\.yaml is not UTF-8"):
         read_stack_config("dr", root)
 
 

@@ -22,10 +22,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional
+from typing import Any
 
-from tools.offline import PROJECT, ROOT, Plan, SECRET_PLACEHOLDER, StackFileError, is_secret, plan_stack, unwrap
+from tools.offline import PROJECT, ROOT, SECRET_PLACEHOLDER, Plan, StackFileError, is_secret, plan_stack, unwrap
 
 PROMOTED_KEY = f"{PROJECT}:promoted"
 VERCEL_VARIABLE = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
@@ -115,8 +116,9 @@ def render_diff(stack: str, diff: FlipDiff, after: Plan) -> Iterable[str]:
         mark = "update in place" if change.in_place else "NOT an in-place update"
         yield f"  ~ {change.type}  {change.name}  ({mark})"
         for key, (old, new) in change.changes.items():
-            show = lambda v: _shown(change.type, sensitive.get(change.urn, False), v)  # noqa: E731
-            yield f"      {key}: {show(old)} -> {show(new)}"
+            hidden = sensitive.get(change.urn, False)
+            yield (f"      {key}: {_shown(change.type, hidden, old)} -> "
+                   f"{_shown(change.type, hidden, new)}")
     hidden = sorted(r.inputs.get("key") for r in after.resources
                     if r.type == VERCEL_VARIABLE and r.inputs.get("sensitive"))
     if hidden:
@@ -139,14 +141,15 @@ class HealthResult:
     """How one endpoint answered while we waited for it."""
 
     url: str
-    healthy_after_seconds: Optional[float]
+    healthy_after_seconds: float | None
     last_status: str
 
 
 def probe(url: str, timeout_seconds: float) -> str:
     """One GET: '200' or the status code or error seen."""
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method="GET"), timeout=timeout_seconds) as response:
+        request = urllib.request.Request(url, method="GET")  # noqa: S310 - the stack's own health URLs
+        with urllib.request.urlopen(request, timeout=timeout_seconds) as response:  # noqa: S310
             return str(response.status)
     except urllib.error.HTTPError as exc:
         return str(exc.code)
@@ -232,7 +235,7 @@ def switch(stack_name: str, promote: bool, apply: bool, timeout_seconds: float, 
     return 0 if all(r.healthy_after_seconds is not None for r in results) else 1
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m tools.failover`."""
     parser = argparse.ArgumentParser(prog="python -m tools.failover", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)

@@ -17,15 +17,18 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
-import json
 import re
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from tools.stack_files import (
-    SECRET_PLACEHOLDER, StackFileError, config_string, read_stack_config, set_at_path,
+    SECRET_PLACEHOLDER,
+    StackFileError,
+    config_string,
+    read_stack_config,
+    set_at_path,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,13 +47,13 @@ class Resource:
     urn: str
     type: str
     name: str
-    parent: Optional[str]
+    parent: str | None
     protect: bool
     custom: bool
     inputs: dict[str, Any]
     dependencies: list[str] = field(default_factory=list)
     """URNs the engine waits for before creating this one: explicit `depends_on` and those implied by inputs."""
-    import_id: Optional[str] = None
+    import_id: str | None = None
     """The id of an existing resource the engine adopts instead of creating one (the `import_` option)."""
 
     def to_json(self) -> dict[str, Any]:
@@ -178,7 +181,7 @@ def apply_override(values: dict[str, Any], assignment: str) -> None:
         return
     node: Any = values.setdefault(str(top), {})
     where = str(top)
-    for part, following in zip(path, [*path[1:], None]):
+    for part, following in zip(path, [*path[1:], None], strict=False):
         if node == SECRET_PLACEHOLDER or not isinstance(node, (dict, list)) or \
                 (isinstance(part, int) != isinstance(node, list)):
             kind = "a secret" if node == SECRET_PLACEHOLDER else f"a {type(node).__name__}"
@@ -323,7 +326,7 @@ def run_program(
     stack: str,
     values: dict[str, Any],
     secret_keys: set[str],
-    stack_outputs: Optional[dict[str, dict[str, Any]]] = None,
+    stack_outputs: dict[str, dict[str, Any]] | None = None,
     root: Path = ROOT,
 ) -> Plan:
     """Run `__main__.py` under mocks with this raw config; return what it registered."""
@@ -356,8 +359,8 @@ def plan_stack(
     stack: str,
     overrides: tuple[str, ...] = (),
     root: Path = ROOT,
-    stack_file: Optional[Path] = None,
-    as_filed: Optional[dict[str, Plan]] = None,
+    stack_file: Path | None = None,
+    as_filed: dict[str, Plan] | None = None,
 ) -> Plan:
     """Offline plan of `stack` from its stack file (or `stack_file`), feeding StackReferences with offline
     plans of the stacks they name.

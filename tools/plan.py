@@ -19,8 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from tools.offline import SECRET_PLACEHOLDER, Plan, Resource, StackFileError, is_secret, plan_stack
 

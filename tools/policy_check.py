@@ -10,8 +10,9 @@ gives them when the pack is enabled without config.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -36,8 +37,8 @@ class Violation:
     policy: str
     enforcement: str
     severity: str
-    urn: Optional[str]
-    resource: Optional[str]
+    urn: str | None
+    resource: str | None
     message: str
 
     @property
@@ -51,7 +52,7 @@ class Violation:
                 "urn": self.urn, "resource": self.resource, "message": self.message}
 
 
-def policy_config(policy, overrides: Optional[Mapping[str, Mapping[str, Any]]] = None) -> dict[str, Any]:
+def policy_config(policy, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """A policy's config: its schema's defaults, then `overrides[policy.name]`."""
     defaults = {}
     if policy.config_schema is not None:
@@ -81,8 +82,8 @@ def _options(resource: Resource) -> PolicyResourceOptions:
     )
 
 
-def evaluate(plan: Plan, policies: Optional[list] = None,
-             overrides: Optional[Mapping[str, Mapping[str, Any]]] = None) -> list[Violation]:
+def evaluate(plan: Plan, policies: list | None = None,
+             overrides: Mapping[str, Mapping[str, Any]] | None = None) -> list[Violation]:
     """Every violation of the pack (or `policies`) in `plan`, in rule order."""
     policies = POLICIES if policies is None else policies
     stack_resources = [to_policy_resource(r) for r in plan.resources]
@@ -93,12 +94,13 @@ def evaluate(plan: Plan, policies: Optional[list] = None,
         level = (policy.enforcement_level or EnforcementLevel.ADVISORY).value
         severity = policy.severity.value if policy.severity else "unspecified"
 
-        def report(message: str, urn: Optional[str] = None, *, _default_urn: Optional[str] = None) -> None:
+        def report(message: str, urn: str | None = None, *, _default_urn: str | None = None,
+                   _policy=policy, _level=level, _severity=severity) -> None:
             target = urn or _default_urn
-            violations.append(Violation(policy.name, level, severity, target, names.get(target), message))
+            violations.append(Violation(_policy.name, _level, _severity, target, names.get(target), message))
 
         if isinstance(policy, ResourceValidationPolicy):
-            for resource, policy_resource in zip(plan.resources, stack_resources):
+            for resource, policy_resource in zip(plan.resources, stack_resources, strict=False):
                 args = ResourceValidationArgs(
                     resource_type=resource.type, props=policy_resource.props, urn=resource.urn, name=resource.name,
                     opts=policy_resource.opts, provider=None, config=config,
@@ -109,7 +111,7 @@ def evaluate(plan: Plan, policies: Optional[list] = None,
     return violations
 
 
-def summary(violations: list[Violation], policies: Optional[list] = None) -> str:
+def summary(violations: list[Violation], policies: list | None = None) -> str:
     """`policies: N rules, M violations (K mandatory)`."""
     count = len(POLICIES if policies is None else policies)
     mandatory = sum(v.mandatory for v in violations)

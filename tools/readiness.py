@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 from components.recovery_model import TITLES, Assessment, assess
 from tools.offline import Plan, unwrap
@@ -13,7 +13,7 @@ def assess_plans(plans: list[Plan]) -> list[Assessment]:
     return assess((r.type, unwrap(r.inputs)) for plan in plans for r in plan.resources)
 
 
-def _minutes(value: Optional[float]) -> str:
+def _minutes(value: float | None) -> str:
     if value is None:
         return "unbounded"
     return f"{value / 60:.1f} h" if value >= 120 else f"{value:.0f} min"

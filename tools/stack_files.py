@@ -22,7 +22,7 @@ import base64
 import binascii
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
@@ -76,7 +76,7 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def load_yaml_mapping(path: Path, shown: Optional[str] = None) -> dict[str, Any]:
+def load_yaml_mapping(path: Path, shown: str | None = None) -> dict[str, Any]:
     """The mapping in `path`, read strictly; StackFileError naming the file (as `shown`) otherwise."""
     shown = shown or path.name
     raw = path.read_bytes()
@@ -166,14 +166,14 @@ def secrets_provider(document: dict[str, Any]) -> str:
     return "passphrase" if "encryptionsalt" in document else "service"
 
 
-def _b64(text: str) -> Optional[bytes]:
+def _b64(text: str) -> bytes | None:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         return None
 
 
-def _symmetric_ciphertext_problem(value: str) -> Optional[str]:
+def _symmetric_ciphertext_problem(value: str) -> str | None:
     parts = value.split(":")
     if len(parts) != 3 or parts[0] != "v1":
         return "it is not of the form v1:NONCE:CIPHERTEXT"
@@ -185,7 +185,7 @@ def _symmetric_ciphertext_problem(value: str) -> Optional[str]:
     return None
 
 
-def ciphertext_problem(provider: str, value: Any) -> Optional[str]:
+def ciphertext_problem(provider: str, value: Any) -> str | None:
     """Why `provider` could not decrypt `value`, or None when it has the provider's shape."""
     if not isinstance(value, str) or not value:
         return "it is not a string"
@@ -220,7 +220,7 @@ def _without_ciphertexts(value: Any) -> Any:
 
 
 def read_stack_config(
-    stack: str, root: Path, stack_file: Optional[Path] = None
+    stack: str, root: Path, stack_file: Path | None = None
 ) -> tuple[dict[str, Any], set[str]]:
     """Config of `stack` as the CLI hands it to the program (project defaults, then the stack file), and its
     secret keys; StackFileError with the CLI's reason when the CLI would refuse the files."""

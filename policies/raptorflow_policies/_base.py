@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping, Optional
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -16,7 +17,7 @@ from pulumi_policy import (
 )
 
 # One dotted-path lookup for the program's pure modules and the pack (the pack puts the repo root on sys.path).
-from components.recovery_model import lookup as get  # noqa: E402,F401 - re-exported for the rule modules
+from components.recovery_model import lookup as get  # noqa: F401 - re-exported for the rule modules
 
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
@@ -43,7 +44,7 @@ def labels(props: Mapping[str, Any]) -> Mapping[str, Any]:
     return props.get("userLabels") or props.get("labels") or {}
 
 
-def backup_role(props: Mapping[str, Any]) -> Optional[str]:
+def backup_role(props: Mapping[str, Any]) -> str | None:
     """`database-dumps` / `user-files` for a backup bucket, else None."""
     role = labels(props).get("backup-role")
     return role if role in BACKUP_ROLES else None
@@ -63,7 +64,7 @@ def is_iam_grant(resource_type: str) -> bool:
     return last.endswith("iammember") or last.endswith("iambinding")
 
 
-def duration_seconds(value: Any) -> Optional[float]:
+def duration_seconds(value: Any) -> float | None:
     """'7776000s' -> 7776000.0; None when absent or unreadable."""
     if isinstance(value, (int, float)):
         return float(value)
@@ -76,7 +77,7 @@ def duration_seconds(value: Any) -> Optional[float]:
 
 
 def _metadata(description: str, mirrors: str, severity: Severity, remediation: str,
-              enforcement: EnforcementLevel, config: Optional[dict[str, dict[str, Any]]]) -> dict[str, Any]:
+              enforcement: EnforcementLevel, config: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
     """The keyword arguments every rule shares: description, mirrored ids, enforcement, severity, config."""
     return {
         "description": f"{description} Mirrors {mirrors}.",
@@ -97,7 +98,7 @@ def resource_policy(
     remediation: str,
     check: Callable[[ResourceValidationArgs, Callable[[str], None]], None],
     enforcement: EnforcementLevel = MANDATORY,
-    config: Optional[dict[str, dict[str, Any]]] = None,
+    config: dict[str, dict[str, Any]] | None = None,
 ) -> ResourceValidationPolicy:
     """A resource rule whose violations end with the remediation."""
 
@@ -116,9 +117,9 @@ def stack_policy(
     mirrors: str,
     severity: Severity,
     remediation: str,
-    check: Callable[[StackValidationArgs, Callable[[str, Optional[str]], None]], None],
+    check: Callable[[StackValidationArgs, Callable[[str, str | None], None]], None],
     enforcement: EnforcementLevel = MANDATORY,
-    config: Optional[dict[str, dict[str, Any]]] = None,
+    config: dict[str, dict[str, Any]] | None = None,
 ) -> StackValidationPolicy:
     """A stack rule whose violations end with the remediation."""
 

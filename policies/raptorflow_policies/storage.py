@@ -5,7 +5,16 @@ from __future__ import annotations
 from pulumi_policy import Severity
 
 from ._base import (
-    ADVISORY, BUCKET, SECONDS_PER_DAY, TRANSFER_JOB, backup_role, get, labels, of_type, resource_policy, stack_policy,
+    ADVISORY,
+    BUCKET,
+    SECONDS_PER_DAY,
+    TRANSFER_JOB,
+    backup_role,
+    get,
+    labels,
+    of_type,
+    resource_policy,
+    stack_policy,
 )
 
 REGION_CONTINENT_PREFIXES = {
