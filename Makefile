@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: plan test bench clean
+.PHONY: plan test lint bench clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,14 @@ plan: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+## lint: ruff (0 findings) and mypy against the provider SDKs' types (0 errors)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 ## bench: the benchmarks under bench/, each against a baseline measured in the same run
 bench: $(STAMP)
 	$(BIN)/python -m bench --sizes-mb 200,600 --repeat 3
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

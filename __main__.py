@@ -23,8 +23,11 @@ primary site until `promoted` is true. Resource names never depend on
 `promoted`, so a flip only updates in place.
 """
 
+from typing import TypeVar
+
 import pulumi
 import pulumi_gcp as gcp
+from pydantic import SecretStr
 
 from components.backup_bucket import BackupBucket, BackupBucketArgs
 from components.bucket_replica import (
@@ -50,9 +53,31 @@ from components.site_monitoring import (
     TransferWatch,
     UptimeTarget,
 )
-from components.stack_config import load_stack_config
+from components.stack_config import (
+    NAMESPACE,
+    ConfigError,
+    DatabaseDumpReplicaSettings,
+    UserFilesReplicaSettings,
+    load_stack_config,
+)
+
+T = TypeVar("T")
 
 config = load_stack_config()
+
+
+def required(value: T | None, key: str) -> T:
+    """A setting that stack-config validation already requires of this site's stack."""
+    if value is None:
+        raise ConfigError(f"{NAMESPACE}:{key} is required on a {config.site} stack and is not set")
+    return value
+
+
+def secret(value: SecretStr | None, key: str) -> pulumi.Output[str]:
+    """A required secret setting, as a Pulumi secret."""
+    return pulumi.Output.secret(required(value, key).get_secret_value())
+
+
 # Every API the program uses, on before anything that needs it (a fresh project has them off).
 apis = ProjectApis("apis", ProjectApisArgs(project=config.gcp.project))
 apis.after_apis()
@@ -92,8 +117,8 @@ def scheduled_backups(bucket_name: pulumi.Input[str]) -> None:
             region=config.gcp.region,
             bucket_name=bucket_name,
             settings=config.database_backup,
-            database_url=pulumi.Output.secret(config.database_url.get_secret_value()),
-            scratch_database_url=pulumi.Output.secret(config.scratch_database_url.get_secret_value()),
+            database_url=secret(config.database_url, "databaseUrl"),
+            scratch_database_url=secret(config.scratch_database_url, "scratchDatabaseUrl"),
             paused=not config.active,
             labels=config.labels,
             dns_export=config.database_backup.dns_export,
@@ -135,7 +160,7 @@ def primary_site() -> None:
             "config",
             ConfigVaultArgs(
                 project=config.gcp.project,
-                regions=(config.gcp.region, config.standby_region),
+                regions=(config.gcp.region, required(config.standby_region, "standbyRegion")),
                 settings=config.config_vault,
                 kms_rotation_days=config.kms.rotation_days,
                 labels=config.labels,
@@ -166,10 +191,11 @@ def primary_site() -> None:
 
 def standby_site() -> None:
     """dr: the EU copies of prod's buckets, the standby backups, and the traffic switch."""
-    prod = pulumi.StackReference(config.prod_stack)
-    copies = {
-        "databaseDumps": ("db-dumps", "database-dumps", config.replicas.database_dumps),
-        "userFiles": ("user-files", "user-files", config.replicas.user_files),
+    prod = pulumi.StackReference(required(config.prod_stack, "prodStack"))
+    replicas = required(config.replicas, "replicas")
+    copies: dict[str, tuple[str, str, DatabaseDumpReplicaSettings | UserFilesReplicaSettings]] = {
+        "databaseDumps": ("db-dumps", "database-dumps", replicas.database_dumps),
+        "userFiles": ("user-files", "user-files", replicas.user_files),
     }
     source_region = prod.require_output("region")
     access = None
@@ -232,8 +258,9 @@ def traffic_switch() -> None:
                 ))
         pulumi.export("activeSite", "standby" if config.promoted else "primary")
     if config.vercel is not None:
-        secrets = {
-            key: (pulumi.Output.secret(v.primary.get_secret_value()), pulumi.Output.secret(v.standby.get_secret_value()))
+        secrets: dict[str, tuple[pulumi.Input[str], pulumi.Input[str]]] = {
+            key: (secret(v.primary, f"vercelSecretValues.{key}.primary"),
+                  secret(v.standby, f"vercelSecretValues.{key}.standby"))
             for key, v in (config.vercel_secret_values or {}).items()
         }
         RegionEnvironment(

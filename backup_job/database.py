@@ -104,7 +104,9 @@ class Database:
 
 def server_version(connection: psycopg.Connection) -> str:
     """The server's version string (e.g. '15.18')."""
-    return connection.execute("SHOW server_version").fetchone()[0]
+    row = connection.execute("SHOW server_version").fetchone()
+    assert row is not None  # SHOW always returns one row
+    return row[0]
 
 
 def row_counts(connection: psycopg.Connection) -> dict[str, int]:
@@ -114,5 +116,7 @@ def row_counts(connection: psycopg.Connection) -> dict[str, int]:
         query = psycopg.sql.SQL("SELECT count(*) FROM {}.{}").format(
             psycopg.sql.Identifier(schema), psycopg.sql.Identifier(table)
         )
-        counts[f"{schema}.{table}"] = connection.execute(query).fetchone()[0]
+        row = connection.execute(query).fetchone()
+        assert row is not None  # count(*) always returns one row
+        counts[f"{schema}.{table}"] = row[0]
     return counts

@@ -154,7 +154,7 @@ class _DumpStream(io.RawIOBase):
 class _Reader(threading.Thread):
     """Drains pg_dump's stdout: hashes and counts every byte and queues it for the upload."""
 
-    def __init__(self, process: subprocess.Popen, items: queue.Queue[_Item], stop: threading.Event):
+    def __init__(self, process: subprocess.Popen[bytes], items: queue.Queue[_Item], stop: threading.Event):
         super().__init__(name="pg_dump-reader", daemon=True)
         self.process, self.items, self.stop = process, items, stop
         self.sha256 = hashlib.sha256()
@@ -172,6 +172,7 @@ class _Reader(threading.Thread):
 
     def run(self) -> None:
         stdout = self.process.stdout
+        assert stdout is not None  # run_backup starts pg_dump with stdout=PIPE
         try:
             while True:
                 block = stdout.read(READ_BYTES)
@@ -218,7 +219,9 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
     try:
         # One snapshot for pg_dump and the row counts, so the manifest describes exactly what was dumped.
         connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        snapshot = connection.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        exported = connection.execute("SELECT pg_export_snapshot()").fetchone()
+        assert exported is not None  # a function call always returns one row
+        snapshot = exported[0]
         version = database.server_version(connection)
         command = [
             pg_binary("pg_dump"), "--format=custom", f"--compress={request.compress_level}",
@@ -234,19 +237,21 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         stop = threading.Event()
         reader = _Reader(process, items, stop)
         stderr_chunks: list[bytes] = []
-        stderr_reader = threading.Thread(target=lambda: stderr_chunks.append(process.stderr.read()), daemon=True)
+        stderr = process.stderr
+        assert stderr is not None  # started with stderr=PIPE
+        stderr_reader = threading.Thread(target=lambda: stderr_chunks.append(stderr.read()), daemon=True)
         reader.start()
         stderr_reader.start()
         counter = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="row-counts")
         try:
             # Counted while the dump streams: same snapshot, so the same rows pg_dump writes.
-            counts = counter.submit(database.row_counts, connection) if request.kind == "full" else None
+            counting = counter.submit(database.row_counts, connection) if request.kind == "full" else None
             blob = bucket.blob(name, chunk_size=request.chunk_bytes)
             blob.upload_from_file(
                 _DumpStream(items), content_type="application/vnd.postgresql.custom-dump",
                 if_generation_match=0, checksum="crc32c",
             )
-            counts = counts.result() if counts else None
+            counts = counting.result() if counting else None
         except _DumpFailed:
             stderr_reader.join(timeout=5)
             detail = db.scrub(b"".join(stderr_chunks).decode(errors="replace")).strip()

@@ -81,10 +81,12 @@ def run_restore_check(
             command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             env=scratch.child_env(),
         )
+        stdin, stderr = process.stdin, process.stderr
+        assert stdin is not None and stderr is not None  # started with stdin=PIPE and stderr=PIPE
         errors: list[bytes] = []
-        stderr_reader = threading.Thread(target=lambda: errors.append(process.stderr.read()), daemon=True)
+        stderr_reader = threading.Thread(target=lambda: errors.append(stderr.read()), daemon=True)
         stderr_reader.start()
-        pipe = _HashingPipe(process.stdin)
+        pipe = _HashingPipe(stdin)
         try:
             bucket.blob(backup.object, chunk_size=DOWNLOAD_CHUNK_BYTES).download_to_file(pipe, checksum="crc32c")
         except gcs_errors.GoogleAPICallError as exc:
@@ -92,7 +94,7 @@ def run_restore_check(
             raise layout.storage_error(f"downloading {backup.object}", exc) from None
         finally:
             try:
-                process.stdin.close()
+                stdin.close()
             except BrokenPipeError:
                 pass
             code = process.wait()

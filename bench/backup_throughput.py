@@ -79,7 +79,7 @@ def time_baseline(server: PostgresServer, url: str) -> float:
     env = {**os.environ, **_libpq_env(url)}
     started = time.perf_counter()
     with open(os.devnull, "wb") as sink:
-        subprocess.run([str(postgres_bindir() / "pg_dump"), "--format=custom", "--no-password"],
+        subprocess.run([str(server.bindir / "pg_dump"), "--format=custom", "--no-password"],
                        stdout=sink, env=env, check=True)
     return time.perf_counter() - started
 

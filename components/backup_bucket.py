@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import pulumi
 import pulumi_gcp as gcp
@@ -26,6 +27,18 @@ ACCESS_LOG_ROLE = "access-logs"
 def days_to_seconds(days: int) -> int:
     """The one place where config days become the seconds Google's APIs take."""
     return days * defaults.SECONDS_PER_DAY
+
+
+class _PrivateBucketInputs(TypedDict):
+    """The `gcp.storage.Bucket` inputs a backup bucket and its log bucket share."""
+
+    project: str
+    location: str
+    uniform_bucket_level_access: bool
+    public_access_prevention: str
+    force_destroy: bool
+    encryption: gcp.storage.BucketEncryptionArgs
+    soft_delete_policy: gcp.storage.BucketSoftDeletePolicyArgs
 
 
 @dataclass(frozen=True)
@@ -100,7 +113,7 @@ class BackupBucket(pulumi.ComponentResource):
         after_key_access = pulumi.ResourceOptions(parent=self, protect=True, depends_on=[key_access])
 
         # What the backup bucket and its log bucket share: private, encrypted, restorable, never force-destroyed.
-        private = dict(
+        private = _PrivateBucketInputs(
             project=args.project,
             location=args.region,
             uniform_bucket_level_access=True,

@@ -10,6 +10,7 @@ overwrites (the sink's retention policy would refuse it anyway).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 import pulumi
 import pulumi_gcp as gcp
@@ -34,8 +35,18 @@ SINK_ROLES = ("roles/storage.objectCreator", "roles/storage.objectViewer", "role
 SOURCE_NOTIFIER_PERMISSIONS = ("storage.buckets.get", "storage.buckets.update")
 TRANSFER_AGENT_PROJECT_ROLE = "roles/storagetransfer.serviceAgent"
 NOTIFICATION_PUBLISHER_ROLE = "roles/pubsub.publisher"
+
+
+class _TransferOptions(TypedDict):
+    """Keyword arguments shared by the transfer-spec and replication-spec TransferOptionsArgs."""
+
+    delete_objects_unique_in_sink: bool
+    delete_objects_from_source_after_transfer: bool
+    overwrite_when: str
+
+
 # Transfer options of every job: a backup copy only ever adds objects.
-NEVER_DELETE_OR_OVERWRITE = {
+NEVER_DELETE_OR_OVERWRITE: _TransferOptions = {
     "delete_objects_unique_in_sink": False,
     "delete_objects_from_source_after_transfer": False,
     "overwrite_when": "NEVER",
@@ -85,7 +96,7 @@ class BucketReplica(pulumi.ComponentResource):
         agent = gcp.storage.get_transfer_project_service_account_output(
             project=args.sink.project, opts=args.lookup_options
         )
-        grants = [
+        grants: list[pulumi.Resource] = [
             gcp.storage.BucketIAMMember(
                 f"{name}-{side}-{role.rsplit('.', 1)[-1].lower()}",
                 bucket=bucket,

@@ -5,6 +5,8 @@ here once and used as the default of a stack-config field; the stack files may
 override them. Nothing else in the program repeats these literals.
 """
 
+from typing import Final
+
 PROJECT_NAME = "raptorflow-dr"
 
 # Retention the plan requires, per bucket role.
@@ -96,7 +98,7 @@ BACKUP_TASK_TIMEOUT_SECONDS = 3_600
 RESTORE_CHECK_TASK_TIMEOUT_SECONDS = 7_200
 BACKUP_TASK_RETRIES = 1
 BACKUP_MEMORY_MIB = 512
-BACKUP_CPU = "1"
+BACKUP_CPU: Final = "1"  # Final keeps the literal type the config field (a Literal) needs
 # Cloud Run jobs: the CPU counts a task may have and the memory each allows, MiB
 # (https://cloud.google.com/run/docs/configuring/jobs/cpu: 4 vCPU need 2-16 GiB, 6 need 4-24, 8 need 4-32).
 CLOUD_RUN_MEMORY_MIB_BY_CPU = {
@@ -126,16 +128,16 @@ SEVERITIES = {
     "P2": {"cloud": "WARNING", "respond": "4 hours"},
     "P3": {"cloud": "WARNING", "respond": "24 hours"},
 }
-UPTIME_PERIOD_SECONDS = 60
+UPTIME_PERIOD_SECONDS: Final = 60
 UPTIME_TIMEOUT_SECONDS = 10
-UPTIME_REGIONS = ("USA", "EUROPE", "ASIA_PACIFIC")
+UPTIME_REGIONS: Final = ("USA", "EUROPE", "ASIA_PACIFIC")
 BACKUP_AGE_MARGIN_HOURS = 6
 ALERT_AUTO_CLOSE_SECONDS = 1_800
 ALERT_NOTIFICATION_RATE_LIMIT_SECONDS = 300
 RUNBOOK_BASE_URL = "https://github.com/raptorflow/raptorflow-dr/blob/main/docs/runbooks"
 
 # Recovery objectives per scenario (the plan), and the figures estimates start from.
-OBJECTIVES = {
+OBJECTIVES: dict[str, dict[str, int | None]] = {
     "databaseCorruption": {"rtoMinutes": 240, "rpoMinutes": 60},
     "regionalOutage": {"rtoMinutes": 120, "rpoMinutes": 15},
     "securityBreach": {"rtoMinutes": 60, "rpoMinutes": None},

@@ -36,6 +36,8 @@ class FailoverLoadBalancer(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: FailoverLoadBalancerArgs, opts: pulumi.ResourceOptions | None = None):
         settings, lb = args.settings, args.settings.load_balancer
+        if lb is None:  # stack-config validation requires `loadBalancer` in loadBalancer mode
+            raise ValueError(f"{name}: a FailoverLoadBalancer needs failover.loadBalancer settings")
         active, other = ("standby", "primary") if args.standby_active else ("primary", "standby")
         # Both targets of every hostname travel with the component, for policies and reviewers.
         described = {

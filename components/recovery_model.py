@@ -91,6 +91,7 @@ class Assessment:
     def binding(self) -> str:
         """The constraint that decides the verdict."""
         if not self.rpo_met:
+            assert self.rpo is not None  # an assessment without an RPO estimate always meets its RPO
             return f"RPO: {self.rpo.derivation}"
         if not self.rto_met:
             return f"RTO: {self.rto.derivation}"
@@ -145,7 +146,7 @@ class _Facts:
         return lookup(self.declarations[0], path, default) if self.declarations else default
 
     @property
-    def sites(self) -> set[str]:
+    def sites(self) -> set[str | None]:
         return {d.get("site") for d in self.declarations}
 
 
@@ -241,7 +242,10 @@ def assess(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Assessmen
 
     def add(scenario: str, rto: Estimate, rpo: Estimate | None) -> None:
         target = objectives.get(scenario) or {}
-        results.append(Assessment(scenario, int(target.get("rtoMinutes")), target.get("rpoMinutes"),
+        rto_target = target.get("rtoMinutes")
+        if rto_target is None:
+            raise ValueError(f"the recovery objectives declare no rtoMinutes for {scenario}")
+        results.append(Assessment(scenario, int(rto_target), target.get("rpoMinutes"),
                                   Estimate(decide + rto.minutes if rto.minutes is not None else None,
                                            f"decide {_hours(decide)} + {rto.derivation}"), rpo))
 

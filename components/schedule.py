@@ -36,7 +36,7 @@ def fire_times(cron: str, start: datetime, days: int) -> list[datetime]:
     """Every run of `cron` (UTC) in the `days` after `start`, minute resolution."""
     minutes, hours, doms, months, dows = (_field(f, lo, hi) for f, (lo, hi) in zip(cron.split(), _RANGES, strict=False))
     dom_any, dow_any = cron.split()[2] == "*", cron.split()[4] == "*"
-    runs = []
+    runs: list[datetime] = []
     day = start.replace(hour=0, minute=0, second=0, microsecond=0)
     for offset in range(days):
         current = day + timedelta(days=offset)

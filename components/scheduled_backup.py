@@ -98,7 +98,7 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
             (f"manual-runner-{index}", member) for index, member in enumerate(settings.manual_runners)
         ]
 
-        jobs = {}
+        jobs: dict[str, gcp.cloudrunv2.Job] = {}
         for entry in settings.schedules:
             jobs[entry.kind] = self._scheduled_job(
                 role=entry.kind,
@@ -112,6 +112,8 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
                 paused=args.paused,
             )
         if args.dns_export is not None:
+            if args.zone_id is None or args.cloudflare_token is None:  # stack-config validation guarantees both
+                raise ValueError(f"{name}: a DNS export needs zone_id and cloudflare_token")
             # DNS belongs to the standby site, which keeps exporting it whether promoted or not.
             jobs["dns-export"] = self._scheduled_job(
                 role="dns-export",

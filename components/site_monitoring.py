@@ -119,8 +119,8 @@ class SiteMonitoring(pulumi.ComponentResource):
                 label_extractors={"kind": "EXTRACT(jsonPayload.kind)", "command": "EXTRACT(jsonPayload.command)"},
                 opts=child,
             )
-        for watch in args.backups:
-            self._backup_alerts(watch)
+        for backup in args.backups:
+            self._backup_alerts(backup)
 
         if args.transfers:
             self._metrics[TRANSFER_COPY_METRIC] = gcp.logging.Metric(
@@ -133,8 +133,8 @@ class SiteMonitoring(pulumi.ComponentResource):
                 metric_descriptor=gcp.logging.MetricMetricDescriptorArgs(metric_kind="DELTA", value_type="INT64"),
                 opts=child,
             )
-        for watch in args.transfers:
-            self._transfer_alerts(watch)
+        for transfer in args.transfers:
+            self._transfer_alerts(transfer)
         for target in args.uptime:
             self._uptime(target)
         if args.guarded:

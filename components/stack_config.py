@@ -14,12 +14,14 @@ import difflib
 import ipaddress
 import json
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import ErrorDetails
 
 from . import defaults
 from .schedule import max_interval_hours
@@ -744,8 +746,8 @@ class StackConfig(_Model):
                                ("replicas", self.replicas)):
                 if value is not None:
                     raise ValueError(f"`{key}` belongs to a standby stack; a primary stack must not set it")
-            for key, value in (("failover", self.failover), ("vercel", self.vercel)):
-                if value is not None:
+            for key, switch in (("failover", self.failover), ("vercel", self.vercel)):
+                if switch is not None:
                     raise ValueError(
                         f"`{key}` belongs to the standby stack: the dr stack owns the traffic switch so that it can "
                         "fail over while the primary region is down, and exactly one stack may own a DNS name"
@@ -762,9 +764,10 @@ class StackConfig(_Model):
         else:
             if self.prod_stack is None:
                 raise ValueError("a standby stack needs `prodStack`, the primary stack to read (org/project/stack)")
-            for key, value in (("databaseDumps", self.database_dumps), ("userFilesBucket", self.user_files_bucket),
-                               ("standbyRegion", self.standby_region)):
-                if value is not None:
+            for key, primary_only in (("databaseDumps", self.database_dumps),
+                                      ("userFilesBucket", self.user_files_bucket),
+                                      ("standbyRegion", self.standby_region)):
+                if primary_only is not None:
                     raise ValueError(f"`{key}` belongs to a primary stack; a standby stack must not set it")
         return self
 
@@ -889,7 +892,7 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     location = ".".join(str(part) for part in error["loc"])
     key = f"{NAMESPACE}:{location}" if location else NAMESPACE
     if error["type"] == "extra_forbidden":
@@ -935,7 +938,7 @@ def _secret_paths(model: BaseModel, prefix: str = "") -> list[str]:
     return paths
 
 
-def parse_stack_config(stack: str, values: dict[str, Any], secret_keys: set[str] = frozenset()) -> StackConfig:
+def parse_stack_config(stack: str, values: dict[str, Any], secret_keys: AbstractSet[str] = frozenset()) -> StackConfig:
     """Validate raw config `values` (full `ns:key` names) of `stack`; raise ConfigError naming each bad key."""
     source = f"Pulumi.{stack}.yaml"
     problems = []
@@ -965,7 +968,7 @@ def parse_stack_config(stack: str, values: dict[str, Any], secret_keys: set[str]
         missing = [secret for secret in required_secrets(config) if _value_at(own, secret.path) is None]
         if missing:
             problems.append(_missing_secrets_message(stack, missing))
-    if problems:
+    if problems or config is None:  # no config without problems: a ValidationError has at least one error
         raise ConfigError(f"invalid stack config in {source}:\n  " + "\n  ".join(problems))
     return config
 

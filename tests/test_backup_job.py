@@ -9,6 +9,7 @@ import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -21,6 +22,13 @@ from tests.services import free_port, postgres_bindir
 from tools.offline import ROOT
 
 pytestmark = pytest.mark.skipif(postgres_bindir() is None, reason="needs Debian's postgresql package")
+
+
+def bindir() -> Path:
+    """The PostgreSQL binaries' directory (the module is skipped without one)."""
+    found = postgres_bindir()
+    assert found is not None
+    return found
 
 SAMPLE_SCHEMA = """
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
@@ -79,7 +87,7 @@ def log_of(result: subprocess.CompletedProcess) -> dict:
 def table_rows(url: str) -> dict[str, list[tuple]]:
     with psycopg.connect(url) as connection:
         return {
-            table: connection.execute(f"SELECT * FROM {table} ORDER BY {key}")  # noqa: S608 - the test's own table names.fetchall()
+            table: connection.execute(f"SELECT * FROM {table} ORDER BY {key}").fetchall()  # noqa: S608 - the test's own table names
             for table, key in TABLES.items()
         }
 
@@ -112,7 +120,7 @@ def test_manifest_records_checksum_size_version_and_exact_row_counts(bucket, sou
     assert manifest["sha256"] == hashlib.sha256(data).hexdigest() == log["sha256"]
     assert manifest["sizeBytes"] == len(data) == log["bytes"]
     assert manifest["kind"] == "full" and manifest["trigger"] == "scheduled"
-    assert manifest["serverVersion"].split(".")[0] == postgres_bindir().parent.name.split(".")[0]
+    assert manifest["serverVersion"].split(".")[0] == bindir().parent.name.split(".")[0]
     assert manifest["tableRowCounts"] == {
         "billing.invoices": 1200, "public.customers": 3000, "public.orders": 5000, "public.empty_table": 0,
     }
@@ -144,7 +152,7 @@ def test_unreachable_database_fails_with_its_exit_code_and_leaves_nothing(bucket
 
 def test_failing_pg_dump_leaves_no_object(bucket, source_url, monkeypatch):
     # pg_dump fails after connecting when it cannot import the snapshot it is given.
-    monkeypatch.setattr(dump, "pg_binary", lambda name: str(postgres_bindir() / "pg_dump"))
+    monkeypatch.setattr(dump, "pg_binary", lambda name: str(bindir() / "pg_dump"))
     request = dump.BackupRequest(kind="full", bucket=bucket.name, compress_level=6)
     original = dump.subprocess.Popen
 

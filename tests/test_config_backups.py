@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+from typing import ClassVar
 
 import pytest
 
@@ -101,7 +102,8 @@ TOKEN = "cf-test-token-do-not-print"
 
 
 class _Cloudflare(http.server.BaseHTTPRequestHandler):
-    status, body, seen = 200, ZONE, []
+    status, body = 200, ZONE
+    seen: ClassVar[list[tuple[str, str | None]]] = []
 
     def do_GET(self):
         type(self).seen.append((self.path, self.headers.get("Authorization")))

@@ -66,7 +66,7 @@ def test_apis_stay_on_when_the_stack_is_destroyed(plan):
 
 
 def test_a_job_waits_for_the_secret_version_and_grant_it_mounts(plan):
-    by_secret = {}
+    by_secret: dict[str, set[str]] = {}
     for resource in plan.resources:
         if resource.type in ("gcp:secretmanager/secretVersion:SecretVersion",
                              "gcp:secretmanager/secretIamMember:SecretIamMember"):

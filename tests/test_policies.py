@@ -263,8 +263,8 @@ def test_pack_mirrors_the_22_rules_with_metadata():
     for policy in POLICIES:
         assert policy.name.startswith("raptorflow-") and policy.name == policy.name.lower()
         assert policy.enforcement_level is not None and policy.severity is not None
-        assert "Mirrors " in policy.description and policy.remediation_steps and policy.framework.reference
-    advisory = {p.name for p in POLICIES if p.enforcement_level.value == "advisory"}
+        assert "Mirrors " in policy.description and policy.remediation_steps and policy.framework is not None and policy.framework.reference
+    advisory = {p.name for p in POLICIES if p.enforcement_level is not None and p.enforcement_level.value == "advisory"}
     assert advisory == {"raptorflow-gcs-backup-bucket-retention-locked", "raptorflow-labels-required"}
 
 

@@ -119,10 +119,10 @@ def render_diff(stack: str, diff: FlipDiff, after: Plan) -> Iterable[str]:
             hidden = sensitive.get(change.urn, False)
             yield (f"      {key}: {_shown(change.type, hidden, old)} -> "
                    f"{_shown(change.type, hidden, new)}")
-    hidden = sorted(r.inputs.get("key") for r in after.resources
-                    if r.type == VERCEL_VARIABLE and r.inputs.get("sensitive"))
-    if hidden:
-        yield f"  (secret values switch too but cannot be compared offline: {', '.join(hidden)})"
+    secret_variables = sorted(r.inputs["key"] for r in after.resources
+                              if r.type == VERCEL_VARIABLE and r.inputs.get("sensitive"))
+    if secret_variables:
+        yield f"  (secret values switch too but cannot be compared offline: {', '.join(secret_variables)})"
     for urn in diff.created:
         yield f"  + {urn}  (CREATED)"
     for urn in diff.deleted:
@@ -186,7 +186,7 @@ def health_urls(plan: Plan) -> list[str]:
     from components.stack_config import parse_stack_config
     from tools.offline import read_stack_config
 
-    values, secret_keys = read_stack_config(plan.stack)
+    values, secret_keys = read_stack_config(plan.stack, ROOT)
     config = parse_stack_config(plan.stack, values, secret_keys)
     if config.failover is None:
         return []

@@ -198,7 +198,7 @@ def apply_override(values: dict[str, Any], assignment: str) -> None:
             node.append({} if isinstance(following, str) else [])
         elif isinstance(node, dict) and part not in node:
             node[part] = {} if isinstance(following, str) else []
-        node = node[part]  # type: ignore[index]
+        node = node[part]
         where = f"{where}[{part}]" if isinstance(part, int) else f"{where}.{part}"
 
 
@@ -333,7 +333,7 @@ def run_program(
 
     def run() -> Plan:
         import pulumi
-        from pulumi.runtime.stack import run_pulumi_func
+        from pulumi.runtime.stack import Stack, run_pulumi_func
         from pulumi.runtime.sync_await import _sync_await
 
         records: list[Resource] = []
@@ -341,8 +341,14 @@ def run_program(
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
         pulumi.runtime.set_all_config({k: config_string(v) for k, v in values.items()}, sorted(secret_keys))
         program = str(root / "__main__.py")
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
+
+        def run_program_file() -> None:
+            runpy.run_path(program, run_name="__main__")
+
+        _sync_await(run_pulumi_func(run_program_file))
         stack_resource = pulumi.runtime.get_root_resource()
+        if not isinstance(stack_resource, Stack):
+            raise RuntimeError(f"{program} ran without a root stack resource to read its outputs from")
         outputs = {name: _sync_await(_resolve(value)) for name, value in stack_resource.outputs.items()}
         return Plan(stack=stack, resources=records, outputs=outputs)
 

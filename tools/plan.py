@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.stack_file and len(args.stacks) != 1:
         parser.error("--stack-file goes with exactly one STACK")
 
-    plans, as_filed = [], {}
+    plans: list[Plan] = []
+    as_filed: dict[str, Plan] = {}
     for stack in args.stacks:
         try:
             plans.append(plan_stack(stack, tuple(args.overrides), stack_file=args.stack_file, as_filed=as_filed))

@@ -97,7 +97,8 @@ def evaluate(plan: Plan, policies: list | None = None,
         def report(message: str, urn: str | None = None, *, _default_urn: str | None = None,
                    _policy=policy, _level=level, _severity=severity) -> None:
             target = urn or _default_urn
-            violations.append(Violation(_policy.name, _level, _severity, target, names.get(target), message))
+            resource_name = names.get(target) if target is not None else None
+            violations.append(Violation(_policy.name, _level, _severity, target, resource_name, message))
 
         if isinstance(policy, ResourceValidationPolicy):
             for resource, policy_resource in zip(plan.resources, stack_resources, strict=False):
@@ -105,7 +106,10 @@ def evaluate(plan: Plan, policies: list | None = None,
                     resource_type=resource.type, props=policy_resource.props, urn=resource.urn, name=resource.name,
                     opts=policy_resource.opts, provider=None, config=config,
                 )
-                policy.validate(args, lambda message, urn=None, _u=resource.urn: report(message, urn, _default_urn=_u))
+                def report_resource(message: str, urn: str | None = None, _urn: str = resource.urn) -> None:
+                    report(message, urn, _default_urn=_urn)
+
+                policy.validate(args, report_resource)
         elif isinstance(policy, StackValidationPolicy):
             policy.validate(StackValidationArgs(resources=stack_resources, config=config), report)
     return violations

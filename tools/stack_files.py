@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ class StackFileError(Exception):
 class _StrictLoader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing duplicate keys and aliases."""
 
-    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.constructor.ConstructorError(
@@ -60,7 +61,7 @@ class _StrictLoader(yaml.SafeLoader):
             )
         return super().compose_node(parent, index)
 
-    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
@@ -197,14 +198,14 @@ def ciphertext_problem(provider: str, value: Any) -> str | None:
     return _symmetric_ciphertext_problem(value)
 
 
-def _secure_leaves(value: Any, path: str) -> list[tuple[str, Any]]:
+def secure_leaves(value: Any, path: str) -> list[tuple[str, Any]]:
     """(dotted path, ciphertext) of every `{secure: ...}` at any depth of `value`."""
     if isinstance(value, dict) and set(value) == {"secure"}:
         return [(path, value["secure"])]
     if isinstance(value, dict):
-        return [leaf for k, v in value.items() for leaf in _secure_leaves(v, f"{path}.{k}")]
+        return [leaf for k, v in value.items() for leaf in secure_leaves(v, f"{path}.{k}")]
     if isinstance(value, list):
-        return [leaf for i, v in enumerate(value) for leaf in _secure_leaves(v, f"{path}[{i}]")]
+        return [leaf for i, v in enumerate(value) for leaf in secure_leaves(v, f"{path}[{i}]")]
     return []
 
 
@@ -240,7 +241,7 @@ def read_stack_config(
     secret_keys: set[str] = set()
     for key, value in config.items():
         full = namespaced(key)
-        leaves = _secure_leaves(value, full)
+        leaves = secure_leaves(value, full)
         for where, ciphertext in leaves:
             reason = ciphertext_problem(provider, ciphertext)
             if reason:

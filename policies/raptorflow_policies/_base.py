@@ -124,7 +124,10 @@ def stack_policy(
     """A stack rule whose violations end with the remediation."""
 
     def validate(args: StackValidationArgs, report_violation) -> None:
-        check(args, lambda problem, urn=None: report_violation(f"{problem}. Fix: {remediation}", urn))
+        def violate(problem: str, urn: str | None = None) -> None:
+            report_violation(f"{problem}. Fix: {remediation}", urn)
+
+        check(args, violate)
 
     return StackValidationPolicy(
         name=name, validate=validate,

@@ -17,6 +17,7 @@ def _rpo(args, violate):
     declaration = next((r for r in args.resources if r.resource_type == RECOVERY), None)
     for assessment in assess((r.resource_type, r.props) for r in args.resources):
         if not assessment.rpo_met:
+            assert assessment.rpo is not None  # an assessment without an RPO estimate always meets its RPO
             violate(f"{TITLES[assessment.scenario]}: worst-case data loss {_minutes(assessment.rpo.minutes)} exceeds "
                     f"the {_minutes(assessment.target_rpo_minutes)} objective ({assessment.rpo.derivation})",
                     declaration.urn if declaration else None)
