@@ -2,13 +2,15 @@
 
     python -m backup_job backup --kind full|schema --bucket B [--prefix P] [--reason TEXT]
     python -m backup_job restore-check --bucket B [--prefix P] [--object O] [--kind full|schema]
+    python -m backup_job restore --bucket B [--prefix P] [--object O] [--table T ...] [--replace] [--jobs N]
     python -m backup_job list --bucket B [--prefix P] [--all] [--json]
     python -m backup_job export-dns --zone-id Z --bucket B [--prefix P] [--api-token-file F]
 
 The database URL (for restore-check: the scratch database's) comes from
 `--database-url`, a mounted secret file (`--database-url-file`, or the
-`DATABASE_URL_FILE` / `SCRATCH_DATABASE_URL_FILE` variable - Cloud Run mounts
-Secret Manager secrets as files), or `DATABASE_URL` / `SCRATCH_DATABASE_URL`.
+`DATABASE_URL_FILE` / `SCRATCH_DATABASE_URL_FILE` / `TARGET_DATABASE_URL_FILE`
+variable - Cloud Run mounts Secret Manager secrets as files), or
+`DATABASE_URL` / `SCRATCH_DATABASE_URL` / `TARGET_DATABASE_URL` (restore).
 It is never logged and never put on a child's command line.
 
 `backup` and `restore-check` print exactly one JSON log line (Cloud Logging
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from typing import Any
@@ -71,6 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
     _database_arguments(check, "empty scratch database")
     _storage_arguments(check)
 
+    restore_cmd = commands.add_parser("restore", help="restore a verified backup into a database (whole or tables)")
+    restore_cmd.add_argument("--object", help="the dump object to restore (default: the newest valid one)")
+    restore_cmd.add_argument("--kind", choices=("full", "schema"), default="full",
+                             help="kind of the newest backup to pick (default %(default)s)")
+    restore_cmd.add_argument("--table", action="append", default=[], metavar="[SCHEMA.]TABLE",
+                             help="restore only this table (repeatable; one schema)")
+    restore_cmd.add_argument("--replace", action="store_true",
+                             help="drop tables that exist in the target and restore them (default: refuse)")
+    restore_cmd.add_argument("--jobs", type=int, default=restore.DEFAULT_JOBS,
+                             help="pg_restore workers (default %(default)s)")
+    _database_arguments(restore_cmd, "target database")
+    _storage_arguments(restore_cmd)
+
     export = commands.add_parser("export-dns", help="store the Cloudflare zone (BIND) with a manifest")
     export.add_argument("--zone-id", required=True, help="Cloudflare zone id")
     export.add_argument("--api-token-file", help="file holding a read-only DNS API token (a mounted secret); "
@@ -87,7 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _require_bucket(args: argparse.Namespace) -> str:
     if not args.bucket:
         raise JobError(ExitCode.USAGE, "no bucket: pass --bucket or set BACKUP_BUCKET")
+    args.prefix = layout.check_prefix(args.prefix)
     return args.bucket
+
+
+class _Terminated(BaseException):
+    """SIGTERM (what Cloud Run sends when a task times out): unwind, clean up, log the failure."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
 
 
 def _human_bytes(size: int) -> str:
@@ -106,7 +131,8 @@ def _human_age(seconds: float) -> str:
 
 def _list(args: argparse.Namespace) -> int:
     bucket = layout.client().bucket(_require_bucket(args))
-    complete, incomplete = layout.scan(bucket, args.prefix)
+    found = layout.scan(bucket, args.prefix)
+    complete, incomplete = found.complete, found.incomplete
     now = layout.utc_now()
     rows = [
         {
@@ -116,6 +142,8 @@ def _list(args: argparse.Namespace) -> int:
         }
         for b in complete
     ]
+    # An invalid backup is always shown: somebody has to look at it.
+    rows += [{"object": name, "complete": False, "invalid": why} for name, why in found.invalid]
     if args.all:
         rows += [{"object": name, "complete": False} for name in incomplete]
     if args.json:
@@ -127,6 +155,8 @@ def _list(args: argparse.Namespace) -> int:
         if row["complete"]:
             print(f"{row['object']}  {row['kind']:<6}  {_human_age(row['ageSeconds']):>8} ago  "
                   f"{_human_bytes(row['sizeBytes']):>10}")
+        elif "invalid" in row:
+            print(f"{row['object']}  INVALID ({row['invalid']}: never used)")
         else:
             print(f"{row['object']}  INCOMPLETE (no manifest: never used)")
     return ExitCode.OK
@@ -135,12 +165,16 @@ def _list(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit code."""
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     if args.command == "list":
         try:
             return _list(args)
         except JobError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return exc.code
+        except _Terminated:
+            print("error: list stopped by SIGTERM", file=sys.stderr)
+            return ExitCode.TERMINATED
 
     started = time.monotonic()
     fields: dict[str, Any] = {"event": LOG_EVENT, "command": args.command, "kind": getattr(args, "kind", "dns")}
@@ -159,6 +193,11 @@ def main(argv: list[str] | None = None) -> int:
             manifest = dns_export.run_export(args.zone_id, bucket, args.prefix, dns_export.resolve_token(args.api_token_file))
             fields.update(object=manifest["object"], bytes=manifest["sizeBytes"], sha256=manifest["sha256"],
                           records=manifest["records"])
+        elif args.command == "restore":
+            db = database.Database.resolve(args.database_url, args.database_url_file, "TARGET_DATABASE_URL")
+            report = restore.run_restore(db, bucket, args.prefix, args.object, args.kind, tuple(args.table),
+                                         args.replace, args.jobs)
+            fields.update(object=report["object"], bytes=report["bytes"], tables=report["tables"], rows=report["rows"])
         else:
             db = database.Database.resolve(args.database_url, args.database_url_file, "SCRATCH_DATABASE_URL")
             report = restore.run_restore_check(db, bucket, args.prefix, args.object, args.kind)
@@ -167,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
         log_line(severity="ERROR", result="failure", exitCode=int(exc.code), failure=exc.code.name.lower(),
                  message=str(exc), durationSeconds=round(time.monotonic() - started, 3), **fields)
         return exc.code
+    except _Terminated:
+        log_line(severity="ERROR", result="failure", exitCode=int(ExitCode.TERMINATED), failure="terminated",
+                 message=f"{args.command} stopped by SIGTERM (task timeout or cancel); nothing was completed",
+                 durationSeconds=round(time.monotonic() - started, 3), **fields)
+        return ExitCode.TERMINATED
     except Exception as exc:  # noqa: BLE001 - a bug still gets its log line, so the failure is counted
         log_line(severity="ERROR", result="failure", exitCode=int(ExitCode.FAILED), failure="unexpected",
                  message=f"{type(exc).__name__}", durationSeconds=round(time.monotonic() - started, 3), **fields)

@@ -4,29 +4,30 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from backup_job.errors import ExitCode, JobError
 
-# libpq connection keywords and the environment variables libpq reads for them.
+# libpq connection keywords and the environment variables libpq reads for them
+# (https://www.postgresql.org/docs/current/libpq-envars.html). pg_dump and pg_restore get the
+# connection only through these, so nothing of it shows on a command line.
 _LIBPQ_ENV = {
-    "host": "PGHOST",
-    "hostaddr": "PGHOSTADDR",
-    "port": "PGPORT",
-    "dbname": "PGDATABASE",
-    "user": "PGUSER",
-    "password": "PGPASSWORD",
-    "sslmode": "PGSSLMODE",
-    "sslrootcert": "PGSSLROOTCERT",
-    "sslcert": "PGSSLCERT",
-    "sslkey": "PGSSLKEY",
-    "connect_timeout": "PGCONNECT_TIMEOUT",
-    "application_name": "PGAPPNAME",
-    "options": "PGOPTIONS",
+    "host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT", "dbname": "PGDATABASE", "user": "PGUSER",
+    "password": "PGPASSWORD", "passfile": "PGPASSFILE", "require_auth": "PGREQUIREAUTH",
+    "channel_binding": "PGCHANNELBINDING", "service": "PGSERVICE", "options": "PGOPTIONS",
+    "application_name": "PGAPPNAME", "sslmode": "PGSSLMODE", "requiressl": "PGREQUIRESSL",
+    "sslnegotiation": "PGSSLNEGOTIATION", "sslcompression": "PGSSLCOMPRESSION", "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY", "sslcertmode": "PGSSLCERTMODE", "sslrootcert": "PGSSLROOTCERT", "sslcrl": "PGSSLCRL",
+    "sslcrldir": "PGSSLCRLDIR", "sslsni": "PGSSLSNI", "requirepeer": "PGREQUIREPEER",
+    "ssl_min_protocol_version": "PGSSLMINPROTOCOLVERSION", "ssl_max_protocol_version": "PGSSLMAXPROTOCOLVERSION",
+    "gssencmode": "PGGSSENCMODE", "krbsrvname": "PGKRBSRVNAME", "gsslib": "PGGSSLIB",
+    "gssdelegation": "PGGSSDELEGATION", "connect_timeout": "PGCONNECT_TIMEOUT", "client_encoding": "PGCLIENTENCODING",
+    "target_session_attrs": "PGTARGETSESSIONATTRS", "load_balance_hosts": "PGLOADBALANCEHOSTS",
 }
 
 # Tables whose rows a dump carries: ordinary tables outside the system schemas,
@@ -65,10 +66,20 @@ class Database:
                 f"no database URL: pass --database-url, --database-url-file, or set {env_var} or {env_var}_FILE",
             )
         try:
-            conninfo_to_dict(url)
+            params = conninfo_to_dict(url)
         except psycopg.ProgrammingError:
             raise JobError(ExitCode.USAGE, "the database URL is not a valid libpq connection string") from None
+        unpassable = sorted(set(params) - set(_LIBPQ_ENV))
+        if unpassable:
+            raise JobError(ExitCode.USAGE, f"the database URL sets {', '.join(unpassable)}, which pg_dump and "
+                                           "pg_restore could only get on their command line; remove it from the URL")
+        if not str(params.get("connect_timeout", "10")).strip().isdigit():
+            raise JobError(ExitCode.USAGE, "the database URL's connect_timeout must be a whole number of seconds")
         return cls(url)
+
+    def with_database(self, dbname: str) -> Database:
+        """The same connection to another database of the server."""
+        return Database(make_conninfo(self.url, dbname=dbname))
 
     @property
     def params(self) -> dict[str, str]:
@@ -100,6 +111,16 @@ class Database:
             return psycopg.connect(self.url, connect_timeout=int(self.params.get("connect_timeout", 10)))
         except psycopg.OperationalError as exc:
             raise JobError(ExitCode.DATABASE_UNREACHABLE, f"database unreachable: {self.scrub(str(exc)).strip()}") from None
+
+
+def exit_status(code: int) -> str:
+    """How a child process ended, for a message: `exited 1`, or `was killed by SIGKILL`."""
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited {code}"
 
 
 def server_version(connection: psycopg.Connection) -> str:

@@ -6,19 +6,24 @@ returns the whole zone as a BIND file. The job stores it create-only as
 size, record count) last, exactly like a database backup, so `list` and the
 backup-age alert treat it the same way. A non-200 answer or a zone with no
 record is an error, never a backup. The API token (read-only DNS access is
-enough) comes from a mounted secret file or the environment and is never logged.
+enough) comes from a mounted secret file or the environment and is never logged,
+and never sent anywhere but the API's own origin: a redirect to another origin
+is refused rather than followed with the token. The body must be a BIND zone
+(every line a comment, a directive or a resource record); an HTML error page or
+anything else is refused.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from google.api_core import exceptions as gcs_errors
 from google.cloud import storage
 
 from backup_job import storage as layout
@@ -26,6 +31,22 @@ from backup_job.errors import ExitCode, JobError
 
 API_BASE_URL = "https://api.cloudflare.com/client/v4"
 TIMEOUT_SECONDS = 60
+# A resource record line of a BIND zone: owner, optional TTL and class (either order), type, data.
+_RECORD = re.compile(r"^\S+\s+(?:(?:\d+|IN|CH|HS)\s+){0,2}[A-Z][A-Z0-9]*\s+\S")
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only within the origin the token is meant for (urllib would forward it anywhere)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
+        if (old.scheme, old.netloc) != (new.scheme, new.netloc):
+            raise JobError(ExitCode.EXPORT_FAILED, f"Cloudflare redirected to another origin ({new.scheme}://"
+                                                   f"{new.netloc}); not followed, the token stays with the API")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_SameOriginRedirects)
 
 
 def resolve_token(token_file: str | None) -> str:
@@ -51,7 +72,7 @@ def download_zone(zone_id: str, token: str, api_base_url: str | None = None) -> 
         headers={"Authorization": f"Bearer {token}", "Accept": "text/plain"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 - https API URL
+        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
             body = response.read()
     except urllib.error.HTTPError as exc:
         raise JobError(ExitCode.EXPORT_FAILED, f"Cloudflare answered {exc.code} for zone {zone_id}") from None
@@ -64,12 +85,19 @@ def download_zone(zone_id: str, token: str, api_base_url: str | None = None) -> 
 
 
 def record_count(zone: bytes) -> int:
-    """Resource records in a BIND zone file (lines that are neither blank, comments nor directives)."""
+    """Resource records in a BIND zone file; 0 when it is not one (an HTML page, a JSON error, binary)."""
+    try:
+        text = zone.decode("utf-8")
+    except UnicodeDecodeError:
+        return 0
     count = 0
-    for line in zone.decode(errors="replace").splitlines():
+    for line in text.splitlines():
         stripped = line.strip()
-        if stripped and not stripped.startswith((";", "$")):
-            count += 1
+        if not stripped or stripped.startswith((";", "$")):
+            continue
+        if not _RECORD.match(stripped):
+            return 0
+        count += 1
     return count
 
 
@@ -82,8 +110,9 @@ def run_export(zone_id: str, bucket_name: str, prefix: str, token: str,
     name = layout.dump_object_name(prefix, "dns", started).removesuffix(layout.DUMP_SUFFIX) + layout.ZONE_SUFFIX
     bucket = (gcs or layout.client()).bucket(bucket_name)
     try:
-        bucket.blob(name).upload_from_string(zone, content_type="text/dns", if_generation_match=0)
-    except gcs_errors.GoogleAPICallError as exc:
+        bucket.blob(name).upload_from_string(zone, content_type="text/dns", if_generation_match=0,
+                                             retry=layout.RETRY, timeout=layout.STORAGE_TIMEOUT_SECONDS)
+    except layout.STORAGE_ERRORS as exc:
         raise layout.storage_error(f"uploading {name}", exc) from None
     manifest = {
         "format": layout.MANIFEST_FORMAT,

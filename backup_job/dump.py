@@ -41,7 +41,6 @@ import time
 from dataclasses import dataclass
 
 import psycopg
-from google.api_core import exceptions as gcs_errors
 from google.cloud import storage
 
 from backup_job import database
@@ -184,7 +183,7 @@ class _Reader(threading.Thread):
                     return
             code = self.process.wait()
             if code != 0:
-                self._put(_DumpFailed(f"pg_dump exited {code}"))
+                self._put(_DumpFailed(database.exit_status(code)))
             else:
                 self._put(_EndOfDump())
         except BaseException as exc:  # noqa: BLE001 - handed to the upload, which re-raises it
@@ -249,14 +248,15 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
             blob = bucket.blob(name, chunk_size=request.chunk_bytes)
             blob.upload_from_file(
                 _DumpStream(items), content_type="application/vnd.postgresql.custom-dump",
-                if_generation_match=0, checksum="crc32c",
+                if_generation_match=0, checksum="crc32c", retry=layout.RETRY, timeout=layout.STORAGE_TIMEOUT_SECONDS,
             )
             counts = counting.result() if counting else None
-        except _DumpFailed:
+        except _DumpFailed as failed:
             stderr_reader.join(timeout=5)
             detail = db.scrub(b"".join(stderr_chunks).decode(errors="replace")).strip()
-            raise JobError(ExitCode.DUMP_FAILED, f"pg_dump failed: {detail[-2000:]}") from None
-        except gcs_errors.GoogleAPICallError as exc:
+            said = f": {detail[-2000:]}" if detail else " (it printed nothing)"
+            raise JobError(ExitCode.DUMP_FAILED, f"pg_dump {failed}{said}") from None
+        except layout.STORAGE_ERRORS as exc:
             raise layout.storage_error(f"uploading {name}", exc) from None
         except JobError:
             raise

@@ -18,6 +18,7 @@ class ExitCode(enum.IntEnum):
     NOT_FOUND = 7  # no complete backup to check
     EXPORT_FAILED = 8  # the Cloudflare zone export failed, or the zone had no records
     ROW_COUNT_FAILED = 9  # the database failed while the job counted rows for the manifest
+    TERMINATED = 10  # stopped by SIGTERM (Cloud Run's task timeout, or a cancel): nothing was completed
 
 
 class JobError(Exception):

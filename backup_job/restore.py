@@ -1,20 +1,30 @@
-"""`restore-check`: prove a backup restores - checksum, pg_restore into a scratch database, row counts.
+"""`restore-check`: prove a backup restores - checksum, pg_restore into a scratch database, row counts;
+and `restore`: put a verified backup (whole, or some tables) into a database someone keeps.
 
 The dump is streamed from the bucket into pg_restore while being hashed, so
-the check needs neither the dump's size in memory nor on disk. A checksum that
-differs from the manifest fails the check whatever pg_restore made of the
-bytes. The scratch database must be empty: the check refuses to restore on top
-of existing tables (for instance a production URL passed by mistake).
+the check needs neither the dump's size in memory nor on disk (Cloud Run's
+disk is memory). It restores into a database it creates for the purpose and
+drops on every way out, so nothing of a restored - or tampered - dump stays,
+the check repeats forever, and even a production URL given by mistake is
+never written to. A checksum that differs from the manifest fails the check
+whatever pg_restore made of the bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
+import sys
+import tempfile
 import threading
+from datetime import timedelta
+from pathlib import Path
 
+import psycopg
 from google.api_core import exceptions as gcs_errors
 from google.cloud import storage
+from psycopg import sql
 
 from backup_job import database
 from backup_job import storage as layout
@@ -22,6 +32,11 @@ from backup_job.dump import pg_binary
 from backup_job.errors import ExitCode, JobError
 
 DOWNLOAD_CHUNK_BYTES = 8 << 20
+THROWAWAY_PREFIX = "raptorflow_restore_check_"
+# pg_restore workers of `restore` (a spooled archive allows -j): one per core, up to 4.
+DEFAULT_JOBS = max(1, min(4, os.cpu_count() or 1))
+# A throwaway database older than the longest a run may last (Cloud Run's 24 h task limit) was left by a killed run.
+STALE_AFTER = timedelta(hours=24)
 
 
 class _HashingPipe:
@@ -55,77 +70,116 @@ def run_restore_check(
     kind: str | None = "full",
     gcs: storage.Client | None = None,
 ) -> dict:
-    """Restore the newest complete backup (or `object_name`) into `scratch`; return a report. Raises JobError."""
+    """Restore the newest valid backup (or `object_name`) into a database of its own; return a report.
+
+    The scratch URL's role creates `raptorflow_restore_check_<UTC time>_<pid>`, the check restores and counts
+    there, and the database is dropped on every way out - so the check runs again and again, a tampered dump
+    never reaches a database anyone keeps, and the scratch URL's own database is never written. Raises JobError.
+    """
     bucket = (gcs or layout.client()).bucket(bucket_name)
     backup = (
         layout.Backup(object_name, layout.read_manifest(bucket, object_name))
         if object_name
         else layout.newest(bucket, prefix, kind)
     )
-    manifest = backup.manifest
-
-    connection = scratch.connect()
-    connection.autocommit = True
+    _check_size(bucket, backup)
+    admin = scratch.connect()
+    admin.autocommit = True
     try:
-        existing = database.row_counts(connection)
-        if existing:
-            raise JobError(
-                ExitCode.USAGE,
-                f"the scratch database is not empty ({len(existing)} tables): restore-check only restores "
-                "into an empty database",
-            )
-        dbname = scratch.params.get("dbname")
-        command = [pg_binary("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "--no-password"]
-        command.append(f"--dbname={dbname}" if dbname else "--dbname=postgres")
-        process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            env=scratch.child_env(),
-        )
-        stdin, stderr = process.stdin, process.stderr
-        assert stdin is not None and stderr is not None  # started with stdin=PIPE and stderr=PIPE
-        errors: list[bytes] = []
-        stderr_reader = threading.Thread(target=lambda: errors.append(stderr.read()), daemon=True)
-        stderr_reader.start()
-        pipe = _HashingPipe(stdin)
+        _drop_stale(admin)
+        target = f"{THROWAWAY_PREFIX}{layout.utc_now().strftime('%Y%m%dT%H%M%S')}_{os.getpid()}"
         try:
-            bucket.blob(backup.object, chunk_size=DOWNLOAD_CHUNK_BYTES).download_to_file(pipe, checksum="crc32c")
-        except gcs_errors.GoogleAPICallError as exc:
-            process.kill()
-            raise layout.storage_error(f"downloading {backup.object}", exc) from None
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(target)))
+        except psycopg.errors.InsufficientPrivilege:
+            raise JobError(ExitCode.USAGE, "the scratch URL's role may not create databases: restore-check "
+                                           "restores into a database of its own and drops it (grant CREATEDB)") from None
+        try:
+            return _restore(scratch.with_database(target), bucket, backup)
         finally:
-            try:
-                stdin.close()
-            except BrokenPipeError:
-                pass
-            code = process.wait()
-            stderr_reader.join(timeout=5)
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target)))
+    finally:
+        admin.close()
 
-        if pipe.sha256.hexdigest() != manifest["sha256"] or pipe.size != int(manifest["sizeBytes"]):
+
+def _check_size(bucket: storage.Bucket, backup: layout.Backup) -> None:
+    """Refuse a dump that is missing or not the manifest's size, before anything is restored."""
+    try:
+        blob = bucket.get_blob(backup.object, retry=layout.RETRY, timeout=layout.STORAGE_TIMEOUT_SECONDS)
+    except layout.STORAGE_ERRORS as exc:
+        raise layout.storage_error(f"reading {backup.object}", exc) from None
+    if blob is None:
+        raise JobError(ExitCode.NOT_FOUND, f"{backup.object} does not exist: its manifest names a missing dump")
+    if blob.size != backup.size_bytes:
+        raise JobError(ExitCode.VERIFICATION_MISMATCH, f"{backup.object} is {blob.size} bytes; its manifest says "
+                                                       f"{backup.size_bytes}")
+
+
+def _drop_stale(admin: psycopg.Connection) -> None:
+    """Drop throwaway databases that a killed run left behind (older than any run may last)."""
+    cutoff = (layout.utc_now() - STALE_AFTER).strftime("%Y%m%dT%H%M%S")
+    rows = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                         (THROWAWAY_PREFIX.replace("_", "\\_") + "%",)).fetchall()
+    for (name,) in rows:
+        stamp = name[len(THROWAWAY_PREFIX):].split("_")[0]
+        if stamp < cutoff:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _restore(target: database.Database, bucket: storage.Bucket, backup: layout.Backup) -> dict:
+    """Stream the dump into pg_restore into `target` (empty), then verify checksum, size and row counts."""
+    manifest = backup.manifest
+    # pg_restore needs -d; the name is the throwaway database's (nothing secret), the rest comes as PG* variables.
+    command = [pg_binary("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "--no-password",
+               f"--dbname={target.params['dbname']}"]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env=target.child_env())
+    assert process.stdin is not None and process.stderr is not None  # both opened with PIPE above
+    stderr = process.stderr
+    errors: list[bytes] = []
+    stderr_reader = threading.Thread(target=lambda: errors.append(stderr.read()), daemon=True)
+    stderr_reader.start()
+    pipe = _HashingPipe(process.stdin)
+    try:
+        bucket.blob(backup.object, chunk_size=DOWNLOAD_CHUNK_BYTES).download_to_file(
+            pipe, checksum="crc32c", retry=layout.RETRY, timeout=layout.STORAGE_TIMEOUT_SECONDS)
+    except gcs_errors.NotFound:
+        raise JobError(ExitCode.NOT_FOUND, f"{backup.object} does not exist: its manifest names a missing dump") from None
+    except layout.STORAGE_ERRORS as exc:
+        raise layout.storage_error(f"downloading {backup.object}", exc) from None
+    finally:
+        try:
+            process.stdin.close()
+        except BrokenPipeError:
+            pass
+        if sys.exc_info()[0] is not None and process.poll() is None:
+            process.kill()
+        code = process.wait()
+        stderr_reader.join(timeout=5)
+
+    if pipe.sha256.hexdigest() != manifest["sha256"] or pipe.size != int(manifest["sizeBytes"]):
+        raise JobError(
+            ExitCode.VERIFICATION_MISMATCH,
+            f"{backup.object}: sha256 {pipe.sha256.hexdigest()} ({pipe.size} bytes) differs from the "
+            f"manifest's {manifest['sha256']} ({manifest['sizeBytes']} bytes)",
+        )
+    if code != 0:
+        detail = target.scrub(b"".join(errors).decode(errors="replace")).strip()
+        raise JobError(ExitCode.DUMP_FAILED, f"pg_restore {database.exit_status(code)}: {detail[-2000:]}")
+
+    with target.connect() as connection:
+        restored = database.row_counts(connection)
+    expected = manifest.get("tableRowCounts")
+    if expected is not None:
+        differences = {
+            table: {"manifest": expected.get(table), "restored": restored.get(table)}
+            for table in sorted(set(expected) | set(restored))
+            if expected.get(table) != restored.get(table)
+        }
+        if differences:
             raise JobError(
                 ExitCode.VERIFICATION_MISMATCH,
-                f"{backup.object}: sha256 {pipe.sha256.hexdigest()} ({pipe.size} bytes) differs from the "
-                f"manifest's {manifest['sha256']} ({manifest['sizeBytes']} bytes)",
+                f"{backup.object}: row counts differ from the manifest: {differences}",
             )
-        if code != 0:
-            detail = scratch.scrub(b"".join(errors).decode(errors="replace")).strip()
-            raise JobError(ExitCode.DUMP_FAILED, f"pg_restore exited {code}: {detail[-2000:]}")
-
-        expected = manifest.get("tableRowCounts")
-        restored = database.row_counts(connection)
-        if expected is not None:
-            differences = {
-                table: {"manifest": expected.get(table), "restored": restored.get(table)}
-                for table in sorted(set(expected) | set(restored))
-                if expected.get(table) != restored.get(table)
-            }
-            if differences:
-                raise JobError(
-                    ExitCode.VERIFICATION_MISMATCH,
-                    f"{backup.object}: row counts differ from the manifest: {differences}",
-                )
-    finally:
-        connection.close()
-
     return {
         "object": backup.object,
         "kind": manifest["kind"],
@@ -134,3 +188,83 @@ def run_restore_check(
         "tables": len(restored),
         "rows": sum(restored.values()),
     }
+
+
+def run_restore(
+    target: database.Database,
+    bucket_name: str,
+    prefix: str = "",
+    object_name: str | None = None,
+    kind: str | None = "full",
+    tables: tuple[str, ...] = (),
+    replace: bool = False,
+    jobs: int = 2,
+    gcs: storage.Client | None = None,
+) -> dict:
+    """Restore the newest valid backup (or `object_name`) into `target`, whole or only `tables`; return a report.
+
+    Unlike the check, this writes a database someone keeps, so the dump is first spooled to a private temporary
+    folder and its sha256 and size verified: a tampered or truncated dump never reaches the target. Tables that
+    exist already are refused unless `replace` (pg_restore --clean --if-exists). pg_restore runs `jobs` workers.
+    """
+    dbname = target.params.get("dbname")
+    if not dbname:
+        raise JobError(ExitCode.USAGE, "the target URL names no database: say which database to restore into")
+    schemas = {table.split(".", 1)[0] for table in tables if "." in table}
+    if len(schemas) > 1 or (schemas and not all("." in table for table in tables)):
+        raise JobError(ExitCode.USAGE, "--table names must all be in one schema (pg_restore selects one schema)")
+    if jobs < 1:
+        raise JobError(ExitCode.USAGE, "--jobs must be at least 1")
+    bucket = (gcs or layout.client()).bucket(bucket_name)
+    backup = (
+        layout.Backup(object_name, layout.read_manifest(bucket, object_name))
+        if object_name
+        else layout.newest(bucket, prefix, kind)
+    )
+    _check_size(bucket, backup)
+    with target.connect() as connection:
+        existing = database.row_counts(connection)
+    names = {table.split(".", 1)[-1] for table in tables}
+    clash = sorted(t for t in existing if not tables or t in tables or t.split(".", 1)[1] in names)
+    if clash and not replace:
+        raise JobError(ExitCode.USAGE, f"the target already has {len(clash)} of the tables to restore "
+                                       f"({', '.join(clash[:5])}); pass --replace to drop and restore them")
+    manifest = backup.manifest
+    with tempfile.TemporaryDirectory(prefix="raptorflow-restore-") as spool:
+        path = Path(spool) / "backup.dump"
+        with path.open("wb") as file:
+            sink = _HashingPipe(file)
+            try:
+                bucket.blob(backup.object, chunk_size=DOWNLOAD_CHUNK_BYTES).download_to_file(
+                    sink, checksum="crc32c", retry=layout.RETRY, timeout=layout.STORAGE_TIMEOUT_SECONDS)
+            except gcs_errors.NotFound:
+                raise JobError(ExitCode.NOT_FOUND, f"{backup.object} does not exist") from None
+            except layout.STORAGE_ERRORS as exc:
+                raise layout.storage_error(f"downloading {backup.object}", exc) from None
+        if sink.sha256.hexdigest() != manifest["sha256"] or sink.size != int(manifest["sizeBytes"]):
+            raise JobError(ExitCode.VERIFICATION_MISMATCH, f"{backup.object}: sha256 or size differs from the "
+                                                           "manifest; nothing was restored")
+        command = [pg_binary("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "--no-password",
+                   f"--dbname={dbname}", f"--jobs={jobs}"]
+        if replace:
+            command += ["--clean", "--if-exists"]
+        if schemas:
+            command += ["--schema", schemas.pop()]
+        for table in sorted(names if tables else ()):
+            command += ["--table", table]
+        command.append(str(path))
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=target.child_env())
+        try:
+            _, errors = process.communicate()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    if process.returncode != 0:
+        detail = target.scrub(errors.decode(errors="replace")).strip()
+        raise JobError(ExitCode.DUMP_FAILED, f"pg_restore {database.exit_status(process.returncode)}: {detail[-2000:]}")
+    with target.connect() as connection:
+        restored = database.row_counts(connection)
+    selected = {t: n for t, n in restored.items() if not tables or t in tables or t.split(".", 1)[1] in names}
+    return {"object": backup.object, "kind": manifest["kind"], "bytes": sink.size, "tables": len(selected),
+            "rows": sum(selected.values()), "rowCounts": selected}

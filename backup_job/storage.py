@@ -6,18 +6,31 @@ was uploaded whole. A dump without a manifest is an incomplete run: `list`
 and `restore-check` never pick it. Both objects are created with
 `if_generation_match=0`, so nothing is ever replaced (the writer identity may
 only create objects, and the bucket's retention policy forbids replacing).
+
+A manifest that does not parse, lacks a field, has a field of the wrong shape
+or names another object makes its backup *invalid*: `list` shows it as such
+and goes on, `restore-check` takes the newest valid backup instead.
+
+Every Cloud Storage call retries transient failures for at most
+STORAGE_RETRY_SECONDS (`BACKUP_STORAGE_RETRY_SECONDS`, default 30) and waits at
+most STORAGE_TIMEOUT_SECONDS for one answer; an unreachable service then ends
+the run with exit 4 and one line, instead of the client's two-minute default.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import google.auth.exceptions
+import requests
 from google.api_core import exceptions as gcs_errors
 from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY
 
 from backup_job.errors import ExitCode, JobError
 
@@ -27,6 +40,28 @@ BACKUP_SUFFIXES = (DUMP_SUFFIX, ZONE_SUFFIX)  # database dumps and DNS zone expo
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_FORMAT = 1
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+STORAGE_RETRY_SECONDS = float(os.environ.get("BACKUP_STORAGE_RETRY_SECONDS", "30"))
+STORAGE_TIMEOUT_SECONDS = 60.0
+RETRY = DEFAULT_RETRY.with_timeout(STORAGE_RETRY_SECONDS)
+# What a Cloud Storage call raises when the service refuses, or cannot be reached within the retry budget.
+STORAGE_ERRORS: tuple[type[BaseException], ...] = (
+    gcs_errors.GoogleAPICallError, gcs_errors.RetryError, requests.exceptions.RequestException,
+    google.auth.exceptions.TransportError,
+)
+# Fields every manifest has, and their JSON types.
+MANIFEST_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "format": int, "object": str, "kind": str, "sha256": str, "sizeBytes": int, "finishedAt": str,
+}
+_PREFIX = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+
+
+def check_prefix(prefix: str) -> str:
+    """`prefix` if it is a plain object prefix (no `..`, no empty or absolute parts); JobError(USAGE) otherwise."""
+    trimmed = prefix.strip("/")
+    if trimmed and (not _PREFIX.match(trimmed) or any(part in (".", "..") for part in trimmed.split("/"))):
+        raise JobError(ExitCode.USAGE, f"--prefix {prefix[:100]!r} is not an object prefix: use letters, digits, "
+                                       "'.', '_', '-' and '/' between parts, without '.' or '..' parts")
+    return trimmed
 
 
 def utc_now() -> datetime:
@@ -55,9 +90,14 @@ def client() -> storage.Client:
     return storage.Client()
 
 
-def storage_error(action: str, exc: Exception) -> JobError:
-    """A Cloud Storage failure as the job's upload-failed error."""
-    return JobError(ExitCode.UPLOAD_FAILED, f"{action}: {type(exc).__name__}: {exc}")
+def storage_error(action: str, exc: BaseException) -> JobError:
+    """A Cloud Storage failure as the job's upload-failed error, in one line."""
+    if isinstance(exc, gcs_errors.RetryError) or isinstance(exc, (requests.exceptions.RequestException,
+                                                                  google.auth.exceptions.TransportError)):
+        detail = f"Cloud Storage unreachable within {STORAGE_RETRY_SECONDS:.0f} s"
+    else:
+        detail = f"{type(exc).__name__}: {exc}"
+    return JobError(ExitCode.UPLOAD_FAILED, f"{action}: {' '.join(detail.split())[:500]}")
 
 
 def write_manifest(bucket: storage.Bucket, manifest: dict[str, Any]) -> str:
@@ -68,8 +108,10 @@ def write_manifest(bucket: storage.Bucket, manifest: dict[str, Any]) -> str:
             json.dumps(manifest, indent=2, sort_keys=True),
             content_type="application/json",
             if_generation_match=0,
+            retry=RETRY,
+            timeout=STORAGE_TIMEOUT_SECONDS,
         )
-    except gcs_errors.GoogleAPICallError as exc:
+    except STORAGE_ERRORS as exc:
         raise storage_error(f"writing manifest {name}", exc) from None
     return name
 
@@ -97,46 +139,92 @@ class Backup:
         return int(self.manifest["sizeBytes"])
 
 
-def _names(bucket: storage.Bucket, prefix: str) -> Iterable[str]:
+def _names(bucket: storage.Bucket, prefix: str) -> list[str]:
     try:
-        for blob in bucket.client.list_blobs(bucket, prefix=prefix.strip("/") + "/" if prefix else None):
-            yield blob.name
-    except gcs_errors.GoogleAPICallError as exc:
+        listing = bucket.client.list_blobs(bucket, prefix=prefix.strip("/") + "/" if prefix else None,
+                                           retry=RETRY, timeout=STORAGE_TIMEOUT_SECONDS)
+        return [blob.name for blob in listing]
+    except STORAGE_ERRORS as exc:
         raise storage_error(f"listing gs://{bucket.name}/{prefix}", exc) from None
 
 
-def scan(bucket: storage.Bucket, prefix: str) -> tuple[list[Backup], list[str]]:
-    """Complete backups under `prefix`, newest first, and the dumps that have no manifest."""
+@dataclass(frozen=True)
+class Scan:
+    """What lies under a prefix: complete backups (newest first), dumps without a manifest, invalid backups."""
+
+    complete: list[Backup]
+    incomplete: list[str]
+    invalid: list[tuple[str, str]]
+    """(object, why) of backups whose manifest is unusable or whose dump is missing."""
+
+
+def scan(bucket: storage.Bucket, prefix: str) -> Scan:
+    """Every backup under `prefix`, sorted into complete, incomplete and invalid."""
     names = set(_names(bucket, prefix))
     dumps = sorted((n for n in names if n.endswith(BACKUP_SUFFIXES)), reverse=True)
-    complete, incomplete = [], []
+    complete, incomplete, invalid = [], [], []
     for name in dumps:
-        if manifest_object_name(name) in names:
-            complete.append(Backup(name, read_manifest(bucket, name)))
-        else:
+        if manifest_object_name(name) not in names:
             incomplete.append(name)
+            continue
+        try:
+            complete.append(Backup(name, read_manifest(bucket, name)))
+        except JobError as exc:
+            if exc.code != ExitCode.VERIFICATION_MISMATCH:
+                raise
+            invalid.append((name, str(exc)))
+    for manifest in sorted(n for n in names if n.endswith(MANIFEST_SUFFIX)):
+        if manifest.removesuffix(MANIFEST_SUFFIX) not in names:
+            invalid.append((manifest.removesuffix(MANIFEST_SUFFIX), f"{manifest} names a dump that does not exist"))
     complete.sort(key=lambda backup: backup.finished_at, reverse=True)
-    return complete, incomplete
+    return Scan(complete, incomplete, invalid)
+
+
+def _manifest_problem(manifest: Any, dump_name: str) -> str | None:
+    if not isinstance(manifest, dict):
+        return "is not a JSON object"
+    for field, kind in MANIFEST_FIELDS.items():
+        value = manifest.get(field)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"lacks a valid `{field}`"
+    if manifest["format"] != MANIFEST_FORMAT:
+        return f"has format {manifest['format']}, not {MANIFEST_FORMAT}"
+    if manifest["object"] != dump_name:
+        return f"describes {manifest['object'][:200]}, not {dump_name}"
+    if not re.fullmatch(r"[0-9a-f]{64}", manifest["sha256"]) or manifest["sizeBytes"] < 0:
+        return "has no usable sha256 or size"
+    try:
+        datetime.fromisoformat(manifest["finishedAt"].replace("Z", "+00:00"))
+    except ValueError:
+        return "has no usable finishedAt"
+    return None
 
 
 def read_manifest(bucket: storage.Bucket, dump_name: str) -> dict[str, Any]:
-    """The manifest of `dump_name` (NOT_FOUND when the dump has none, i.e. is incomplete)."""
+    """The manifest of `dump_name`: NOT_FOUND when it has none (incomplete), VERIFICATION_MISMATCH when unusable."""
     name = manifest_object_name(dump_name)
     try:
-        manifest = json.loads(bucket.blob(name).download_as_bytes())
+        raw = bucket.blob(name).download_as_bytes(retry=RETRY, timeout=STORAGE_TIMEOUT_SECONDS)
     except gcs_errors.NotFound:
         raise JobError(ExitCode.NOT_FOUND, f"{dump_name} has no manifest: it is not a complete backup") from None
-    except gcs_errors.GoogleAPICallError as exc:
+    except STORAGE_ERRORS as exc:
         raise storage_error(f"reading {name}", exc) from None
-    if manifest.get("format") != MANIFEST_FORMAT or manifest.get("object") != dump_name:
-        raise JobError(ExitCode.VERIFICATION_MISMATCH, f"{name} does not describe {dump_name}")
+    try:
+        manifest = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        manifest = None
+        problem: str | None = "is not valid JSON"
+    else:
+        problem = _manifest_problem(manifest, dump_name)
+    if problem:
+        raise JobError(ExitCode.VERIFICATION_MISMATCH, f"invalid backup: {name} {problem}")
     return manifest
 
 
 def newest(bucket: storage.Bucket, prefix: str, kind: str | None) -> Backup:
-    """The newest complete backup of `kind` (any kind when None)."""
-    complete, _ = scan(bucket, prefix)
-    for backup in complete:
+    """The newest complete, valid backup of `kind` (any kind when None)."""
+    for backup in scan(bucket, prefix).complete:
         if kind is None or backup.kind == kind:
             return backup
-    raise JobError(ExitCode.NOT_FOUND, f"no complete {kind or ''} backup under gs://{bucket.name}/{prefix}".replace("  ", " "))
+    what = f"complete {kind} backup" if kind else "complete backup"
+    raise JobError(ExitCode.NOT_FOUND, f"no {what} under gs://{bucket.name}/{prefix}")
