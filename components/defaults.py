@@ -11,6 +11,8 @@ PROJECT_NAME = "raptorflow-dr"
 
 # Retention the plan requires, per bucket role.
 RETENTION_DAYS = {"databaseDumps": 30, "userFiles": 90}
+# Cloud Storage's longest retention period: 3,155,760,000 seconds (100 years).
+RETENTION_DAYS_MAX = 36_525
 
 # Cloud Storage soft delete: 0 disables it, otherwise 7..90 days. Backups keep it on.
 SOFT_DELETE_DAYS_DEFAULT = 7

@@ -19,7 +19,17 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 
@@ -33,8 +43,16 @@ _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$")
 _TIME_OF_DAY = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+_OBJECT_PREFIX = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
 _MEMBER = re.compile(r"^(serviceAccount|group|user):[^@\s]+@[^@\s]+$")
+
+
+def _check_object_prefix(value: str) -> str:
+    if not _OBJECT_PREFIX.match(value) or any(part in (".", "..") for part in value.split("/")):
+        raise ValueError(f"'{value[:100]}' is not an object prefix: letters, digits, '.', '_', '-' and '/' between "
+                         "parts, without '.' or '..' parts or a leading '/'")
+    return value
 
 
 def _check_members(value: tuple[str, ...]) -> tuple[str, ...]:
@@ -92,7 +110,7 @@ class GcpSettings(_Model):
 class KmsSettings(_Model):
     """Customer-managed encryption keys of the backup buckets."""
 
-    rotation_days: int = Field(
+    rotation_days: StrictInt = Field(
         defaults.KMS_ROTATION_DAYS_DEFAULT,
         ge=1,
         le=defaults.KMS_ROTATION_DAYS_MAX,
@@ -103,7 +121,7 @@ class KmsSettings(_Model):
 class StorageClassTransition(_Model):
     """Move objects to a colder storage class once they are this old."""
 
-    age_days: int = Field(ge=1, description="Object age in days at which the move happens.")
+    age_days: StrictInt = Field(ge=1, description="Object age in days at which the move happens.")
     storage_class: Literal["NEARLINE", "COLDLINE", "ARCHIVE"] = Field(description="The colder class.")
 
 
@@ -113,9 +131,11 @@ _COLDNESS = {"NEARLINE": 1, "COLDLINE": 2, "ARCHIVE": 3}
 class BackupBucketSettings(_Model):
     """A backup bucket: how long it keeps objects and how it guards them."""
 
-    retention_days: int = Field(ge=1, description="Days every object is kept and cannot be deleted or replaced.")
+    retention_days: StrictInt = Field(
+        ge=1, le=defaults.RETENTION_DAYS_MAX, description="Days every object is kept and cannot be deleted or replaced."
+    )
     lock_retention: bool = Field(False, description="Lock the retention policy. Irreversible: only when compliance asks.")
-    soft_delete_days: int = Field(
+    soft_delete_days: StrictInt = Field(
         defaults.SOFT_DELETE_DAYS_DEFAULT,
         ge=defaults.SOFT_DELETE_DAYS_MIN,
         le=defaults.SOFT_DELETE_DAYS_MAX,
@@ -124,7 +144,7 @@ class BackupBucketSettings(_Model):
     storage_class_transitions: tuple[StorageClassTransition, ...] = Field(
         (), description="Colder storage classes after given ages, youngest first."
     )
-    access_log_retention_days: int = Field(
+    access_log_retention_days: StrictInt = Field(
         defaults.ACCESS_LOG_RETENTION_DAYS, ge=1, description="Days the bucket's access logs are kept."
     )
 
@@ -148,7 +168,9 @@ class BackupBucketSettings(_Model):
 class DatabaseDumpBucketSettings(BackupBucketSettings):
     """The bucket of database dumps (the plan keeps them 30 days)."""
 
-    retention_days: int = Field(defaults.RETENTION_DAYS["databaseDumps"], ge=1, description="Days dumps are kept.")
+    retention_days: StrictInt = Field(
+        defaults.RETENTION_DAYS["databaseDumps"], ge=1, le=defaults.RETENTION_DAYS_MAX, description="Days dumps are kept."
+    )
 
 
 class TransferSettings(_Model):
@@ -193,7 +215,9 @@ class DatabaseDumpReplicaSettings(DatabaseDumpBucketSettings):
 class UserFilesReplicaSettings(BackupBucketSettings):
     """The standby site's copy of the user-files bucket (the plan keeps it 90 days)."""
 
-    retention_days: int = Field(defaults.RETENTION_DAYS["userFiles"], ge=1, description="Days copies are kept.")
+    retention_days: StrictInt = Field(
+        defaults.RETENTION_DAYS["userFiles"], ge=1, le=defaults.RETENTION_DAYS_MAX, description="Days copies are kept."
+    )
     transfer: TransferSettings = Field(default_factory=TransferSettings, description="How the copy is kept.")
 
 
@@ -230,7 +254,7 @@ class RestoreCheckSettings(_Model):
     """The scheduled restore test: newest full backup into an empty scratch database."""
 
     cron: str = Field(defaults.RESTORE_CHECK_CRON, description="When it runs (cron, UTC); monthly by default.")
-    task_timeout_seconds: int = Field(
+    task_timeout_seconds: StrictInt = Field(
         defaults.RESTORE_CHECK_TASK_TIMEOUT_SECONDS, ge=60, le=86_400, description="Seconds one restore may take."
     )
 
@@ -245,6 +269,11 @@ class DnsExportSettings(_Model):
 
     cron: str = Field(defaults.DNS_EXPORT_CRON, description="When it runs (cron, UTC); daily 03:00 by default.")
     object_prefix: str = Field(defaults.DNS_EXPORT_PREFIX, description="Object prefix of the zone exports.")
+
+    @field_validator("object_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        return _check_object_prefix(value)
 
     @field_validator("cron")
     @classmethod
@@ -262,21 +291,21 @@ class DatabaseBackupSettings(_Model):
         min_length=1,
         description="The scheduled backups, one Cloud Run Job each (one per kind).",
     )
-    task_timeout_seconds: int = Field(
+    task_timeout_seconds: StrictInt = Field(
         defaults.BACKUP_TASK_TIMEOUT_SECONDS, ge=60, le=86_400, description="Seconds one backup may take."
     )
-    task_retries: int = Field(defaults.BACKUP_TASK_RETRIES, ge=0, le=10, description="Retries of a failed backup task.")
-    memory_mib: int = Field(defaults.BACKUP_MEMORY_MIB, ge=512, le=32_768, description="Memory of a backup task, MiB.")
+    task_retries: StrictInt = Field(defaults.BACKUP_TASK_RETRIES, ge=0, le=10, description="Retries of a failed backup task.")
+    memory_mib: StrictInt = Field(defaults.BACKUP_MEMORY_MIB, ge=512, le=32_768, description="Memory of a backup task, MiB.")
     cpu: Literal["1", "2", "4", "6", "8"] = Field(
         defaults.BACKUP_CPU, description="vCPUs of a backup task: 1, 2, 4, 6 or 8 (4 need 2048+ MiB, 6 and 8 4096+)."
     )
     manual_runners: tuple[str, ...] = Field(
         (), description="Principals that may run the backup jobs with overridden args (pre-deploy backups)."
     )
-    scheduler_retry_count: int = Field(
+    scheduler_retry_count: StrictInt = Field(
         defaults.SCHEDULER_RETRY_COUNT, ge=1, le=5, description="Retries when starting the job fails."
     )
-    attempt_deadline_seconds: int = Field(
+    attempt_deadline_seconds: StrictInt = Field(
         defaults.SCHEDULER_ATTEMPT_DEADLINE_SECONDS, ge=15, le=1_800,
         description="Seconds Cloud Scheduler waits for the start request.",
     )
@@ -284,6 +313,11 @@ class DatabaseBackupSettings(_Model):
     dns_export: DnsExportSettings | None = Field(
         None, description="Standby only: also export the failover zone daily (token: secret cloudflareExportToken)."
     )
+
+    @field_validator("object_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        return _check_object_prefix(value)
 
     @field_validator("manual_runners")
     @classmethod
@@ -397,11 +431,11 @@ class LoadBalancerSettings(_Model):
     """Cloudflare load balancing: health-checked pools per site, the active site first."""
 
     account_id: str = Field(description="Cloudflare account id that owns monitors and pools.")
-    monitor_interval_seconds: int = Field(
+    monitor_interval_seconds: StrictInt = Field(
         defaults.LB_MONITOR_INTERVAL_SECONDS, ge=10, le=3_600, description="Seconds between health checks."
     )
-    monitor_retries: int = Field(defaults.LB_MONITOR_RETRIES, ge=0, le=5, description="Retries before unhealthy.")
-    monitor_timeout_seconds: int = Field(
+    monitor_retries: StrictInt = Field(defaults.LB_MONITOR_RETRIES, ge=0, le=5, description="Retries before unhealthy.")
+    monitor_timeout_seconds: StrictInt = Field(
         defaults.LB_MONITOR_TIMEOUT_SECONDS, ge=1, le=10, description="Seconds a health check may take."
     )
 
@@ -527,7 +561,7 @@ class UptimeSettings(_Model):
     """Uptime checks of every failover target."""
 
     period_seconds: Literal[60, 300, 600, 900] = Field(defaults.UPTIME_PERIOD_SECONDS, description="Check period.")
-    timeout_seconds: int = Field(defaults.UPTIME_TIMEOUT_SECONDS, ge=1, le=60, description="Seconds per check.")
+    timeout_seconds: StrictInt = Field(defaults.UPTIME_TIMEOUT_SECONDS, ge=1, le=60, description="Seconds per check.")
     regions: tuple[Literal["USA", "EUROPE", "SOUTH_AMERICA", "ASIA_PACIFIC"], ...] = Field(
         defaults.UPTIME_REGIONS, min_length=3, description="Checker regions (at least three)."
     )
@@ -549,7 +583,7 @@ class MonitoringSettings(_Model):
     site_hosts: tuple[str, ...] = Field(
         (), description="Primary only: this site's own origins to check (the dr stack checks every target too)."
     )
-    backup_age_margin_hours: int = Field(
+    backup_age_margin_hours: StrictInt = Field(
         defaults.BACKUP_AGE_MARGIN_HOURS, ge=1, le=48,
         description="Hours beyond a schedule's interval before a missing backup alerts.",
     )
@@ -559,7 +593,7 @@ class MonitoringSettings(_Model):
 class ScenarioObjective(_Model):
     """A scenario's targets: how long recovery may take, and how much data may be lost."""
 
-    rto_minutes: int = Field(ge=1, description="Recovery time objective, minutes.")
+    rto_minutes: StrictInt = Field(ge=1, description="Recovery time objective, minutes.")
     rpo_minutes: int | None = Field(None, ge=0, description="Recovery point objective, minutes (none: n/a).")
 
 
@@ -580,8 +614,8 @@ class PitrCapability(_Model):
     """Supabase point-in-time recovery (WAL archiving): an add-on, declared here, not provisioned."""
 
     enabled: bool = Field(False, description="Whether the Supabase project has PITR.")
-    window_days: int = Field(defaults.PITR_WINDOW_DAYS, ge=1, le=35, description="How far back PITR reaches.")
-    rpo_minutes: int = Field(defaults.PITR_RPO_MINUTES, ge=0, description="Worst-case loss of PITR (WAL shipping).")
+    window_days: StrictInt = Field(defaults.PITR_WINDOW_DAYS, ge=1, le=35, description="How far back PITR reaches.")
+    rpo_minutes: StrictInt = Field(defaults.PITR_RPO_MINUTES, ge=0, description="Worst-case loss of PITR (WAL shipping).")
 
 
 class DatabaseReplicaCapability(_Model):
@@ -589,8 +623,8 @@ class DatabaseReplicaCapability(_Model):
 
     enabled: bool = Field(False, description="Whether a cross-region replica exists.")
     region: str | None = Field(None, description="The replica's (Supabase) region.")
-    max_lag_minutes: int = Field(defaults.DATABASE_REPLICA_LAG_MINUTES, ge=0, description="Worst replication lag.")
-    promote_minutes: int = Field(defaults.DATABASE_REPLICA_PROMOTE_MINUTES, ge=1, description="Time to promote it.")
+    max_lag_minutes: StrictInt = Field(defaults.DATABASE_REPLICA_LAG_MINUTES, ge=0, description="Worst replication lag.")
+    promote_minutes: StrictInt = Field(defaults.DATABASE_REPLICA_PROMOTE_MINUTES, ge=1, description="Time to promote it.")
 
 
 class RecoverySettings(_Model):
@@ -599,13 +633,13 @@ class RecoverySettings(_Model):
     objectives: Objectives = Field(default_factory=Objectives)
     pitr: PitrCapability = Field(default_factory=PitrCapability)
     database_replica: DatabaseReplicaCapability = Field(default_factory=DatabaseReplicaCapability)
-    database_size_gb: float = Field(defaults.DATABASE_SIZE_GB, gt=0, description="Database size for restores, GB.")
-    restore_mb_per_second: float = Field(
+    database_size_gb: StrictFloat = Field(defaults.DATABASE_SIZE_GB, gt=0, description="Database size for restores, GB.")
+    restore_mb_per_second: StrictFloat = Field(
         defaults.RESTORE_MB_PER_SECOND, gt=0, description="pg_restore throughput, MB/s."
     )
-    decision_minutes: int = Field(defaults.DECISION_MINUTES, ge=0, description="Detect and decide, minutes.")
-    apply_minutes: int = Field(defaults.APPLY_MINUTES, ge=0, description="A `pulumi up` of the switch, minutes.")
-    event_driven_lag_minutes: int = Field(
+    decision_minutes: StrictInt = Field(defaults.DECISION_MINUTES, ge=0, description="Detect and decide, minutes.")
+    apply_minutes: StrictInt = Field(defaults.APPLY_MINUTES, ge=0, description="A `pulumi up` of the switch, minutes.")
+    event_driven_lag_minutes: StrictInt = Field(
         defaults.EVENT_DRIVEN_LAG_MINUTES, ge=0, description="Worst lag of event-driven replication, minutes."
     )
 
@@ -705,7 +739,11 @@ class StackConfig(_Model):
         for key, label in value.items():
             if not _LABEL_KEY.match(key):
                 raise ValueError(f"label key '{key}' must be lowercase letters, digits, '_' or '-', starting with a letter")
-            if not _LABEL_VALUE.match(str(label)):
+            if not isinstance(label, str):
+                raise ValueError(f"label '{key}' must have a text value")
+            if len(label) > 63:
+                raise ValueError(f"label '{key}' value is {len(label)} characters; Google Cloud allows at most 63")
+            if not _LABEL_VALUE.match(label):
                 raise ValueError(f"label '{key}' value '{label}' must be lowercase letters, digits, '_' or '-'")
         if "environment" not in value:
             raise ValueError("an `environment` label is required (e.g. environment: prod)")
@@ -716,6 +754,9 @@ class StackConfig(_Model):
     def _bucket_name(cls, value: str | None) -> str | None:
         if value is not None and not _BUCKET_NAME.match(value):
             raise ValueError(f"'{value}' is not a valid bucket name: 3-63 lowercase letters, digits, '-', '_', '.'")
+        if value is not None and (value.startswith("goog") or "google" in value):
+            raise ValueError(f"'{value}': Cloud Storage refuses bucket names that start with 'goog' or contain "
+                             "'google'")
         return value
 
     @field_validator("standby_region")
@@ -892,15 +933,39 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def _describe(error: ErrorDetails) -> str:
+MAX_SHOWN_CHARS = 80
+
+
+def _holds_secret(annotation: Any) -> bool:
+    """Whether a field's type is, or contains, a SecretStr."""
+    if annotation is SecretStr:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return any(_holds_secret(field.annotation) for field in annotation.model_fields.values())
+    return any(_holds_secret(arg) for arg in getattr(annotation, "__args__", ()))
+
+
+def secret_keys_of_model() -> frozenset[str]:
+    """Top-level keys whose values are secrets, read off the model's SecretStr fields."""
+    return frozenset(field.alias or name for name, field in StackConfig.model_fields.items()
+                     if _holds_secret(field.annotation))
+
+
+def _describe(error: ErrorDetails, secret_keys: AbstractSet[str]) -> str:
     location = ".".join(str(part) for part in error["loc"])
     key = f"{NAMESPACE}:{location}" if location else NAMESPACE
     if error["type"] == "extra_forbidden":
         return f"{key}: is not a known key; allowed here: {', '.join(_allowed_keys(error['loc'][:-1]))}"
     message = error["msg"].removeprefix("Value error, ")
     shown = error.get("input")
-    if error["type"] not in ("missing", "model_type", "value_error") and not isinstance(shown, (dict, list)):
-        message += f" (got {shown!r})"
+    top = str(error["loc"][0]) if error["loc"] else ""
+    secret = top in secret_keys_of_model() or f"{NAMESPACE}:{top}" in secret_keys
+    if secret:
+        # A validator's own message may quote the value: say only what is wrong.
+        message = "invalid value (not shown: it is a secret)" if error["type"] == "value_error" else message
+    elif error["type"] not in ("missing", "model_type", "value_error") and not isinstance(shown, (dict, list)):
+        text = repr(shown)
+        message += f" (got {text if len(text) <= MAX_SHOWN_CHARS else text[:MAX_SHOWN_CHARS] + '...'})"
     return f"{key}: {message}"
 
 
@@ -956,7 +1021,7 @@ def parse_stack_config(stack: str, values: dict[str, Any], secret_keys: Abstract
     try:
         config = StackConfig.model_validate(own)
     except ValidationError as exc:
-        problems.extend(_describe(error) for error in exc.errors())
+        problems.extend(_describe(error, secret_keys) for error in exc.errors())
     if config is not None:
         for path in _secret_paths(config):
             top = path.split(".")[0]

@@ -12,19 +12,34 @@ in-place update (exit 1 otherwise).
 `raptorflow-dr:promoted`, run `up` (`preview` without `--yes`), then poll
 `https://<hostname><healthPath>` of every failover hostname until each answers
 200 or the timeout passes, and print a timed report. They need the Pulumi CLI
-and the stack's credentials.
+and the stack's credentials. Without `--yes` the flip is previewed from a
+temporary copy of the stack file (`--config-file`): the stack's own config is
+never changed, even when the preview is killed. The health URLs are those of
+the `failoverHostnames` the update reports.
+
+Exit codes: 0 applied (or previewed) and every hostname healthy; 1 some
+hostname not healthy within the timeout; 2 no CLI, no such stack, or invalid
+config; 3 `pulumi preview` / `pulumi up` failed (one line: the last error it
+printed); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from tools.offline import PROJECT, ROOT, SECRET_PLACEHOLDER, Plan, StackFileError, is_secret, plan_stack, unwrap
 
@@ -181,50 +196,120 @@ def wait_healthy(
 # ---------------------------------------------------------------- promote / demote
 
 
-def health_urls(plan: Plan) -> list[str]:
-    """https://<hostname><healthPath> of every hostname under failover in a plan."""
+def health_urls(hostnames: Iterable[str], stack: str, project_dir: Path = ROOT) -> list[str]:
+    """https://<hostname><healthPath> of each hostname the stack reports (the health path from its config)."""
     from components.stack_config import parse_stack_config
-    from tools.offline import read_stack_config
+    from tools.offline import supply_missing_secrets
+    from tools.stack_files import read_stack_config
 
-    values, secret_keys = read_stack_config(plan.stack, ROOT)
-    config = parse_stack_config(plan.stack, values, secret_keys)
-    if config.failover is None:
-        return []
-    return [f"https://{h.fqdn(config.failover.domain)}{config.failover.health_path}" for h in config.failover.hostnames]
+    values, secret_keys = read_stack_config(stack, project_dir)
+    supply_missing_secrets(stack, values, secret_keys)
+    config = parse_stack_config(stack, values, secret_keys)
+    path = config.failover.health_path if config.failover else "/health"
+    return [f"https://{host}{path}" for host in hostnames]
 
 
-def switch(stack_name: str, promote: bool, apply: bool, timeout_seconds: float, interval_seconds: float) -> int:
-    """Set `promoted`, run up (or preview), then verify health; print a timed report."""
+EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_SETUP, EXIT_PULUMI_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class _Interrupted(BaseException):
+    """SIGTERM: unwind so that every `finally` runs (the preview's temporary config file goes)."""
+
+
+def _children() -> list[int]:
+    """Pids of this process's children (the Pulumi CLI the Automation API started), from /proc."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields and int(fields[1]) == os.getpid():
+            found.append(int(entry.parent.name))
+    return found
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    # Pass it on to the CLI, as a terminal would: it cancels its operation and exits, so the Automation API's
+    # worker returns and nothing keeps running after this process.
+    for pid in _children():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    raise _Interrupted()
+
+
+def flipped_config_file(stack: str, promote: bool, folder: Path, project_dir: Path = ROOT) -> Path:
+    """A copy of the stack file with `promoted` flipped, for a preview that must not change the real one."""
+    from tools.stack_files import load_yaml_mapping
+
+    source = project_dir / f"Pulumi.{stack}.yaml"
+    document = load_yaml_mapping(source)
+    config = dict(document.get("config") or {})
+    config[PROMOTED_KEY] = promote
+    copy = folder / source.name
+    copy.write_text(yaml.safe_dump({**document, "config": config}, sort_keys=False))
+    return copy
+
+
+def _last_line(exc: BaseException) -> str:
+    """The last error line the CLI printed (the Automation API's CommandError holds `code:`/`stdout:`/`stderr:`)."""
+    lines = [line.strip().removeprefix("stderr:").removeprefix("stdout:").strip() for line in str(exc).splitlines()]
+    lines = [line for line in lines if line]
+    errors = [line for line in lines if "error" in line.lower()]
+    return (errors or lines or [type(exc).__name__])[-1][:300]
+
+
+def switch(stack_name: str, promote: bool, apply: bool, timeout_seconds: float, interval_seconds: float,
+           project_dir: Path = ROOT) -> int:
+    """Preview (default) or apply the flip, then verify health; print a timed report. Exit codes: module doc."""
     from pulumi import automation as auto
 
     report: list[tuple[str, float]] = []
     started = time.monotonic()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        stack = auto.select_stack(stack_name=stack_name, work_dir=str(ROOT))
+        stack = auto.select_stack(stack_name=stack_name, work_dir=str(project_dir))
     except FileNotFoundError:
         print("error: the Pulumi CLI is not installed (or not on PATH); install it from "
               "https://www.pulumi.com/docs/install/ - `python -m tools.failover diff` works without it",
               file=sys.stderr)
-        return 2
+        return EXIT_SETUP
     except auto.errors.CommandError as exc:
-        print(f"error: cannot select stack {stack_name}: {str(exc).strip()}", file=sys.stderr)
-        return 2
+        print(f"error: cannot select stack {stack_name}: {_last_line(exc)}", file=sys.stderr)
+        return EXIT_SETUP
     value = "true" if promote else "false"
-    if apply:
-        stack.set_config(PROMOTED_KEY, auto.ConfigValue(value=value))
-        report.append((f"config {PROMOTED_KEY}={value}", time.monotonic() - started))
-        stack.up(on_output=print)
-        report.append(("pulumi up finished", time.monotonic() - started))
-        results = wait_healthy(health_urls(plan_stack(stack_name)), timeout_seconds, interval_seconds)
-    else:
-        previous = stack.get_config(PROMOTED_KEY).value if PROMOTED_KEY in stack.get_all_config() else "false"
-        stack.set_config(PROMOTED_KEY, auto.ConfigValue(value=value))
-        try:
-            stack.preview(on_output=print)
-        finally:
-            stack.set_config(PROMOTED_KEY, auto.ConfigValue(value=previous))
-        report.append(("pulumi preview finished (nothing applied; pass --yes to apply)", time.monotonic() - started))
-        results = []
+    results: list[HealthResult] = []
+    try:
+        if apply:
+            stack.set_config(PROMOTED_KEY, auto.ConfigValue(value=value))
+            report.append((f"config {PROMOTED_KEY}={value}", time.monotonic() - started))
+            try:
+                outcome = stack.up(on_output=print)
+            except auto.errors.CommandError as exc:
+                print(f"error: pulumi up failed: {_last_line(exc)}; {PROMOTED_KEY}={value} stays set in the stack "
+                      "config - fix the cause and run the same command again", file=sys.stderr)
+                return EXIT_PULUMI_FAILED
+            report.append(("pulumi up finished", time.monotonic() - started))
+            hostnames = outcome.outputs.get("failoverHostnames")
+            urls = health_urls(hostnames.value if hostnames else [], stack_name, project_dir)
+            results = wait_healthy(urls, timeout_seconds, interval_seconds)
+        else:
+            # The flip lives only in a temporary copy of the stack file: a preview never changes the stack's
+            # config, even when it is killed half-way.
+            with tempfile.TemporaryDirectory(prefix="raptorflow-failover-") as folder:
+                flipped = flipped_config_file(stack_name, promote, Path(folder), project_dir)
+                try:
+                    stack.preview(on_output=print, config_file=str(flipped))
+                except auto.errors.CommandError as exc:
+                    print(f"error: pulumi preview failed: {_last_line(exc)}", file=sys.stderr)
+                    return EXIT_PULUMI_FAILED
+            report.append(("pulumi preview finished (nothing applied; pass --yes to apply)", time.monotonic() - started))
+    except (_Interrupted, KeyboardInterrupt):
+        print("interrupted: " + ("the stack config may already say promoted; run the command again"
+                                 if apply else "nothing was changed"), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     for result in results:
         when = f"healthy after {result.healthy_after_seconds:.1f} s" if result.healthy_after_seconds is not None \
             else f"NOT healthy within {timeout_seconds:.0f} s (last: {result.last_status})"
@@ -232,7 +317,7 @@ def switch(stack_name: str, promote: bool, apply: bool, timeout_seconds: float, 
     print(f"\n{'promote' if promote else 'demote'} {stack_name}:")
     for step, at in report:
         print(f"  {at:8.1f} s  {step}")
-    return 0 if all(r.healthy_after_seconds is not None for r in results) else 1
+    return EXIT_HEALTHY if all(r.healthy_after_seconds is not None for r in results) else EXIT_UNHEALTHY
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--yes", action="store_true", help="apply (without it: preview only)")
         command.add_argument("--timeout-seconds", type=float, default=600.0, help="health wait (default 600)")
         command.add_argument("--interval-seconds", type=float, default=5.0, help="between health polls (default 5)")
+        command.add_argument("--project-dir", type=Path, default=ROOT, metavar="DIR",
+                             help="folder of Pulumi.yaml and the stack files (default: this repo)")
     args = parser.parse_args(argv)
 
     if args.command == "diff":
@@ -263,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         result = diff_plans(before, after)
         print("\n".join(render_diff(args.stack, result, after)))
         return 0 if result.safe else 1
-    return switch(args.stack, args.command == "promote", args.yes, args.timeout_seconds, args.interval_seconds)
+    return switch(args.stack, args.command == "promote", args.yes, args.timeout_seconds, args.interval_seconds,
+                  args.project_dir)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ be made in one process without Pulumi's global state leaking between them.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import hashlib
 import re
@@ -336,6 +337,10 @@ def run_program(
         from pulumi.runtime.stack import Stack, run_pulumi_func
         from pulumi.runtime.sync_await import _sync_await
 
+        # A loop of this run's own, closed on every way out: one left for the garbage collector at interpreter
+        # exit sometimes prints "Exception ignored in BaseEventLoop.__del__" with a traceback.
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
         records: list[Resource] = []
         mocks, monitor = _build_mocks(stack_outputs or {}, records)
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
@@ -345,12 +350,22 @@ def run_program(
         def run_program_file() -> None:
             runpy.run_path(program, run_name="__main__")
 
-        _sync_await(run_pulumi_func(run_program_file))
-        stack_resource = pulumi.runtime.get_root_resource()
-        if not isinstance(stack_resource, Stack):
-            raise RuntimeError(f"{program} ran without a root stack resource to read its outputs from")
-        outputs = {name: _sync_await(_resolve(value)) for name, value in stack_resource.outputs.items()}
-        return Plan(stack=stack, resources=records, outputs=outputs)
+        try:
+            _sync_await(run_pulumi_func(run_program_file))
+            stack_resource = pulumi.runtime.get_root_resource()
+            if not isinstance(stack_resource, Stack):
+                raise RuntimeError(f"{program} ran without a root stack resource to read its outputs from")
+            outputs = {name: _sync_await(_resolve(value)) for name, value in stack_resource.outputs.items()}
+            return Plan(stack=stack, resources=records, outputs=outputs)
+        finally:
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            asyncio.set_event_loop(None)
+            loop.close()
 
     return contextvars.Context().run(run)
 

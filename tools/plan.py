@@ -155,7 +155,10 @@ def main(argv: list[str] | None = None) -> int:
             from pulumi import RunError
 
             kind = "" if isinstance(exc, RunError) else f"program error ({type(exc).__name__}): "
-            print(f"error: stack {stack}: {kind}{exc}", file=sys.stderr)
+            message = str(exc)
+            if args.stack_file:  # the program knows only the stack's name; name the file that was read
+                message = message.replace(f"Pulumi.{stack}.yaml", str(args.stack_file))
+            print(f"error: stack {stack}: {kind}{message}", file=sys.stderr)
             return 2
 
     from tools.policy_check import evaluate, summary

@@ -209,6 +209,17 @@ def secure_leaves(value: Any, path: str) -> list[tuple[str, Any]]:
     return []
 
 
+def plain_leaves(value: Any, path: str) -> list[str]:
+    """Dotted paths of the values inside `value` that are not `{secure: ...}`."""
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return []
+    if isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in plain_leaves(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [leaf for i, v in enumerate(value) for leaf in plain_leaves(v, f"{path}[{i}]")]
+    return [path]
+
+
 def _without_ciphertexts(value: Any) -> Any:
     """`value` with every `{secure: ...}` replaced by the placeholder the program sees offline."""
     if isinstance(value, dict) and set(value) == {"secure"}:
@@ -239,9 +250,17 @@ def read_stack_config(
     problems: list[str] = []
     values: dict[str, Any] = dict(project.defaults)
     secret_keys: set[str] = set()
+    from components.stack_config import secret_keys_of_model
+
+    secret_maps = {f"{PROJECT}:{key}" for key in secret_keys_of_model()}
     for key, value in config.items():
         full = namespaced(key)
         leaves = secure_leaves(value, full)
+        if full in secret_maps and isinstance(value, (dict, list)) and leaves:
+            # The CLI hands the program the whole map as one secret: a plain value inside would pass unseen.
+            problems.extend(f"{where}: is plain text inside the secret map {full}; set it with "
+                            f"`pulumi config set --secret --path '{where.partition(':')[2]}'`"
+                            for where in plain_leaves(value, full))
         for where, ciphertext in leaves:
             reason = ciphertext_problem(provider, ciphertext)
             if reason:
