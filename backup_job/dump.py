@@ -242,6 +242,7 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         reader.start()
         stderr_reader.start()
         counter = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="row-counts")
+        counting = None
         try:
             # Counted while the dump streams: same snapshot, so the same rows pg_dump writes.
             counting = counter.submit(database.row_counts, connection) if request.kind == "full" else None
@@ -265,6 +266,10 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         except Exception as exc:  # noqa: BLE001 - whatever else breaks the stream, no complete object exists
             raise JobError(ExitCode.UPLOAD_FAILED, f"uploading {name}: {type(exc).__name__}: {exc}") from None
         finally:
+            if counting is not None and not counting.done():
+                # The run failed while the count still waits (on a lock, say): cancel the query, or it would
+                # hold the run - and the snapshot - until the lock goes.
+                connection.cancel_safe(timeout=5)
             counter.shutdown(wait=True, cancel_futures=True)
             stop.set()
             if process.poll() is None:

@@ -265,7 +265,8 @@ def _invoke_result(token: str, args: dict[str, Any]) -> dict[str, Any]:
     raise NotImplementedError(f"the offline plan has no answer for invoke {token}")
 
 
-def _build_mocks(stack_outputs: dict[str, dict[str, Any]], records: list[Resource]):
+def _build_mocks(stack_outputs: dict[str, dict[str, Any]], records: list[Resource],
+                 thread_loops: list[asyncio.AbstractEventLoop]):
     """Mocks plus a monitor that also records URN, parent and protect of every registration."""
     import pulumi
     from pulumi.runtime import mocks as pulumi_mocks
@@ -296,13 +297,26 @@ def _build_mocks(stack_outputs: dict[str, dict[str, Any]], records: list[Resourc
                 )
             )
 
+        @staticmethod
+        def _thread_loop() -> None:
+            # The SDK calls the monitor from executor threads, each needing a loop; it would create them and
+            # leave them open. Create them here instead, so the run can close them when it ends.
+            try:
+                asyncio.get_event_loop()
+            except RuntimeError:
+                loop = asyncio.new_event_loop()
+                asyncio.set_event_loop(loop)
+                thread_loops.append(loop)
+
         def RegisterResource(self, request):
+            self._thread_loop()
             response = super().RegisterResource(request)
             if request.type != "pulumi:pulumi:Stack":
                 self._record(response.urn, request, request.object, bool(request.custom))
             return response
 
         def ReadResource(self, request):
+            self._thread_loop()
             # StackReferences are reads of another stack's outputs, registered through here.
             response = super().ReadResource(request)
             self._record(response.urn, request, request.properties, True)
@@ -342,7 +356,8 @@ def run_program(
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         records: list[Resource] = []
-        mocks, monitor = _build_mocks(stack_outputs or {}, records)
+        thread_loops: list[asyncio.AbstractEventLoop] = []
+        mocks, monitor = _build_mocks(stack_outputs or {}, records, thread_loops)
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
         pulumi.runtime.set_all_config({k: config_string(v) for k, v in values.items()}, sorted(secret_keys))
         program = str(root / "__main__.py")
@@ -364,8 +379,11 @@ def run_program(
             if pending:
                 loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
             asyncio.set_event_loop(None)
             loop.close()
+            for thread_loop in thread_loops:
+                thread_loop.close()
 
     return contextvars.Context().run(run)
 

@@ -1,0 +1,377 @@
+"""Fault injection for the backup job, against a real PostgreSQL and the GCS emulator.
+
+For every subcommand, what an outage or a killed process does: each case asserts the documented exit code,
+exactly one JSON log line (one stderr line for `list`), no object that `list` or `restore-check` would take for
+a new good backup, and nothing that existed before deleted or replaced.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import psycopg
+import pytest
+
+from backup_job import storage as layout
+from backup_job.errors import ExitCode
+from tests.test_backup_job import SAMPLE_SCHEMA
+from tools.offline import ROOT
+
+FAST_STORAGE = {"BACKUP_STORAGE_RETRY_SECONDS": "2"}
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start(*args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "backup_job", *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
+
+
+def job(*args: str, env: dict | None = None, timeout: float = 120) -> tuple[int, str, str, float]:
+    began = time.monotonic()
+    process = start(*args, env=env)
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err, time.monotonic() - began
+
+
+def one_log_line(out: str) -> dict:
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, f"expected exactly one log line, got {out!r}"
+    return json.loads(lines[0])
+
+
+def snapshot(bucket) -> dict[str, int]:
+    return {blob.name: blob.generation for blob in bucket.client.list_blobs(bucket)}
+
+
+def assert_nothing_lost_and_no_new_backup(bucket, before: dict[str, int]) -> None:
+    after = snapshot(bucket)
+    for name, generation in before.items():
+        assert after.get(name) == generation, f"{name} was deleted or replaced"
+    found = layout.scan(bucket, "supabase")
+    new_complete = [b.object for b in found.complete if b.object not in before]
+    assert new_complete == [], f"a failed run left something that looks like a good backup: {new_complete}"
+
+
+@pytest.fixture(scope="module")
+def app_url(postgres) -> str:
+    url = postgres.create_database("faults_app")
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(SAMPLE_SCHEMA)
+    return url
+
+
+@pytest.fixture
+def scratch(postgres) -> str:
+    import uuid
+
+    return postgres.create_database(f"faults_scratch_{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def seeded(bucket, app_url) -> dict[str, int]:
+    """A bucket holding one good full backup; returns its objects and generations."""
+    code, out, err, _ = job("backup", "--kind", "full", "--bucket", bucket.name, "--prefix", "supabase",
+                            env={"DATABASE_URL": app_url})
+    assert code == 0, out + err
+    return snapshot(bucket)
+
+
+def _children_of(pid: int, name: str) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, tail = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        if int(tail.split()[1]) == pid and head.split("(", 1)[1] == name:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _wait_for_child(pid: int, name: str, seconds: float = 30) -> int:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = _children_of(pid, name)
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"{name} never started")
+
+
+@pytest.fixture
+def locked_table(app_url):
+    """Hold an ACCESS EXCLUSIVE lock on a table: pg_dump then waits, so a test can kill or stop it mid-dump."""
+    connection = psycopg.connect(app_url)
+    connection.execute("BEGIN")
+    connection.execute("LOCK TABLE public.orders IN ACCESS EXCLUSIVE MODE")
+    yield
+    connection.rollback()
+    connection.close()
+
+
+# ---------------------------------------------------------------- backup
+
+
+def test_backup_database_down(bucket, seeded):
+    code, out, _err, _ = job("backup", "--kind", "full", "--bucket", bucket.name, "--prefix", "supabase",
+                            env={"DATABASE_URL": f"postgresql://u:pw@127.0.0.1:{closed_port()}/db"})
+    assert code == ExitCode.DATABASE_UNREACHABLE and one_log_line(out)["failure"] == "database_unreachable"
+    assert_nothing_lost_and_no_new_backup(bucket, seeded)
+
+
+@pytest.mark.parametrize("command", ["backup", "restore-check", "list", "export-dns"])
+def test_storage_down_ends_in_one_line_within_the_bound(command, app_url, scratch):
+    env = {**FAST_STORAGE, "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{closed_port()}",
+           "DATABASE_URL": app_url, "SCRATCH_DATABASE_URL": scratch, "CLOUDFLARE_API_TOKEN": "t",
+           "CLOUDFLARE_API_BASE_URL": f"http://127.0.0.1:{closed_port()}"}
+    extra = {"backup": ("--kind", "full"), "export-dns": ("--zone-id", "z"), "restore-check": (), "list": ()}
+    code, out, err, took = job(command, *extra[command], "--bucket", "b", "--prefix", "supabase", env=env)
+    if command == "export-dns":  # the API is down too: the export fails before storage is touched
+        assert code == ExitCode.EXPORT_FAILED and one_log_line(out)["failure"] == "export_failed"
+        return
+    assert code == ExitCode.UPLOAD_FAILED, out + err
+    message = err.strip() if command == "list" else one_log_line(out)["message"]
+    assert "Cloud Storage unreachable within 2 s" in message and "Traceback" not in err
+    assert took < 60, f"{command} waited {took:.0f} s"
+
+
+def test_pg_dump_killed_mid_dump_leaves_no_object_and_says_how_it_ended(bucket, seeded, app_url, locked_table):
+    process = start("backup", "--kind", "full", "--bucket", bucket.name, "--prefix", "supabase",
+                    env={"DATABASE_URL": app_url})
+    os.kill(_wait_for_child(process.pid, "pg_dump"), signal.SIGKILL)
+    out, _err = process.communicate(timeout=60)
+    assert process.returncode == ExitCode.DUMP_FAILED
+    assert one_log_line(out)["message"].startswith("pg_dump was killed by SIGKILL")
+    assert_nothing_lost_and_no_new_backup(bucket, seeded)
+
+
+@pytest.mark.parametrize("command", ["backup", "restore-check"])
+def test_sigterm_logs_the_failure_and_leaves_nothing(command, bucket, seeded, app_url, scratch, locked_table,
+                                                     postgres):
+    env = {"DATABASE_URL": app_url, "SCRATCH_DATABASE_URL": scratch}
+    extra = ("--kind", "full") if command == "backup" else ()
+    process = start(command, *extra, "--bucket", bucket.name, "--prefix", "supabase", env=env)
+    if command == "backup":
+        _wait_for_child(process.pid, "pg_dump")
+    else:
+        time.sleep(1.5)  # inside the restore: the throwaway database exists by now
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    if process.returncode == 0:  # the restore check was faster than the signal: nothing to stop
+        assert command == "restore-check"
+        return
+    log = one_log_line(out)
+    assert process.returncode == ExitCode.TERMINATED and log["failure"] == "terminated", out + err
+    assert_nothing_lost_and_no_new_backup(bucket, seeded)
+    with psycopg.connect(postgres.url()) as connection:
+        left = connection.execute("SELECT datname FROM pg_database WHERE datname LIKE 'raptorflow_restore%'")
+        assert left.fetchall() == [], "a throwaway database was left behind"
+
+
+def test_storage_killed_mid_transfer(app_url, postgres):
+    from google.cloud import storage
+
+    from tests.services import StorageEmulator
+
+    big = postgres.create_database("faults_big")
+    with psycopg.connect(big, autocommit=True) as connection:
+        connection.execute("CREATE TABLE blobs AS SELECT i, md5(i::text) || repeat(md5(random()::text), 30) AS data "
+                           "FROM generate_series(1, 150000) AS i")
+    outer = os.environ.get("STORAGE_EMULATOR_HOST")
+    emulator = StorageEmulator().start()
+    try:
+        storage.Client().create_bucket("faults-mid-transfer")
+        process = start("backup", "--kind", "full", "--bucket", "faults-mid-transfer", "--chunk-bytes", "262144",
+                        env={"DATABASE_URL": big, "STORAGE_EMULATOR_HOST": emulator.url, **FAST_STORAGE})
+        _wait_for_child(process.pid, "pg_dump")
+        time.sleep(0.5)
+    finally:
+        emulator.stop()
+        if outer:
+            os.environ["STORAGE_EMULATOR_HOST"] = outer
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == ExitCode.UPLOAD_FAILED, out + err
+    assert one_log_line(out)["failure"] == "upload_failed"
+
+
+def test_a_row_count_failure_has_its_own_exit_code(bucket, app_url, monkeypatch):
+    from backup_job import database, dump
+    from backup_job.database import Database
+    from backup_job.errors import JobError
+
+    def broken(connection):
+        raise psycopg.errors.QueryCanceled("canceling statement due to statement timeout")
+
+    monkeypatch.setattr(database, "row_counts", broken)
+    with pytest.raises(JobError) as caught:
+        dump.run_backup(Database(app_url), dump.BackupRequest(kind="full", bucket=bucket.name))
+    assert caught.value.code == ExitCode.ROW_COUNT_FAILED and "counting rows" in str(caught.value)
+    assert layout.scan(bucket, "").complete == []
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("keepalives=1", "sets keepalives, which pg_dump and pg_restore could only get on their command line"),
+    ("connect_timeout=abc", "connect_timeout must be a whole number of seconds"),
+], ids=["keyword-without-env", "bad-timeout"])
+def test_url_parameters_are_passed_on_or_refused(bucket, app_url, query, expected):
+    code, out, _err, _ = job("backup", "--kind", "full", "--bucket", bucket.name,
+                            env={"DATABASE_URL": f"{app_url}?{query}"})
+    assert code == ExitCode.USAGE and expected in one_log_line(out)["message"]
+
+
+def test_every_tls_keyword_reaches_the_children():
+    from backup_job.database import Database
+
+    url = ("postgresql://u:pw@db.example:5432/app?sslmode=verify-full&channel_binding=require&sslcrl=/c.pem"
+           "&sslsni=1&ssl_min_protocol_version=TLSv1.3&gssencmode=disable&target_session_attrs=read-write")
+    env = Database(url).child_env()
+    assert {k: env[k] for k in ("PGSSLMODE", "PGCHANNELBINDING", "PGSSLCRL", "PGSSLSNI", "PGSSLMINPROTOCOLVERSION",
+                                "PGGSSENCMODE", "PGTARGETSESSIONATTRS")} == {
+        "PGSSLMODE": "verify-full", "PGCHANNELBINDING": "require", "PGSSLCRL": "/c.pem", "PGSSLSNI": "1",
+        "PGSSLMINPROTOCOLVERSION": "TLSv1.3", "PGGSSENCMODE": "disable", "PGTARGETSESSIONATTRS": "read-write"}
+
+
+def test_a_prefix_that_climbs_out_is_refused(bucket):
+    code, _out, err, _ = job("list", "--bucket", bucket.name, "--prefix", "../..")
+    assert code == ExitCode.USAGE and "is not an object prefix" in err
+
+
+# ---------------------------------------------------------------- restore-check and list: damaged objects
+
+
+def _good(bucket) -> layout.Backup:
+    (backup,) = layout.scan(bucket, "supabase").complete
+    return backup
+
+
+@pytest.mark.parametrize("damage, failure", [
+    (lambda bucket, b: bucket.blob(b.object).upload_from_string(bucket.blob(b.object).download_as_bytes()[:-100]),
+     "verification_mismatch"),
+    (lambda bucket, b: bucket.blob(b.object).upload_from_string(b""), "verification_mismatch"),
+    (lambda bucket, b: bucket.blob(b.object).delete(), "not_found"),
+], ids=["truncated-dump", "empty-dump", "missing-dump"])
+def test_a_damaged_dump_fails_the_check_with_its_code(bucket, seeded, scratch, damage, failure):
+    backup = _good(bucket)
+    damage(bucket, backup)
+    code, out, err, _ = job("restore-check", "--bucket", bucket.name, "--object", backup.object,
+                            env={"SCRATCH_DATABASE_URL": scratch})
+    log = one_log_line(out)
+    assert log["failure"] == failure and code == ExitCode[failure.upper()], out + err
+
+
+@pytest.mark.parametrize("manifest", [
+    b'{"format": 1, "object": "trunc',
+    b'{"format": 1}',
+    b'[1, 2, 3]',
+    None,  # names another object: filled in by the test
+], ids=["truncated-json", "missing-fields", "wrong-shape", "names-another-object"])
+def test_one_bad_manifest_marks_only_its_backup_invalid(bucket, seeded, app_url, scratch, manifest):
+    older = _good(bucket)
+    code, out, err, _ = job("backup", "--kind", "full", "--bucket", bucket.name, "--prefix", "supabase",
+                            env={"DATABASE_URL": app_url})
+    newer = one_log_line(out)["object"]
+    body = manifest if manifest is not None else json.dumps({**older.manifest, "object": older.object}).encode()
+    bucket.blob(layout.manifest_object_name(newer)).upload_from_string(body)
+
+    code, out, err, _ = job("list", "--bucket", bucket.name, "--prefix", "supabase", "--json")
+    assert code == 0, err
+    rows = {row["object"]: row for row in json.loads(out)}
+    assert rows[older.object]["complete"] and "invalid" in rows[newer] and not rows[newer]["complete"]
+    code, out, err, _ = job("restore-check", "--bucket", bucket.name, "--prefix", "supabase",
+                            env={"SCRATCH_DATABASE_URL": scratch})
+    assert code == 0 and one_log_line(out)["object"] == older.object, out + err
+
+
+# ---------------------------------------------------------------- export-dns: what Cloudflare might answer
+
+ZONE = b"$ORIGIN example.app.\n@\t1\tIN\tA\t203.0.113.10\nwww\t1\tIN\tCNAME\texample.app.\n"
+
+
+class _Api(http.server.BaseHTTPRequestHandler):
+    answers: ClassVar[dict[str, tuple[int, dict[str, str], bytes]]] = {}
+    seen: ClassVar[list[tuple[int, str, str | None]]] = []
+
+    def do_GET(self):
+        server = self.server
+        assert isinstance(server, http.server.HTTPServer)
+        port = server.server_port
+        type(self).seen.append((port, self.path, self.headers.get("Authorization")))
+        status, headers, body = type(self).answers.get(f"{port}{self.path}", (404, {}, b""))
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def two_origins():
+    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Api) for _ in range(2)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Api.answers, _Api.seen = {}, []
+    yield [server.server_address[1] for server in servers]
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _export(bucket, port):
+    return job("export-dns", "--zone-id", "z1", "--bucket", bucket.name, "--prefix", "cloudflare",
+               env={"CLOUDFLARE_API_TOKEN": "cf-secret-token", "CLOUDFLARE_API_BASE_URL": f"http://127.0.0.1:{port}"})
+
+
+def test_a_redirect_to_another_origin_is_not_followed_with_the_token(bucket, two_origins):
+    api, elsewhere = two_origins
+    _Api.answers[f"{api}/zones/z1/dns_records/export"] = (
+        302, {"Location": f"http://127.0.0.1:{elsewhere}/steal"}, b"")
+    code, out, err, _ = _export(bucket, api)
+    assert code == ExitCode.EXPORT_FAILED and "redirected to another origin" in one_log_line(out)["message"]
+    assert [seen for seen in _Api.seen if seen[0] == elsewhere] == [], "the other origin was contacted"
+    assert "cf-secret-token" not in out + err
+    assert list(bucket.list_blobs()) == []
+
+
+def test_an_html_page_is_not_stored_as_a_zone(bucket, two_origins):
+    api, _ = two_origins
+    _Api.answers[f"{api}/zones/z1/dns_records/export"] = (200, {}, b"<html><body>Please log in</body></html>")
+    code, _out, _err, _ = _export(bucket, api)
+    assert code == ExitCode.EXPORT_FAILED and list(bucket.list_blobs()) == []
+
+
+# ---------------------------------------------------------------- every scheduled command, twice in a row
+
+
+def test_every_scheduled_command_succeeds_twice_in_a_row(bucket, app_url, scratch, two_origins):
+    api, _ = two_origins
+    _Api.answers[f"{api}/zones/z1/dns_records/export"] = (200, {}, ZONE)
+    for attempt in (1, 2):
+        for args, env in (
+            (("backup", "--kind", "full", "--prefix", "supabase"), {"DATABASE_URL": app_url}),
+            (("backup", "--kind", "schema", "--prefix", "supabase"), {"DATABASE_URL": app_url}),
+            (("restore-check", "--prefix", "supabase"), {"SCRATCH_DATABASE_URL": scratch}),
+        ):
+            code, out, err, _ = job(*args, "--bucket", bucket.name, env=env)
+            assert code == 0, f"{args[0]} run {attempt}: {out}{err}"
+        code, out, err, _ = _export(bucket, api)
+        assert code == 0, f"export-dns run {attempt}: {out}{err}"
+    assert len(layout.scan(bucket, "supabase").complete) == 4
+    assert len(layout.scan(bucket, "cloudflare").complete) == 2
