@@ -251,7 +251,7 @@ class BackupSchedule(_Model):
 
 
 class RestoreCheckSettings(_Model):
-    """The scheduled restore test: newest full backup into an empty scratch database."""
+    """The scheduled restore test: newest full backup into a throwaway database, dropped after."""
 
     cron: str = Field(defaults.RESTORE_CHECK_CRON, description="When it runs (cron, UTC); monthly by default.")
     task_timeout_seconds: StrictInt = Field(

@@ -2,7 +2,8 @@
 
 The real CLI cannot be installed on these machines (no downloads beyond the package registries), so the
 operator commands that drive it through the Automation API are tested against this script. It answers what
-they ask (`version`, `stack select`, `stack ls --json`), records every call (argv, stdin, and the file given
+they ask (`version`, `stack select`, `stack ls --json`, `stack output --json` from $STAND_IN_OUTPUTS,
+`stack history --json`), records every call (argv, stdin, and the file given
 with `--config-file`) as JSON lines in $STAND_IN_LOG, writes a ciphertext of the passphrase provider's shape
 for `config set --secret` (and plain values for `config set`), and for `preview` / `up` sleeps
 $STAND_IN_SLEEP_SECONDS and exits $STAND_IN_EXIT with $STAND_IN_STDERR.
@@ -53,6 +54,13 @@ if args[:2] == ["config", "set"]:
     else:
         node[key] = value
     yaml.safe_dump(document, open(stack_file, "w"))
+    sys.exit(0)
+if args[:2] == ["stack", "output"]:
+    print(os.environ.get("STAND_IN_OUTPUTS", "{{}}")); sys.exit(0)
+if args[:2] == ["stack", "history"]:
+    print(json.dumps([{{"kind": "update", "startTime": "2026-11-29T00:00:00.000Z", "message": "", "environment": {{}},
+                      "config": {{}}, "result": "succeeded", "endTime": "2026-11-29T00:00:01.000Z", "version": 1,
+                      "resourceChanges": {{}}}}]))
     sys.exit(0)
 if args and args[0] in ("preview", "up"):
     time.sleep(float(os.environ.get("STAND_IN_SLEEP_SECONDS", "0")))

@@ -264,14 +264,25 @@ def _good(bucket) -> layout.Backup:
      "verification_mismatch"),
     (lambda bucket, b: bucket.blob(b.object).upload_from_string(b""), "verification_mismatch"),
     (lambda bucket, b: bucket.blob(b.object).delete(), "not_found"),
-], ids=["truncated-dump", "empty-dump", "missing-dump"])
-def test_a_damaged_dump_fails_the_check_with_its_code(bucket, seeded, scratch, damage, failure):
+    (lambda bucket, b: bucket.blob(b.object).upload_from_string(_flip_a_byte(bucket.blob(b.object).download_as_bytes())),
+     "verification_mismatch"),
+], ids=["truncated-dump", "empty-dump", "missing-dump", "flipped-byte"])
+def test_a_damaged_dump_fails_the_check_with_its_code(bucket, seeded, scratch, damage, failure, postgres):
     backup = _good(bucket)
     damage(bucket, backup)
     code, out, err, _ = job("restore-check", "--bucket", bucket.name, "--object", backup.object,
                             env={"SCRATCH_DATABASE_URL": scratch})
     log = one_log_line(out)
     assert log["failure"] == failure and code == ExitCode[failure.upper()], out + err
+    with psycopg.connect(postgres.url()) as connection:
+        left = connection.execute("SELECT datname FROM pg_database WHERE datname LIKE 'raptorflow_restore%'")
+        assert left.fetchall() == [], "a failed check left its database behind"
+
+
+def _flip_a_byte(data: bytes) -> bytes:
+    damaged = bytearray(data)
+    damaged[len(damaged) // 2] ^= 0xFF
+    return bytes(damaged)
 
 
 @pytest.mark.parametrize("manifest", [

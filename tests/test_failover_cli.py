@@ -84,6 +84,14 @@ def test_without_the_cli_promote_says_so_in_one_line(project):
     assert err.startswith("error: the Pulumi CLI is not installed")
 
 
-def test_health_urls_come_from_the_hostnames_the_update_reports():
-    assert health_urls(["app.example.net", "api.example.net"], "dr") == [
-        "https://app.example.net/health", "https://api.example.net/health"]
+def test_after_up_the_health_urls_are_the_hostnames_the_update_reports(project, tmp_path):
+    # A hostname that is in no stack file: only the update's outputs can have named it (port 1 refuses at once).
+    env = {**install(tmp_path, "dr"), "STAND_IN_OUTPUTS": '{"failoverHostnames": ["127.0.0.1:1"]}'}
+    process = failover(project, env, "promote", "--yes", "--timeout-seconds", "0.2", "--interval-seconds", "0.1")
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 1, err
+    assert "https://127.0.0.1:1/health NOT healthy within 0 s" in out
+    assert "raptorflow.app" not in out, "health URLs must not come from the stack file"
+    sets = [c["argv"] for c in calls(tmp_path) if c["argv"][:2] == ["config", "set"]]
+    assert sets == [["config", "set", "raptorflow-dr:promoted", "--plaintext", "--stack", "dr", "--", "true"]]
+    assert health_urls(["app.example.net"], "dr") == ["https://app.example.net/health"]

@@ -50,6 +50,8 @@ def test_a_typed_key_without_default_is_required_in_every_stack(tmp_path):
 
 def test_a_value_of_the_wrong_declared_type_is_refused(tmp_path):
     root = _project(tmp_path, {"promoted": {"type": "boolean", "default": False}})
+    (root / "Pulumi.dr.yaml").write_text("config:\n  raptorflow-dr:promoted: 'true'\n")
+    assert read_stack_config("dr", root)[0]["raptorflow-dr:promoted"] == "true", "the CLI stores scalars as strings"
     (root / "Pulumi.dr.yaml").write_text("config:\n  raptorflow-dr:promoted: 'yes'\n")
     with pytest.raises(StackFileError, match="configuration key 'promoted' must be of type 'boolean'"):
         read_stack_config("dr", root)

@@ -41,6 +41,7 @@ from typing import Any
 
 import yaml
 
+from components.stack_config import ConfigError
 from tools.offline import PROJECT, ROOT, SECRET_PLACEHOLDER, Plan, StackFileError, is_secret, plan_stack, unwrap
 
 PROMOTED_KEY = f"{PROJECT}:promoted"
@@ -291,7 +292,11 @@ def switch(stack_name: str, promote: bool, apply: bool, timeout_seconds: float, 
                 return EXIT_PULUMI_FAILED
             report.append(("pulumi up finished", time.monotonic() - started))
             hostnames = outcome.outputs.get("failoverHostnames")
-            urls = health_urls(hostnames.value if hostnames else [], stack_name, project_dir)
+            try:
+                urls = health_urls(hostnames.value if hostnames else [], stack_name, project_dir)
+            except (StackFileError, ConfigError) as exc:
+                print(f"error: the update is done, but the health path cannot be read: {exc}", file=sys.stderr)
+                return EXIT_SETUP
             results = wait_healthy(urls, timeout_seconds, interval_seconds)
         else:
             # The flip lives only in a temporary copy of the stack file: a preview never changes the stack's

@@ -152,11 +152,20 @@ class ProjectConfig:
             )
         for key, declared in sorted(self.types.items()):
             value = values.get(key)
-            accepted = DECLARED_TYPES[declared]
-            if value is not None and (not isinstance(value, accepted) or (declared == "integer" and isinstance(value, bool))):
+            if value is not None and not _of_declared_type(value, declared):
                 found.append(f"Stack '{stack}' with configuration key '{key.partition(':')[2]}' must be of type "
                              f"'{declared}'")
         return found
+
+
+def _of_declared_type(value: Any, declared: str) -> bool:
+    """Whether the CLI takes `value` as `declared`: `pulumi config set` stores scalars as strings ("true", "5")."""
+    if declared == "boolean":
+        return isinstance(value, bool) or value in ("true", "false")
+    if declared == "integer":
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, str) and value.lstrip("-").isdigit())
+    return isinstance(value, DECLARED_TYPES[declared])
 
 
 def secrets_provider(document: dict[str, Any]) -> str:
