@@ -44,9 +44,23 @@ def dr_plan(make_plan) -> Plan:
 
 @pytest.fixture
 def run_cli():
-    """Run `python -m <module> ARGS` from the project root; return the CompletedProcess."""
+    """Run `python -m <module> ARGS` from the project root; return the CompletedProcess.
 
-    def run(module: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    `tools.plan` runs in this process (its `main(argv)`, output captured) unless `own_process=True`: the same
+    code, without a second interpreter and a second import of the provider SDKs for every case.
+    """
+
+    def run(module: str, *args: str, timeout: float = 120, own_process: bool = False) -> subprocess.CompletedProcess:
+        if module == "tools.plan" and not own_process:
+            import contextlib
+            import io
+
+            from tools.plan import main
+
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(list(args))
+            return subprocess.CompletedProcess([module, *args], code, out.getvalue(), err.getvalue())
         return subprocess.run(
             [sys.executable, "-m", module, *args],
             cwd=ROOT, capture_output=True, text=True, timeout=timeout,

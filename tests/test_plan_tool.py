@@ -8,7 +8,7 @@ from tools.offline import SECRET_SIG, SIG_KEY, redact
 
 
 def test_json_plan_has_the_documented_shape(run_cli):
-    result = run_cli("tools.plan", "prod", "--json")
+    result = run_cli("tools.plan", "prod", "--json", own_process=True)  # the README's command, as a process
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     assert set(plan) == {"stack", "resources", "outputs", "policy", "readiness", "placeholderSecrets"}

@@ -83,7 +83,7 @@ def test_invalid_config_names_file_key_and_rule_and_exits_2(run_cli, stack_file,
     path = stack_file(stack, edit)
     result = run_cli("tools.plan", stack, "--stack-file", str(path))
     assert result.returncode == 2, result.stdout + result.stderr
-    assert f"invalid stack config in Pulumi.{stack}.yaml" in result.stderr
+    assert f"invalid stack config in {path}" in result.stderr, "the error names the file that was read"
     assert expected in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
 
