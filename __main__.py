@@ -43,7 +43,6 @@ from components.failover_record import FailoverRecord, FailoverRecordArgs
 from components.project_apis import ProjectApis, ProjectApisArgs
 from components.recovery_objectives import RecoveryObjectives
 from components.region_environment import RegionEnvironment, RegionEnvironmentArgs
-from components.schedule import max_interval_hours
 from components.scheduled_backup import ScheduledDatabaseBackup, ScheduledDatabaseBackupArgs
 from components.site_monitoring import (
     BackupWatch,
@@ -60,6 +59,7 @@ from components.stack_config import (
     UserFilesReplicaSettings,
     load_stack_config,
 )
+from core.schedule import max_interval_hours
 
 T = TypeVar("T")
 

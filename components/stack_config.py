@@ -33,8 +33,10 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 
+from core.regions import GCP_REGIONS
+from core.schedule import max_interval_hours
+
 from . import defaults
-from .schedule import max_interval_hours
 
 NAMESPACE = defaults.PROJECT_NAME
 
@@ -73,9 +75,9 @@ class _Model(BaseModel):
 
 
 def _check_region(value: str) -> str:
-    if value not in defaults.GCP_REGIONS:
-        close = difflib.get_close_matches(value, defaults.GCP_REGIONS, n=3)
-        hint = f"did you mean {', '.join(close)}?" if close else f"one of {', '.join(sorted(defaults.GCP_REGIONS))}"
+    if value not in GCP_REGIONS:
+        close = difflib.get_close_matches(value, GCP_REGIONS, n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else f"one of {', '.join(sorted(GCP_REGIONS))}"
         raise ValueError(f"'{value}' is not a Google Cloud region; {hint}")
     return value
 
@@ -104,7 +106,7 @@ class GcpSettings(_Model):
     @property
     def continent(self) -> str:
         """The continent of `region`, for cross-continent checks."""
-        return defaults.GCP_REGIONS[self.region]
+        return GCP_REGIONS[self.region]
 
 
 class KmsSettings(_Model):
@@ -797,7 +799,7 @@ class StackConfig(_Model):
                 raise ValueError("a primary stack needs `userFilesBucket`, the existing bucket of user files")
             if self.standby_region is None:
                 raise ValueError("a primary stack needs `standbyRegion`, where the standby site keeps the copies")
-            if defaults.GCP_REGIONS[self.standby_region] == self.gcp.continent:
+            if GCP_REGIONS[self.standby_region] == self.gcp.continent:
                 raise ValueError(
                     f"standbyRegion {self.standby_region} is on the same continent as {self.gcp.region}: "
                     "a regional outage can take both; pick a region on another continent"

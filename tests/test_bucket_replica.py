@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components import defaults
+from core.regions import GCP_REGIONS
 
 TRANSFER = "gcp:storage/transferJob:TransferJob"
 BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
@@ -15,7 +16,7 @@ REPLICAS = {"db-dumps-replica": ("databaseDumpsBucket", 30), "user-files-replica
 def test_replica_lives_in_europe_and_keeps_the_plans_retention(dr_plan, replica):
     _, days = REPLICAS[replica]
     bucket = dr_plan.named(f"{replica}-sink-bucket").inputs
-    assert defaults.GCP_REGIONS[bucket["location"]] == "europe", f"{replica} must be in an EU region"
+    assert GCP_REGIONS[bucket["location"]] == "europe", f"{replica} must be in an EU region"
     assert bucket["retentionPolicy"]["retentionPeriod"] == str(days * defaults.SECONDS_PER_DAY)
     assert bucket["publicAccessPrevention"] == "enforced"
     assert dr_plan.named(f"{replica}-sink-bucket").protect
@@ -30,8 +31,8 @@ def test_transfer_copies_the_prod_bucket_into_the_replica(dr_plan, prod_plan, re
 
 
 def test_prod_and_dr_buckets_are_on_different_continents(dr_plan, prod_plan):
-    assert defaults.GCP_REGIONS[prod_plan.outputs["region"]] == "north-america"
-    assert defaults.GCP_REGIONS[dr_plan.outputs["region"]] == "europe"
+    assert GCP_REGIONS[prod_plan.outputs["region"]] == "north-america"
+    assert GCP_REGIONS[dr_plan.outputs["region"]] == "europe"
 
 
 def test_transfer_jobs_never_delete_or_overwrite(dr_plan):

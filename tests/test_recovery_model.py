@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.recovery_model import Assessment, assess
+from core.recovery_model import Assessment, assess
 from tools.readiness import assess_plans
 
 OBJECTIVES = {

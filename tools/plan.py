@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from core.paths import lookup
 from tools.offline import SECRET_PLACEHOLDER, Plan, Resource, StackFileError, is_secret, plan_stack
 
 # The inputs worth a reviewer's eye, per resource type; other types show their top-level scalars.
@@ -58,20 +59,6 @@ KEY_PROPERTIES = {
 MAX_VALUE_CHARS = 240
 
 
-def _lookup(inputs: dict[str, Any], dotted: str) -> Any:
-    node: Any = inputs
-    for part in dotted.split("."):
-        if is_secret(node):
-            return node
-        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        elif isinstance(node, dict) and part in node:
-            node = node[part]
-        else:
-            return None
-    return node
-
-
 def _show(value: Any) -> str:
     if is_secret(value):
         return SECRET_PLACEHOLDER
@@ -88,7 +75,7 @@ def key_properties(resource: Resource) -> list[tuple[str, str]]:
         wanted = tuple(k for k, v in resource.inputs.items() if not isinstance(v, (dict, list)) or is_secret(v))
     pairs = []
     for dotted in wanted:
-        value = _lookup(resource.inputs, dotted)
+        value = lookup(resource.inputs, dotted, stop=is_secret)
         if value is not None:
             pairs.append((dotted, _show(value)))
     return pairs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from components.recovery_model import TITLES, Assessment, assess
+from core.recovery_model import TITLES, Assessment, assess
 from tools.offline import Plan, unwrap
 
 

@@ -1,7 +1,7 @@
 """raptorflow-dr's CrossGuard rules, one module per domain. `POLICIES` is what the pack enforces.
 
 The modules only declare policies; building a PolicyPack (policies/__main__.py) starts a server, so nothing
-here does it. The objectives rule uses components/recovery_model.py, a pure-Python module of the program.
+here does it. The rules share the program's pure core (core/: regions, the dotted-path lookup, the recovery model).
 """
 
 from . import dns, iam, kms, labels, monitoring, objectives, scheduling, storage, transfer, vercel

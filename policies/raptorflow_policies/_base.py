@@ -17,7 +17,7 @@ from pulumi_policy import (
 )
 
 # One dotted-path lookup for the program's pure modules and the pack (the pack puts the repo root on sys.path).
-from components.recovery_model import lookup as get  # noqa: F401 - re-exported for the rule modules
+from core.paths import lookup as get  # noqa: F401 - re-exported for the rule modules
 
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY

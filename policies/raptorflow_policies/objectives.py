@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from components.recovery_model import TITLES, assess
+from core.recovery_model import TITLES, assess
 
 from ._base import RECOVERY, stack_policy
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
+from core.regions import continent
+
 from ._base import (
     ADVISORY,
     BUCKET,
@@ -16,24 +18,6 @@ from ._base import (
     resource_policy,
     stack_policy,
 )
-
-REGION_CONTINENT_PREFIXES = {
-    "us-": "north-america", "northamerica-": "north-america", "europe-": "europe", "asia-": "asia",
-    "australia-": "australia", "southamerica-": "south-america", "me-": "middle-east", "africa-": "africa",
-}
-
-
-def continent(region: str) -> str:
-    """The continent of a GCP region (or multi-region) name."""
-    region = str(region).lower()
-    if region in ("us", "nam4"):
-        return "north-america"
-    if region in ("eu", "eur4"):
-        return "europe"
-    for prefix, name in REGION_CONTINENT_PREFIXES.items():
-        if region.startswith(prefix):
-            return name
-    return region
 
 
 def _buckets_only(check):

@@ -24,7 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.schedule import max_interval_hours
+from core.paths import lookup
+from core.schedule import max_interval_hours
 
 RECOVERY = "raptorflow:recovery:RecoveryObjectives"
 SCHEDULER_JOB = "gcp:cloudscheduler/job:Job"
@@ -110,19 +111,6 @@ class Assessment:
             "met": self.met,
             "binding": self.binding,
         }
-
-
-def lookup(props: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
-    """props['a'][0]['b'] for 'a.0.b', or `default` when any step is missing (shared with the policy pack)."""
-    node: Any = props
-    for part in dotted.split("."):
-        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        elif isinstance(node, Mapping) and part in node:
-            node = node[part]
-        else:
-            return default
-    return node
 
 
 def _hours(minutes: float) -> str:
