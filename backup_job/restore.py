@@ -76,13 +76,7 @@ def run_restore_check(
     there, and the database is dropped on every way out - so the check runs again and again, a tampered dump
     never reaches a database anyone keeps, and the scratch URL's own database is never written. Raises JobError.
     """
-    bucket = (gcs or layout.client()).bucket(bucket_name)
-    backup = (
-        layout.Backup(object_name, layout.read_manifest(bucket, object_name))
-        if object_name
-        else layout.newest(bucket, prefix, kind)
-    )
-    _check_size(bucket, backup)
+    bucket, backup = _pick(gcs, bucket_name, prefix, object_name, kind)
     admin = scratch.connect()
     admin.autocommit = True
     try:
@@ -99,6 +93,30 @@ def run_restore_check(
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target)))
     finally:
         admin.close()
+
+
+def _pick(gcs: storage.Client | None, bucket_name: str, prefix: str, object_name: str | None,
+          kind: str | None) -> tuple[storage.Bucket, layout.Backup]:
+    """The backup to restore - `object_name`, or the newest valid one of `kind` - once its dump's size is checked."""
+    bucket = (gcs or layout.client()).bucket(bucket_name)
+    backup = (
+        layout.Backup(object_name, layout.read_manifest(bucket, object_name))
+        if object_name
+        else layout.newest(bucket, prefix, kind)
+    )
+    _check_size(bucket, backup)
+    return bucket, backup
+
+
+def _download(bucket: storage.Bucket, backup: layout.Backup, sink: _HashingPipe) -> None:
+    """Stream the dump into `sink` (which hashes it); a missing dump is NOT_FOUND, storage trouble exit 4."""
+    try:
+        bucket.blob(backup.object, chunk_size=DOWNLOAD_CHUNK_BYTES).download_to_file(
+            sink, checksum="crc32c", retry=layout.RETRY, timeout=layout.STORAGE_TIMEOUT_SECONDS)
+    except gcs_errors.NotFound:
+        raise JobError(ExitCode.NOT_FOUND, f"{backup.object} does not exist: its manifest names a missing dump") from None
+    except layout.STORAGE_ERRORS as exc:
+        raise layout.storage_error(f"downloading {backup.object}", exc) from None
 
 
 def _check_size(bucket: storage.Bucket, backup: layout.Backup) -> None:
@@ -140,12 +158,7 @@ def _restore(target: database.Database, bucket: storage.Bucket, backup: layout.B
     stderr_reader.start()
     pipe = _HashingPipe(process.stdin)
     try:
-        bucket.blob(backup.object, chunk_size=DOWNLOAD_CHUNK_BYTES).download_to_file(
-            pipe, checksum="crc32c", retry=layout.RETRY, timeout=layout.STORAGE_TIMEOUT_SECONDS)
-    except gcs_errors.NotFound:
-        raise JobError(ExitCode.NOT_FOUND, f"{backup.object} does not exist: its manifest names a missing dump") from None
-    except layout.STORAGE_ERRORS as exc:
-        raise layout.storage_error(f"downloading {backup.object}", exc) from None
+        _download(bucket, backup, pipe)
     finally:
         try:
             process.stdin.close()
@@ -215,13 +228,7 @@ def run_restore(
         raise JobError(ExitCode.USAGE, "--table names must all be in one schema (pg_restore selects one schema)")
     if jobs < 1:
         raise JobError(ExitCode.USAGE, "--jobs must be at least 1")
-    bucket = (gcs or layout.client()).bucket(bucket_name)
-    backup = (
-        layout.Backup(object_name, layout.read_manifest(bucket, object_name))
-        if object_name
-        else layout.newest(bucket, prefix, kind)
-    )
-    _check_size(bucket, backup)
+    bucket, backup = _pick(gcs, bucket_name, prefix, object_name, kind)
     with target.connect() as connection:
         existing = database.row_counts(connection)
     names = {table.split(".", 1)[-1] for table in tables}
@@ -234,13 +241,7 @@ def run_restore(
         path = Path(spool) / "backup.dump"
         with path.open("wb") as file:
             sink = _HashingPipe(file)
-            try:
-                bucket.blob(backup.object, chunk_size=DOWNLOAD_CHUNK_BYTES).download_to_file(
-                    sink, checksum="crc32c", retry=layout.RETRY, timeout=layout.STORAGE_TIMEOUT_SECONDS)
-            except gcs_errors.NotFound:
-                raise JobError(ExitCode.NOT_FOUND, f"{backup.object} does not exist") from None
-            except layout.STORAGE_ERRORS as exc:
-                raise layout.storage_error(f"downloading {backup.object}", exc) from None
+            _download(bucket, backup, sink)
         if sink.sha256.hexdigest() != manifest["sha256"] or sink.size != int(manifest["sizeBytes"]):
             raise JobError(ExitCode.VERIFICATION_MISMATCH, f"{backup.object}: sha256 or size differs from the "
                                                            "manifest; nothing was restored")

@@ -160,38 +160,51 @@ def test_pg_dump_killed_mid_dump_leaves_no_object_and_says_how_it_ended(bucket, 
     assert_nothing_lost_and_no_new_backup(bucket, seeded)
 
 
-@pytest.mark.parametrize("command", ["backup", "restore-check"])
-def test_sigterm_logs_the_failure_and_leaves_nothing(command, bucket, seeded, app_url, scratch, locked_table,
-                                                     postgres):
-    env = {"DATABASE_URL": app_url, "SCRATCH_DATABASE_URL": scratch}
-    extra = ("--kind", "full") if command == "backup" else ()
-    process = start(command, *extra, "--bucket", bucket.name, "--prefix", "supabase", env=env)
-    if command == "backup":
-        _wait_for_child(process.pid, "pg_dump")
-    else:
-        time.sleep(1.5)  # inside the restore: the throwaway database exists by now
+def test_sigterm_logs_the_failure_and_leaves_nothing_during_a_backup(bucket, seeded, app_url, locked_table):
+    process = start("backup", "--kind", "full", "--bucket", bucket.name, "--prefix", "supabase",
+                    env={"DATABASE_URL": app_url})
+    _wait_for_child(process.pid, "pg_dump")  # waiting on the locked table
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
-    if process.returncode == 0:  # the restore check was faster than the signal: nothing to stop
-        assert command == "restore-check"
-        return
     log = one_log_line(out)
     assert process.returncode == ExitCode.TERMINATED and log["failure"] == "terminated", out + err
     assert_nothing_lost_and_no_new_backup(bucket, seeded)
+
+
+def test_sigterm_during_a_restore_check_drops_its_database(bucket, big_url, scratch, postgres):
+    code, out, err, _ = job("backup", "--kind", "full", "--bucket", bucket.name, "--prefix", "supabase",
+                            env={"DATABASE_URL": big_url})
+    assert code == 0, out + err
+    before = snapshot(bucket)
+    process = start("restore-check", "--bucket", bucket.name, "--prefix", "supabase",
+                    env={"SCRATCH_DATABASE_URL": scratch})
+    _wait_for_child(process.pid, "pg_restore")  # restoring a dump that takes seconds
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    log = one_log_line(out)
+    assert process.returncode == ExitCode.TERMINATED and log["failure"] == "terminated", out + err
+    assert snapshot(bucket) == before
     with psycopg.connect(postgres.url()) as connection:
         left = connection.execute("SELECT datname FROM pg_database WHERE datname LIKE 'raptorflow_restore%'")
         assert left.fetchall() == [], "a throwaway database was left behind"
 
 
-def test_storage_killed_mid_transfer(app_url, postgres):
+@pytest.fixture(scope="module")
+def big_url(postgres) -> str:
+    """A database whose dump takes seconds to write and to restore (about 150 MB of text)."""
+    url = postgres.create_database("faults_big")
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("CREATE TABLE blobs AS SELECT i, md5(i::text) || repeat(md5(random()::text), 30) AS data "
+                           "FROM generate_series(1, 150000) AS i")
+    return url
+
+
+def test_storage_killed_mid_transfer(big_url):
     from google.cloud import storage
 
     from tests.services import StorageEmulator
 
-    big = postgres.create_database("faults_big")
-    with psycopg.connect(big, autocommit=True) as connection:
-        connection.execute("CREATE TABLE blobs AS SELECT i, md5(i::text) || repeat(md5(random()::text), 30) AS data "
-                           "FROM generate_series(1, 150000) AS i")
+    big = big_url
     outer = os.environ.get("STORAGE_EMULATOR_HOST")
     emulator = StorageEmulator().start()
     try:
