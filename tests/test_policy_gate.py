@@ -57,7 +57,7 @@ WEAKENINGS = [
 
 @pytest.mark.parametrize("stack, path, old, new, rule", WEAKENINGS, ids=["public-bucket", "ttl-3600", "mirror-deletes"])
 def test_a_pull_request_that_weakens_the_code_is_blocked(tmp_path: Path, stack, path, old, new, rule):
-    for item in ("components", "tools", "policies", "__main__.py", "Pulumi.yaml", "Pulumi.prod.yaml", "Pulumi.dr.yaml"):
+    for item in ("components", "core", "tools", "policies", "__main__.py", "Pulumi.yaml", "Pulumi.prod.yaml", "Pulumi.dr.yaml"):
         source = ROOT / item
         if source.is_dir():
             shutil.copytree(source, tmp_path / item, ignore=shutil.ignore_patterns("__pycache__", "venv"))
