@@ -11,6 +11,7 @@ file, the key and what is allowed.
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import json
 import re
@@ -33,6 +34,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 
+from core.paths import lookup
 from core.regions import GCP_REGIONS
 from core.schedule import max_interval_hours
 
@@ -885,15 +887,6 @@ def required_secrets(config: StackConfig) -> list[RequiredSecret]:
     return needed
 
 
-def _value_at(own: dict[str, Any], path: str) -> Any:
-    node: Any = own
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def _own_values(values: dict[str, Any]) -> dict[str, Any]:
     """The project's own keys of raw config `values` (full `ns:key` names), JSON objects decoded."""
     prefix = f"{NAMESPACE}:"
@@ -907,7 +900,7 @@ def missing_secrets(values: dict[str, Any]) -> list[RequiredSecret]:
         config = StackConfig.model_validate(own)
     except ValidationError:
         return []
-    return [secret for secret in required_secrets(config) if _value_at(own, secret.path) is None]
+    return [secret for secret in required_secrets(config) if lookup(own, secret.path) is None]
 
 
 def _missing_secrets_message(stack: str, missing: list[RequiredSecret]) -> str:
@@ -947,6 +940,7 @@ def _holds_secret(annotation: Any) -> bool:
     return any(_holds_secret(arg) for arg in getattr(annotation, "__args__", ()))
 
 
+@functools.cache
 def secret_keys_of_model() -> frozenset[str]:
     """Top-level keys whose values are secrets, read off the model's SecretStr fields."""
     return frozenset(field.alias or name for name, field in StackConfig.model_fields.items()
@@ -1032,7 +1026,7 @@ def parse_stack_config(stack: str, values: dict[str, Any], secret_keys: Abstract
                     f"{NAMESPACE}:{path}: holds a secret, so it must be set with "
                     f"`pulumi config set --secret --path {NAMESPACE}:{path}`, never in plain text"
                 )
-        missing = [secret for secret in required_secrets(config) if _value_at(own, secret.path) is None]
+        missing = [secret for secret in required_secrets(config) if lookup(own, secret.path) is None]
         if missing:
             problems.append(_missing_secrets_message(stack, missing))
     if problems or config is None:  # no config without problems: a ValidationError has at least one error

@@ -114,3 +114,24 @@ def bucket(emulator):
     from google.cloud import storage
 
     return storage.Client().create_bucket(f"test-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session")
+def source_url(postgres) -> str:
+    """The sample application database (tests/services.py SAMPLE_SCHEMA), created once for the session."""
+    import psycopg
+
+    from tests.services import SAMPLE_SCHEMA
+
+    url = postgres.create_database("app")
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(SAMPLE_SCHEMA)
+    return url
+
+
+@pytest.fixture
+def scratch_url(postgres) -> str:
+    """A new empty database on the test server."""
+    import uuid
+
+    return postgres.create_database(f"scratch_{uuid.uuid4().hex[:10]}")

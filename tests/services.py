@@ -121,3 +121,31 @@ class StorageEmulator:
     def stop(self) -> None:
         """Stop the emulator and unset STORAGE_EMULATOR_HOST."""
         self._server.stop()
+
+
+# A small application database: the schema and data the backup-job tests dump, restore and compare.
+SAMPLE_SCHEMA = """
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+CREATE TABLE customers (
+    id bigint PRIMARY KEY, email text NOT NULL UNIQUE, balance numeric(12,2), active boolean,
+    created_at timestamptz NOT NULL, profile jsonb, avatar bytea, tags text[], external_id uuid
+);
+CREATE TABLE orders (
+    id bigserial PRIMARY KEY, customer_id bigint REFERENCES customers(id), total double precision,
+    placed_on date, note varchar(200)
+);
+CREATE SCHEMA billing;
+CREATE TABLE billing.invoices (number integer PRIMARY KEY, amount_cents integer NOT NULL, paid boolean);
+CREATE TABLE empty_table (id int);
+INSERT INTO customers
+SELECT i, 'user' || i || '@example.com', (i * 37 % 100000) / 100.0, i % 3 = 0,
+       timestamptz '2026-01-01 00:00:00+00' + i * interval '17 minutes',
+       jsonb_build_object('n', i, 'plan', CASE WHEN i % 2 = 0 THEN 'pro' ELSE 'free' END),
+       decode(md5(i::text), 'hex'), ARRAY['t' || (i % 5), 'x'], gen_random_uuid()
+FROM generate_series(1, 3000) AS i;
+INSERT INTO orders (customer_id, total, placed_on, note)
+SELECT 1 + (i % 3000), i * 1.25, date '2026-01-01' + (i % 300), CASE WHEN i % 7 = 0 THEN NULL ELSE 'o' || i END
+FROM generate_series(1, 5000) AS i;
+INSERT INTO billing.invoices SELECT i, i * 100, i % 2 = 0 FROM generate_series(1, 1200) AS i;
+"""
+TABLES = {"public.customers": "id", "public.orders": "id", "billing.invoices": "number", "public.empty_table": "id"}

@@ -24,7 +24,6 @@ import pytest
 
 from backup_job import storage as layout
 from backup_job.errors import ExitCode
-from tests.test_backup_job import SAMPLE_SCHEMA
 from tools.offline import ROOT
 
 FAST_STORAGE = {"BACKUP_STORAGE_RETRY_SECONDS": "2"}
@@ -67,26 +66,11 @@ def assert_nothing_lost_and_no_new_backup(bucket, before: dict[str, int]) -> Non
     assert new_complete == [], f"a failed run left something that looks like a good backup: {new_complete}"
 
 
-@pytest.fixture(scope="module")
-def app_url(postgres) -> str:
-    url = postgres.create_database("faults_app")
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute(SAMPLE_SCHEMA)
-    return url
-
-
 @pytest.fixture
-def scratch(postgres) -> str:
-    import uuid
-
-    return postgres.create_database(f"faults_scratch_{uuid.uuid4().hex[:8]}")
-
-
-@pytest.fixture
-def seeded(bucket, app_url) -> dict[str, int]:
+def seeded(bucket, source_url) -> dict[str, int]:
     """A bucket holding one good full backup; returns its objects and generations."""
     code, out, err, _ = job("backup", "--kind", "full", "--bucket", bucket.name, "--prefix", "supabase",
-                            env={"DATABASE_URL": app_url})
+                            env={"DATABASE_URL": source_url})
     assert code == 0, out + err
     return snapshot(bucket)
 
@@ -114,9 +98,9 @@ def _wait_for_child(pid: int, name: str, seconds: float = 30) -> int:
 
 
 @pytest.fixture
-def locked_table(app_url):
+def locked_table(source_url):
     """Hold an ACCESS EXCLUSIVE lock on a table: pg_dump then waits, so a test can kill or stop it mid-dump."""
-    connection = psycopg.connect(app_url)
+    connection = psycopg.connect(source_url)
     connection.execute("BEGIN")
     connection.execute("LOCK TABLE public.orders IN ACCESS EXCLUSIVE MODE")
     yield
@@ -135,9 +119,9 @@ def test_backup_database_down(bucket, seeded):
 
 
 @pytest.mark.parametrize("command", ["backup", "restore-check", "list", "export-dns"])
-def test_storage_down_ends_in_one_line_within_the_bound(command, app_url, scratch):
+def test_storage_down_ends_in_one_line_within_the_bound(command, source_url, scratch_url):
     env = {**FAST_STORAGE, "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{closed_port()}",
-           "DATABASE_URL": app_url, "SCRATCH_DATABASE_URL": scratch, "CLOUDFLARE_API_TOKEN": "t",
+           "DATABASE_URL": source_url, "SCRATCH_DATABASE_URL": scratch_url, "CLOUDFLARE_API_TOKEN": "t",
            "CLOUDFLARE_API_BASE_URL": f"http://127.0.0.1:{closed_port()}"}
     extra = {"backup": ("--kind", "full"), "export-dns": ("--zone-id", "z"), "restore-check": (), "list": ()}
     code, out, err, took = job(command, *extra[command], "--bucket", "b", "--prefix", "supabase", env=env)
@@ -150,9 +134,9 @@ def test_storage_down_ends_in_one_line_within_the_bound(command, app_url, scratc
     assert took < 60, f"{command} waited {took:.0f} s"
 
 
-def test_pg_dump_killed_mid_dump_leaves_no_object_and_says_how_it_ended(bucket, seeded, app_url, locked_table):
+def test_pg_dump_killed_mid_dump_leaves_no_object_and_says_how_it_ended(bucket, seeded, source_url, locked_table):
     process = start("backup", "--kind", "full", "--bucket", bucket.name, "--prefix", "supabase",
-                    env={"DATABASE_URL": app_url})
+                    env={"DATABASE_URL": source_url})
     os.kill(_wait_for_child(process.pid, "pg_dump"), signal.SIGKILL)
     out, _err = process.communicate(timeout=60)
     assert process.returncode == ExitCode.DUMP_FAILED
@@ -160,9 +144,9 @@ def test_pg_dump_killed_mid_dump_leaves_no_object_and_says_how_it_ended(bucket, 
     assert_nothing_lost_and_no_new_backup(bucket, seeded)
 
 
-def test_sigterm_logs_the_failure_and_leaves_nothing_during_a_backup(bucket, seeded, app_url, locked_table):
+def test_sigterm_logs_the_failure_and_leaves_nothing_during_a_backup(bucket, seeded, source_url, locked_table):
     process = start("backup", "--kind", "full", "--bucket", bucket.name, "--prefix", "supabase",
-                    env={"DATABASE_URL": app_url})
+                    env={"DATABASE_URL": source_url})
     _wait_for_child(process.pid, "pg_dump")  # waiting on the locked table
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
@@ -171,13 +155,13 @@ def test_sigterm_logs_the_failure_and_leaves_nothing_during_a_backup(bucket, see
     assert_nothing_lost_and_no_new_backup(bucket, seeded)
 
 
-def test_sigterm_during_a_restore_check_drops_its_database(bucket, big_url, scratch, postgres):
+def test_sigterm_during_a_restore_check_drops_its_database(bucket, big_url, scratch_url, postgres):
     code, out, err, _ = job("backup", "--kind", "full", "--bucket", bucket.name, "--prefix", "supabase",
                             env={"DATABASE_URL": big_url})
     assert code == 0, out + err
     before = snapshot(bucket)
     process = start("restore-check", "--bucket", bucket.name, "--prefix", "supabase",
-                    env={"SCRATCH_DATABASE_URL": scratch})
+                    env={"SCRATCH_DATABASE_URL": scratch_url})
     _wait_for_child(process.pid, "pg_restore")  # restoring a dump that takes seconds
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=120)
@@ -222,7 +206,7 @@ def test_storage_killed_mid_transfer(big_url):
     assert one_log_line(out)["failure"] == "upload_failed"
 
 
-def test_a_row_count_failure_has_its_own_exit_code(bucket, app_url, monkeypatch):
+def test_a_row_count_failure_has_its_own_exit_code(bucket, source_url, monkeypatch):
     from backup_job import database, dump
     from backup_job.database import Database
     from backup_job.errors import JobError
@@ -232,7 +216,7 @@ def test_a_row_count_failure_has_its_own_exit_code(bucket, app_url, monkeypatch)
 
     monkeypatch.setattr(database, "row_counts", broken)
     with pytest.raises(JobError) as caught:
-        dump.run_backup(Database(app_url), dump.BackupRequest(kind="full", bucket=bucket.name))
+        dump.run_backup(Database(source_url), dump.BackupRequest(kind="full", bucket=bucket.name))
     assert caught.value.code == ExitCode.ROW_COUNT_FAILED and "counting rows" in str(caught.value)
     assert layout.scan(bucket, "").complete == []
 
@@ -241,9 +225,9 @@ def test_a_row_count_failure_has_its_own_exit_code(bucket, app_url, monkeypatch)
     ("keepalives=1", "sets keepalives, which pg_dump and pg_restore could only get on their command line"),
     ("connect_timeout=abc", "connect_timeout must be a whole number of seconds"),
 ], ids=["keyword-without-env", "bad-timeout"])
-def test_url_parameters_are_passed_on_or_refused(bucket, app_url, query, expected):
+def test_url_parameters_are_passed_on_or_refused(bucket, source_url, query, expected):
     code, out, _err, _ = job("backup", "--kind", "full", "--bucket", bucket.name,
-                            env={"DATABASE_URL": f"{app_url}?{query}"})
+                            env={"DATABASE_URL": f"{source_url}?{query}"})
     assert code == ExitCode.USAGE and expected in one_log_line(out)["message"]
 
 
@@ -280,11 +264,11 @@ def _good(bucket) -> layout.Backup:
     (lambda bucket, b: bucket.blob(b.object).upload_from_string(_flip_a_byte(bucket.blob(b.object).download_as_bytes())),
      "verification_mismatch"),
 ], ids=["truncated-dump", "empty-dump", "missing-dump", "flipped-byte"])
-def test_a_damaged_dump_fails_the_check_with_its_code(bucket, seeded, scratch, damage, failure, postgres):
+def test_a_damaged_dump_fails_the_check_with_its_code(bucket, seeded, scratch_url, damage, failure, postgres):
     backup = _good(bucket)
     damage(bucket, backup)
     code, out, err, _ = job("restore-check", "--bucket", bucket.name, "--object", backup.object,
-                            env={"SCRATCH_DATABASE_URL": scratch})
+                            env={"SCRATCH_DATABASE_URL": scratch_url})
     log = one_log_line(out)
     assert log["failure"] == failure and code == ExitCode[failure.upper()], out + err
     with psycopg.connect(postgres.url()) as connection:
@@ -304,10 +288,10 @@ def _flip_a_byte(data: bytes) -> bytes:
     b'[1, 2, 3]',
     None,  # names another object: filled in by the test
 ], ids=["truncated-json", "missing-fields", "wrong-shape", "names-another-object"])
-def test_one_bad_manifest_marks_only_its_backup_invalid(bucket, seeded, app_url, scratch, manifest):
+def test_one_bad_manifest_marks_only_its_backup_invalid(bucket, seeded, source_url, scratch_url, manifest):
     older = _good(bucket)
     code, out, err, _ = job("backup", "--kind", "full", "--bucket", bucket.name, "--prefix", "supabase",
-                            env={"DATABASE_URL": app_url})
+                            env={"DATABASE_URL": source_url})
     newer = one_log_line(out)["object"]
     body = manifest if manifest is not None else json.dumps({**older.manifest, "object": older.object}).encode()
     bucket.blob(layout.manifest_object_name(newer)).upload_from_string(body)
@@ -317,7 +301,7 @@ def test_one_bad_manifest_marks_only_its_backup_invalid(bucket, seeded, app_url,
     rows = {row["object"]: row for row in json.loads(out)}
     assert rows[older.object]["complete"] and "invalid" in rows[newer] and not rows[newer]["complete"]
     code, out, err, _ = job("restore-check", "--bucket", bucket.name, "--prefix", "supabase",
-                            env={"SCRATCH_DATABASE_URL": scratch})
+                            env={"SCRATCH_DATABASE_URL": scratch_url})
     assert code == 0 and one_log_line(out)["object"] == older.object, out + err
 
 
@@ -384,14 +368,14 @@ def test_an_html_page_is_not_stored_as_a_zone(bucket, two_origins):
 # ---------------------------------------------------------------- every scheduled command, twice in a row
 
 
-def test_every_scheduled_command_succeeds_twice_in_a_row(bucket, app_url, scratch, two_origins):
+def test_every_scheduled_command_succeeds_twice_in_a_row(bucket, source_url, scratch_url, two_origins):
     api, _ = two_origins
     _Api.answers[f"{api}/zones/z1/dns_records/export"] = (200, {}, ZONE)
     for attempt in (1, 2):
         for args, env in (
-            (("backup", "--kind", "full", "--prefix", "supabase"), {"DATABASE_URL": app_url}),
-            (("backup", "--kind", "schema", "--prefix", "supabase"), {"DATABASE_URL": app_url}),
-            (("restore-check", "--prefix", "supabase"), {"SCRATCH_DATABASE_URL": scratch}),
+            (("backup", "--kind", "full", "--prefix", "supabase"), {"DATABASE_URL": source_url}),
+            (("backup", "--kind", "schema", "--prefix", "supabase"), {"DATABASE_URL": source_url}),
+            (("restore-check", "--prefix", "supabase"), {"SCRATCH_DATABASE_URL": scratch_url}),
         ):
             code, out, err, _ = job(*args, "--bucket", bucket.name, env=env)
             assert code == 0, f"{args[0]} run {attempt}: {out}{err}"

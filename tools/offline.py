@@ -29,7 +29,6 @@ from tools.stack_files import (
     StackFileError,
     config_string,
     read_stack_config,
-    set_at_path,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,7 +140,7 @@ def supply_missing_secrets(stack: str, values: dict[str, Any], secret_keys: set[
     for secret in missing_secrets(values):
         top, *path = secret.path.split(".")
         full = f"{PROJECT}:{top}"
-        set_at_path(values, full, path, SECRET_PLACEHOLDER)
+        set_config_path(values, [full, *path], SECRET_PLACEHOLDER, secret.path)
         secret_keys.add(full)
         supplied.append(secret.path)
     return supplied
@@ -176,7 +175,13 @@ def apply_override(values: dict[str, Any], assignment: str) -> None:
         value = raw == "true"
     elif _INTEGER.match(raw):
         value = int(raw)
-    top, *path = parse_config_path(target)
+    set_config_path(values, parse_config_path(target), value, target)
+
+
+def set_config_path(values: dict[str, Any], parts: list[str | int], value: Any, target: str) -> None:
+    """Set `value` at `parts` (a full key, then map keys and list indexes) like `pulumi config set --path`,
+    creating maps and lists on the way; StackFileError naming `target` when the path cannot go there."""
+    top, *path = parts
     if not path:
         values[str(top)] = value
         return

@@ -292,26 +292,3 @@ def config_string(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value)
     return str(value)
-
-
-def set_at_path(values: dict[str, Any], full_key: str, path: list[str], value: Any) -> None:
-    """Set `value` at `full_key`.`path` like `pulumi config set --path`, creating maps on the way."""
-    if not path:
-        values[full_key] = value
-        return
-    node = values.get(full_key)
-    if isinstance(node, str):
-        try:
-            node = json.loads(node)
-        except json.JSONDecodeError:
-            node = None
-    if not isinstance(node, dict):
-        node = {}
-    values[full_key] = node
-    for part in path[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = node[part] = {}
-        node = child
-    node[path[-1]] = value
-
