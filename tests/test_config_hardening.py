@@ -7,8 +7,8 @@ import gc
 import pytest
 import yaml
 
-from components.stack_config import ConfigError, parse_stack_config
-from tools.offline import ROOT, apply_override, plan_stack, supply_missing_secrets
+from components.config import ConfigError, parse_stack_config
+from tools.offline import ROOT, apply_override, plan_stack, set_config_path, supply_missing_secrets
 from tools.stack_files import StackFileError, read_stack_config
 
 
@@ -37,7 +37,7 @@ def test_a_secret_keys_bad_value_is_never_echoed():
 
 def test_a_long_value_is_echoed_cut_short():
     def change(values, secret_keys):
-        values["raptorflow-dr:databaseDumps"]["retentionDays"] = "9" * 5_000_000
+        values.setdefault("raptorflow-dr:databaseDumps", {})["retentionDays"] = "9" * 5_000_000
     message = _error("prod", change)
     assert "raptorflow-dr:databaseDumps.retentionDays" in message and len(message) < 1_000
 
@@ -52,15 +52,17 @@ def test_a_long_value_is_echoed_cut_short():
 def test_values_cloud_storage_refuses_are_refused_with_the_reason(path, value, expected):
     def change(values, secret_keys):
         top, *rest = path.split(".")
-        node = values[f"raptorflow-dr:{top}"]
-        if not rest:
-            values[f"raptorflow-dr:{top}"] = value
-            return
-        for part in rest[:-1]:
-            node = node[part]
-        node[rest[-1]] = value
+        set_config_path(values, [f"raptorflow-dr:{top}", *rest], value, path)
     message = _error("prod", change)
     assert f"raptorflow-dr:{path.split('.')[0]}" in message and expected in message, message
+
+
+def test_an_unknown_key_inside_a_map_value_names_what_that_value_allows():
+    def change(values, secret_keys):
+        values["raptorflow-dr:vercel"]["variables"]["STORAGE_BUCKET"]["secondary"] = "x"
+    message = _error("dr", change)
+    assert ("raptorflow-dr:vercel.variables.STORAGE_BUCKET.secondary: is not a known key; allowed here: primary, "
+            "standby") in message
 
 
 def test_a_plain_value_inside_a_secret_map_is_refused(tmp_path):
@@ -82,7 +84,7 @@ def test_a_plain_value_inside_a_secret_map_is_refused(tmp_path):
 @pytest.mark.parametrize("assignment, expected", [
     ("raptorflow-dr:gcp.project.name=x", "raptorflow-dr:gcp.project is a str"),
     ("raptorflow-dr:databaseUrl.part=x", "raptorflow-dr:databaseUrl is a secret"),
-    ("raptorflow-dr:databaseBackup.schedules[7].cron=0 1 * * *", "has 2 items; index 7 is past the end"),
+    ("raptorflow-dr:configVault.settings[7].name=X", "has 3 items; index 7 is past the end"),
     ("raptorflow-dr:a..b=1", "is not a config path"),
     ("promoted=true", "--set takes NAMESPACE:KEY=VALUE"),
 ], ids=["into-a-string", "into-a-secret", "past-the-end", "empty-part", "no-namespace"])
@@ -94,20 +96,20 @@ def test_set_paths_that_cannot_apply_are_refused(assignment, expected):
 
 def test_set_addresses_list_elements_like_config_set_path():
     values, _ = _values("prod")
-    apply_override(values, "raptorflow-dr:databaseBackup.schedules[1].cron=45 2 * * *")
+    apply_override(values, "raptorflow-dr:configVault.settings[1].name=STRIPE_API_KEY")
     apply_override(values, "raptorflow-dr:monitoring.backupAgeMarginHours=--5")
-    assert values["raptorflow-dr:databaseBackup"]["schedules"][1]["cron"] == "45 2 * * *"
+    assert values["raptorflow-dr:configVault"]["settings"][1]["name"] == "STRIPE_API_KEY"
     assert values["raptorflow-dr:monitoring"]["backupAgeMarginHours"] == "--5", "not a number, so a string"
 
 
 def test_a_bad_cron_is_one_error_line(run_cli):
-    result = run_cli("tools.plan", "prod", "--set", "raptorflow-dr:databaseBackup.schedules[0].cron=bad")
+    result = run_cli("tools.plan", "prod", "--set", "raptorflow-dr:databaseBackup.restoreCheck.cron=bad")
     assert result.returncode == 2
     assert len([line for line in result.stderr.splitlines() if line.startswith("  raptorflow-dr:")]) == 1
 
 
 def test_stack_file_errors_name_the_file_given(run_cli, stack_file):
-    path = stack_file("prod", lambda config: config["raptorflow-dr:databaseDumps"].update(retentionDays=0))
+    path = stack_file("prod", lambda config: config.setdefault("raptorflow-dr:databaseDumps", {}).update(retentionDays=0))
     result = run_cli("tools.plan", "prod", "--stack-file", str(path))
     assert result.returncode == 2 and f"invalid stack config in {path}" in result.stderr
 

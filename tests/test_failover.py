@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import pytest
 
-from components.stack_config import FailoverHostname
+from components.config import FailoverHostname
 from tools.failover import diff_plans, wait_healthy
 from tools.offline import is_secret
 

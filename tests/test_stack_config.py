@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.stack_config import ConfigError, parse_stack_config
+from components.config import ConfigError, parse_stack_config
 
 
 def _set(path: str, value):
@@ -135,7 +135,7 @@ def test_missing_secrets_fail_once_listing_the_command_for_each():
 
 
 def test_a_new_secret_setting_is_one_more_missing_secret_not_a_mismatch():
-    from components.stack_config import missing_secrets
+    from components.config import missing_secrets
     from tools.offline import ROOT
     from tools.stack_files import read_stack_config
 

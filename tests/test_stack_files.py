@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.config.loading import restated_defaults
 from tools.offline import ROOT
 from tools.stack_files import (
     ProjectConfig,
@@ -111,3 +112,24 @@ def test_undecryptable_secure_value_fails_the_offline_plan_with_the_key(run_cli,
     assert result.returncode == 2
     assert "raptorflow-dr:databaseUrl: the `secure:` value cannot be decrypted" in result.stderr
     assert "Traceback" not in result.stderr and PLACEHOLDER not in result.stderr
+
+
+def _own_keys(stack_file: Path) -> dict:
+    config = yaml.safe_load(stack_file.read_text())["config"]
+    return {key.partition(":")[2]: value for key, value in config.items() if key.startswith("raptorflow-dr:")}
+
+
+@pytest.mark.parametrize("stack", ["prod", "dr"])
+def test_the_repo_stack_files_set_only_what_differs_from_the_defaults(stack):
+    declared = set(yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"])
+    assert restated_defaults(_own_keys(ROOT / f"Pulumi.{stack}.yaml"), declared) == [], (
+        "a default restated in a stack file is a second copy of it: remove the key")
+
+
+def test_a_restated_default_is_found_down_to_list_entries(tmp_path):
+    own = _own_keys(ROOT / "Pulumi.dr.yaml")
+    own["monitoring"] = {**own["monitoring"], "backupAgeMarginHours": 6}
+    own["failover"]["hostnames"][0]["proxied"] = True
+    own["databaseBackup"]["schedules"] = [{"kind": "full", "cron": "0 2 * * *"}, {"kind": "schema", "cron": "30 2 * * *"}]
+    assert restated_defaults(own, {"site", "promoted"}) == [
+        "databaseBackup.schedules", "failover.hostnames.0.proxied", "monitoring.backupAgeMarginHours"]
