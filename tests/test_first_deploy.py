@@ -17,7 +17,7 @@ import pytest
 
 from components.bucket_replica import SOURCE_NOTIFIER_PERMISSIONS
 from components.project_apis import SERVICE_TYPE, api_of
-from policies.raptorflow_policies.iam import CUSTOM_ROLE_PERMISSIONS
+from policies.raptorflow_policies.rules.iam_no_broad_roles import CUSTOM_ROLE_PERMISSIONS
 from tools.offline import Plan, unwrap
 
 RUN_JOB = "gcp:cloudrunv2/job:Job"
@@ -144,7 +144,7 @@ def test_both_transfer_jobs_of_a_replica_are_watched(dr_plan):
     ("1", 8192, "memoryMib 8192 does not fit cpu 1: Cloud Run jobs with 1 vCPU take 512-4096 MiB"),
 ], ids=["cpu-3", "cpu-4-small", "cpu-6-small", "cpu-1-large"])
 def test_cloud_run_sizes_are_what_the_api_accepts(cpu, memory, message):
-    from components.stack_config import DatabaseBackupSettings
+    from components.config import DatabaseBackupSettings
 
     with pytest.raises(ValueError, match=re.escape(message)):
         DatabaseBackupSettings(image="img", cpu=cpu, memory_mib=memory)
