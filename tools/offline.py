@@ -404,8 +404,11 @@ def run_program(
 ) -> Plan:
     """Run `__main__.py` under mocks with this raw config; return what it registered."""
     program = str(root / "__main__.py")
-    return record_resources(lambda: runpy.run_path(program, run_name="__main__"), stack, values, secret_keys,
-                            stack_outputs)
+
+    def run_program_file() -> None:
+        runpy.run_path(program, run_name="__main__")
+
+    return record_resources(run_program_file, stack, values, secret_keys, stack_outputs)
 
 
 def referenced_stacks(values: dict[str, Any]) -> list[str]:
