@@ -72,12 +72,15 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
     """Where and how the jobs run, for other jobs that write into the same bucket (the zone export)."""
     bucket_name: pulumi.Input[str]
     """The dump bucket."""
+    prefix: str
+    """The component's name, which prefixes its jobs, identities and secrets."""
     watches: list[BackupWatch]
     """What monitoring should watch: each backup kind (age alert while active) and the restore check."""
 
     def __init__(self, name: str, args: ScheduledDatabaseBackupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("raptorflow:backup:ScheduledDatabaseBackup", name, None, opts)
         self._name, self._args = name, args
+        self.prefix = name
         self.bucket_name = args.bucket_name
         child = pulumi.ResourceOptions(parent=self)
         settings = args.settings
@@ -174,14 +177,18 @@ class ZoneExport(pulumi.ComponentResource):
     """The daily export of the failover zone (BIND, with a manifest) into the dump bucket, as the writer.
 
     DNS belongs to the standby site, which keeps exporting it whether promoted or not. Its resources keep the
-    names they had inside ScheduledDatabaseBackup, and alias it, so moving them here replaces nothing."""
+    names they had inside ScheduledDatabaseBackup, and alias their former place there, so moving them here
+    replaces nothing."""
 
     watches: list[BackupWatch]
 
     def __init__(self, name: str, args: ZoneExportArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("raptorflow:backup:ZoneExport", name, None, opts)
         backups = args.backups
-        moved = (pulumi.Alias(parent=backups),)
+        # Where these resources lived: in the backups component, when it sat at the top of the stack.
+        former = (f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::"
+                  f"raptorflow:backup:ScheduledDatabaseBackup::{backups.prefix}")
+        moved = (pulumi.Alias(parent=former),)
         token = backups.job_secret("cloudflare-token", args.api_token, backups.writer, parent=self, aliases=moved)
         job = backups.job(JobSpec(
             role="dns-export", command=["export-dns", "--zone-id", args.zone_id], identity=backups.writer,

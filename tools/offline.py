@@ -56,6 +56,8 @@ class Resource:
     """URNs the engine waits for before creating this one: explicit `depends_on` and those implied by inputs."""
     import_id: str | None = None
     """The id of an existing resource the engine adopts instead of creating one (the `import_` option)."""
+    aliases: list[dict[str, Any]] = field(default_factory=list)
+    """Former identities (alias specs as the engine receives them: name, type, parentUrn or noParent, ...)."""
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON shape (secret values redacted, signature kept)."""
@@ -305,6 +307,7 @@ def _build_mocks(stack_outputs: dict[str, dict[str, Any]], records: list[Resourc
                     inputs=pulumi_mocks.rpc.deserialize_properties(properties),
                     dependencies=sorted(set(request.dependencies)),
                     import_id=getattr(request, "importId", "") or None,
+                    aliases=[_alias(alias) for alias in getattr(request, "aliases", ())],
                 )
             )
 
@@ -335,6 +338,19 @@ def _build_mocks(stack_outputs: dict[str, dict[str, Any]], records: list[Resourc
 
     mocks = PlanMocks()
     return mocks, RecordingMonitor(mocks)
+
+
+def _alias(alias: Any) -> dict[str, Any]:
+    """An alias of a RegisterResource request: a full URN, or the spec fields that are set."""
+    if alias.HasField("urn") if "urn" in alias.DESCRIPTOR.fields_by_name else False:
+        return {"urn": alias.urn}
+    spec = alias.spec
+    found: dict[str, Any] = {key: getattr(spec, key) for key in ("name", "type", "stack", "project") if getattr(spec, key)}
+    if spec.noParent:
+        found["noParent"] = True
+    elif spec.parentUrn:
+        found["parentUrn"] = spec.parentUrn
+    return found
 
 
 async def _resolve(value: Any) -> Any:
