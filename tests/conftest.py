@@ -11,7 +11,6 @@ import pytest
 
 from tools.offline import ROOT, Plan, plan_stack
 
-
 # Plans of the unchanged stack files, shared by every plan of the session: a dr plan reads prod's outputs from
 # here instead of planning prod again.
 _AS_FILED: dict[str, Plan] = {}

@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 import types
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
@@ -82,6 +82,8 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
 def _type_text(annotation: Any, field: FieldInfo | None = None) -> str:
     """A field's type as a reader wants it: values allowed, range, or the section that describes it."""
     origin = get_origin(annotation)
+    if origin is Annotated:  # a type that carries its own check: describe the type it checks
+        return _type_text(get_args(annotation)[0], field)
     if origin in (Union, types.UnionType):
         return " or ".join(_type_text(arg) for arg in get_args(annotation) if arg is not type(None))
     if origin is Literal:

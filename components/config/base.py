@@ -75,6 +75,17 @@ CLOUDFLARE_ID = re.compile(r"^[0-9a-f]{32}$")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
+def matching(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    """A check that a text matches `pattern`; its error says the value is not `what`."""
+
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"'{value[:100]}' is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
 # Field types that carry their check: a field declared with one is validated wherever it appears.
 Cron = Annotated[str, AfterValidator(check_cron)]
 """A five-field cron schedule (UTC) whose longest gap can be computed."""
@@ -82,3 +93,9 @@ ObjectPrefix = Annotated[str, AfterValidator(check_object_prefix)]
 """An object prefix: path parts of letters, digits, '.', '_' and '-'."""
 Principals = Annotated[tuple[str, ...], AfterValidator(check_members)]
 """IAM principals such as serviceAccount:deploy@PROJECT.iam.gserviceaccount.com."""
+DomainName = Annotated[str, matching(HOSTNAME, "a domain name")]
+
+
+def cloudflare_id(kind: str) -> AfterValidator:
+    """The check of a Cloudflare id of `kind` (record, zone, account): 32 hex characters."""
+    return matching(CLOUDFLARE_ID, f"a Cloudflare {kind} id (32 hex characters)")

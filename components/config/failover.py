@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, StrictInt, field_validator, model_validator
+from pydantic import Field, SecretStr, StrictInt, model_validator
 
 from .. import defaults
-from .base import CLOUDFLARE_ID, ENV_NAME, HOSTNAME, Model
+from .base import ENV_NAME, HOSTNAME, DomainName, Model, cloudflare_id, matching
 
 _HOST_LABEL = re.compile(r"^(@|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$")
 
@@ -31,7 +31,8 @@ def _check_target(record_type: str, value: str, field: str) -> None:
 class FailoverHostname(Model):
     """A hostname that moves between the sites: its record points at the active site's target."""
 
-    name: str = Field(description="Record name in the zone: '@' for the apex, or a label such as 'app'.")
+    name: Annotated[str, matching(_HOST_LABEL, "a record name: '@' or one lowercase DNS label such as 'app'")] = Field(
+        description="Record name in the zone: '@' for the apex, or a label such as 'app'.")
     type: Literal["A", "AAAA", "CNAME"] = Field("CNAME", description="Record type of both targets.")
     proxied: bool = Field(True, description="Through Cloudflare's proxy (switches instantly at the edge).")
     ttl_seconds: int | None = Field(
@@ -39,24 +40,10 @@ class FailoverHostname(Model):
     )
     primary: str = Field(description="Target on the primary site (IP for A/AAAA, hostname for CNAME).")
     standby: str = Field(description="Target on the standby site.")
-    existing_record_id: str | None = Field(
+    existing_record_id: Annotated[str, cloudflare_id("record")] | None = Field(
         None, description="Id of the record that already serves this name in Cloudflare: adopted (imported), "
                           "not created. Find it with the Cloudflare API (GET zones/ZONE/dns_records?name=...).",
     )
-
-    @field_validator("existing_record_id")
-    @classmethod
-    def _record_id(cls, value: str | None) -> str | None:
-        if value is not None and not CLOUDFLARE_ID.match(value):
-            raise ValueError(f"'{value}' is not a Cloudflare record id (32 hex characters)")
-        return value
-
-    @field_validator("name")
-    @classmethod
-    def _label(cls, value: str) -> str:
-        if not _HOST_LABEL.match(value):
-            raise ValueError(f"'{value}' is not a record name: '@' or one lowercase DNS label such as 'app'")
-        return value
 
     @model_validator(mode="after")
     def _cloudflare_rules(self) -> FailoverHostname:
@@ -97,7 +84,7 @@ class FailoverHostname(Model):
 class LoadBalancerSettings(Model):
     """Cloudflare load balancing: health-checked pools per site, the active site first."""
 
-    account_id: str = Field(description="Cloudflare account id that owns monitors and pools.")
+    account_id: Annotated[str, cloudflare_id("account")] = Field(description="Cloudflare account id that owns monitors and pools.")
     monitor_interval_seconds: StrictInt = Field(
         defaults.LB_MONITOR_INTERVAL_SECONDS, ge=10, le=3_600, description="Seconds between health checks."
     )
@@ -106,37 +93,17 @@ class LoadBalancerSettings(Model):
         defaults.LB_MONITOR_TIMEOUT_SECONDS, ge=1, le=10, description="Seconds a health check may take."
     )
 
-    @field_validator("account_id")
-    @classmethod
-    def _account(cls, value: str) -> str:
-        if not CLOUDFLARE_ID.match(value):
-            raise ValueError(f"'{value}' is not a Cloudflare account id (32 hex characters)")
-        return value
 
 
 class FailoverSettings(Model):
     """The traffic switch: Cloudflare records (or load balancers) for each hostname under failover."""
 
-    zone_id: str = Field(description="Cloudflare zone id of `domain`.")
-    domain: str = Field(description="The zone's domain, e.g. raptorflow.app.")
+    zone_id: Annotated[str, cloudflare_id("zone")] = Field(description="Cloudflare zone id of `domain`.")
+    domain: DomainName = Field(description="The zone's domain, e.g. raptorflow.app.")
     mode: Literal["dns", "loadBalancer"] = Field("dns", description="Plain records, or health-checked load balancers.")
     health_path: str = Field(defaults.HEALTH_PATH, pattern=r"^/", description="Health endpoint path on every target.")
     hostnames: tuple[FailoverHostname, ...] = Field(min_length=1, description="The hostnames that fail over.")
     load_balancer: LoadBalancerSettings | None = Field(None, description="Required in loadBalancer mode.")
-
-    @field_validator("zone_id")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        if not CLOUDFLARE_ID.match(value):
-            raise ValueError(f"'{value}' is not a Cloudflare zone id (32 hex characters)")
-        return value
-
-    @field_validator("domain")
-    @classmethod
-    def _domain(cls, value: str) -> str:
-        if not HOSTNAME.match(value):
-            raise ValueError(f"'{value}' is not a domain name")
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> FailoverSettings:

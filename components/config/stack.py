@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, StrictInt, field_validator, model_validator
 
@@ -11,7 +11,7 @@ from core.regions import GCP_REGIONS
 
 from .. import defaults
 from .backups import DatabaseBackupSettings
-from .base import Model, check_region
+from .base import Model, check_region, matching
 from .failover import FailoverSettings, SecretSiteValues, VercelSettings
 from .monitoring import MonitoringSettings
 from .recovery import RecoverySettings
@@ -23,23 +23,16 @@ _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$")
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
+ProjectId = Annotated[str, matching(_PROJECT_ID, "a Google Cloud project id: 6-30 characters, lowercase letters, "
+                                                 "digits and hyphens, starting with a letter")]
+StackName = Annotated[str, matching(_STACK_NAME, "a stack name; use org/project/stack, e.g. acme/raptorflow-dr/prod")]
 
 
 class GcpSettings(Model):
     """Where the stack's Google Cloud resources live."""
 
-    project: str = Field(description="Google Cloud project id that holds this site's resources.")
+    project: ProjectId = Field(description="Google Cloud project id that holds this site's resources.")
     region: str = Field(description="Region of the site's buckets, key rings and jobs (e.g. us-central1).")
-
-    @field_validator("project")
-    @classmethod
-    def _project_id(cls, value: str) -> str:
-        if not _PROJECT_ID.match(value):
-            raise ValueError(
-                f"'{value}' is not a Google Cloud project id: 6-30 characters, lowercase letters, "
-                "digits and hyphens, starting with a letter"
-            )
-        return value
 
     @field_validator("region")
     @classmethod
@@ -79,7 +72,7 @@ class StackConfig(Model):
     standby_region: str | None = Field(
         None, description="Primary only: the region of the standby site that keeps the copies (another continent)."
     )
-    prod_stack: str | None = Field(None, description="Standby only: the primary stack, as org/project/stack.")
+    prod_stack: StackName | None = Field(None, description="Standby only: the primary stack, as org/project/stack.")
     replicas: ReplicaSet | None = Field(None, description="Standby only: the copies of the primary's buckets.")
     database_backup: DatabaseBackupSettings | None = Field(
         None, description="Scheduled backups of the database into this site's dump bucket."
@@ -134,13 +127,6 @@ class StackConfig(Model):
     @classmethod
     def _standby_region(cls, value: str | None) -> str | None:
         return None if value is None else check_region(value)
-
-    @field_validator("prod_stack")
-    @classmethod
-    def _stack_name(cls, value: str | None) -> str | None:
-        if value is not None and not _STACK_NAME.match(value):
-            raise ValueError(f"'{value}' is not a stack name; use org/project/stack, e.g. acme/raptorflow-dr/prod")
-        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, StrictInt, field_validator, model_validator
+from pydantic import Field, StrictInt, model_validator
 
 from .. import defaults
-from .base import Model
+from .base import Model, matching
 
 _TIME_OF_DAY = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
@@ -71,19 +71,12 @@ class DatabaseDumpBucketSettings(BackupBucketSettings):
 class TransferSettings(Model):
     """The Storage Transfer Service job that keeps a replica in sync."""
 
-    start_time_utc: str = Field(
+    start_time_utc: Annotated[str, matching(_TIME_OF_DAY, "a time of day; use HH:MM (24 h, UTC), e.g. 02:00")] = Field(
         defaults.TRANSFER_START_TIME_UTC, description="Daily start of the full sync, HH:MM in UTC."
     )
     event_driven: bool = Field(
         False, description="Also replicate new objects as they arrive (Storage Transfer event-driven replication)."
     )
-
-    @field_validator("start_time_utc")
-    @classmethod
-    def _time_of_day(cls, value: str) -> str:
-        if not _TIME_OF_DAY.match(value):
-            raise ValueError(f"'{value}' is not a time of day; use HH:MM (24 h, UTC), e.g. 02:00")
-        return value
 
     @property
     def hours(self) -> int:
