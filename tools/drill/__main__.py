@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the drill; return its exit code."""
     args = parser().parse_args(argv)
     started = time.monotonic()
+    os.environ.pop("STORAGE_EMULATOR_HOST", None)  # each site has its own emulator; the drill names it every time
 
     def progress(message: str) -> None:
         print(f"[{time.monotonic() - started:7.1f} s] {scrub(message)}", file=sys.stderr, flush=True)

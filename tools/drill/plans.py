@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
 from core.recovery_model import RECOVERY, Assessment, assess
-from tools.drill.world import USAGE, DrillError
+from tools.drill.world import USAGE, DrillError, in_namespace
 from tools.failover import FlipDiff, diff_plans
 
 if TYPE_CHECKING:
@@ -36,8 +36,9 @@ PLAN_TIMEOUT_SECONDS = 300
 def _start(module: str, *args: str) -> subprocess.Popen[str]:
     from tools.offline import ROOT
 
-    return subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    # In the drill's internet namespace (they need no network): a killed drill's planners go with its world.
+    return subprocess.Popen(in_namespace("net", [sys.executable, "-m", module, *args]), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
 
 
 def _finish(process: subprocess.Popen[str], what: str, ok: Iterable[int] = (0, 1)) -> str:

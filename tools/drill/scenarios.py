@@ -114,11 +114,11 @@ class Drill:
 
     def setup(self) -> None:
         """Build the world from the plans and start the workload; take the first backups."""
+        self.world.build()
+        self.progress("namespaces rfdr-net, rfdr-us, rfdr-eu up")
         planners = PlanRun()
         self.closers.append(planners.kill)
         self.progress("planning prod, dr and the promoted dr (python -m tools.plan --json)")
-        self.world.build()
-        self.progress("namespaces rfdr-net, rfdr-us, rfdr-eu up")
         password = postgres.new_password()
         self.us = postgres.Cluster(self.world, "us", password)
         self.us.init_primary()
@@ -271,7 +271,7 @@ class Drill:
             self.throughput["dumpMbPerSecond"] = round(size_mb / max(float(log["durationSeconds"]), 0.001), 1)
             self.throughput["dumpMb"] = round(int(log["bytes"]) / 1048576, 1)
             copied = self.transfer.wait_for([log["object"], layout.manifest_object_name(log["object"])],
-                                            RECOVERY_TIMEOUT_SECONDS)
+                                            RECOVERY_TIMEOUT_SECONDS + self.throughput["dumpMb"])
             if copied is None:
                 raise DrillError(MISSED, "the transfer stand-in did not copy the backup to the EU in time")
             self.progress(f"backup {log['object']} ({self.throughput['dumpMb']} MB) copied to the EU in {copied:.1f} s")
@@ -449,13 +449,10 @@ class Drill:
                 "SELECT pg_relation_filepath(c.oid) FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace "
                 "AND c.relkind IN ('r', 'i') AND pg_relation_filepath(c.oid) IS NOT NULL")]
             connection.execute("CHECKPOINT")
-        incident = time.monotonic()
         for relative in files:
-            for segment in [self.us.data / relative, *sorted((self.us.data).glob(relative + ".*"))]:
-                if segment.exists():
-                    with segment.open("r+b") as handle:
-                        size = segment.stat().st_size
-                        handle.write(os.urandom(min(size, 1 << 20)) * max(1, size // (1 << 20)))
+            for segment in [self.us.data / relative, *sorted(self.us.data.glob(relative + ".*"))]:
+                overwrite(segment)
+        incident = time.monotonic()  # the damage is done: the clock runs from here
         self.us.stop("fast")
         self.us.start()
         self.progress(f"database-corruption: {len(files)} data files of {self.database} overwritten, server restarted")
@@ -595,6 +592,15 @@ class Drill:
             if os.environ.get("RFDR_DEBUG"):
                 self.progress(f"closed {getattr(close, '__qualname__', close)} in {time.monotonic() - began:.1f} s")
         self.world.teardown()
+
+
+def overwrite(path: Path, chunk_bytes: int = 1 << 20) -> None:
+    """Replace every byte of a data file with random bytes, in place (its size stays)."""
+    remaining = path.stat().st_size
+    with path.open("r+b") as handle:
+        while remaining > 0:
+            handle.write(os.urandom(min(chunk_bytes, remaining)))
+            remaining -= chunk_bytes
 
 
 class LagSampler(threading.Thread):
