@@ -266,9 +266,14 @@ class World:
 
     def teardown(self) -> None:
         """Stop every process, delete the namespaces and the private folder. Safe to call twice."""
-        for name in list(self.processes):
-            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                self.stop(name)
+        for process in self.processes.values():
+            with contextlib.suppress(OSError):
+                process.terminate()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS  # one grace period for all, not one each
+        for process in self.processes.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(max(0.1, deadline - time.monotonic()))
+        self.processes.clear()
         for name in NAMESPACES.values():
             if name in existing_namespaces():
                 _kill_namespace(name)
