@@ -167,6 +167,11 @@ def _notes(results: list[ScenarioResult], throughput: dict[str, Any]) -> list[st
         lines.append(f"{result.scenario}: {result.explanation}")
         if result.failure:
             lines.append(f"  FAILED: {result.failure}")
+        ledger = result.evidence.get("ledger") or {}
+        if ledger and not ledger.get("ok"):
+            lines.append(f"  ledger: {ledger['rows']} rows, checksums {'ok' if ledger['checksumOk'] else 'WRONG'}, "
+                         f"acknowledged but missing {ledger['missing'][:10]}, not written by the client "
+                         f"{ledger['foreign'][:10]}")
         lines += [f"  model: {finding}" for finding in result.model_findings]
     return lines
 

@@ -161,7 +161,7 @@ class Drill:
         target = self.options.size_mb * 1024 * 1024
         with self.us.connect(DATABASE) as connection:
             first = 1
-            while True:
+            for _ in range(target // (workload.FILL_BATCH_ROWS * 512) + 10):  # a batch adds >= 2 MB
                 size = connection.execute("SELECT pg_database_size(current_database())").fetchone()
                 assert size is not None  # one row
                 if size[0] >= target:

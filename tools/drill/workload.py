@@ -180,9 +180,12 @@ class LedgerCheck:
 def check_ledger(connection: psycopg.Connection, ledger: Ledger) -> LedgerCheck:
     """Compare the database's ledger with the workload's: every acknowledged write not explained lost is there,
     and every row there is one the client wrote, with the payload it wrote (row checksums)."""
+    # Acknowledged before the query, so committed before it; issued after it, so no row can be beyond it.
+    with ledger.lock:
+        acked, explained = set(ledger.acks), set(ledger.explained_lost)
     rows = connection.execute("SELECT client_seq, payload, md5(payload) FROM ledger ORDER BY client_seq").fetchall()
     with ledger.lock:
-        acked, explained, issued = set(ledger.acks), set(ledger.explained_lost), ledger.issued
+        issued = ledger.issued
     present = {seq for seq, _, _ in rows}
     foreign = [seq for seq, text, _ in rows if seq > issued or text != payload(ledger.run, seq)]
     checksum_ok = all(digest == hashlib.md5(payload(ledger.run, seq).encode()).hexdigest()  # noqa: S324 - a checksum
