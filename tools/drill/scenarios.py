@@ -507,6 +507,8 @@ class Drill:
         changes = self.switch_dns()
         self.progress(f"eu promoted; {len(changes)} DNS records switched to the promoted plan through the API")
         rto = self.wait_write(incident, lambda ack: ack.site == "eu")
+        # STAND-IN for Cloud Scheduler starting the Cloud Run job: once the promoted plan unpauses the standby's
+        # full-backup schedule, the drill runs that job's backup_job command itself.
         if plans.schedule_paused(self.plans.promoted, "db-backup-full"):
             raise DrillError(MISSED, "the promoted plan leaves the standby full backup paused")
         first_backup = self.take_backup("eu", self.plans.promoted, self.eu, "first backup of the promoted standby")
@@ -557,7 +559,8 @@ class Drill:
             return dict(connection.execute("SELECT client_seq, committed_at FROM ledger").fetchall())
 
     def switch_dns(self) -> list[dict[str, Any]]:
-        """What `pulumi up` of the promoted plan does to Cloudflare: PATCH each record whose content differs."""
+        """STAND-IN for `pulumi up` of the promoted plan: PATCH each Cloudflare record whose content, TTL or proxied
+        flag differs, through the API stand-in (the Pulumi CLI and provider are not available offline)."""
         current = {(r["name"], r["type"]): r for r in self.cloudflare.listing()}
         changes = []
         for record in plans.dns_records(self.plans.promoted):
