@@ -16,17 +16,12 @@ from typing import TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
-from . import defaults
-from .stack_config import BackupBucketSettings
+from .building_blocks import days_to_seconds, rotating_key
+from .config import BackupBucketSettings
 
 # Google's group that writes Cloud Storage usage and access logs into log buckets.
 STORAGE_ANALYTICS_MEMBER = "group:cloud-storage-analytics@google.com"
 ACCESS_LOG_ROLE = "access-logs"
-
-
-def days_to_seconds(days: int) -> int:
-    """The one place where config days become the seconds Google's APIs take."""
-    return days * defaults.SECONDS_PER_DAY
 
 
 class _PrivateBucketInputs(TypedDict):
@@ -80,36 +75,18 @@ class BackupBucket(pulumi.ComponentResource):
     def __init__(self, name: str, args: BackupBucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("raptorflow:storage:BackupBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        guarded = pulumi.ResourceOptions(parent=self, protect=True)
         settings = args.settings
         labels = {**args.labels, "backup-role": args.role}
         log_labels = {**args.labels, "backup-role": ACCESS_LOG_ROLE}
 
-        key_ring = gcp.kms.KeyRing(
-            f"{name}-keyring",
-            name=f"{args.bucket_name}-ring",
-            project=args.project,
-            location=args.region,
-            opts=guarded,
-        )
-        key = gcp.kms.CryptoKey(
-            f"{name}-key",
-            name=f"{args.bucket_name}-key",
-            key_ring=key_ring.id,
-            purpose="ENCRYPT_DECRYPT",
-            rotation_period=f"{days_to_seconds(args.kms_rotation_days)}s",
-            labels=labels,
-            opts=guarded,
-        )
         # Cloud Storage encrypts and decrypts with the project's service agent, which must be allowed to use the key.
         storage_agent = gcp.storage.get_project_service_account_output(project=args.project, opts=args.lookup_options)
-        key_access = gcp.kms.CryptoKeyIAMMember(
-            f"{name}-key-storage-agent",
-            crypto_key_id=key.id,
-            role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
-            member=storage_agent.member,
-            opts=child,
+        rotating = rotating_key(
+            self, name, ring_name=f"{args.bucket_name}-ring", key_name=f"{args.bucket_name}-key",
+            grant_name=f"{name}-key-storage-agent", project=args.project, location=args.region,
+            rotation_days=args.kms_rotation_days, labels=labels, agent_member=storage_agent.member,
         )
+        key, key_access = rotating.key, rotating.agent_grant
         after_key_access = pulumi.ResourceOptions(parent=self, protect=True, depends_on=[key_access])
 
         # What the backup bucket and its log bucket share: private, encrypted, restorable, never force-destroyed.

@@ -16,8 +16,9 @@ import pulumi
 import pulumi_gcp as gcp
 
 from . import defaults
-from .backup_bucket import BackupBucket, BackupBucketArgs, days_to_seconds
-from .stack_config import TransferSettings
+from .backup_bucket import BackupBucket, BackupBucketArgs
+from .building_blocks import days_to_seconds
+from .config import TransferSettings
 
 # The transfer service agent reads the source (list, get bucket, read objects) and
 # writes the sink without delete rights: create objects, get the bucket, list objects, and get

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from .backup_bucket import days_to_seconds
-from .stack_config import ConfigVaultSettings
+from .building_blocks import RotatingKey, readable_secret, rotating_key
+from .config import ConfigVaultSettings
 
 
 @dataclass(frozen=True)
@@ -46,71 +46,45 @@ class ConfigVault(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ConfigVaultArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("raptorflow:config:ConfigVault", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        self._key_grants: list[gcp.kms.CryptoKeyIAMMember] = []
         keys = self._regional_keys(name, args) if args.settings.cmek else {}
         self.secret_ids = {}
         for setting in args.settings.settings:
             slug = setting.name.lower().replace("_", "-")
-            secret = gcp.secretmanager.Secret(
-                f"{name}-{slug}",
-                secret_id=slug,
-                project=args.project,
-                replication=gcp.secretmanager.SecretReplicationArgs(
-                    user_managed=gcp.secretmanager.SecretReplicationUserManagedArgs(replicas=[
-                        gcp.secretmanager.SecretReplicationUserManagedReplicaArgs(
-                            location=region,
-                            customer_managed_encryption=(
-                                gcp.secretmanager.SecretReplicationUserManagedReplicaCustomerManagedEncryptionArgs(
-                                    kms_key_name=keys[region].id
-                                ) if region in keys else None
-                            ),
-                        )
-                        for region in args.regions
-                    ])
-                ),
-                deletion_protection=True,
-                labels={**args.labels, "config-setting": slug},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=self._key_grants),
-            )
-            value = args.secret_values[setting.name] if setting.secret else setting.value
-            gcp.secretmanager.SecretVersion(
-                f"{name}-{slug}-value",
-                secret=secret.id,
-                secret_data=pulumi.Output.secret(value) if setting.secret else value,
-                opts=child,
-            )
-            for index, reader in enumerate(args.settings.readers):
-                gcp.secretmanager.SecretIamMember(
-                    f"{name}-{slug}-reader-{index}",
-                    secret_id=secret.id,
-                    project=args.project,
-                    role="roles/secretmanager.secretAccessor",
-                    member=reader,
-                    opts=child,
+            replicas = [
+                gcp.secretmanager.SecretReplicationUserManagedReplicaArgs(
+                    location=region,
+                    customer_managed_encryption=(
+                        gcp.secretmanager.SecretReplicationUserManagedReplicaCustomerManagedEncryptionArgs(
+                            kms_key_name=keys[region].key.id
+                        ) if region in keys else None
+                    ),
                 )
-            self.secret_ids[setting.name] = secret.secret_id
+                for region in args.regions
+            ]
+            value = pulumi.Output.secret(args.secret_values[setting.name]) if setting.secret else setting.value
+            if value is None:  # stack-config validation requires a value of every plain setting
+                raise ValueError(f"{name}: the plain setting {setting.name} has no value")
+            secret = readable_secret(
+                self, f"{name}-{slug}", secret_id=slug, project=args.project, replicas=replicas, value=value,
+                readers=[(f"{name}-{slug}-reader-{index}", reader) for index, reader in enumerate(args.settings.readers)],
+                labels={**args.labels, "config-setting": slug},
+                depends_on=[key.agent_grant for key in keys.values()],
+            )
+            self.secret_ids[setting.name] = secret.secret.secret_id
         self.register_outputs({"secretIds": self.secret_ids})
 
-    def _regional_keys(self, name: str, args: ConfigVaultArgs) -> dict[str, gcp.kms.CryptoKey]:
+    def _regional_keys(self, name: str, args: ConfigVaultArgs) -> dict[str, RotatingKey]:
         """A key per region, usable by Secret Manager's service agent (CMEK keys must share the replica's region)."""
-        guarded = pulumi.ResourceOptions(parent=self, protect=True)
         agent = gcp.projects.ServiceIdentity(
             f"{name}-secretmanager-agent", project=args.project, service="secretmanager.googleapis.com",
             opts=pulumi.ResourceOptions(parent=self),
         )
-        keys = {}
-        for region in args.regions:
-            ring = gcp.kms.KeyRing(f"{name}-{region}-keyring", name=f"{name}-{region}", project=args.project,
-                                   location=region, opts=guarded)
-            keys[region] = gcp.kms.CryptoKey(
-                f"{name}-{region}-key", name=f"{name}-key", key_ring=ring.id, purpose="ENCRYPT_DECRYPT",
-                rotation_period=f"{days_to_seconds(args.kms_rotation_days)}s",
-                labels={**args.labels, "config-vault": name}, opts=guarded,
+        return {
+            region: rotating_key(
+                self, f"{name}-{region}", ring_name=f"{name}-{region}", key_name=f"{name}-key",
+                grant_name=f"{name}-{region}-key-agent", project=args.project, location=region,
+                rotation_days=args.kms_rotation_days, labels={**args.labels, "config-vault": name},
+                agent_member=agent.member,
             )
-            self._key_grants.append(gcp.kms.CryptoKeyIAMMember(
-                f"{name}-{region}-key-agent", crypto_key_id=keys[region].id,
-                role="roles/cloudkms.cryptoKeyEncrypterDecrypter", member=agent.member,
-                opts=pulumi.ResourceOptions(parent=self),
-            ))
-        return keys
+            for region in args.regions
+        }

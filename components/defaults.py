@@ -1,30 +1,34 @@
 """The disaster-recovery plan's values, in one place.
 
-Every number the plan states (retention days, schedules, rotation) is defined
-here once and used as the default of a stack-config field; the stack files may
-override them. Nothing else in the program repeats these literals.
+Every number the plan states (schedules, timeouts, objectives) is defined here
+once and used as the default of a stack-config field; the stack files may
+override them. The limits the policy pack also enforces (retention, soft
+delete, key rotation, DNS TTLs) are defined in core/limits.py and used here.
 """
 
 from typing import Final
 
+from core import limits
+
 PROJECT_NAME = "raptorflow-dr"
 
-# Retention the plan requires, per bucket role.
-RETENTION_DAYS = {"databaseDumps": 30, "userFiles": 90}
+# Retention the plan requires, per bucket (config key -> backup role).
+RETENTION_DAYS = {"databaseDumps": limits.RETENTION_DAYS["database-dumps"],
+                  "userFiles": limits.RETENTION_DAYS["user-files"]}
 # Cloud Storage's longest retention period: 3,155,760,000 seconds (100 years).
 RETENTION_DAYS_MAX = 36_525
 
 # Cloud Storage soft delete: 0 disables it, otherwise 7..90 days. Backups keep it on.
-SOFT_DELETE_DAYS_DEFAULT = 7
-SOFT_DELETE_DAYS_MIN = 7
-SOFT_DELETE_DAYS_MAX = 90
+SOFT_DELETE_DAYS_MIN = limits.SOFT_DELETE_DAYS_MIN
+SOFT_DELETE_DAYS_MAX = limits.SOFT_DELETE_DAYS_MAX
+SOFT_DELETE_DAYS_DEFAULT = SOFT_DELETE_DAYS_MIN
 
 # Access logs of a backup bucket are kept this long in its log bucket.
 ACCESS_LOG_RETENTION_DAYS = 365
 
 # Cloud KMS: the plan (and CIS 1.10) wants keys rotated at least every 90 days.
-KMS_ROTATION_DAYS_MAX = 90
-KMS_ROTATION_DAYS_DEFAULT = 90
+KMS_ROTATION_DAYS_MAX = limits.KMS_ROTATION_DAYS_MAX
+KMS_ROTATION_DAYS_DEFAULT = KMS_ROTATION_DAYS_MAX
 
 # Storage Transfer Service: daily full sync starting at this UTC time.
 TRANSFER_START_TIME_UTC = "02:00"
@@ -35,7 +39,7 @@ MANAGED_BY_LABEL = "pulumi"
 # Config namespaces a stack file may use besides the project's own: provider settings.
 PROVIDER_NAMESPACES = ("gcp", "cloudflare", "vercel")
 
-SECONDS_PER_DAY = 86_400
+SECONDS_PER_DAY = limits.SECONDS_PER_DAY
 
 # Storage Transfer Service wants a first day for a recurring schedule; a day in the
 # past starts the daily runs at once. Fixed so that a plan never drifts with the calendar.
@@ -68,27 +72,19 @@ SCHEDULER_ATTEMPT_DEADLINE_SECONDS = 180
 
 # Traffic failover (Cloudflare). DNS-only records: Cloudflare's minimum TTL is 60 s and the
 # plan's ceiling 300 s; a failover record should move fast, so the default is the minimum.
-DNS_TTL_MIN_SECONDS = 60
-DNS_TTL_MAX_SECONDS = 300
-DNS_TTL_DEFAULT_SECONDS = 60
+DNS_TTL_MIN_SECONDS = limits.DNS_TTL_MIN_SECONDS
+DNS_TTL_MAX_SECONDS = limits.DNS_TTL_MAX_SECONDS
+DNS_TTL_DEFAULT_SECONDS = DNS_TTL_MIN_SECONDS
 HEALTH_PATH = "/health"
 LB_MONITOR_INTERVAL_SECONDS = 60
 LB_MONITOR_RETRIES = 2
 LB_MONITOR_TIMEOUT_SECONDS = 5
 
-# Monitoring. The plan's severities and response times; Cloud Monitoring knows three severities.
-SEVERITIES = {
-    "P0": {"cloud": "CRITICAL", "respond": "15 minutes"},
-    "P1": {"cloud": "ERROR", "respond": "1 hour"},
-    "P2": {"cloud": "WARNING", "respond": "4 hours"},
-    "P3": {"cloud": "WARNING", "respond": "24 hours"},
-}
+# Monitoring (the severities and each alert's figures are in core/alerts.py).
 UPTIME_PERIOD_SECONDS: Final = 60
 UPTIME_TIMEOUT_SECONDS = 10
 UPTIME_REGIONS: Final = ("USA", "EUROPE", "ASIA_PACIFIC")
 BACKUP_AGE_MARGIN_HOURS = 6
-ALERT_AUTO_CLOSE_SECONDS = 1_800
-ALERT_NOTIFICATION_RATE_LIMIT_SECONDS = 300
 RUNBOOK_BASE_URL = "https://github.com/raptorflow/raptorflow-dr/blob/main/docs/runbooks"
 
 # Recovery objectives per scenario (the plan), and the figures estimates start from.

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_cloudflare as cloudflare
 
-from .stack_config import FailoverSettings
+from .config import FailoverSettings
 
 SITES = ("primary", "standby")
 

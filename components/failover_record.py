@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_cloudflare as cloudflare
 
-from .stack_config import FailoverHostname
+from .config import FailoverHostname
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi
 
-from .stack_config import RecoverySettings
+from .config import RecoverySettings
 
 
 class RecoveryObjectives(pulumi.ComponentResource):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumiverse_vercel as vercel
 
-from .stack_config import VercelSettings
+from .config import VercelSettings
 
 
 @dataclass(frozen=True)

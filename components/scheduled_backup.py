@@ -13,9 +13,10 @@ Identities:
 - the scheduler may only run these jobs.
 
 Database URLs live in Secret Manager (values from `pulumi config set --secret`)
-and reach the container as mounted files, never as plain env vars. On the
-standby site the same component also runs the daily Cloudflare zone export
-(`export-dns`) as the writer identity, with its own read-only token secret.
+and reach the container as mounted files, never as plain env vars. Each job is
+the `scheduled_job` building block; the standby site's daily zone export
+(`ZoneExport`, not a database backup) is composed from the same block and runs
+as the writer identity.
 """
 
 from __future__ import annotations
@@ -25,14 +26,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from . import defaults
-from .stack_config import DatabaseBackupSettings, DnsExportSettings
+from core.schedule import max_interval_hours
 
-SECRET_MOUNT_DIRECTORY = "/secrets"
-SCHEDULER_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-# Runs a job with overridden args (run.jobs.run + run.jobs.runWithOverrides), nothing else:
-# https://cloud.google.com/run/docs/reference/iam/roles ("Cloud Run Jobs Executor With Overrides").
-MANUAL_RUN_ROLE = "roles/run.jobsExecutorWithOverrides"
+from .building_blocks import JobRuntime, JobSpec, ReadableSecret, readable_secret, scheduled_job
+from .config import DatabaseBackupSettings, DnsExportSettings
+from .site_monitoring import BackupWatch
+
+DNS_EXPORT_TIMEOUT_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -55,12 +55,6 @@ class ScheduledDatabaseBackupArgs:
     """Whether the backup schedules are paused (a standby site that is not promoted)."""
     labels: dict[str, str]
     """Labels on the jobs and secrets."""
-    dns_export: DnsExportSettings | None = None
-    """Also export this Cloudflare zone daily (the standby site, which owns DNS)."""
-    zone_id: str | None = None
-    """The Cloudflare zone to export."""
-    cloudflare_token: pulumi.Input[str] | None = None
-    """A read-only Cloudflare DNS token (a Pulumi secret) for the export."""
 
 
 class ScheduledDatabaseBackup(pulumi.ComponentResource):
@@ -69,20 +63,31 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
     job_names: pulumi.Output[dict]
     """Cloud Run job name per schedule kind, and `restore-check`."""
     jobs: dict[str, gcp.cloudrunv2.Job]
-    """The Cloud Run job per schedule kind, and `restore-check` (for monitoring)."""
+    """The Cloud Run job per schedule kind, and `restore-check`."""
+    writer: gcp.serviceaccount.Account
+    """The identity that may only create objects in the dump bucket."""
     writer_email: pulumi.Output[str]
     """Service account the backups run as."""
+    runtime: JobRuntime
+    """Where and how the jobs run, for other jobs that write into the same bucket (the zone export)."""
+    bucket_name: pulumi.Input[str]
+    """The dump bucket."""
+    prefix: str
+    """The component's name, which prefixes its jobs, identities and secrets."""
+    watches: list[BackupWatch]
+    """What monitoring should watch: each backup kind (age alert while active) and the restore check."""
 
     def __init__(self, name: str, args: ScheduledDatabaseBackupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("raptorflow:backup:ScheduledDatabaseBackup", name, None, opts)
         self._name, self._args = name, args
+        self.prefix = name
+        self.bucket_name = args.bucket_name
         child = pulumi.ResourceOptions(parent=self)
         settings = args.settings
 
-        writer = self._account("writer", f"{name}-writer", "Writes database dumps (create-only)")
-        checker = self._account("checker", f"{name}-checker", "Reads dumps to test restores")
-        scheduler = self._account("scheduler", f"{name}-scheduler", "Starts the backup jobs on schedule")
-
+        self.writer = writer = self._account("writer", "Writes database dumps (create-only)")
+        checker = self._account("checker", "Reads dumps to test restores")
+        scheduler = self._account("scheduler", "Starts the backup jobs on schedule")
         gcp.storage.BucketIAMMember(
             f"{name}-writer-create-only", bucket=args.bucket_name, role="roles/storage.objectCreator",
             member=writer.member, opts=child,
@@ -91,225 +96,107 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
             f"{name}-checker-read-only", bucket=args.bucket_name, role="roles/storage.objectViewer",
             member=checker.member, opts=child,
         )
-        database_url = self._secret("database-url", args.database_url, writer)
-        scratch_url = self._secret("scratch-database-url", args.scratch_database_url, checker)
-        self._runners = [
-            # Pre-deploy backups run the job with overridden args (`--reason`): run.jobs.runWithOverrides.
-            (f"manual-runner-{index}", member) for index, member in enumerate(settings.manual_runners)
-        ]
-
-        jobs: dict[str, gcp.cloudrunv2.Job] = {}
-        for entry in settings.schedules:
-            jobs[entry.kind] = self._scheduled_job(
-                role=entry.kind,
-                command=["backup", "--kind", entry.kind],
-                identity=writer,
-                secret=database_url,
-                secret_env="DATABASE_URL_FILE",
-                timeout_seconds=settings.task_timeout_seconds,
-                cron=entry.cron,
-                scheduler=scheduler,
-                paused=args.paused,
-            )
-        if args.dns_export is not None:
-            if args.zone_id is None or args.cloudflare_token is None:  # stack-config validation guarantees both
-                raise ValueError(f"{name}: a DNS export needs zone_id and cloudflare_token")
-            # DNS belongs to the standby site, which keeps exporting it whether promoted or not.
-            jobs["dns-export"] = self._scheduled_job(
-                role="dns-export",
-                command=["export-dns", "--zone-id", args.zone_id],
-                identity=writer,
-                secret=self._secret("cloudflare-token", args.cloudflare_token, writer),
-                secret_env="CLOUDFLARE_API_TOKEN_FILE",
-                timeout_seconds=600,
-                cron=args.dns_export.cron,
-                scheduler=scheduler,
-                paused=False,
-                prefix=args.dns_export.object_prefix,
-            )
-        # The restore check only reads: it runs on the standby site too, proving the replica restores.
-        jobs["restore-check"] = self._scheduled_job(
-            role="restore-check",
-            command=["restore-check", "--kind", "full"],
-            identity=checker,
-            secret=scratch_url,
-            secret_env="SCRATCH_DATABASE_URL_FILE",
-            timeout_seconds=settings.restore_check.task_timeout_seconds,
-            cron=settings.restore_check.cron,
-            scheduler=scheduler,
-            paused=False,
+        self.runtime = JobRuntime(
+            project=args.project, region=args.region, image=settings.image, cpu=settings.cpu,
+            memory_mib=settings.memory_mib, retries=settings.task_retries,
+            attempt_deadline_seconds=settings.attempt_deadline_seconds,
+            scheduler_retry_count=settings.scheduler_retry_count, scheduler=scheduler, labels=args.labels,
         )
-
-        self.jobs = jobs
-        self.job_names = pulumi.Output.all(**{kind: job.name for kind, job in jobs.items()})
+        env = {"BACKUP_BUCKET": args.bucket_name, "BACKUP_PREFIX": settings.object_prefix}
+        database_url = self.job_secret("database-url", args.database_url, writer)
+        self.jobs = {}
+        self.watches = []
+        for entry in settings.schedules:
+            self.jobs[entry.kind] = self.job(JobSpec(
+                role=entry.kind, command=["backup", "--kind", entry.kind], identity=writer, secret=database_url,
+                secret_env="DATABASE_URL_FILE", env=env, timeout_seconds=settings.task_timeout_seconds,
+                cron=entry.cron, paused=args.paused,
+                # Pre-deploy backups run the job with overridden args (`--reason`): run.jobs.runWithOverrides.
+                runners=settings.manual_runners,
+            ))
+            self.watches.append(BackupWatch(
+                self.jobs[entry.kind].name, entry.kind, f"{entry.kind} backup", max_interval_hours(entry.cron),
+                "backup-failed", "backup", active=not args.paused,
+            ))
+        # The restore check only reads: it runs on the standby site too, proving the replica restores.
+        restore = settings.restore_check
+        self.jobs["restore-check"] = self.job(JobSpec(
+            role="restore-check", command=["restore-check", "--kind", "full"], identity=checker,
+            secret=self.job_secret("scratch-database-url", args.scratch_database_url, checker),
+            secret_env="SCRATCH_DATABASE_URL_FILE", env=env, timeout_seconds=restore.task_timeout_seconds,
+            cron=restore.cron, paused=False,
+        ))
+        self.watches.append(BackupWatch(
+            self.jobs["restore-check"].name, "restore-check", "restore check", max_interval_hours(restore.cron),
+            "restore-check-failed", "restore-check", age_alert=False,
+        ))
+        self.job_names = pulumi.Output.all(**{kind: job.name for kind, job in self.jobs.items()})
         self.writer_email = writer.email
         self.register_outputs({"jobNames": self.job_names, "writerEmail": self.writer_email})
 
-    def _account(self, role: str, account_id: str, description: str) -> gcp.serviceaccount.Account:
+    def _account(self, role: str, description: str) -> gcp.serviceaccount.Account:
         return gcp.serviceaccount.Account(
             f"{self._name}-{role}",
-            account_id=account_id,
+            account_id=f"{self._name}-{role}",
             project=self._args.project,
             display_name=f"raptorflow-dr: {description}",
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _secret(
-        self, role: str, value: pulumi.Input[str], reader: gcp.serviceaccount.Account
-    ) -> MountedSecret:
-        child = pulumi.ResourceOptions(parent=self)
-        secret = gcp.secretmanager.Secret(
-            f"{self._name}-{role}",
-            secret_id=f"{self._name}-{role}",
-            project=self._args.project,
-            replication=gcp.secretmanager.SecretReplicationArgs(
-                user_managed=gcp.secretmanager.SecretReplicationUserManagedArgs(
-                    replicas=[gcp.secretmanager.SecretReplicationUserManagedReplicaArgs(location=self._args.region)]
-                )
-            ),
-            deletion_protection=True,
-            labels=self._args.labels,
-            opts=child,
-        )
-        version = gcp.secretmanager.SecretVersion(
-            f"{self._name}-{role}-value",
-            secret=secret.id,
-            secret_data=pulumi.Output.secret(value),
-            opts=child,
-        )
-        grant = gcp.secretmanager.SecretIamMember(
-            f"{self._name}-{role}-reader",
-            secret_id=secret.id,
-            project=self._args.project,
-            role="roles/secretmanager.secretAccessor",
-            member=reader.member,
-            opts=child,
-        )
-        return MountedSecret(secret, (version, grant))
+    def job(self, spec: JobSpec, parent: pulumi.Resource | None = None,
+            aliases: tuple[pulumi.Alias, ...] = ()) -> gcp.cloudrunv2.Job:
+        """A scheduled job `<name>-<role>` of this site's backup runtime."""
+        return scheduled_job(parent or self, self._name, self.runtime, spec, aliases)
 
-    def _scheduled_job(
-        self,
-        *,
-        role: str,
-        command: list[str],
-        identity: gcp.serviceaccount.Account,
-        secret: MountedSecret,
-        secret_env: str,
-        timeout_seconds: int,
-        cron: str,
-        scheduler: gcp.serviceaccount.Account,
-        paused: bool,
-        prefix: str | None = None,
-    ) -> gcp.cloudrunv2.Job:
-        args, settings = self._args, self._args.settings
-        child = pulumi.ResourceOptions(parent=self)
-        volume = "secret"
-        job = gcp.cloudrunv2.Job(
-            f"{self._name}-{role}",
-            name=f"{self._name}-{role}",
-            project=args.project,
-            location=args.region,
-            deletion_protection=True,
-            labels=args.labels,
-            template=gcp.cloudrunv2.JobTemplateArgs(
-                task_count=1,
-                template=gcp.cloudrunv2.JobTemplateTemplateArgs(
-                    service_account=identity.email,
-                    timeout=f"{timeout_seconds}s",
-                    max_retries=settings.task_retries,
-                    containers=[
-                        gcp.cloudrunv2.JobTemplateTemplateContainerArgs(
-                            image=settings.image,
-                            args=command,
-                            envs=[
-                                gcp.cloudrunv2.JobTemplateTemplateContainerEnvArgs(name="BACKUP_BUCKET", value=args.bucket_name),
-                                gcp.cloudrunv2.JobTemplateTemplateContainerEnvArgs(
-                                    name="BACKUP_PREFIX", value=prefix or settings.object_prefix
-                                ),
-                                gcp.cloudrunv2.JobTemplateTemplateContainerEnvArgs(
-                                    name=secret_env, value=f"{SECRET_MOUNT_DIRECTORY}/{volume}/value"
-                                ),
-                            ],
-                            resources=gcp.cloudrunv2.JobTemplateTemplateContainerResourcesArgs(
-                                limits={"cpu": settings.cpu, "memory": f"{settings.memory_mib}Mi"}
-                            ),
-                            volume_mounts=[
-                                gcp.cloudrunv2.JobTemplateTemplateContainerVolumeMountArgs(
-                                    name=volume, mount_path=f"{SECRET_MOUNT_DIRECTORY}/{volume}"
-                                )
-                            ],
-                        )
-                    ],
-                    volumes=[
-                        gcp.cloudrunv2.JobTemplateTemplateVolumeArgs(
-                            name=volume,
-                            secret=gcp.cloudrunv2.JobTemplateTemplateVolumeSecretArgs(
-                                secret=secret.secret.secret_id,
-                                items=[gcp.cloudrunv2.JobTemplateTemplateVolumeSecretItemArgs(path="value", version="latest")],
-                            ),
-                        )
-                    ],
-                ),
-            ),
-            # Cloud Run resolves the mounted version at create time: "Secret .../versions/latest was not found"
-            # or permission denied unless the version and the accessor grant exist first.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(secret.ready)),
+    def job_secret(self, role: str, value: pulumi.Input[str], reader: gcp.serviceaccount.Account,
+                   parent: pulumi.Resource | None = None, aliases: tuple[pulumi.Alias, ...] = ()) -> ReadableSecret:
+        """A secret `<name>-<role>` in this site's region, mounted by a job that runs as `reader`."""
+        return readable_secret(
+            parent or self, f"{self._name}-{role}", secret_id=f"{self._name}-{role}", project=self._args.project,
+            replicas=[gcp.secretmanager.SecretReplicationUserManagedReplicaArgs(location=self._args.region)],
+            value=pulumi.Output.secret(value), readers=[(f"{self._name}-{role}-reader", reader.member)],
+            labels=self._args.labels, aliases=aliases,
         )
-        may_run = gcp.cloudrunv2.JobIamMember(
-            f"{self._name}-{role}-scheduler-may-run",
-            name=job.name,
-            project=args.project,
-            location=args.region,
-            role="roles/run.invoker",
-            member=scheduler.member,
-            opts=child,
-        )
-        gcp.cloudscheduler.Job(
-            f"{self._name}-{role}-schedule",
-            name=f"{self._name}-{role}",
-            project=args.project,
-            region=args.region,
-            description=f"Starts {role} ({cron} {defaults.SCHEDULE_TIME_ZONE})",
-            schedule=cron,
-            time_zone=defaults.SCHEDULE_TIME_ZONE,
-            paused=paused,
-            attempt_deadline=f"{settings.attempt_deadline_seconds}s",
-            retry_config=gcp.cloudscheduler.JobRetryConfigArgs(
-                retry_count=settings.scheduler_retry_count,
-                min_backoff_duration="30s",
-                max_backoff_duration="600s",
-                max_doublings=4,
-            ),
-            http_target=gcp.cloudscheduler.JobHttpTargetArgs(
-                http_method="POST",
-                uri=job.name.apply(
-                    lambda job_name: f"https://run.googleapis.com/v2/projects/{args.project}/locations/"
-                    f"{args.region}/jobs/{job_name}:run"
-                ),
-                oauth_token=gcp.cloudscheduler.JobHttpTargetOauthTokenArgs(
-                    service_account_email=scheduler.email, scope=SCHEDULER_SCOPE
-                ),
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[may_run]),
-        )
-        if role in [entry.kind for entry in settings.schedules]:
-            for slug, member in self._runners:
-                gcp.cloudrunv2.JobIamMember(
-                    f"{self._name}-{role}-{slug}",
-                    name=job.name,
-                    project=args.project,
-                    location=args.region,
-                    role=MANUAL_RUN_ROLE,
-                    member=member,
-                    opts=child,
-                )
-        return job
 
 
 @dataclass(frozen=True)
-class MountedSecret:
-    """A Secret Manager secret a job mounts, and what must exist before a job can mount it."""
+class ZoneExportArgs:
+    """Inputs of a ZoneExport: the zone, its read-only token, when, and the backups whose bucket it writes."""
 
-    secret: gcp.secretmanager.Secret
-    ready: tuple[pulumi.Resource, ...]
-    """The secret's version and its accessor grant."""
+    zone_id: str
+    """The Cloudflare zone to export."""
+    api_token: pulumi.Input[str]
+    """A read-only Cloudflare DNS token (a Pulumi secret)."""
+    settings: DnsExportSettings
+    """Schedule and object prefix, as validated stack config."""
+    backups: ScheduledDatabaseBackup
+    """The site's database backups: the export runs as their create-only writer into the same bucket."""
+
+
+class ZoneExport(pulumi.ComponentResource):
+    """The daily export of the failover zone (BIND, with a manifest) into the dump bucket, as the writer.
+
+    DNS belongs to the standby site, which keeps exporting it whether promoted or not. Its resources keep the
+    names they had inside ScheduledDatabaseBackup, and alias their former place there, so moving them here
+    replaces nothing."""
+
+    watches: list[BackupWatch]
+
+    def __init__(self, name: str, args: ZoneExportArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("raptorflow:backup:ZoneExport", name, None, opts)
+        backups = args.backups
+        # Where these resources lived: in the backups component, when it sat at the top of the stack.
+        former = (f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::"
+                  f"raptorflow:backup:ScheduledDatabaseBackup::{backups.prefix}")
+        moved = (pulumi.Alias(parent=former),)
+        token = backups.job_secret("cloudflare-token", args.api_token, backups.writer, parent=self, aliases=moved)
+        job = backups.job(JobSpec(
+            role="dns-export", command=["export-dns", "--zone-id", args.zone_id], identity=backups.writer,
+            secret=token, secret_env="CLOUDFLARE_API_TOKEN_FILE",
+            env={"BACKUP_BUCKET": backups.bucket_name, "BACKUP_PREFIX": args.settings.object_prefix},
+            timeout_seconds=DNS_EXPORT_TIMEOUT_SECONDS, cron=args.settings.cron, paused=False,
+        ), parent=self, aliases=moved)
+        self.job_name = job.name
+        self.watches = [BackupWatch(job.name, "dns-export", "DNS zone export", max_interval_hours(args.settings.cron),
+                                    "dns-export-failed", "export-dns")]
+        self.register_outputs({"jobName": self.job_name})

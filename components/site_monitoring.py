@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from core.alerts import ALERT_AUTO_CLOSE_SECONDS, ALERT_NOTIFICATION_RATE_LIMIT_SECONDS, CATALOG, SEVERITIES, AlertKind
+
 from . import defaults
-from .stack_config import MonitoringSettings
+from .config import MonitoringSettings
 
 BACKUP_SUCCESS_METRIC = "raptorflow_backup_success"
 TRANSFER_COPY_METRIC = "raptorflow_transfer_copies"
@@ -35,9 +37,12 @@ class BackupWatch:
 
     job_name: pulumi.Input[str]
     kind: str  # full | schema | restore-check | dns-export
+    label: str  # how alerts name it: "full backup", "restore check", ...
     interval_hours: float  # longest gap between two scheduled runs
-    active: bool  # False for a paused standby schedule: no age alert while nothing is expected
-    command: str = "backup"  # the job's subcommand, as its log line names it
+    failure_alert: str  # the catalog entry of a failed run
+    command: str  # the job's subcommand, as its log line names it
+    age_alert: bool = True  # whether a missing success alerts at all (not for the monthly restore check)
+    active: bool = True  # False for a paused standby schedule: its age alert stays disabled until promoted
 
 
 @dataclass(frozen=True)
@@ -99,39 +104,25 @@ class SiteMonitoring(pulumi.ComponentResource):
         self._name, self._args = name, args
         self._channels = self._notification_channels()
         self.alert_count = 0
-        child = pulumi.ResourceOptions(parent=self)
         # Log-based metrics by name: an alert on one must wait for it (Monitoring refuses unknown metrics).
         self._metrics: dict[str, gcp.logging.Metric] = {}
 
         if args.backups:
-            self._metrics[BACKUP_SUCCESS_METRIC] = gcp.logging.Metric(
-                f"{name}-backup-success",
-                name=BACKUP_SUCCESS_METRIC,
-                project=args.project,
-                description="Successful runs of the backup job, from its structured log line",
-                filter='resource.type="cloud_run_job" AND jsonPayload.event="raptorflow.backup" '
-                       'AND jsonPayload.result="success"',
-                metric_descriptor=gcp.logging.MetricMetricDescriptorArgs(
-                    metric_kind="DELTA", value_type="INT64",
-                    labels=[gcp.logging.MetricMetricDescriptorLabelArgs(key="kind"),
-                            gcp.logging.MetricMetricDescriptorLabelArgs(key="command")],
-                ),
-                label_extractors={"kind": "EXTRACT(jsonPayload.kind)", "command": "EXTRACT(jsonPayload.command)"},
-                opts=child,
+            self._log_metric(
+                "backup-success", BACKUP_SUCCESS_METRIC, "Successful runs of the backup job, from its structured log line",
+                'resource.type="cloud_run_job" AND jsonPayload.event="raptorflow.backup" '
+                'AND jsonPayload.result="success"',
+                {"kind": "EXTRACT(jsonPayload.kind)", "command": "EXTRACT(jsonPayload.command)"},
             )
         for backup in args.backups:
             self._backup_alerts(backup)
 
         if args.transfers:
-            self._metrics[TRANSFER_COPY_METRIC] = gcp.logging.Metric(
-                f"{name}-transfer-copies",
-                name=TRANSFER_COPY_METRIC,
-                project=args.project,
-                description="Objects copied by Storage Transfer Service jobs",
-                filter='resource.type="storage_transfer_job" AND jsonPayload.action="COPY" '
-                       'AND jsonPayload.status.statusCode="OK"',
-                metric_descriptor=gcp.logging.MetricMetricDescriptorArgs(metric_kind="DELTA", value_type="INT64"),
-                opts=child,
+            self._log_metric(
+                "transfer-copies", TRANSFER_COPY_METRIC, "Objects copied by Storage Transfer Service jobs",
+                'resource.type="storage_transfer_job" AND jsonPayload.action="COPY" '
+                'AND jsonPayload.status.statusCode="OK"',
+                {},
             )
         for transfer in args.transfers:
             self._transfer_alerts(transfer)
@@ -142,6 +133,23 @@ class SiteMonitoring(pulumi.ComponentResource):
         self.register_outputs({"alertCount": self.alert_count})
 
     # ------------------------------------------------------------ building blocks
+
+    def _log_metric(self, slug: str, metric: str, description: str, log_filter: str,
+                    label_extractors: dict[str, str]) -> None:
+        """A log-based counter `metric` (an alert on it must wait for it: Monitoring refuses unknown metrics)."""
+        self._metrics[metric] = gcp.logging.Metric(
+            f"{self._name}-{slug}",
+            name=metric,
+            project=self._args.project,
+            description=description,
+            filter=log_filter,
+            metric_descriptor=gcp.logging.MetricMetricDescriptorArgs(
+                metric_kind="DELTA", value_type="INT64",
+                labels=[gcp.logging.MetricMetricDescriptorLabelArgs(key=key) for key in label_extractors] or None,
+            ),
+            label_extractors=label_extractors or None,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _notification_channels(self) -> list[pulumi.Output[str]]:
         args, notifications = self._args, self._args.settings.notifications
@@ -175,70 +183,50 @@ class SiteMonitoring(pulumi.ComponentResource):
             )
         return [channel.name for channel in channels]
 
-    def _alert(
-        self,
-        slug: str,
-        title: str,
-        severity: str,
-        alert: str,
-        target: str,
-        condition: gcp.monitoring.AlertPolicyConditionArgs,
-        meaning: str,
-        steps: tuple[str, str, str],
-        log_match: bool = False,
-        enabled: bool = True,
-        metric: str | None = None,
-    ) -> None:
-        settings = self._args.settings
-        level = defaults.SEVERITIES[severity]
-        runbook = f"{settings.runbook_base_url}/alerts.md#{alert}"
-        content = "\n".join([
-            f"**{severity}** - respond within {level['respond']}; post in #incidents.",
-            "",
-            meaning,
-            "",
-            "First steps:",
-            *(f"{number}. {step}" for number, step in enumerate(steps, 1)),
-            "",
-            f"Runbook: {runbook}",
-        ])
+    def _alert(self, kind: AlertKind, name: str, title: str, target: str,
+               condition: gcp.monitoring.AlertPolicyConditionArgs, *, serves_traffic: bool = True,
+               enabled: bool = True, metric: str | None = None, filled: dict[str, str] | None = None) -> None:
+        """An alert policy of catalog entry `kind`: its severity, documentation and label, every channel."""
+        severity = kind.severity_for(serves_traffic)
         strategy = gcp.monitoring.AlertPolicyAlertStrategyArgs(
-            auto_close=f"{defaults.ALERT_AUTO_CLOSE_SECONDS}s",
+            auto_close=f"{ALERT_AUTO_CLOSE_SECONDS}s",
             notification_rate_limit=gcp.monitoring.AlertPolicyAlertStrategyNotificationRateLimitArgs(
-                period=f"{defaults.ALERT_NOTIFICATION_RATE_LIMIT_SECONDS}s"
-            ) if log_match else None,
+                period=f"{ALERT_NOTIFICATION_RATE_LIMIT_SECONDS}s"
+            ) if kind.log_match else None,
         )
         gcp.monitoring.AlertPolicy(
-            f"{self._name}-{slug}",
+            f"{self._name}-{name}",
             project=self._args.project,
             display_name=f"[{severity}] {title}",
             combiner="OR",
             conditions=[condition],
             notification_channels=self._channels,
-            severity=level["cloud"],
+            severity=SEVERITIES[severity]["cloud"],
             enabled=enabled,
-            user_labels={**self._args.labels, "severity": severity.lower(), "raptorflow-alert": alert,
+            user_labels={**self._args.labels, "severity": severity.lower(), "raptorflow-alert": kind.slug,
                          "raptorflow-target": target},
             documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
-                subject=f"[{severity}] {title}", content=content, mime_type="text/markdown",
+                subject=f"[{severity}] {title}", mime_type="text/markdown",
+                content=kind.documentation(self._args.settings.runbook_base_url, serves_traffic, filled),
             ),
             alert_strategy=strategy,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self._metrics[metric]] if metric else None),
         )
         self.alert_count += 1
 
-    def _no_events(self, display_name: str, metric: str, selector: pulumi.Input[str],
-                   hours: float) -> gcp.monitoring.AlertPolicyConditionArgs:
+    @staticmethod
+    def _no_events(display_name: str, metric: str, selector: pulumi.Input[str], hours: float,
+                   kind: AlertKind) -> gcp.monitoring.AlertPolicyConditionArgs:
         """A PromQL condition: fewer than one `metric` event in `hours` - also true when there never was any."""
         window = f"{round(hours)}h"
         query = pulumi.Output.from_input(selector).apply(
             lambda labels: f"(sum(increase(logging_googleapis_com:user_{metric}{{{labels}}}[{window}])) "
-                           f"or vector(0)) < 1"
+                           f"or vector(0)) < {kind.threshold:g}"
         )
         return gcp.monitoring.AlertPolicyConditionArgs(
             display_name=display_name,
             condition_prometheus_query_language=gcp.monitoring.AlertPolicyConditionConditionPrometheusQueryLanguageArgs(
-                query=query, duration="0s", evaluation_interval="300s",
+                query=query, duration="0s", evaluation_interval=f"{kind.window_seconds}s",
                 # A new log-based metric has no data until its first log line: without this Monitoring
                 # refuses the query ("metric ... not found").
                 disable_metric_validation=True,
@@ -249,18 +237,11 @@ class SiteMonitoring(pulumi.ComponentResource):
 
     def _backup_alerts(self, watch: BackupWatch) -> None:
         job = pulumi.Output.from_input(watch.job_name)
-        restore = watch.command == "restore-check"
-        label = {"restore-check": "restore check", "export-dns": "DNS zone export"}.get(
-            watch.command, f"{watch.kind} backup")
+        failed = CATALOG[watch.failure_alert]
         self._alert(
-            f"{watch.kind}-failed",
-            f"Database {label} failed",
-            "P1",
-            {"restore-check": "restore-check-failed", "export-dns": "dns-export-failed"}.get(
-                watch.command, "backup-failed"),
-            watch.kind,
+            failed, f"{watch.kind}-failed", f"Database {watch.label} failed", watch.kind,
             gcp.monitoring.AlertPolicyConditionArgs(
-                display_name=f"{label} execution failed",
+                display_name=f"{watch.label} execution failed",
                 condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
                     filter=job.apply(
                         lambda name: 'metric.type="run.googleapis.com/job/completed_execution_count" AND '
@@ -268,40 +249,28 @@ class SiteMonitoring(pulumi.ComponentResource):
                                      'metric.labels.result="failed"'
                     ),
                     comparison="COMPARISON_GT",
-                    threshold_value=0,
+                    threshold_value=failed.threshold,
                     duration="0s",
                     aggregations=[gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
-                        alignment_period="300s", per_series_aligner="ALIGN_DELTA", cross_series_reducer="REDUCE_SUM",
+                        alignment_period=f"{failed.window_seconds}s", per_series_aligner="ALIGN_DELTA",
+                        cross_series_reducer="REDUCE_SUM",
                     )],
                 ),
             ),
-            ("A restore from the newest dump did not verify: the backups may not be restorable."
-             if restore else f"The scheduled {label} exited non-zero: no new copy exists."),
-            ("Open the job's last execution logs; the JSON line's `failure` names the cause.",
-             "Exit 3: check the database is reachable and the URL secret is current; 4: check the bucket.",
-             "Re-run: gcloud run jobs execute <job> --wait; confirm a new manifest appears."),
         )
-        if restore:
+        if not watch.age_alert:
             return
+        age = CATALOG["backup-age"]
         hours = watch.interval_hours + self._args.settings.backup_age_margin_hours
         self._alert(
-            f"{watch.kind}-age",
-            f"No successful {label} for {hours:.0f} h",
-            "P1",
-            "backup-age",
-            watch.kind,
+            age, f"{watch.kind}-age", f"No successful {watch.label} for {hours:.0f} h", watch.kind,
             self._no_events(
-                f"no successful {label} in {hours:.0f} h",
+                f"no successful {watch.label} in {hours:.0f} h",
                 BACKUP_SUCCESS_METRIC,
                 job.apply(lambda name: f'monitored_resource="cloud_run_job",job_name="{name}",'
                                        f'command="{watch.command}"'),
-                hours,
+                hours, age,
             ),
-            f"The newest {label} is older than its schedule allows ({watch.interval_hours:.0f} h + margin): "
-            "the recovery point is slipping.",
-            ("Check the Cloud Scheduler job ran and the Cloud Run job started.",
-             "Look for a failed-backup alert with the cause.",
-             "Take a backup now: gcloud run jobs execute <job> --wait."),
             enabled=watch.active,
             metric=BACKUP_SUCCESS_METRIC,
         )
@@ -309,10 +278,7 @@ class SiteMonitoring(pulumi.ComponentResource):
     def _transfer_alerts(self, watch: TransferWatch) -> None:
         jobs = pulumi.Output.all(*watch.job_names)
         self._alert(
-            f"transfer-{watch.slug}-failed",
-            f"Cross-region copy {watch.slug} failed",
-            "P1",
-            "transfer-failed",
+            CATALOG["transfer-failed"], f"transfer-{watch.slug}-failed", f"Cross-region copy {watch.slug} failed",
             watch.slug,
             gcp.monitoring.AlertPolicyConditionArgs(
                 display_name=f"transfer {watch.slug} reported a failure",
@@ -322,29 +288,18 @@ class SiteMonitoring(pulumi.ComponentResource):
                                                     'jsonPayload.status.statusCode!="OK"'),
                 ),
             ),
-            "Storage Transfer Service could not copy objects into the EU replica.",
-            ("Open the transfer job's last operation in the console and read its error breakdown.",
-             "Check the transfer agent still has read on the source and create on the replica.",
-             "Run the job now from the console once fixed and watch it complete."),
-            log_match=True,
         )
+        behind = CATALOG["transfer-behind"]
         hours = watch.interval_hours + self._args.settings.backup_age_margin_hours
         self._alert(
-            f"transfer-{watch.slug}-behind",
-            f"Cross-region copy {watch.slug} copied nothing for {hours:.0f} h",
-            "P1",
-            "transfer-behind",
+            behind, f"transfer-{watch.slug}-behind", f"Cross-region copy {watch.slug} copied nothing for {hours:.0f} h",
             watch.slug,
             self._no_events(
                 f"transfer {watch.slug} copied nothing in {hours:.0f} h",
                 TRANSFER_COPY_METRIC,
                 jobs.apply(lambda names: f'monitored_resource="storage_transfer_job",job_id=~"{"|".join(names)}"'),
-                hours,
+                hours, behind,
             ),
-            "The replica has received no new object for longer than the transfer schedule allows.",
-            ("Check the transfer job is enabled and its last run's status.",
-             "Check the source received new objects at all (a quiet day for user files is possible).",
-             "Run the job now and confirm objects are copied."),
             metric=TRANSFER_COPY_METRIC,
         )
 
@@ -370,13 +325,9 @@ class SiteMonitoring(pulumi.ComponentResource):
             user_labels={**args.labels, "raptorflow-target": target.slug},
             opts=pulumi.ResourceOptions(parent=self),
         )
-        severity = "P0" if target.serves_traffic else "P2"
+        uptime = CATALOG["uptime"]
         self._alert(
-            f"uptime-{target.slug}",
-            f"{target.host}{args.health_path} failing",
-            severity,
-            "uptime",
-            target.slug,
+            uptime, f"uptime-{target.slug}", f"{target.host}{args.health_path} failing", target.slug,
             gcp.monitoring.AlertPolicyConditionArgs(
                 display_name=f"{target.host} health check failing from more than one region",
                 condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
@@ -385,19 +336,16 @@ class SiteMonitoring(pulumi.ComponentResource):
                                          f'resource.type="uptime_url" AND metric.labels.check_id="{check_id}"'
                     ),
                     comparison="COMPARISON_GT",
-                    threshold_value=1,
+                    threshold_value=uptime.threshold,
                     duration=f"{2 * settings.period_seconds}s",
                     aggregations=[gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
-                        alignment_period="1200s", per_series_aligner="ALIGN_NEXT_OLDER",
+                        alignment_period=f"{uptime.window_seconds}s", per_series_aligner="ALIGN_NEXT_OLDER",
                         cross_series_reducer="REDUCE_COUNT_FALSE", group_by_fields=["resource.label.*"],
                     )],
                 ),
             ),
-            ("Users are affected: this endpoint serves traffic now." if target.serves_traffic
-             else "The site that would take over on failover is unhealthy: failover would not help now."),
-            (f"curl -v https://{target.host}{args.health_path} from two networks.",
-             "Check the origin's deployment and its database connectivity.",
-             "If the active site is down for good: docs/runbooks/failover.md."),
+            serves_traffic=target.serves_traffic,
+            filled={"host": target.host},
         )
 
     def _audit_alert(self) -> None:
@@ -412,19 +360,10 @@ class SiteMonitoring(pulumi.ComponentResource):
                          f'({" OR ".join("protoPayload.resourceName:" + chr(34) + k + chr(34) for k in pair[1])}))'
         )
         self._alert(
-            "backup-tampering",
-            "Backup bucket deleted or changed, or a backup key scheduled for destruction",
-            "P0",
-            "backup-tampering",
-            "backup-storage",
+            CATALOG["backup-tampering"], "backup-tampering",
+            "Backup bucket deleted or changed, or a backup key scheduled for destruction", "backup-storage",
             gcp.monitoring.AlertPolicyConditionArgs(
                 display_name="audit log: delete/update of a backup bucket or key destruction",
                 condition_matched_log=gcp.monitoring.AlertPolicyConditionConditionMatchedLogArgs(filter=query),
             ),
-            "Someone deleted or changed a backup bucket (retention, protection) or scheduled a backup key "
-            "version's destruction. Outside a reviewed `pulumi up`, treat it as a security incident.",
-            ("Find the principal in the audit log entry; match it against a reviewed change.",
-             "If unexpected: revoke the principal's access and restore the setting from the stack (`pulumi up`).",
-             "For a key: `gcloud kms keys versions restore` within the destruction delay."),
-            log_match=True,
         )

@@ -1,14 +1,10 @@
 """The CrossGuard policy pack. Building a PolicyPack starts the analyzer server and never returns,
-so nothing but this file may do it; the rules live in raptorflow_policies."""
+so nothing but this file may do it; the rules live in raptorflow_policies/rules, one module each.
 
-import sys
-from pathlib import Path
+The rules import the program's pure core (`core`), which policies/requirements.txt installs into the
+pack's virtualenv from ../core."""
 
 from pulumi_policy import EnforcementLevel, PolicyPack
-
-# The objectives rule shares the recovery model with the program (components/, pure Python).
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from raptorflow_policies import POLICIES
 
 PolicyPack(

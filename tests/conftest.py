@@ -12,9 +12,14 @@ import pytest
 from tools.offline import ROOT, Plan, plan_stack
 
 
+# Plans of the unchanged stack files, shared by every plan of the session: a dr plan reads prod's outputs from
+# here instead of planning prod again.
+_AS_FILED: dict[str, Plan] = {}
+
+
 @functools.cache
 def _cached_plan(stack: str, overrides: tuple[str, ...]) -> Plan:
-    return plan_stack(stack, overrides)
+    return plan_stack(stack, overrides, as_filed=_AS_FILED)
 
 
 @pytest.fixture

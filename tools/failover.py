@@ -41,7 +41,7 @@ from typing import Any
 
 import yaml
 
-from components.stack_config import ConfigError
+from components.config import ConfigError
 from tools.offline import PROJECT, ROOT, SECRET_PLACEHOLDER, Plan, StackFileError, is_secret, plan_stack, unwrap
 
 PROMOTED_KEY = f"{PROJECT}:promoted"
@@ -199,7 +199,7 @@ def wait_healthy(
 
 def health_urls(hostnames: Iterable[str], stack: str, project_dir: Path = ROOT) -> list[str]:
     """https://<hostname><healthPath> of each hostname the stack reports (the health path from its config)."""
-    from components.stack_config import parse_stack_config
+    from components.config import parse_stack_config
     from tools.offline import supply_missing_secrets
     from tools.stack_files import read_stack_config
 

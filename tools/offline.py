@@ -20,6 +20,7 @@ import contextvars
 import hashlib
 import re
 import runpy
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,8 @@ class Resource:
     """URNs the engine waits for before creating this one: explicit `depends_on` and those implied by inputs."""
     import_id: str | None = None
     """The id of an existing resource the engine adopts instead of creating one (the `import_` option)."""
+    aliases: list[dict[str, Any]] = field(default_factory=list)
+    """Former identities (alias specs as the engine receives them: name, type, parentUrn or noParent, ...)."""
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON shape (secret values redacted, signature kept)."""
@@ -134,7 +137,7 @@ def unwrap(value: Any) -> Any:
 def supply_missing_secrets(stack: str, values: dict[str, Any], secret_keys: set[str]) -> list[str]:
     """Give every secret the config needs and lacks a marked placeholder (as `pulumi config set --secret` would a
     value); return their keys. The program's own check then passes offline, while `pulumi up` lists them."""
-    from components.stack_config import missing_secrets
+    from components.config import missing_secrets
 
     supplied = []
     for secret in missing_secrets(values):
@@ -215,6 +218,19 @@ def _fake_project_number(project: str) -> str:
     return str(int(hashlib.sha256(project.encode()).hexdigest(), 16))[:12]
 
 
+def _digest(name: str, length: int) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()[:length]
+
+
+# Resources whose id is the `name` the service gives them (stable here: derived from the logical name).
+_NAMED_BY_SERVICE: dict[str, Callable[[str, dict[str, Any]], str]] = {
+    "gcp:storage/transferJob:TransferJob": lambda name, plain: f"transferJobs/{_digest(name, 20)}",
+    "gcp:monitoring/notificationChannel:NotificationChannel":
+        lambda name, plain: f"projects/{plain['project']}/notificationChannels/{_digest(name, 16)}",
+    "gcp:projects/iAMCustomRole:IAMCustomRole": lambda name, plain: f"projects/{plain['project']}/roles/{plain['roleId']}",
+}
+
+
 def _computed(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The id and the output properties a real create would return, for the types the program uses."""
     state = dict(inputs)
@@ -228,27 +244,19 @@ def _computed(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[
         return ring, state
     if type_ == "gcp:kms/cryptoKey:CryptoKey":
         return f"{plain['keyRing']}/cryptoKeys/{plain['name']}", state
-    if type_ == "gcp:storage/transferJob:TransferJob":
-        job = f"transferJobs/{hashlib.sha256(name.encode()).hexdigest()[:20]}"
-        state["name"] = job
-        return job, state
+    if type_ in _NAMED_BY_SERVICE:
+        state["name"] = _NAMED_BY_SERVICE[type_](name, plain)
+        return state["name"], state
     if type_ == "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig":
-        check = f"{name}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+        check = f"{name}-{_digest(name, 8)}"
         state["uptimeCheckId"] = check
         return f"projects/{plain['project']}/uptimeCheckConfigs/{check}", state
-    if type_ == "gcp:monitoring/notificationChannel:NotificationChannel":
-        channel = f"projects/{plain['project']}/notificationChannels/{hashlib.sha256(name.encode()).hexdigest()[:16]}"
-        state["name"] = channel
-        return channel, state
     if type_ == "gcp:projects/serviceIdentity:ServiceIdentity":
         number = _fake_project_number(plain.get("project") or "project")
         service = plain["service"].split(".")[0]
         email = f"service-{number}@gcp-sa-{service}.iam.gserviceaccount.com"
         state.update(email=email, member=f"serviceAccount:{email}")
         return email, state
-    if type_ == "gcp:projects/iAMCustomRole:IAMCustomRole":
-        state["name"] = f"projects/{plain['project']}/roles/{plain['roleId']}"
-        return state["name"], state
     if type_ == "gcp:secretmanager/secret:Secret":
         return f"projects/{plain['project']}/secrets/{plain['secretId']}", state
     if type_ == "gcp:serviceaccount/account:Account":
@@ -299,6 +307,7 @@ def _build_mocks(stack_outputs: dict[str, dict[str, Any]], records: list[Resourc
                     inputs=pulumi_mocks.rpc.deserialize_properties(properties),
                     dependencies=sorted(set(request.dependencies)),
                     import_id=getattr(request, "importId", "") or None,
+                    aliases=[_alias(alias) for alias in getattr(request, "aliases", ())],
                 )
             )
 
@@ -331,6 +340,19 @@ def _build_mocks(stack_outputs: dict[str, dict[str, Any]], records: list[Resourc
     return mocks, RecordingMonitor(mocks)
 
 
+def _alias(alias: Any) -> dict[str, Any]:
+    """An alias of a RegisterResource request: a full URN, or the spec fields that are set."""
+    if alias.HasField("urn") if "urn" in alias.DESCRIPTOR.fields_by_name else False:
+        return {"urn": alias.urn}
+    spec = alias.spec
+    found: dict[str, Any] = {key: getattr(spec, key) for key in ("name", "type", "stack", "project") if getattr(spec, key)}
+    if spec.noParent:
+        found["noParent"] = True
+    elif spec.parentUrn:
+        found["parentUrn"] = spec.parentUrn
+    return found
+
+
 async def _resolve(value: Any) -> Any:
     """An export's plain value; secret exports become the placeholder."""
     import pulumi
@@ -342,14 +364,15 @@ async def _resolve(value: Any) -> Any:
     return resolved
 
 
-def run_program(
+def record_resources(
+    build: Callable[[], None],
     stack: str,
-    values: dict[str, Any],
-    secret_keys: set[str],
+    values: dict[str, Any] | None = None,
+    secret_keys: Iterable[str] = (),
     stack_outputs: dict[str, dict[str, Any]] | None = None,
-    root: Path = ROOT,
 ) -> Plan:
-    """Run `__main__.py` under mocks with this raw config; return what it registered."""
+    """Run `build` (the program, or a test's components) under Pulumi's mocks with this raw config; return what
+    it registered and the stack's outputs."""
 
     def run() -> Plan:
         import pulumi
@@ -364,17 +387,12 @@ def run_program(
         thread_loops: list[asyncio.AbstractEventLoop] = []
         mocks, monitor = _build_mocks(stack_outputs or {}, records, thread_loops)
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-        pulumi.runtime.set_all_config({k: config_string(v) for k, v in values.items()}, sorted(secret_keys))
-        program = str(root / "__main__.py")
-
-        def run_program_file() -> None:
-            runpy.run_path(program, run_name="__main__")
-
+        pulumi.runtime.set_all_config({k: config_string(v) for k, v in (values or {}).items()}, sorted(secret_keys))
         try:
-            _sync_await(run_pulumi_func(run_program_file))
+            _sync_await(run_pulumi_func(build))
             stack_resource = pulumi.runtime.get_root_resource()
             if not isinstance(stack_resource, Stack):
-                raise RuntimeError(f"{program} ran without a root stack resource to read its outputs from")
+                raise RuntimeError("the program ran without a root stack resource to read its outputs from")
             outputs = {name: _sync_await(_resolve(value)) for name, value in stack_resource.outputs.items()}
             return Plan(stack=stack, resources=records, outputs=outputs)
         finally:
@@ -391,6 +409,22 @@ def run_program(
                 thread_loop.close()
 
     return contextvars.Context().run(run)
+
+
+def run_program(
+    stack: str,
+    values: dict[str, Any],
+    secret_keys: set[str],
+    stack_outputs: dict[str, dict[str, Any]] | None = None,
+    root: Path = ROOT,
+) -> Plan:
+    """Run `__main__.py` under mocks with this raw config; return what it registered."""
+    program = str(root / "__main__.py")
+
+    def run_program_file() -> None:
+        runpy.run_path(program, run_name="__main__")
+
+    return record_resources(run_program_file, stack, values, secret_keys, stack_outputs)
 
 
 def referenced_stacks(values: dict[str, Any]) -> list[str]:

@@ -3,7 +3,7 @@
     python -m tools.secrets STACK [--list] [--project-dir DIR]
 
 Which secrets a stack needs follows from what it builds (`required_secrets` in
-components/stack_config.py: the database URLs with `databaseBackup`, the Slack
+components/config/secrets.py: the database URLs with `databaseBackup`, the Slack
 token with a Slack channel, one per secret setting, ...). This reads the stack
 file as the Pulumi CLI does, lists what is missing, and - unless `--list` - asks
 for each value and hands it to `pulumi config set --secret [--path]` on standard
@@ -41,7 +41,7 @@ class CliError(Exception):
 
 def missing(stack: str, project_dir: Path) -> list:
     """The secrets `stack` needs and its stack file lacks (RequiredSecret items, in a stable order)."""
-    from components.stack_config import missing_secrets
+    from components.config import missing_secrets
 
     values, _ = read_stack_config(stack, project_dir)
     return missing_secrets(values)

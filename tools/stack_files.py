@@ -259,7 +259,7 @@ def read_stack_config(
     problems: list[str] = []
     values: dict[str, Any] = dict(project.defaults)
     secret_keys: set[str] = set()
-    from components.stack_config import secret_keys_of_model
+    from components.config import secret_keys_of_model
 
     secret_maps = {f"{PROJECT}:{key}" for key in secret_keys_of_model()}
     for key, value in config.items():

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pulumi_policy import (
@@ -16,7 +17,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-# One dotted-path lookup for the program's pure modules and the pack (the pack puts the repo root on sys.path).
+# One dotted-path lookup for the program's pure modules and the pack (core/ is installed into the pack's venv).
+from core.limits import SECONDS_PER_DAY  # noqa: F401 - re-exported for the rule modules
 from core.paths import lookup as get  # noqa: F401 - re-exported for the rule modules
 
 MANDATORY = EnforcementLevel.MANDATORY
@@ -34,9 +36,33 @@ LOAD_BALANCER = "cloudflare:index/loadBalancer:LoadBalancer"
 LOAD_BALANCER_POOL = "cloudflare:index/loadBalancerPool:LoadBalancerPool"
 VERCEL_ENV = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
 RECOVERY = "raptorflow:recovery:RecoveryObjectives"
+FAILOVER_RECORD = "raptorflow:failover:FailoverRecord"
+FAILOVER_LOAD_BALANCER = "raptorflow:failover:FailoverLoadBalancer"
 
 BACKUP_ROLES = ("database-dumps", "user-files")
-SECONDS_PER_DAY = 86_400
+
+
+class _Delete:
+    def __repr__(self) -> str:
+        return "DELETE"
+
+
+DELETE: Any = _Delete()
+"""A Weakening's value that removes the property."""
+
+
+@dataclass(frozen=True)
+class Weakening:
+    """A rule's failing fixture: the repo's compliant plan of `stack`, weakened one way, and exactly what the rule
+    says about it. The weakening changes `resource`'s inputs at dotted `changes` paths (DELETE removes one),
+    turns its `protect` off, and/or drops the `removed` resources."""
+
+    stack: str
+    message: str
+    resource: str | None = None
+    changes: Mapping[str, Any] = field(default_factory=dict)
+    protect: bool | None = None
+    removed: tuple[str, ...] = ()
 
 
 def labels(props: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -138,3 +164,35 @@ def stack_policy(
 def of_type(resources: Iterable[Any], resource_type: str) -> list[Any]:
     """Stack resources of one type."""
     return [r for r in resources if r.resource_type == resource_type]
+
+
+def buckets_only(check: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+    """A resource check that looks at buckets only."""
+    def run(args, violate):
+        if args.resource_type == BUCKET:
+            check(args, violate)
+    return run
+
+
+def backup_buckets_only(check: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+    """A resource check that looks at backup buckets (a `backup-role` label) only."""
+    def run(args, violate):
+        if args.resource_type == BUCKET and backup_role(args.props):
+            check(args, violate)
+    return run
+
+
+def failover_hostnames(resources: Iterable[Any]) -> Iterator[tuple[dict, str]]:
+    """(hostname settings, urn) of every hostname under failover: records and load balancers alike."""
+    for resource in resources:
+        if resource.resource_type == FAILOVER_RECORD:
+            yield resource.props, resource.urn
+        elif resource.resource_type == FAILOVER_LOAD_BALANCER:
+            for host in resource.props.get("hostnames") or []:
+                yield host, resource.urn
+
+
+def failover_targets(resources: Iterable[Any]) -> list[tuple[str, str]]:
+    """(host, urn) for every hostname under failover and both of its targets."""
+    return [(host[key], urn) for host, urn in failover_hostnames(resources)
+            for key in ("fqdn", "primary", "standby") if host.get(key)]

@@ -1,0 +1,212 @@
+"""Building blocks several components compose: a key ring with a rotating key that a service agent may use,
+a Secret Manager secret with its value and readers, and a Cloud Run job started on a schedule.
+
+They create plain resources under the component that calls them (they are not components themselves), so a
+component built from them keeps its resources' names and URNs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from . import defaults
+
+ENCRYPTER_DECRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
+SECRET_MOUNT_DIRECTORY = "/secrets"
+SCHEDULER_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+
+
+def days_to_seconds(days: int) -> int:
+    """The one place where config days become the seconds Google's APIs take."""
+    return days * defaults.SECONDS_PER_DAY
+
+
+@dataclass(frozen=True)
+class RotatingKey:
+    """A key ring and a key that rotates, usable by one service agent."""
+
+    key: gcp.kms.CryptoKey
+    agent_grant: gcp.kms.CryptoKeyIAMMember
+    """What must exist before the agent can encrypt with the key."""
+
+
+def rotating_key(
+    parent: pulumi.Resource, prefix: str, *, ring_name: str, key_name: str, grant_name: str, project: str,
+    location: str, rotation_days: int, labels: dict[str, str], agent_member: pulumi.Input[str],
+) -> RotatingKey:
+    """Key ring `<prefix>-keyring` and key `<prefix>-key` (both protected: destroying a key loses the data it
+    encrypts), rotating every `rotation_days`, and the agent's encrypter/decrypter grant `grant_name`."""
+    guarded = pulumi.ResourceOptions(parent=parent, protect=True)
+    ring = gcp.kms.KeyRing(f"{prefix}-keyring", name=ring_name, project=project, location=location, opts=guarded)
+    key = gcp.kms.CryptoKey(
+        f"{prefix}-key", name=key_name, key_ring=ring.id, purpose="ENCRYPT_DECRYPT",
+        rotation_period=f"{days_to_seconds(rotation_days)}s", labels=labels, opts=guarded,
+    )
+    grant = gcp.kms.CryptoKeyIAMMember(
+        grant_name, crypto_key_id=key.id, role=ENCRYPTER_DECRYPTER, member=agent_member,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return RotatingKey(key, grant)
+
+
+@dataclass(frozen=True)
+class ReadableSecret:
+    """A Secret Manager secret, and what must exist before a reader can use it."""
+
+    secret: gcp.secretmanager.Secret
+    ready: tuple[pulumi.Resource, ...]
+    """The secret's version and its accessor grants (Cloud Run resolves a mounted version at create time)."""
+
+
+def readable_secret(
+    parent: pulumi.Resource, name: str, *, secret_id: str, project: str,
+    replicas: Sequence[gcp.secretmanager.SecretReplicationUserManagedReplicaArgs], value: pulumi.Input[str],
+    readers: Sequence[tuple[str, pulumi.Input[str]]], labels: dict[str, str],
+    depends_on: Sequence[pulumi.Resource] = (), aliases: Sequence[pulumi.Alias] = (),
+) -> ReadableSecret:
+    """Secret `name` (deletion-protected, user-managed replicas), version `<name>-value` holding `value` (wrap
+    it in `pulumi.Output.secret` unless it is a plain setting), and an accessor grant per `(resource name,
+    member)` of `readers`. `aliases` apply to each (resources moved here from another component)."""
+    child = pulumi.ResourceOptions(parent=parent, aliases=list(aliases))
+    secret = gcp.secretmanager.Secret(
+        name, secret_id=secret_id, project=project,
+        replication=gcp.secretmanager.SecretReplicationArgs(
+            user_managed=gcp.secretmanager.SecretReplicationUserManagedArgs(replicas=list(replicas))
+        ),
+        deletion_protection=True, labels=labels,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on) or None, aliases=list(aliases)),
+    )
+    version = gcp.secretmanager.SecretVersion(f"{name}-value", secret=secret.id, secret_data=value, opts=child)
+    grants = [
+        gcp.secretmanager.SecretIamMember(grant_name, secret_id=secret.id, project=project, role=SECRET_ACCESSOR,
+                                          member=member, opts=child)
+        for grant_name, member in readers
+    ]
+    return ReadableSecret(secret, (version, *grants))
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What one scheduled Cloud Run job runs, as whom, with which mounted secret, and when."""
+
+    role: str
+    """Names the job `<prefix>-<role>`, its schedule and its grants."""
+    command: list[str]
+    identity: gcp.serviceaccount.Account
+    secret: ReadableSecret
+    secret_env: str
+    """The env var that holds the mounted secret's path."""
+    env: dict[str, pulumi.Input[str]]
+    timeout_seconds: int
+    cron: str
+    paused: bool
+    runners: Sequence[str] = ()
+    """Principals that may also run the job with overridden args."""
+
+
+@dataclass(frozen=True)
+class JobRuntime:
+    """What every job of a component shares: where, which image and size, who starts them and how."""
+
+    project: str
+    region: str
+    image: str
+    cpu: str
+    memory_mib: int
+    retries: int
+    attempt_deadline_seconds: int
+    scheduler_retry_count: int
+    scheduler: gcp.serviceaccount.Account
+    labels: dict[str, str]
+
+
+# Runs a job with overridden args (run.jobs.run + run.jobs.runWithOverrides), nothing else:
+# https://cloud.google.com/run/docs/reference/iam/roles ("Cloud Run Jobs Executor With Overrides").
+MANUAL_RUN_ROLE = "roles/run.jobsExecutorWithOverrides"
+
+
+def scheduled_job(parent: pulumi.Resource, prefix: str, runtime: JobRuntime, spec: JobSpec,
+                  aliases: Sequence[pulumi.Alias] = ()) -> gcp.cloudrunv2.Job:
+    """A Cloud Run job with the secret mounted as a file, the scheduler's invoker grant, and a Cloud Scheduler
+    job that starts it through the Run Admin API (`.../jobs/JOB:run`) on `spec.cron` (UTC)."""
+    child = pulumi.ResourceOptions(parent=parent, aliases=list(aliases))
+    volume = "secret"
+    name = f"{prefix}-{spec.role}"
+    envs = {**spec.env, spec.secret_env: f"{SECRET_MOUNT_DIRECTORY}/{volume}/value"}
+    job = gcp.cloudrunv2.Job(
+        name,
+        name=name,
+        project=runtime.project,
+        location=runtime.region,
+        deletion_protection=True,
+        labels=runtime.labels,
+        template=gcp.cloudrunv2.JobTemplateArgs(
+            task_count=1,
+            template=gcp.cloudrunv2.JobTemplateTemplateArgs(
+                service_account=spec.identity.email,
+                timeout=f"{spec.timeout_seconds}s",
+                max_retries=runtime.retries,
+                containers=[gcp.cloudrunv2.JobTemplateTemplateContainerArgs(
+                    image=runtime.image,
+                    args=spec.command,
+                    envs=[gcp.cloudrunv2.JobTemplateTemplateContainerEnvArgs(name=key, value=value)
+                          for key, value in envs.items()],
+                    resources=gcp.cloudrunv2.JobTemplateTemplateContainerResourcesArgs(
+                        limits={"cpu": runtime.cpu, "memory": f"{runtime.memory_mib}Mi"}
+                    ),
+                    volume_mounts=[gcp.cloudrunv2.JobTemplateTemplateContainerVolumeMountArgs(
+                        name=volume, mount_path=f"{SECRET_MOUNT_DIRECTORY}/{volume}"
+                    )],
+                )],
+                volumes=[gcp.cloudrunv2.JobTemplateTemplateVolumeArgs(
+                    name=volume,
+                    secret=gcp.cloudrunv2.JobTemplateTemplateVolumeSecretArgs(
+                        secret=spec.secret.secret.secret_id,
+                        items=[gcp.cloudrunv2.JobTemplateTemplateVolumeSecretItemArgs(path="value", version="latest")],
+                    ),
+                )],
+            ),
+        ),
+        # Cloud Run resolves the mounted version at create time: "Secret .../versions/latest was not found"
+        # or permission denied unless the version and the accessor grant exist first.
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(spec.secret.ready), aliases=list(aliases)),
+    )
+    may_run = gcp.cloudrunv2.JobIamMember(
+        f"{name}-scheduler-may-run", name=job.name, project=runtime.project, location=runtime.region,
+        role="roles/run.invoker", member=runtime.scheduler.member, opts=child,
+    )
+    gcp.cloudscheduler.Job(
+        f"{name}-schedule",
+        name=name,
+        project=runtime.project,
+        region=runtime.region,
+        description=f"Starts {spec.role} ({spec.cron} {defaults.SCHEDULE_TIME_ZONE})",
+        schedule=spec.cron,
+        time_zone=defaults.SCHEDULE_TIME_ZONE,
+        paused=spec.paused,
+        attempt_deadline=f"{runtime.attempt_deadline_seconds}s",
+        retry_config=gcp.cloudscheduler.JobRetryConfigArgs(
+            retry_count=runtime.scheduler_retry_count, min_backoff_duration="30s", max_backoff_duration="600s",
+            max_doublings=4,
+        ),
+        http_target=gcp.cloudscheduler.JobHttpTargetArgs(
+            http_method="POST",
+            uri=job.name.apply(lambda job_name: f"https://run.googleapis.com/v2/projects/{runtime.project}/"
+                                                f"locations/{runtime.region}/jobs/{job_name}:run"),
+            oauth_token=gcp.cloudscheduler.JobHttpTargetOauthTokenArgs(
+                service_account_email=runtime.scheduler.email, scope=SCHEDULER_SCOPE
+            ),
+        ),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[may_run], aliases=list(aliases)),
+    )
+    for index, member in enumerate(spec.runners):
+        gcp.cloudrunv2.JobIamMember(
+            f"{name}-manual-runner-{index}", name=job.name, project=runtime.project, location=runtime.region,
+            role=MANUAL_RUN_ROLE, member=member, opts=child,
+        )
+    return job

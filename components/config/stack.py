@@ -1,0 +1,220 @@
+"""The whole stack config of one site: where it lives, its keys, and the rules across sections."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, StrictInt, field_validator, model_validator
+
+from core.regions import GCP_REGIONS
+
+from .. import defaults
+from .backups import DatabaseBackupSettings
+from .base import Model, check_region
+from .failover import FailoverSettings, SecretSiteValues, VercelSettings
+from .monitoring import MonitoringSettings
+from .recovery import RecoverySettings
+from .storage import DatabaseDumpBucketSettings, ReplicaSet
+from .vault import ConfigVaultSettings
+
+_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+_PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$")
+_STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
+
+
+class GcpSettings(Model):
+    """Where the stack's Google Cloud resources live."""
+
+    project: str = Field(description="Google Cloud project id that holds this site's resources.")
+    region: str = Field(description="Region of the site's buckets, key rings and jobs (e.g. us-central1).")
+
+    @field_validator("project")
+    @classmethod
+    def _project_id(cls, value: str) -> str:
+        if not _PROJECT_ID.match(value):
+            raise ValueError(
+                f"'{value}' is not a Google Cloud project id: 6-30 characters, lowercase letters, "
+                "digits and hyphens, starting with a letter"
+            )
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        return check_region(value)
+
+    @property
+    def continent(self) -> str:
+        """The continent of `region`, for cross-continent checks."""
+        return GCP_REGIONS[self.region]
+
+
+class KmsSettings(Model):
+    """Customer-managed encryption keys of the backup buckets."""
+
+    rotation_days: StrictInt = Field(
+        defaults.KMS_ROTATION_DAYS_DEFAULT,
+        ge=1,
+        le=defaults.KMS_ROTATION_DAYS_MAX,
+        description="Days between automatic key rotations (at most 90).",
+    )
+
+
+class StackConfig(Model):
+    """The whole stack config of one site."""
+
+    site: Literal["primary", "standby"] = Field(description="Which site this stack is.")
+    promoted: bool = Field(False, description="Standby only: true makes the standby site the active one.")
+    gcp: GcpSettings = Field(description="Where this site's Google Cloud resources live.")
+    labels: dict[str, str] = Field(description="Labels on every labelled resource; `environment` is required.")
+    kms: KmsSettings = Field(default_factory=KmsSettings, description="The buckets' encryption keys.")
+    bucket_name_prefix: str | None = Field(None, description="Prefix of bucket names; defaults to the project id.")
+    database_dumps: DatabaseDumpBucketSettings | None = Field(None, description="Primary only: the dump bucket.")
+    user_files_bucket: str | None = Field(
+        None, description="Primary only: name of the existing user-files bucket the standby site copies."
+    )
+    standby_region: str | None = Field(
+        None, description="Primary only: the region of the standby site that keeps the copies (another continent)."
+    )
+    prod_stack: str | None = Field(None, description="Standby only: the primary stack, as org/project/stack.")
+    replicas: ReplicaSet | None = Field(None, description="Standby only: the copies of the primary's buckets.")
+    database_backup: DatabaseBackupSettings | None = Field(
+        None, description="Scheduled backups of the database into this site's dump bucket."
+    )
+    failover: FailoverSettings | None = Field(None, description="Standby only: the DNS traffic switch.")
+    vercel: VercelSettings | None = Field(None, description="Standby only: env vars switched on failover.")
+    vercel_secret_values: dict[str, SecretSiteValues] | None = Field(
+        None, description="Secret: per-site values of `vercel.secretVariables`."
+    )
+    monitoring: MonitoringSettings = Field(description="Alerting of this site (at least one channel).")
+    recovery: RecoverySettings = Field(default_factory=RecoverySettings, description="Objectives and capabilities.")
+    slack_auth_token: SecretStr | None = Field(None, description="Secret: Slack auth token for alerts.")
+    config_vault: ConfigVaultSettings | None = Field(None, description="Primary only: settings in Secret Manager.")
+    config_vault_secrets: dict[str, SecretStr] | None = Field(
+        None, description="Secret: values of the secret settings of configVault, by name."
+    )
+    cloudflare_export_token: SecretStr | None = Field(
+        None, description="Secret: a read-only Cloudflare DNS token for the daily zone export."
+    )
+    database_url: SecretStr | None = Field(None, description="Secret: libpq URL of the database to back up.")
+    scratch_database_url: SecretStr | None = Field(
+        None, description="Secret: libpq URL of the empty database the restore check restores into."
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, label in value.items():
+            if not _LABEL_KEY.match(key):
+                raise ValueError(f"label key '{key}' must be lowercase letters, digits, '_' or '-', starting with a letter")
+            if not isinstance(label, str):
+                raise ValueError(f"label '{key}' must have a text value")
+            if len(label) > 63:
+                raise ValueError(f"label '{key}' value is {len(label)} characters; Google Cloud allows at most 63")
+            if not _LABEL_VALUE.match(label):
+                raise ValueError(f"label '{key}' value '{label}' must be lowercase letters, digits, '_' or '-'")
+        if "environment" not in value:
+            raise ValueError("an `environment` label is required (e.g. environment: prod)")
+        return {"managed-by": defaults.MANAGED_BY_LABEL, **value}
+
+    @field_validator("user_files_bucket", "bucket_name_prefix")
+    @classmethod
+    def _bucket_name(cls, value: str | None) -> str | None:
+        if value is not None and not _BUCKET_NAME.match(value):
+            raise ValueError(f"'{value}' is not a valid bucket name: 3-63 lowercase letters, digits, '-', '_', '.'")
+        if value is not None and (value.startswith("goog") or "google" in value):
+            raise ValueError(f"'{value}': Cloud Storage refuses bucket names that start with 'goog' or contain "
+                             "'google'")
+        return value
+
+    @field_validator("standby_region")
+    @classmethod
+    def _standby_region(cls, value: str | None) -> str | None:
+        return None if value is None else check_region(value)
+
+    @field_validator("prod_stack")
+    @classmethod
+    def _stack_name(cls, value: str | None) -> str | None:
+        if value is not None and not _STACK_NAME.match(value):
+            raise ValueError(f"'{value}' is not a stack name; use org/project/stack, e.g. acme/raptorflow-dr/prod")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _site_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("site") == "primary" and "databaseDumps" not in data:
+            return {**data, "databaseDumps": {}}
+        if isinstance(data, dict) and data.get("site") == "standby" and "replicas" not in data:
+            return {**data, "replicas": {}}
+        return data
+
+    @model_validator(mode="after")
+    def _site_rules(self) -> StackConfig:
+        if self.site == "primary":
+            for key, value in (("promoted", self.promoted or None), ("prodStack", self.prod_stack),
+                               ("replicas", self.replicas)):
+                if value is not None:
+                    raise ValueError(f"`{key}` belongs to a standby stack; a primary stack must not set it")
+            for key, switch in (("failover", self.failover), ("vercel", self.vercel)):
+                if switch is not None:
+                    raise ValueError(
+                        f"`{key}` belongs to the standby stack: the dr stack owns the traffic switch so that it can "
+                        "fail over while the primary region is down, and exactly one stack may own a DNS name"
+                    )
+            if self.user_files_bucket is None:
+                raise ValueError("a primary stack needs `userFilesBucket`, the existing bucket of user files")
+            if self.standby_region is None:
+                raise ValueError("a primary stack needs `standbyRegion`, where the standby site keeps the copies")
+            if GCP_REGIONS[self.standby_region] == self.gcp.continent:
+                raise ValueError(
+                    f"standbyRegion {self.standby_region} is on the same continent as {self.gcp.region}: "
+                    "a regional outage can take both; pick a region on another continent"
+                )
+        else:
+            if self.prod_stack is None:
+                raise ValueError("a standby stack needs `prodStack`, the primary stack to read (org/project/stack)")
+            for key, primary_only in (("databaseDumps", self.database_dumps),
+                                      ("userFilesBucket", self.user_files_bucket),
+                                      ("standbyRegion", self.standby_region)):
+                if primary_only is not None:
+                    raise ValueError(f"`{key}` belongs to a primary stack; a standby stack must not set it")
+        return self
+
+    @model_validator(mode="after")
+    def _config_backups(self) -> StackConfig:
+        if self.config_vault is not None and self.site != "primary":
+            raise ValueError("`configVault` belongs to the primary stack (it replicates into the standby region)")
+        export = self.database_backup.dns_export if self.database_backup else None
+        if export is not None and self.failover is None:
+            raise ValueError("databaseBackup.dnsExport exports the failover zone: it needs `failover` (standby)")
+        return self
+
+    @model_validator(mode="after")
+    def _no_stray_secrets(self) -> StackConfig:
+        # A secret value nothing reads is a mistake (a renamed setting, a typo): say so rather than keep it.
+        pairs = (
+            ("configVault settings marked secret", "configVaultSecrets",
+             {s.name for s in self.config_vault.settings if s.secret} if self.config_vault else set(),
+             set(self.config_vault_secrets or {})),
+            ("vercel.secretVariables", "vercelSecretValues",
+             set(self.vercel.secret_variables) if self.vercel else set(), set(self.vercel_secret_values or {})),
+        )
+        for declared_by, key, declared, given in pairs:
+            stray = sorted(given - declared)
+            if stray:
+                raise ValueError(f"the secret `{key}` has values for {stray}, which are not among the "
+                                 f"{declared_by} {sorted(declared)}; remove them or declare them there")
+        return self
+
+    @property
+    def active(self) -> bool:
+        """Whether this site serves traffic now: the primary unless the standby is promoted."""
+        return self.site == "primary" or self.promoted
+
+    @property
+    def name_prefix(self) -> str:
+        """Prefix of globally unique names (buckets): the config's, or the project id."""
+        return self.bucket_name_prefix or self.gcp.project

@@ -1,0 +1,23 @@
+"""The plan's limits, shared by the program (config defaults and bounds) and the policy pack (thresholds).
+
+Each figure is defined here once: a stack-config default, the bound its validation enforces and the
+threshold the rule that polices it applies all read this module.
+"""
+
+from __future__ import annotations
+
+SECONDS_PER_DAY = 86_400
+
+# Retention the plan requires, per backup role (the `backup-role` label of a backup bucket).
+RETENTION_DAYS = {"database-dumps": 30, "user-files": 90}
+
+# Cloud Storage soft delete: 0 disables it, otherwise 7..90 days. Backups keep it on.
+SOFT_DELETE_DAYS_MIN = 7
+SOFT_DELETE_DAYS_MAX = 90
+
+# Cloud KMS: the plan (and CIS 1.10) wants keys rotated at least every 90 days.
+KMS_ROTATION_DAYS_MAX = 90
+
+# DNS-only failover records: Cloudflare's minimum TTL is 60 s and the plan's ceiling 300 s.
+DNS_TTL_MIN_SECONDS = 60
+DNS_TTL_MAX_SECONDS = 300

@@ -1,0 +1,1 @@
+"""One module per rule: `POLICY`, its `WEAKENINGS` and, where needed, `COMPLIANT`."""

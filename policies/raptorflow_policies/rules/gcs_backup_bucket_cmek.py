@@ -1,0 +1,28 @@
+"""Backup buckets encrypt with a customer-managed Cloud KMS key."""
+
+from __future__ import annotations
+
+from pulumi_policy import Severity
+
+from .._base import DELETE, Weakening, backup_buckets_only, get, resource_policy
+
+
+def _check(args, violate):
+    if not get(args.props, "encryption.defaultKmsKeyName"):
+        violate(f"backup bucket {args.name} has no customer-managed encryption key")
+
+
+POLICY = resource_policy(
+    "raptorflow-gcs-backup-bucket-cmek",
+    "Backup buckets encrypt with a customer-managed Cloud KMS key.",
+    "GCP-0066, bucket-customer-managed-kms",
+    Severity.HIGH,
+    "set encryption.default_kms_key_name to the bucket's Cloud KMS key (BackupBucket does this)",
+    backup_buckets_only(_check),
+)
+
+WEAKENINGS = [
+    Weakening("prod", "backup bucket db-dumps-bucket has no customer-managed encryption key. "
+              "Fix: set encryption.default_kms_key_name to the bucket's Cloud KMS key (BackupBucket does this)",
+              "db-dumps-bucket", {"encryption": DELETE}),
+]

@@ -1,0 +1,49 @@
+"""Every backup bucket has a copy on another continent."""
+
+from __future__ import annotations
+
+from pulumi_policy import Severity
+
+from core.regions import continent
+
+from .._base import BUCKET, DELETE, TRANSFER_JOB, Weakening, backup_role, get, labels, of_type, stack_policy
+
+
+def _check(args, violate):
+    buckets = [b for b in of_type(args.resources, BUCKET) if backup_role(b.props)]
+    sinks = {
+        get(job.props, "transferSpec.gcsDataSink.bucketName") or get(job.props, "replicationSpec.gcsDataSink.bucketName")
+        for job in of_type(args.resources, TRANSFER_JOB)
+    }
+    for bucket in buckets:
+        name, location = bucket.props.get("name"), bucket.props.get("location", "")
+        bucket_labels = labels(bucket.props)
+        other = bucket_labels.get("source-region") or bucket_labels.get("replica-region")
+        if not other:
+            violate(f"backup bucket {name} has no copy in another region (no replica-region or source-region)",
+                    bucket.urn)
+        elif continent(other) == continent(location):
+            violate(f"backup bucket {name} in {location} is copied within the same continent ({other})", bucket.urn)
+        elif "source-region" in bucket_labels and name not in sinks:
+            violate(f"replica bucket {name} is filled by no transfer job in this stack", bucket.urn)
+
+
+POLICY = stack_policy(
+    "raptorflow-gcs-backup-bucket-cross-region-copy",
+    "Every backup bucket has a copy on another continent: a primary declares where its replica lives, "
+    "a replica is filled by a transfer job.",
+    "bucket-multi-region",
+    Severity.HIGH,
+    "replicate the bucket with BucketReplica in the standby stack and set standbyRegion on the primary",
+    _check,
+)
+
+_FIX = "Fix: replicate the bucket with BucketReplica in the standby stack and set standbyRegion on the primary"
+WEAKENINGS = [
+    Weakening("prod", "backup bucket raptorflow-prod-db-dumps has no copy in another region (no replica-region or "
+              f"source-region). {_FIX}", "db-dumps-bucket", {"labels.replica-region": DELETE}),
+    Weakening("prod", "backup bucket raptorflow-prod-db-dumps in us-central1 is copied within the same continent "
+              f"(us-east4). {_FIX}", "db-dumps-bucket", {"labels.replica-region": "us-east4"}),
+    Weakening("dr", f"replica bucket raptorflow-dr-db-dumps-replica is filled by no transfer job in this stack. {_FIX}",
+              removed=("db-dumps-replica-transfer", "db-dumps-replica-replication")),
+]

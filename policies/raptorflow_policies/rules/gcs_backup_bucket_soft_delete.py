@@ -1,0 +1,33 @@
+"""Soft delete stays on for backup buckets, at least the plan's minimum."""
+
+from __future__ import annotations
+
+from pulumi_policy import Severity
+
+from core.limits import SECONDS_PER_DAY, SOFT_DELETE_DAYS_MAX, SOFT_DELETE_DAYS_MIN
+
+from .._base import Weakening, backup_buckets_only, get, resource_policy
+
+
+def _check(args, violate):
+    seconds = get(args.props, "softDeletePolicy.retentionDurationSeconds")
+    if seconds is None or float(seconds) < SOFT_DELETE_DAYS_MIN * SECONDS_PER_DAY:
+        shown = "unset" if seconds is None else f"{float(seconds) / SECONDS_PER_DAY:g} days"
+        violate(f"backup bucket {args.name} keeps deleted objects {shown}; "
+                f"at least {SOFT_DELETE_DAYS_MIN} days are required")
+
+
+POLICY = resource_policy(
+    "raptorflow-gcs-backup-bucket-soft-delete",
+    f"Soft delete stays on for backup buckets, at least {SOFT_DELETE_DAYS_MIN} days.",
+    "GCS soft-delete guidance",
+    Severity.MEDIUM,
+    f"set softDeleteDays to {SOFT_DELETE_DAYS_MIN}-{SOFT_DELETE_DAYS_MAX} in the stack config",
+    backup_buckets_only(_check),
+)
+
+WEAKENINGS = [
+    Weakening("prod", "backup bucket db-dumps-bucket keeps deleted objects 0 days; at least 7 days are required. "
+              "Fix: set softDeleteDays to 7-90 in the stack config",
+              "db-dumps-bucket", {"softDeletePolicy.retentionDurationSeconds": 0}),
+]

@@ -1,0 +1,54 @@
+"""Job identities never hold broad roles, and custom roles hold only what change notifications need."""
+
+from __future__ import annotations
+
+from pulumi_policy import Severity
+
+from .._base import Weakening, is_iam_grant, members, resource_policy
+
+BROAD_ROLES = (
+    "roles/owner", "roles/editor", "roles/storage.admin", "roles/storage.objectAdmin",
+    # What the console grants for event-driven replication: it could also delete objects and change IAM.
+    "roles/storage.legacyBucketOwner",
+)
+CUSTOM_ROLE = "gcp:projects/iAMCustomRole:IAMCustomRole"
+# The one custom role the program defines: enough for the transfer agent to set up change notifications on a
+# source bucket (the same list as components.bucket_replica.SOURCE_NOTIFIER_PERMISSIONS; a test keeps them equal).
+CUSTOM_ROLE_PERMISSIONS = ("storage.buckets.get", "storage.buckets.update")
+
+
+def _check(args, violate):
+    if args.resource_type == CUSTOM_ROLE:
+        extra = sorted(set(args.props.get("permissions") or ()) - set(CUSTOM_ROLE_PERMISSIONS))
+        if extra:
+            violate(f"{args.name} is a custom role with {', '.join(extra)} beyond what change notifications need")
+        return
+    if not is_iam_grant(args.resource_type) or args.props.get("role") not in BROAD_ROLES:
+        return
+    for member in members(args.props):
+        if member.startswith("serviceAccount:"):
+            violate(f"{args.name} grants {args.props['role']} to the job identity {member}")
+
+
+POLICY = resource_policy(
+    "raptorflow-iam-no-broad-roles",
+    "Job identities never hold owner, editor, storage.admin, storage.objectAdmin or legacyBucketOwner, and custom "
+    "roles hold only what change notifications need.",
+    "iam-no-broad-roles",
+    Severity.CRITICAL,
+    "grant the narrowest role the job needs (objectCreator to write backups, objectViewer to read)",
+    _check,
+)
+
+_FIX = "Fix: grant the narrowest role the job needs (objectCreator to write backups, objectViewer to read)"
+WEAKENINGS = [
+    Weakening("prod", "db-backup-writer-create-only grants roles/storage.objectAdmin to the job identity "
+              f"serviceAccount:db-backup-writer@raptorflow-prod.iam.gserviceaccount.com. {_FIX}",
+              "db-backup-writer-create-only", {"role": "roles/storage.objectAdmin"}),
+    Weakening("prod", "transfer-source-notifier is a custom role with storage.objects.delete beyond what change "
+              f"notifications need. {_FIX}",
+              "transfer-source-notifier", {"permissions": ["storage.buckets.update", "storage.objects.delete"]}),
+    Weakening("dr", "user-files-replica-source-notifier grants roles/storage.legacyBucketOwner to the job identity "
+              f"serviceAccount:project-559701368449@storage-transfer-service.iam.gserviceaccount.com. {_FIX}",
+              "user-files-replica-source-notifier", {"role": "roles/storage.legacyBucketOwner"}),
+]

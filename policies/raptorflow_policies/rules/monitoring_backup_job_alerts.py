@@ -1,0 +1,50 @@
+"""Every backup job has a failure alert and a backup-age alert, each with a notification channel."""
+
+from __future__ import annotations
+
+from pulumi_policy import Severity
+
+from .._base import ALERT_POLICY, RUN_JOB, Weakening, get, labels, of_type, stack_policy
+
+
+def _condition_text(alert) -> str:
+    parts = []
+    for condition in alert.props.get("conditions") or []:
+        for path in ("conditionThreshold.filter", "conditionPrometheusQueryLanguage.query",
+                     "conditionMatchedLog.filter", "conditionAbsent.filter"):
+            parts.append(str(get(condition, path, "")))
+    return " ".join(parts)
+
+
+def _check(args, violate):
+    alerts = of_type(args.resources, ALERT_POLICY)
+    for job in of_type(args.resources, RUN_JOB):
+        arguments = get(job.props, "template.template.containers.0.args") or []
+        if arguments[:1] != ["backup"]:
+            continue
+        name = job.props.get("name")
+        # A standby's age alert is disabled until promotion; it exists and notifies once enabled, which is the rule.
+        watching = [a for a in alerts if f'job_name="{name}"' in _condition_text(a) and a.props.get("notificationChannels")]
+        kinds = {labels(a.props).get("raptorflow-alert") for a in watching}
+        for needed in ("backup-failed", "backup-age"):
+            if needed not in kinds:
+                violate(f"backup job {name} has no {needed} alert with a notification channel", job.urn)
+
+
+POLICY = stack_policy(
+    "raptorflow-monitoring-backup-job-alerts",
+    "Every backup job has a failure alert and a backup-age alert, each with a notification channel.",
+    "Cloud Monitoring metric-absence guidance",
+    Severity.HIGH,
+    "give the stack a `monitoring` section; SiteMonitoring adds both alerts for every backup job it is handed",
+    _check,
+)
+
+_FIX = ("Fix: give the stack a `monitoring` section; SiteMonitoring adds both alerts for every backup job it is "
+        "handed")
+WEAKENINGS = [
+    Weakening("prod", f"backup job db-backup-full has no backup-age alert with a notification channel. {_FIX}",
+              removed=("monitoring-full-age",)),
+    Weakening("dr", f"backup job db-backup-schema has no backup-failed alert with a notification channel. {_FIX}",
+              "monitoring-schema-failed", {"notificationChannels": []}),
+]
