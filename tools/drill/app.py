@@ -8,7 +8,9 @@
                    replica had received)
 
 The database URL is read from the file (a mounted secret) and never printed; SIGHUP re-reads it and
-reconnects - a redeploy with new environment variables, which is how the drill repoints the app.
+reconnects - a redeploy with new environment variables, which is how the drill repoints the app. SIGUSR1
+turns maintenance mode on (every request 503, the database untouched) and SIGUSR2 off: a table is restored
+into the live database only while nothing writes to it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Backend:
         self.url_file, self.site = url_file, site
         self.lock = threading.Lock()
         self.connection: psycopg.Connection | None = None
+        self.maintenance = threading.Event()
 
     def reset(self) -> None:
         """Forget the connection; the next request reads the URL file again."""
@@ -61,6 +64,8 @@ class Backend:
     def run(self, work: Any) -> tuple[int, dict[str, Any]]:
         """(status, body): `work(connection)`'s result, or 503 naming the failure class (never the URL)."""
         with self.lock:
+            if self.maintenance.is_set():
+                return 503, {"site": self.site, "error": "maintenance"}
             try:
                 return 200, work(self._connection())
             except (psycopg.Error, OSError) as exc:
@@ -137,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     backend = Backend(args.database_url_file, args.site)
     server = ThreadingHTTPServer((args.listen, args.port), handler(backend))
     signal.signal(signal.SIGHUP, lambda *_: backend.reset())
+    signal.signal(signal.SIGUSR1, lambda *_: backend.maintenance.set())
+    signal.signal(signal.SIGUSR2, lambda *_: backend.maintenance.clear())
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     server.serve_forever(poll_interval=0.2)
     return 0

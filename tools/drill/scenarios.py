@@ -229,9 +229,13 @@ class Drill:
         self.database = database
         for site, cluster in (("us", self.us), ("eu", self.eu)):
             self.world.secret_file(f"{site}-app.url", cluster.url(database))
-            process = self.world.processes.get(f"app-{site}")
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGHUP)  # `ip netns exec` execs the app in place: same pid
+            self.signal_app(site, signal.SIGHUP)
+
+    def signal_app(self, site: str, signum: signal.Signals) -> None:
+        """Signal the site's app stand-in (SIGHUP redeploy, SIGUSR1/SIGUSR2 maintenance on/off)."""
+        process = self.world.processes.get(f"app-{site}")
+        if process is not None and process.poll() is None:
+            process.send_signal(signum)  # `ip netns exec` execs the app in place: same pid
 
     # ------------------------------------------------------------------ the project's own jobs
 
@@ -420,7 +424,13 @@ class Drill:
         dropped_at = _utc()  # a write committed after this went into the restored table
         self.progress("data-deletion: DROP TABLE ledger on the primary; restoring it with backup_job restore --table")
         started = time.monotonic()
-        log = self.restore(self.database, ["public.ledger"])
+        # The app must not write while the table is restored into the live database: its inserts would land in
+        # the empty table pg_restore creates, and the restored rows and sequence would then collide with them.
+        self.signal_app("us", signal.SIGUSR1)
+        try:
+            log = self.restore(self.database, ["public.ledger"])
+        finally:
+            self.signal_app("us", signal.SIGUSR2)
         if log["exitCode"] != 0:
             raise DrillError(MISSED, f"backup_job restore failed (exit {log['exitCode']}): {log.get('message', '')}")
         restore_seconds = time.monotonic() - started
@@ -437,7 +447,7 @@ class Drill:
             f"the dump began are lost (explained by the dump time), {len(unexplained)} unexplained; a second restore "
             f"without --replace was refused (exit {refused['exitCode']})",
             {"restore": {k: log.get(k) for k in ("object", "bytes", "rows", "durationSeconds")},
-             "lostExplained": explained[:100], "lostUnexplained": unexplained[:100],
+             "lostExplained": explained, "lostUnexplained": unexplained,
              "dumpStartedAt": self.backup["startedAt"], "refusedWithoutReplace": {
                  "exitCode": refused["exitCode"], "message": refused.get("message", "")},
              "ledger": check.to_json()})
@@ -484,7 +494,7 @@ class Drill:
             f"after the dump began are lost (explained by the dump time), {len(unexplained)} unexplained",
             {"restore": {k: log.get(k) for k in ("object", "bytes", "rows", "durationSeconds")},
              "restoreSeconds": restore_seconds, "freshDatabase": fresh, "corruptedFiles": len(files),
-             "lostExplained": explained[:100], "lostUnexplained": unexplained[:100], "ledger": check.to_json()})
+             "lostExplained": explained, "lostUnexplained": unexplained, "ledger": check.to_json()})
 
     def regional_outage(self) -> ScenarioResult:
         """Cut the US while writes run; follow docs/runbooks/failover.md: promote the EU replica, switch DNS to the
@@ -537,7 +547,7 @@ class Drill:
             f"{len(lost)} rows committed in the US after the replica's last replayed WAL ({replay}) are lost "
             f"(asynchronous replication); the first write through {self.hostname} reached the EU "
             f"{rto if rto is None else round(rto, 2)} s after the cut; first EU backup {first_backup['object']}",
-            {"replayLsn": replay, "lostSeqs": lost[:200], "lostAcked": lost_acked[:200],
+            {"replayLsn": replay, "lostSeqs": lost, "lostAcked": lost_acked,
              "keptAckedTail": kept_acked[-50:], "lostUnexplained": unexplained,
              "usRows": len(us_rows), "euRows": len(eu_rows), "dnsChanges": changes, "dnsAfterPromotion": dns_after,
              "firstEuBackup": first_backup["object"],
