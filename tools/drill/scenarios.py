@@ -322,16 +322,18 @@ class Drill:
     def explain_dump_losses(self, present: set[int], damaged: str, incident: float, backup: dict[str, Any],
                             scenario: str) -> tuple[list[int], list[int], float]:
         """Acknowledged writes into the `damaged` database missing after a restore: (explained, unexplained, RPO
-        seconds). Explained: committed after the dump began (a dump holds what was committed when it began)."""
+        seconds). Explained: acknowledged after the dump began. A dump holds every commit before its snapshot, which
+        is taken after it began; a row's committed_at is when its INSERT ran, and a slow commit (an fsync under
+        load) can become visible seconds later, so the acknowledgement - after the commit - is what is compared."""
         dump_started = datetime.fromisoformat(backup["startedAt"].replace("Z", "+00:00"))
         with self.ledger.lock:
             lost = [a for a in self.ledger.acks.values()
                     if a.database == damaged and a.seq not in present and a.seq not in self.ledger.explained_lost]
-        explained = sorted(a.seq for a in lost if a.committed_at >= dump_started)
-        unexplained = sorted(a.seq for a in lost if a.committed_at < dump_started)
+        explained = sorted(a.seq for a in lost if a.acked_wall >= dump_started)
+        unexplained = sorted(a.seq for a in lost if a.acked_wall < dump_started)
         with self.ledger.lock:
             for seq in explained:
-                self.ledger.explained_lost[seq] = f"{scenario}: committed after the dump {backup['object']} began"
+                self.ledger.explained_lost[seq] = f"{scenario}: acknowledged after the dump {backup['object']} began"
         first = min((a.committed_at for a in lost), default=None)
         incident_wall = _utc().timestamp() - (time.monotonic() - incident)
         return explained, unexplained, 0.0 if first is None else max(0.0, incident_wall - first.timestamp())
@@ -443,7 +445,7 @@ class Drill:
         ok = check.ok and not unexplained and refused["exitCode"] == 2
         return ScenarioResult(
             "data-deletion", rto, len(explained) + len(unexplained), rpo, ok,
-            f"ledger restored from {log['object']} in {restore_seconds:.1f} s; {len(explained)} rows committed after "
+            f"ledger restored from {log['object']} in {restore_seconds:.1f} s; {len(explained)} rows acknowledged after "
             f"the dump began are lost (explained by the dump time), {len(unexplained)} unexplained; a second restore "
             f"without --replace was refused (exit {refused['exitCode']})",
             {"restore": {k: log.get(k) for k in ("object", "bytes", "rows", "durationSeconds")},
@@ -490,7 +492,7 @@ class Drill:
         return ScenarioResult(
             "database-corruption", rto, len(explained) + len(unexplained), rpo, check.ok and not unexplained,
             f"{log['object']} restored into {fresh} in {restore_seconds:.1f} s ({restored_mb:.0f} MB, "
-            f"{self.throughput['restoreMbPerSecond']} MB/s) and the apps repointed; {len(explained)} rows committed "
+            f"{self.throughput['restoreMbPerSecond']} MB/s) and the apps repointed; {len(explained)} rows acknowledged "
             f"after the dump began are lost (explained by the dump time), {len(unexplained)} unexplained",
             {"restore": {k: log.get(k) for k in ("object", "bytes", "rows", "durationSeconds")},
              "restoreSeconds": restore_seconds, "freshDatabase": fresh, "corruptedFiles": len(files),

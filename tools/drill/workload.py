@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -62,6 +62,7 @@ class Ack:
     lsn_before: str
     lsn_after: str
     acked_at: float  # monotonic
+    acked_wall: datetime  # after the commit: an upper bound of its time (committed_at is when the INSERT ran)
 
 
 @dataclass
@@ -145,7 +146,7 @@ class Workload(threading.Thread):
                 if isinstance(result, dict):
                     self.ledger.acks[seq] = Ack(seq, int(result["id"]), result["site"], result["database"],
                                                 datetime.fromisoformat(result["committedAt"]), result["lsnBefore"],
-                                                result["lsnAfter"], now)
+                                                result["lsnAfter"], now, datetime.now(UTC))
                 else:
                     self.ledger.failures.append((now, result))
             self.halt.wait(self.interval)
