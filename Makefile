@@ -29,7 +29,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench --sizes-mb 200,600 --repeat 3
 
-## drill: the recovery drill with a database of 1.2 GB (about 7 minutes on 2 shared cores: 6 min 44 s on 2026-11-29;
+## drill: the recovery drill with a database of 1.2 GB (about 7 minutes on 2 shared cores: 7 min 9 s on 2026-11-29;
 ## root, iproute2, knot, postgresql-15). Writes drill-report.md for the quarterly drill record (first one:
 ## docs/drills/). `python -m tools.drill` is the small one (about 45 s).
 drill: $(STAMP)
