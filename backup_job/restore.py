@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -203,6 +204,57 @@ def _restore(target: database.Database, bucket: storage.Bucket, backup: layout.B
     }
 
 
+# One identifier of pg_restore's SQL: plain, or double-quoted with "" inside.
+_IDENT = r'(?:"(?:[^"]|"")+"|[^\s."(),;]+)'
+_OWNED_SEQUENCE = re.compile(rf"^ALTER SEQUENCE ({_IDENT})\.({_IDENT}) OWNED BY ({_IDENT})\.({_IDENT})\.", re.M)
+_IDENTITY_SEQUENCE = re.compile(rf"^ALTER TABLE (?:ONLY )?({_IDENT})\.({_IDENT}) ALTER COLUMN {_IDENT} ADD GENERATED "
+                                rf"[^;]*?SEQUENCE NAME ({_IDENT})\.({_IDENT})", re.M | re.S)
+_INDEX = re.compile(rf"^CREATE (?:UNIQUE )?INDEX ({_IDENT}) ON (?:ONLY )?({_IDENT})\.({_IDENT})", re.M)
+# Archive entries that belong to a table and whose tag starts with the table's name.
+_TAGGED_BY_TABLE = ("TABLE", "TABLE DATA", "DEFAULT", "CONSTRAINT", "FK CONSTRAINT", "TRIGGER", "POLICY",
+                    "ROW SECURITY", "RULE")
+_ENTRY_TYPES = sorted({*_TAGGED_BY_TABLE, "INDEX", "SEQUENCE", "SEQUENCE OWNED BY", "SEQUENCE SET"},
+                      key=len, reverse=True)
+
+
+def _unquote(identifier: str) -> str:
+    return identifier[1:-1].replace('""', '"') if identifier.startswith('"') else identifier
+
+
+def _table_entries(archive: Path, schema: str, tables: set[str]) -> str:
+    """The archive's table of contents (a pg_restore --use-list) reduced to `tables` of `schema` and what belongs
+    to them: their rows, owned and identity sequences, column defaults, constraints, indexes and triggers."""
+    def listing(*options: str) -> str:
+        result = subprocess.run([pg_binary("pg_restore"), *options, str(archive)], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise JobError(ExitCode.DUMP_FAILED, f"pg_restore could not read the archive: {result.stderr.strip()[-500:]}")
+        return result.stdout
+
+    definitions = listing("--schema-only", "--file=-")
+    sequences = {_unquote(m[2]) for m in _OWNED_SEQUENCE.finditer(definitions)
+                 if _unquote(m[1]) == schema == _unquote(m[3]) and _unquote(m[4]) in tables}
+    sequences |= {_unquote(m[4]) for m in _IDENTITY_SEQUENCE.finditer(definitions)
+                  if _unquote(m[1]) == schema == _unquote(m[3]) and _unquote(m[2]) in tables}
+    indexes = {_unquote(m[1]) for m in _INDEX.finditer(definitions)
+               if _unquote(m[2]) == schema and _unquote(m[3]) in tables}
+    chosen = []
+    for line in listing("--list").splitlines():
+        if line.startswith(";"):
+            continue
+        body = line.split(" ", 3)[-1] if line.count(" ") >= 3 else ""
+        kind = next((k for k in _ENTRY_TYPES if body.startswith(k + " ")), None)
+        if kind is None or not body[len(kind) + 1:].startswith(schema + " "):
+            continue
+        tag = body[len(kind) + len(schema) + 2:].rsplit(" ", 1)[0]  # the owner is the last word
+        if kind in _TAGGED_BY_TABLE:
+            keep = tag in tables or tag.split(" ", 1)[0] in tables
+        else:
+            keep = tag in (indexes if kind == "INDEX" else sequences)
+        if keep:
+            chosen.append(line)
+    return "\n".join(chosen) + "\n"
+
+
 def run_restore(
     target: database.Database,
     bucket_name: str,
@@ -249,10 +301,13 @@ def run_restore(
                    f"--dbname={dbname}", f"--jobs={jobs}"]
         if replace:
             command += ["--clean", "--if-exists"]
-        if schemas:
-            command += ["--schema", schemas.pop()]
-        for table in sorted(names if tables else ()):
-            command += ["--table", table]
+        if tables:
+            # pg_restore --table restores the table and its rows only: no sequence, column default, key, index or
+            # trigger, so the restored table would refuse the application's next insert. Select those too.
+            schema = schemas.pop() if schemas else "public"
+            selection = Path(spool) / "selection.list"
+            selection.write_text(_table_entries(path, schema, names))
+            command.append(f"--use-list={selection}")
         command.append(str(path))
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=target.child_env())
         try:

@@ -306,3 +306,32 @@ def test_missing_database_url_is_a_usage_error(bucket):
     result = subprocess.run([sys.executable, "-m", "backup_job", "backup", "--kind", "full", "--bucket", bucket.name],
                             cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == ExitCode.USAGE and "no database URL" in log_of(result)["message"]
+
+
+def test_a_restored_table_gets_back_its_sequence_default_keys_and_indexes(bucket, source_url, postgres):
+    """pg_restore --table alone brings back rows without the id default, keys or indexes: the app's next insert
+    would fail. The restore selects what belongs to the table too."""
+    target = postgres.create_database(f"target_{uuid.uuid4().hex[:8]}")
+    with psycopg.connect(source_url) as connection:
+        connection.execute("CREATE INDEX IF NOT EXISTS orders_placed_on_idx ON orders (placed_on)")
+        connection.commit()
+    backup(bucket, source_url, "--kind", "full")
+    whole = job("restore", "--bucket", bucket.name, "--prefix", "supabase", env={"TARGET_DATABASE_URL": target})
+    assert whole.returncode == 0, whole.stdout + whole.stderr
+    catalog = """SELECT (SELECT array_agg(conname::text ORDER BY conname) FROM pg_constraint
+                         WHERE conrelid = 'public.orders'::regclass),
+                        (SELECT array_agg(indexname::text ORDER BY indexname) FROM pg_indexes WHERE tablename = 'orders'),
+                        pg_get_expr(d.adbin, d.adrelid)
+                 FROM pg_attrdef d WHERE d.adrelid = 'public.orders'::regclass"""
+    with psycopg.connect(target, autocommit=True) as connection:
+        before = connection.execute(catalog).fetchone()
+        connection.execute("DROP TABLE orders")
+    restored = job("restore", "--bucket", bucket.name, "--prefix", "supabase", "--table", "public.orders",
+                   env={"TARGET_DATABASE_URL": target})
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert log_of(restored)["rows"] == 5000
+    with psycopg.connect(target, autocommit=True) as connection:
+        assert connection.execute(catalog).fetchone() == before, "keys, indexes and the id default come back"
+        new = connection.execute("INSERT INTO orders (customer_id, total) VALUES (1, 2.5) RETURNING id").fetchone()
+        assert new is not None and new[0] > 5000, "the sequence continues after the restored rows"
+        assert connection.execute("SELECT count(*) FROM customers").fetchone() == (3000,), "other tables untouched"

@@ -1,0 +1,239 @@
+"""The recovery drill (`python -m tools.drill`): a small drill of every scenario, run for real.
+
+One small drill runs once for the module; the tests check what a reviewer checks in its report against
+sources the drill does not control: the promoted plan (planned here again), the workload's WAL positions,
+the restore command's own refusal, and the machine's namespaces, processes and folders afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tools.drill import plans, report, transfer
+from tools.drill.__main__ import preflight
+from tools.drill.scenarios import SCENARIOS
+from tools.drill.workload import lsn
+from tools.drill.world import DrillError, Lock, existing_namespaces, leftover_folders
+from tools.offline import ROOT
+
+
+def _ready() -> str | None:
+    try:
+        preflight()
+    except DrillError as exc:
+        return str(exc)
+    return None
+
+
+pytestmark = [pytest.mark.drill, pytest.mark.skipif(_ready() is not None, reason=f"drill cannot run: {_ready()}")]
+
+DRILL_TIMEOUT_SECONDS = 300
+DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
+
+
+def drill(*args: str, timeout: float = DRILL_TIMEOUT_SECONDS) -> subprocess.CompletedProcess:
+    """`python -m tools.drill ARGS` as an operator runs it."""
+    return subprocess.run([sys.executable, "-m", "tools.drill", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def small_drill(tmp_path_factory) -> dict:
+    """One small drill of every scenario: its exit code, JSON, stderr and Markdown record."""
+    markdown = tmp_path_factory.mktemp("drill") / "drill.md"
+    started = time.monotonic()
+    result = drill("--json", "--markdown", str(markdown))
+    return {"result": result, "seconds": time.monotonic() - started, "markdown": markdown.read_text()
+            if markdown.exists() else "", "scenarios": {r["scenario"]: r for r in json.loads(result.stdout or "[]")}}
+
+
+def test_a_small_drill_recovers_every_scenario_within_its_objectives(small_drill):
+    result = small_drill["result"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert list(small_drill["scenarios"]) == list(SCENARIOS)
+    for name, scenario in small_drill["scenarios"].items():
+        assert scenario["met"], f"{name}: {scenario['explanation']} {scenario['failure']} {scenario['modelFindings']}"
+        assert scenario["measuredRtoSeconds"] is not None and scenario["measuredRtoSeconds"] <= scenario["targetRtoSeconds"]
+        if scenario["targetRpoSeconds"] is not None:
+            assert scenario["measuredRpoSeconds"] <= scenario["targetRpoSeconds"], name
+    assert small_drill["seconds"] < 120, f"the small drill took {small_drill['seconds']:.0f} s"
+
+
+def test_each_scenario_reports_measured_estimated_and_target_figures(small_drill):
+    required = {"scenario", "measuredRtoSeconds", "estimatedRtoSeconds", "targetRtoSeconds", "lostRows",
+                "measuredRpoSeconds", "targetRpoSeconds", "met"}
+    for name, scenario in small_drill["scenarios"].items():
+        assert required <= set(scenario), f"{name} lacks {required - set(scenario)}"
+        if name in report.MODELLED:
+            assert scenario["estimatedRtoSeconds"] is not None, f"{name}: the model's estimate is missing"
+    markdown = small_drill["markdown"]
+    assert "| scenario | RTO measured | RTO est. | RTO target |" in markdown
+    assert all(f"| {name} |" in markdown for name in SCENARIOS)
+
+
+def test_every_scenario_checks_the_recovered_ledger_and_loses_nothing_unexplained(small_drill):
+    for name, scenario in small_drill["scenarios"].items():
+        ledger = scenario["evidence"]["ledger"]
+        assert ledger["ok"] and ledger["checksumOk"], f"{name}: {ledger}"
+        assert ledger["missing"] == [] and ledger["foreign"] == [], f"{name}: {ledger}"
+        assert ledger["rows"] > 0, f"{name}: the recovered ledger is empty"
+    for name in ("data-deletion", "database-corruption"):
+        evidence = small_drill["scenarios"][name]["evidence"]
+        assert evidence["lostUnexplained"] == [], name
+        assert small_drill["scenarios"][name]["lostRows"] == len(evidence["lostExplained"]), name
+
+
+def test_regional_outage_loses_exactly_the_writes_after_the_replicas_replayed_wal(small_drill):
+    scenario = small_drill["scenarios"]["regional-outage"]
+    evidence = scenario["evidence"]
+    replayed = lsn(evidence["replayLsn"])
+    assert scenario["lostRows"] == len(evidence["lostSeqs"])
+    for row in evidence["lostAcked"]:
+        assert lsn(row["lsnAfter"]) > replayed, f"row {row['seq']} was replayed yet is missing in the EU"
+    for row in evidence["keptAckedTail"]:
+        assert lsn(row["lsnBefore"]) < replayed, f"row {row['seq']} committed after the replayed WAL yet is in the EU"
+    assert evidence["lostUnexplained"] == []
+    assert evidence["firstEuBackup"].startswith("supabase/full/"), "the promoted standby's first backup was taken"
+
+
+def test_dns_answers_after_promotion_are_the_promoted_plans_records(small_drill, make_plan):
+    promoted = make_plan("dr", "raptorflow-dr:promoted=true")
+    answers = {(a["name"], a["type"]): a for a in small_drill["scenarios"]["regional-outage"]["evidence"]["dnsAfterPromotion"]}
+    records = promoted.of_type(DNS_RECORD)
+    assert records, "the dr plan has DNS records"
+    for record in records:
+        inputs = record.inputs
+        answer = answers[(inputs["name"], inputs["type"])]["answer"]
+        content = inputs["content"] + "." if inputs["type"] == "CNAME" else inputs["content"]
+        ttl = 300 if inputs["proxied"] else int(inputs["ttl"])
+        assert answer is not None, f"{inputs['name']} has no answer after promotion"
+        assert (answer["content"], answer["ttl"]) == (content, ttl), f"{inputs['name']}: {answer}"
+
+
+def test_dns_loss_is_restored_from_the_export_dns_zone_file(small_drill):
+    evidence = small_drill["scenarios"]["dns-loss"]["evidence"]
+    assert evidence["zoneExport"].startswith("cloudflare/dns/") and evidence["zoneExport"].endswith(".zone")
+    assert evidence["recordsDeleted"] > 0 and evidence["recordsLost"] == []
+    assert all(a["matches"] for a in evidence["answersAfter"])
+
+
+def test_restore_refuses_to_overwrite_a_table_without_replace(small_drill):
+    refused = small_drill["scenarios"]["data-deletion"]["evidence"]["refusedWithoutReplace"]
+    assert refused["exitCode"] == 2 and "--replace" in refused["message"]
+
+
+def test_the_drill_never_prints_a_database_url_or_password(small_drill):
+    output = small_drill["result"].stdout + small_drill["result"].stderr + small_drill["markdown"]
+    assert "postgresql://" not in output and "password=" not in output
+
+
+def test_the_drill_leaves_no_namespace_process_or_folder(small_drill):
+    assert small_drill["result"].returncode == 0
+    assert existing_namespaces() == []
+    assert leftover_folders() == []
+
+
+def test_transfer_stand_in_applies_the_plans_options_never_overwriting_or_deleting(emulator, make_plan, tmp_path):
+    from google.cloud import storage
+
+    jobs = plans.transfer_jobs(make_plan("dr").to_json())
+    job = next(j for j in jobs if j["eventDriven"])
+    assert job["options"]["overwriteWhen"] == "NEVER" and not job["options"]["deleteObjectsUniqueInSink"]
+    gcs = storage.Client()
+    source, sink = gcs.create_bucket(f"src-{os.getpid()}-{time.time_ns()}"), gcs.create_bucket(f"snk-{time.time_ns()}")
+    source.blob("a.dump").upload_from_string(b"new")
+    source.blob("b.dump").upload_from_string(b"b")
+    sink.blob("a.dump").upload_from_string(b"old")
+    job = {**job, "source": source.name, "sink": sink.name}
+    stats = transfer.TransferStats()
+    transfer.sync(job, gcs, gcs, stats, tmp_path)
+    assert sink.blob("a.dump").download_as_bytes() == b"old", "an existing copy is never replaced"
+    assert stats.kept_existing == ["a.dump"] and stats.copied == ["b.dump"]
+    source.blob("b.dump").delete()
+    transfer.sync(job, gcs, gcs, stats, tmp_path)
+    assert sink.blob("b.dump").exists(), "a deletion at the source never reaches the copy"
+    transfer.sync({**job, "options": {**job["options"], "overwriteWhen": "ALWAYS"}}, gcs, gcs, stats, tmp_path)
+    assert sink.blob("a.dump").download_as_bytes() == b"new", "the options decide, not the stand-in"
+
+
+def _start_and_wait_for_the_world() -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-m", "tools.drill", "--scenario", "dns-loss"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pids = subprocess.run(["ip", "netns", "pids", "rfdr-us"], capture_output=True, text=True).stdout.split()
+        if pids and process.poll() is None:
+            return process
+        time.sleep(0.2)
+    process.kill()
+    pytest.fail("the drill's world did not come up within 60 s")
+
+
+def _world_processes(folder: Path) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(folder) in text:
+            found.append(text)
+    return found
+
+
+def test_a_killed_drill_leaves_a_world_that_the_next_run_removes(small_drill):
+    process = _start_and_wait_for_the_world()
+    folders = leftover_folders()
+    process.kill()
+    process.wait(30)
+    assert existing_namespaces() and folders, "a killed drill leaves its world behind"
+    cleaned = drill("--clean", timeout=120)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert "removed what a killed drill left: namespace rfdr-us" in cleaned.stderr
+    assert existing_namespaces() == [] and leftover_folders() == []
+    assert all(_world_processes(folder) == [] for folder in folders), "no process of the old world survives"
+
+
+def test_sigterm_tears_the_world_down_and_exits_130(small_drill):
+    process = _start_and_wait_for_the_world()
+    folders = leftover_folders()
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "interrupted by SIGTERM" in stderr and "Traceback" not in stderr
+    assert existing_namespaces() == [] and leftover_folders() == []
+    assert all(_world_processes(folder) == [] for folder in folders)
+
+
+def test_usage_errors_exit_2_with_one_line():
+    for args, expected in ((["--size-mb", "0"], "between 1 and 100000"), (["--scenario", "flood"], "invalid choice")):
+        result = drill(*args, timeout=60)
+        assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_second_drill_is_refused_while_one_runs():
+    lock = Lock()
+    lock.acquire()
+    try:
+        result = drill("--clean", timeout=60)
+    finally:
+        lock.release()
+    assert result.returncode == 2 and "another drill is running" in result.stderr
+
+
+def test_without_root_the_drill_says_so_and_exits_2():
+    nobody = pwd.getpwnam("nobody")
+    result = subprocess.run(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups",
+                             sys.executable, "-m", "tools.drill"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    if "Permission denied" in result.stderr:
+        pytest.skip("the checkout is not readable by nobody")
+    assert result.returncode == 2 and "needs root" in result.stderr and "Traceback" not in result.stderr

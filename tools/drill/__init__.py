@@ -1,0 +1,9 @@
+"""Recovery drills on one machine (`python -m tools.drill`): see docs/drill.md.
+
+world.py      namespaces, links, processes, clean-up      postgres.py   the US primary and the EU replica
+storage.py    a GCS emulator per site                      dns.py        Knot DNS and the resolver client
+cloudflare.py STAND-IN: the Cloudflare DNS API             transfer.py   STAND-IN: Storage Transfer Service
+app.py        STAND-IN: the Vercel deployment of a site    workload.py   the write workload and its ledger
+plans.py      the stacks' plans and the model's estimates  scenarios.py  the four scenarios
+report.py     text, JSON and Markdown reports              __main__.py   the command line
+"""
