@@ -131,7 +131,7 @@ class _Reader(threading.Thread):
             self._put(exc)
 
 
-def _enlarge_pipe(pipe) -> None:
+def enlarge_pipe(pipe) -> None:
     try:
         fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, READ_BYTES)
     except (AttributeError, OSError):
@@ -172,7 +172,7 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=db.child_env(), bufsize=0
         )
-        _enlarge_pipe(process.stdout)
+        enlarge_pipe(process.stdout)
         items: queue.Queue[_Item] = queue.Queue(maxsize=QUEUE_BYTES // READ_BYTES)
         stop = threading.Event()
         reader = _Reader(process, items, stop)
