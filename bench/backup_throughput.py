@@ -1,6 +1,6 @@
 """Benchmark: the backup job side by side with the tools a team would pick instead, and the floors.
 
-    python -m bench [--sizes-mb 200,600] [--repeat 3] [--json] [--tools job,naive,...]
+    python -m bench [--sizes-mb 200,600] [--repeat 3] [--json] [--tools job,naive,smart_open,barman]
 
 For each target size it fills one database with a table of random base64 text
 (poorly compressible: about 1.37 KB a row, 1.03 KB once zlib is done) until its
@@ -52,7 +52,7 @@ from tests.services import PostgresServer, StorageEmulator
 DUMP_BYTES_PER_ROW = 1_040
 BACKUP_FLOORS = ("floor: pg_dump -Fc", "floor: pg_dump -Fc -Z1", "floor: upload alone")
 RESTORE_FLOORS = ("floor: pg_restore -j1", "floor: pg_restore -j2")
-TOOLS = ("backup_job", "naive loop", "pg_dump | smart_open", "barman-cloud")
+TOOLS = {"job": "backup_job", "naive": "naive loop", "smart_open": "pg_dump | smart_open", "barman": "barman-cloud"}
 
 
 def fill(url: str, size_mb: int) -> None:
@@ -154,6 +154,7 @@ def run_size(size_mb: int, repeat: int, selected: set[str], postgres: PostgresSe
 
     with psycopg.connect(url) as connection:
         expected = row_counts(connection)
+        database_bytes = connection.execute("SELECT pg_database_size(current_database())").fetchone()[0]  # type: ignore[index]
     bench = peers.Bench(postgres, watched, source, gcs.create_bucket(f"bench-{uuid.uuid4().hex[:12]}"),
                         scratch, expected)
     runners: dict[str, Callable[[], peers.Outcome]] = {
@@ -183,6 +184,10 @@ def run_size(size_mb: int, repeat: int, selected: set[str], postgres: PostgresSe
                 outcomes[tool].append(peers.Outcome(error=message))
     rows = [summarise(tool, size_mb, outcomes[tool]) for tool in order]
     add_ratios(rows)
+    for row in rows:  # the recovery model's figure: database MB (MiB, as the model counts) restored per second
+        row["databaseBytes"] = database_bytes
+        if row["restoreSeconds"]:
+            row["restoreDatabaseMbPerSecond"] = round(database_bytes / 2**20 / row["restoreSeconds"], 1)
     with psycopg.connect(postgres.url(), autocommit=True) as connection:  # the next size's cluster holds only its own
         connection.execute(f'DROP DATABASE "{source}" WITH (FORCE)')
         connection.execute("CHECKPOINT")
@@ -198,12 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each tool per size (default %(default)s)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per tool and size")
     parser.add_argument("--tools", default=",".join(TOOLS),
-                        help="tools besides the floors (default %(default)s)")
+                        help="tools besides the floors, comma-separated (default %(default)s)")
     args = parser.parse_args(argv)
-    selected = set(args.tools.split(","))
-    unknown = selected - set(TOOLS)
+    chosen = set(args.tools.split(","))
+    unknown = chosen - set(TOOLS)
     if unknown:
         parser.error(f"unknown tools: {', '.join(sorted(unknown))} (choose from {', '.join(TOOLS)})")
+    selected = {TOOLS[key] for key in chosen}
 
     def log(message: str) -> None:
         print(message, file=sys.stderr if args.json else sys.stdout, flush=True)

@@ -4,7 +4,8 @@ Peak RSS is the largest sum of VmRSS over the command and every process below it
 (pg_dump, pg_restore, a shell pipeline's members), sampled every SAMPLE_SECONDS
 from /proc. CPU is the command tree's user + system time (wait4 counts every
 descendant that was waited for), plus - so that the CPU a run costs the machine
-is complete - what the PostgreSQL server and the storage emulator spent meanwhile.
+is complete - what the PostgreSQL server (postmaster, reaped and live backends) and the storage emulator spent
+meanwhile.
 """
 
 from __future__ import annotations
@@ -47,14 +48,25 @@ def cpu_of(pid: int, children: bool = False) -> float:
     return ticks / _TICK
 
 
-def tree_rss(root: int) -> int:
-    """Sum of VmRSS (bytes) over `root` and its descendants right now."""
+def _parents() -> dict[int, int]:
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             fields = _stat(int(entry.name))
             if fields is not None:
                 parents[int(entry.name)] = int(fields[1])
+    return parents
+
+
+def server_cpu(postmaster: int) -> float:
+    """CPU seconds of a PostgreSQL server: the postmaster, the backends it has reaped, and its live (or not yet
+    reaped) children - so a backend that just exited is counted whether or not the postmaster waited for it."""
+    return cpu_of(postmaster, children=True) + sum(cpu_of(pid) for pid, ppid in _parents().items() if ppid == postmaster)
+
+
+def tree_rss(root: int) -> int:
+    """Sum of VmRSS (bytes) over `root` and its descendants right now."""
+    parents = _parents()
     members, frontier = {root}, [root]
     while frontier:
         parent = frontier.pop()
@@ -81,7 +93,7 @@ class Watched:
     storage_pid: int
 
     def sample(self) -> tuple[float, float]:
-        return cpu_of(self.server_pid, children=True), cpu_of(self.storage_pid)
+        return server_cpu(self.server_pid), cpu_of(self.storage_pid)
 
 
 def run(command: list[str], watched: Watched, env: dict[str, str] | None = None, cwd: str | Path | None = None,
