@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     restore_cmd.add_argument("--replace", action="store_true",
                              help="drop tables that exist in the target and restore them (default: refuse)")
     restore_cmd.add_argument("--jobs", type=int, default=restore.DEFAULT_JOBS,
-                             help="pg_restore workers (default %(default)s)")
+                             help="pg_restore workers: 1 streams the dump into one transaction, N > 1 spools it to a "
+                                  "temporary file (memory on Cloud Run) for pg_restore -j N (default %(default)s)")
     _database_arguments(restore_cmd, "target database")
     _storage_arguments(restore_cmd)
 

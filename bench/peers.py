@@ -110,6 +110,15 @@ class Bench:
         if found != self.expected_rows:
             raise RuntimeError(f"{tool}: restored row counts {found} differ from the source's {self.expected_rows}")
 
+    def dump_file(self) -> Path:
+        """The job's dump as a local file (the upload and restore floors use it); a `pg_dump -Fc -Z1` of the source
+        when the job is not among the tools run."""
+        if self.local_dump is None:
+            self.local_dump = self.scratch / "job.dump"
+            subprocess.run([str(self.postgres.bindir / "pg_dump"), "--format=custom", "--compress=1", "--no-password",
+                            f"--file={self.local_dump}"], env=self.env(), check=True)
+        return self.local_dump
+
     def object_name(self, tool: str) -> str:
         return f"{tool}/{uuid.uuid4().hex}.dump"
 
@@ -147,8 +156,7 @@ def _file_blocks(path: Path) -> Iterator[bytes]:
 
 def floor_upload(bench: Bench) -> Outcome:
     """The job's dump bytes alone, from a local file, in one streaming request to the same emulator (in-process)."""
-    assert bench.local_dump is not None
-    path = bench.local_dump
+    path = bench.dump_file()
     name = bench.object_name("upload-floor")
     measured = timed(lambda: transfer.upload_stream(bench.bucket, name, _file_blocks(path), "application/octet-stream"),
                      bench.watched)
@@ -157,8 +165,7 @@ def floor_upload(bench: Bench) -> Outcome:
 
 def floor_pg_restore(bench: Bench, jobs: int) -> Outcome:
     """`pg_restore -j N` of the job's dump from a local file into an empty database."""
-    assert bench.local_dump is not None
-    dump = bench.local_dump
+    dump = bench.dump_file()
 
     def command(target: str) -> Run:
         return run([str(bench.postgres.bindir / "pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error",
