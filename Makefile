@@ -25,8 +25,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-## bench: the benchmarks under bench/, each against a baseline measured in the same run
-bench: $(STAMP)
+$(VENV)/.bench-installed: $(STAMP) bench/requirements.txt
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	touch $@
+
+## bench: the backup job beside its peers (barman, smart_open, a plain loop) and the floors, all measured in the same run
+bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench --sizes-mb 200,600 --repeat 3
 
 ## drill: the recovery drill with a database of 1.2 GB (about 7 minutes on 2 shared cores: 7 min 9 s on 2026-11-29;

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from backup_job import database, dns_export, dump, restore
+from backup_job import database, dns_export, dump, restore, transfer
 from backup_job import storage as layout
 from backup_job.errors import ExitCode, JobError
 
@@ -64,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("--reason", help="take an ad-hoc backup (before a deploy or schema change) for this reason")
     backup.add_argument("--compress-level", type=int, choices=range(0, 10), default=dump.DEFAULT_COMPRESS_LEVEL,
                         metavar="0-9", help="pg_dump's zlib level (default %(default)s)")
-    backup.add_argument("--chunk-bytes", type=int, default=dump.DEFAULT_CHUNK_BYTES,
-                        help="resumable-upload chunk, a multiple of 262144 (default %(default)s)")
+    backup.add_argument("--resume-window-bytes", type=int, default=transfer.DEFAULT_WINDOW_BYTES,
+                        help="bytes kept to resume the upload after a broken connection (default %(default)s)")
     _database_arguments(backup, "database to back up")
     _storage_arguments(backup)
 
@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     restore_cmd.add_argument("--replace", action="store_true",
                              help="drop tables that exist in the target and restore them (default: refuse)")
     restore_cmd.add_argument("--jobs", type=int, default=restore.DEFAULT_JOBS,
-                             help="pg_restore workers (default %(default)s)")
+                             help="pg_restore workers: 1 streams the dump into one transaction, N > 1 spools it to a "
+                                  "temporary file (memory on Cloud Run) for pg_restore -j N (default %(default)s)")
     _database_arguments(restore_cmd, "target database")
     _storage_arguments(restore_cmd)
 
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             db = database.Database.resolve(args.database_url, args.database_url_file, "DATABASE_URL")
             request = dump.BackupRequest(
                 kind=args.kind, bucket=bucket, prefix=args.prefix, reason=args.reason,
-                compress_level=args.compress_level, chunk_bytes=args.chunk_bytes,
+                compress_level=args.compress_level, window_bytes=args.resume_window_bytes,
             )
             manifest = dump.run_backup(db, request)
             fields.update(object=manifest["object"], bytes=manifest["sizeBytes"], sha256=manifest["sha256"],

@@ -1,30 +1,29 @@
-"""`backup`: stream pg_dump into a create-only, checksummed resumable upload, then write the manifest.
+"""`backup`: stream pg_dump into a create-only, checksummed upload, then write the manifest.
 
 The pipeline has three workers so that none waits for another:
 
     pg_dump -Fc  --pipe-->  reader thread  --bounded queue-->  upload (main thread)
-    (compresses)            sha256 + size                      resumable chunks, crc32c
+    (compresses)            sha256 + size                      one streaming request, crc32c
 
 pg_dump compresses each table's data itself (custom format, zlib), which keeps
 the archive restorable by pg_restore as it is; compressing again on top would
 burn CPU for nothing. The job asks for zlib level 1 rather than pg_dump's
 default 6: on this kind of machine level 6 makes pg_dump the slowest stage
-(about 30 % longer) while the dump is only about 2 % smaller on poorly
-compressible data, and a shorter dump holds the exported snapshot - and
-Supabase's vacuum horizon - for less time. `--compress-level` changes it.
+while the dump is only about 2 % smaller on poorly compressible data, and a
+shorter dump holds the exported snapshot - and Supabase's vacuum horizon - for
+less time. `--compress-level` changes it.
 
-The reader keeps pg_dump's pipe drained while a chunk is on the wire, and the
-queue bounds memory: QUEUE_BYTES of dump plus the chunk being sent and the
-one being assembled are held, whatever the size of the dump (about 130 MB of
-resident memory in all). Larger chunks mean fewer requests but cost three
-times their size in memory; 16 MiB keeps the job under 150 MB. Nothing
-touches disk.
+The reader keeps pg_dump's pipe drained while the connection is busy, and the
+queue bounds memory: QUEUE_BYTES of dump plus the resume window of the upload
+(backup_job.transfer, 32 MiB) are held, whatever the size of the dump (about
+110 MB of resident memory in all). Nothing touches disk.
 
-The upload is a resumable upload of unknown size: Cloud Storage creates the
-object only when the final chunk arrives, and the final chunk is only sent
-after pg_dump exited 0. A failed dump therefore leaves no object at all, and
-even an object left by some other failure has no manifest, so it is never
-taken for a backup.
+The upload is one resumable-upload request of unknown size whose body is the
+dump as pg_dump writes it: Cloud Storage creates the object only when the
+request ends with the stream, and the stream only ends after pg_dump exited 0.
+A failed dump breaks the request off, so it leaves no object at all, and even
+an object left by some other failure has no manifest, so it is never taken for
+a backup.
 """
 
 from __future__ import annotations
@@ -32,25 +31,24 @@ from __future__ import annotations
 import concurrent.futures
 import fcntl
 import hashlib
-import io
 import queue
 import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import psycopg
 from google.cloud import storage
 
-from backup_job import database
+from backup_job import database, transfer
 from backup_job import storage as layout
 from backup_job.errors import ExitCode, JobError
 
 READ_BYTES = 1 << 20  # one pipe read; the pipe is enlarged to this so pg_dump rarely blocks
-QUEUE_BYTES = 16 << 20  # dump bytes buffered while a chunk is on the wire: pg_dump keeps writing meanwhile
-DEFAULT_CHUNK_BYTES = 16 << 20  # resumable-upload chunk; a multiple of 256 KiB
-CHUNK_MULTIPLE = 256 << 10
+QUEUE_BYTES = 16 << 20  # dump bytes buffered while the connection is busy: pg_dump keeps writing meanwhile
+MIN_WINDOW_BYTES = 1 << 20
 DEFAULT_COMPRESS_LEVEL = 1  # zlib level 1: see the module docstring
 
 
@@ -63,7 +61,7 @@ class BackupRequest:
     prefix: str = ""
     reason: str | None = None  # an ad-hoc backup: stored under <prefix>/manual/ with this reason
     compress_level: int = DEFAULT_COMPRESS_LEVEL
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    window_bytes: int = transfer.DEFAULT_WINDOW_BYTES
 
     @property
     def folder(self) -> str:
@@ -82,72 +80,15 @@ class _EndOfDump:
 _Item = bytes | _EndOfDump | BaseException
 
 
-class _DumpStream(io.RawIOBase):
-    """The dump as a file the resumable upload reads chunk by chunk.
-
-    `read(n)` returns exactly n bytes until the end (the upload treats a short
-    read as the last chunk) and raises if pg_dump failed, so the last chunk of
-    a failed dump is never sent. `seek` may go back within the chunk last read,
-    which is all the upload's retry of a chunk needs.
-    """
-
-    def __init__(self, items: queue.Queue[_Item]):
-        super().__init__()
-        self._items = items
-        self._position = 0
-        self._carry = b""
-        self._done = False
-        self._last_start = 0
-        self._last = b""
-        self._replay = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence != io.SEEK_SET or not self._last_start <= offset <= self._position:
-            raise io.UnsupportedOperation("the dump can only be re-read from the start of the last chunk")
-        end = self._last_start + len(self._last)
-        self._replay = self._last[offset - self._last_start:] if offset < end else b""
-        self._position = offset
-        return offset
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            raise io.UnsupportedOperation("the dump is read in chunks")
-        if not self._replay:
-            self._last = b""  # the previous chunk was acknowledged: let it go before building the next
-        pieces, have = [], 0
-        if self._replay:
-            piece, self._replay = self._replay[:size], self._replay[size:]
-            pieces.append(piece)
-            have = len(piece)
-        if have < size and self._carry:
-            piece, self._carry = self._carry[: size - have], self._carry[size - have:]
-            pieces.append(piece)
-            have += len(piece)
-        while have < size and not self._done:
-            item = self._items.get()
-            if isinstance(item, BaseException):
-                raise item
-            if isinstance(item, _EndOfDump):
-                self._done = True
-                break
-            take = size - have
-            pieces.append(item[:take])
-            have += min(take, len(item))
-            if len(item) > take:
-                self._carry = item[take:]
-        data = b"".join(pieces)
-        self._last_start, self._last = self._position, data
-        self._position += len(data)
-        return data
+def _blocks(items: queue.Queue[_Item]) -> Iterator[bytes]:
+    """The dump's bytes as the reader queued them; raises what the reader queued instead (a failed pg_dump)."""
+    while True:
+        item = items.get()
+        if isinstance(item, BaseException):
+            raise item
+        if isinstance(item, _EndOfDump):
+            return
+        yield item
 
 
 class _Reader(threading.Thread):
@@ -174,7 +115,7 @@ class _Reader(threading.Thread):
         assert stdout is not None  # run_backup starts pg_dump with stdout=PIPE
         try:
             while True:
-                block = stdout.read(READ_BYTES)
+                block = _read_full(stdout, READ_BYTES)
                 if not block:
                     break
                 self.sha256.update(block)
@@ -190,7 +131,26 @@ class _Reader(threading.Thread):
             self._put(exc)
 
 
-def _enlarge_pipe(pipe) -> None:
+def _read_full(pipe, size: int) -> bytes:
+    """Up to `size` bytes, fewer only at the end of the stream.
+
+    pg_dump writes in 4 KiB pieces, so one read of the pipe returns whatever few KiB are there; passing those
+    on one by one made every later step (hash, queue, chunked send, CRC32C, resume window) run per few KiB -
+    about a third of the job's own CPU. Whole blocks cost one copy of the bytes instead.
+    """
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    filled = 0
+    while filled < size:
+        got = pipe.readinto(view[filled:])
+        if not got:
+            break
+        filled += got
+    view.release()
+    return bytes(buffer) if filled == size else bytes(buffer[:filled])
+
+
+def enlarge_pipe(pipe) -> None:
     try:
         fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, READ_BYTES)
     except (AttributeError, OSError):
@@ -207,8 +167,8 @@ def pg_binary(name: str) -> str:
 
 def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Client | None = None) -> dict:
     """Dump `db` into the bucket; return the manifest written. Raises JobError on any failure."""
-    if request.chunk_bytes <= 0 or request.chunk_bytes % CHUNK_MULTIPLE:
-        raise JobError(ExitCode.USAGE, f"--chunk-bytes must be a positive multiple of {CHUNK_MULTIPLE}")
+    if request.window_bytes < MIN_WINDOW_BYTES:
+        raise JobError(ExitCode.USAGE, f"--resume-window-bytes must be at least {MIN_WINDOW_BYTES}")
     started = layout.utc_now()
     clock = time.monotonic()
     name = layout.dump_object_name(request.prefix, request.folder, started)
@@ -231,7 +191,7 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=db.child_env(), bufsize=0
         )
-        _enlarge_pipe(process.stdout)
+        enlarge_pipe(process.stdout)
         items: queue.Queue[_Item] = queue.Queue(maxsize=QUEUE_BYTES // READ_BYTES)
         stop = threading.Event()
         reader = _Reader(process, items, stop)
@@ -246,11 +206,11 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         try:
             # Counted while the dump streams: same snapshot, so the same rows pg_dump writes.
             counting = counter.submit(database.row_counts, connection) if request.kind == "full" else None
-            blob = bucket.blob(name, chunk_size=request.chunk_bytes)
-            blob.upload_from_file(
-                _DumpStream(items), content_type="application/vnd.postgresql.custom-dump",
-                if_generation_match=0, checksum="crc32c", retry=layout.RETRY, timeout=layout.STORAGE_TIMEOUT_SECONDS,
-            )
+            try:
+                transfer.upload_stream(bucket, name, _blocks(items), "application/vnd.postgresql.custom-dump",
+                                       request.window_bytes)
+            except transfer.SourceFailed as failed:
+                raise failed.cause from None
             counts = counting.result() if counting else None
         except _DumpFailed as failed:
             stderr_reader.join(timeout=5)

@@ -1,22 +1,34 @@
 """`restore-check`: prove a backup restores - checksum, pg_restore into a scratch database, row counts;
 and `restore`: put a verified backup (whole, or some tables) into a database someone keeps.
 
-The dump is streamed from the bucket into pg_restore while being hashed, so
-the check needs neither the dump's size in memory nor on disk (Cloud Run's
-disk is memory). It restores into a database it creates for the purpose and
-drops on every way out, so nothing of a restored - or tampered - dump stays,
-the check repeats forever, and even a production URL given by mistake is
-never written to. A checksum that differs from the manifest fails the check
-whatever pg_restore made of the bytes.
+Both stream the dump from the bucket into pg_restore while hashing it, so
+neither needs the dump's size in memory nor on disk (Cloud Run's disk is
+memory), and the download overlaps the restore: a feeder thread writes into
+pg_restore's stdin while the next chunk is fetched, with FEED_BLOCKS chunks
+between them at most.
+
+The check restores into a database it creates for the purpose and drops on
+every way out, so nothing of a restored - or tampered - dump stays, the check
+repeats forever, and even a production URL given by mistake is never written
+to. A checksum that differs from the manifest fails the check whatever
+pg_restore made of the bytes.
+
+`restore` writes a database someone keeps, so it runs pg_restore as one
+transaction (`--single-transaction`) and holds the dump's last chunk back
+until the whole dump's sha256 and size match the manifest: pg_restore cannot
+reach its COMMIT before it has read the last byte, so a tampered or truncated
+dump is rolled back and never reaches the target. With `--jobs N` (N > 1) it
+spools the dump to a private temporary file instead, verifies it, and runs
+pg_restore with N workers (a spooled archive allows -j; stdin does not).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import re
 import subprocess
-import sys
 import tempfile
 import threading
 from datetime import timedelta
@@ -29,38 +41,90 @@ from psycopg import sql
 
 from backup_job import database
 from backup_job import storage as layout
-from backup_job.dump import pg_binary
+from backup_job.dump import enlarge_pipe, pg_binary
 from backup_job.errors import ExitCode, JobError
 
 DOWNLOAD_CHUNK_BYTES = 8 << 20
+FEED_BLOCKS = 2  # downloaded chunks waiting for pg_restore at most: memory is about (FEED_BLOCKS + 2) chunks
 THROWAWAY_PREFIX = "raptorflow_restore_check_"
-# pg_restore workers of `restore` (a spooled archive allows -j): one per core, up to 4.
-DEFAULT_JOBS = max(1, min(4, os.cpu_count() or 1))
+# pg_restore workers of `restore`: 1 streams the dump in one transaction; N > 1 spools it and runs -j N.
+DEFAULT_JOBS = 1
 # A throwaway database older than the longest a run may last (Cloud Run's 24 h task limit) was left by a killed run.
 STALE_AFTER = timedelta(hours=24)
 
 
 class _HashingPipe:
-    """A write-only file that hashes everything and forwards it to pg_restore while pg_restore reads."""
+    """A write-only file that hashes everything and hands it to `forward` (pg_restore's feeder, or a spool file)."""
 
-    def __init__(self, stdin):
-        self.stdin = stdin
+    def __init__(self, forward):
+        self.forward = forward
         self.sha256 = hashlib.sha256()
         self.size = 0
-        self.restore_stopped = False
 
     def write(self, data: bytes) -> int:
         self.sha256.update(data)
         self.size += len(data)
-        if not self.restore_stopped:
-            try:
-                self.stdin.write(data)
-            except BrokenPipeError:
-                self.restore_stopped = True  # keep hashing: the checksum verdict comes first
+        if data:
+            self.forward.write(data)
         return len(data)
 
     def flush(self) -> None:
         """Nothing buffered here."""
+
+    def matches(self, manifest: dict) -> bool:
+        """Whether what passed through is the dump the manifest describes."""
+        return self.sha256.hexdigest() == manifest["sha256"] and self.size == int(manifest["sizeBytes"])
+
+
+_END = object()
+
+
+class _Feeder(threading.Thread):
+    """Writes downloaded chunks into pg_restore's stdin from a bounded queue while the download goes on.
+
+    With `hold_back`, the last chunk is written only once `finish(release=True)` says the dump is verified;
+    `finish(release=False)` closes stdin without it, so pg_restore never sees the end of the dump.
+    """
+
+    def __init__(self, stdin, hold_back: bool):
+        super().__init__(name="pg_restore-feeder", daemon=True)
+        self.stdin, self.hold_back = stdin, hold_back
+        self.items: queue.Queue = queue.Queue(maxsize=FEED_BLOCKS)
+        self.release = threading.Event()
+        self.restore_stopped = False
+
+    def write(self, data: bytes) -> None:
+        self.items.put(data)
+
+    def _send(self, data: bytes) -> None:
+        if not self.restore_stopped:
+            try:
+                self.stdin.write(data)
+            except (BrokenPipeError, ValueError):
+                self.restore_stopped = True  # pg_restore gave up; the download goes on for the checksum verdict
+
+    def run(self) -> None:
+        held = None
+        while (item := self.items.get()) is not _END:
+            if held is not None:
+                self._send(held)
+            held = item
+            if not self.hold_back:
+                self._send(held)
+                held = None
+        if held is not None and self.release.is_set():
+            self._send(held)
+        try:
+            self.stdin.close()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    def finish(self, release: bool) -> None:
+        """No more chunks: write the held-back one if `release`, then close pg_restore's stdin."""
+        if release:
+            self.release.set()
+        self.items.put(_END)
+        self.join()
 
 
 def run_restore_check(
@@ -144,59 +208,77 @@ def _drop_stale(admin: psycopg.Connection) -> None:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def _restore(target: database.Database, bucket: storage.Bucket, backup: layout.Backup) -> dict:
-    """Stream the dump into pg_restore into `target` (empty), then verify checksum, size and row counts."""
+def _stream_restore(target: database.Database, bucket: storage.Bucket, backup: layout.Backup, options: list[str],
+                    hold_back: bool) -> _HashingPipe:
+    """Download the dump into `pg_restore OPTIONS` (reading stdin) into `target`; verify checksum and size.
+
+    Raises VERIFICATION_MISMATCH when the bytes are not the manifest's (then, with `hold_back`, pg_restore never
+    got the last chunk and is stopped before its COMMIT), DUMP_FAILED when pg_restore fails.
+    """
     manifest = backup.manifest
-    # pg_restore needs -d; the name is the throwaway database's (nothing secret), the rest comes as PG* variables.
+    # pg_restore needs -d; the name is the database's (nothing secret), the rest comes as PG* variables.
     command = [pg_binary("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "--no-password",
-               f"--dbname={target.params['dbname']}"]
+               f"--dbname={target.params['dbname']}", *options]
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                env=target.child_env())
     assert process.stdin is not None and process.stderr is not None  # both opened with PIPE above
+    enlarge_pipe(process.stdin)
     stderr = process.stderr
     errors: list[bytes] = []
     stderr_reader = threading.Thread(target=lambda: errors.append(stderr.read()), daemon=True)
     stderr_reader.start()
-    pipe = _HashingPipe(process.stdin)
+    feeder = _Feeder(process.stdin, hold_back)
+    feeder.start()
+    pipe = _HashingPipe(feeder)
+    verified = False
     try:
         _download(bucket, backup, pipe)
+        verified = pipe.matches(manifest)
     finally:
-        try:
-            process.stdin.close()
-        except BrokenPipeError:
-            pass
-        if sys.exc_info()[0] is not None and process.poll() is None:
-            process.kill()
+        if not verified and process.poll() is None:
+            process.kill()  # a failed download or a wrong checksum: pg_restore stops short of the end (and COMMIT)
+        feeder.finish(release=verified)
         code = process.wait()
         stderr_reader.join(timeout=5)
 
-    if pipe.sha256.hexdigest() != manifest["sha256"] or pipe.size != int(manifest["sizeBytes"]):
+    if not verified:
         raise JobError(
             ExitCode.VERIFICATION_MISMATCH,
             f"{backup.object}: sha256 {pipe.sha256.hexdigest()} ({pipe.size} bytes) differs from the "
-            f"manifest's {manifest['sha256']} ({manifest['sizeBytes']} bytes)",
+            f"manifest's {manifest['sha256']} ({manifest['sizeBytes']} bytes)"
+            + ("; nothing was restored" if hold_back else ""),
         )
     if code != 0:
         detail = target.scrub(b"".join(errors).decode(errors="replace")).strip()
         raise JobError(ExitCode.DUMP_FAILED, f"pg_restore {database.exit_status(code)}: {detail[-2000:]}")
+    return pipe
 
+
+def _compare_counts(backup: layout.Backup, restored: dict[str, int], tables: set[str] | None = None) -> None:
+    """VERIFICATION_MISMATCH unless the restored row counts are the manifest's: for every table on either side,
+    or only for `tables` (those a partial or additive restore wrote)."""
+    expected = backup.manifest.get("tableRowCounts")
+    if expected is None:
+        return
+    compared = sorted(set(expected) | set(restored)) if tables is None else sorted(tables & set(expected))
+    differences = {
+        table: {"manifest": expected.get(table), "restored": restored.get(table)}
+        for table in compared
+        if expected.get(table) != restored.get(table)
+    }
+    if differences:
+        raise JobError(ExitCode.VERIFICATION_MISMATCH, f"{backup.object}: row counts differ from the manifest: {differences}")
+
+
+def _restore(target: database.Database, bucket: storage.Bucket, backup: layout.Backup) -> dict:
+    """Stream the dump into pg_restore into `target` (empty), then verify checksum, size and row counts."""
+    pipe = _stream_restore(target, bucket, backup, [], hold_back=False)
     with target.connect() as connection:
         restored = database.row_counts(connection)
-    expected = manifest.get("tableRowCounts")
-    if expected is not None:
-        differences = {
-            table: {"manifest": expected.get(table), "restored": restored.get(table)}
-            for table in sorted(set(expected) | set(restored))
-            if expected.get(table) != restored.get(table)
-        }
-        if differences:
-            raise JobError(
-                ExitCode.VERIFICATION_MISMATCH,
-                f"{backup.object}: row counts differ from the manifest: {differences}",
-            )
+    _compare_counts(backup, restored)
     return {
         "object": backup.object,
-        "kind": manifest["kind"],
+        "kind": backup.manifest["kind"],
         "bytes": pipe.size,
         "sha256": pipe.sha256.hexdigest(),
         "tables": len(restored),
@@ -204,7 +286,6 @@ def _restore(target: database.Database, bucket: storage.Bucket, backup: layout.B
     }
 
 
-# One identifier of pg_restore's SQL: plain, or double-quoted with "" inside.
 _IDENT = r'(?:"(?:[^"]|"")+"|[^\s."(),;]+)'
 _OWNED_SEQUENCE = re.compile(rf"^ALTER SEQUENCE ({_IDENT})\.({_IDENT}) OWNED BY ({_IDENT})\.({_IDENT})\.", re.M)
 _IDENTITY_SEQUENCE = re.compile(rf"^ALTER TABLE (?:ONLY )?({_IDENT})\.({_IDENT}) ALTER COLUMN {_IDENT} ADD GENERATED "
@@ -263,14 +344,15 @@ def run_restore(
     kind: str | None = "full",
     tables: tuple[str, ...] = (),
     replace: bool = False,
-    jobs: int = 2,
+    jobs: int = DEFAULT_JOBS,
     gcs: storage.Client | None = None,
 ) -> dict:
     """Restore the newest valid backup (or `object_name`) into `target`, whole or only `tables`; return a report.
 
-    Unlike the check, this writes a database someone keeps, so the dump is first spooled to a private temporary
-    folder and its sha256 and size verified: a tampered or truncated dump never reaches the target. Tables that
-    exist already are refused unless `replace` (pg_restore --clean --if-exists). pg_restore runs `jobs` workers.
+    Unlike the check, this writes a database someone keeps: a tampered or truncated dump never reaches it. Tables that
+    exist already are refused unless `replace` (pg_restore --clean --if-exists). With `jobs` 1 the dump streams
+    into one pg_restore transaction whose end is held back until the checksum matches; with more, it is spooled,
+    verified and restored by `jobs` workers. Row counts are compared with the manifest's afterwards.
     """
     dbname = target.params.get("dbname")
     if not dbname:
@@ -288,27 +370,42 @@ def run_restore(
     if clash and not replace:
         raise JobError(ExitCode.USAGE, f"the target already has {len(clash)} of the tables to restore "
                                        f"({', '.join(clash[:5])}); pass --replace to drop and restore them")
-    manifest = backup.manifest
+    options = ["--clean", "--if-exists"] if replace else []
+    if jobs == 1 and not tables:
+        sink = _stream_restore(target, bucket, backup, ["--single-transaction", *options], hold_back=True)
+    else:
+        # A table restore reads the archive's table of contents to bring back each table's sequences, defaults,
+        # keys and indexes, so like a parallel restore it is spooled to a file and verified first.
+        selection = (schemas.pop() if schemas else "public", names) if tables else None
+        sink = _spooled_restore(target, bucket, backup, [f"--jobs={jobs}", *options], selection)
+    with target.connect() as connection:
+        restored = database.row_counts(connection)
+    selected = {t: n for t, n in restored.items() if not tables or t in tables or t.split(".", 1)[1] in names}
+    _compare_counts(backup, selected, set(selected))
+    return {"object": backup.object, "kind": backup.manifest["kind"], "bytes": sink.size, "tables": len(selected),
+            "rows": sum(selected.values()), "rowCounts": selected}
+
+
+def _spooled_restore(target: database.Database, bucket: storage.Bucket, backup: layout.Backup,
+                     options: list[str], selection: tuple[str, set[str]] | None = None) -> _HashingPipe:
+    """Download the dump to a private temporary file, verify it, then `pg_restore OPTIONS FILE` (for -j), only
+    the tables of `selection` (schema, names) and what belongs to them when given."""
     with tempfile.TemporaryDirectory(prefix="raptorflow-restore-") as spool:
         path = Path(spool) / "backup.dump"
         with path.open("wb") as file:
             sink = _HashingPipe(file)
             _download(bucket, backup, sink)
-        if sink.sha256.hexdigest() != manifest["sha256"] or sink.size != int(manifest["sizeBytes"]):
+        if not sink.matches(backup.manifest):
             raise JobError(ExitCode.VERIFICATION_MISMATCH, f"{backup.object}: sha256 or size differs from the "
                                                            "manifest; nothing was restored")
-        command = [pg_binary("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "--no-password",
-                   f"--dbname={dbname}", f"--jobs={jobs}"]
-        if replace:
-            command += ["--clean", "--if-exists"]
-        if tables:
+        if selection is not None:
             # pg_restore --table restores the table and its rows only: no sequence, column default, key, index or
             # trigger, so the restored table would refuse the application's next insert. Select those too.
-            schema = schemas.pop() if schemas else "public"
-            selection = Path(spool) / "selection.list"
-            selection.write_text(_table_entries(path, schema, names))
-            command.append(f"--use-list={selection}")
-        command.append(str(path))
+            listing = Path(spool) / "selection.list"
+            listing.write_text(_table_entries(path, *selection))
+            options = [*options, f"--use-list={listing}"]
+        command = [pg_binary("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "--no-password",
+                   f"--dbname={target.params['dbname']}", *options, str(path)]
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=target.child_env())
         try:
             _, errors = process.communicate()
@@ -319,8 +416,4 @@ def run_restore(
     if process.returncode != 0:
         detail = target.scrub(errors.decode(errors="replace")).strip()
         raise JobError(ExitCode.DUMP_FAILED, f"pg_restore {database.exit_status(process.returncode)}: {detail[-2000:]}")
-    with target.connect() as connection:
-        restored = database.row_counts(connection)
-    selected = {t: n for t, n in restored.items() if not tables or t in tables or t.split(".", 1)[1] in names}
-    return {"object": backup.object, "kind": manifest["kind"], "bytes": sink.size, "tables": len(selected),
-            "rows": sum(selected.values()), "rowCounts": selected}
+    return sink

@@ -1,46 +1,58 @@
-"""Benchmark: the backup job against a plain `pg_dump -Fc > /dev/null`, measured in the same run.
+"""Benchmark: the backup job side by side with the tools a team would pick instead, and the floors.
 
-    python -m bench.backup_throughput [--sizes-mb 200,600] [--repeat 3]
+    python -m bench [--sizes-mb 200,600] [--repeat 3] [--json] [--tools job,naive,smart_open,barman]
 
-For each target size it fills a database with a table of random base64 text
-(poorly compressible, unlike pgbench's tables) until its custom-format dump is
-about that size, then alternates runs of
+For each target size it fills one database with a table of random base64 text
+(poorly compressible: about 1.37 KB a row, 1.03 KB once zlib is done) until its
+custom-format dump is about that size, then runs every tool in turn, `--repeat`
+times, against the same PostgreSQL server and the same fake-gcs-server:
 
-- baseline: `pg_dump --format=custom` with stdout on /dev/null, and
-- job: `python -m backup_job backup --kind full` into fake-gcs-server,
+- backup_job: `python -m backup_job backup`, then `restore` (the recovery path:
+  download, restore, sha256 and row-count verification) into an empty database
+- naive loop: pg_dump read, hashed and written to an 8 MiB-chunk upload in one
+  thread; restore = download to a file, then pg_restore
+- pg_dump | smart_open: smart_open's GCS writer and reader, default settings
+- barman-cloud: barman-cloud-backup / barman-cloud-restore of the whole cluster
+  (physical), restored by starting a server on it
+- floors: pg_dump -Fc > /dev/null (default level and the job's -Z1), the job's
+  dump bytes uploaded alone (one streaming request, no interpreter start), and
+  pg_restore of that dump from a local file (-j1 and -j2) into an empty database
 
-and reports median wall times, their ratio, the dump size and the job's peak
-RSS. It also times a straightforward loop for reference - read pg_dump's
-output, hash it, write 8 MiB chunks to a resumable upload, all in one thread -
-and the job's peak
-RSS (VmHWM of the job's own process, sampled from /proc). For context it also
-times the storage side alone: the same number of bytes uploaded from memory in
-the job's chunk size (fake-gcs-server re-hashes the whole upload on every
-chunk, so its cost grows with the square of the dump size; real Cloud Storage
-does not). Servers are started on 127.0.0.1 and stopped at the end.
+It prints medians: backup and restore seconds, bytes stored, peak RSS of the
+tool's process tree, and the ratio to the floor measured in the same run - the
+backup floor is the larger of the faster pg_dump and the upload alone, the
+restore floor the faster local pg_restore. `--json` prints one object per tool
+and size. Servers listen on 127.0.0.1, live in temporary folders and are
+stopped on exit, error or Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
+import shutil
+import signal
 import statistics
-import subprocess
 import sys
-import threading
-import time
+import tempfile
+import traceback
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 from google.cloud import storage
 
-from tests.services import PostgresServer, StorageEmulator, postgres_bindir
-from tools.offline import ROOT
+from bench import peers
+from bench.measure import Run, Watched
+from tests.services import PostgresServer, StorageEmulator
 
 # One row of random text: 1024 random bytes as base64 (about 1.37 KB), about 1.03 KB once pg_dump's zlib is done.
 DUMP_BYTES_PER_ROW = 1_040
+BACKUP_FLOORS = ("floor: pg_dump -Fc", "floor: pg_dump -Fc -Z1", "floor: upload alone")
+RESTORE_FLOORS = ("floor: pg_restore -j1", "floor: pg_restore -j2")
+TOOLS = {"job": "backup_job", "naive": "naive loop", "smart_open": "pg_dump | smart_open", "barman": "barman-cloud"}
 
 
 def fill(url: str, size_mb: int) -> None:
@@ -56,144 +68,192 @@ def fill(url: str, size_mb: int) -> None:
         connection.execute(
             "CREATE TABLE accounts AS SELECT i AS id, i % 97 AS branch, 0 AS balance FROM generate_series(1, 200000) i"
         )
+        connection.execute("ALTER TABLE accounts ADD PRIMARY KEY (id)")
         connection.execute("VACUUM ANALYZE")
+        connection.execute("CHECKPOINT")
 
 
-def peak_rss_while(process: subprocess.Popen) -> int:
-    """Peak resident set (bytes) of `process` itself, from /proc/<pid>/status VmHWM, sampled until it exits."""
-    peak = 0
-    while process.poll() is None:
-        try:
-            with open(f"/proc/{process.pid}/status") as status:
-                for line in status:
-                    if line.startswith("VmHWM:"):
-                        peak = max(peak, int(line.split()[1]) * 1024)
-        except (FileNotFoundError, ProcessLookupError):
-            break
-        time.sleep(0.02)
-    return peak
+def _median(runs: list[Run], attribute: str) -> float:
+    return statistics.median(getattr(r, attribute) for r in runs)
 
 
-def time_baseline(server: PostgresServer, url: str) -> float:
-    """Seconds for `pg_dump --format=custom > /dev/null`."""
-    env = {**os.environ, **_libpq_env(url)}
-    started = time.perf_counter()
-    with open(os.devnull, "wb") as sink:
-        subprocess.run([str(server.bindir / "pg_dump"), "--format=custom", "--no-password"],
-                       stdout=sink, env=env, check=True)
-    return time.perf_counter() - started
+def summarise(tool: str, size_mb: int, outcomes: list[peers.Outcome]) -> dict:
+    """One JSON row from a tool's repeats (floors filled in later)."""
+    backups = [o.backup for o in outcomes if o.backup]
+    restores = [o.restore for o in outcomes if o.restore]
+    row: dict = {"tool": tool, "sizeMb": size_mb,
+                 "backupSeconds": round(_median(backups, "seconds"), 2) if backups else None,
+                 "restoreSeconds": round(_median(restores, "seconds"), 2) if restores else None,
+                 "storedBytes": max((o.stored_bytes for o in outcomes), default=0) or None,
+                 "peakRssMb": None, "ratioToFloor": None, "restoreRatioToFloor": None, "runs": len(outcomes)}
+    peaks = [r.peak_rss_bytes for r in backups + restores if r.peak_rss_bytes]
+    if peaks:
+        row["peakRssMb"] = round(max(peaks) / 2**20, 1)
+        row["backupPeakRssMb"] = round(max(r.peak_rss_bytes for r in backups) / 2**20, 1) if backups else None
+        row["restorePeakRssMb"] = round(max(r.peak_rss_bytes for r in restores) / 2**20, 1) if restores else None
+    if backups:
+        row["backupCpuSeconds"] = {"tool": round(_median(backups, "cpu_seconds"), 2),
+                                   "postgres": round(_median(backups, "server_cpu_seconds"), 2),
+                                   "storage": round(_median(backups, "storage_cpu_seconds"), 2)}
+    if restores:
+        row["restoreCpuSeconds"] = {"tool": round(_median(restores, "cpu_seconds"), 2),
+                                    "postgres": round(_median(restores, "server_cpu_seconds"), 2),
+                                    "storage": round(_median(restores, "storage_cpu_seconds"), 2)}
+    for name in sorted({k for o in outcomes for k in o.extra}):
+        extra = [o.extra[name] for o in outcomes if name in o.extra]
+        key = "restoreCheckSeconds" if name == "restore-check" else "restoreJobs2Seconds"
+        row[key] = round(_median(extra, "seconds"), 2)
+    errors = [o.error for o in outcomes if o.error]
+    if errors:
+        row["error"] = errors[0]
+    return row
 
 
-def _libpq_env(url: str) -> dict[str, str]:
-    from backup_job.database import Database
-
-    return {k: v for k, v in Database(url).child_env().items() if k.startswith("PG")}
-
-
-def time_job(url: str, bucket: str) -> tuple[float, int, dict]:
-    """Seconds, peak RSS and log line of one `backup --kind full` run."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "backup_job", "backup", "--kind", "full", "--bucket", bucket],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, "DATABASE_URL": url},
-    )
-    peak = [0]
-    sampler = threading.Thread(target=lambda: peak.__setitem__(0, peak_rss_while(process)))
-    sampler.start()
-    out, _ = process.communicate()
-    elapsed = time.perf_counter() - started
-    sampler.join()
-    log = json.loads(out.decode().strip().splitlines()[-1])
-    if log["result"] != "success":
-        raise RuntimeError(f"backup failed: {log}")
-    return elapsed, peak[0], log
+def add_ratios(rows: list[dict]) -> None:
+    """ratioToFloor: backup seconds over the backup floor; restoreRatioToFloor: restore seconds over the restore floor."""
+    by_tool = {row["tool"]: row for row in rows}
+    pg_dump = min(by_tool[t]["backupSeconds"] for t in BACKUP_FLOORS[:2] if by_tool.get(t, {}).get("backupSeconds"))
+    upload = by_tool.get(BACKUP_FLOORS[2], {}).get("backupSeconds") or 0
+    backup_floor = max(pg_dump, upload)
+    restores = [by_tool[t]["restoreSeconds"] for t in RESTORE_FLOORS if by_tool.get(t, {}).get("restoreSeconds")]
+    restore_floor = min(restores) if restores else None
+    for row in rows:
+        row["backupFloorSeconds"], row["restoreFloorSeconds"] = backup_floor, restore_floor
+        if row["backupSeconds"] and row["tool"] not in RESTORE_FLOORS:
+            row["ratioToFloor"] = round(row["backupSeconds"] / backup_floor, 2)
+        if row["restoreSeconds"] and restore_floor:
+            row["restoreRatioToFloor"] = round(row["restoreSeconds"] / restore_floor, 2)
 
 
-NAIVE_LOOP = """
-import hashlib, os, subprocess, sys
-from google.cloud import storage
-blob = storage.Client().bucket(sys.argv[1]).blob(sys.argv[2], chunk_size=8 << 20)
-dump = subprocess.Popen(["pg_dump", "--format=custom", "--no-password"], stdout=subprocess.PIPE)
-digest = hashlib.sha256()
-with blob.open("wb", if_generation_match=0) as out:
-    while block := dump.stdout.read(8 << 20):
-        digest.update(block)
-        out.write(block)
-sys.exit(dump.wait())
-"""
+def print_table(rows: list[dict]) -> None:
+    def cell(value, spec: str = "") -> str:
+        return "-" if value is None else format(value, spec)
+
+    print(f"{'size':>5} {'tool':<24} {'backup s':>9} {'restore s':>10} {'stored MB':>10} {'peak RSS MB':>12} "
+          f"{'backup/floor':>13} {'restore/floor':>14}")
+    for row in rows:
+        stored = row["storedBytes"] / 1e6 if row["storedBytes"] else None
+        print(f"{row['sizeMb']:>5} {row['tool']:<24} {cell(row['backupSeconds'], '.2f'):>9} "
+              f"{cell(row['restoreSeconds'], '.2f'):>10} {cell(stored, '.1f'):>10} {cell(row['peakRssMb'], '.1f'):>12} "
+              f"{cell(row['ratioToFloor'], '.2f'):>13} {cell(row['restoreRatioToFloor'], '.2f'):>14}")
+        if row.get("error"):
+            print(f"{'':>5}   error: {row['error']}")
+    for row in rows:
+        if row["tool"] == "backup_job":
+            print(f"{row['sizeMb']:>5} backup_job restore-check {row.get('restoreCheckSeconds')} s, restore --jobs 2 "
+                  f"{row.get('restoreJobs2Seconds')} s; backup CPU s {row.get('backupCpuSeconds')}")
 
 
-def time_naive_loop(url: str, bucket: str) -> float:
-    """Seconds for the straightforward single-threaded loop (the design the job improves on)."""
-    env = {**os.environ, **_libpq_env(url), "PATH": f"{postgres_bindir()}:{os.environ['PATH']}"}
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", NAIVE_LOOP, bucket, f"naive-{uuid.uuid4().hex}"], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - started
+def run_size(size_mb: int, repeat: int, selected: set[str], postgres: PostgresServer, watched: Watched,
+             gcs: storage.Client, scratch: Path, relay: peers.BarmanRelay | None, log: Callable[[str], None]) -> list[dict]:
+    source = f"bench_{size_mb}"
+    url = postgres.create_database(source)
+    log(f"filling a database for a ~{size_mb} MB dump ...")
+    fill(url, size_mb)
+    from backup_job.database import row_counts
 
-
-def time_upload_only(bucket: storage.Bucket, size: int) -> float:
-    """Seconds to upload `size` random bytes from memory in the job's chunk size: the storage side alone."""
-    from backup_job.dump import DEFAULT_CHUNK_BYTES
-
-    data = io.BytesIO(os.urandom(size))
-    started = time.perf_counter()
-    bucket.blob(f"upload-only-{uuid.uuid4().hex}", chunk_size=DEFAULT_CHUNK_BYTES).upload_from_file(
-        data, if_generation_match=0, checksum="crc32c"
-    )
-    return time.perf_counter() - started
+    with psycopg.connect(url) as connection:
+        expected = row_counts(connection)
+        database_bytes = connection.execute("SELECT pg_database_size(current_database())").fetchone()[0]  # type: ignore[index]
+    bench = peers.Bench(postgres, watched, source, gcs.create_bucket(f"bench-{uuid.uuid4().hex[:12]}"),
+                        scratch, expected)
+    runners: dict[str, Callable[[], peers.Outcome]] = {
+        "backup_job": lambda: peers.backup_job(bench),
+        "floor: pg_dump -Fc": lambda: peers.floor_pg_dump(bench, None),
+        "floor: pg_dump -Fc -Z1": lambda: peers.floor_pg_dump(bench, 1),
+        "floor: upload alone": lambda: peers.floor_upload(bench),
+        "floor: pg_restore -j1": lambda: peers.floor_pg_restore(bench, 1),
+        "floor: pg_restore -j2": lambda: peers.floor_pg_restore(bench, 2),
+        "naive loop": lambda: peers.naive_loop(bench),
+        "pg_dump | smart_open": lambda: peers.smart_open_stream(bench),
+    }
+    if relay is not None:
+        runners["barman-cloud"] = lambda: peers.barman(bench, relay)
+    order = [t for t in runners if t in selected or t.startswith("floor")]
+    outcomes: dict[str, list[peers.Outcome]] = {t: [] for t in order}
+    for attempt in range(repeat):
+        for tool in order:  # the job first: the floors need its dump
+            log(f"  {size_mb} MB, run {attempt + 1}/{repeat}: {tool}")
+            try:
+                outcomes[tool].append(runners[tool]())
+            except Exception as exc:  # noqa: BLE001 - a failing peer is reported in its row, the others go on
+                detail = getattr(exc, "stderr", b"") or b""
+                text = detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)
+                message = f"{type(exc).__name__}: {exc} {text.strip()[-600:]}".strip()
+                log(f"    failed: {message}")
+                outcomes[tool].append(peers.Outcome(error=message))
+    rows = [summarise(tool, size_mb, outcomes[tool]) for tool in order]
+    add_ratios(rows)
+    for row in rows:  # the recovery model's figure: database MB (MiB, as the model counts) restored per second
+        row["databaseBytes"] = database_bytes
+        if row["restoreSeconds"]:
+            row["restoreDatabaseMbPerSecond"] = round(database_bytes / 2**20 / row["restoreSeconds"], 1)
+    with psycopg.connect(postgres.url(), autocommit=True) as connection:  # the next size's cluster holds only its own
+        connection.execute(f'DROP DATABASE "{source}" WITH (FORCE)')
+        connection.execute("CHECKPOINT")
+    if bench.local_dump is not None:
+        bench.local_dump.unlink(missing_ok=True)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures."""
-    parser = argparse.ArgumentParser(prog="python -m bench.backup_throughput", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes-mb", default="200,600", help="target dump sizes in MB (default %(default)s)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each side per size (default %(default)s)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each tool per size (default %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per tool and size")
+    parser.add_argument("--tools", default=",".join(TOOLS),
+                        help="tools besides the floors, comma-separated (default %(default)s)")
     args = parser.parse_args(argv)
+    chosen = set(args.tools.split(","))
+    unknown = chosen - set(TOOLS)
+    if unknown:
+        parser.error(f"unknown tools: {', '.join(sorted(unknown))} (choose from {', '.join(TOOLS)})")
+    selected = {TOOLS[key] for key in chosen}
 
-    postgres = PostgresServer().start()
-    emulator = StorageEmulator().start()
-    results = []
+    def log(message: str) -> None:
+        print(message, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    scratch = Path(tempfile.mkdtemp(prefix="raptorflow-bench-"))
+    spool = scratch / "wal-spool"
+    spool.mkdir()
+    if os.geteuid() == 0:  # the server runs as postgres: its archive_command writes into the spool
+        shutil.chown(spool, "postgres", "postgres")
+        os.chmod(scratch, 0o755)  # noqa: S103 - postgres must reach the spool and barman's restored data folder
+    emulator = postgres = None
+    rows: list[dict] = []
     try:
+        emulator = StorageEmulator().start()
         gcs = storage.Client()
+        relay = None
+        if "barman-cloud" in selected:
+            wal_bucket = gcs.create_bucket(f"barman-{uuid.uuid4().hex[:12]}")
+            relay = peers.BarmanRelay(spool, f"gs://{wal_bucket.name}/cluster")
+        postgres = PostgresServer(peers.barman_settings(spool) if relay else None).start()
+        watched = Watched(int((postgres.data / "postmaster.pid").read_text().split()[0]), emulator._server._process.pid)
         for size_mb in (int(s) for s in args.sizes_mb.split(",")):
-            url = postgres.create_database(f"bench_{size_mb}")
-            print(f"filling a database for a ~{size_mb} MB dump ...", flush=True)
-            fill(url, size_mb)
-            bucket = gcs.create_bucket(f"bench-{uuid.uuid4().hex[:12]}").name
-            baselines, jobs, peaks, naive, size = [], [], [], [], 0
-            for _ in range(args.repeat):
-                baselines.append(time_baseline(postgres, url))
-                naive.append(time_naive_loop(url, bucket))
-                elapsed, peak, log = time_job(url, bucket)
-                jobs.append(elapsed)
-                peaks.append(peak)
-                size = log["bytes"]
-            upload_only = time_upload_only(gcs.bucket(bucket), size)
-            row = {
-                "targetMb": size_mb,
-                "dumpBytes": size,
-                "baselineSeconds": round(statistics.median(baselines), 2),
-                "jobSeconds": round(statistics.median(jobs), 2),
-                "ratio": round(statistics.median(jobs) / statistics.median(baselines), 3),
-                "jobPeakRssMb": round(max(peaks) / 2**20, 1),
-                "naiveLoopRatio": round(statistics.median(naive) / statistics.median(baselines), 3),
-                "uploadOnlySeconds": round(upload_only, 2),
-                "runs": args.repeat,
-            }
-            results.append(row)
-            print(json.dumps(row), flush=True)
+            rows += run_size(size_mb, args.repeat, selected, postgres, watched, gcs, scratch, relay, log)
+    except KeyboardInterrupt:
+        log("interrupted: stopping the servers")
+        return 130
+    except Exception:  # noqa: BLE001 - the servers are stopped below either way
+        traceback.print_exc()
+        return 1
     finally:
-        emulator.stop()
-        postgres.stop()
-
-    print()
-    print(f"{'dump':>10} {'pg_dump -Fc':>12} {'job':>8} {'ratio':>6} {'job peak RSS':>13} {'upload alone':>13} "
-          f"{'naive loop ratio':>17}")
-    for row in results:
-        print(f"{row['dumpBytes'] / 1e6:>8.0f}MB {row['baselineSeconds']:>11.2f}s {row['jobSeconds']:>7.2f}s "
-              f"{row['ratio']:>6.2f} {row['jobPeakRssMb']:>10.1f} MB {row['uploadOnlySeconds']:>12.2f}s "
-              f"{row['naiveLoopRatio']:>17.2f}")
+        if postgres is not None:
+            postgres.stop()
+        if emulator is not None:
+            emulator.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print()
+        print_table(rows)
     return 0
 
 

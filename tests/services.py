@@ -12,6 +12,7 @@ import glob
 import os
 import pwd
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
@@ -43,7 +44,8 @@ class PostgresServer:
 
     admin = "dr_admin"
 
-    def __init__(self) -> None:
+    def __init__(self, settings: dict[str, str] | None = None) -> None:
+        self.settings = settings or {}  # extra server settings (`-c name=value`), e.g. WAL archiving for a peer
         bindir = postgres_bindir()
         if bindir is None:
             raise RuntimeError("PostgreSQL server binaries not found: apt-get install postgresql")
@@ -72,6 +74,7 @@ class PostgresServer:
         password_file.unlink()
         options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.directory} "
                    "-c fsync=off -c full_page_writes=off -c synchronous_commit=off")
+        options += "".join(f" -c {name}={shlex.quote(value)}" for name, value in self.settings.items())
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l",
                   str(self.directory / "server.log"), "-w", "-t", "60", "start")
         return self

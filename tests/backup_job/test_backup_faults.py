@@ -193,7 +193,7 @@ def test_storage_killed_mid_transfer(big_url):
     emulator = StorageEmulator().start()
     try:
         storage.Client().create_bucket("faults-mid-transfer")
-        process = start("backup", "--kind", "full", "--bucket", "faults-mid-transfer", "--chunk-bytes", "262144",
+        process = start("backup", "--kind", "full", "--bucket", "faults-mid-transfer",
                         env={"DATABASE_URL": big, "STORAGE_EMULATOR_HOST": emulator.url, **FAST_STORAGE})
         _wait_for_child(process.pid, "pg_dump")
         time.sleep(0.5)

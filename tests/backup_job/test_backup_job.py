@@ -247,13 +247,18 @@ def test_a_name_collision_never_yields_a_second_backup(bucket, source_url, monke
     frozen = datetime(2026, 11, 28, 2, 0, 0, 123456, tzinfo=UTC)
     monkeypatch.setattr(layout, "utc_now", lambda: frozen)
     uploads: list[dict] = []
-    original = dump.storage.Blob.upload_from_file
 
-    def spy(blob, *args, **kwargs):
-        uploads.append(kwargs)
-        return original(blob, *args, **kwargs)
+    def spying(method: str) -> None:
+        original = getattr(dump.storage.Blob, method)
 
-    monkeypatch.setattr(dump.storage.Blob, "upload_from_file", spy)
+        def spy(blob, *args, **kwargs):
+            uploads.append(kwargs)
+            return original(blob, *args, **kwargs)
+
+        monkeypatch.setattr(dump.storage.Blob, method, spy)
+
+    spying("upload_from_file")  # the manifest (upload_from_string calls it)
+    spying("create_resumable_upload_session")  # the dump's streaming upload
     request = dump.BackupRequest(kind="schema", bucket=bucket.name)
     first = dump.run_backup(Database(source_url), request)
     manifest_name = first["object"] + ".manifest.json"
@@ -261,7 +266,7 @@ def test_a_name_collision_never_yields_a_second_backup(bucket, source_url, monke
     with pytest.raises(JobError) as caught:
         dump.run_backup(Database(source_url), request)
     assert caught.value.code == ExitCode.UPLOAD_FAILED and "manifest" in str(caught.value)
-    # dump and manifest of each run (the manifest goes through upload_from_string, which calls upload_from_file)
+    # dump and manifest of each run
     assert [u["if_generation_match"] for u in uploads] == [0, 0, 0, 0], "every upload must be create-only"
     assert bucket.blob(manifest_name).download_as_bytes() == first_manifest, "the first manifest was replaced"
     assert [b.name for b in bucket.list_blobs()] == [first["object"], manifest_name]
