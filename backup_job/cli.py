@@ -42,6 +42,13 @@ def log_line(**fields: Any) -> None:
     print(json.dumps({k: v for k, v in fields.items() if v is not None}, sort_keys=True), flush=True)
 
 
+def _backup_choice(parser: argparse.ArgumentParser, verb: str) -> None:
+    """--object / --kind: which backup a restoring command takes."""
+    parser.add_argument("--object", help=f"the dump object to {verb} (default: the newest valid one)")
+    parser.add_argument("--kind", choices=("full", "schema"), default="full",
+                        help="kind of the newest backup to pick (default %(default)s)")
+
+
 def _database_arguments(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--database-url", help=f"libpq URL of the {what} (prefer the file or variable)")
     parser.add_argument("--database-url-file", help=f"file holding the {what}'s URL (a mounted secret)")
@@ -70,16 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     _storage_arguments(backup)
 
     check = commands.add_parser("restore-check", help="restore a backup into a scratch database and verify it")
-    check.add_argument("--object", help="the dump object to check (default: the newest complete one)")
-    check.add_argument("--kind", choices=("full", "schema"), default="full",
-                       help="kind of the newest backup to pick (default %(default)s)")
+    _backup_choice(check, "check")
     _database_arguments(check, "empty scratch database")
     _storage_arguments(check)
 
     restore_cmd = commands.add_parser("restore", help="restore a verified backup into a database (whole or tables)")
-    restore_cmd.add_argument("--object", help="the dump object to restore (default: the newest valid one)")
-    restore_cmd.add_argument("--kind", choices=("full", "schema"), default="full",
-                             help="kind of the newest backup to pick (default %(default)s)")
+    _backup_choice(restore_cmd, "restore")
     restore_cmd.add_argument("--table", action="append", default=[], metavar="[SCHEMA.]TABLE",
                              help="restore only this table (repeatable; one schema)")
     restore_cmd.add_argument("--replace", action="store_true",
