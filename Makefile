@@ -33,8 +33,8 @@ $(VENV)/.bench-installed: $(STAMP) bench/requirements.txt
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench --sizes-mb 200,600 --repeat 3
 
-## drill: the recovery drill with a database of 1.2 GB (about 7 minutes on 2 shared cores: 7 min 9 s on 2026-11-29;
-## root, iproute2, knot, postgresql-15). Writes drill-report.md for the quarterly drill record (first one:
+## drill: the recovery drill with a database of 1.2 GB (4 min 30 s on 2 idle cores on 2026-11-29, 7 min with the
+## cores shared; root, iproute2, knot, postgresql-15). Writes drill-report.md for the quarterly drill record (first one:
 ## docs/drills/). `python -m tools.drill` is the small one (about 45 s).
 drill: $(STAMP)
 	$(BIN)/python -m tools.drill --size-mb 1200 --markdown drill-report.md
