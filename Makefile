@@ -16,9 +16,11 @@ $(STAMP): requirements.txt
 plan: $(STAMP)
 	$(BIN)/python -m tools.plan prod dr
 
-## test: the whole test suite (starts its own PostgreSQL and GCS emulator where needed)
+## test: the whole test suite (starts its own PostgreSQL and GCS emulator where needed), on two workers;
+## --dist loadfile keeps each test file on one worker, with its own servers, so a test that checks what its
+## commands leave behind never sees another file's work
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 ## lint: ruff (0 findings) and mypy against the provider SDKs' types (0 errors)
 lint: $(STAMP)
