@@ -24,6 +24,7 @@ from pydantic_core import PydanticUndefined, to_jsonable_python
 
 from components import defaults
 from components.config import NAMESPACE, StackConfig, secret_keys_of_model
+from components.config.base import sections
 from core.alerts import runbook
 from policies.raptorflow_policies import POLICIES
 from tools.offline import ROOT
@@ -70,13 +71,6 @@ def stack_file_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "$defs": definitions,
     }
-
-
-def _models(annotation: Any) -> list[type[BaseModel]]:
-    """The config sections an annotation holds (directly, optionally, in a list or as map values)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [model for arg in get_args(annotation) for model in _models(arg)]
 
 
 def _type_text(annotation: Any, field: FieldInfo | None = None) -> str:
@@ -139,7 +133,7 @@ def markdown_tables() -> str:
             key = field.alias or name
             meaning = (field.description or "").replace("|", "\\|").replace("\n", " ")
             out.append(f"| `{key}` | {_type_text(field.annotation, field)} | {_default_text(field)} | {meaning} |")
-            queue.extend((f"{path}{key}.", nested) for nested in _models(field.annotation))
+            queue.extend((f"{path}{key}.", nested) for nested in sections(field.annotation))
         out.append("")
     return "\n".join(out)
 

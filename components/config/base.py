@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Annotated
+from typing import Annotated, Any, get_args
 
 import pulumi
 from pydantic import AfterValidator, BaseModel, ConfigDict
@@ -33,6 +33,13 @@ def check_members(value: tuple[str, ...]) -> tuple[str, ...]:
         if not _MEMBER.match(member):
             raise ValueError(f"'{member}' is not an IAM principal such as serviceAccount:deploy@PROJECT.iam.gserviceaccount.com")
     return value
+
+
+def sections(annotation: Any) -> list[type[BaseModel]]:
+    """The config sections an annotation holds: itself, or inside Optional, a list or a map's values."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in get_args(annotation) for model in sections(arg)]
 
 
 class ConfigError(pulumi.RunError):

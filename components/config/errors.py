@@ -9,7 +9,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
-from .base import NAMESPACE
+from .base import NAMESPACE, sections
 from .secrets import secret_keys_of_model
 from .stack import StackConfig
 
@@ -55,7 +55,5 @@ def _allowed_keys(location: tuple) -> list[str]:
     annotation: Any = StackConfig
     for part in location:
         annotation = _step(annotation, part)
-    model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
-    if model is None and get_origin(annotation) in (Union, types.UnionType):
-        model = next((arg for arg in get_args(annotation) if isinstance(arg, type) and issubclass(arg, BaseModel)), None)
-    return sorted(field.alias or name for name, field in model.model_fields.items()) if model else []
+    found = sections(annotation)
+    return sorted(field.alias or name for name, field in found[0].model_fields.items()) if found else []
