@@ -73,9 +73,30 @@ class GuardedStorage:
     kms_key_id: pulumi.Input[str]
 
 
-@dataclass
-class SiteMonitoringArgs:
-    """Inputs of a SiteMonitoring."""
+@dataclass(kw_only=True)
+class Watched:
+    """What a site's monitoring watches; each part of the program says what it wants watched in one of these."""
+
+    backups: list[BackupWatch] = field(default_factory=list)
+    transfers: list[TransferWatch] = field(default_factory=list)
+    uptime: list[UptimeTarget] = field(default_factory=list)
+    guarded: list[GuardedStorage] = field(default_factory=list)
+    health_path: str = defaults.HEALTH_PATH
+    """Path of the health endpoint on every uptime target."""
+
+    def add(self, other: Watched) -> None:
+        """Also watch what `other` holds (its health path, where it names one of its own)."""
+        self.backups.extend(other.backups)
+        self.transfers.extend(other.transfers)
+        self.uptime.extend(other.uptime)
+        self.guarded.extend(other.guarded)
+        if other.health_path != defaults.HEALTH_PATH:
+            self.health_path = other.health_path
+
+
+@dataclass(kw_only=True)
+class SiteMonitoringArgs(Watched):
+    """Inputs of a SiteMonitoring: where, to whom, and what it watches."""
 
     project: str
     """Project whose Cloud Monitoring holds the checks and alerts."""
@@ -83,14 +104,8 @@ class SiteMonitoringArgs:
     """Channels, uptime timings, backup-age margin and runbook URL, as validated stack config."""
     labels: dict[str, str]
     """User labels on every alert policy and check."""
-    health_path: str = defaults.HEALTH_PATH
-    """Path of the health endpoint on every uptime target."""
     slack_auth_token: pulumi.Input[str] | None = None
     """The Slack token (a Pulumi secret), when a Slack channel is configured."""
-    backups: list[BackupWatch] = field(default_factory=list)
-    transfers: list[TransferWatch] = field(default_factory=list)
-    uptime: list[UptimeTarget] = field(default_factory=list)
-    guarded: list[GuardedStorage] = field(default_factory=list)
 
 
 class SiteMonitoring(pulumi.ComponentResource):

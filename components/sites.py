@@ -8,7 +8,7 @@ the top level of the stack; each is aliased to that parent, so grouping them her
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -31,7 +31,7 @@ from .failover_load_balancer import FailoverLoadBalancer, FailoverLoadBalancerAr
 from .failover_record import FailoverRecord, FailoverRecordArgs
 from .region_environment import RegionEnvironment, RegionEnvironmentArgs
 from .scheduled_backup import ScheduledDatabaseBackup, ScheduledDatabaseBackupArgs, ZoneExport, ZoneExportArgs
-from .site_monitoring import BackupWatch, GuardedStorage, SiteMonitoringArgs, TransferWatch, UptimeTarget
+from .site_monitoring import GuardedStorage, SiteMonitoringArgs, TransferWatch, UptimeTarget, Watched
 
 
 @dataclass(frozen=True)
@@ -40,17 +40,6 @@ class SiteArgs:
 
     config: StackConfig
     lookup_options: pulumi.InvokeOutputOptions | None = None
-
-
-@dataclass
-class Watched:
-    """What a part wants monitored."""
-
-    backups: list[BackupWatch] = field(default_factory=list)
-    transfers: list[TransferWatch] = field(default_factory=list)
-    uptime: list[UptimeTarget] = field(default_factory=list)
-    guarded: list[GuardedStorage] = field(default_factory=list)
-    health_path: str | None = None
 
 
 def required(config: StackConfig, value: Any, key: str) -> Any:
@@ -237,9 +226,5 @@ def monitoring_args(config: StackConfig, parts: Sequence[SitePart]) -> SiteMonit
         if config.slack_auth_token else None,
     )
     for part in parts:
-        args.backups.extend(part.watched.backups)
-        args.transfers.extend(part.watched.transfers)
-        args.uptime.extend(part.watched.uptime)
-        args.guarded.extend(part.watched.guarded)
-        args.health_path = part.watched.health_path or args.health_path
+        args.add(part.watched)
     return args
