@@ -79,8 +79,7 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ScheduledDatabaseBackupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("raptorflow:backup:ScheduledDatabaseBackup", name, None, opts)
-        self._name, self._args = name, args
-        self.prefix = name
+        self.prefix, self._args = name, args
         self.bucket_name = args.bucket_name
         child = pulumi.ResourceOptions(parent=self)
         settings = args.settings
@@ -136,8 +135,8 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
 
     def _account(self, role: str, description: str) -> gcp.serviceaccount.Account:
         return gcp.serviceaccount.Account(
-            f"{self._name}-{role}",
-            account_id=f"{self._name}-{role}",
+            f"{self.prefix}-{role}",
+            account_id=f"{self.prefix}-{role}",
             project=self._args.project,
             display_name=f"raptorflow-dr: {description}",
             opts=pulumi.ResourceOptions(parent=self),
@@ -146,15 +145,15 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
     def job(self, spec: JobSpec, parent: pulumi.Resource | None = None,
             aliases: tuple[pulumi.Alias, ...] = ()) -> gcp.cloudrunv2.Job:
         """A scheduled job `<name>-<role>` of this site's backup runtime."""
-        return scheduled_job(parent or self, self._name, self.runtime, spec, aliases)
+        return scheduled_job(parent or self, self.prefix, self.runtime, spec, aliases)
 
     def job_secret(self, role: str, value: pulumi.Input[str], reader: gcp.serviceaccount.Account,
                    parent: pulumi.Resource | None = None, aliases: tuple[pulumi.Alias, ...] = ()) -> ReadableSecret:
         """A secret `<name>-<role>` in this site's region, mounted by a job that runs as `reader`."""
         return readable_secret(
-            parent or self, f"{self._name}-{role}", secret_id=f"{self._name}-{role}", project=self._args.project,
+            parent or self, f"{self.prefix}-{role}", secret_id=f"{self.prefix}-{role}", project=self._args.project,
             replicas=[gcp.secretmanager.SecretReplicationUserManagedReplicaArgs(location=self._args.region)],
-            value=pulumi.Output.secret(value), readers=[(f"{self._name}-{role}-reader", reader.member)],
+            value=pulumi.Output.secret(value), readers=[(f"{self.prefix}-{role}-reader", reader.member)],
             labels=self._args.labels, aliases=aliases,
         )
 

@@ -342,7 +342,7 @@ def _build_mocks(stack_outputs: dict[str, dict[str, Any]], records: list[Resourc
 
 def _alias(alias: Any) -> dict[str, Any]:
     """An alias of a RegisterResource request: a full URN, or the spec fields that are set."""
-    if alias.HasField("urn") if "urn" in alias.DESCRIPTOR.fields_by_name else False:
+    if alias.WhichOneof("alias") == "urn":
         return {"urn": alias.urn}
     spec = alias.spec
     found: dict[str, Any] = {key: getattr(spec, key) for key in ("name", "type", "stack", "project") if getattr(spec, key)}
