@@ -8,7 +8,9 @@ package creates.
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import http.server
 import os
 import pwd
 import secrets
@@ -18,9 +20,22 @@ import socket
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+
+
+@contextlib.contextmanager
+def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[http.server.ThreadingHTTPServer]:
+    """An HTTP server of `handler` on 127.0.0.1 (a free port), answering from a thread; shut down and closed after."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def free_port() -> int:

@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import ClassVar
@@ -24,6 +23,7 @@ import pytest
 
 from backup_job import storage as layout
 from backup_job.errors import ExitCode
+from tests.services import serving
 from tools.offline import ROOT
 
 FAST_STORAGE = {"BACKUP_STORAGE_RETRY_SECONDS": "2"}
@@ -332,14 +332,9 @@ class _Api(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def two_origins():
-    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Api) for _ in range(2)]
-    for server in servers:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
     _Api.answers, _Api.seen = {}, []
-    yield [server.server_address[1] for server in servers]
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    with serving(_Api) as first, serving(_Api) as second:
+        yield [first.server_address[1], second.server_address[1]]
 
 
 def _export(bucket, port):

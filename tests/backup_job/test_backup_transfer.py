@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import http.server
 import json
-import threading
 import uuid
 from typing import ClassVar
 
@@ -20,7 +19,7 @@ from backup_job import transfer
 from backup_job.database import Database
 from backup_job.errors import ExitCode, JobError
 from backup_job.restore import run_restore
-from tests.services import postgres_bindir
+from tests.services import postgres_bindir, serving
 
 needs_postgres = pytest.mark.skipif(postgres_bindir() is None, reason="needs Debian's postgresql package")
 
@@ -82,12 +81,10 @@ class _ResumableSession(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def session_server():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ResumableSession)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     _ResumableSession.stored, _ResumableSession.requests_seen = bytearray(), []
     _ResumableSession.cut_after = _ResumableSession.persisted = 0
-    yield f"http://127.0.0.1:{server.server_address[1]}/upload?upload_id=1"
-    server.shutdown()
+    with serving(_ResumableSession) as server:
+        yield f"http://127.0.0.1:{server.server_address[1]}/upload?upload_id=1"
     server.server_close()
 
 

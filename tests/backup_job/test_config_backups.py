@@ -7,12 +7,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from typing import ClassVar
 
 import pytest
 
 from backup_job.errors import ExitCode
+from tests.services import serving
 from tools.offline import ROOT, is_secret
 
 SECRET = "gcp:secretmanager/secret:Secret"
@@ -118,11 +118,9 @@ class _Cloudflare(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def cloudflare():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Cloudflare)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     _Cloudflare.status, _Cloudflare.body, _Cloudflare.seen = 200, ZONE, []
-    yield f"http://127.0.0.1:{server.server_address[1]}/client/v4"
-    server.shutdown()
+    with serving(_Cloudflare) as server:
+        yield f"http://127.0.0.1:{server.server_address[1]}/client/v4"
     server.server_close()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from components.backup_bucket import BackupBucket, BackupBucketArgs
@@ -42,26 +44,30 @@ def test_backup_bucket_keeps_what_its_settings_say(record):
     assert depends_on(plan, "files-bucket", "files-key-storage-agent"), "the bucket needs its key usable first"
 
 
-def _backups(paused: bool, dns: bool):
-    def build():
+def _backups(paused: bool, dns: bool) -> tuple[Callable[[], None], list[BackupWatch]]:
+    """A build of the database backups (and the zone export), and the list it fills with what they watch."""
+    watches: list[BackupWatch] = []
+
+    def build() -> None:
         backups = ScheduledDatabaseBackup("db", ScheduledDatabaseBackupArgs(
             project="acme-test", region="us-west1", bucket_name="acme-dumps", labels=LABELS, paused=paused,
             settings=DatabaseBackupSettings(image="img:2", schedules=[{"kind": "full", "cron": "0 */6 * * *"}]),
             database_url="postgresql://source", scratch_database_url="postgresql://scratch",
         ))
-        build.watches = list(backups.watches)  # type: ignore[attr-defined]
+        watches.extend(backups.watches)
         if dns:
             export = ZoneExport("zone", ZoneExportArgs(zone_id="z" * 32, api_token="token", backups=backups,
                                                        settings=DnsExportSettings()))
-            build.watches += export.watches  # type: ignore[attr-defined]
-    return build
+            watches.extend(export.watches)
+
+    return build, watches
 
 
 @pytest.mark.parametrize("paused", [False, True])
 def test_database_backups_say_what_to_watch(record, paused):
-    build = _backups(paused, dns=False)
+    build, watches = _backups(paused, dns=False)
     plan = record(build)
-    kinds = {watch.kind: watch for watch in build.watches}
+    kinds = {watch.kind: watch for watch in watches}
     assert set(kinds) == {"full", "restore-check"}
     assert kinds["full"].interval_hours == 6 and kinds["full"].active is (not paused)
     assert kinds["restore-check"].age_alert is False, "a monthly check has no age alert"
@@ -70,7 +76,7 @@ def test_database_backups_say_what_to_watch(record, paused):
 
 
 def test_the_zone_export_runs_as_the_create_only_writer_into_its_own_prefix(record):
-    build = _backups(paused=True, dns=True)
+    build, watches = _backups(paused=True, dns=True)
     plan = record(build)
     job = plan.named("db-dns-export").inputs["template"]["template"]
     assert job["serviceAccount"] == "db-writer@acme-test.iam.gserviceaccount.com"
@@ -79,7 +85,7 @@ def test_the_zone_export_runs_as_the_create_only_writer_into_its_own_prefix(reco
     assert job["containers"][0]["args"] == ["export-dns", "--zone-id", "z" * 32]
     assert plan.named("db-dns-export-schedule").inputs["paused"] is False, "DNS is exported whether promoted or not"
     assert plan.named("db-dns-export").parent.endswith("raptorflow:backup:ZoneExport::zone")
-    (watch,) = [w for w in build.watches if w.kind == "dns-export"]
+    (watch,) = [w for w in watches if w.kind == "dns-export"]
     assert (watch.failure_alert, watch.command) == ("dns-export-failed", "export-dns")
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import http.server
 import os
-import threading
 from typing import ClassVar
 
 import pytest
 
 from components.config import FailoverHostname
+from tests.services import serving
 from tools.failover import diff_plans, wait_healthy
 from tools.offline import is_secret
 
@@ -189,12 +189,8 @@ class _Health(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def health_server():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(_Health) as server:
+        yield server
 
 
 def test_health_wait_reports_when_each_endpoint_turned_healthy(health_server):
