@@ -2,7 +2,8 @@
 
     python -m backup_job backup --kind full|schema --bucket B [--prefix P] [--reason TEXT]
     python -m backup_job restore-check --bucket B [--prefix P] [--object O] [--kind full|schema]
-    python -m backup_job restore --bucket B [--prefix P] [--object O] [--table T ...] [--replace] [--jobs N]
+    python -m backup_job restore --bucket B [--prefix P] [--object O] [--table S.T ...]
+        [--replace | --into-schema S | --merge-missing] [--keep-owners] [--target-kind K] [--jobs N]
     python -m backup_job list --bucket B [--prefix P] [--all] [--json]
     python -m backup_job export-dns --zone-id Z --bucket B [--prefix P] [--api-token-file F]
 
@@ -84,12 +85,29 @@ def build_parser() -> argparse.ArgumentParser:
     restore_cmd = commands.add_parser("restore", help="restore a verified backup into a database (whole or tables)")
     _backup_choice(restore_cmd, "restore")
     restore_cmd.add_argument("--table", action="append", default=[], metavar="[SCHEMA.]TABLE",
-                             help="restore only this table (repeatable; one schema)")
-    restore_cmd.add_argument("--replace", action="store_true",
-                             help="drop tables that exist in the target and restore them (default: refuse)")
+                             help="restore only this table, named as SQL names it (quote names with capitals, "
+                                  "spaces or dots: 'public.\"Order Items\"'); repeatable, any schemas; a "
+                                  "partitioned table comes with its partitions")
+    ways = restore_cmd.add_mutually_exclusive_group()
+    ways.add_argument("--replace", action="store_true",
+                      help="whole restore: drop and restore what exists; --table: restore a table in place, or "
+                           "recreate it (and what the target lost with it) when it is gone")
+    ways.add_argument("--into-schema", metavar="SCHEMA",
+                      help="with --table: restore the tables beside the live ones, as SCHEMA.<table>")
+    ways.add_argument("--merge-missing", action="store_true",
+                      help="with --table: insert back, in one transaction, the dump's rows whose key the live "
+                           "table lacks (the plan's data-deletion procedure)")
+    restore_cmd.add_argument("--keep-owners", action="store_true",
+                             help="keep the dump's object owners (they must exist); default: the target URL's role "
+                                  "owns what the restore creates")
+    restore_cmd.add_argument("--target-kind", choices=restore.TARGET_KINDS, default="auto",
+                             help="supabase: leave the definitions of Supabase's managed schemas (auth, storage, ...) "
+                                  "to the project and restore their rows; postgres: restore everything; auto "
+                                  "(default): supabase when the target has the table auth.users")
     restore_cmd.add_argument("--jobs", type=int, default=restore.DEFAULT_JOBS,
-                             help="pg_restore workers: 1 streams the dump into one transaction, N > 1 spools it to a "
-                                  "temporary file (memory on Cloud Run) for pg_restore -j N (default %(default)s)")
+                             help="pg_restore workers of a whole restore: 1 streams the dump into one transaction, "
+                                  "N > 1 spools it to a temporary file (memory on Cloud Run) for pg_restore -j N "
+                                  "(default %(default)s)")
     _database_arguments(restore_cmd, "target database")
     _storage_arguments(restore_cmd)
 
@@ -207,9 +225,14 @@ def main(argv: list[str] | None = None) -> int:
                           records=manifest["records"])
         elif args.command == "restore":
             db = database.Database.resolve(args.database_url, args.database_url_file, "TARGET_DATABASE_URL")
-            report = restore.run_restore(db, bucket, args.prefix, args.object, args.kind, tuple(args.table),
-                                         args.replace, args.jobs)
-            fields.update(object=report["object"], bytes=report["bytes"], tables=report["tables"], rows=report["rows"])
+            wanted = restore.RestoreRequest(
+                tables=tuple(args.table), replace=args.replace, into_schema=args.into_schema,
+                merge_missing=args.merge_missing, jobs=args.jobs, keep_owners=args.keep_owners,
+                target_kind=args.target_kind,
+            )
+            report = restore.run_restore(db, bucket, args.prefix, args.object, args.kind, wanted)
+            fields.update(object=report["object"], bytes=report["bytes"], tables=report["tables"], rows=report["rows"],
+                          mode=report.get("mode"), restored=report.get("restored"))
         else:
             db = database.Database.resolve(args.database_url, args.database_url_file, "SCRATCH_DATABASE_URL")
             report = restore.run_restore_check(db, bucket, args.prefix, args.object, args.kind)

@@ -33,14 +33,14 @@ _LIBPQ_ENV = {
 # Tables whose rows a dump carries: ordinary tables outside the system schemas,
 # and not members of an extension (pg_dump leaves those to CREATE EXTENSION).
 ROW_COUNT_TABLES = """
-SELECT n.nspname, c.relname
+SELECT c.oid::bigint, n.nspname, c.relname
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
                   AND d.objid = c.oid AND d.deptype = 'e')
-ORDER BY 1, 2
+ORDER BY 2, 3
 """
 
 
@@ -130,14 +130,19 @@ def server_version(connection: psycopg.Connection) -> str:
     return row[0]
 
 
-def row_counts(connection: psycopg.Connection) -> dict[str, int]:
-    """Exact rows per table, keyed `schema.table`, in the connection's current snapshot."""
-    counts = {}
-    for schema, table in connection.execute(ROW_COUNT_TABLES).fetchall():
-        query = psycopg.sql.SQL("SELECT count(*) FROM {}.{}").format(
+def table_rows(connection: psycopg.Connection) -> list[tuple[int, str, str, int]]:
+    """(OID, schema, table, exact rows) of every table a dump carries rows of, in the connection's snapshot."""
+    found = []
+    for oid, schema, table in connection.execute(ROW_COUNT_TABLES).fetchall():
+        query = psycopg.sql.SQL("SELECT count(*) FROM ONLY {}.{}").format(
             psycopg.sql.Identifier(schema), psycopg.sql.Identifier(table)
         )
         row = connection.execute(query).fetchone()
         assert row is not None  # count(*) always returns one row
-        counts[f"{schema}.{table}"] = row[0]
-    return counts
+        found.append((oid, schema, table, row[0]))
+    return found
+
+
+def row_counts(connection: psycopg.Connection) -> dict[str, int]:
+    """Exact rows per table, keyed `schema.table`, in the connection's current snapshot."""
+    return {f"{schema}.{table}": rows for _, schema, table, rows in table_rows(connection)}

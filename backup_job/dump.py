@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import psycopg
 from google.cloud import storage
 
+from backup_job import catalog as dump_catalog
 from backup_job import database, transfer
 from backup_job import storage as layout
 from backup_job.errors import ExitCode, JobError
@@ -182,6 +183,10 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         assert exported is not None  # a function call always returns one row
         snapshot = exported[0]
         version = database.server_version(connection)
+        # What the dump holds, by OID, in the same snapshot: a restore names tables by this, never by text.
+        connection.execute("SET LOCAL search_path = pg_catalog")
+        connection.execute("SET LOCAL statement_timeout = 0")  # the job's own limit, whatever the role's
+        catalog = dump_catalog.read_catalog(connection)
         command = [
             pg_binary("pg_dump"), "--format=custom", f"--compress={request.compress_level}",
             f"--snapshot={snapshot}", "--no-password",
@@ -205,13 +210,13 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         counting = None
         try:
             # Counted while the dump streams: same snapshot, so the same rows pg_dump writes.
-            counting = counter.submit(database.row_counts, connection) if request.kind == "full" else None
+            counting = counter.submit(database.table_rows, connection) if request.kind == "full" else None
             try:
                 transfer.upload_stream(bucket, name, _blocks(items), "application/vnd.postgresql.custom-dump",
                                        request.window_bytes)
             except transfer.SourceFailed as failed:
                 raise failed.cause from None
-            counts = counting.result() if counting else None
+            rows = counting.result() if counting else None
         except _DumpFailed as failed:
             stderr_reader.join(timeout=5)
             detail = db.scrub(b"".join(stderr_chunks).decode(errors="replace")).strip()
@@ -240,6 +245,13 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         connection.close()
 
     finished = layout.utc_now()
+    counts = None
+    if rows is not None:
+        counts = {f"{schema}.{table}": n for _, schema, table, n in rows}
+        by_oid = {oid: n for oid, _, _, n in rows}
+        for relation in catalog["relations"]:
+            if relation["oid"] in by_oid:
+                relation["rows"] = by_oid[relation["oid"]]
     manifest = {
         "format": layout.MANIFEST_FORMAT,
         "object": name,
@@ -256,6 +268,7 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         "dumpFormat": "custom",
         "compressLevel": request.compress_level,
         "tableRowCounts": counts,
+        "catalog": catalog,
     }
     layout.write_manifest(bucket, manifest)
     return manifest

@@ -19,6 +19,7 @@ class ExitCode(enum.IntEnum):
     EXPORT_FAILED = 8  # the Cloudflare zone export failed, or the zone had no records
     ROW_COUNT_FAILED = 9  # the database failed while the job counted rows for the manifest
     TERMINATED = 10  # stopped by SIGTERM (Cloud Run's task timeout, or a cancel): nothing was completed
+    RESTORE_REFUSED = 11  # a table restore would leave rows referencing missing keys: nothing was changed
 
 
 class JobError(Exception):

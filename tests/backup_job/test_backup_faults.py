@@ -214,7 +214,7 @@ def test_a_row_count_failure_has_its_own_exit_code(bucket, source_url, monkeypat
     def broken(connection):
         raise psycopg.errors.QueryCanceled("canceling statement due to statement timeout")
 
-    monkeypatch.setattr(database, "row_counts", broken)
+    monkeypatch.setattr(database, "table_rows", broken)
     with pytest.raises(JobError) as caught:
         dump.run_backup(Database(source_url), dump.BackupRequest(kind="full", bucket=bucket.name))
     assert caught.value.code == ExitCode.ROW_COUNT_FAILED and "counting rows" in str(caught.value)

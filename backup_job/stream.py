@@ -1,0 +1,182 @@
+"""Streaming a dump out of the bucket: one generation of the object, hashed as it passes, fed to pg_restore.
+
+Every read of a restore names the object's generation, found once when the
+backup is picked, so the table of contents read first and the bytes whose
+sha256 is checked last are the same object even if the name were written
+again in between. The download overlaps the restore: a feeder thread writes
+into pg_restore's stdin while the next chunk is fetched, with FEED_BLOCKS
+chunks between them at most.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import subprocess
+import threading
+
+from google.api_core import exceptions as gcs_errors
+from google.cloud import storage
+
+from backup_job import storage as layout
+from backup_job.dump import enlarge_pipe, pg_binary
+from backup_job.errors import ExitCode, JobError
+
+DOWNLOAD_CHUNK_BYTES = 8 << 20
+HEAD_CHUNK_BYTES = 1 << 20
+FEED_BLOCKS = 2  # downloaded chunks waiting for pg_restore at most: memory is about (FEED_BLOCKS + 2) chunks
+
+
+class Aborted(Exception):
+    """The restore gave up: the download stops at its next chunk."""
+
+
+class HashingPipe:
+    """A write-only file that hashes everything and hands it to `forward` (pg_restore's feeder, or a spool file)."""
+
+    def __init__(self, forward, abort: threading.Event | None = None):
+        self.forward = forward
+        self.abort = abort or threading.Event()
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        if self.abort.is_set():
+            raise Aborted()
+        self.sha256.update(data)
+        self.size += len(data)
+        if data:
+            self.forward.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing buffered here."""
+
+    def matches(self, manifest: dict) -> bool:
+        """Whether what passed through is the dump the manifest describes."""
+        return self.sha256.hexdigest() == manifest["sha256"] and self.size == int(manifest["sizeBytes"])
+
+
+_END = object()
+
+
+class Feeder(threading.Thread):
+    """Writes downloaded chunks into pg_restore's stdin from a bounded queue while the download goes on.
+
+    With `hold_back`, the last chunk is written only once `finish(release=True)` says the dump is verified;
+    `finish(release=False)` closes stdin without it, so pg_restore never sees the end of the dump.
+    """
+
+    def __init__(self, stdin, hold_back: bool):
+        super().__init__(name="pg_restore-feeder", daemon=True)
+        self.stdin, self.hold_back = stdin, hold_back
+        self.items: queue.Queue = queue.Queue(maxsize=FEED_BLOCKS)
+        self.release = threading.Event()
+        self.restore_stopped = False
+
+    def write(self, data: bytes) -> None:
+        self.items.put(data)
+
+    def _send(self, data: bytes) -> None:
+        if not self.restore_stopped:
+            try:
+                self.stdin.write(data)
+            except (BrokenPipeError, ValueError):
+                self.restore_stopped = True  # pg_restore gave up; the download goes on for the checksum verdict
+
+    def run(self) -> None:
+        held = None
+        while (item := self.items.get()) is not _END:
+            if held is not None:
+                self._send(held)
+            held = item
+            if not self.hold_back:
+                self._send(held)
+                held = None
+        if held is not None and self.release.is_set():
+            self._send(held)
+        try:
+            self.stdin.close()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    def finish(self, release: bool) -> None:
+        """No more chunks: write the held-back one if `release`, then close pg_restore's stdin."""
+        if release:
+            self.release.set()
+        self.items.put(_END)
+        self.join()
+
+
+def pick(gcs: storage.Client | None, bucket_name: str, prefix: str, object_name: str | None,
+         kind: str | None) -> tuple[storage.Bucket, layout.Backup, storage.Blob]:
+    """The backup to restore - `object_name`, or the newest valid one of `kind` - and its dump object at the
+    generation every later read uses, once the dump's size is checked against the manifest."""
+    bucket = (gcs or layout.client()).bucket(bucket_name)
+    backup = (
+        layout.Backup(object_name, layout.read_manifest(bucket, object_name))
+        if object_name
+        else layout.newest(bucket, prefix, kind)
+    )
+    try:
+        blob = bucket.get_blob(backup.object, retry=layout.RETRY, timeout=layout.STORAGE_TIMEOUT_SECONDS)
+    except layout.STORAGE_ERRORS as exc:
+        raise layout.storage_error(f"reading {backup.object}", exc) from None
+    if blob is None:
+        raise JobError(ExitCode.NOT_FOUND, f"{backup.object} does not exist: its manifest names a missing dump")
+    if blob.size != backup.size_bytes:
+        raise JobError(ExitCode.VERIFICATION_MISMATCH, f"{backup.object} is {blob.size} bytes; its manifest says "
+                                                       f"{backup.size_bytes}")
+    # The blob as read carries its generation and size: every download of it asks for that generation.
+    blob.chunk_size = DOWNLOAD_CHUNK_BYTES
+    return bucket, backup, blob
+
+
+def download(blob: storage.Blob, sink: HashingPipe) -> None:
+    """Stream the dump into `sink` (which hashes it); a missing dump is NOT_FOUND, storage trouble exit 4."""
+    try:
+        blob.download_to_file(sink, checksum="crc32c", retry=layout.RETRY, timeout=layout.STORAGE_TIMEOUT_SECONDS)
+    except gcs_errors.NotFound:
+        raise JobError(ExitCode.NOT_FOUND, f"{blob.name} does not exist: its manifest names a missing dump") from None
+    except layout.STORAGE_ERRORS as exc:
+        raise layout.storage_error(f"downloading {blob.name}", exc) from None
+
+
+def read_head(blob: storage.Blob) -> tuple[bytes, str]:
+    """The dump's first bytes, as many as `pg_restore --list --verbose` reads (its table of contents), and that
+    listing. A custom-format archive written to a pipe holds its table of contents before any data."""
+    process = subprocess.Popen([pg_binary("pg_restore"), "--list", "--verbose"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    enlarge_pipe(process.stdin)
+    output: list[bytes] = []
+    reader = threading.Thread(target=lambda: output.append(process.stdout.read()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    fed: list[bytes] = []
+    offset = 0
+    try:
+        while offset < (blob.size or 0) and process.poll() is None:
+            end = min(offset + HEAD_CHUNK_BYTES, blob.size or 0) - 1
+            try:
+                chunk = blob.download_as_bytes(start=offset, end=end, retry=layout.RETRY,
+                                               timeout=layout.STORAGE_TIMEOUT_SECONDS)
+            except layout.STORAGE_ERRORS as exc:
+                raise layout.storage_error(f"reading {blob.name}", exc) from None
+            fed.append(chunk)
+            offset += len(chunk)
+            try:
+                process.stdin.write(chunk)
+                process.stdin.flush()
+            except BrokenPipeError:
+                break
+    finally:
+        try:
+            process.stdin.close()
+        except BrokenPipeError:
+            pass
+        code = process.wait()
+        reader.join(timeout=10)
+    if code != 0:
+        detail = process.stderr.read().decode(errors="replace").strip()[-500:]
+        raise JobError(ExitCode.VERIFICATION_MISMATCH, f"{blob.name} is not a readable pg_dump archive: {detail}")
+    return b"".join(fed), b"".join(output).decode(errors="replace")
