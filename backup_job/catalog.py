@@ -132,24 +132,27 @@ def read_catalog(connection: psycopg.Connection) -> dict[str, Any]:
             "roles": roles[0], "owners": owners[0]}
 
 
+def sql_name(schema: str, name: str) -> str:
+    """`schema.name` as SQL writes it, and as `--table` takes it: each part bare when it is a plain lower-case
+    word, else quoted, so the text names exactly one table."""
+    return f"{_quoted(schema)}.{_quoted(name)}"
+
+
 def display(schema: str, name: str) -> str:
-    """`schema.name` as SQL writes it: each part quoted where it must be, so the text names one table."""
-    return f"{quote(schema)}.{quote(name)}"
+    """`sql_name` for a message or a log line: characters that are not printable are escaped (`\\x0a`), so a
+    name can never move a terminal's cursor or split a log line."""
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in sql_name(schema, name))
 
 
 def quote(identifier: str) -> str:
-    """An identifier as PostgreSQL reads it back: bare when it is a plain lower-case word, else quoted.
+    """One identifier, as `display` shows it."""
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in _quoted(identifier))
 
-    Reserved words are quoted too, which `--table` accepts either way; the point is that no two tables display
-    alike and that control characters never reach a terminal unescaped.
-    """
+
+def _quoted(identifier: str) -> str:
     plain = identifier and (identifier[0].islower() or identifier[0] == "_") and identifier.isascii() and all(
         ch.islower() or ch.isdigit() or ch in "_$" for ch in identifier)
-    if plain:
-        return identifier
-    escaped = identifier.replace('"', '""')
-    escaped = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in escaped)
-    return f'"{escaped}"'
+    return identifier if plain else '"' + identifier.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ from psycopg import sql
 
 from backup_job import archive, database, stream
 from backup_job import storage as layout
-from backup_job.catalog import Catalog, TableName, display
+from backup_job.catalog import Catalog, TableName, display, sql_name
 from backup_job.dump import enlarge_pipe, pg_binary
 from backup_job.errors import ExitCode, JobError
 
@@ -356,7 +356,7 @@ def _foreign_key_violations(connection: psycopg.Connection, oids: list[int]) -> 
 
 def _advance_sequences(connection: psycopg.Connection, schema: str, table: str, columns: list[str]) -> None:
     """Set each sequence owned by a column of the table past its largest value (never backwards)."""
-    qualified = display(schema, table)
+    qualified = sql_name(schema, table)
     for column in columns:
         row = connection.execute("SELECT pg_get_serial_sequence(%s, %s)", (qualified, column)).fetchone()
         if not row or not row[0]:
@@ -411,7 +411,10 @@ def restore_tables(target: database.Database, blob: storage.Blob, backup: layout
             connection.execute("SET client_encoding = 'UTF8'")
             connection.execute("SET search_path = pg_catalog")
             run = _Restore(connection, blob, backup, catalog, request, Path(work))
-            report = _execute(run, chosen)
+            try:
+                report = _execute(run, chosen)
+            except psycopg.Error as exc:
+                raise _sql_failure("restoring the tables", exc) from None
         connection.commit()
     except BaseException:
         connection.rollback()
