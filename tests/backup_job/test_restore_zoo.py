@@ -173,6 +173,21 @@ def fresh_copy(postgres, zoo) -> str:
     return target
 
 
+def damaged(postgres, zoo, statement: str) -> tuple[str, str, str]:
+    """(source URL, bucket, a fresh copy of the zoo after `statement`)."""
+    source, bucket, _ = zoo
+    target = fresh_copy(postgres, zoo)
+    run(target, statement)
+    return source, bucket, target
+
+
+def restored(bucket: str, target: str, *args: str) -> dict:
+    """Run a restore that must succeed; its log line."""
+    result = restore(bucket, target, *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return log_of(result)
+
+
 def run(url: str, statement: str) -> None:
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(statement)
@@ -214,14 +229,12 @@ def test_roles_the_target_lacks_are_named_before_anything_is_written(postgres, e
 
 
 def test_replace_in_place_restores_rows_and_policies_and_touches_no_other_table(postgres, zoo):
-    source, bucket, _ = zoo
-    target = fresh_copy(postgres, zoo)
-    run(target, "DELETE FROM public.orders WHERE id % 3 = 0; UPDATE public.orders SET note = 'damaged'; "
-                "DROP POLICY orders_own ON public.orders; REVOKE SELECT ON public.orders FROM authenticated")
+    source, bucket, target = damaged(postgres, zoo, "DELETE FROM public.orders WHERE id % 3 = 0; "
+                                     "UPDATE public.orders SET note = 'damaged'; DROP POLICY orders_own ON public.orders; "
+                                     "REVOKE SELECT ON public.orders FROM authenticated")
     before = contents(target)
-    result = restore(bucket, target, "--table", "public.orders", "--replace")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert log_of(result)["restored"] == [{"table": "public.orders", "rows": 2000, "how": "in place"}]
+    log = restored(bucket, target, "--table", "public.orders", "--replace")
+    assert log["restored"] == [{"table": "public.orders", "rows": 2000, "how": "in place"}]
     after = contents(target)
     assert after["public.orders"] == contents(source)["public.orders"]
     assert {k: v for k, v in after.items() if k != "public.orders"} == \
@@ -239,24 +252,20 @@ def test_replace_recreates_a_dropped_table_with_its_dependants(postgres, zoo):
     run(target, "DROP TABLE public.customers CASCADE")  # takes the orders foreign key with it
     run(target, "DROP TABLE public.orders CASCADE")  # and the view, the materialized view
     others = {k: v for k, v in contents(target).items()}
-    result = restore(bucket, target, "--table", "public.orders", "--table", "public.customers", "--replace")
-    assert result.returncode == 0, result.stdout + result.stderr
+    restored(bucket, target, "--table", "public.orders", "--table", "public.customers", "--replace")
     assert schema_of(target) == schema_of(source), "tables, keys, view, materialized view, grants, policies back"
-    restored = contents(target)
+    after = contents(target)
     source_contents = contents(source)
     for name in ("public.orders", "public.customers", "public.order_totals"):
-        assert restored[name] == source_contents[name]
-    assert {k: v for k, v in restored.items() if k in others and not k.startswith("sequence")} == \
+        assert after[name] == source_contents[name]
+    assert {k: v for k, v in after.items() if k in others and not k.startswith("sequence")} == \
            {k: v for k, v in others.items() if not k.startswith("sequence")}
 
 
 def test_a_partitioned_table_comes_back_with_its_partitions(postgres, zoo):
-    source, bucket, _ = zoo
-    target = fresh_copy(postgres, zoo)
-    run(target, "DROP TABLE public.events")
-    result = restore(bucket, target, "--table", "public.events", "--replace")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert log_of(result)["rows"] == 400
+    source, bucket, target = damaged(postgres, zoo, "DROP TABLE public.events")
+    log = restored(bucket, target, "--table", "public.events", "--replace")
+    assert log["rows"] == 400
     assert schema_of(target) == schema_of(source)
     assert contents(target) == contents(source)
 
@@ -264,9 +273,7 @@ def test_a_partitioned_table_comes_back_with_its_partitions(postgres, zoo):
 def test_a_refused_replace_changes_nothing(postgres, zoo):
     """Orders written after the dump reference customers the dump lacks: restoring customers in place would
     orphan them, so the restore refuses and the target is as it was - rows, policies and grants."""
-    _, bucket, _ = zoo
-    target = fresh_copy(postgres, zoo)
-    run(target, "INSERT INTO public.customers VALUES (9001, 'late@example.com'); "
+    _, bucket, target = damaged(postgres, zoo, "INSERT INTO public.customers VALUES (9001, 'late@example.com'); "
                 "INSERT INTO public.orders (customer_id) VALUES (9001)")
     schema, rows = schema_of(target), contents(target)
     result = restore(bucket, target, "--table", "public.customers", "--replace")
@@ -276,19 +283,14 @@ def test_a_refused_replace_changes_nothing(postgres, zoo):
 
 
 def test_replace_of_a_table_reshaped_by_hand_recreates_it_and_its_dumped_dependants(postgres, zoo):
-    source, bucket, _ = zoo
-    target = fresh_copy(postgres, zoo)
-    run(target, "ALTER TABLE public.orders DROP COLUMN note CASCADE")
-    result = restore(bucket, target, "--table", "public.orders", "--replace")
-    assert result.returncode == 0, result.stdout + result.stderr
+    source, bucket, target = damaged(postgres, zoo, "ALTER TABLE public.orders DROP COLUMN note CASCADE")
+    restored(bucket, target, "--table", "public.orders", "--replace")
     assert schema_of(target) == schema_of(source)
     assert contents(target)["public.orders"] == contents(source)["public.orders"]
 
 
 def test_a_reshaped_table_with_an_unknown_dependant_is_refused(postgres, zoo):
-    _, bucket, _ = zoo
-    target = fresh_copy(postgres, zoo)
-    run(target, "ALTER TABLE public.orders DROP COLUMN note CASCADE; "
+    _, bucket, target = damaged(postgres, zoo, "ALTER TABLE public.orders DROP COLUMN note CASCADE; "
                 "CREATE VIEW public.made_later AS SELECT id FROM public.orders")
     schema, rows = schema_of(target), contents(target)
     result = restore(bucket, target, "--table", "public.orders", "--replace")
@@ -316,25 +318,22 @@ def test_into_schema_restores_beside_the_live_tables_from_several_schemas(postgr
 
 
 def test_merge_missing_brings_back_deleted_rows_and_keeps_new_ones(postgres, zoo):
-    source, bucket, _ = zoo
-    target = fresh_copy(postgres, zoo)
-    run(target, "DELETE FROM public.orders WHERE id BETWEEN 100 AND 149; "
+    source, bucket, target = damaged(postgres, zoo, "DELETE FROM public.orders WHERE id BETWEEN 100 AND 149; "
                 "UPDATE public.orders SET note = 'edited since' WHERE id = 10; "
                 "INSERT INTO public.orders (customer_id, note) VALUES (1, 'written after the dump')")
     audit_rows = contents(target)["public.audit"]
     others = {k: v for k, v in contents(target).items()
               if k not in ("public.orders", "public.audit", "sequence public.audit_at_seq")}
-    result = restore(bucket, target, "--table", "public.orders", "--merge-missing")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert log_of(result)["restored"] == [{"table": "public.orders", "rows": 50, "restored": 50, "skipped": 1950,
-                                           "inDump": 2000}]
+    log = restored(bucket, target, "--table", "public.orders", "--merge-missing")
+    assert log["restored"] == [{"table": "public.orders", "rows": 50, "restored": 50, "skipped": 1950,
+                                "inDump": 2000}]
     with psycopg.connect(target) as connection:
         assert scalar(connection, "SELECT count(*) FROM public.orders") == 2001
         assert scalar(connection, "SELECT note FROM public.orders WHERE id = 10") == "edited since"
-        restored = connection.execute("SELECT id, note FROM public.orders WHERE id BETWEEN 100 AND 149 "
-                                      "ORDER BY id").fetchall()
+        back = connection.execute("SELECT id, note FROM public.orders WHERE id BETWEEN 100 AND 149 "
+                                  "ORDER BY id").fetchall()
     with psycopg.connect(source) as connection:
-        assert restored == connection.execute("SELECT id, note FROM public.orders WHERE id BETWEEN 100 AND 149 "
+        assert back == connection.execute("SELECT id, note FROM public.orders WHERE id BETWEEN 100 AND 149 "
                                               "ORDER BY id").fetchall()
     assert {k: v for k, v in contents(target).items() if k in others} == others
     assert contents(target)["public.audit"].split(":")[0] == str(int(audit_rows.split(":")[0]) + 50), \
@@ -359,8 +358,7 @@ def test_a_table_whose_name_starts_with_another_is_never_taken_for_it(postgres, 
     source, bucket, _ = zoo
     target = fresh_copy(postgres, zoo)
     run(target, 'DELETE FROM public."orders x"; DELETE FROM public.orders WHERE id < 10')
-    result = restore(bucket, target, "--table", 'public."orders x"', "--replace")
-    assert result.returncode == 0, result.stdout + result.stderr
+    restored(bucket, target, "--table", 'public."orders x"', "--replace")
     after = contents(target)
     assert after['public."orders x"'] == contents(source)['public."orders x"']
     assert after["public.orders"] != contents(source)["public.orders"], "public.orders was not restored"
