@@ -182,6 +182,7 @@ def _list(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no complete backups under gs://{bucket.name}/{args.prefix}")
     for row in rows:
+        row = {k: layout.printable(v) if isinstance(v, str) else v for k, v in row.items()}
         if row["complete"]:
             print(f"{row['object']}  {row['kind']:<6}  {_human_age(row['ageSeconds']):>8} ago  "
                   f"{_human_bytes(row['sizeBytes']):>10}")

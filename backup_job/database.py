@@ -65,6 +65,13 @@ class Database:
                 ExitCode.USAGE,
                 f"no database URL: pass --database-url, --database-url-file, or set {env_var} or {env_var}_FILE",
             )
+        scheme = re.match(r"^postgres(?:ql)?://", url)
+        if scheme:
+            authority = re.split(r"[/?#]", url[scheme.end():], maxsplit=1)[0]
+            if authority.count("@") > 1:
+                # libpq would take the password's tail for the host and print it in its error: never get that far.
+                raise JobError(ExitCode.USAGE, "the database URL has an unencoded '@' in its user or password: "
+                                               "percent-encode it as %40")
         try:
             params = conninfo_to_dict(url)
         except psycopg.ProgrammingError:

@@ -194,10 +194,24 @@ def _manifest_problem(manifest: Any, dump_name: str) -> str | None:
     if not re.fullmatch(r"[0-9a-f]{64}", manifest["sha256"]) or manifest["sizeBytes"] < 0:
         return "has no usable sha256 or size"
     try:
-        datetime.fromisoformat(manifest["finishedAt"].replace("Z", "+00:00"))
+        finished = datetime.fromisoformat(manifest["finishedAt"].replace("Z", "+00:00"))
     except ValueError:
         return "has no usable finishedAt"
+    if finished.tzinfo is None:
+        return "has a finishedAt without a time zone"
+    counts = manifest.get("tableRowCounts")
+    if counts is not None and (not isinstance(counts, dict) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts.values())):
+        return "has tableRowCounts that are not counts by table"
+    if "catalog" in manifest and not isinstance(manifest["catalog"], dict):
+        return "has a catalog that is not an object"
     return None
+
+
+def printable(text: str) -> str:
+    """`text` with every character that is not printable escaped (`\\x1b`): object names and manifest fields
+    come from the bucket, and must not move a terminal's cursor or split a log line."""
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
 
 
 def read_manifest(bucket: storage.Bucket, dump_name: str) -> dict[str, Any]:

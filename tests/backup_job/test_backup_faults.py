@@ -378,3 +378,48 @@ def test_every_scheduled_command_succeeds_twice_in_a_row(bucket, source_url, scr
         assert code == 0, f"export-dns run {attempt}: {out}{err}"
     assert len(layout.scan(bucket, "supabase").complete) == 4
     assert len(layout.scan(bucket, "cloudflare").complete) == 2
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://u:Zq9@secret@127.0.0.1:1/app",
+    "postgres://app@corp:Zq9@secret@127.0.0.1:1/app?sslmode=disable",
+])
+def test_a_password_with_an_unencoded_at_sign_never_reaches_the_log_line(url, bucket):
+    """libpq would read the password's tail as the host and print it in its error: the job refuses the URL
+    first (exit 2), and no fragment of the password is in its JSON line."""
+    from tools.offline import ROOT
+
+    result = subprocess.run([sys.executable, "-m", "backup_job", "backup", "--kind", "full", "--bucket", bucket.name],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "DATABASE_URL": url})
+    assert result.returncode == ExitCode.USAGE
+    log = one_log_line(result.stdout)
+    assert "%40" in log["message"]
+    assert "Zq9" not in result.stdout + result.stderr and "secret" not in result.stdout + result.stderr
+
+
+def test_one_hostile_manifest_never_blocks_the_others(bucket, source_url):
+    """A manifest with a naive finishedAt (which cannot be ordered with the others), row counts that are a list,
+    or control characters in its object name is listed as invalid, escaped; the good backup is still listed and
+    picked."""
+    from backup_job import dump
+    from backup_job.database import Database
+    from tools.offline import ROOT
+
+    good = dump.run_backup(Database(source_url), dump.BackupRequest(kind="schema", bucket=bucket.name))
+    hostile: dict[str, dict] = {
+        "full/2099/01/01/naive.dump": {"finishedAt": "2099-01-01T00:00:00"},
+        "full/2099/01/02/list.dump": {"tableRowCounts": []},
+        "full/2099/01/03/\x1b[2Jcleared\n.dump": {},
+    }
+    for name, override in hostile.items():
+        bucket.blob(name).upload_from_string(b"PGDMP")
+        manifest = {**good, "object": name, "kind": "full", "sizeBytes": 5, **override}
+        bucket.blob(name + ".manifest.json").upload_from_string(json.dumps(manifest))
+    result = subprocess.run([sys.executable, "-m", "backup_job", "list", "--bucket", bucket.name],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4 and any(line.startswith(good["object"] + " ") for line in lines), result.stdout
+    assert sorted(line.split()[0] for line in lines if "INVALID" in line) == sorted(list(hostile)[:2])
+    assert "\x1b" not in result.stdout and "full/2099/01/03/\\x1b[2Jcleared\\x0a.dump  full" in result.stdout
