@@ -87,16 +87,23 @@ _SCHEMAS = f"SELECT n.oid::bigint, n.nspname FROM pg_namespace n WHERE {_USER_NA
 # Grantees of every ACL a dump carries, policy roles and default-privilege owners (oid 0, PUBLIC, is no role).
 _ROLES = f"""
 SELECT coalesce(json_agg(r.rolname ORDER BY r.rolname), '[]') FROM pg_roles r WHERE r.oid IN (
-  SELECT (aclexplode(c.relacl)).grantee FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relacl IS NOT NULL AND {_USER_NAMESPACE}
+  SELECT a.grantee FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace,
+    aclexplode(c.relacl) a WHERE c.relacl IS NOT NULL AND a.grantee <> c.relowner AND {_USER_NAMESPACE}
   UNION SELECT (aclexplode(a.attacl)).grantee FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE a.attacl IS NOT NULL AND {_USER_NAMESPACE}
-  UNION SELECT (aclexplode(n.nspacl)).grantee FROM pg_namespace n WHERE n.nspacl IS NOT NULL AND {_USER_NAMESPACE}
-  UNION SELECT (aclexplode(p.proacl)).grantee FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-    WHERE p.proacl IS NOT NULL AND {_USER_NAMESPACE}
-  UNION SELECT (aclexplode(t.typacl)).grantee FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-    WHERE t.typacl IS NOT NULL AND {_USER_NAMESPACE}
-  UNION SELECT (aclexplode(m.lomacl)).grantee FROM pg_largeobject_metadata m WHERE m.lomacl IS NOT NULL
+  UNION SELECT a.grantee FROM pg_namespace n, aclexplode(n.nspacl) a
+    WHERE n.nspacl IS NOT NULL AND a.grantee <> n.nspowner AND {_USER_NAMESPACE}
+  UNION SELECT a.grantee FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace, aclexplode(p.proacl) a
+    WHERE p.proacl IS NOT NULL AND a.grantee <> p.proowner AND {_USER_NAMESPACE}
+  UNION SELECT a.grantee FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace, aclexplode(t.typacl) a
+    WHERE t.typacl IS NOT NULL AND a.grantee <> t.typowner AND {_USER_NAMESPACE}
+  UNION SELECT a.grantee FROM pg_largeobject_metadata m, aclexplode(m.lomacl) a
+    WHERE m.lomacl IS NOT NULL AND a.grantee <> m.lomowner
+  UNION SELECT a.grantee FROM pg_foreign_server s, aclexplode(s.srvacl) a WHERE s.srvacl IS NOT NULL AND a.grantee <> s.srvowner
+  UNION SELECT a.grantee FROM pg_foreign_data_wrapper w, aclexplode(w.fdwacl) a
+    WHERE w.fdwacl IS NOT NULL AND a.grantee <> w.fdwowner
+  UNION SELECT a.grantee FROM pg_language l, aclexplode(l.lanacl) a WHERE l.lanacl IS NOT NULL AND a.grantee <> l.lanowner
+  UNION SELECT u.umuser FROM pg_user_mapping u
   UNION SELECT (aclexplode(d.defaclacl)).grantee FROM pg_default_acl d
   UNION SELECT d.defaclrole FROM pg_default_acl d
   UNION SELECT unnest(o.polroles) FROM pg_policy o)
@@ -155,6 +162,9 @@ def _quoted(identifier: str) -> str:
     return identifier if plain else '"' + identifier.replace('"', '""') + '"'
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 @dataclass(frozen=True)
 class TableName:
     """A `--table` argument as SQL reads it: `[schema.]table`, each part bare (folded to lower case) or quoted."""
@@ -188,7 +198,7 @@ class TableName:
                 if not word or '"' in word:
                     raise JobError(ExitCode.USAGE, f"--table {text!r} is not [SCHEMA.]TABLE (quote names that "
                                                    "hold dots, quotes or capitals: 'public.\"My Table\"')")
-                parts.append(word.lower())
+                parts.append(word.translate(_ASCII_LOWER))  # PostgreSQL folds only A-Z
                 i = len(text) if dot < 0 else dot
             if i == len(text):
                 break

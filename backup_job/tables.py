@@ -318,8 +318,14 @@ def _sql_failure(action: str, exc: psycopg.Error) -> JobError:
     return JobError(ExitCode.DUMP_FAILED, f"{action}: {detail}; nothing was restored")
 
 
-def _count(connection: psycopg.Connection, relation: sql.Composable) -> int:
-    row = connection.execute(sql.SQL("SELECT count(*) FROM {}").format(relation)).fetchone()
+def _only(table: dict[str, Any]) -> sql.SQL:
+    """`ONLY ` for a plain table: its inheritance children are tables of their own, which a restore never touches;
+    a partitioned table's partitions are part of it."""
+    return sql.SQL("ONLY ") if table["kind"] == "r" else sql.SQL("")
+
+
+def _count(connection: psycopg.Connection, relation: sql.Composable, only: sql.SQL | None = None) -> int:
+    row = connection.execute(sql.SQL("SELECT count(*) FROM {}{}").format(only or sql.SQL(""), relation)).fetchone()
     assert row is not None  # count(*) always returns one row
     return row[0]
 
@@ -474,7 +480,7 @@ def _execute(run: _Restore, chosen: list[Item]) -> dict:
         for item in in_place:
             item.destination = _ident(item.table["schema"], item.table["name"])
             connection.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(item.destination))
-            connection.execute(sql.SQL("DELETE FROM {}").format(item.destination))
+            connection.execute(sql.SQL("DELETE FROM {}{}").format(_only(item.table), item.destination))
 
     deliveries = []
     for item in chosen:
@@ -493,9 +499,6 @@ def _execute(run: _Restore, chosen: list[Item]) -> dict:
     if mode == "replace":
         run.run_sql([e for e in ddl if e.kind != "TABLE DATA"], "data")
         run.run_sql([e for e in ddl if e.kind != "TABLE DATA"], "post-data")
-        for item in in_place:
-            _advance_sequences(connection, item.table["schema"], item.table["name"],
-                               [c["name"] for c in item.table["columns"]])
         if in_place:
             connection.execute("SET LOCAL session_replication_role = origin")
             broken = _foreign_key_violations(connection, [i.live_oid for i in in_place if i.live_oid])
@@ -510,7 +513,7 @@ def _execute(run: _Restore, chosen: list[Item]) -> dict:
             continue
         where = item.destination if mode == "into" and item.destination else _ident(item.table["schema"],
                                                                                       item.table["name"])
-        rows = _count(connection, where)
+        rows = _count(connection, where, _only(item.table))
         expected = item.expected_rows
         if expected is not None and rows != expected:
             raise JobError(ExitCode.VERIFICATION_MISMATCH, f"{item.name}: {rows} rows restored, the manifest says "
@@ -521,6 +524,10 @@ def _execute(run: _Restore, chosen: list[Item]) -> dict:
         else:
             line["how"] = "recreated" if item in recreate else "in place"
         report_tables.append(line)
+    # Last, once every check passed: setval is not undone by a rollback.
+    for item in in_place:
+        _advance_sequences(connection, item.table["schema"], item.table["name"],
+                           [c["name"] for c in item.table["columns"]])
     return {"object": run.backup.object, "kind": run.backup.manifest["kind"], "bytes": pipe.size,
             "mode": mode, "tables": len(report_tables), "rows": sum(t.get("rows", 0) for t in report_tables),
             "restored": report_tables}
@@ -596,8 +603,8 @@ def _merge(connection: psycopg.Connection, item: Item) -> dict[str, Any]:
     match = sql.SQL(" AND ").join(sql.SQL("l.{k} = r.{k}").format(k=sql.Identifier(k)) for k in item.table["key"])
     identity = any(c["identity"] == "a" for c in item.table["columns"])
     statement = sql.SQL("INSERT INTO {live} ({cols}) {override}SELECT {rcols} FROM {copy} r "
-                        "WHERE NOT EXISTS (SELECT 1 FROM {live} l WHERE {match}) ON CONFLICT DO NOTHING").format(
-        live=live, cols=column_list, override=sql.SQL("OVERRIDING SYSTEM VALUE ") if identity else sql.SQL(""),
+                        "WHERE NOT EXISTS (SELECT 1 FROM {only}{live} l WHERE {match}) ON CONFLICT DO NOTHING").format(
+        only=_only(item.table), live=live, cols=column_list, override=sql.SQL("OVERRIDING SYSTEM VALUE ") if identity else sql.SQL(""),
         rcols=sql.SQL(", ").join(sql.SQL("r.{}").format(sql.Identifier(c)) for c in columns),
         copy=item.destination, match=match)
     total = _count(connection, item.destination)

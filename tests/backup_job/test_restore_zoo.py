@@ -444,3 +444,10 @@ def test_into_a_supabase_project_the_managed_schemas_keep_their_definitions_and_
     whole = restore(bucket.name, plain)
     assert whole.returncode == 0, whole.stdout + whole.stderr
     assert schema_of(plain) == schema_of(source), "into a plain PostgreSQL everything is recreated"
+
+
+@pytest.mark.parametrize("text, schema, name", [
+    ("public.Ärger", "public", "Ärger"), ("Public.ORDERS", "public", "orders"), ('"A"."B"', "A", "B"),
+])
+def test_unquoted_names_fold_as_postgresql_folds_them_only_a_to_z(text, schema, name):
+    assert TableName.parse(text) == TableName(schema, name)
