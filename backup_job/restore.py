@@ -44,7 +44,6 @@ import re
 import secrets
 import subprocess
 import tempfile
-import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -55,7 +54,7 @@ from psycopg import sql
 
 from backup_job import archive, database, stream, tables
 from backup_job import storage as layout
-from backup_job.dump import enlarge_pipe, pg_binary
+from backup_job.dump import pg_binary
 from backup_job.errors import ExitCode, JobError
 
 THROWAWAY_PREFIX = "raptorflow_restore_check_"
@@ -112,7 +111,7 @@ def run_restore_check(
     counts there, and the database is dropped on every way out - so the check runs again and again, a tampered
     dump never reaches a database anyone keeps, and the scratch URL's own database is never written.
     """
-    _, backup, blob = stream.pick(gcs, bucket_name, prefix, object_name, kind)
+    backup, blob = stream.pick(gcs, bucket_name, prefix, object_name, kind)
     admin = scratch.connect()
     admin.autocommit = True
     try:
@@ -178,39 +177,21 @@ def _stream_restore(target: database.Database, blob: storage.Blob, backup: layou
     # pg_restore needs -d; the name is the database's (nothing secret), the rest comes as PG* variables.
     command = [pg_binary("pg_restore"), "--exit-on-error", "--no-password", f"--dbname={target.params['dbname']}",
                *options]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               env={**target.child_env(), **(env or {})})
-    assert process.stdin is not None and process.stderr is not None  # both opened with PIPE above
-    enlarge_pipe(process.stdin)
-    stderr = process.stderr
-    errors: list[bytes] = []
-    stderr_reader = threading.Thread(target=lambda: errors.append(stderr.read()), daemon=True)
-    stderr_reader.start()
-    feeder = stream.Feeder(process.stdin, hold_back)
-    feeder.start()
-    pipe = stream.HashingPipe(feeder)
-    verified = False
-    try:
-        stream.download(blob, pipe)
-        verified = pipe.matches(manifest)
-    finally:
-        if not verified and process.poll() is None:
-            process.kill()  # a failed download or a wrong checksum: pg_restore stops short of the end (and COMMIT)
-        feeder.finish(release=verified)
-        code = process.wait()
-        stderr_reader.join(timeout=5)
-
-    if not verified:
+    run = stream.Restoring(command, blob, manifest, hold_back, env={**target.child_env(), **(env or {})})
+    code = run.wait()
+    if run.failure is not None:
+        raise run.failure
+    if not run.verified:
         raise JobError(
             ExitCode.VERIFICATION_MISMATCH,
-            f"{backup.object}: sha256 {pipe.sha256.hexdigest()} ({pipe.size} bytes) differs from the "
+            f"{backup.object}: sha256 {run.pipe.sha256.hexdigest()} ({run.pipe.size} bytes) differs from the "
             f"manifest's {manifest['sha256']} ({manifest['sizeBytes']} bytes)"
             + ("; nothing was restored" if hold_back else ""),
         )
     if code != 0:
-        detail = target.scrub(b"".join(errors).decode(errors="replace")).strip()
+        detail = target.scrub(run.errors)
         raise JobError(ExitCode.DUMP_FAILED, f"pg_restore {database.exit_status(code)}: {detail[-2000:]}")
-    return pipe
+    return run.pipe
 
 
 def compare_counts(backup: layout.Backup, restored: dict[str, int], tables: set[str] | None = None) -> None:
@@ -305,12 +286,12 @@ def run_restore(
         if request.jobs != 1:
             raise JobError(ExitCode.USAGE, "--jobs applies to whole-database restores; a table restore is one "
                                            "transaction on one connection")
-        _, backup, blob = stream.pick(gcs, bucket_name, prefix, object_name, kind)
+        backup, blob = stream.pick(gcs, bucket_name, prefix, object_name, kind)
         return tables.restore_tables(target, blob, backup, request)
     if request.into_schema or request.merge_missing:
         raise JobError(ExitCode.USAGE, "--into-schema and --merge-missing restore tables: name them with --table")
 
-    _, backup, blob = stream.pick(gcs, bucket_name, prefix, object_name, kind)
+    backup, blob = stream.pick(gcs, bucket_name, prefix, object_name, kind)
     with target.connect() as connection:
         _require_roles(connection, backup, request.keep_owners)
         supabase = is_supabase(connection, request.target_kind)

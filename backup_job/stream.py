@@ -32,11 +32,12 @@ class Aborted(Exception):
 
 
 class HashingPipe:
-    """A write-only file that hashes everything and hands it to `forward` (pg_restore's feeder, or a spool file)."""
+    """A write-only file that hashes everything and hands it to `forward` (pg_restore's feeder, or a spool file);
+    once `abort` is set, the next write raises Aborted."""
 
-    def __init__(self, forward, abort: threading.Event | None = None):
+    def __init__(self, forward):
         self.forward = forward
-        self.abort = abort or threading.Event()
+        self.abort = threading.Event()
         self.sha256 = hashlib.sha256()
         self.size = 0
 
@@ -109,7 +110,7 @@ class Feeder(threading.Thread):
 
 
 def pick(gcs: storage.Client | None, bucket_name: str, prefix: str, object_name: str | None,
-         kind: str | None) -> tuple[storage.Bucket, layout.Backup, storage.Blob]:
+         kind: str | None) -> tuple[layout.Backup, storage.Blob]:
     """The backup to restore - `object_name`, or the newest valid one of `kind` - and its dump object at the
     generation every later read uses, once the dump's size is checked against the manifest."""
     bucket = (gcs or layout.client()).bucket(bucket_name)
@@ -129,7 +130,7 @@ def pick(gcs: storage.Client | None, bucket_name: str, prefix: str, object_name:
                                                        f"{backup.size_bytes}")
     # The blob as read carries its generation and size: every download of it asks for that generation.
     blob.chunk_size = DOWNLOAD_CHUNK_BYTES
-    return bucket, backup, blob
+    return backup, blob
 
 
 def download(blob: storage.Blob, sink: HashingPipe) -> None:
@@ -140,6 +141,76 @@ def download(blob: storage.Blob, sink: HashingPipe) -> None:
         raise JobError(ExitCode.NOT_FOUND, f"{blob.name} does not exist: its manifest names a missing dump") from None
     except layout.STORAGE_ERRORS as exc:
         raise layout.storage_error(f"downloading {blob.name}", exc) from None
+
+
+class Restoring:
+    """pg_restore reading one dump from the bucket on its stdin while a thread downloads and hashes it.
+
+    With `hold_back`, the dump's last chunk reaches pg_restore only once the whole dump's sha256 and size match
+    the manifest: pg_restore cannot reach its COMMIT before it has read the last byte. Whenever they do not match
+    (or the download fails), pg_restore is killed before it sees the end of the dump. `wait()` returns its exit
+    code once both are done; `verified` and `failure` then say how the download ended.
+    """
+
+    def __init__(self, command: list[str], blob: storage.Blob, manifest: dict, hold_back: bool,
+                 env: dict[str, str] | None = None, stdout: int = subprocess.DEVNULL):
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=stdout, stderr=subprocess.PIPE,
+                                        env=env)
+        assert self.process.stdin is not None and self.process.stderr is not None  # both opened with PIPE
+        enlarge_pipe(self.process.stdin)
+        stderr = self.process.stderr
+        self._errors: list[bytes] = []
+        self._stderr_reader = threading.Thread(target=lambda: self._errors.append(stderr.read()), daemon=True)
+        self._stderr_reader.start()
+        self.feeder = Feeder(self.process.stdin, hold_back)
+        self.feeder.start()
+        self.pipe = HashingPipe(self.feeder)
+        self.manifest = manifest
+        self.verified = False
+        self.failure: BaseException | None = None
+        self._downloader = threading.Thread(target=self._fetch, args=(blob,), name="dump-download", daemon=True)
+        self._downloader.start()
+
+    def _fetch(self, blob: storage.Blob) -> None:
+        try:
+            download(blob, self.pipe)
+            self.verified = self.pipe.matches(self.manifest)
+        except BaseException as exc:  # noqa: BLE001 - reported by wait()'s caller
+            self.failure = exc
+        finally:
+            if not self.verified:
+                self.kill()  # pg_restore stops short of the end of the dump (and of its COMMIT)
+            self.feeder.finish(release=self.verified)
+
+    def kill(self) -> None:
+        """Stop pg_restore; the download goes on to its verdict."""
+        if self.process.poll() is None:
+            self.process.kill()
+
+    def stop(self) -> None:
+        """Stop pg_restore and the download (a SIGTERM: no verdict is needed)."""
+        self.pipe.abort.set()
+        self.kill()
+
+    @property
+    def aborted(self) -> bool:
+        return self.pipe.abort.is_set()
+
+    def wait(self) -> int:
+        """Wait for the download and pg_restore; pg_restore's exit code."""
+        try:
+            self._downloader.join()
+        except BaseException:
+            self.stop()
+            raise
+        code = self.process.wait()
+        self._stderr_reader.join(timeout=5)
+        return code
+
+    @property
+    def errors(self) -> str:
+        """What pg_restore printed on stderr."""
+        return b"".join(self._errors).decode(errors="replace").strip()
 
 
 def read_head(blob: storage.Blob) -> tuple[bytes, str]:

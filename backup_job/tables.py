@@ -45,8 +45,8 @@ Three ways, for three situations:
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +59,7 @@ from psycopg import sql
 from backup_job import archive, database, stream
 from backup_job import storage as layout
 from backup_job.catalog import Catalog, TableName, display, sql_name
-from backup_job.dump import enlarge_pipe, pg_binary
+from backup_job.dump import pg_binary
 from backup_job.errors import ExitCode, JobError
 
 # Entries that belong to a table, followed from its TABLE entry through the archive's dependencies.
@@ -237,30 +237,13 @@ class _Restore:
         their destinations; then the sha256 and size of all the bytes read, against the manifest."""
         listing = self.work / "data.list"
         listing.write_text(archive.use_list(entry for entry, _, _ in deliveries))
-        process = _popen([pg_binary("pg_restore"), "--file=-", f"--use-list={listing}"])
-        feeder = stream.Feeder(process.stdin, hold_back=False)
-        feeder.start()
-        pipe = stream.HashingPipe(feeder)
-        failure: list[BaseException] = []
-
-        def fetch() -> None:
-            try:
-                stream.download(self.blob, pipe)
-            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-                failure.append(exc)
-            finally:
-                feeder.finish(release=True)
-
-        downloader = threading.Thread(target=fetch, name="dump-download", daemon=True)
-        downloader.start()
-        errors: list[bytes] = []
-        stderr_reader = threading.Thread(target=lambda: errors.append(process.stderr.read()), daemon=True)
-        stderr_reader.start()
-        outcome: BaseException | None = None
+        run = stream.Restoring([pg_binary("pg_restore"), "--file=-", f"--use-list={listing}"], self.blob,
+                               self.backup.manifest, hold_back=False, stdout=subprocess.PIPE)
+        assert run.process.stdout is not None  # opened with PIPE
+        outcome: JobError | None = None
         count = 0
         try:
-            blocks = archive.copy_blocks(process.stdout)
-            for block in blocks:
+            for block in archive.copy_blocks(run.process.stdout):
                 if count >= len(deliveries):
                     raise JobError(ExitCode.DUMP_FAILED, "pg_restore wrote more tables' rows than were selected")
                 _, destination, relation = deliveries[count]
@@ -272,41 +255,30 @@ class _Restore:
                         copy.write(chunk)
         except psycopg.Error as exc:
             outcome = _sql_failure("loading the rows", exc)
-        except BaseException as exc:  # noqa: BLE001 - SIGTERM: stop the download too, then re-raise
+        except JobError as exc:
             outcome = exc
-            pipe.abort.set()
-        finally:
-            if outcome is not None and process.poll() is None:
-                process.kill()
-            code = process.wait()
-            downloader.join()
-            stderr_reader.join(timeout=5)
-        if pipe.abort.is_set():
-            raise outcome  # type: ignore[misc]
+        except BaseException:
+            run.stop()  # SIGTERM: stop the download too
+            raise
+        if outcome is not None:
+            run.kill()  # the download goes on: a wrong checksum is the better explanation of a failure
+        code = run.wait()
+        pipe = run.pipe
         if not pipe.matches(self.backup.manifest):
             raise JobError(ExitCode.VERIFICATION_MISMATCH,
                            f"{self.backup.object}: sha256 {pipe.sha256.hexdigest()} ({pipe.size} bytes) differs from "
                            f"the manifest's {self.backup.manifest['sha256']}; nothing was restored")
-        if failure:
-            raise failure[0]
+        if run.failure is not None:
+            raise run.failure
         if outcome is not None:
             raise outcome
         if code != 0:
-            detail = b"".join(errors).decode(errors="replace").strip()[-1000:]
-            raise JobError(ExitCode.DUMP_FAILED, f"pg_restore {database.exit_status(code)}: {detail}; nothing was "
-                                                 "restored")
+            raise JobError(ExitCode.DUMP_FAILED, f"pg_restore {database.exit_status(code)}: {run.errors[-1000:]}; "
+                                                 "nothing was restored")
         if count != len(deliveries):
             raise JobError(ExitCode.DUMP_FAILED, f"pg_restore wrote the rows of {count} tables of "
                                                  f"{len(deliveries)}; nothing was restored")
         return pipe
-
-
-def _popen(command: list[str]):
-    import subprocess
-
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    enlarge_pipe(process.stdin)
-    return process
 
 
 def _sql_failure(action: str, exc: psycopg.Error) -> JobError:
