@@ -98,9 +98,11 @@ class Toc:
 
     entries: dict[int, Entry]
     dependants: dict[int, list[int]] = field(default_factory=dict)
+    _by_object: dict[tuple[str, int], Entry] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for entry in self.entries.values():
+            self._by_object.setdefault((entry.kind, entry.oid), entry)
             for dep in entry.depends:
                 self.dependants.setdefault(dep, []).append(entry.dump_id)
 
@@ -110,7 +112,7 @@ class Toc:
 
     def find(self, kind: str, oid: int) -> Entry | None:
         """The entry of `kind` for the object with this OID."""
-        return next((e for e in self.entries.values() if e.kind == kind and e.oid == oid), None)
+        return self._by_object.get((kind, oid))
 
     def depending_on(self, dump_ids: Iterable[int]) -> list[Entry]:
         """Entries that depend directly on any of `dump_ids`."""

@@ -33,7 +33,7 @@ from typing import Any
 
 import psycopg
 
-from backup_job.errors import ExitCode, JobError
+from backup_job.errors import ExitCode, JobError, printable
 
 CATALOG_FORMAT = 1
 
@@ -148,12 +148,12 @@ def sql_name(schema: str, name: str) -> str:
 def display(schema: str, name: str) -> str:
     """`sql_name` for a message or a log line: characters that are not printable are escaped (`\\x0a`), so a
     name can never move a terminal's cursor or split a log line."""
-    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in sql_name(schema, name))
+    return printable(sql_name(schema, name))
 
 
 def quote(identifier: str) -> str:
     """One identifier, as `display` shows it."""
-    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in _quoted(identifier))
+    return printable(_quoted(identifier))
 
 
 def _quoted(identifier: str) -> str:
@@ -214,22 +214,20 @@ class Catalog:
     """A manifest's catalog, with look-ups by OID and by name."""
 
     def __init__(self, data: dict[str, Any]):
-        self.data = data
         self.relations = {r["oid"]: r for r in data["relations"]}
         self.objects = {(o["catalog"], o["oid"]): o for o in data["tableObjects"]}
         self.schemas = {s["oid"]: s["name"] for s in data["schemas"]}
-
-    @property
-    def tables(self) -> list[dict[str, Any]]:
-        """Tables and partitioned tables."""
-        return [r for r in self.relations.values() if r["kind"] in ("r", "p")]
+        self.tables = [r for r in self.relations.values() if r["kind"] in ("r", "p")]  # and partitioned ones
+        self._children: dict[int, list[dict[str, Any]]] = {}
+        for table in self.tables:
+            if table.get("parent") is not None:
+                self._children.setdefault(table["parent"], []).append(table)
 
     def partitions(self, oid: int) -> list[dict[str, Any]]:
         """Every partition below table `oid`, leaves and intermediate ones."""
         found, todo = [], [oid]
         while todo:
-            parent = todo.pop()
-            children = [t for t in self.tables if t.get("parent") == parent]
+            children = self._children.get(todo.pop(), [])
             found += children
             todo += [c["oid"] for c in children]
         return found

@@ -33,7 +33,7 @@ from typing import Any
 
 from backup_job import database, dns_export, dump, restore, transfer
 from backup_job import storage as layout
-from backup_job.errors import ExitCode, JobError
+from backup_job.errors import ExitCode, JobError, printable
 
 LOG_EVENT = "raptorflow.backup"
 
@@ -182,7 +182,7 @@ def _list(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no complete backups under gs://{bucket.name}/{args.prefix}")
     for row in rows:
-        row = {k: layout.printable(v) if isinstance(v, str) else v for k, v in row.items()}
+        row = {k: printable(v) if isinstance(v, str) else v for k, v in row.items()}
         if row["complete"]:
             print(f"{row['object']}  {row['kind']:<6}  {_human_age(row['ageSeconds']):>8} ago  "
                   f"{_human_bytes(row['sizeBytes']):>10}")

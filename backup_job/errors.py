@@ -28,3 +28,9 @@ class JobError(Exception):
     def __init__(self, code: ExitCode, message: str):
         super().__init__(message)
         self.code = code
+
+
+def printable(text: str) -> str:
+    """`text` with every character that is not printable escaped (`\\x1b`): names from the database and the
+    bucket go into messages and listings, and must not move a terminal's cursor or split a log line."""
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)

@@ -54,6 +54,7 @@ from psycopg import sql
 
 from backup_job import archive, database, stream, tables
 from backup_job import storage as layout
+from backup_job.catalog import Catalog
 from backup_job.dump import pg_binary
 from backup_job.errors import ExitCode, JobError
 
@@ -245,10 +246,9 @@ def _schema_names(toc: archive.Toc, head: bytes, backup: layout.Backup) -> dict[
     """The names of the dump's SCHEMA entries by dump id: from the manifest's catalog by OID, or, for a backup
     from before catalogs, from pg_restore's own `CREATE SCHEMA` statements, one per entry in archive order."""
     entries = toc.of_kind("SCHEMA")
-    catalog = backup.manifest.get("catalog")
-    if isinstance(catalog, dict):
-        by_oid = {s["oid"]: s["name"] for s in catalog.get("schemas", [])}
-        return {e.dump_id: by_oid[e.oid] for e in entries if e.oid in by_oid}
+    if isinstance(backup.manifest.get("catalog"), dict):
+        schemas = Catalog(backup.manifest["catalog"]).schemas
+        return {e.dump_id: schemas[e.oid] for e in entries if e.oid in schemas}
     with tempfile.TemporaryDirectory(prefix="raptorflow-restore-") as work:
         listing = Path(work) / "schemas.list"
         listing.write_text(archive.use_list(entries))
@@ -282,24 +282,24 @@ def run_restore(
         raise JobError(ExitCode.USAGE, "--jobs must be at least 1")
     if request.target_kind not in TARGET_KINDS:
         raise JobError(ExitCode.USAGE, f"--target-kind must be one of {', '.join(TARGET_KINDS)}")
-    if request.tables:
-        if request.jobs != 1:
-            raise JobError(ExitCode.USAGE, "--jobs applies to whole-database restores; a table restore is one "
-                                           "transaction on one connection")
-        backup, blob = stream.pick(gcs, bucket_name, prefix, object_name, kind)
-        return tables.restore_tables(target, blob, backup, request)
-    if request.into_schema or request.merge_missing:
+    if request.tables and request.jobs != 1:
+        raise JobError(ExitCode.USAGE, "--jobs applies to whole-database restores; a table restore is one "
+                                       "transaction on one connection")
+    if not request.tables and (request.into_schema or request.merge_missing):
         raise JobError(ExitCode.USAGE, "--into-schema and --merge-missing restore tables: name them with --table")
-
     backup, blob = stream.pick(gcs, bucket_name, prefix, object_name, kind)
+    if request.tables:
+        return tables.restore_tables(target, blob, backup, request)
+
     with target.connect() as connection:
         _require_roles(connection, backup, request.keep_owners)
         supabase = is_supabase(connection, request.target_kind)
-        existing = database.row_counts(connection)
+        existing = database.table_rows(connection)
     expected = backup.manifest.get("tableRowCounts") or {}
-    clash = sorted(t for t in existing if t in expected or not expected)
-    if supabase:
-        clash = [t for t in clash if t.split(".", 1)[0] not in MANAGED_SCHEMAS]
+    # A Supabase project's managed tables are the project's: their rows are added to, never a clash.
+    clash = sorted(f"{schema}.{table}" for _, schema, table, _ in existing
+                   if (f"{schema}.{table}" in expected or not expected)
+                   and not (supabase and schema in MANAGED_SCHEMAS))
     if clash and not request.replace:
         raise JobError(ExitCode.USAGE, f"the target already has {len(clash)} of the tables to restore "
                                        f"({', '.join(clash[:5])}); pass --replace to drop and restore them")

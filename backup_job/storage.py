@@ -208,12 +208,6 @@ def _manifest_problem(manifest: Any, dump_name: str) -> str | None:
     return None
 
 
-def printable(text: str) -> str:
-    """`text` with every character that is not printable escaped (`\\x1b`): object names and manifest fields
-    come from the bucket, and must not move a terminal's cursor or split a log line."""
-    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
-
-
 def read_manifest(bucket: storage.Bucket, dump_name: str) -> dict[str, Any]:
     """The manifest of `dump_name`: NOT_FOUND when it has none (incomplete), VERIFICATION_MISMATCH when unusable."""
     name = manifest_object_name(dump_name)

@@ -68,6 +68,8 @@ OWN_KINDS = frozenset({
     "POLICY", "ROW SECURITY", "RULE", "SEQUENCE", "SEQUENCE OWNED BY", "SEQUENCE SET", "ACL", "COMMENT",
     "SECURITY LABEL", "STATISTICS",
 })
+# What an existing table may lack of its own: not its sequences (they exist with it) nor its partitions.
+IN_PLACE_KINDS = OWN_KINDS - {"SEQUENCE", "SEQUENCE OWNED BY", "SEQUENCE SET", "TABLE ATTACH"}
 DEPENDANT_KINDS = frozenset({"VIEW", "MATERIALIZED VIEW"})
 VIEW_PARTS = frozenset({"MATERIALIZED VIEW DATA", "ACL", "COMMENT", "SECURITY LABEL", "INDEX", "TRIGGER", "RULE"})
 # Statements that set, rather than create: run again on a table that has them, they change nothing.
@@ -147,33 +149,27 @@ class _Restore:
                                                            "which its manifest lists")
         return [e for e in found if e is not None]
 
+    def _live_oid(self, dumped_oid: int) -> int | None:
+        """The target's OID of the relation the dump had as `dumped_oid` (by its schema and name), if it has one."""
+        relation = self.catalog.relations.get(dumped_oid)
+        live = relation and _live_relation(self.connection, relation["schema"], relation["name"])
+        return live[0] if live else None
+
     def _exists(self, entry: archive.Entry, recreated: set[int]) -> bool:
         """Whether the target already has the object of `entry` (by the dumped object's schema, table and name)."""
         if entry.kind in NAMED_OBJECT_KINDS:
             obj = self.catalog.objects.get((NAMED_OBJECT_KINDS[entry.kind], entry.oid))
-            if obj is None:
+            if obj is None or obj["table"] in recreated:
                 return False
-            if obj["table"] in recreated:
-                return False
-            table = self.catalog.relations[obj["table"]]
-            live = _live_relation(self.connection, table["schema"], table["name"])
+            table = self._live_oid(obj["table"])
             query = _LIVE_OBJECT[NAMED_OBJECT_KINDS[entry.kind]]
-            return live is not None and self.connection.execute(query, (live[0], obj["name"])).fetchone() is not None
-        if entry.catalog[0] == archive.PG_CLASS:
-            relation = self.catalog.relations.get(entry.oid)
-            return relation is not None and _live_relation(self.connection, relation["schema"],
-                                                           relation["name"]) is not None
-        return False
+            return table is not None and self.connection.execute(query, (table, obj["name"])).fetchone() is not None
+        return entry.catalog[0] == archive.PG_CLASS and self._live_oid(entry.oid) is not None
 
     def _tables_present(self, entry: archive.Entry, recreated: set[int]) -> bool:
         """Whether every table `entry` depends on is in the target, or being recreated."""
-        for dep in entry.depends:
-            other = self.toc.entries.get(dep)
-            if other is not None and other.kind == "TABLE" and other.oid not in recreated:
-                relation = self.catalog.relations.get(other.oid)
-                if relation is None or _live_relation(self.connection, relation["schema"], relation["name"]) is None:
-                    return False
-        return True
+        tables = [self.toc.entries[d] for d in entry.depends if d in self.toc.entries]
+        return all(self._live_oid(t.oid) is not None for t in tables if t.kind == "TABLE" and t.oid not in recreated)
 
     def ddl_selection(self, recreate: list[Item], in_place: list[Item]) -> list[archive.Entry]:
         """The non-data entries to run: everything of recreated tables and their lost dependants; what in-place
@@ -186,8 +182,6 @@ class _Restore:
             views = self._closure(own.values(), DEPENDANT_KINDS | VIEW_PARTS)
             kept_views = set()
             for entry in views.values():
-                if entry.kind == "TABLE DATA":
-                    continue
                 if entry.kind in DEPENDANT_KINDS and self._exists(entry, recreated):
                     kept_views.add(entry.dump_id)
                     continue
@@ -200,10 +194,10 @@ class _Restore:
                 if entry.kind in VIEW_PARTS and any(d in kept_views for d in entry.depends):
                     chosen.pop(entry.dump_id)
         for item in in_place:
-            own = self._closure(self._table_entries(item), OWN_KINDS - {"SEQUENCE", "TABLE ATTACH"})
+            own = self._closure(self._table_entries(item), IN_PLACE_KINDS)
             added: set[int] = set()
             for entry in own.values():
-                if entry.kind in ("TABLE", "TABLE DATA", "SEQUENCE SET", "SEQUENCE OWNED BY"):
+                if entry.kind == "TABLE":
                     continue
                 if entry.kind in RESTATED_KINDS:
                     chosen[entry.dump_id] = entry
@@ -353,8 +347,6 @@ def restore_tables(target: database.Database, blob: storage.Blob, backup: layout
         raise JobError(ExitCode.USAGE, f"{backup.object} was taken before backups recorded their catalog, so its "
                                        "tables cannot be named exactly: restore it whole into a scratch database, "
                                        "or pick a newer backup")
-    if request.merge_missing and request.into_schema:
-        raise JobError(ExitCode.USAGE, "--merge-missing and --into-schema are two ways: choose one")
     if sum(bool(x) for x in (request.replace, request.into_schema, request.merge_missing)) > 1:
         raise JobError(ExitCode.USAGE, "--replace, --into-schema and --merge-missing are three ways: choose one")
     catalog = Catalog(data)
@@ -442,7 +434,7 @@ def _execute(run: _Restore, chosen: list[Item]) -> dict:
             item.destination = sql.Identifier(f"raptorflow_merge_{number}")
             connection.execute(_create_copy(item.destination, item.table, temporary=True))
     else:
-        run.run_sql([e for e in ddl if e.kind != "TABLE DATA"], "pre-data")
+        run.run_sql(ddl, "pre-data")
         if in_place:
             try:
                 connection.execute("SET LOCAL session_replication_role = replica")
@@ -469,8 +461,8 @@ def _execute(run: _Restore, chosen: list[Item]) -> dict:
     pipe = run.load(deliveries)
 
     if mode == "replace":
-        run.run_sql([e for e in ddl if e.kind != "TABLE DATA"], "data")
-        run.run_sql([e for e in ddl if e.kind != "TABLE DATA"], "post-data")
+        run.run_sql(ddl, "data")
+        run.run_sql(ddl, "post-data")
         if in_place:
             connection.execute("SET LOCAL session_replication_role = origin")
             broken = _foreign_key_violations(connection, [i.live_oid for i in in_place if i.live_oid])
