@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from backup_job import database, dns_export, dump, restore, transfer
+from backup_job import check, database, dns_export, dump, restore, transfer
 from backup_job import storage as layout
 from backup_job.errors import ExitCode, JobError, printable
 
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                           mode=report.get("mode"), restored=report.get("restored"))
         else:
             db = database.Database.resolve(args.database_url, args.database_url_file, "SCRATCH_DATABASE_URL")
-            report = restore.run_restore_check(db, bucket, args.prefix, args.object, args.kind)
+            report = check.run_restore_check(db, bucket, args.prefix, args.object, args.kind)
             fields.update(object=report["object"], bytes=report["bytes"], tables=report["tables"], rows=report["rows"])
     except JobError as exc:
         log_line(severity="ERROR", result="failure", exitCode=int(exc.code), failure=exc.code.name.lower(),

@@ -18,6 +18,7 @@ import threading
 from google.api_core import exceptions as gcs_errors
 from google.cloud import storage
 
+from backup_job import database
 from backup_job import storage as layout
 from backup_job.dump import enlarge_pipe, pg_binary
 from backup_job.errors import ExitCode, JobError
@@ -251,3 +252,32 @@ def read_head(blob: storage.Blob) -> tuple[bytes, str]:
         detail = process.stderr.read().decode(errors="replace").strip()[-500:]
         raise JobError(ExitCode.VERIFICATION_MISMATCH, f"{blob.name} is not a readable pg_dump archive: {detail}")
     return b"".join(fed), b"".join(output).decode(errors="replace")
+
+
+def restore_into(target: database.Database, blob: storage.Blob, backup: layout.Backup, options: list[str],
+                    hold_back: bool, env: dict[str, str] | None = None) -> HashingPipe:
+    """Download the dump into `pg_restore OPTIONS` (reading stdin) into `target`; verify checksum and size.
+
+    Raises VERIFICATION_MISMATCH when the bytes are not the manifest's (then, with `hold_back`, pg_restore never
+    got the last chunk and is stopped before its COMMIT), DUMP_FAILED when pg_restore fails.
+    """
+    manifest = backup.manifest
+    # pg_restore needs -d; the name is the database's (nothing secret), the rest comes as PG* variables.
+    command = [pg_binary("pg_restore"), "--exit-on-error", "--no-password", f"--dbname={target.params['dbname']}",
+               *options]
+    run = Restoring(command, blob, manifest, hold_back, env={**target.child_env(), **(env or {})})
+    code = run.wait()
+    if run.failure is not None:
+        raise run.failure
+    if not run.verified:
+        raise JobError(
+            ExitCode.VERIFICATION_MISMATCH,
+            f"{backup.object}: sha256 {run.pipe.sha256.hexdigest()} ({run.pipe.size} bytes) differs from the "
+            f"manifest's {manifest['sha256']} ({manifest['sizeBytes']} bytes)"
+            + ("; nothing was restored" if hold_back else ""),
+        )
+    if code != 0:
+        detail = target.scrub(run.errors)
+        raise JobError(ExitCode.DUMP_FAILED, f"pg_restore {database.exit_status(code)}: {detail[-2000:]}")
+    return run.pipe
+

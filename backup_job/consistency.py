@@ -1,0 +1,117 @@
+"""What a table restore checks and settles in the target before it commits.
+
+Foreign keys into and out of a table restored in place (they are not enforced
+while its rows are swapped), owned sequences past the restored rows, and
+whether a live table still has the dump's columns - a table reshaped by hand
+is recreated, which is allowed only when the dump can recreate everything that
+depends on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from backup_job.catalog import Catalog, display, sql_name
+from backup_job.errors import ExitCode, JobError
+
+
+def ident(schema: str, name: str) -> sql.Composed:
+    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+
+
+def only(table: dict[str, Any]) -> sql.SQL:
+    """`ONLY ` for a plain table: its inheritance children are tables of their own, which a restore never touches;
+    a partitioned table's partitions are part of it."""
+    return sql.SQL("ONLY ") if table["kind"] == "r" else sql.SQL("")
+
+
+def count(connection: psycopg.Connection, relation: sql.Composable, only: sql.SQL | None = None) -> int:
+    row = connection.execute(sql.SQL("SELECT count(*) FROM {}{}").format(only or sql.SQL(""), relation)).fetchone()
+    assert row is not None  # count(*) always returns one row
+    return row[0]
+
+
+def foreign_key_violations(connection: psycopg.Connection, oids: list[int]) -> list[str]:
+    """Foreign keys into or out of the tables `oids` (and their partitions) that some row now breaks."""
+    rows = connection.execute(
+        """SELECT o.conname, cn.nspname, c.relname, pn.nspname, p.relname,
+                  (SELECT array_agg(a.attname ORDER BY k.i) FROM unnest(o.conkey) WITH ORDINALITY k(n, i)
+                   JOIN pg_attribute a ON a.attrelid = o.conrelid AND a.attnum = k.n),
+                  (SELECT array_agg(a.attname ORDER BY k.i) FROM unnest(o.confkey) WITH ORDINALITY k(n, i)
+                   JOIN pg_attribute a ON a.attrelid = o.confrelid AND a.attnum = k.n)
+           FROM pg_constraint o
+           JOIN pg_class c ON c.oid = o.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
+           JOIN pg_class p ON p.oid = o.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
+           WHERE o.contype = 'f' AND o.conparentid = 0
+             AND (o.conrelid = ANY(%(oids)s) OR o.confrelid = ANY(%(oids)s)
+                  OR o.conrelid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = ANY(%(oids)s))
+                  OR o.confrelid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = ANY(%(oids)s)))""",
+        {"oids": oids}).fetchall()
+    broken = []
+    for name, child_schema, child, parent_schema, parent, columns, referenced in rows:
+        present = sql.SQL(" AND ").join(sql.SQL("c.{} IS NOT NULL").format(sql.Identifier(col)) for col in columns)
+        match = sql.SQL(" AND ").join(sql.SQL("p.{} = c.{}").format(sql.Identifier(ref), sql.Identifier(col))
+                                      for col, ref in zip(columns, referenced, strict=True))
+        query = sql.SQL("SELECT count(*) FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})").format(
+            ident(child_schema, child), present, ident(parent_schema, parent), match)
+        found = connection.execute(query).fetchone()
+        if found and found[0]:
+            broken.append(f"{found[0]} row(s) of {display(child_schema, child)} break {name} "
+                          f"(references {display(parent_schema, parent)})")
+    return broken
+
+
+def advance_sequences(connection: psycopg.Connection, schema: str, table: str, columns: list[str]) -> None:
+    """Set each sequence owned by a column of the table past its largest value (never backwards)."""
+    qualified = sql_name(schema, table)
+    for column in columns:
+        row = connection.execute("SELECT pg_get_serial_sequence(%s, %s)", (qualified, column)).fetchone()
+        if not row or not row[0]:
+            continue
+        connection.execute(
+            sql.SQL("SELECT setval({seq}::regclass, m) FROM (SELECT max({col}) AS m FROM {tbl}) x "
+                    "WHERE m > (SELECT last_value FROM {seq_rel})").format(
+                seq=sql.Literal(row[0]), col=sql.Identifier(column), tbl=ident(schema, table),
+                seq_rel=sql.SQL(row[0])))
+
+
+def shape(connection: psycopg.Connection, oid: int) -> list[tuple[str, str]]:
+    """The live table's columns (name, type as format_type writes it, user types schema-qualified)."""
+    return [(name, kind) for name, kind in connection.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", (oid,)).fetchall()]
+
+
+def dumped_shape(table: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(c["name"], c["type"]) for c in table["columns"]]
+
+
+def drop_reshaped(connection: psycopg.Connection, catalog: Catalog, table: dict[str, Any], live_oid: int) -> None:
+    """Drop a live table whose columns are not the dump's, so that it is recreated, with whatever depends on it -
+    but only when the dump can recreate every one of those dependants; otherwise refuse (exit 2, naming them)."""
+    dependants = connection.execute(
+        """SELECT DISTINCT 'view', vn.nspname, v.relname, NULL::text
+           FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+           JOIN pg_class v ON v.oid = r.ev_class JOIN pg_namespace vn ON vn.oid = v.relnamespace
+           WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = %(oid)s AND r.ev_class <> %(oid)s
+           UNION
+           SELECT DISTINCT 'foreign key', cn.nspname, c.relname, o.conname
+           FROM pg_constraint o JOIN pg_class c ON c.oid = o.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
+           WHERE o.contype = 'f' AND o.confrelid = %(oid)s AND o.conrelid <> %(oid)s AND o.conparentid = 0""",
+        {"oid": live_oid}).fetchall()
+    dumped_views = {(r["schema"], r["name"]) for r in catalog.relations.values() if r["kind"] in ("v", "m")}
+    dumped_keys = {(catalog.relations[o["table"]]["schema"], catalog.relations[o["table"]]["name"], o["name"])
+                   for o in catalog.objects.values() if o["catalog"] == "pg_constraint" and o["table"] in catalog.relations}
+    unknown = [f"{what} {display(schema, name)}" + (f" {constraint}" if constraint else "")
+               for what, schema, name, constraint in dependants
+               if ((schema, name) not in dumped_views if what == "view" else (schema, name, constraint) not in dumped_keys)]
+    if unknown:
+        raise JobError(ExitCode.USAGE, f"{display(table['schema'], table['name'])} in the target has other columns "
+                                       f"than in the backup, so it would be recreated, but {', '.join(unknown[:5])} "
+                                       "depend on it and are not in the backup: nothing was changed (drop or save them "
+                                       "first)")
+    connection.execute(sql.SQL("DROP TABLE {} CASCADE").format(ident(table["schema"], table["name"])))
+
