@@ -64,12 +64,11 @@ class Entry:
 
 
 def _kind(tableoid: int, rest: str) -> str:
-    """The entry type at the start of `rest`, the longest one that agrees with the entry's catalog."""
+    """The entry type at the start of `rest`, the longest one that agrees with the entry's catalog; "" for a type
+    this module does not know (nothing selects such an entry by its type). The names after it are never read."""
     candidates = [k for k in _BY_LENGTH if rest == k or rest.startswith(k + " ")]
-    for kind in candidates:
-        if _TYPES[kind] == tableoid or (_TYPES[kind] == 0 and tableoid == 0):
-            return kind
-    return candidates[0] if candidates else rest.split(" ", 1)[0]
+    agreeing = [k for k in candidates if _TYPES[k] == tableoid]
+    return (agreeing or candidates or [""])[0]
 
 
 def parse_listing(text: str) -> dict[int, Entry]:
