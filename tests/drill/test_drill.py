@@ -2,7 +2,8 @@
 
 One small drill runs once for the module; the tests check what a reviewer checks in its report against
 sources the drill does not control: the promoted plan (planned here again), the workload's WAL positions,
-the restore command's own refusal, and the machine's namespaces, processes and folders afterwards.
+the restore command's own counts and refusal, the backup's start time, and the machine's namespaces,
+processes and folders afterwards.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from tools.drill import plans, report, transfer
+from tools.drill import deletion, plans, report, transfer
 from tools.drill.__main__ import preflight
 from tools.drill.scenarios import SCENARIOS
 from tools.drill.workload import lsn
@@ -86,7 +88,7 @@ def test_every_scenario_checks_the_recovered_ledger_and_loses_nothing_unexplaine
         assert ledger["ok"] and ledger["checksumOk"], f"{name}: {ledger}"
         assert ledger["missing"] == [] and ledger["foreign"] == [], f"{name}: {ledger}"
         assert ledger["rows"] > 0, f"{name}: the recovered ledger is empty"
-    for name in ("data-deletion", "database-corruption"):
+    for name in ("data-deletion", "table-drop", "database-corruption"):
         evidence = small_drill["scenarios"][name]["evidence"]
         assert evidence["lostUnexplained"] == [], name
         assert small_drill["scenarios"][name]["lostRows"] == len(evidence["lostExplained"]), name
@@ -126,8 +128,41 @@ def test_dns_loss_is_restored_from_the_export_dns_zone_file(small_drill):
     assert all(a["matches"] for a in evidence["answersAfter"])
 
 
-def test_restore_refuses_to_overwrite_a_table_without_replace(small_drill):
-    refused = small_drill["scenarios"]["data-deletion"]["evidence"]["refusedWithoutReplace"]
+def test_data_deletion_merges_back_exactly_the_deleted_rows_the_dump_held(small_drill):
+    evidence = small_drill["scenarios"]["data-deletion"]["evidence"]
+    merge = evidence["merge"]
+    assert merge["mode"] == "merge"
+    assert evidence["deletedBeforeDumpBegan"] > 0 and evidence["deletedAfterDumpBegan"] > 0, \
+        "the mistaken DELETE hits rows from before the dump and after it began"
+    assert merge["restored"] == merge["deletedInDump"] == merge["deletedBack"] > 0, merge
+    assert merge["deletedInDump"] >= evidence["deletedBeforeDumpBegan"], "a row written before the dump is in it"
+    assert merge["restored"] + merge["skipped"] == merge["inDump"], merge
+    assert (merge["changed"], merge["dumpedNotBack"], merge["backNotDumped"]) == ([], [], []), merge
+    assert merge["altered"] == [], "the merge touched rows the DELETE left alone"
+
+
+def test_data_deletion_loses_only_deleted_rows_written_after_the_dump_began(small_drill):
+    scenario = small_drill["scenarios"]["data-deletion"]
+    evidence, merge = scenario["evidence"], scenario["evidence"]["merge"]
+    assert scenario["lostRows"] == merge["deleted"] - merge["deletedInDump"] > 0, merge
+    assert evidence["lostUnexplained"] == []
+    dump_started = datetime.fromisoformat(evidence["dumpStartedAt"].replace("Z", "+00:00"))
+    for seq, acked in evidence["lostAckedAt"].items():
+        assert deletion.hit(int(seq)), f"row {seq} is lost but the DELETE did not match it"
+        assert datetime.fromisoformat(acked) >= dump_started, f"row {seq} was acknowledged before the dump began"
+
+
+def test_data_deletion_keeps_the_app_writing_and_a_second_merge_restores_nothing(small_drill):
+    evidence = small_drill["scenarios"]["data-deletion"]["evidence"]
+    writes = evidence["writesDuringRecovery"]
+    assert writes["acknowledged"] > 0 and writes["failed"] == 0, writes
+    assert evidence["secondMerge"]["exitCode"] == 0 and evidence["secondMerge"]["restored"] == 0, evidence["secondMerge"]
+
+
+def test_table_drop_recreates_the_table_and_a_restore_without_replace_is_refused(small_drill):
+    evidence = small_drill["scenarios"]["table-drop"]["evidence"]
+    assert evidence["restore"]["mode"] == "replace" and evidence["restore"]["rows"] > 0, evidence["restore"]
+    refused = evidence["refusedWithoutReplace"]
     assert refused["exitCode"] == 2 and "--replace" in refused["message"]
 
 

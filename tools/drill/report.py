@@ -17,10 +17,13 @@ MODEL_FACTOR = 2.0
 # A restore shorter than this says more about pg_restore's start-up than about throughput.
 MIN_THROUGHPUT_CHECK_MB = 256.0
 # The drill's scenarios and the readiness table's scenario each is measured against (dns-loss: the regional
-# outage's objective - without DNS, users cannot reach either site - and no model estimate).
-MODEL_SCENARIO = {"regional-outage": "regionalOutage", "data-deletion": "dataDeletion",
+# outage's objective - without DNS, users cannot reach either site - and no model estimate; a dropped table is
+# data deleted by mistake, as rows deleted are).
+MODEL_SCENARIO = {"regional-outage": "regionalOutage", "data-deletion": "dataDeletion", "table-drop": "dataDeletion",
                   "database-corruption": "databaseCorruption", "dns-loss": "regionalOutage"}
-MODELLED = {"regional-outage", "data-deletion", "database-corruption"}
+MODELLED = {"regional-outage", "data-deletion", "table-drop", "database-corruption"}
+# The scenarios that restore from a dump: a restore slower than the model assumes is a finding for each.
+RESTORING = ("data-deletion", "table-drop", "database-corruption")
 
 
 @dataclass
@@ -113,7 +116,7 @@ def check_throughput(results: list[ScenarioResult], throughput: dict[str, Any], 
         finding = (f"recovery.restoreMbPerSecond is {assumed:g} MB/s but the restore ran at {restore:.1f} MB/s "
                    f"(more than {MODEL_FACTOR:g}x slower): set it to {restore:.0f}")
         for result in results:
-            if result.scenario in ("database-corruption", "data-deletion"):
+            if result.scenario in RESTORING:
                 result.model_findings.append(finding)
     lag = throughput.get("replicaLagSeconds")
     replica = declared.get("databaseReplica") or {}

@@ -2,13 +2,14 @@
 project's own tools and runbook, and measure.
 
 Scenarios run in one world, in this order (each leaves a working world for the next):
-dns-loss, data-deletion, database-corruption, regional-outage.
+dns-loss, data-deletion, table-drop, database-corruption, regional-outage.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import secrets
 import shutil
@@ -18,7 +19,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,14 +29,14 @@ import psycopg
 from psycopg import sql
 
 from backup_job import storage as layout
-from tools.drill import cloudflare, dns, plans, postgres, report, storage, workload
+from tools.drill import cloudflare, deletion, dns, plans, postgres, report, storage, workload
 from tools.drill.plans import PlanRun
 from tools.drill.report import ScenarioResult
 from tools.drill.transfer import TransferStandIn
 from tools.drill.workload import Ledger, Workload, check_ledger, lsn
 from tools.drill.world import ADDRESSES, MISSED, DrillError, World, in_namespace, in_site, run, secret
 
-SCENARIOS = ("dns-loss", "data-deletion", "database-corruption", "regional-outage")
+SCENARIOS = ("dns-loss", "data-deletion", "table-drop", "database-corruption", "regional-outage")
 DATABASE = "raptorflow"
 APP_PORT = workload.APP_PORT
 RECOVERY_TIMEOUT_SECONDS = 120.0
@@ -43,6 +44,8 @@ JOB_TIMEOUT_SECONDS = 1800.0
 WRITE_INTERVAL_SECONDS = 0.02
 TRANSFER_POLL_SECONDS = 0.5
 MAX_DRILL_SECONDS = 4 * 3600
+# The modes of `backup_job restore --table` the scenarios recover with.
+REPLACE, MERGE_MISSING = "--replace", "--merge-missing"
 
 
 @dataclass
@@ -71,6 +74,11 @@ def _root() -> Path:
 
 def _utc() -> datetime:
     return datetime.now(UTC)
+
+
+def dump_began(backup: dict[str, Any]) -> datetime:
+    """When a backup's dump began, from its manifest."""
+    return datetime.fromisoformat(backup["startedAt"].replace("Z", "+00:00"))
 
 
 @dataclass
@@ -293,12 +301,13 @@ class Drill:
         self.dns_export = log
         self.progress(f"eu: backup_job export-dns stored {log['object']} ({log['records']} records)")
 
-    def restore(self, database: str, tables: list[str], replace: bool = False) -> dict[str, Any]:
+    def restore(self, database: str, tables: list[str], mode: str | None = None) -> dict[str, Any]:
         """The dr plan's restore settings: `backup_job restore` from the EU replica bucket into `database` on the
-        primary (run in the EU, where the dump is)."""
+        primary (run in the EU, where the dump is); `mode` is REPLACE, MERGE_MISSING or None (the job's default:
+        a whole restore, or tables the target lacks)."""
         _, env = self.job_env(self.plans.dr, "db-backup-restore-check",
                               ("TARGET_DATABASE_URL_FILE", "restore-target.url", self.us.url(database)))
-        args = ["restore", *[a for t in tables for a in ("--table", t)], *(["--replace"] if replace else [])]
+        args = ["restore", *[a for t in tables for a in ("--table", t)], *([mode] if mode else [])]
         return self.job("eu", args, env)
 
     # ------------------------------------------------------------------ measuring
@@ -319,18 +328,23 @@ class Drill:
         with cluster.connect(self.database) as connection:
             return check_ledger(connection, self.ledger)
 
-    def explain_dump_losses(self, present: set[int], damaged: str, incident: float, backup: dict[str, Any],
-                            scenario: str) -> tuple[list[int], list[int], float]:
-        """Acknowledged writes into the `damaged` database missing after a restore: (explained, unexplained, RPO
-        seconds). Explained: acknowledged after the dump began. A dump holds every commit before its snapshot, which
-        is taken after it began; a row's committed_at is when its INSERT ran, and a slow commit (an fsync under
-        load) can become visible seconds later, so the acknowledgement - after the commit - is what is compared."""
-        dump_started = datetime.fromisoformat(backup["startedAt"].replace("Z", "+00:00"))
+    def explain_dump_losses(self, cluster: postgres.Cluster, damaged: str, incident: float, backup: dict[str, Any],
+                            scenario: str, removed: Collection[int] | None = None) -> tuple[list[int], list[int], float]:
+        """Acknowledged writes into the `damaged` database missing from `cluster`'s ledger after a restore:
+        (explained, unexplained, RPO seconds). Explained: removed by the incident (`removed`, or any row when None:
+        the whole table or database went) and acknowledged after the dump began. A dump holds every commit before
+        its snapshot, which is taken after it began; a row's committed_at is when its INSERT ran, and a slow commit
+        (an fsync under load) can become visible seconds later, so the acknowledgement - after the commit - is what
+        is compared."""
+        dump_started = dump_began(backup)
+        # Acknowledged before the ledger is read, so committed before it: a write the app takes meanwhile is no loss.
         with self.ledger.lock:
-            lost = [a for a in self.ledger.acks.values()
-                    if a.database == damaged and a.seq not in present and a.seq not in self.ledger.explained_lost]
-        explained = sorted(a.seq for a in lost if a.acked_wall >= dump_started)
-        unexplained = sorted(a.seq for a in lost if a.acked_wall < dump_started)
+            acked = [a for a in self.ledger.acks.values()
+                     if a.database == damaged and a.seq not in self.ledger.explained_lost]
+        present = self.present(cluster)
+        lost = [a for a in acked if a.seq not in present]
+        explained = sorted(a.seq for a in lost if a.acked_wall >= dump_started and (removed is None or a.seq in removed))
+        unexplained = sorted({a.seq for a in lost} - set(explained))
         with self.ledger.lock:
             for seq in explained:
                 self.ledger.explained_lost[seq] = f"{scenario}: acknowledged after the dump {backup['object']} began"
@@ -347,7 +361,7 @@ class Drill:
 
     def scenario(self, name: str) -> ScenarioResult:
         """Run one scenario; a failed recovery step is a failed scenario, not a crashed drill."""
-        runner = {"dns-loss": self.dns_loss, "data-deletion": self.data_deletion,
+        runner = {"dns-loss": self.dns_loss, "data-deletion": self.data_deletion, "table-drop": self.table_drop,
                   "database-corruption": self.database_corruption, "regional-outage": self.regional_outage}[name]
         try:
             return runner()
@@ -419,36 +433,91 @@ class Drill:
              "ledger": check.to_json()})
 
     def data_deletion(self) -> ScenarioResult:
-        """Drop the ledger table on the primary; restore it from the latest dump in the EU replica bucket."""
+        """The plan's scenario 4: rows deleted by mistake (a DELETE with a wrong WHERE) while the app keeps writing,
+        merged back from the newest dump in the EU replica bucket with `restore --table public.ledger
+        --merge-missing`; the app is never stopped. The RTO runs from the DELETE's commit to the merge's end: the
+        app served throughout, so it is how long the deleted rows were missing, not an outage."""
+        began = dump_began(self.backup)
+        # The mistake must hit rows written after the dump began, or it would not show what a merge cannot bring back.
+        if self.wait_write(-math.inf, lambda ack: ack.acked_wall > began and deletion.hit(ack.seq)) is None:
+            raise DrillError(MISSED, "no write after the dump began that the mistaken DELETE would hit")
+        with self.us.connect(self.database) as connection:
+            deleted = deletion.mistaken_delete(connection)
+        incident = time.monotonic()  # the DELETE has committed: the rows are gone from here
+        self.progress(f"data-deletion: a mistaken delete ({deletion.PREDICATE}) removed {len(deleted)} ledger rows while "
+                      f"the app writes; backup_job restore --table public.ledger {MERGE_MISSING}")
+        log = self.restore(self.database, ["public.ledger"], MERGE_MISSING)
+        merged = time.monotonic()
+        if log["exitCode"] != 0:
+            raise DrillError(MISSED, f"backup_job restore failed (exit {log['exitCode']}): {log.get('message', '')}")
+        merge = merged_table(log, "public.ledger")
+        again = self.restore(self.database, ["public.ledger"], MERGE_MISSING)
+        again_restored = merged_table(again, "public.ledger")["restored"] if again["exitCode"] == 0 else None
+        with self.us.connect(self.database) as connection:
+            after = deletion.ledger_rows(connection)
+        with self.ledger.lock:
+            acks = {seq: a for seq, a in self.ledger.acks.items() if a.database == self.database}
+            failed = [reason for moment, reason in self.ledger.failures if incident < moment <= merged]
+        written = sum(incident < a.acked_at <= merged for a in acks.values())
+        account = deletion.account(deleted, after, int(merge["inDump"]), acks)
+        explained, unexplained, rpo = self.explain_dump_losses(self.us, self.database, incident, self.backup,
+                                                               "data-deletion", removed=deleted)
+        check = self.verify(self.us)
+        before_dump = sum(seq in acks and acks[seq].acked_wall < began for seq in deleted)
+        restored = int(merge["restored"])
+        ok = (check.ok and account.ok and not unexplained and restored == len(account.dumped)
+              and again_restored == 0 and written > 0 and not failed)
+        rto = merged - incident
+        return ScenarioResult(
+            "data-deletion", rto, len(explained) + len(unexplained), rpo, ok,
+            f"a mistaken delete ({deletion.PREDICATE}) removed {len(deleted)} rows ({before_dump} "
+            f"written before the dump began); {MERGE_MISSING} from {log['object']} restored {restored} of the "
+            f"{len(account.dumped)} the dump held, {rto:.1f} s after the DELETE, while the app acknowledged {written} "
+            f"writes and failed {len(failed)}; {len(explained)} deleted rows written after the dump began are lost "
+            f"(explained by the dump time), {len(unexplained)} unexplained; a second merge restored {again_restored}",
+            {"predicate": deletion.PREDICATE, "deletedBeforeDumpBegan": before_dump,
+             "deletedAfterDumpBegan": len(deleted) - before_dump,
+             "merge": {**{k: log.get(k) for k in ("object", "bytes", "mode", "durationSeconds")},
+                       **{k: merge.get(k) for k in ("restored", "skipped", "inDump")}, **account.to_json()},
+             "rtoMeasuredAs": "the DELETE's commit to the end of the merge job (the app served throughout)",
+             "writesDuringRecovery": {"acknowledged": written, "failed": len(failed), "reasons": sorted(set(failed))},
+             "secondMerge": {"exitCode": again["exitCode"], "restored": again_restored,
+                             "message": again.get("message", "")},
+             "lostExplained": explained, "lostUnexplained": unexplained,
+             "lostAckedAt": {str(seq): acks[seq].acked_wall.isoformat() for seq in explained + unexplained},
+             "dumpStartedAt": self.backup["startedAt"], "ledger": check.to_json()})
+
+    def table_drop(self) -> ScenarioResult:
+        """Drop the ledger table on the primary; recreate it from the latest dump in the EU replica bucket with
+        `restore --table public.ledger --replace`, the app in maintenance mode meanwhile."""
         incident = time.monotonic()
         with self.us.connect(self.database) as connection:
             connection.execute("DROP TABLE ledger")
         dropped_at = _utc()  # a write committed after this went into the restored table
-        self.progress("data-deletion: DROP TABLE ledger on the primary; restoring it with backup_job restore --table")
+        self.progress(f"table-drop: DROP TABLE ledger on the primary; backup_job restore --table public.ledger {REPLACE}")
         started = time.monotonic()
-        # The app must not write while the table is restored into the live database: its inserts would land in
-        # the empty table pg_restore creates, and the restored rows and sequence would then collide with them.
+        # The app must not write while the table is recreated in the live database: its inserts would land in the
+        # empty table the restore creates, and the restored rows and sequence would then collide with them.
         self.signal_app("us", signal.SIGUSR1)
         try:
-            log = self.restore(self.database, ["public.ledger"])
+            log = self.restore(self.database, ["public.ledger"], REPLACE)
         finally:
             self.signal_app("us", signal.SIGUSR2)
         if log["exitCode"] != 0:
             raise DrillError(MISSED, f"backup_job restore failed (exit {log['exitCode']}): {log.get('message', '')}")
         restore_seconds = time.monotonic() - started
         rto = self.wait_write(incident, lambda ack: ack.committed_at > dropped_at)
-        present = self.present(self.us)
-        explained, unexplained, rpo = self.explain_dump_losses(present, self.database, incident, self.backup,
-                                                               "data-deletion")
+        explained, unexplained, rpo = self.explain_dump_losses(self.us, self.database, incident, self.backup,
+                                                               "table-drop")
         refused = self.restore(self.database, ["public.ledger"])
         check = self.verify(self.us)
         ok = check.ok and not unexplained and refused["exitCode"] == 2
         return ScenarioResult(
-            "data-deletion", rto, len(explained) + len(unexplained), rpo, ok,
-            f"ledger restored from {log['object']} in {restore_seconds:.1f} s; {len(explained)} rows acknowledged after "
-            f"the dump began are lost (explained by the dump time), {len(unexplained)} unexplained; a second restore "
-            f"without --replace was refused (exit {refused['exitCode']})",
-            {"restore": {k: log.get(k) for k in ("object", "bytes", "rows", "durationSeconds")},
+            "table-drop", rto, len(explained) + len(unexplained), rpo, ok,
+            f"ledger recreated from {log['object']} in {restore_seconds:.1f} s; {len(explained)} rows acknowledged "
+            f"after the dump began are lost (explained by the dump time), {len(unexplained)} unexplained; a second "
+            f"restore without {REPLACE} was refused (exit {refused['exitCode']})",
+            {"restore": {k: log.get(k) for k in ("object", "bytes", "rows", "mode", "durationSeconds")},
              "lostExplained": explained, "lostUnexplained": unexplained,
              "dumpStartedAt": self.backup["startedAt"], "refusedWithoutReplace": {
                  "exitCode": refused["exitCode"], "message": refused.get("message", "")},
@@ -485,8 +554,7 @@ class Drill:
         restored_mb = size[0] / 1048576
         self.throughput["restoreMbPerSecond"] = round(restored_mb / restore_seconds, 1)
         self.throughput["restoredMb"] = round(restored_mb, 1)
-        present = self.present(self.us)
-        explained, unexplained, rpo = self.explain_dump_losses(present, damaged, incident, self.backup,
+        explained, unexplained, rpo = self.explain_dump_losses(self.us, damaged, incident, self.backup,
                                                                "database-corruption")
         check = self.verify(self.us)
         return ScenarioResult(
@@ -607,6 +675,14 @@ class Drill:
             if os.environ.get("RFDR_DEBUG"):
                 self.progress(f"closed {getattr(close, '__qualname__', close)} in {time.monotonic() - began:.1f} s")
         self.world.teardown()
+
+
+def merged_table(log: dict[str, Any], table: str) -> dict[str, Any]:
+    """The entry of `table` in a merge's JSON line: `restored` (rows inserted), `skipped` and `inDump`."""
+    for entry in log.get("restored") or []:
+        if entry.get("table") == table:
+            return entry
+    raise DrillError(MISSED, f"backup_job restore --merge-missing reported no merge of {table}: {log.get('restored')}")
 
 
 def overwrite(path: Path, chunk_bytes: int = 1 << 20) -> None:
