@@ -9,10 +9,13 @@ carries too - never by matching text:
   table also has its columns (name, type as `format_type` writes it with
   every user type schema-qualified, NOT NULL, generated, identity), its key
   (the primary key, else the narrowest unique index over NOT NULL columns
-  without expressions or a predicate) and, for a partition, its parent.
+  without expressions or a predicate), its row-level-security switches, each
+  column's default (and the relations the default uses, such as another
+  table's sequence) and, for a partition, its parent; an index has its
+  definition.
 - `tableObjects`: constraints, triggers, policies and rules of those tables
-  by OID, table OID and name, so a table restore can tell which of them the
-  target still has.
+  by OID, table OID, name and definition (DEFINITIONS), so a table restore
+  can tell which of them the target still has unchanged.
 - `schemas`: the schemas' OIDs and names.
 - `roles`: every role the dump grants to (ACLs of schemas, relations,
   columns, functions, types, large objects and default privileges) or names
@@ -48,8 +51,13 @@ SELECT c.oid::bigint, n.nspname, c.relname, c.relkind::text,
        (SELECT i.inhparent::bigint FROM pg_inherits i WHERE i.inhrelid = c.oid AND c.relispartition),
        CASE WHEN c.relkind IN ('r', 'p') THEN (
            SELECT json_agg(json_build_array(a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-                                            a.attgenerated <> '', a.attidentity::text) ORDER BY a.attnum)
-           FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) END,
+                                            a.attgenerated <> '', a.attidentity::text, pg_get_expr(d.adbin, d.adrelid),
+                                            (SELECT json_agg(DISTINCT u.refobjid::bigint) FROM pg_depend u
+                                             WHERE u.classid = 'pg_attrdef'::regclass AND u.objid = d.oid
+                                               AND u.refclassid = 'pg_class'::regclass AND u.refobjid <> c.oid))
+                           ORDER BY a.attnum)
+           FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+           WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) END,
        CASE WHEN c.relkind IN ('r', 'p') THEN (
            SELECT json_agg(a.attname ORDER BY k.ord)
            FROM (SELECT x.indkey, x.indnkeyatts FROM pg_index x
@@ -59,24 +67,40 @@ SELECT c.oid::bigint, n.nspname, c.relname, c.relkind::text,
                                    WHERE NOT na.attnotnull)
                  ORDER BY x.indisprimary DESC, x.indnkeyatts, x.indexrelid LIMIT 1) best
            CROSS JOIN LATERAL unnest((best.indkey::int2[])[0:best.indnkeyatts - 1]) WITH ORDINALITY AS k(attnum, ord)
-           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum) END
+           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum) END,
+       json_build_array(c.relrowsecurity, c.relforcerowsecurity),
+       CASE WHEN c.relkind IN ('i', 'I') THEN pg_get_indexdef(c.oid) END
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'i', 'I') AND {_USER_NAMESPACE} AND {_NOT_EXTENSION_MEMBER}
 ORDER BY n.nspname, c.relname
 """  # noqa: S608 - constant SQL fragments, no input
 
+# How a table's own constraint, trigger, policy or rule `o` is defined, as the server writes it (with
+# search_path = pg_catalog, every name qualified); NULL for one it inherits from a parent table, which the
+# parent's definition makes. A table restore compares these with the target's to tell a changed object.
+DEFINITIONS = {
+    "pg_constraint": "CASE WHEN o.conislocal AND o.conparentid = 0 THEN pg_get_constraintdef(o.oid) END",
+    "pg_trigger": "CASE WHEN o.tgparentid = 0 THEN pg_get_triggerdef(o.oid) || ' ' || o.tgenabled::text END",
+    "pg_policy": """concat_ws(' ', o.polcmd::text, o.polpermissive,
+                       (SELECT string_agg(CASE WHEN r = 0 THEN 'public' ELSE r::regrole::text END, ','
+                                          ORDER BY 1) FROM unnest(o.polroles) r),
+                       'USING', pg_get_expr(o.polqual, o.polrelid), 'CHECK', pg_get_expr(o.polwithcheck, o.polrelid))""",
+    "pg_rewrite": "pg_get_ruledef(o.oid) || ' ' || o.ev_enabled::text",
+}
+
 _TABLE_OBJECTS = f"""
-SELECT 'pg_constraint', o.oid::bigint, o.conrelid::bigint, o.conname FROM pg_constraint o
+SELECT 'pg_constraint', o.oid::bigint, o.conrelid::bigint, o.conname, {DEFINITIONS["pg_constraint"]}
+  FROM pg_constraint o
   JOIN pg_class c ON c.oid = o.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {_USER_NAMESPACE}
 UNION ALL
-SELECT 'pg_trigger', o.oid::bigint, o.tgrelid::bigint, o.tgname FROM pg_trigger o
+SELECT 'pg_trigger', o.oid::bigint, o.tgrelid::bigint, o.tgname, {DEFINITIONS["pg_trigger"]} FROM pg_trigger o
   JOIN pg_class c ON c.oid = o.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE NOT o.tgisinternal AND {_USER_NAMESPACE}
 UNION ALL
-SELECT 'pg_policy', o.oid::bigint, o.polrelid::bigint, o.polname FROM pg_policy o
+SELECT 'pg_policy', o.oid::bigint, o.polrelid::bigint, o.polname, {DEFINITIONS["pg_policy"]} FROM pg_policy o
   JOIN pg_class c ON c.oid = o.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {_USER_NAMESPACE}
 UNION ALL
-SELECT 'pg_rewrite', o.oid::bigint, o.ev_class::bigint, o.rulename FROM pg_rewrite o
+SELECT 'pg_rewrite', o.oid::bigint, o.ev_class::bigint, o.rulename, {DEFINITIONS["pg_rewrite"]} FROM pg_rewrite o
   JOIN pg_class c ON c.oid = o.ev_class JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE o.rulename <> '_RETURN' AND {_USER_NAMESPACE}
 ORDER BY 1, 2
@@ -122,15 +146,18 @@ SELECT coalesce(json_agg(r.rolname ORDER BY r.rolname), '[]') FROM pg_roles r WH
 def read_catalog(connection: psycopg.Connection) -> dict[str, Any]:
     """The catalog of what a dump taken in this connection's snapshot holds (see the module docstring)."""
     relations = []
-    for oid, schema, name, kind, parent, columns, key in connection.execute(_RELATIONS).fetchall():
+    for oid, schema, name, kind, parent, columns, key, security, index in connection.execute(_RELATIONS).fetchall():
         relation: dict[str, Any] = {"oid": oid, "schema": schema, "name": name, "kind": kind}
         if kind in ("r", "p"):
-            relation.update(parent=parent, key=key, columns=[
-                {"name": c[0], "type": c[1], "notNull": c[2], "generated": c[3], "identity": c[4]} for c in columns or []
+            relation.update(parent=parent, key=key, rowSecurity=security[0], forceRowSecurity=security[1], columns=[
+                {"name": c[0], "type": c[1], "notNull": c[2], "generated": c[3], "identity": c[4], "default": c[5],
+                 "defaultUses": c[6] or []} for c in columns or []
             ])
+        elif index is not None:
+            relation["definition"] = index
         relations.append(relation)
-    objects = [{"catalog": catalog, "oid": oid, "table": table, "name": name}
-               for catalog, oid, table, name in connection.execute(_TABLE_OBJECTS).fetchall()]
+    objects = [{"catalog": catalog, "oid": oid, "table": table, "name": name, "definition": definition}
+               for catalog, oid, table, name, definition in connection.execute(_TABLE_OBJECTS).fetchall()]
     schemas = [{"oid": oid, "name": name} for oid, name in connection.execute(_SCHEMAS).fetchall()]
     roles = connection.execute(_ROLES).fetchone()
     owners = connection.execute(_OWNERS).fetchone()

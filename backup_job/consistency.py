@@ -2,8 +2,8 @@
 
 Foreign keys into and out of a table restored in place (they are not enforced
 while its rows are swapped), owned sequences past the restored rows, and
-whether a live table still has the dump's columns - a table reshaped by hand
-is recreated, which is allowed only when the dump can recreate everything that
+whether a live table still has the dump's columns (names, types, identity,
+generated expressions) - a table reshaped by hand is recreated, which is allowed only when the dump can recreate everything that
 depends on it.
 """
 
@@ -35,9 +35,15 @@ def count(connection: psycopg.Connection, relation: sql.Composable, only: sql.SQ
 
 
 def foreign_key_violations(connection: psycopg.Connection, oids: list[int]) -> list[str]:
-    """Foreign keys into or out of the tables `oids` (and their partitions) that some row now breaks."""
+    """Foreign keys into or out of the tables `oids`, their partitions and the tables they are partitions of, that
+    some row now breaks."""
+    # A partition's rows are its ancestors' rows too: keys into or out of any of them, or of its own partitions.
     rows = connection.execute(
-        """SELECT o.conname, cn.nspname, c.relname, pn.nspname, p.relname,
+        """WITH wanted AS (SELECT unnest(%(oids)s::oid[]) AS relid),
+           related AS (SELECT relid FROM wanted
+                       UNION SELECT t.relid FROM wanted w, pg_partition_tree(w.relid) t
+                       UNION SELECT a.relid FROM wanted w, pg_partition_ancestors(w.relid) a)
+           SELECT o.conname, cn.nspname, c.relname, pn.nspname, p.relname,
                   (SELECT array_agg(a.attname ORDER BY k.i) FROM unnest(o.conkey) WITH ORDINALITY k(n, i)
                    JOIN pg_attribute a ON a.attrelid = o.conrelid AND a.attnum = k.n),
                   (SELECT array_agg(a.attname ORDER BY k.i) FROM unnest(o.confkey) WITH ORDINALITY k(n, i)
@@ -46,9 +52,7 @@ def foreign_key_violations(connection: psycopg.Connection, oids: list[int]) -> l
            JOIN pg_class c ON c.oid = o.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
            JOIN pg_class p ON p.oid = o.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
            WHERE o.contype = 'f' AND o.conparentid = 0
-             AND (o.conrelid = ANY(%(oids)s) OR o.confrelid = ANY(%(oids)s)
-                  OR o.conrelid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = ANY(%(oids)s))
-                  OR o.confrelid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = ANY(%(oids)s)))""",
+             AND (o.conrelid IN (SELECT relid FROM related) OR o.confrelid IN (SELECT relid FROM related))""",
         {"oids": oids}).fetchall()
     broken = []
     for name, child_schema, child, parent_schema, parent, columns, referenced in rows:
@@ -78,15 +82,20 @@ def advance_sequences(connection: psycopg.Connection, schema: str, table: str, c
                 seq_rel=sql.SQL(row[0])))
 
 
-def shape(connection: psycopg.Connection, oid: int) -> list[tuple[str, str]]:
-    """The live table's columns (name, type as format_type writes it, user types schema-qualified)."""
-    return [(name, kind) for name, kind in connection.execute(
-        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+def shape(connection: psycopg.Connection, oid: int) -> list[tuple[Any, ...]]:
+    """The live table's columns as a restore in place cannot change them: name, type (as format_type writes it,
+    user types schema-qualified), identity kind, and the expression of a generated column."""
+    return [tuple(row) for row in connection.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attidentity::text, "
+        "CASE WHEN a.attgenerated <> '' THEN pg_get_expr(d.adbin, d.adrelid) END "
+        "FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
         "WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", (oid,)).fetchall()]
 
 
-def dumped_shape(table: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(c["name"], c["type"]) for c in table["columns"]]
+def dumped_shape(table: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """`shape` as the backup's catalog records the table."""
+    return [(c["name"], c["type"], c["identity"], c.get("default") if c["generated"] else None)
+            for c in table["columns"]]
 
 
 def drop_reshaped(connection: psycopg.Connection, catalog: Catalog, table: dict[str, Any], live_oid: int) -> None:

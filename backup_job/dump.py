@@ -166,6 +166,11 @@ def pg_binary(name: str) -> str:
     return found
 
 
+def _describe(connection: psycopg.Connection, count_rows: bool) -> tuple[dict, list | None]:
+    """The catalog of what the snapshot holds, and (for a full backup) its row count per table."""
+    return dump_catalog.read_catalog(connection), database.table_rows(connection) if count_rows else None
+
+
 def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Client | None = None) -> dict:
     """Dump `db` into the bucket; return the manifest written. Raises JobError on any failure."""
     if request.window_bytes < MIN_WINDOW_BYTES:
@@ -183,10 +188,8 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         assert exported is not None  # a function call always returns one row
         snapshot = exported[0]
         version = database.server_version(connection)
-        # What the dump holds, by OID, in the same snapshot: a restore names tables by this, never by text.
         connection.execute("SET LOCAL search_path = pg_catalog")
         connection.execute("SET LOCAL statement_timeout = 0")  # the job's own limit, whatever the role's
-        catalog = dump_catalog.read_catalog(connection)
         command = [
             pg_binary("pg_dump"), "--format=custom", f"--compress={request.compress_level}",
             f"--snapshot={snapshot}", "--no-password",
@@ -209,14 +212,16 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         counter = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="row-counts")
         counting = None
         try:
-            # Counted while the dump streams: same snapshot, so the same rows pg_dump writes.
-            counting = counter.submit(database.table_rows, connection) if request.kind == "full" else None
+            # Read while the dump streams, in its snapshot: what the dump holds, by OID (a restore names tables by
+            # this, never by text), and the rows pg_dump writes. Reading a default's expression waits for a lock
+            # on its table, as pg_dump does, so neither delays the other.
+            counting = counter.submit(_describe, connection, request.kind == "full")
             try:
                 transfer.upload_stream(bucket, name, _blocks(items), "application/vnd.postgresql.custom-dump",
                                        request.window_bytes)
             except transfer.SourceFailed as failed:
                 raise failed.cause from None
-            rows = counting.result() if counting else None
+            catalog, rows = counting.result()
         except _DumpFailed as failed:
             stderr_reader.join(timeout=5)
             detail = db.scrub(b"".join(stderr_chunks).decode(errors="replace")).strip()
@@ -227,7 +232,8 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         except JobError:
             raise
         except psycopg.Error as exc:
-            raise JobError(ExitCode.ROW_COUNT_FAILED, f"counting rows: {db.scrub(str(exc)).strip()}") from None
+            raise JobError(ExitCode.ROW_COUNT_FAILED, f"reading the catalog and counting rows: "
+                                                      f"{db.scrub(str(exc)).strip()}") from None
         except Exception as exc:  # noqa: BLE001 - whatever else breaks the stream, no complete object exists
             raise JobError(ExitCode.UPLOAD_FAILED, f"uploading {name}: {type(exc).__name__}: {exc}") from None
         finally:

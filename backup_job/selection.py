@@ -81,6 +81,8 @@ class Selection:
     def __init__(self, connection: psycopg.Connection, toc: archive.Toc, catalog: Catalog):
         self.connection, self.toc, self.catalog = connection, toc, catalog
         self.position = {dump_id: i for i, dump_id in enumerate(toc.entries)}
+        self.not_recreated: dict[int, list[str]] = {}
+        """By recreated table OID: its dependants the target lost with it that cannot come back, and why."""
 
     def _closure(self, start: Iterable[archive.Entry], kinds: frozenset[str]) -> dict[int, archive.Entry]:
         chosen = {e.dump_id: e for e in start}
@@ -116,6 +118,17 @@ class Selection:
             return table is not None and self.connection.execute(query, (table, obj["name"])).fetchone() is not None
         return entry.catalog[0] == archive.PG_CLASS and self._live_oid(entry.oid) is not None
 
+    def _name(self, entry: archive.Entry) -> str:
+        relation = self.catalog.relations.get(entry.oid)
+        return display(relation["schema"], relation["name"]) if relation else f"dump entry {entry.dump_id}"
+
+    def _lacking(self, entry: archive.Entry, recreated: set[int], chosen: dict[int, archive.Entry]) -> list[str]:
+        """The relations `entry` depends on that the target lacks and that are neither recreated nor chosen."""
+        needed = [self.toc.entries[d] for d in entry.depends if d in self.toc.entries]
+        return list(dict.fromkeys(self._name(n) for n in needed
+                                  if n.kind in ("TABLE", "VIEW", "MATERIALIZED VIEW") and n.oid not in recreated
+                                  and n.dump_id not in chosen and self._live_oid(n.oid) is None))
+
     def _tables_present(self, entry: archive.Entry, recreated: set[int]) -> bool:
         """Whether every table `entry` depends on is in the target, or being recreated."""
         tables = [self.toc.entries[d] for d in entry.depends if d in self.toc.entries]
@@ -130,10 +143,17 @@ class Selection:
             own = self._closure(self._table_entries(table), OWN_KINDS)
             views = self._closure(own.values(), DEPENDANT_KINDS | VIEW_PARTS)
             kept_views = set()
-            for entry in views.values():
+            for entry in sorted(views.values(), key=lambda e: self.position[e.dump_id]):
                 if entry.kind in DEPENDANT_KINDS and self._exists(entry, recreated):
                     kept_views.add(entry.dump_id)
                     continue
+                if entry.kind in DEPENDANT_KINDS:
+                    lacking = self._lacking(entry, recreated, chosen)
+                    if lacking:  # it also needs a relation the target lacks and this restore does not bring
+                        kept_views.add(entry.dump_id)
+                        self.not_recreated.setdefault(table["oid"], []).append(
+                            f"{entry.kind.lower()} {self._name(entry)} (needs {', '.join(lacking)})")
+                        continue
                 if entry.kind in NAMED_OBJECT_KINDS and (self._exists(entry, recreated)
                                                          or not self._tables_present(entry, recreated)):
                     continue

@@ -53,7 +53,7 @@ import psycopg
 from google.cloud import storage
 from psycopg import sql
 
-from backup_job import database
+from backup_job import archive, database, exact
 from backup_job import storage as layout
 from backup_job.apply import ArchiveRun, sql_failure
 from backup_job.catalog import Catalog, TableName, display
@@ -138,6 +138,8 @@ def _execute(run: ArchiveRun, chosen: list[Item]) -> dict:
                 item.live_oid = None
     recreate = [i for i in chosen if mode == "replace" and i.live_oid is None]
     in_place = [i for i in chosen if mode == "replace" and i.live_oid is not None]
+    for item in in_place:
+        _settle(run, item)
     ddl = run.selection.definitions([i.table for i in recreate], [i.table for i in in_place]) if mode == "replace" else []
 
     if mode == "into":
@@ -148,6 +150,8 @@ def _execute(run: ArchiveRun, chosen: list[Item]) -> dict:
             connection.execute(create_copy(item.destination, item.table, temporary=True))
     else:
         run.run_sql(ddl, "pre-data")
+        exact.restore_lost_defaults(connection, run.catalog, {e.oid for e in ddl if e.catalog[0] == archive.PG_CLASS},
+                                    {p["oid"] for i in recreate for p in [i.table, *run.catalog.partitions(i.table["oid"])]})
         _empty_in_place(connection, in_place)
     pipe = run.load(_deliveries(run, chosen, recreate))
     if mode == "replace":
@@ -157,6 +161,9 @@ def _execute(run: ArchiveRun, chosen: list[Item]) -> dict:
 
     report_tables = [merge(connection, item) if mode == "merge"
                      else _counted(connection, item, request.into_schema, item in recreate) for item in chosen]
+    for item, line in zip(chosen, report_tables, strict=True):
+        if run.selection.not_recreated.get(item.table["oid"]):
+            line["notRecreated"] = run.selection.not_recreated[item.table["oid"]]
     # Last, once every check passed: setval is not undone by a rollback.
     for item in in_place:
         advance_sequences(connection, item.table["schema"], item.table["name"],
@@ -193,6 +200,14 @@ def _create_beside(connection: psycopg.Connection, chosen: list[Item], schema: s
                                            "drop it, or choose another --into-schema")
         item.destination = ident(schema, item.table["name"])
         connection.execute(create_copy(item.destination, item.table, temporary=False))
+
+
+def _settle(run: ArchiveRun, item: Item) -> None:
+    """Undo what the table restored in place, and each of its partitions, has otherwise than the dump."""
+    for relation in [item.table, *run.catalog.partitions(item.table["oid"])]:
+        live = live_relation(run.connection, relation["schema"], relation["name"])
+        if live is not None:
+            exact.settle(run.connection, run.catalog, relation, live[0], ident(relation["schema"], relation["name"]))
 
 
 def _empty_in_place(connection: psycopg.Connection, in_place: list[Item]) -> None:

@@ -1,0 +1,184 @@
+"""`restore --table ... --replace` leaves the table exactly as the dump had it, or changes nothing.
+
+Each case damages a copy of a database the way people and migrations do - a
+constraint loosened, a grant widened, a policy added, RLS switched, an
+identity dropped - and restores the table in place; the target's schema dump
+(grants and policies included) and rows must then equal the source's. The
+refusals must leave rows, schema and sequence positions as they were.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+
+from backup_job import dump
+from backup_job.catalog import read_catalog
+from backup_job.database import Database
+from backup_job.errors import ExitCode
+from tests.backup_job.zoo import contents, damaged, ensure_roles, log_of, restore, restored, run, scalar, schema_of
+from tests.services import postgres_bindir
+
+pytestmark = pytest.mark.skipif(postgres_bindir() is None, reason="needs Debian's postgresql package")
+
+NEIGHBOURS = """
+CREATE TABLE public.a (id serial PRIMARY KEY, label text);
+CREATE TABLE public.b (id int PRIMARY KEY, ticket int NOT NULL DEFAULT nextval('public.a_id_seq'));
+CREATE TABLE public.c (id int PRIMARY KEY, a_id int REFERENCES public.a);
+CREATE VIEW public.a_with_b AS SELECT a.id, a.label, b.ticket FROM public.a JOIN public.b USING (id);
+CREATE TABLE public.parent (id int PRIMARY KEY, v text);
+CREATE TABLE public.child (extra text) INHERITS (public.parent);
+CREATE TABLE Ärger (id int PRIMARY KEY);
+INSERT INTO public.a (label) SELECT 'a' || i FROM generate_series(1, 20) i;
+INSERT INTO public.b (id) SELECT i FROM generate_series(1, 10) i;
+INSERT INTO public.c SELECT i, i FROM generate_series(1, 5) i;
+INSERT INTO public.parent SELECT i, 'p' || i FROM generate_series(1, 10) i;
+INSERT INTO public.child SELECT i, 'c' || i, 'x' FROM generate_series(11, 15) i;
+INSERT INTO Ärger SELECT generate_series(1, 3);
+"""
+
+
+@pytest.fixture(scope="module")
+def neighbours(postgres, emulator):
+    """A database whose tables lean on each other (a shared sequence, a view over two tables, inheritance) and one
+    full backup of it: (source URL, bucket name)."""
+    from google.cloud import storage
+
+    url = postgres.create_database(f"neighbours_{uuid.uuid4().hex[:8]}")
+    run(url, NEIGHBOURS)
+    bucket = storage.Client().create_bucket(f"neighbours-{uuid.uuid4().hex[:12]}")
+    dump.run_backup(Database(url), dump.BackupRequest(kind="full", bucket=bucket.name))
+    return url, bucket.name
+
+
+def copy_of(postgres, neighbours, statement: str = "") -> str:
+    """A target restored whole from the neighbours' backup, then damaged by `statement`."""
+    _, bucket = neighbours
+    target = postgres.create_database(f"copy_{uuid.uuid4().hex[:8]}")
+    restored(bucket, target)
+    if statement:
+        run(target, statement)
+    return target
+
+
+@pytest.mark.parametrize("damage", [
+    pytest.param("ALTER TABLE public.orders ALTER COLUMN total DROP NOT NULL", id="not-null-dropped"),
+    pytest.param("ALTER TABLE public.orders ALTER COLUMN note SET NOT NULL", id="not-null-added"),
+    pytest.param('ALTER TABLE public."Quote""d Name" ALTER COLUMN id DROP IDENTITY', id="identity-dropped"),
+    pytest.param("ALTER TABLE public.orders FORCE ROW LEVEL SECURITY", id="rls-forced"),
+    pytest.param("ALTER TABLE public.orders DISABLE ROW LEVEL SECURITY", id="rls-disabled"),
+    pytest.param("ALTER TABLE public.orders ADD CONSTRAINT total_positive CHECK (total >= 0)", id="check-added"),
+    pytest.param("CREATE POLICY everyone ON public.orders FOR SELECT TO anon USING (true)", id="policy-added"),
+    pytest.param("DROP POLICY orders_own ON public.orders; CREATE POLICY orders_own ON public.orders FOR SELECT "
+                 "TO authenticated, anon USING (true)", id="policy-widened"),
+    pytest.param("GRANT ALL ON public.orders TO anon; GRANT UPDATE (note) ON public.orders TO authenticated",
+                 id="grants-widened"),
+    pytest.param("REVOKE ALL ON public.orders FROM service_role; REVOKE INSERT ON public.orders FROM CURRENT_USER",
+                 id="grants-narrowed"),
+    pytest.param("ALTER TABLE public.orders DISABLE TRIGGER orders_audit", id="trigger-disabled"),
+    pytest.param("DROP INDEX public.orders_customer_idx; CREATE INDEX orders_customer_idx ON public.orders (note)",
+                 id="index-redefined"),
+    pytest.param("ALTER TABLE public.orders ALTER COLUMN total SET DEFAULT 42", id="default-changed"),
+])
+def test_replace_brings_a_table_back_exactly_as_dumped(postgres, zoo, damage):
+    source, bucket, target = damaged(postgres, zoo, damage)
+    table = 'public."Quote""d Name"' if "Quote" in damage else "public.orders"
+    others = {k: v for k, v in contents(target).items() if not k.startswith(("public.", "sequence public."))}
+    restored(bucket, target, "--table", table, "--replace")
+    assert schema_of(target) == schema_of(source), f"{damage!r} survived the restore"
+    after, expected = contents(target), contents(source)
+    assert after[table] == expected[table]
+    assert {k: v for k, v in after.items() if k in others} == others
+
+
+def test_an_in_place_restore_of_one_partition_checks_keys_that_reference_its_parent(postgres, zoo):
+    _, bucket, target = damaged(postgres, zoo, """
+        CREATE TABLE public.event_refs (id int, at date, FOREIGN KEY (id, at) REFERENCES public.events);
+        INSERT INTO public.events VALUES (5000, '2025-07-01', '{}');
+        INSERT INTO public.event_refs VALUES (5000, '2025-07-01')""")
+    schema, rows = schema_of(target), contents(target)
+    result = restore(bucket, target, "--table", "public.events_2025", "--replace")
+    assert result.returncode == ExitCode.RESTORE_REFUSED, result.stdout + result.stderr
+    assert "event_refs" in log_of(result)["message"]
+    assert (schema_of(target), contents(target)) == (schema, rows)
+
+
+def test_a_dependant_view_that_needs_a_table_the_target_lacks_is_named_not_fatal(postgres, neighbours):
+    source, bucket = neighbours
+    target = copy_of(postgres, neighbours, "DROP TABLE public.a CASCADE; DROP TABLE public.b")
+    log = restored(bucket, target, "--table", "public.a", "--replace")
+    assert log["restored"] == [{"table": "public.a", "rows": 20, "how": "recreated",
+                                "notRecreated": ["view public.a_with_b (needs public.b)"]}]
+    assert contents(target)["public.a"] == contents(source)["public.a"]
+    with psycopg.connect(target) as connection:
+        assert scalar(connection, "SELECT to_regclass('public.a_with_b')") is None
+
+
+def test_a_recreated_table_gives_back_the_default_another_table_took_from_its_sequence(postgres, neighbours):
+    source, bucket = neighbours
+    target = copy_of(postgres, neighbours, "DROP TABLE public.a CASCADE")  # drops a_id_seq and b.ticket's default
+    restored(bucket, target, "--table", "public.a", "--replace")
+    assert schema_of(target) == schema_of(source)
+    with psycopg.connect(target) as connection:
+        assert scalar(connection, "INSERT INTO public.b (id) VALUES (99) RETURNING ticket") > 20
+
+
+def test_an_in_place_restore_of_a_parent_never_touches_its_inheritance_children(postgres, neighbours):
+    source, bucket = neighbours
+    target = copy_of(postgres, neighbours, "DELETE FROM ONLY public.parent WHERE id < 5; "
+                                           "INSERT INTO public.child VALUES (16, 'new', 'y'); UPDATE public.child SET v = 'edited'")
+    child = contents(target)["public.child"]
+    log = restored(bucket, target, "--table", "public.parent", "--replace")
+    assert log["restored"] == [{"table": "public.parent", "rows": 10, "how": "in place"}]
+    after = contents(target)
+    assert after["public.parent"] == contents(source)["public.parent"], "the parent's own rows are the dump's"
+    assert after["public.child"] == child, "the child's rows are untouched"
+
+
+def test_a_refused_restore_moves_no_sequence(postgres, neighbours):
+    _, bucket = neighbours
+    target = copy_of(postgres, neighbours, "INSERT INTO public.a VALUES (500, 'late'); "
+                                           "INSERT INTO public.c VALUES (500, 500); SELECT setval('public.a_id_seq', 1)")
+    before = contents(target)
+    result = restore(bucket, target, "--table", "public.a", "--replace")
+    assert result.returncode == ExitCode.RESTORE_REFUSED, result.stdout + result.stderr
+    assert contents(target) == before
+    assert before["sequence public.a_id_seq"] == "1"
+
+
+def test_an_owner_is_no_role_a_restore_requires(postgres, emulator):
+    """The owner's own entry in a table's ACL is ownership, not a grant: a target without that role gets the table,
+    owned by the restoring role, with the grants to roles it has."""
+    from google.cloud import storage
+
+    source = postgres.create_database(f"owned_{uuid.uuid4().hex[:8]}")
+    owner = f"owner_{uuid.uuid4().hex[:6]}"
+    ensure_roles(source)
+    run(source, f"CREATE ROLE {owner} NOLOGIN; CREATE TABLE public.owned (id int); "
+                f"ALTER TABLE public.owned OWNER TO {owner}; GRANT SELECT ON public.owned TO anon")
+    with psycopg.connect(source) as connection:
+        catalog = read_catalog(connection)
+    assert owner in catalog["owners"] and owner not in catalog["roles"]
+    bucket = storage.Client().create_bucket(f"owned-{uuid.uuid4().hex[:12]}")
+    dump.run_backup(Database(source), dump.BackupRequest(kind="full", bucket=bucket.name))
+    run(source, f"DROP TABLE public.owned; DROP ROLE {owner}")
+    target = postgres.create_database(f"target_{uuid.uuid4().hex[:8]}")
+    result = restore(bucket.name, target)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with psycopg.connect(target) as connection:
+        assert scalar(connection, "SELECT has_table_privilege('anon', 'public.owned', 'SELECT')")
+        assert scalar(connection, "SELECT tableowner FROM pg_tables WHERE tablename = 'owned'") == \
+            scalar(connection, "SELECT current_user")
+
+
+@pytest.mark.parametrize("name", ["Ärger", "ÄRGER", "public.ÄrGeR", '"Ärger"'])
+def test_unquoted_names_beyond_ascii_fold_only_a_to_z_as_postgresql_does(postgres, neighbours, name):
+    _, bucket = neighbours
+    target = copy_of(postgres, neighbours)
+    log = restored(bucket, target, "--table", name, "--into-schema", "beside")
+    assert log["restored"] == [{"table": 'public."Ärger"', "rows": 3, "restoredAs": 'beside."Ärger"'}]
+    for wrong in ("ärger", '"ÄRGER"'):
+        missed = restore(bucket, target, "--table", wrong, "--into-schema", "again")
+        assert missed.returncode == ExitCode.USAGE and "Ärger" in log_of(missed)["message"]
