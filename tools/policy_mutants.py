@@ -263,9 +263,9 @@ def _added_mutants(stack: str, plan: Plan) -> Iterator[Mutant]:
                        if isinstance(m, str) and m.startswith("serviceAccount:")})
     for project in projects:
         for account in accounts:
-            for role in ("roles/storage.admin", "roles/storage.objectAdmin"):
-                yield _added(stack, plan, "widen-role", PROJECT_IAM, f"mutant-{role}-{account}",
-                             {"project": project, "role": role, "member": account})
+            for project_role in ("roles/storage.admin", "roles/storage.objectAdmin"):
+                yield _added(stack, plan, "widen-role", PROJECT_IAM, f"mutant-{project_role}-{account}",
+                             {"project": project, "role": project_role, "member": account})
     for resource in plan.resources:
         role = resource.inputs.get("role")
         if isinstance(role, str) and role.startswith("roles/"):
