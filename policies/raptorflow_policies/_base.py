@@ -54,8 +54,9 @@ DELETE: Any = _Delete()
 @dataclass(frozen=True)
 class Weakening:
     """A rule's failing fixture: the repo's compliant plan of `stack`, weakened one way, and exactly what the rule
-    says about it. The weakening changes `resource`'s inputs at dotted `changes` paths (DELETE removes one),
-    turns its `protect` off, and/or drops the `removed` resources."""
+    says about it (`message`: the problem; the rule appends its fix, written once in the rule). The weakening
+    changes `resource`'s inputs at dotted `changes` paths (DELETE removes one), turns its `protect` off, drops
+    the `removed` resources and/or registers the `added` ones ((type, name, inputs) each)."""
 
     stack: str
     message: str
@@ -63,6 +64,7 @@ class Weakening:
     changes: Mapping[str, Any] = field(default_factory=dict)
     protect: bool | None = None
     removed: tuple[str, ...] = ()
+    added: tuple[tuple[str, str, Mapping[str, Any]], ...] = ()
 
 
 def labels(props: Mapping[str, Any]) -> Mapping[str, Any]:

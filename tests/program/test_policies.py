@@ -22,7 +22,7 @@ import pytest
 from core.paths import lookup
 from policies.raptorflow_policies import POLICIES, RULES
 from policies.raptorflow_policies._base import DELETE, Weakening
-from tools.offline import ROOT, Plan
+from tools.offline import ROOT, Plan, Resource
 from tools.policy_check import evaluate
 
 BY_MODULE = {module.__name__.rsplit(".", 1)[1]: module for module in RULES}
@@ -55,6 +55,9 @@ def weakened(plan: Plan, weakening: Weakening) -> Plan:
             if weakening.protect is not None:
                 resource = replace(resource, protect=weakening.protect)
         resources.append(resource)
+    for type_token, name, inputs in weakening.added:
+        resources.append(Resource(urn=f"urn:pulumi:{plan.stack}::raptorflow-dr::{type_token}::{name}", type=type_token,
+                                  name=name, parent=None, protect=False, custom=True, inputs=copy.deepcopy(dict(inputs))))
     return replace(plan, resources=resources)
 
 
@@ -91,7 +94,7 @@ def test_weakened_fixtures_yield_exactly_their_message(make_plan, name, case):
     module = BY_MODULE[name]
     weakening = module.WEAKENINGS[case]
     found = evaluate(weakened(make_plan(weakening.stack), weakening), [module.POLICY])
-    assert [v.message for v in found] == [weakening.message]
+    assert [v.message for v in found] == [f"{weakening.message}. Fix: {module.POLICY.remediation_steps}"]
 
 
 def test_policy_config_changes_thresholds(prod_plan):

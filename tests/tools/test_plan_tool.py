@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from policies.raptorflow_policies import POLICIES
 from tools.offline import SECRET_SIG, SIG_KEY, redact
 
 
@@ -15,7 +16,7 @@ def test_json_plan_has_the_documented_shape(run_cli):
     assert plan["stack"] == "prod"
     assert plan["placeholderSecrets"] == ["databaseUrl", "scratchDatabaseUrl", "slackAuthToken",
                                           "configVaultSecrets.STRIPE_SECRET_KEY", "configVaultSecrets.RESEND_API_KEY"]
-    assert plan["policy"]["summary"].startswith("policies: 24 rules")
+    assert plan["policy"]["summary"].startswith(f"policies: {len(POLICIES)} rules")
     urns = {r["urn"] for r in plan["resources"]}
     for resource in plan["resources"]:
         assert set(resource) == {"urn", "type", "name", "parent", "protect", "dependencies", "import", "inputs"}

@@ -33,10 +33,9 @@ POLICY = resource_policy(
     config=CONFIG,
 )
 
-_FIX = "Fix: set ttlSeconds between 60 and 300 for DNS-only hostnames; leave it unset for proxied ones"
 WEAKENINGS = [
-    Weakening("dr", f"dns-api-record is DNS-only with TTL 3600; failover records need 60-300 seconds. {_FIX}",
+    Weakening("dr", "dns-api-record is DNS-only with TTL 3600; failover records need 60-300 seconds",
               "dns-api-record", {"ttl": 3600}),
-    Weakening("dr", f"dns-app-record is proxied but has TTL 300; proxied records use 1 (auto). {_FIX}",
+    Weakening("dr", "dns-app-record is proxied but has TTL 300; proxied records use 1 (auto)",
               "dns-app-record", {"ttl": 300}),
 ]

@@ -29,9 +29,8 @@ POLICY = stack_policy(
     _check,
 )
 
-_FIX = "Fix: give the hostname distinct `primary` and `standby` targets in the failover config"
 WEAKENINGS = [
-    Weakening("dr", f"hostname www.raptorflow.app lacks a standby target. {_FIX}", "dns-www", {"standby": ""}),
-    Weakening("dr", f"record app.raptorflow.app points at elsewhere.example.com, neither of its targets. {_FIX}",
+    Weakening("dr", "hostname www.raptorflow.app lacks a standby target", "dns-www", {"standby": ""}),
+    Weakening("dr", "record app.raptorflow.app points at elsewhere.example.com, neither of its targets",
               "dns-app-record", {"content": "elsewhere.example.com"}),
 ]

@@ -25,10 +25,8 @@ POLICY = resource_policy(
 )
 
 WEAKENINGS = [
-    Weakening("prod", "backup bucket db-dumps-bucket writes no access logs. "
-              "Fix: set logging.log_bucket to a separate log bucket (BackupBucket creates one)",
+    Weakening("prod", "backup bucket db-dumps-bucket writes no access logs",
               "db-dumps-bucket", {"logging": DELETE}),
-    Weakening("prod", "backup bucket db-dumps-bucket logs into itself. "
-              "Fix: set logging.log_bucket to a separate log bucket (BackupBucket creates one)",
+    Weakening("prod", "backup bucket db-dumps-bucket logs into itself",
               "db-dumps-bucket", {"logging.logBucket": "raptorflow-prod-db-dumps"}),
 ]

@@ -22,7 +22,6 @@ POLICY = resource_policy(
 )
 
 WEAKENINGS = [
-    Weakening("prod", "backup bucket db-dumps-bucket has no customer-managed encryption key. "
-              "Fix: set encryption.default_kms_key_name to the bucket's Cloud KMS key (BackupBucket does this)",
+    Weakening("prod", "backup bucket db-dumps-bucket has no customer-managed encryption key",
               "db-dumps-bucket", {"encryption": DELETE}),
 ]

@@ -38,12 +38,11 @@ POLICY = stack_policy(
     _check,
 )
 
-_FIX = "Fix: replicate the bucket with BucketReplica in the standby stack and set standbyRegion on the primary"
 WEAKENINGS = [
     Weakening("prod", "backup bucket raptorflow-prod-db-dumps has no copy in another region (no replica-region or "
-              f"source-region). {_FIX}", "db-dumps-bucket", {"labels.replica-region": DELETE}),
+              "source-region)", "db-dumps-bucket", {"labels.replica-region": DELETE}),
     Weakening("prod", "backup bucket raptorflow-prod-db-dumps in us-central1 is copied within the same continent "
-              f"(us-east4). {_FIX}", "db-dumps-bucket", {"labels.replica-region": "us-east4"}),
-    Weakening("dr", f"replica bucket raptorflow-dr-db-dumps-replica is filled by no transfer job in this stack. {_FIX}",
+              "(us-east4)", "db-dumps-bucket", {"labels.replica-region": "us-east4"}),
+    Weakening("dr", "replica bucket raptorflow-dr-db-dumps-replica is filled by no transfer job in this stack",
               removed=("db-dumps-replica-transfer", "db-dumps-replica-replication")),
 ]

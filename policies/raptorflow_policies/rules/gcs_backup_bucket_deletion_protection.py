@@ -24,9 +24,8 @@ POLICY = resource_policy(
 )
 
 WEAKENINGS = [
-    Weakening("prod", "backup bucket db-dumps-bucket is not protected (protect=True). "
-              "Fix: pass ResourceOptions(protect=True) and force_destroy=False", "db-dumps-bucket", protect=False),
+    Weakening("prod", "backup bucket db-dumps-bucket is not protected (protect=True)", "db-dumps-bucket", protect=False),
     Weakening("dr", "backup bucket db-dumps-replica-sink-bucket has force_destroy on: `pulumi destroy` would delete "
-              "its backups. Fix: pass ResourceOptions(protect=True) and force_destroy=False",
+              "its backups",
               "db-dumps-replica-sink-bucket", {"forceDestroy": True}),
 ]

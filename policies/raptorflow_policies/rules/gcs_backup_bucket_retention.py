@@ -40,9 +40,9 @@ POLICY = resource_policy(
 
 WEAKENINGS = [
     Weakening("prod", "backup bucket db-dumps-bucket (database-dumps) keeps objects 7 days; at least 30 days are "
-              "required. Fix: raise retentionDays in the stack config to at least the minimum",
+              "required",
               "db-dumps-bucket", {"retentionPolicy.retentionPeriod": "604800"}),
     Weakening("dr", "backup bucket user-files-replica-sink-bucket (user-files) keeps objects 30 days; at least 90 "
-              "days are required. Fix: raise retentionDays in the stack config to at least the minimum",
+              "days are required",
               "user-files-replica-sink-bucket", {"retentionPolicy.retentionPeriod": "2592000"}),
 ]

@@ -26,6 +26,5 @@ POLICY = resource_policy(
 COMPLIANT = [("prod", ("raptorflow-dr:databaseDumps.lockRetention=true",))]
 
 WEAKENINGS = [
-    Weakening("prod", "backup bucket db-dumps-bucket in prod has an unlocked retention policy. Fix: set "
-              "lockRetention: true once the retention period is final (it can never be shortened afterwards)"),
+    Weakening("prod", "backup bucket db-dumps-bucket in prod has an unlocked retention policy"),
 ]

@@ -27,7 +27,6 @@ POLICY = resource_policy(
 )
 
 WEAKENINGS = [
-    Weakening("prod", "backup bucket db-dumps-bucket keeps deleted objects 0 days; at least 7 days are required. "
-              "Fix: set softDeleteDays to 7-90 in the stack config",
+    Weakening("prod", "backup bucket db-dumps-bucket keeps deleted objects 0 days; at least 7 days are required",
               "db-dumps-bucket", {"softDeletePolicy.retentionDurationSeconds": 0}),
 ]

@@ -22,7 +22,6 @@ POLICY = resource_policy(
 )
 
 WEAKENINGS = [
-    Weakening("prod", "bucket db-dumps-bucket does not enforce uniform bucket-level access. "
-              "Fix: set uniform_bucket_level_access=True on the bucket",
+    Weakening("prod", "bucket db-dumps-bucket does not enforce uniform bucket-level access",
               "db-dumps-bucket", {"uniformBucketLevelAccess": False}),
 ]

@@ -37,7 +37,6 @@ POLICY = stack_policy(
 
 WEAKENINGS = [
     Weakening("prod", "serviceAccount:db-backup-writer@raptorflow-prod.iam.gserviceaccount.com holds "
-              "roles/storage.objectUser on backup bucket raptorflow-prod-db-dumps: it could replace or delete backups. "
-              "Fix: grant roles/storage.objectCreator (plus roles/storage.legacyBucketReader where listing is needed)",
+              "roles/storage.objectUser on backup bucket raptorflow-prod-db-dumps: it could replace or delete backups",
               "db-backup-writer-create-only", {"role": "roles/storage.objectUser"}),
 ]

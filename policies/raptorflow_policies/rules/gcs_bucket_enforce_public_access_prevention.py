@@ -23,10 +23,8 @@ POLICY = resource_policy(
 )
 
 WEAKENINGS = [
-    Weakening("prod", "bucket db-dumps-bucket has public access prevention 'inherited', not 'enforced'. "
-              'Fix: set public_access_prevention="enforced" on the bucket',
+    Weakening("prod", "bucket db-dumps-bucket has public access prevention 'inherited', not 'enforced'",
               "db-dumps-bucket", {"publicAccessPrevention": "inherited"}),
-    Weakening("dr", "bucket db-dumps-replica-sink-logs has public access prevention 'unset', not 'enforced'. "
-              'Fix: set public_access_prevention="enforced" on the bucket',
+    Weakening("dr", "bucket db-dumps-replica-sink-logs has public access prevention 'unset', not 'enforced'",
               "db-dumps-replica-sink-logs", {"publicAccessPrevention": DELETE}),
 ]

@@ -24,6 +24,5 @@ POLICY = resource_policy(
 )
 
 WEAKENINGS = [
-    Weakening("prod", "bucket db-dumps-logs has neither a retention policy nor versioning. "
-              "Fix: enable versioning, or give the bucket a retention policy", "db-dumps-logs", {"versioning": DELETE}),
+    Weakening("prod", "bucket db-dumps-logs has neither a retention policy nor versioning", "db-dumps-logs", {"versioning": DELETE}),
 ]

@@ -40,15 +40,14 @@ POLICY = resource_policy(
     _check,
 )
 
-_FIX = "Fix: grant the narrowest role the job needs (objectCreator to write backups, objectViewer to read)"
 WEAKENINGS = [
     Weakening("prod", "db-backup-writer-create-only grants roles/storage.objectAdmin to the job identity "
-              f"serviceAccount:db-backup-writer@raptorflow-prod.iam.gserviceaccount.com. {_FIX}",
+              "serviceAccount:db-backup-writer@raptorflow-prod.iam.gserviceaccount.com",
               "db-backup-writer-create-only", {"role": "roles/storage.objectAdmin"}),
     Weakening("prod", "transfer-source-notifier is a custom role with storage.objects.delete beyond what change "
-              f"notifications need. {_FIX}",
+              "notifications need",
               "transfer-source-notifier", {"permissions": ["storage.buckets.update", "storage.objects.delete"]}),
     Weakening("dr", "user-files-replica-source-notifier grants roles/storage.legacyBucketOwner to the job identity "
-              f"serviceAccount:project-559701368449@storage-transfer-service.iam.gserviceaccount.com. {_FIX}",
+              "serviceAccount:project-559701368449@storage-transfer-service.iam.gserviceaccount.com",
               "user-files-replica-source-notifier", {"role": "roles/storage.legacyBucketOwner"}),
 ]

@@ -27,10 +27,9 @@ POLICY = resource_policy(
     _check,
 )
 
-_FIX = "Fix: grant the role to a named service account or group instead"
 WEAKENINGS = [
-    Weakening("prod", f"db-backup-checker-read-only grants roles/storage.objectViewer to allUsers. {_FIX}",
+    Weakening("prod", "db-backup-checker-read-only grants roles/storage.objectViewer to allUsers",
               "db-backup-checker-read-only", {"member": "allUsers"}),
-    Weakening("dr", f"db-backup-full-scheduler-may-run grants roles/run.invoker to allAuthenticatedUsers. {_FIX}",
+    Weakening("dr", "db-backup-full-scheduler-may-run grants roles/run.invoker to allAuthenticatedUsers",
               "db-backup-full-scheduler-may-run", {"member": "allAuthenticatedUsers"}),
 ]

@@ -23,6 +23,6 @@ POLICY = resource_policy(
 
 WEAKENINGS = [
     Weakening("dr", "key user-files-replica-sink-key is not protected (protect=True): losing it loses every backup it "
-              "encrypts. Fix: pass ResourceOptions(protect=True) to the key", "user-files-replica-sink-key",
+              "encrypts", "user-files-replica-sink-key",
               protect=False),
 ]

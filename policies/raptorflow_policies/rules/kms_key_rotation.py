@@ -35,9 +35,8 @@ POLICY = resource_policy(
     config=CONFIG,
 )
 
-_FIX = "Fix: set rotation_period (kms.rotationDays in the stack config) to 90 days or less"
 WEAKENINGS = [
-    Weakening("prod", f"key db-dumps-key rotates every 365 days; at most 90 are allowed. {_FIX}",
+    Weakening("prod", "key db-dumps-key rotates every 365 days; at most 90 are allowed",
               "db-dumps-key", {"rotationPeriod": "31536000s"}),
-    Weakening("prod", f"key db-dumps-key never rotates. {_FIX}", "db-dumps-key", {"rotationPeriod": DELETE}),
+    Weakening("prod", "key db-dumps-key never rotates", "db-dumps-key", {"rotationPeriod": DELETE}),
 ]

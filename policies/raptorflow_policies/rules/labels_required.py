@@ -38,6 +38,5 @@ POLICY = resource_policy(
 )
 
 WEAKENINGS = [
-    Weakening("prod", "db-dumps-bucket lacks the labels environment. Fix: pass the stack's labels (config `labels`) "
-              "to the resource", "db-dumps-bucket", {"labels.environment": DELETE}),
+    Weakening("prod", "db-dumps-bucket lacks the labels environment", "db-dumps-bucket", {"labels.environment": DELETE}),
 ]

@@ -40,11 +40,9 @@ POLICY = stack_policy(
     _check,
 )
 
-_FIX = ("Fix: give the stack a `monitoring` section; SiteMonitoring adds both alerts for every backup job it is "
-        "handed")
 WEAKENINGS = [
-    Weakening("prod", f"backup job db-backup-full has no backup-age alert with a notification channel. {_FIX}",
+    Weakening("prod", "backup job db-backup-full has no backup-age alert with a notification channel",
               removed=("monitoring-full-age",)),
-    Weakening("dr", f"backup job db-backup-schema has no backup-failed alert with a notification channel. {_FIX}",
+    Weakening("dr", "backup job db-backup-schema has no backup-failed alert with a notification channel",
               "monitoring-schema-failed", {"notificationChannels": []}),
 ]

@@ -28,10 +28,9 @@ POLICY = stack_policy(
     _check,
 )
 
-_FIX = "Fix: SiteMonitoring adds an uptime check and alert for each hostname and target it is handed"
 WEAKENINGS = [
-    Weakening("dr", f"failover target api-eu.raptorflow.app has no uptime check. {_FIX}",
+    Weakening("dr", "failover target api-eu.raptorflow.app has no uptime check",
               removed=("monitoring-check-api-standby",)),
-    Weakening("dr", "failover target www.raptorflow.app has an uptime check but no alert with a notification channel. "
-              f"{_FIX}", removed=("monitoring-uptime-www-public",)),
+    Weakening("dr", "failover target www.raptorflow.app has an uptime check but no alert with a notification channel",
+              removed=("monitoring-uptime-www-public",)),
 ]

@@ -32,13 +32,11 @@ POLICY = stack_policy(
     _check,
 )
 
-_FIX = ("Fix: shorten the schedule, add event-driven replication, or declare the capability (PITR, a replica) you "
-        "have")
 WEAKENINGS = [
     Weakening("prod", "database corruption: worst-case data loss 1440 min exceeds the 60 min objective (database: "
-              f"full dump every 24 h (0 2 * * *); add an hourly schedule or declare PITR). {_FIX}",
+              "full dump every 24 h (0 2 * * *); add an hourly schedule or declare PITR)",
               "recovery", {"pitr.enabled": False}),
     Weakening("dr", "regional outage: worst-case data loss 1440 min exceeds the 15 min objective (user files: "
-              f"user-files copied every 24 h; add event-driven replication). {_FIX}",
+              "user-files copied every 24 h; add event-driven replication)",
               removed=("user-files-replica-replication",)),
 ]

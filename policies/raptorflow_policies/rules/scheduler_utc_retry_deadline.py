@@ -29,12 +29,11 @@ POLICY = resource_policy(
     _check,
 )
 
-_FIX = 'Fix: set time_zone="UTC", retry_config.retry_count >= 1 and attempt_deadline'
 WEAKENINGS = [
-    Weakening("prod", f"scheduler job db-backup-full-schedule runs in America/New_York, not UTC. {_FIX}",
+    Weakening("prod", "scheduler job db-backup-full-schedule runs in America/New_York, not UTC",
               "db-backup-full-schedule", {"timeZone": "America/New_York"}),
-    Weakening("prod", f"scheduler job db-backup-schema-schedule has no retry policy. {_FIX}",
+    Weakening("prod", "scheduler job db-backup-schema-schedule has no retry policy",
               "db-backup-schema-schedule", {"retryConfig": DELETE}),
-    Weakening("prod", f"scheduler job db-backup-schema-schedule has no attempt deadline. {_FIX}",
+    Weakening("prod", "scheduler job db-backup-schema-schedule has no attempt deadline",
               "db-backup-schema-schedule", {"attemptDeadline": DELETE}),
 ]

@@ -29,12 +29,11 @@ POLICY = resource_policy(
     _check,
 )
 
-_FIX = "Fix: set both delete options to False explicitly in transfer_options"
 WEAKENINGS = [
     Weakening("dr", "transfer job db-dumps-replica-transfer may delete objects in the sink that the source no longer "
-              f"has (deleteObjectsUniqueInSink), turning the backup into a mirror of deletions. {_FIX}",
+              "has (deleteObjectsUniqueInSink), turning the backup into a mirror of deletions",
               "db-dumps-replica-transfer", {"transferSpec.transferOptions.deleteObjectsUniqueInSink": True}),
     Weakening("dr", "transfer job user-files-replica-replication may delete the source after copying "
-              f"(deleteObjectsFromSourceAfterTransfer). {_FIX}", "user-files-replica-replication",
+              "(deleteObjectsFromSourceAfterTransfer)", "user-files-replica-replication",
               {"replicationSpec.transferOptions.deleteObjectsFromSourceAfterTransfer": True}),
 ]

@@ -39,10 +39,9 @@ POLICY = resource_policy(
     config=CONFIG,
 )
 
-_FIX = "Fix: list the variable under vercel.secretVariables and its values in the secret vercelSecretValues"
 WEAKENINGS = [
-    Weakening("dr", f"Vercel env var SUPABASE_SERVICE_ROLE_KEY looks like a secret by its name but is not sensitive. "
-              f"{_FIX}", "vercel-env-supabase-service-role-key", {"sensitive": False}),
-    Weakening("dr", f"Vercel env var SUPABASE_URL holds a secret-looking value but is not sensitive. {_FIX}",
+    Weakening("dr", "Vercel env var SUPABASE_SERVICE_ROLE_KEY looks like a secret by its name but is not sensitive",
+              "vercel-env-supabase-service-role-key", {"sensitive": False}),
+    Weakening("dr", "Vercel env var SUPABASE_URL holds a secret-looking value but is not sensitive",
               "vercel-env-supabase-url", {"value": "postgresql://app:hunter2@db.example.com/app"}),
 ]
