@@ -73,7 +73,9 @@ class BackupBucket(pulumi.ComponentResource):
     """Name of the bucket that receives the backup bucket's access logs."""
 
     def __init__(self, name: str, args: BackupBucketArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("raptorflow:storage:BackupBucket", name, None, opts)
+        # Declared on the component, so the policy pack knows a backup bucket by the plan, not by a label alone.
+        super().__init__("raptorflow:storage:BackupBucket", name, {"bucketName": args.bucket_name, "role": args.role},
+                         opts)
         child = pulumi.ResourceOptions(parent=self)
         settings = args.settings
         labels = {**args.labels, "backup-role": args.role}

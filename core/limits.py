@@ -21,3 +21,7 @@ KMS_ROTATION_DAYS_MAX = 90
 # DNS-only failover records: Cloudflare's minimum TTL is 60 s and the plan's ceiling 300 s.
 DNS_TTL_MIN_SECONDS = 60
 DNS_TTL_MAX_SECONDS = 300
+
+# The plan's cadence: the longest a scheduled job may go between runs (full dump 02:00 and schema 02:30 UTC daily,
+# a restore check monthly, the DNS zone export daily).
+MAX_RUN_INTERVAL_HOURS = {"backup full": 24, "backup schema": 24, "restore-check": 31 * 24, "export-dns": 24}

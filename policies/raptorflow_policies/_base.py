@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,8 +19,8 @@ from pulumi_policy import (
 )
 
 # One dotted-path lookup for the program's pure modules and the pack (core/ is installed into the pack's venv).
-from core.limits import SECONDS_PER_DAY  # noqa: F401 - re-exported for the rule modules
-from core.paths import lookup as get  # noqa: F401 - re-exported for the rule modules
+from core.limits import RETENTION_DAYS, SECONDS_PER_DAY  # noqa: F401 - re-exported for the rule modules
+from core.paths import lookup as get
 
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
@@ -40,6 +41,11 @@ FAILOVER_RECORD = "raptorflow:failover:FailoverRecord"
 FAILOVER_LOAD_BALANCER = "raptorflow:failover:FailoverLoadBalancer"
 
 BACKUP_ROLES = ("database-dumps", "user-files")
+BACKUP_BUCKET_COMPONENT = "raptorflow:storage:BackupBucket"
+WRITER_ROLES = {"backup": "database-dumps"}
+"""Backup job subcommands that write backups, and the role of the bucket they write to."""
+STRICTEST_ROLE = max(BACKUP_ROLES, key=lambda role: RETENTION_DAYS[role])
+"""The role a backup bucket is held to when the plan does not tell which it is: the longest retention."""
 
 
 class _Delete:
@@ -73,23 +79,158 @@ def labels(props: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def backup_role(props: Mapping[str, Any]) -> str | None:
-    """`database-dumps` / `user-files` for a backup bucket, else None."""
+    """The `backup-role` label of a bucket, when it names a backup role (`database-dumps`, `user-files`)."""
     role = labels(props).get("backup-role")
     return role if role in BACKUP_ROLES else None
 
 
+def bucket_of(value: Any) -> str | None:
+    """A bucket's name from any form the APIs take it in: `NAME`, `b/NAME`, `projects/_/buckets/NAME`."""
+    if not isinstance(value, str) or not value:
+        return None
+    for prefix in ("projects/_/buckets/", "b/"):
+        if value.startswith(prefix):
+            return value[len(prefix):]
+    return value
+
+
+def job_env(props: Mapping[str, Any]) -> dict[str, Any]:
+    """The environment of a Cloud Run job's first container."""
+    return {e.get("name"): e.get("value") for e in get(props, "template.template.containers.0.envs") or []
+            if isinstance(e, Mapping)}
+
+
+def job_command(props: Mapping[str, Any]) -> str | None:
+    """The backup job subcommand a Cloud Run job runs (`backup`, `restore-check`, `export-dns`), if any."""
+    arguments = get(props, "template.template.containers.0.args") or []
+    return arguments[0] if arguments and isinstance(arguments[0], str) else None
+
+
+def run_jobs_scheduled(resources: Iterable[Any]) -> dict[str, list[Any]]:
+    """Every Cloud Run job's name, with the Cloud Scheduler jobs that start it (`.../jobs/NAME:run`)."""
+    resources = list(resources)
+    started: dict[str, list[Any]] = {job.props.get("name"): [] for job in of_type(resources, RUN_JOB)}
+    for schedule in of_type(resources, SCHEDULER_JOB):
+        uri = str(get(schedule.props, "httpTarget.uri") or "")
+        target = uri.rsplit("/jobs/", 1)[-1].removesuffix(":run") if "/jobs/" in uri else None
+        if target in started:
+            started[target].append(schedule)
+    return started
+
+
+def job_kind(props: Mapping[str, Any]) -> str | None:
+    """What a Cloud Run job of the backup job does: `backup full`, `backup schema`, `restore-check`, `export-dns`."""
+    command = job_command(props)
+    arguments = get(props, "template.template.containers.0.args") or []
+    if command == "backup" and "--kind" in arguments[:-1]:
+        return f"backup {arguments[arguments.index('--kind') + 1]}"
+    return command
+
+
+def standby_not_promoted(resources: Iterable[Any]) -> bool:
+    """Whether the stack is a standby site that is not promoted: its failover hostnames serve the primary."""
+    return any(host.get("activeSite") == "primary" for host, _ in failover_hostnames(resources))
+
+
+def paused_until_promoted(resources: Iterable[Any]) -> set[str]:
+    """The Cloud Run jobs a standby that is not promoted keeps paused, as documented: its own database backups
+    (the primary's are what count until failover). Empty on any other stack."""
+    resources = list(resources)
+    if not standby_not_promoted(resources):
+        return set()
+    return {job.props.get("name") for job in of_type(resources, RUN_JOB) if job_command(job.props) == "backup"}
+
+
+def backup_buckets(resources: Iterable[Any]) -> dict[str, str]:
+    """Every backup bucket of the stack by name, with its backup role - from what the plan does with it, never
+    from a label alone (a pull request can delete a label):
+
+    - a BackupBucket component declares it (the stack config's backup buckets and replicas);
+    - a Cloud Run job of the backup job writes to it (`BACKUP_BUCKET` of `backup`: database dumps);
+    - a Storage Transfer job sinks into it (the role of its source, when known);
+    - its `backup-role` label says so (a label can mark a backup bucket, never unmark one).
+
+    A bucket whose role cannot be told gets the strictest role (the longest retention)."""
+    resources = list(resources)
+    roles: dict[str, str] = {}
+    for resource in resources:
+        if resource.resource_type == BACKUP_BUCKET_COMPONENT and resource.props.get("bucketName"):
+            role = resource.props.get("role")
+            roles[resource.props["bucketName"]] = role if role in BACKUP_ROLES else STRICTEST_ROLE
+    for job in of_type(resources, RUN_JOB):
+        writes = bucket_of(job_env(job.props).get("BACKUP_BUCKET"))
+        if job_command(job.props) in WRITER_ROLES and writes:
+            roles.setdefault(writes, WRITER_ROLES[job_command(job.props)])
+    for transfer in of_type(resources, TRANSFER_JOB):
+        for spec in ("transferSpec", "replicationSpec"):
+            sink = bucket_of(get(transfer.props, f"{spec}.gcsDataSink.bucketName"))
+            source = bucket_of(get(transfer.props, f"{spec}.gcsDataSource.bucketName"))
+            if sink:
+                roles.setdefault(sink, roles.get(source or "", STRICTEST_ROLE))
+    for bucket in of_type(resources, BUCKET):
+        if backup_role(bucket.props) and bucket.props.get("name"):
+            roles.setdefault(bucket.props["name"], backup_role(bucket.props) or STRICTEST_ROLE)
+    return roles
+
+
+def grants(props: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(role, principal) of an IAM member, binding or policy resource (a policy's `policyData` is read)."""
+    found = [(str(props.get("role")), str(m)) for m in [*(props.get("members") or []), props.get("member")] if m]
+    data = props.get("policyData")
+    if isinstance(data, str) and data:
+        try:
+            policy = json.loads(data)
+        except ValueError:
+            policy = {"bindings": [{"role": "an unreadable policyData", "members": ["allUsers"]}]}
+        for binding in policy.get("bindings") or [] if isinstance(policy, dict) else []:
+            found += [(str(binding.get("role")), str(m)) for m in binding.get("members") or []]
+    return found
+
+
 def members(props: Mapping[str, Any]) -> list[str]:
-    """The principals of an IAM member or binding resource."""
-    found = list(props.get("members") or [])
-    if props.get("member"):
-        found.append(props["member"])
-    return [str(m) for m in found]
+    """The principals of an IAM member, binding or policy resource."""
+    return [member for _, member in grants(props)]
 
 
 def is_iam_grant(resource_type: str) -> bool:
-    """Whether a type grants a role to principals (an IAM member or binding of any service)."""
+    """Whether a type grants roles to principals (an IAM member, binding or policy of any service)."""
     last = resource_type.rsplit(":", 1)[-1].lower()
-    return last.endswith("iammember") or last.endswith("iambinding")
+    return last.endswith(("iammember", "iambinding", "iampolicy"))
+
+
+PROJECT_GRANTS = ("gcp:projects/iAMMember:IAMMember", "gcp:projects/iAMBinding:IAMBinding",
+                  "gcp:projects/iAMPolicy:IAMPolicy")
+"""Project-level IAM: a storage role granted here reaches every bucket of the project, backup buckets too."""
+
+# Cloud Storage's ACL resources: entities and roles (`READER:allUsers`), or a predefined ACL.
+STORAGE_ACLS = ("gcp:storage/bucketAccessControl:BucketAccessControl",
+                "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl",
+                "gcp:storage/objectAccessControl:ObjectAccessControl",
+                "gcp:storage/bucketACL:BucketACL", "gcp:storage/defaultObjectACL:DefaultObjectACL",
+                "gcp:storage/objectACL:ObjectACL")
+PUBLIC_PREDEFINED_ACLS = ("publicRead", "publicReadWrite", "authenticatedRead", "bucketOwnerRead")
+
+
+def acl_entries(props: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(role, entity) of a Cloud Storage ACL resource; a predefined ACL counts as its public entity."""
+    found = [(str(props.get("role")), str(props["entity"]))] if props.get("entity") else []
+    for entry in props.get("roleEntities") or []:
+        role, _, entity = str(entry).partition(":")
+        found.append((role, entity))
+    for key in ("predefinedAcl", "defaultAcl", "predefinedDefaultObjectAcl"):
+        if props.get(key) in PUBLIC_PREDEFINED_ACLS:
+            found.append((str(props[key]), "allAuthenticatedUsers" if props[key] != "publicRead" else "allUsers"))
+    return found
+
+
+def condition_text(props: Mapping[str, Any]) -> str:
+    """Every filter and query of an alert policy's conditions, as one text."""
+    parts = []
+    for condition in props.get("conditions") or []:
+        for path in ("conditionThreshold.filter", "conditionPrometheusQueryLanguage.query",
+                     "conditionMatchedLog.filter", "conditionAbsent.filter"):
+            parts.append(str(get(condition, path, "")))
+    return " ".join(parts)
 
 
 def duration_seconds(value: Any) -> float | None:
@@ -176,12 +317,57 @@ def buckets_only(check: Callable[[Any, Any], None]) -> Callable[[Any, Any], None
     return run
 
 
-def backup_buckets_only(check: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
-    """A resource check that looks at backup buckets (a `backup-role` label) only."""
-    def run(args, violate):
-        if args.resource_type == BUCKET and backup_role(args.props):
-            check(args, violate)
-    return run
+@dataclass(frozen=True)
+class BackupBucketArgs:
+    """What a backup-bucket check sees of one bucket: the resource's props, name, urn and options, its backup
+    role (backup_buckets) and the rule's config - the shape of a resource rule's arguments."""
+
+    resource: Any
+    role: str
+    config: Mapping[str, Any]
+    resource_type: str = BUCKET
+
+    @property
+    def props(self) -> Mapping[str, Any]:
+        return self.resource.props
+
+    @property
+    def name(self) -> str:
+        return self.resource.name
+
+    @property
+    def urn(self) -> str:
+        return self.resource.urn
+
+    @property
+    def opts(self) -> Any:
+        return self.resource.opts
+
+    def get_config(self) -> Mapping[str, Any]:
+        return self.config
+
+
+def backup_bucket_policy(
+    name: str,
+    description: str,
+    mirrors: str,
+    severity: Severity,
+    remediation: str,
+    check: Callable[[BackupBucketArgs, Callable[[str], None]], None],
+    enforcement: EnforcementLevel = MANDATORY,
+    config: dict[str, dict[str, Any]] | None = None,
+) -> StackValidationPolicy:
+    """A rule over every backup bucket of the stack (backup_buckets: by what the plan does with it)."""
+
+    def run(args: StackValidationArgs, violate: Callable[[str, str | None], None]) -> None:
+        roles = backup_buckets(args.resources)
+        for bucket in of_type(args.resources, BUCKET):
+            role = roles.get(bucket.props.get("name"))
+            if role:
+                check(BackupBucketArgs(bucket, role, args.get_config()),
+                      lambda problem, _urn=bucket.urn: violate(problem, _urn))
+
+    return stack_policy(name, description, mirrors, severity, remediation, run, enforcement, config)
 
 
 def failover_hostnames(resources: Iterable[Any]) -> Iterator[tuple[dict, str]]:

@@ -33,7 +33,15 @@ def _set(inputs: dict, path: str, value) -> None:
     node = inputs
     for part in parents:
         node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
-    if value is DELETE:
+    if isinstance(node, list):
+        index = int(last)
+        if value is DELETE:
+            node.pop(index)
+        elif index == len(node):
+            node.append(value)
+        else:
+            node[index] = value
+    elif value is DELETE:
         node.pop(last, None)
     else:
         node[last] = value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from .._base import DELETE, Weakening, backup_buckets_only, get, resource_policy
+from .._base import DELETE, Weakening, backup_bucket_policy, get
 
 
 def _check(args, violate):
@@ -15,13 +15,13 @@ def _check(args, violate):
         violate(f"backup bucket {args.name} logs into itself")
 
 
-POLICY = resource_policy(
+POLICY = backup_bucket_policy(
     "raptorflow-gcs-backup-bucket-access-logs",
     "Backup buckets write access logs to a different bucket.",
     "CKV_GCP_62, CKV_GCP_63, GCP-0077",
     Severity.MEDIUM,
     "set logging.log_bucket to a separate log bucket (BackupBucket creates one)",
-    backup_buckets_only(_check),
+    _check,
 )
 
 WEAKENINGS = [

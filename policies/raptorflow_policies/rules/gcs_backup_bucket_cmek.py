@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from .._base import DELETE, Weakening, backup_buckets_only, get, resource_policy
+from .._base import DELETE, Weakening, backup_bucket_policy, get
 
 
 def _check(args, violate):
@@ -12,13 +12,13 @@ def _check(args, violate):
         violate(f"backup bucket {args.name} has no customer-managed encryption key")
 
 
-POLICY = resource_policy(
+POLICY = backup_bucket_policy(
     "raptorflow-gcs-backup-bucket-cmek",
     "Backup buckets encrypt with a customer-managed Cloud KMS key.",
     "GCP-0066, bucket-customer-managed-kms",
     Severity.HIGH,
     "set encryption.default_kms_key_name to the bucket's Cloud KMS key (BackupBucket does this)",
-    backup_buckets_only(_check),
+    _check,
 )
 
 WEAKENINGS = [

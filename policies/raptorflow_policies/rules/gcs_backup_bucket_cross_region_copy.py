@@ -6,11 +6,12 @@ from pulumi_policy import Severity
 
 from core.regions import continent
 
-from .._base import BUCKET, DELETE, TRANSFER_JOB, Weakening, backup_role, get, labels, of_type, stack_policy
+from .._base import BUCKET, DELETE, TRANSFER_JOB, Weakening, backup_buckets, get, labels, of_type, stack_policy
 
 
 def _check(args, violate):
-    buckets = [b for b in of_type(args.resources, BUCKET) if backup_role(b.props)]
+    roles = backup_buckets(args.resources)
+    buckets = [b for b in of_type(args.resources, BUCKET) if b.props.get("name") in roles]
     sinks = {
         get(job.props, "transferSpec.gcsDataSink.bucketName") or get(job.props, "replicationSpec.gcsDataSink.bucketName")
         for job in of_type(args.resources, TRANSFER_JOB)

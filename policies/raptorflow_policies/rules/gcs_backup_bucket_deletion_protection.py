@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from .._base import Weakening, backup_buckets_only, resource_policy
+from .._base import Weakening, backup_bucket_policy
 
 
 def _check(args, violate):
@@ -14,13 +14,13 @@ def _check(args, violate):
         violate(f"backup bucket {args.name} is not protected (protect=True)")
 
 
-POLICY = resource_policy(
+POLICY = backup_bucket_policy(
     "raptorflow-gcs-backup-bucket-deletion-protection",
     "Backup buckets are protected from deletion: `protect` on, `force_destroy` off.",
     "CKV_GCP_82, kms-key-lifecycle",
     Severity.CRITICAL,
     "pass ResourceOptions(protect=True) and force_destroy=False",
-    backup_buckets_only(_check),
+    _check,
 )
 
 WEAKENINGS = [

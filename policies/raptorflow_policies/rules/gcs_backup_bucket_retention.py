@@ -6,7 +6,7 @@ from pulumi_policy import Severity
 
 from core.limits import RETENTION_DAYS, SECONDS_PER_DAY
 
-from .._base import Weakening, backup_buckets_only, backup_role, get, resource_policy
+from .._base import Weakening, backup_bucket_policy, get
 
 CONFIG = {
     "minRetentionDays": {
@@ -18,7 +18,7 @@ CONFIG = {
 
 
 def _check(args, violate):
-    role = backup_role(args.props)
+    role = args.role
     minimum = int(args.get_config().get("minRetentionDays", RETENTION_DAYS)[role])
     period = get(args.props, "retentionPolicy.retentionPeriod")
     seconds = float(period) if period not in (None, "") else 0.0
@@ -27,14 +27,14 @@ def _check(args, violate):
                 f"at least {minimum} days are required")
 
 
-POLICY = resource_policy(
+POLICY = backup_bucket_policy(
     "raptorflow-gcs-backup-bucket-retention",
     f"Backup buckets keep every object at least the configured retention ({RETENTION_DAYS['database-dumps']} days "
     f"database dumps, {RETENTION_DAYS['user-files']} user files).",
     "CKV2_GCP_4, CIS 2.3",
     Severity.HIGH,
     "raise retentionDays in the stack config to at least the minimum",
-    backup_buckets_only(_check),
+    _check,
     config=CONFIG,
 )
 

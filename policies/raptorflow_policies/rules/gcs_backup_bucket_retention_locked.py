@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from .._base import ADVISORY, Weakening, backup_buckets_only, get, labels, resource_policy
+from .._base import ADVISORY, Weakening, backup_bucket_policy, get, labels
 
 
 def _check(args, violate):
@@ -12,13 +12,13 @@ def _check(args, violate):
         violate(f"backup bucket {args.name} in prod has an unlocked retention policy")
 
 
-POLICY = resource_policy(
+POLICY = backup_bucket_policy(
     "raptorflow-gcs-backup-bucket-retention-locked",
     "In prod, a locked retention policy makes backups immutable even for administrators (advisory: irreversible).",
     "CKV2_GCP_4, CIS 2.3",
     Severity.MEDIUM,
     "set lockRetention: true once the retention period is final (it can never be shortened afterwards)",
-    backup_buckets_only(_check),
+    _check,
     enforcement=ADVISORY,
 )
 

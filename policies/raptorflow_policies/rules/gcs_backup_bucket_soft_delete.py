@@ -6,7 +6,7 @@ from pulumi_policy import Severity
 
 from core.limits import SECONDS_PER_DAY, SOFT_DELETE_DAYS_MAX, SOFT_DELETE_DAYS_MIN
 
-from .._base import Weakening, backup_buckets_only, get, resource_policy
+from .._base import Weakening, backup_bucket_policy, get
 
 
 def _check(args, violate):
@@ -17,13 +17,13 @@ def _check(args, violate):
                 f"at least {SOFT_DELETE_DAYS_MIN} days are required")
 
 
-POLICY = resource_policy(
+POLICY = backup_bucket_policy(
     "raptorflow-gcs-backup-bucket-soft-delete",
     f"Soft delete stays on for backup buckets, at least {SOFT_DELETE_DAYS_MIN} days.",
     "GCS soft-delete guidance",
     Severity.MEDIUM,
     f"set softDeleteDays to {SOFT_DELETE_DAYS_MIN}-{SOFT_DELETE_DAYS_MAX} in the stack config",
-    backup_buckets_only(_check),
+    _check,
 )
 
 WEAKENINGS = [

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from .._base import BUCKET, Weakening, backup_role, is_iam_grant, members, of_type, stack_policy
+from .._base import (
+    PROJECT_GRANTS,
+    STORAGE_ACLS,
+    Weakening,
+    acl_entries,
+    backup_buckets,
+    bucket_of,
+    grants,
+    is_iam_grant,
+    stack_policy,
+)
 
 # Roles that can write to a bucket; of these a backup writer may only hold objectCreator.
 WRITE_ROLES = (
@@ -12,18 +22,28 @@ WRITE_ROLES = (
     "roles/storage.legacyBucketWriter", "roles/storage.legacyBucketOwner", "roles/storage.legacyObjectOwner",
     "roles/owner", "roles/editor",
 )
+ACL_WRITE_ROLES = ("WRITER", "OWNER", "FULL_CONTROL")
 
 
 def _check(args, violate):
-    backup_buckets = {b.props.get("name") for b in of_type(args.resources, BUCKET) if backup_role(b.props)}
+    protected = backup_buckets(args.resources)
     for grant in args.resources:
-        if not is_iam_grant(grant.resource_type) or grant.props.get("bucket") not in backup_buckets:
+        bucket = bucket_of(grant.props.get("bucket"))
+        if is_iam_grant(grant.resource_type) and bucket in protected:
+            where = f"on backup bucket {bucket}"
+        elif grant.resource_type in PROJECT_GRANTS and protected:
+            where = f"on project {grant.props.get('project')}, so on every backup bucket in it"
+        elif grant.resource_type in STORAGE_ACLS and bucket in protected:
+            for role, entity in acl_entries(grant.props):
+                if role in ACL_WRITE_ROLES:
+                    violate(f"{entity} holds {role} {f'on backup bucket {bucket}'} through an ACL: it could replace or "
+                            "delete backups", grant.urn)
             continue
-        role = grant.props.get("role")
-        if role in WRITE_ROLES and role != "roles/storage.objectCreator":
-            for member in members(grant.props):
-                violate(f"{member} holds {role} on backup bucket {grant.props['bucket']}: it could replace or "
-                        "delete backups", grant.urn)
+        else:
+            continue
+        for role, member in grants(grant.props):
+            if role in WRITE_ROLES and role != "roles/storage.objectCreator":
+                violate(f"{member} holds {role} {where}: it could replace or delete backups", grant.urn)
 
 
 POLICY = stack_policy(
@@ -39,4 +59,13 @@ WEAKENINGS = [
     Weakening("prod", "serviceAccount:db-backup-writer@raptorflow-prod.iam.gserviceaccount.com holds "
               "roles/storage.objectUser on backup bucket raptorflow-prod-db-dumps: it could replace or delete backups",
               "db-backup-writer-create-only", {"role": "roles/storage.objectUser"}),
+    Weakening("prod", "serviceAccount:db-backup-writer@raptorflow-prod.iam.gserviceaccount.com holds "
+              "roles/storage.objectAdmin on backup bucket raptorflow-prod-db-dumps: it could replace or delete backups",
+              "db-backup-writer-create-only", {"bucket": "b/raptorflow-prod-db-dumps", "role": "roles/storage.objectAdmin"}),
+    Weakening("prod", "serviceAccount:db-backup-writer@raptorflow-prod.iam.gserviceaccount.com holds "
+              "roles/storage.objectUser on project raptorflow-prod, so on every backup bucket in it: it could replace "
+              "or delete backups",
+              added=(("gcp:projects/iAMMember:IAMMember", "writer-project-wide",
+                      {"project": "raptorflow-prod", "role": "roles/storage.objectUser",
+                       "member": "serviceAccount:db-backup-writer@raptorflow-prod.iam.gserviceaccount.com"}),)),
 ]

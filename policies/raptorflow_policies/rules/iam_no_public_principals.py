@@ -1,26 +1,35 @@
-"""No allUsers / allAuthenticatedUsers in bucket, KMS or Cloud Run IAM."""
+"""No allUsers / allAuthenticatedUsers in bucket, KMS or Cloud Run IAM (members, bindings, policies) or in Cloud
+Storage ACLs."""
 
 from __future__ import annotations
 
+import json
+
 from pulumi_policy import Severity
 
-from .._base import Weakening, is_iam_grant, members, resource_policy
+from .._base import STORAGE_ACLS, Weakening, acl_entries, grants, is_iam_grant, resource_policy
 
 PUBLIC = ("allUsers", "allAuthenticatedUsers")
 PUBLIC_SERVICES = ("gcp:storage/", "gcp:kms/", "gcp:cloudrun/", "gcp:cloudrunv2/")
 
 
 def _check(args, violate):
+    if args.resource_type in STORAGE_ACLS:
+        for role, entity in acl_entries(args.props):
+            if entity in PUBLIC:
+                violate(f"{args.name} grants {role} to {entity} through a Cloud Storage ACL")
+        return
     if not (is_iam_grant(args.resource_type) and args.resource_type.startswith(PUBLIC_SERVICES)):
         return
-    for member in members(args.props):
+    for role, member in grants(args.props):
         if member in PUBLIC:
-            violate(f"{args.name} grants {args.props.get('role')} to {member}")
+            violate(f"{args.name} grants {role} to {member}")
 
 
 POLICY = resource_policy(
     "raptorflow-iam-no-public-principals",
-    "No allUsers / allAuthenticatedUsers in bucket, KMS or Cloud Run IAM.",
+    "No allUsers / allAuthenticatedUsers in bucket, KMS or Cloud Run IAM (members, bindings and policies) or in "
+    "Cloud Storage ACLs (access controls, ACLs, default object ACLs, predefined public ACLs).",
     "CKV_GCP_28, GCP-0001, CIS 5.1, CKV_GCP_112, CKV2_GCP_6, CKV2_GCP_8, CKV_GCP_102",
     Severity.CRITICAL,
     "grant the role to a named service account or group instead",
@@ -32,4 +41,23 @@ WEAKENINGS = [
               "db-backup-checker-read-only", {"member": "allUsers"}),
     Weakening("dr", "db-backup-full-scheduler-may-run grants roles/run.invoker to allAuthenticatedUsers",
               "db-backup-full-scheduler-may-run", {"member": "allAuthenticatedUsers"}),
+    Weakening("prod", "public-acl grants READER to allUsers through a Cloud Storage ACL",
+              added=(("gcp:storage/bucketAccessControl:BucketAccessControl", "public-acl",
+                      {"bucket": "raptorflow-prod-db-dumps", "entity": "allUsers", "role": "READER"}),)),
+    Weakening("prod", "public-default-acl grants READER to allUsers through a Cloud Storage ACL",
+              added=(("gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl", "public-default-acl",
+                      {"bucket": "raptorflow-prod-db-dumps", "entity": "allUsers", "role": "READER"}),)),
+    Weakening("prod", "public-bucket-acl grants READER to allAuthenticatedUsers through a Cloud Storage ACL",
+              added=(("gcp:storage/bucketACL:BucketACL", "public-bucket-acl",
+                      {"bucket": "raptorflow-prod-db-dumps", "roleEntities": ["READER:allAuthenticatedUsers"]}),)),
+    Weakening("prod", "public-bucket-policy grants roles/storage.objectViewer to allUsers",
+              added=(("gcp:storage/bucketIAMPolicy:BucketIAMPolicy", "public-bucket-policy",
+                      {"bucket": "b/raptorflow-prod-db-dumps", "policyData": json.dumps(
+                          {"bindings": [{"role": "roles/storage.objectViewer", "members": ["allUsers"]}]})}),)),
+    Weakening("prod", "public-key-policy grants roles/cloudkms.cryptoKeyDecrypter to allAuthenticatedUsers",
+              added=(("gcp:kms/cryptoKeyIAMPolicy:CryptoKeyIAMPolicy", "public-key-policy",
+                      {"cryptoKeyId": "projects/raptorflow-prod/locations/us-central1/keyRings/"
+                                      "raptorflow-prod-db-dumps-ring/cryptoKeys/raptorflow-prod-db-dumps-key",
+                       "policyData": json.dumps({"bindings": [{"role": "roles/cloudkms.cryptoKeyDecrypter",
+                                                               "members": ["allAuthenticatedUsers"]}]})}),)),
 ]

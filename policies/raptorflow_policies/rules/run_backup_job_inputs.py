@@ -1,0 +1,50 @@
+"""A backup job reads its database URL from its mounted secret and writes to a backup bucket the stack protects."""
+
+from __future__ import annotations
+
+from pulumi_policy import Severity
+
+from .._base import BUCKET, DELETE, RUN_JOB, Weakening, bucket_of, get, job_command, job_env, of_type, stack_policy
+
+URL_FILE = "DATABASE_URL_FILE"
+
+
+def _mounted_secret(props, path: str) -> bool:
+    mounts = {m.get("name"): m.get("mountPath") for m in get(props, "template.template.containers.0.volumeMounts") or []}
+    secrets = {v.get("name") for v in get(props, "template.template.volumes") or [] if get(v, "secret.secret")}
+    return any(name in secrets and mount and path.startswith(mount.rstrip("/") + "/") for name, mount in mounts.items())
+
+
+def _check(args, violate):
+    managed = {b.props.get("name"): b for b in of_type(args.resources, BUCKET)}
+    for job in of_type(args.resources, RUN_JOB):
+        command, name, env = job_command(job.props), job.props.get("name"), job_env(job.props)
+        if command != "backup":
+            continue
+        if not (env.get(URL_FILE) and _mounted_secret(job.props, str(env[URL_FILE]))):
+            violate(f"backup job {name} reads no database URL from a mounted secret ({URL_FILE} under a secret "
+                    "volume)", job.urn)
+        bucket = bucket_of(env.get("BACKUP_BUCKET"))
+        if bucket not in managed:
+            violate(f"backup job {name} writes to {bucket or 'no bucket'}, which this stack does not manage and "
+                    "protect", job.urn)
+
+
+POLICY = stack_policy(
+    "raptorflow-run-backup-job-inputs",
+    "Each backup job mounts its database secret and writes to a bucket of the stack (which the backup-bucket rules "
+    "then hold to retention, CMEK, privacy and deletion protection).",
+    "Cloud Run secrets guidance, DR plan",
+    Severity.HIGH,
+    "give the job its DATABASE_URL_FILE from the mounted secret and BACKUP_BUCKET of the stack's backup bucket "
+    "(ScheduledDatabaseBackup does both)",
+    _check,
+)
+
+WEAKENINGS = [
+    Weakening("prod", "backup job db-backup-full reads no database URL from a mounted secret (DATABASE_URL_FILE "
+              "under a secret volume)", "db-backup-full", {"template.template.volumes": DELETE}),
+    Weakening("prod", "backup job db-backup-schema writes to someones-open-bucket, which this stack does not manage "
+              "and protect", "db-backup-schema",
+              {"template.template.containers.0.envs.0": {"name": "BACKUP_BUCKET", "value": "someones-open-bucket"}}),
+]

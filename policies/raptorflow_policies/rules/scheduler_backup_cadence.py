@@ -1,0 +1,64 @@
+"""Every backup-job command runs as often as the plan says: scheduled, and never further apart than its limit."""
+
+from __future__ import annotations
+
+from pulumi_policy import Severity
+
+from core.limits import MAX_RUN_INTERVAL_HOURS
+from core.schedule import max_interval_hours
+
+from .._base import RUN_JOB, Weakening, job_kind, of_type, run_jobs_scheduled, stack_policy
+
+CONFIG = {
+    "maxRunIntervalHours": {
+        "type": "object",
+        "description": "Longest time between two runs, in hours, per backup-job command (`backup full`, "
+                       "`backup schema`, `restore-check`, `export-dns`).",
+        "default": MAX_RUN_INTERVAL_HOURS,
+    }
+}
+
+
+def _check(args, violate):
+    limits = {**MAX_RUN_INTERVAL_HOURS, **(args.get_config().get("maxRunIntervalHours") or {})}
+    scheduled = run_jobs_scheduled(args.resources)
+    for job in of_type(args.resources, RUN_JOB):
+        kind, name = job_kind(job.props), job.props.get("name")
+        if kind not in limits:
+            continue
+        schedules = scheduled.get(name) or []
+        if not schedules:
+            violate(f"{kind} job {name} is started by no scheduler job; it must run at least every "
+                    f"{limits[kind]:g} h", job.urn)
+        for schedule in schedules:
+            cron = str(schedule.props.get("schedule") or "")
+            try:
+                hours = max_interval_hours(cron)
+            except (ValueError, IndexError):
+                violate(f"scheduler job {schedule.props.get('name')} has no schedule this rule can read ({cron!r})",
+                        schedule.urn)
+                continue
+            if hours > limits[kind]:
+                violate(f"{kind} job {name} runs as far apart as {hours:g} h ({cron}); at most {limits[kind]:g} h "
+                        "is allowed", schedule.urn)
+
+
+POLICY = stack_policy(
+    "raptorflow-scheduler-backup-cadence",
+    "Each backup-job command is scheduled at the plan's cadence: full and schema dumps and the DNS export at least "
+    "daily, the restore check at least monthly.",
+    "DR plan schedules",
+    Severity.HIGH,
+    "keep the plan's crons (databaseBackup.schedules, restoreCheck, dnsExport) or shorten them",
+    _check,
+    config=CONFIG,
+)
+
+WEAKENINGS = [
+    Weakening("prod", "backup full job db-backup-full runs as far apart as 8760 h (0 2 1 1 *); at most 24 h is "
+              "allowed", "db-backup-full-schedule", {"schedule": "0 2 1 1 *"}),
+    Weakening("prod", "backup full job db-backup-full is started by no scheduler job; it must run at least every "
+              "24 h", removed=("db-backup-full-schedule",)),
+    Weakening("dr", "restore-check job db-backup-restore-check runs as far apart as 1488 h (0 4 1 */2 *); at most "
+              "744 h is allowed", "db-backup-restore-check-schedule", {"schedule": "0 4 1 */2 *"}),
+]
