@@ -96,7 +96,7 @@ def bucket_of(value: Any) -> str | None:
 
 def job_env(props: Mapping[str, Any]) -> dict[str, Any]:
     """The environment of a Cloud Run job's first container."""
-    return {e.get("name"): e.get("value") for e in get(props, "template.template.containers.0.envs") or []
+    return {str(e.get("name")): e.get("value") for e in get(props, "template.template.containers.0.envs") or []
             if isinstance(e, Mapping)}
 
 
@@ -158,9 +158,9 @@ def backup_buckets(resources: Iterable[Any]) -> dict[str, str]:
             role = resource.props.get("role")
             roles[resource.props["bucketName"]] = role if role in BACKUP_ROLES else STRICTEST_ROLE
     for job in of_type(resources, RUN_JOB):
-        writes = bucket_of(job_env(job.props).get("BACKUP_BUCKET"))
-        if job_command(job.props) in WRITER_ROLES and writes:
-            roles.setdefault(writes, WRITER_ROLES[job_command(job.props)])
+        writes, command = bucket_of(job_env(job.props).get("BACKUP_BUCKET")), job_command(job.props)
+        if command in WRITER_ROLES and writes:
+            roles.setdefault(writes, WRITER_ROLES[command])
     for transfer in of_type(resources, TRANSFER_JOB):
         for spec in ("transferSpec", "replicationSpec"):
             sink = bucket_of(get(transfer.props, f"{spec}.gcsDataSink.bucketName"))
@@ -364,8 +364,10 @@ def backup_bucket_policy(
         for bucket in of_type(args.resources, BUCKET):
             role = roles.get(bucket.props.get("name"))
             if role:
-                check(BackupBucketArgs(bucket, role, args.get_config()),
-                      lambda problem, _urn=bucket.urn: violate(problem, _urn))
+                def report(problem: str, _urn: str = bucket.urn) -> None:
+                    violate(problem, _urn)
+
+                check(BackupBucketArgs(bucket, role, args.get_config()), report)
 
     return stack_policy(name, description, mirrors, severity, remediation, run, enforcement, config)
 
