@@ -81,9 +81,9 @@ LB_MONITOR_RETRIES = 2
 LB_MONITOR_TIMEOUT_SECONDS = 5
 
 # Monitoring (the severities and each alert's figures are in core/alerts.py).
-UPTIME_PERIOD_SECONDS: Final = 60
-UPTIME_TIMEOUT_SECONDS = 10
-UPTIME_REGIONS: Final = ("USA", "EUROPE", "ASIA_PACIFIC")
+UPTIME_PERIOD_SECONDS: Final = limits.UPTIME_PERIOD_SECONDS
+UPTIME_TIMEOUT_SECONDS = limits.UPTIME_TIMEOUT_SECONDS
+UPTIME_REGIONS: Final = limits.UPTIME_REGIONS
 BACKUP_AGE_MARGIN_HOURS = 6
 RUNBOOK_BASE_URL = "https://github.com/raptorflow/raptorflow-dr/blob/main/docs/runbooks"
 

@@ -22,7 +22,14 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from core.alerts import ALERT_AUTO_CLOSE_SECONDS, ALERT_NOTIFICATION_RATE_LIMIT_SECONDS, CATALOG, SEVERITIES, AlertKind
+from core.alerts import (
+    ALERT_AUTO_CLOSE_SECONDS,
+    ALERT_NOTIFICATION_RATE_LIMIT_SECONDS,
+    CATALOG,
+    SEVERITIES,
+    UPTIME_FAILED_PERIODS,
+    AlertKind,
+)
 
 from . import defaults
 from .config import MonitoringSettings
@@ -263,12 +270,12 @@ class SiteMonitoring(pulumi.ComponentResource):
                                      f'resource.type="cloud_run_job" AND resource.labels.job_name="{name}" AND '
                                      'metric.labels.result="failed"'
                     ),
-                    comparison="COMPARISON_GT",
+                    comparison=failed.comparison,
                     threshold_value=failed.threshold,
                     duration="0s",
                     aggregations=[gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
-                        alignment_period=f"{failed.window_seconds}s", per_series_aligner="ALIGN_DELTA",
-                        cross_series_reducer="REDUCE_SUM",
+                        alignment_period=f"{failed.window_seconds}s", per_series_aligner=failed.aligner,
+                        cross_series_reducer=failed.reducer,
                     )],
                 ),
             ),
@@ -350,12 +357,12 @@ class SiteMonitoring(pulumi.ComponentResource):
                         lambda check_id: 'metric.type="monitoring.googleapis.com/uptime_check/check_passed" AND '
                                          f'resource.type="uptime_url" AND metric.labels.check_id="{check_id}"'
                     ),
-                    comparison="COMPARISON_GT",
+                    comparison=uptime.comparison,
                     threshold_value=uptime.threshold,
-                    duration=f"{2 * settings.period_seconds}s",
+                    duration=f"{UPTIME_FAILED_PERIODS * settings.period_seconds}s",
                     aggregations=[gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
-                        alignment_period=f"{uptime.window_seconds}s", per_series_aligner="ALIGN_NEXT_OLDER",
-                        cross_series_reducer="REDUCE_COUNT_FALSE", group_by_fields=["resource.label.*"],
+                        alignment_period=f"{uptime.window_seconds}s", per_series_aligner=uptime.aligner,
+                        cross_series_reducer=uptime.reducer, group_by_fields=list(uptime.group_by),
                     )],
                 ),
             ),

@@ -24,6 +24,8 @@ ALERT_AUTO_CLOSE_SECONDS = 1_800
 """An incident closes itself this long after its condition stops holding."""
 ALERT_NOTIFICATION_RATE_LIMIT_SECONDS = 300
 """Log-match alerts notify at most once per this period, so a burst of log lines pages once."""
+UPTIME_FAILED_PERIODS = 2
+"""An uptime alert fires once its condition held this many check periods (its `duration`)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,17 @@ class AlertKind:
     standby_severity: str | None = None
     """Severity when the watched thing is the site not serving traffic (uptime)."""
     standby_meaning: str | None = None
+    condition: str = "threshold"
+    """`threshold` (a metric compared per window), `absence` (a PromQL count of successes below the threshold) or
+    `log` (a log-match condition)."""
+    aligner: str = "ALIGN_DELTA"
+    """Threshold conditions: how each series is aligned per window."""
+    reducer: str = "REDUCE_SUM"
+    """Threshold conditions: how the aligned series are combined."""
+    group_by: tuple[str, ...] = ()
+    """Threshold conditions: the fields the reducer groups by."""
+    comparison: str = "COMPARISON_GT"
+    """Threshold conditions: fires when the reduced value is greater than the threshold."""
 
     def severity_for(self, serves_traffic: bool = True) -> str:
         return self.severity if serves_traffic or self.standby_severity is None else self.standby_severity
@@ -123,7 +136,7 @@ CATALOG: dict[str, AlertKind] = {kind.slug: kind for kind in (
          "(permission on the Run job)?",
          "Look for a `backup-failed` alert with the cause.",
          "Take one now: `gcloud run jobs execute db-backup-full --region <region> --wait`."),
-        threshold=1,
+        threshold=1, condition="absence",
     ),
     AlertKind(
         "transfer-failed", "A cross-region copy failed", "P1",
@@ -132,7 +145,7 @@ CATALOG: dict[str, AlertKind] = {kind.slug: kind for kind in (
          "Check the transfer service agent still holds `objectViewer` + `legacyBucketReader` on the source and "
          "`objectCreator` + `objectViewer` + `legacyBucketReader` on the replica (`make plan` shows them).",
          "Run the job now from the console once fixed and watch it complete."),
-        log_match=True,
+        log_match=True, condition="log",
     ),
     AlertKind(
         "transfer-behind", "A cross-region copy is behind", "P1",
@@ -140,7 +153,7 @@ CATALOG: dict[str, AlertKind] = {kind.slug: kind for kind in (
         ("Check the transfer job is enabled and its last run's status.",
          "Check the source received new objects at all (a quiet day for user files is legitimate).",
          "Run the job now and confirm objects are copied."),
-        threshold=1,
+        threshold=1, condition="absence",
     ),
     AlertKind(
         "uptime", "A health endpoint is failing", "P0",
@@ -150,6 +163,7 @@ CATALOG: dict[str, AlertKind] = {kind.slug: kind for kind in (
          "Check the origin's deployment and its database connectivity.",
          "If the active site is down for good: `docs/runbooks/failover.md`."),
         threshold=1, window_seconds=1_200, standby_severity="P2",
+        aligner="ALIGN_NEXT_OLDER", reducer="REDUCE_COUNT_FALSE", group_by=("resource.label.*",),
         standby_meaning="The endpoint belongs to the site that would take over on failover: failover would not "
                         "help right now.",
     ),
@@ -163,7 +177,7 @@ CATALOG: dict[str, AlertKind] = {kind.slug: kind for kind in (
          "retention policy keeps objects meanwhile.",
          "For a key: `gcloud kms keys versions restore <version> --key <key> --keyring <ring> --location <region>` "
          "within the destruction delay."),
-        log_match=True,
+        log_match=True, condition="log",
     ),
 )}
 

@@ -6,6 +6,8 @@ threshold the rule that polices it applies all read this module.
 
 from __future__ import annotations
 
+from typing import Final
+
 SECONDS_PER_DAY = 86_400
 
 # Retention the plan requires, per backup role (the `backup-role` label of a backup bucket).
@@ -25,3 +27,8 @@ DNS_TTL_MAX_SECONDS = 300
 # The plan's cadence: the longest a scheduled job may go between runs (full dump 02:00 and schema 02:30 UTC daily,
 # a restore check monthly, the DNS zone export daily).
 MAX_RUN_INTERVAL_HOURS = {"backup full": 24, "backup schema": 24, "restore-check": 31 * 24, "export-dns": 24}
+
+# Uptime checks: how often and how long each probe runs, from where (the plan's detection budget).
+UPTIME_PERIOD_SECONDS: Final = 60
+UPTIME_TIMEOUT_SECONDS = 10
+UPTIME_REGIONS: Final = ("USA", "EUROPE", "ASIA_PACIFIC")

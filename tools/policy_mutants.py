@@ -188,6 +188,13 @@ def documented_values(type_token: str, path: tuple[str, ...]) -> tuple[str, ...]
                                re.finditer(r"`([^`]+)`|\"([^\"]+)\"|\b([A-Z][A-Z0-9_]{2,})\b", listed.group(1))))
 
 
+def _numeric_value(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    match = NUMERIC.match(value) if isinstance(value, str) else None
+    return float(match[1]) if match else None
+
+
 def _numeric(value: Any) -> list[tuple[str, Any]]:
     if isinstance(value, bool):
         return []
@@ -201,17 +208,27 @@ def _numeric(value: Any) -> list[tuple[str, Any]]:
     return []
 
 
+def short_type(type_token: str) -> str:
+    """`gcp:cloudscheduler/job:Job` -> `cloudscheduler/Job`: a type as mutant ids name it."""
+    parts = type_token.split(":")
+    return f"{parts[1].split('/')[0]}/{parts[-1]}" if len(parts) == 3 else type_token
+
+
 def _input_mutants(stack: str, resource: Resource) -> Iterator[Mutant]:
+    where = f"{stack}:{short_type(resource.type)}:{resource.name}"
+
     def mutant(kind: str, path: tuple[str | int, ...], value: Any, shown: Any = None) -> Mutant:
-        return Mutant(f"{stack}:{resource.name}:{kind}:{_dotted(path)}" + ("" if shown is None else f"={shown}"),
+        return Mutant(f"{where}:{kind}:{_dotted(path)}" + ("" if shown is None else f"={shown}"),
                       stack, kind, resource.name, ((path, value),))
 
-    yield Mutant(f"{stack}:{resource.name}:flip:protect", stack, "flip", resource.name, protect=not resource.protect)
+    yield Mutant(f"{where}:flip:protect={str(not resource.protect).lower()}", stack, "flip", resource.name,
+                 protect=not resource.protect)
     for path, value in _leaves(resource.inputs):
         if isinstance(value, bool):
-            yield mutant("flip", path, not value)
+            yield mutant("flip", path, not value, str(not value).lower())
         for kind, changed in _numeric(value):
-            yield mutant(kind, path, changed, changed)
+            if changed != value and _numeric_value(changed) != _numeric_value(value):  # 0 halved is no mutant
+                yield mutant(kind, path, changed, changed)
         if isinstance(value, str):
             names = tuple(str(p) for p in path if not isinstance(p, int))
             for other in documented_values(resource.type, names):
@@ -230,7 +247,7 @@ def _added(stack: str, plan: Plan, kind: str, type_token: str, name: str, inputs
     resource = Resource(urn=f"urn:pulumi:{stack}::raptorflow-dr::{type_token}::{name}", type=type_token, name=name,
                         parent=None, protect=False, custom=True, inputs=inputs)
     target = inputs.get("bucket") or inputs.get("cryptoKeyId") or inputs.get("project")
-    return Mutant(f"{stack}:{name}:{kind}:{type_token.rsplit(':', 1)[-1]}:{target}", stack, kind, added=(resource,))
+    return Mutant(f"{stack}:{short_type(type_token)}:{name}:{kind}:{target}", stack, kind, added=(resource,))
 
 
 def _grant(type_token: str, target_key: str, target: str, role: str, member: str) -> dict[str, Any]:
@@ -272,7 +289,8 @@ def _added_mutants(stack: str, plan: Plan) -> Iterator[Mutant]:
             service = resource.type.split(":")[1].split("/")[0]
             for broad in [*BROAD_ROLES, *([ADMIN_ROLE[service]] if service in ADMIN_ROLE else [])]:
                 if broad != role:
-                    yield Mutant(f"{stack}:{resource.name}:widen-role:role={broad}", stack, "widen-role",
+                    yield Mutant(f"{stack}:{short_type(resource.type)}:{resource.name}:widen-role:role={broad}", stack,
+                                 "widen-role",
                                  resource.name, ((("role",), broad),))
 
 
@@ -281,7 +299,8 @@ def mutants(plan: Plan) -> list[Mutant]:
     found: list[Mutant] = []
     for resource in plan.resources:
         found += _input_mutants(plan.stack, resource)
-        found.append(Mutant(f"{plan.stack}:{resource.name}:remove", plan.stack, "remove", removed=(resource.name,)))
+        found.append(Mutant(f"{plan.stack}:{short_type(resource.type)}:{resource.name}:remove", plan.stack, "remove",
+                            removed=(resource.name,)))
     found += _added_mutants(plan.stack, plan)
     return list({m.id: m for m in found}.values())
 
