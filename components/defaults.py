@@ -24,7 +24,7 @@ SOFT_DELETE_DAYS_MAX = limits.SOFT_DELETE_DAYS_MAX
 SOFT_DELETE_DAYS_DEFAULT = SOFT_DELETE_DAYS_MIN
 
 # Access logs of a backup bucket are kept this long in its log bucket.
-ACCESS_LOG_RETENTION_DAYS = 365
+ACCESS_LOG_RETENTION_DAYS = limits.ACCESS_LOG_RETENTION_DAYS
 
 # Cloud KMS: the plan (and CIS 1.10) wants keys rotated at least every 90 days.
 KMS_ROTATION_DAYS_MAX = limits.KMS_ROTATION_DAYS_MAX
@@ -87,25 +87,17 @@ UPTIME_REGIONS: Final = limits.UPTIME_REGIONS
 BACKUP_AGE_MARGIN_HOURS = 6
 RUNBOOK_BASE_URL = "https://github.com/raptorflow/raptorflow-dr/blob/main/docs/runbooks"
 
-# Recovery objectives per scenario (the plan), and the figures estimates start from.
-OBJECTIVES: dict[str, dict[str, int | None]] = {
-    "databaseCorruption": {"rtoMinutes": 240, "rpoMinutes": 60},
-    "regionalOutage": {"rtoMinutes": 120, "rpoMinutes": 15},
-    "securityBreach": {"rtoMinutes": 60, "rpoMinutes": None},
-    "dataDeletion": {"rtoMinutes": 360, "rpoMinutes": 1440},
-}
-PITR_WINDOW_DAYS = 7
-PITR_RPO_MINUTES = 2
-DATABASE_REPLICA_LAG_MINUTES = 1
-DATABASE_REPLICA_PROMOTE_MINUTES = 15
+# Recovery objectives per scenario (the plan), and the figures estimates start from (core/limits.py).
+OBJECTIVES: dict[str, dict[str, int | None]] = limits.OBJECTIVES
+PITR_WINDOW_DAYS = limits.PITR_WINDOW_DAYS
+PITR_RPO_MINUTES = limits.PITR_RPO_MINUTES
+DATABASE_REPLICA_LAG_MINUTES = limits.DATABASE_REPLICA_LAG_MINUTES
+DATABASE_REPLICA_PROMOTE_MINUTES = limits.DATABASE_REPLICA_PROMOTE_MINUTES
 DATABASE_SIZE_GB = 10
-# Restore throughput of `backup_job restore` (download, sha256, pg_restore), database MB per second. Measured on
-# 2026-11-29 on 2 cores: `make drill` restored 1204 MB of an indexed application schema at 36.0 MB/s; `make bench`
-# restored one large table at 51-56 MB/s. The model takes the slower, rounded down (it was 50 before measuring).
-RESTORE_MB_PER_SECOND = 35
-DECISION_MINUTES = 15
-APPLY_MINUTES = 10
-EVENT_DRIVEN_LAG_MINUTES = 10
+RESTORE_MB_PER_SECOND = limits.RESTORE_MB_PER_SECOND
+DECISION_MINUTES = limits.DECISION_MINUTES
+APPLY_MINUTES = limits.APPLY_MINUTES
+EVENT_DRIVEN_LAG_MINUTES = limits.EVENT_DRIVEN_LAG_MINUTES
 
 # Configuration backups.
 DNS_EXPORT_CRON = "0 3 * * *"  # daily Cloudflare zone export, 03:00 UTC

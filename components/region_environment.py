@@ -31,10 +31,11 @@ class RegionEnvironment(pulumi.ComponentResource):
     """One Vercel project env var per configured name, valued for the active site."""
 
     def __init__(self, name: str, args: RegionEnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("raptorflow:failover:RegionEnvironment", name, None, opts)
-        site = 1 if args.standby_active else 0
         plain = {key: ((v.primary, v.standby), False) for key, v in args.settings.variables.items()}
         secret = {key: (values, True) for key, values in args.secret_values.items()}
+        # Declared on the component, so the policy pack can tell a variable that failover needs has gone.
+        super().__init__("raptorflow:failover:RegionEnvironment", name, {"keys": sorted({**plain, **secret})}, opts)
+        site = 1 if args.standby_active else 0
         for key, (values, sensitive) in sorted({**plain, **secret}.items()):
             value = values[site]
             vercel.ProjectEnvironmentVariable(

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from core import limits
 from core.paths import lookup
 from core.schedule import max_interval_hours
 
@@ -178,7 +179,7 @@ def _dump_interval(facts: _Facts) -> Estimate:
 
 
 def _copy_delay(facts: _Facts, role: str) -> Estimate:
-    lag = float(facts.declared("eventDrivenLagMinutes", 10))
+    lag = float(facts.declared("eventDrivenLagMinutes", limits.EVENT_DRIVEN_LAG_MINUTES))
     if role in facts.live_copies:
         return Estimate(lag, f"event-driven replication of {role} (lag {_hours(lag)})")
     if role in facts.daily_copies:
@@ -189,8 +190,8 @@ def _copy_delay(facts: _Facts, role: str) -> Estimate:
 
 def _database_point(facts: _Facts) -> Estimate:
     if facts.declared("pitr.enabled"):
-        minutes = float(facts.declared("pitr.rpoMinutes", 2))
-        days = facts.declared("pitr.windowDays", 7)
+        minutes = float(facts.declared("pitr.rpoMinutes", limits.PITR_RPO_MINUTES))
+        days = facts.declared("pitr.windowDays", limits.PITR_WINDOW_DAYS)
         return Estimate(minutes, f"database: Supabase PITR (declared, {float(days):g}-day window, {_hours(minutes)})")
     dump = _dump_interval(facts)
     hint = "; add an hourly schedule or declare PITR" if dump.minutes is None or dump.minutes > 60 else ""
@@ -201,14 +202,16 @@ def _traffic_switch(facts: _Facts) -> Estimate:
     if facts.lb_monitors:
         worst = max(interval * (retries + 1) for interval, retries in facts.lb_monitors) / 60
         return Estimate(worst, f"load balancer fails over after {_hours(worst)} of failed health checks")
-    apply = float(facts.declared("applyMinutes", 10))
+    apply = float(facts.declared("applyMinutes", limits.APPLY_MINUTES))
     ttl = max((ttl for ttl, proxied in facts.dns_ttls if not proxied), default=0) / 60
     return Estimate(apply + ttl, f"pulumi up {_hours(apply)} + DNS TTL {_hours(ttl)} (proxied names switch at once)")
 
 
 def _restore(facts: _Facts) -> Estimate:
     size = float(facts.declared("databaseSizeGb", 10))
-    rate = float(facts.declared("restoreMbPerSecond", 50))
+    rate = float(facts.declared("restoreMbPerSecond", limits.RESTORE_MB_PER_SECOND))
+    if rate <= 0:  # a restore that never ends: no bound
+        return Estimate(None, f"restore {size:g} GB at {rate:g} MB/s never finishes")
     minutes = size * 1024 / rate / 60
     return Estimate(minutes, f"restore {size:g} GB at {rate:g} MB/s = {_hours(minutes)}")
 
@@ -224,7 +227,7 @@ def assess(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Assessmen
     if not facts.declarations:
         return []
     objectives = facts.declarations[0].get("objectives") or {}
-    decide = float(facts.declared("decisionMinutes", 15))
+    decide = float(facts.declared("decisionMinutes", limits.DECISION_MINUTES))
     has_primary, has_standby = "primary" in facts.sites, "standby" in facts.sites
     results = []
 
@@ -239,13 +242,13 @@ def assess(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Assessmen
 
     if has_primary:
         add("databaseCorruption", _restore(facts), _database_point(facts))
-        add("securityBreach", Estimate(float(facts.declared("applyMinutes", 10)),
+        add("securityBreach", Estimate(float(facts.declared("applyMinutes", limits.APPLY_MINUTES)),
                                        "rotate secrets and redeploy with pulumi up"), None)
     if has_standby:
         if facts.declared("databaseReplica.enabled"):
-            lag = float(facts.declared("databaseReplica.maxLagMinutes", 1))
+            lag = float(facts.declared("databaseReplica.maxLagMinutes", limits.DATABASE_REPLICA_LAG_MINUTES))
             database = Estimate(lag, f"database: cross-region replica (declared, lag {_hours(lag)})")
-            promote = float(facts.declared("databaseReplica.promoteMinutes", 15))
+            promote = float(facts.declared("databaseReplica.promoteMinutes", limits.DATABASE_REPLICA_PROMOTE_MINUTES))
             database_rto = Estimate(promote, f"promote the replica {_hours(promote)}")
         else:
             dump, copy = _dump_interval(facts), _copy_delay(facts, "database-dumps")

@@ -15,11 +15,15 @@ def _check(args, violate):
         shown = "unset" if seconds is None else f"{float(seconds) / SECONDS_PER_DAY:g} days"
         violate(f"backup bucket {args.name} keeps deleted objects {shown}; "
                 f"at least {SOFT_DELETE_DAYS_MIN} days are required")
+    elif float(seconds) > SOFT_DELETE_DAYS_MAX * SECONDS_PER_DAY:
+        violate(f"backup bucket {args.name} keeps deleted objects {float(seconds) / SECONDS_PER_DAY:g} days; Cloud "
+                f"Storage accepts at most {SOFT_DELETE_DAYS_MAX}")
 
 
 POLICY = backup_bucket_policy(
     "raptorflow-gcs-backup-bucket-soft-delete",
-    f"Soft delete stays on for backup buckets, at least {SOFT_DELETE_DAYS_MIN} days.",
+    f"Soft delete stays on for backup buckets, {SOFT_DELETE_DAYS_MIN}-{SOFT_DELETE_DAYS_MAX} days (the API's "
+    "range ends there).",
     "GCS soft-delete guidance",
     Severity.MEDIUM,
     f"set softDeleteDays to {SOFT_DELETE_DAYS_MIN}-{SOFT_DELETE_DAYS_MAX} in the stack config",
@@ -29,4 +33,6 @@ POLICY = backup_bucket_policy(
 WEAKENINGS = [
     Weakening("prod", "backup bucket db-dumps-bucket keeps deleted objects 0 days; at least 7 days are required",
               "db-dumps-bucket", {"softDeletePolicy.retentionDurationSeconds": 0}),
+    Weakening("prod", "backup bucket db-dumps-bucket keeps deleted objects 700 days; Cloud Storage accepts at most 90",
+              "db-dumps-bucket", {"softDeletePolicy.retentionDurationSeconds": 60480000}),
 ]

@@ -21,6 +21,8 @@ def _check(args, violate):
     seconds = duration_seconds(args.props.get("rotationPeriod"))
     if seconds is None:
         violate(f"key {args.name} never rotates")
+    elif seconds < SECONDS_PER_DAY:
+        violate(f"key {args.name} rotates every {seconds:g} s; Cloud KMS needs at least one day")
     elif seconds > limit * SECONDS_PER_DAY:
         violate(f"key {args.name} rotates every {seconds / SECONDS_PER_DAY:g} days; at most {limit} are allowed")
 
@@ -39,4 +41,6 @@ WEAKENINGS = [
     Weakening("prod", "key db-dumps-key rotates every 365 days; at most 90 are allowed",
               "db-dumps-key", {"rotationPeriod": "31536000s"}),
     Weakening("prod", "key db-dumps-key never rotates", "db-dumps-key", {"rotationPeriod": DELETE}),
+    Weakening("prod", "key db-dumps-key rotates every 0 s; Cloud KMS needs at least one day", "db-dumps-key",
+              {"rotationPeriod": "0s"}),
 ]

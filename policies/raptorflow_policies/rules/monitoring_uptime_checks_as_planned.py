@@ -10,6 +10,8 @@ from core.limits import UPTIME_PERIOD_SECONDS, UPTIME_REGIONS, UPTIME_TIMEOUT_SE
 
 from .._base import UPTIME_CHECK, Weakening, duration_seconds, get, resource_policy
 
+PERIODS = (60, 300, 600, 900)
+"""The periods Cloud Monitoring accepts for an uptime check (UptimeCheckConfig.period)."""
 CONFIG = {
     "maxPeriodSeconds": {"type": "number", "description": "Longest check period, in seconds.",
                          "default": UPTIME_PERIOD_SECONDS},
@@ -35,12 +37,14 @@ def _check(args, violate):
     http = props.get("httpCheck") or {}
     problems = []
     period, timeout = duration_seconds(props.get("period")), duration_seconds(props.get("timeout"))
-    if not period or period > config.get("maxPeriodSeconds", UPTIME_PERIOD_SECONDS):
+    if period not in PERIODS or period > config.get("maxPeriodSeconds", UPTIME_PERIOD_SECONDS):
         problems.append(f"period {props.get('period')}")
     if not timeout or timeout > config.get("maxTimeoutSeconds", UPTIME_TIMEOUT_SECONDS) or (period and timeout > period):
         problems.append(f"timeout {props.get('timeout')}")
     if len(props.get("selectedRegions") or []) < config.get("minRegions", len(UPTIME_REGIONS)):
         problems.append(f"regions {props.get('selectedRegions')}")
+    if not get(props, "userLabels.raptorflow-target"):
+        problems.append("no raptorflow-target label (the alert and the drill find the check by it)")
     if get(props, "monitoredResource.type") != "uptime_url" or not host or not get(props, "monitoredResource.labels.project_id"):
         problems.append("no uptime_url resource with host and project_id")
     if http.get("useSsl") is not True or float(http.get("port") or 0) != 443:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from .._base import DELETE, SCHEDULER_JOB, Weakening, get, resource_policy
+from .._base import DELETE, SCHEDULER_JOB, Weakening, duration_seconds, get, resource_policy
 
 UTC = ("UTC", "Etc/UTC")
+DEADLINE_SECONDS = (15, 1800)
+"""Cloud Scheduler's range for an HTTP target's attempt deadline (Job.attemptDeadline reference)."""
 
 
 def _check(args, violate):
@@ -16,8 +18,12 @@ def _check(args, violate):
         violate(f"scheduler job {args.name} runs in {args.props.get('timeZone', 'the default time zone')}, not UTC")
     if int(get(args.props, "retryConfig.retryCount", 0) or 0) < 1:
         violate(f"scheduler job {args.name} has no retry policy")
-    if not args.props.get("attemptDeadline"):
+    deadline = duration_seconds(args.props.get("attemptDeadline"))
+    if deadline is None:
         violate(f"scheduler job {args.name} has no attempt deadline")
+    elif not DEADLINE_SECONDS[0] <= deadline <= DEADLINE_SECONDS[1]:
+        violate(f"scheduler job {args.name} has an attempt deadline of {deadline:g} s; HTTP targets take "
+                f"{DEADLINE_SECONDS[0]}-{DEADLINE_SECONDS[1]} s")
 
 
 POLICY = resource_policy(
@@ -36,4 +42,6 @@ WEAKENINGS = [
               "db-backup-schema-schedule", {"retryConfig": DELETE}),
     Weakening("prod", "scheduler job db-backup-schema-schedule has no attempt deadline",
               "db-backup-schema-schedule", {"attemptDeadline": DELETE}),
+    Weakening("prod", "scheduler job db-backup-full-schedule has an attempt deadline of 0 s; HTTP targets take "
+              "15-1800 s", "db-backup-full-schedule", {"attemptDeadline": "0s"}),
 ]

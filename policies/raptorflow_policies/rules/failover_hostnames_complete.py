@@ -1,0 +1,62 @@
+"""Failover reaches everything it names: each hostname has its record (or load balancer), each record is a declared
+hostname, and every Vercel variable the region switch declares exists."""
+
+from __future__ import annotations
+
+from pulumi_policy import Severity
+
+from .._base import (
+    DNS_RECORD,
+    FAILOVER_LOAD_BALANCER,
+    FAILOVER_RECORD,
+    LOAD_BALANCER,
+    VERCEL_ENV,
+    Weakening,
+    failover_hostnames,
+    of_type,
+    stack_policy,
+)
+
+REGION_ENVIRONMENT = "raptorflow:failover:RegionEnvironment"
+
+
+def _check(args, violate):
+    records = {r.props.get("name"): r for r in of_type(args.resources, DNS_RECORD)}
+    balancers = {r.props.get("name") for r in of_type(args.resources, LOAD_BALANCER)}
+    declared = {}
+    for host, urn in failover_hostnames(args.resources):
+        declared[host.get("fqdn")] = urn
+    for fqdn, urn in declared.items():
+        if fqdn not in records and fqdn not in balancers:
+            violate(f"hostname {fqdn} is under failover but the stack has no DNS record or load balancer for it: "
+                    "failover would not move it", urn)
+    if any(r.resource_type in (FAILOVER_RECORD, FAILOVER_LOAD_BALANCER) for r in args.resources) or declared:
+        for name, record in records.items():
+            if name not in declared:
+                violate(f"DNS record {name} is in the stack but declared under no failover hostname", record.urn)
+    variables = {v.props.get("key") for v in of_type(args.resources, VERCEL_ENV)}
+    for switch in of_type(args.resources, REGION_ENVIRONMENT):
+        for key in switch.props.get("keys") or []:
+            if key not in variables:
+                violate(f"Vercel variable {key} switches region on failover but the stack does not set it",
+                        switch.urn)
+
+
+POLICY = stack_policy(
+    "raptorflow-failover-hostnames-complete",
+    "Every failover hostname has its Cloudflare record or load balancer, every record is a declared failover "
+    "hostname, and every Vercel variable the region switch declares is set by the stack.",
+    "DR plan scenario 2",
+    Severity.HIGH,
+    "declare hostnames and variables in the failover config; FailoverRecord and RegionEnvironment create them",
+    _check,
+)
+
+WEAKENINGS = [
+    Weakening("dr", "hostname www.raptorflow.app is under failover but the stack has no DNS record or load balancer "
+              "for it: failover would not move it", removed=("dns-www-record",)),
+    Weakening("dr", "DNS record api.raptorflow.app is in the stack but declared under no failover hostname",
+              removed=("dns-api",)),
+    Weakening("dr", "Vercel variable SUPABASE_URL switches region on failover but the stack does not set it",
+              removed=("vercel-env-supabase-url",)),
+]

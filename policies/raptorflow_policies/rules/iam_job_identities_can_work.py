@@ -1,0 +1,128 @@
+"""Every identity the plan runs as exists and holds what its work needs - a grant removed is a backup that fails."""
+
+from __future__ import annotations
+
+from pulumi_policy import Severity
+
+from .._base import (
+    BUCKET,
+    CRYPTO_KEY,
+    RUN_JOB,
+    TRANSFER_JOB,
+    Weakening,
+    bucket_of,
+    get,
+    grants,
+    is_iam_grant,
+    job_command,
+    job_env,
+    of_type,
+    run_jobs_scheduled,
+    stack_policy,
+)
+
+ACCOUNT = "gcp:serviceaccount/account:Account"
+KEY_USER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+BUCKET_ROLE = {"backup": "roles/storage.objectCreator", "restore-check": "roles/storage.objectViewer"}
+RUN_INVOKERS = ("roles/run.invoker", "roles/run.jobsExecutor", "roles/run.jobsExecutorWithOverrides")
+TRANSFER_AGENT = "@storage-transfer-service.iam.gserviceaccount.com"
+STORAGE_AGENT = "@gs-project-accounts.iam.gserviceaccount.com"
+
+
+def _held(resources, member: str) -> set[tuple[str, str, str]]:
+    """(resource kind, target, role) of every grant to `member` in the stack."""
+    held = set()
+    for grant in resources:
+        if not is_iam_grant(grant.resource_type):
+            continue
+        target = (bucket_of(grant.props.get("bucket")) or grant.props.get("secretId") or grant.props.get("name")
+                  or grant.props.get("cryptoKeyId") or "")
+        for role, who in grants(grant.props):
+            if who == member or (member.startswith("*") and who.endswith(member[1:])):
+                held.add((grant.resource_type.split(":")[1].split("/")[0], str(target), role))
+    return held
+
+
+def _has(held, kind: str, target: str, roles) -> bool:
+    return any(k == kind and (t == target or t.endswith(f"/secrets/{target}")) and r in roles for k, t, r in held)
+
+
+def _check(args, violate):
+    resources = args.resources
+    accounts = {f"{a.props.get('accountId')}@{a.props.get('project')}.iam.gserviceaccount.com"
+                for a in of_type(resources, ACCOUNT)}
+    schedules = run_jobs_scheduled(resources)
+    missing: dict[str, tuple[list[str], str]] = {}  # what is missing -> (who needs it, urn)
+
+    def need(problem: str, who: str, urn: str) -> None:
+        missing.setdefault(problem, ([], urn))[0].append(who)
+
+    for job in of_type(resources, RUN_JOB):
+        name, command = job.props.get("name"), job_command(job.props)
+        identity = get(job.props, "template.template.serviceAccount")
+        if not identity:
+            continue
+        held = _held(resources, f"serviceAccount:{identity}")
+        if identity not in accounts:
+            need(f"{identity} is not created by the stack", f"job {name}", job.urn)
+        bucket = bucket_of(job_env(job.props).get("BACKUP_BUCKET"))
+        if command in BUCKET_ROLE and bucket and not _has(held, "storage", bucket, (BUCKET_ROLE[command],)):
+            need(f"{identity} lacks {BUCKET_ROLE[command]} on {bucket}", f"job {name}", job.urn)
+        for volume in get(job.props, "template.template.volumes") or []:
+            secret = get(volume, "secret.secret")
+            if secret and not _has(held, "secretmanager", secret, ("roles/secretmanager.secretAccessor",)):
+                need(f"{identity} may not read the secret {secret}", f"job {name}", job.urn)
+        for schedule in schedules.get(name, []):
+            starter = get(schedule.props, "httpTarget.oauthToken.serviceAccountEmail")
+            who = f"scheduler job {schedule.props.get('name')}"
+            if starter and starter not in accounts:
+                need(f"{starter} is not created by the stack", who, schedule.urn)
+            if starter and not _has(_held(resources, f"serviceAccount:{starter}"), "cloudrunv2", name, RUN_INVOKERS):
+                need(f"{starter} may not start {name}", who, schedule.urn)
+    keys = {f"{k.props.get('keyRing')}/cryptoKeys/{k.props.get('name')}" for k in of_type(resources, CRYPTO_KEY)}
+    agents = _held(resources, f"*{STORAGE_AGENT}")
+    for bucket in of_type(resources, BUCKET):
+        key, who = get(bucket.props, "encryption.defaultKmsKeyName"), f"bucket {bucket.props.get('name')}"
+        if key and key not in keys:
+            need(f"the key {key} is not held by the stack", who, bucket.urn)
+        elif key and not _has(agents, "kms", key, (KEY_USER,)):
+            need(f"Cloud Storage's service agent may not use the key {key}", who, bucket.urn)
+    transfer = _held(resources, f"*{TRANSFER_AGENT}")
+    for job in of_type(resources, TRANSFER_JOB):
+        for spec in ("transferSpec", "replicationSpec"):
+            source = bucket_of(get(job.props, f"{spec}.gcsDataSource.bucketName"))
+            sink = bucket_of(get(job.props, f"{spec}.gcsDataSink.bucketName"))
+            needs = [(source, "roles/storage.objectViewer"), (source, "roles/storage.legacyBucketReader"),
+                     (sink, "roles/storage.objectCreator"), (sink, "roles/storage.legacyBucketReader")]
+            for target, role in needs:
+                if target and not _has(transfer, "storage", target, (role,)):
+                    need(f"the transfer service agent lacks {role} on {target}", f"transfer job {job.name}", job.urn)
+    for problem, (who, urn) in missing.items():
+        violate(f"{problem}, which {', '.join(sorted(set(who)))} needs", urn)
+
+
+POLICY = stack_policy(
+    "raptorflow-iam-job-identities-can-work",
+    "Every identity a job, schedule or transfer runs as is created by the stack and holds what its work needs: "
+    "the backup writer objectCreator on its bucket, the checker objectViewer, each job its mounted secrets, the "
+    "scheduler the right to start each job, Cloud Storage's agent each bucket key (held by the stack), the transfer "
+    "agent read on each source and create on each sink.",
+    "least privilege, DR plan (backups that run)",
+    Severity.HIGH,
+    "keep the service accounts and grants ScheduledDatabaseBackup, BackupBucket and BucketReplica create",
+    _check,
+)
+
+WEAKENINGS = [
+    Weakening("prod", "db-backup-checker@raptorflow-prod.iam.gserviceaccount.com lacks roles/storage.objectViewer on "
+              "raptorflow-prod-db-dumps, which job db-backup-restore-check needs",
+              removed=("db-backup-checker-read-only",)),
+    Weakening("prod", "db-backup-scheduler@raptorflow-prod.iam.gserviceaccount.com may not start db-backup-full, which "
+              "scheduler job db-backup-full needs", removed=("db-backup-full-scheduler-may-run",)),
+    Weakening("prod", "the key projects/raptorflow-prod/locations/us-central1/keyRings/raptorflow-prod-db-dumps-ring/"
+              "cryptoKeys/raptorflow-prod-db-dumps-key is not held by the stack, which bucket raptorflow-prod-db-dumps, "
+              "bucket raptorflow-prod-db-dumps-logs needs", removed=("db-dumps-key",)),
+    Weakening("dr", "the transfer service agent lacks roles/storage.objectCreator on raptorflow-dr-user-files-replica, "
+              "which transfer job user-files-replica-replication, transfer job user-files-replica-transfer needs",
+              removed=("user-files-replica-sink-objectcreator",)),
+]

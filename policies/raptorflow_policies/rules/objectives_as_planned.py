@@ -1,0 +1,66 @@
+"""The declared recovery objectives are the plan's or stricter, and the figures behind the estimates no rosier."""
+
+from __future__ import annotations
+
+from pulumi_policy import Severity
+
+from core import limits
+
+from .._base import BUCKET, RECOVERY, RUN_JOB, Weakening, get, stack_policy
+
+# Declared figures the recovery model starts from: (path, the plan's figure, "min" when a smaller declaration
+# flatters the estimate - it must be at least the plan's - or "max" when a larger one does).
+FIGURES = (
+    ("restoreMbPerSecond", limits.RESTORE_MB_PER_SECOND, "max"),
+    ("eventDrivenLagMinutes", limits.EVENT_DRIVEN_LAG_MINUTES, "min"),
+    ("applyMinutes", limits.APPLY_MINUTES, "min"),
+    ("decisionMinutes", limits.DECISION_MINUTES, "min"),
+    ("databaseReplica.promoteMinutes", limits.DATABASE_REPLICA_PROMOTE_MINUTES, "min"),
+    ("databaseReplica.maxLagMinutes", limits.DATABASE_REPLICA_LAG_MINUTES, "min"),
+    ("pitr.rpoMinutes", limits.PITR_RPO_MINUTES, "min"),
+    ("pitr.windowDays", limits.PITR_WINDOW_DAYS, "max"),
+)
+
+
+def _check(args, violate):
+    declarations = [r for r in args.resources if r.resource_type == RECOVERY]
+    if not declarations:
+        if any(r.resource_type in (BUCKET, RUN_JOB) for r in args.resources):
+            violate("the stack declares no recovery objectives (RecoveryObjectives): nothing checks its RPOs")
+        return
+    declared = declarations[0]
+    for scenario, plan in limits.OBJECTIVES.items():
+        for key, target in plan.items():
+            value = get(declared.props, f"objectives.{scenario}.{key}")
+            if target is not None and (value is None or float(value) > target):
+                violate(f"{scenario} {key} is declared {value}; the plan's is {target}", declared.urn)
+    for path, figure, bound in FIGURES:
+        value = get(declared.props, path)
+        if value is None:
+            continue
+        if float(value) <= 0 or (float(value) < figure if bound == "min" else float(value) > figure):
+            better = "lower" if bound == "min" else "higher"
+            violate(f"{path} is declared {float(value):g}, {better} than the plan's measured {figure:g}: the "
+                    "recovery estimates would be rosier than what was measured", declared.urn)
+    if float(get(declared.props, "databaseSizeGb") or 0) <= 0:
+        violate("databaseSizeGb is declared 0: every restore estimate would take no time", declared.urn)
+
+
+POLICY = stack_policy(
+    "raptorflow-objectives-as-planned",
+    "The stack declares its recovery objectives, each no looser than the plan's, and the figures the estimates "
+    "start from (restore throughput, lags, decision and apply times, PITR) no rosier than the plan's measured ones.",
+    "DR plan objectives",
+    Severity.HIGH,
+    "keep the plan's objectives and measured figures in core/limits.py; change them there, with the measurement",
+    _check,
+)
+
+WEAKENINGS = [
+    Weakening("prod", "databaseCorruption rpoMinutes is declared 600.0; the plan's is 60", "recovery",
+              {"objectives.databaseCorruption.rpoMinutes": 600.0}),
+    Weakening("dr", "restoreMbPerSecond is declared 350, higher than the plan's measured 35: the recovery estimates "
+              "would be rosier than what was measured", "recovery", {"restoreMbPerSecond": 350.0}),
+    Weakening("prod", "the stack declares no recovery objectives (RecoveryObjectives): nothing checks its RPOs",
+              removed=("recovery",)),
+]

@@ -1,0 +1,37 @@
+"""Secrets the stack holds cannot be deleted by the API, and each has a value (a version)."""
+
+from __future__ import annotations
+
+from pulumi_policy import Severity
+
+from .._base import Weakening, of_type, stack_policy
+
+SECRET = "gcp:secretmanager/secret:Secret"
+VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
+
+
+def _check(args, violate):
+    versions = {str(v.props.get("secret") or "").rsplit("/secrets/", 1)[-1] for v in of_type(args.resources, VERSION)}
+    for secret in of_type(args.resources, SECRET):
+        name = secret.props.get("secretId")
+        if secret.props.get("deletionProtection") is not True:
+            violate(f"secret {name} has deletion protection off: one API call deletes it and every version", secret.urn)
+        if name not in versions:
+            violate(f"secret {name} has no version in the stack: whatever reads it gets nothing", secret.urn)
+
+
+POLICY = stack_policy(
+    "raptorflow-secretmanager-secrets-kept",
+    "Every Secret Manager secret of the stack has deletion protection on and a version the stack sets.",
+    "CKV_GCP_ (Secret Manager), Secret Manager deletion protection",
+    Severity.HIGH,
+    "keep deletion_protection=True and the secret's SecretVersion (the stack config sets its value)",
+    _check,
+)
+
+WEAKENINGS = [
+    Weakening("prod", "secret db-backup-database-url has deletion protection off: one API call deletes it and every "
+              "version", "db-backup-database-url", {"deletionProtection": False}),
+    Weakening("dr", "secret db-backup-cloudflare-token has no version in the stack: whatever reads it gets nothing",
+              removed=("db-backup-cloudflare-token-value",)),
+]
