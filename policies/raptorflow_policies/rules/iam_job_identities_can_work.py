@@ -97,8 +97,8 @@ def _check(args, violate):
             for target, role in needs:
                 if target and not _has(transfer, "storage", target, (role,)):
                     need(f"the transfer service agent lacks {role} on {target}", f"transfer job {job.name}", job.urn)
-    for problem, (who, urn) in missing.items():
-        violate(f"{problem}, which {', '.join(sorted(set(who)))} needs", urn)
+    for problem, (needed_by, urn) in missing.items():
+        violate(f"{problem}, which {', '.join(sorted(set(needed_by)))} needs", urn)
 
 
 POLICY = stack_policy(
