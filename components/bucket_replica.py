@@ -90,7 +90,9 @@ class BucketReplica(pulumi.ComponentResource):
     """Every transfer job that fills the copy: the daily one, and the event-driven one where on."""
 
     def __init__(self, name: str, args: BucketReplicaArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("raptorflow:storage:BucketReplica", name, None, opts)
+        # Declared on the component, so the policy pack can tell a copy that stopped being made.
+        super().__init__("raptorflow:storage:BucketReplica", name,
+                         {"sinkBucketName": args.sink.bucket_name, "eventDriven": args.transfer.event_driven}, opts)
         child = pulumi.ResourceOptions(parent=self)
         sink = BackupBucket(f"{name}-sink", args.sink, child)
 

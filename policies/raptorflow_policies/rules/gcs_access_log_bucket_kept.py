@@ -34,7 +34,8 @@ def _check(args, violate):
     for name in sorted(n for n in log_buckets if n and n not in backups):
         bucket = buckets.get(name)
         if bucket is None:
-            continue  # the backup-bucket access-logs rule names a missing log bucket
+            violate(f"access-log bucket {name} is not in the stack: backup buckets log into a bucket nobody keeps")
+            continue
         problems = []
         if not bucket.opts.protect or bucket.props.get("forceDestroy") is True:
             problems.append("not protected from deletion (protect, force_destroy off)")
@@ -74,4 +75,6 @@ WEAKENINGS = [
     Weakening("dr", "access-log bucket raptorflow-dr-db-dumps-replica-logs is not kept as evidence: "
               "group:cloud-storage-analytics@google.com may not write the logs",
               removed=("db-dumps-replica-sink-logs-writer",)),
+    Weakening("prod", "access-log bucket raptorflow-prod-db-dumps-logs is not in the stack: backup buckets log into a "
+              "bucket nobody keeps", removed=("db-dumps-logs",)),
 ]

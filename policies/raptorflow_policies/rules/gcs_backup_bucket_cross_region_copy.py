@@ -8,8 +8,26 @@ from core.regions import continent
 
 from .._base import BUCKET, DELETE, TRANSFER_JOB, Weakening, backup_buckets, get, labels, of_type, stack_policy
 
+REPLICA = "raptorflow:storage:BucketReplica"
+
+
+def _declared_copies(args, violate):
+    jobs: dict[tuple[str, str], int] = {}
+    for job in of_type(args.resources, TRANSFER_JOB):
+        for spec in ("transferSpec", "replicationSpec"):
+            sink = get(job.props, f"{spec}.gcsDataSink.bucketName")
+            if sink:
+                jobs[(sink, spec)] = jobs.get((sink, spec), 0) + 1
+    for replica in of_type(args.resources, REPLICA):
+        sink = replica.props.get("sinkBucketName")
+        if sink and not jobs.get((sink, "transferSpec")):
+            violate(f"replica bucket {sink} has no scheduled transfer job (the daily catch-up copy)", replica.urn)
+        if sink and replica.props.get("eventDriven") and not jobs.get((sink, "replicationSpec")):
+            violate(f"replica bucket {sink} is declared event-driven but no replication job fills it", replica.urn)
+
 
 def _check(args, violate):
+    _declared_copies(args, violate)
     roles = backup_buckets(args.resources)
     buckets = [b for b in of_type(args.resources, BUCKET) if b.props.get("name") in roles]
     sinks = {
@@ -45,5 +63,9 @@ WEAKENINGS = [
     Weakening("prod", "backup bucket raptorflow-prod-db-dumps in us-central1 is copied within the same continent "
               "(us-east4)", "db-dumps-bucket", {"labels.replica-region": "us-east4"}),
     Weakening("dr", "replica bucket raptorflow-dr-db-dumps-replica is filled by no transfer job in this stack",
-              removed=("db-dumps-replica-transfer", "db-dumps-replica-replication")),
+              removed=("db-dumps-replica-transfer", "db-dumps-replica-replication", "db-dumps-replica")),
+    Weakening("dr", "replica bucket raptorflow-dr-user-files-replica has no scheduled transfer job (the daily catch-up "
+              "copy)", removed=("user-files-replica-transfer",)),
+    Weakening("dr", "replica bucket raptorflow-dr-db-dumps-replica is declared event-driven but no replication job "
+              "fills it", removed=("db-dumps-replica-replication",)),
 ]

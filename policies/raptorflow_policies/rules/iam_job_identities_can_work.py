@@ -7,6 +7,7 @@ from pulumi_policy import Severity
 from .._base import (
     BUCKET,
     CRYPTO_KEY,
+    PROJECT_GRANTS,
     RUN_JOB,
     TRANSFER_JOB,
     Weakening,
@@ -16,12 +17,20 @@ from .._base import (
     is_iam_grant,
     job_command,
     job_env,
+    labels,
     of_type,
     run_jobs_scheduled,
     stack_policy,
 )
 
 ACCOUNT = "gcp:serviceaccount/account:Account"
+SECRET = "gcp:secretmanager/secret:Secret"
+SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
+SECRET_GRANT = "gcp:secretmanager/secretIamMember:SecretIamMember"
+CUSTOM_ROLE = "gcp:projects/iAMCustomRole:IAMCustomRole"
+NOTIFIER_PERMISSIONS = ("storage.buckets.get", "storage.buckets.update")
+NOTIFIER_ROLE_SUFFIX = "TransferSourceNotifier"
+SECRET_AGENT = "@gcp-sa-secretmanager.iam.gserviceaccount.com"
 KEY_USER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 BUCKET_ROLE = {"backup": "roles/storage.objectCreator", "restore-check": "roles/storage.objectViewer"}
 RUN_INVOKERS = ("roles/run.invoker", "roles/run.jobsExecutor", "roles/run.jobsExecutorWithOverrides")
@@ -87,16 +96,52 @@ def _check(args, violate):
             need(f"the key {key} is not held by the stack", who, bucket.urn)
         elif key and not _has(agents, "kms", key, (KEY_USER,)):
             need(f"Cloud Storage's service agent may not use the key {key}", who, bucket.urn)
+    secret_agents = _held(resources, f"*{SECRET_AGENT}")
+    secrets = {s.props.get("secretId") for s in of_type(resources, SECRET)}
+    for job in of_type(resources, RUN_JOB):
+        for volume in get(job.props, "template.template.volumes") or []:
+            secret = get(volume, "secret.secret")
+            if secret and secret not in secrets:
+                need(f"the secret {secret} is not in the stack", f"job {job.props.get('name')}", job.urn)
+    for dependant in [*of_type(resources, SECRET_VERSION), *(g for g in resources if g.resource_type == SECRET_GRANT)]:
+        secret = str(dependant.props.get("secret") or dependant.props.get("secretId") or "").rsplit("/", 1)[-1]
+        if secret and secret not in secrets:
+            need(f"the secret {secret} is not in the stack", dependant.name, dependant.urn)
+    for secret in of_type(resources, SECRET):
+        for replica in get(secret.props, "replication.userManaged.replicas") or []:
+            key = get(replica, "customerManagedEncryption.kmsKeyName")
+            who = f"secret {secret.props.get('secretId')}"
+            if key and key not in keys:
+                need(f"the key {key} is not held by the stack", who, secret.urn)
+            elif key and not _has(secret_agents, "kms", key, (KEY_USER,)):
+                need(f"Secret Manager's service agent may not use the key {key}", who, secret.urn)
+    if any(labels(b.props).get("replica-region") for b in of_type(resources, BUCKET)):
+        roles = of_type(resources, CUSTOM_ROLE)
+        if not any(set(NOTIFIER_PERMISSIONS) <= set(r.props.get("permissions") or ()) for r in roles):
+            need("the custom role that lets the standby's transfer agent watch a source bucket is not defined",
+                 "event-driven replication of this stack's buckets", next(iter(of_type(resources, BUCKET))).urn)
     transfer = _held(resources, f"*{TRANSFER_AGENT}")
+    project_roles = {(role, member.rsplit("@", 1)[-1]) for g in resources if g.resource_type in PROJECT_GRANTS
+                     for role, member in grants(g.props)}
     for job in of_type(resources, TRANSFER_JOB):
         for spec in ("transferSpec", "replicationSpec"):
             source = bucket_of(get(job.props, f"{spec}.gcsDataSource.bucketName"))
             sink = bucket_of(get(job.props, f"{spec}.gcsDataSink.bucketName"))
             needs = [(source, "roles/storage.objectViewer"), (source, "roles/storage.legacyBucketReader"),
-                     (sink, "roles/storage.objectCreator"), (sink, "roles/storage.legacyBucketReader")]
+                     (sink, "roles/storage.objectCreator"), (sink, "roles/storage.objectViewer"),
+                     (sink, "roles/storage.legacyBucketReader")]
             for target, role in needs:
                 if target and not _has(transfer, "storage", target, (role,)):
                     need(f"the transfer service agent lacks {role} on {target}", f"transfer job {job.name}", job.urn)
+            if spec == "replicationSpec" and source:
+                if not any(k == "storage" and t == source and r.endswith(NOTIFIER_ROLE_SUFFIX) for k, t, r in transfer):
+                    need(f"the transfer service agent may not watch {source} for changes (the source notifier role)",
+                         f"transfer job {job.name}", job.urn)
+                for role, agent in (("roles/storagetransfer.serviceAgent", TRANSFER_AGENT),
+                                    ("roles/pubsub.publisher", STORAGE_AGENT)):
+                    if (role, agent.lstrip("@")) not in project_roles:
+                        need(f"the project grants no {role} to the {agent.lstrip('@').split('.')[0]} agent "
+                             "(event-driven replication's notices)", f"transfer job {job.name}", job.urn)
     for problem, (needed_by, urn) in missing.items():
         violate(f"{problem}, which {', '.join(sorted(set(needed_by)))} needs", urn)
 
@@ -125,4 +170,10 @@ WEAKENINGS = [
     Weakening("dr", "the transfer service agent lacks roles/storage.objectCreator on raptorflow-dr-user-files-replica, "
               "which transfer job user-files-replica-replication, transfer job user-files-replica-transfer needs",
               removed=("user-files-replica-sink-objectcreator",)),
+    Weakening("prod", "the secret db-backup-database-url is not in the stack, which db-backup-database-url-reader, "
+              "db-backup-database-url-value, job db-backup-full, job db-backup-schema needs",
+              removed=("db-backup-database-url",)),
+    Weakening("dr", "the project grants no roles/pubsub.publisher to the gs-project-accounts agent (event-driven "
+              "replication's notices), which transfer job db-dumps-replica-replication, transfer job "
+              "user-files-replica-replication needs", removed=("replication-access-source-publisher",)),
 ]

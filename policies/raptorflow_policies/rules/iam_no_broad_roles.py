@@ -10,6 +10,8 @@ BROAD_ROLES = (
     "roles/owner", "roles/editor", "roles/storage.admin", "roles/storage.objectAdmin",
     # What the console grants for event-driven replication: it could also delete objects and change IAM.
     "roles/storage.legacyBucketOwner",
+    # Admin roles of the services the plan uses: they can delete what they administer and change its IAM.
+    "roles/secretmanager.admin", "roles/cloudkms.admin", "roles/run.admin",
 )
 CUSTOM_ROLE = "gcp:projects/iAMCustomRole:IAMCustomRole"
 # The one custom role the program defines: enough for the transfer agent to set up change notifications on a

@@ -51,6 +51,8 @@ def _check(args, violate):
         problems.append("not HTTPS on port 443")
     if http.get("validateSsl") is not True and not _is_address(host):
         problems.append("certificate not validated (only an IP-address target may skip it)")
+    elif http.get("validateSsl") is True and _is_address(host):
+        problems.append("certificate validated on an IP-address target (no certificate names an address: it fails)")
     if http.get("requestMethod", "GET") != "GET":
         problems.append(f"method {http.get('requestMethod')}")
     codes = [float(c.get("statusValue") or 0) for c in http.get("acceptedResponseStatusCodes") or []]

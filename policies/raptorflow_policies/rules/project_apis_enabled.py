@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from .._base import Weakening, of_type, stack_policy
+from .._base import Weakening, labels, of_type, stack_policy
 
 SERVICE = "gcp:projects/service:Service"
 ALWAYS = ("serviceusage.googleapis.com", "cloudresourcemanager.googleapis.com", "iam.googleapis.com")
@@ -31,6 +31,9 @@ def _needed(resources) -> set[str]:
                 needed.add(api)
         if resource.resource_type == "gcp:storage/transferJob:TransferJob" and "replicationSpec" in resource.props:
             needed.add("pubsub.googleapis.com")
+        if resource.resource_type == "gcp:storage/bucket:Bucket" and labels(resource.props).get("replica-region"):
+            # A replicated bucket's project sends change notices and is read by the standby's transfer agent.
+            needed |= {"storagetransfer.googleapis.com", "pubsub.googleapis.com"}
     return needed
 
 

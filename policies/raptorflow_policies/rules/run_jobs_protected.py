@@ -16,7 +16,8 @@ def _check(args, violate):
     problems = []
     if args.props.get("deletionProtection") is not True:
         problems.append("deletion protection off")
-    if float(get(args.props, "template.taskCount") or 1) != 1:
+    tasks = get(args.props, "template.taskCount")
+    if tasks is not None and float(tasks) != 1:
         problems.append(f"{get(args.props, 'template.taskCount')} tasks (concurrent runs of one command)")
     if float(get(args.props, "template.template.maxRetries") or 0) < 1:
         problems.append("no retry")

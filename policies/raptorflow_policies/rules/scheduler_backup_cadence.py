@@ -7,7 +7,7 @@ from pulumi_policy import Severity
 from core.limits import MAX_RUN_INTERVAL_HOURS
 from core.schedule import max_interval_hours
 
-from .._base import RUN_JOB, Weakening, job_kind, of_type, run_jobs_scheduled, stack_policy
+from .._base import RUN_JOB, SCHEDULER_JOB, Weakening, get, job_kind, of_type, run_jobs_scheduled, stack_policy
 
 CONFIG = {
     "maxRunIntervalHours": {
@@ -22,6 +22,12 @@ CONFIG = {
 def _check(args, violate):
     limits = {**MAX_RUN_INTERVAL_HOURS, **(args.get_config().get("maxRunIntervalHours") or {})}
     scheduled = run_jobs_scheduled(args.resources)
+    for schedule in of_type(args.resources, SCHEDULER_JOB):
+        uri = str(get(schedule.props, "httpTarget.uri") or "")
+        target = uri.rsplit("/jobs/", 1)[-1].removesuffix(":run") if "/jobs/" in uri else None
+        if target is not None and target not in scheduled:
+            violate(f"scheduler job {schedule.props.get('name')} starts {target}, which the stack does not define",
+                    schedule.urn)
     for job in of_type(args.resources, RUN_JOB):
         kind, name = job_kind(job.props), job.props.get("name")
         if kind not in limits:
@@ -61,4 +67,6 @@ WEAKENINGS = [
               "24 h", removed=("db-backup-full-schedule",)),
     Weakening("dr", "restore-check job db-backup-restore-check runs as far apart as 1488 h (0 4 1 */2 *); at most "
               "744 h is allowed", "db-backup-restore-check-schedule", {"schedule": "0 4 1 */2 *"}),
+    Weakening("dr", "scheduler job db-backup-dns-export starts db-backup-dns-export, which the stack does not define",
+              removed=("db-backup-dns-export",)),
 ]

@@ -8,6 +8,8 @@ from .._base import DELETE, SCHEDULER_JOB, Weakening, duration_seconds, get, res
 
 UTC = ("UTC", "Etc/UTC")
 DEADLINE_SECONDS = (15, 1800)
+MAX_RETRIES = 5
+"""Cloud Scheduler's largest retryCount (RetryConfig reference)."""
 """Cloud Scheduler's range for an HTTP target's attempt deadline (Job.attemptDeadline reference)."""
 
 
@@ -16,8 +18,12 @@ def _check(args, violate):
         return
     if args.props.get("timeZone") not in UTC:
         violate(f"scheduler job {args.name} runs in {args.props.get('timeZone', 'the default time zone')}, not UTC")
-    if int(get(args.props, "retryConfig.retryCount", 0) or 0) < 1:
+    retries = float(get(args.props, "retryConfig.retryCount", 0) or 0)
+    if retries < 1:
         violate(f"scheduler job {args.name} has no retry policy")
+    elif retries != int(retries) or retries > MAX_RETRIES:
+        violate(f"scheduler job {args.name} retries {retries:g} times; Cloud Scheduler takes a whole number up to "
+                f"{MAX_RETRIES}")
     deadline = duration_seconds(args.props.get("attemptDeadline"))
     if deadline is None:
         violate(f"scheduler job {args.name} has no attempt deadline")

@@ -33,6 +33,11 @@ def _check(args, violate):
     if start and not _valid_past_date(start):
         violate(f"transfer job {args.name} starts on {start.get('year')}-{start.get('month')}-{start.get('day')}, "
                 "which is no date that has come")
+    at = get(args.props, "schedule.startTimeOfDay") or {}
+    ranges = {"hours": 23, "minutes": 59, "seconds": 59, "nanos": 999_999_999}
+    if any(not (float(at.get(k, 0)) == int(float(at.get(k, 0))) and 0 <= float(at.get(k, 0)) <= top)
+           for k, top in ranges.items()):
+        violate(f"transfer job {args.name} starts at {at}, which is no time of day")
     status = args.props.get("status", "ENABLED")
     if status != "ENABLED":
         violate(f"transfer job {args.name} is {status}: nothing is copied")
