@@ -29,7 +29,7 @@ def _check(args, violate):
     alerts = of_type(args.resources, ALERT_POLICY)
 
     def kinds_watching(text: str) -> set[str]:
-        return {labels(a.props).get("raptorflow-alert") for a in alerts if text in condition_text(a.props)}
+        return {str(labels(a.props).get("raptorflow-alert")) for a in alerts if text in condition_text(a.props)}
 
     for job in of_type(args.resources, RUN_JOB):
         name = job.props.get("name")
@@ -39,7 +39,8 @@ def _check(args, violate):
     sinks = {bucket_of(get(j.props, f"{spec}.gcsDataSink.bucketName")) for j in of_type(args.resources, TRANSFER_JOB)
              for spec in ("transferSpec", "replicationSpec")} - {None}
     for kind in ("transfer-failed", "transfer-behind"):
-        watched = {labels(a.props).get("raptorflow-target") for a in alerts if labels(a.props).get("raptorflow-alert") == kind}
+        watched = {str(labels(a.props).get("raptorflow-target")) for a in alerts
+                   if labels(a.props).get("raptorflow-alert") == kind}
         if len(watched) < len(sinks):
             violate(f"the stack copies into {len(sinks)} buckets but has {kind} alerts for {len(watched)}")
     uptime_targets = {labels(a.props).get("raptorflow-target") for a in alerts
