@@ -22,6 +22,10 @@ plan itself and the providers' documented values, never from a hand list:
   service's admin role), and a project-level storage grant to each of the
   plan's service accounts.
 
+Each mutant has an id, `STACK:SERVICE/Type:NAME:KIND:DETAIL` (for example
+`prod:storage/Bucket:db-dumps-bucket:halve:retentionPolicy.retentionPeriod=1.296e+06`
+or `dr:storage/TransferJob:db-dumps-replica-transfer:enum:status=DISABLED`).
+
 A mutant is **killed** when the pack (tools.policy_check, in-process, as the
 offline plan runs it) reports a violation the unmutated plan does not have;
 **allowed** when it matches an entry of policies/allowed_mutations.yaml, each
@@ -244,6 +248,7 @@ def _input_mutants(stack: str, resource: Resource) -> Iterator[Mutant]:
 
 
 def _added(stack: str, plan: Plan, kind: str, type_token: str, name: str, inputs: dict[str, Any]) -> Mutant:
+    name = re.sub(r"[^A-Za-z0-9._@-]+", "-", name)  # an id's parts are separated by ':'
     resource = Resource(urn=f"urn:pulumi:{stack}::raptorflow-dr::{type_token}::{name}", type=type_token, name=name,
                         parent=None, protect=False, custom=True, inputs=inputs)
     target = inputs.get("bucket") or inputs.get("cryptoKeyId") or inputs.get("project")
@@ -321,28 +326,36 @@ class Allowed:
         return cls([(e["match"], e["reason"].strip()) for e in data])
 
     def reason(self, mutant_id: str) -> str | None:
+        """Why `mutant_id` is harmless, from the first entry it matches; None when none does."""
         return next((reason for pattern, reason in self.entries if fnmatch.fnmatchcase(mutant_id, pattern)), None)
 
+    def pattern(self, mutant_id: str) -> str | None:
+        """The first entry's pattern that `mutant_id` matches."""
+        return next((pattern for pattern, _ in self.entries if fnmatch.fnmatchcase(mutant_id, pattern)), None)
 
-def run(stacks: list[str], allowed: Allowed, sample: int | None = None, seed: int = 0) -> dict[str, Any]:
-    """Evaluate the pack on every (or a `sample` of every) mutant of `stacks`; the report."""
+
+def run(stacks: list[str], allowed: Allowed, sample: int | None = None, seed: int = 0,
+        plans: dict[str, Plan] | None = None, policies: list | None = None) -> dict[str, Any]:
+    """Evaluate the pack (or `policies`) on every (or a `sample` of every) mutant of `stacks`; the report. `plans`
+    are the stacks' plans when the caller has them already."""
     as_filed: dict[str, Plan] = {}
-    plans = {stack: plan_stack(stack, as_filed=as_filed) for stack in stacks}
+    plans = plans or {stack: plan_stack(stack, as_filed=as_filed) for stack in stacks}
     started = time.monotonic()
     killed: list[dict[str, Any]] = []
     allowed_ids: list[tuple[str, str]] = []
     survivors: list[str] = []
     crashed: list[str] = []
+    used: set[str | None] = set()
     by_rule: Counter[str] = Counter()
     total = 0
     for plan in plans.values():
-        baseline = {(v.policy, v.urn, v.message) for v in evaluate(plan)}
+        baseline = {(v.policy, v.urn, v.message) for v in evaluate(plan, policies)}
         every = mutants(plan)
         chosen = every if sample is None or sample >= len(every) else random.Random(seed).sample(every, sample)
         total += len(chosen)
         for mutant in chosen:
             try:
-                new = {(v.policy, v.urn, v.message) for v in evaluate(mutant.apply(plan))} - baseline
+                new = {(v.policy, v.urn, v.message) for v in evaluate(mutant.apply(plan), policies)} - baseline
             except Exception as exc:  # noqa: BLE001 - a rule that crashes stops the preview without saying why
                 crashed.append(f"{mutant.id}: {type(exc).__name__}: {exc}")
                 continue
@@ -352,6 +365,7 @@ def run(stacks: list[str], allowed: Allowed, sample: int | None = None, seed: in
                 killed.append({"id": mutant.id, "rules": rules})
             elif (why := allowed.reason(mutant.id)) is not None:
                 allowed_ids.append((mutant.id, why))
+                used.add(allowed.pattern(mutant.id))
             else:
                 survivors.append(mutant.id)
     return {
@@ -360,6 +374,7 @@ def run(stacks: list[str], allowed: Allowed, sample: int | None = None, seed: in
         "killedByRule": dict(sorted(by_rule.items())), "allowedByReason": dict(Counter(w for _, w in allowed_ids)),
         "survivors": survivors, "killedMutants": killed, "seconds": round(time.monotonic() - started, 2),
         "sample": sample, "seed": seed,
+        "unusedAllowed": [pattern for pattern, _ in allowed.entries if pattern not in used] if sample is None else [],
     }
 
 
@@ -393,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  SURVIVED {mutant_id}")
         for line in report["crashed"]:
             print(f"  CRASHED {line}")
+        for pattern in report["unusedAllowed"]:
+            print(f"  note: no mutant matches the allowed entry {pattern!r} (stale?)")
         if args.show_killed:
             for item in report["killedMutants"]:
                 print(f"  killed {item['id']} by {', '.join(item['rules'])}")
