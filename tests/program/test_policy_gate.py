@@ -26,7 +26,9 @@ def test_retention_of_seven_days_is_blocked(run_cli):
     assert result.returncode == 1
     assert ("[mandatory] raptorflow-gcs-backup-bucket-retention  db-dumps-bucket: backup bucket db-dumps-bucket "
             "(database-dumps) keeps objects 7 days; at least 30 days are required") in result.stdout
-    assert f"{RULES}, 2 violations (1 mandatory)" in result.stdout
+    assert ("[mandatory] raptorflow-gcs-backup-bucket-lifecycle  db-dumps-bucket: backup bucket db-dumps-bucket "
+            "(database-dumps) deletes objects at 7 days (lifecycle rule 0); its retention is 30 days") in result.stdout
+    assert f"{RULES}, 3 violations (2 mandatory)" in result.stdout
 
 
 def test_daily_dumps_without_pitr_miss_the_corruption_rpo(run_cli):
