@@ -1,7 +1,21 @@
-"""`python -m backup_job`: see backup_job.cli."""
+"""`python -m backup_job`: see backup_job.cli.
+
+The SIGTERM handler is installed first, from a module of the standard library alone: loading the client
+libraries takes a second or more, and a task stopped then still ends with its JSON line and exit 10. (As a
+container's first process, the job would otherwise ignore that SIGTERM and be killed ten seconds later.)
+"""
 
 import sys
 
-from backup_job.cli import main
+from backup_job import errors
 
-sys.exit(main())
+errors.handle_sigterm()
+_command = sys.argv[1] if sys.argv[1:2] and sys.argv[1] in errors.COMMANDS else None
+try:
+    from backup_job.cli import main
+
+    _code = main()
+except errors.Terminated:
+    _code = errors.end_run(_command, errors.ExitCode.TERMINATED,
+                           f"{_command or 'the job'} stopped by SIGTERM while starting; nothing was done")
+sys.exit(_code)

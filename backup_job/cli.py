@@ -14,33 +14,25 @@ variable - Cloud Run mounts Secret Manager secrets as files), or
 `DATABASE_URL` / `SCRATCH_DATABASE_URL` / `TARGET_DATABASE_URL` (restore).
 It is never logged and never put on a child's command line.
 
-`backup` and `restore-check` print exactly one JSON log line (Cloud Logging
-reads `severity`), which log-based metrics count by `event` and `result`.
+Every command but `list` prints exactly one JSON log line (Cloud Logging reads
+`severity`), which log-based metrics count by `event` and `result`: on success,
+on failure and on SIGTERM. `list` prints its listing, or one `error:` line on
+stderr.
 Exit codes are listed in backup_job.errors.ExitCode.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from backup_job import check, database, dns_export, dump, restore, transfer
 from backup_job import storage as layout
-from backup_job.errors import ExitCode, JobError, printable
-
-LOG_EVENT = "raptorflow.backup"
-
-
-def log_line(**fields: Any) -> None:
-    """One structured log line on stdout."""
-    print(json.dumps({k: v for k, v in fields.items() if v is not None}, sort_keys=True), flush=True)
+from backup_job.errors import ExitCode, JobError, Terminated, end_run, handle_sigterm, printable
 
 
 def _backup_choice(parser: argparse.ArgumentParser, verb: str) -> None:
@@ -131,20 +123,6 @@ def _require_bucket(args: argparse.Namespace) -> str:
     return args.bucket
 
 
-class _Terminated(BaseException):
-    """SIGTERM (what Cloud Run sends when a task times out): unwind, clean up, log the failure."""
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    # Cloud Run signals only the container's first process: pass it on to pg_dump / pg_restore, so they stop
-    # now rather than at the SIGKILL ten seconds later, and nothing waits on them while this run unwinds.
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == os.getpid():
-                os.kill(int(stat.parent.name), signal.SIGTERM)
-    raise _Terminated()
-
-
 def _human_bytes(size: int) -> str:
     value = float(size)
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -159,7 +137,7 @@ def _human_age(seconds: float) -> str:
     return f"{hours // 24}d {hours % 24}h" if hours >= 24 else f"{hours}h {rest // 60}m"
 
 
-def _list(args: argparse.Namespace) -> int:
+def _list(args: argparse.Namespace) -> dict[str, Any]:
     bucket = layout.client().bucket(_require_bucket(args))
     found = layout.scan(bucket, args.prefix)
     complete, incomplete = found.complete, found.incomplete
@@ -178,7 +156,7 @@ def _list(args: argparse.Namespace) -> int:
         rows += [{"object": name, "complete": False} for name in incomplete]
     if args.json:
         print(json.dumps(rows, indent=2))
-        return ExitCode.OK
+        return {}
     if not rows:
         print(f"no complete backups under gs://{bucket.name}/{args.prefix}")
     for row in rows:
@@ -190,67 +168,67 @@ def _list(args: argparse.Namespace) -> int:
             print(f"{row['object']}  INVALID ({row['invalid']}: never used)")
         else:
             print(f"{row['object']}  INCOMPLETE (no manifest: never used)")
-    return ExitCode.OK
+    return {}
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the parsed command; return the fields its success line reports."""
+    if args.command == "list":
+        return _list(args)
+    bucket = _require_bucket(args)
+    if args.command == "backup":
+        db = database.Database.resolve(args.database_url, args.database_url_file, "DATABASE_URL")
+        request = dump.BackupRequest(
+            kind=args.kind, bucket=bucket, prefix=args.prefix, reason=args.reason,
+            compress_level=args.compress_level, window_bytes=args.resume_window_bytes,
+        )
+        manifest = dump.run_backup(db, request)
+        return {"object": manifest["object"], "bytes": manifest["sizeBytes"], "sha256": manifest["sha256"],
+                "trigger": manifest["trigger"], "reason": args.reason}
+    if args.command == "export-dns":
+        manifest = dns_export.run_export(args.zone_id, bucket, args.prefix, dns_export.resolve_token(args.api_token_file))
+        return {"object": manifest["object"], "bytes": manifest["sizeBytes"], "sha256": manifest["sha256"],
+                "records": manifest["records"]}
+    if args.command == "restore":
+        db = database.Database.resolve(args.database_url, args.database_url_file, "TARGET_DATABASE_URL")
+        wanted = restore.RestoreRequest(
+            tables=tuple(args.table), replace=args.replace, into_schema=args.into_schema,
+            merge_missing=args.merge_missing, jobs=args.jobs, keep_owners=args.keep_owners,
+            target_kind=args.target_kind,
+        )
+        report = restore.run_restore(db, bucket, args.prefix, args.object, args.kind, wanted)
+        return {"object": report["object"], "bytes": report["bytes"], "tables": report["tables"],
+                "rows": report["rows"], "mode": report.get("mode"), "restored": report.get("restored")}
+    db = database.Database.resolve(args.database_url, args.database_url_file, "SCRATCH_DATABASE_URL")
+    report = check.run_restore_check(db, bucket, args.prefix, args.object, args.kind)
+    return {"object": report["object"], "bytes": report["bytes"], "tables": report["tables"], "rows": report["rows"]}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; return its exit code."""
-    args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    if args.command == "list":
-        try:
-            return _list(args)
-        except JobError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return exc.code
-        except _Terminated:
-            print("error: list stopped by SIGTERM", file=sys.stderr)
-            return ExitCode.TERMINATED
-
-    started = time.monotonic()
-    fields: dict[str, Any] = {"event": LOG_EVENT, "command": args.command, "kind": getattr(args, "kind", "dns")}
+    """Run one command; return its exit code, after its one last line (backup_job.errors.end_run)."""
+    previous = handle_sigterm()
     try:
-        bucket = _require_bucket(args)
-        if args.command == "backup":
-            db = database.Database.resolve(args.database_url, args.database_url_file, "DATABASE_URL")
-            request = dump.BackupRequest(
-                kind=args.kind, bucket=bucket, prefix=args.prefix, reason=args.reason,
-                compress_level=args.compress_level, window_bytes=args.resume_window_bytes,
-            )
-            manifest = dump.run_backup(db, request)
-            fields.update(object=manifest["object"], bytes=manifest["sizeBytes"], sha256=manifest["sha256"],
-                          trigger=manifest["trigger"], reason=args.reason)
-        elif args.command == "export-dns":
-            manifest = dns_export.run_export(args.zone_id, bucket, args.prefix, dns_export.resolve_token(args.api_token_file))
-            fields.update(object=manifest["object"], bytes=manifest["sizeBytes"], sha256=manifest["sha256"],
-                          records=manifest["records"])
-        elif args.command == "restore":
-            db = database.Database.resolve(args.database_url, args.database_url_file, "TARGET_DATABASE_URL")
-            wanted = restore.RestoreRequest(
-                tables=tuple(args.table), replace=args.replace, into_schema=args.into_schema,
-                merge_missing=args.merge_missing, jobs=args.jobs, keep_owners=args.keep_owners,
-                target_kind=args.target_kind,
-            )
-            report = restore.run_restore(db, bucket, args.prefix, args.object, args.kind, wanted)
-            fields.update(object=report["object"], bytes=report["bytes"], tables=report["tables"], rows=report["rows"],
-                          mode=report.get("mode"), restored=report.get("restored"))
-        else:
-            db = database.Database.resolve(args.database_url, args.database_url_file, "SCRATCH_DATABASE_URL")
-            report = check.run_restore_check(db, bucket, args.prefix, args.object, args.kind)
-            fields.update(object=report["object"], bytes=report["bytes"], tables=report["tables"], rows=report["rows"])
+        return _main(argv)
+    finally:
+        if previous is not None:  # None: a handler not set from Python, which cannot be put back
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
+    started = time.monotonic()
+    command: str | None = None
+    fields: dict[str, Any] = {}
+    try:
+        args = build_parser().parse_args(argv)
+        command = args.command
+        fields = {"kind": getattr(args, "kind", "dns")}
+        fields.update(_run(args))
+        code, message = ExitCode.OK, f"{command} succeeded"
     except JobError as exc:
-        log_line(severity="ERROR", result="failure", exitCode=int(exc.code), failure=exc.code.name.lower(),
-                 message=str(exc), durationSeconds=round(time.monotonic() - started, 3), **fields)
-        return exc.code
-    except _Terminated:
-        log_line(severity="ERROR", result="failure", exitCode=int(ExitCode.TERMINATED), failure="terminated",
-                 message=f"{args.command} stopped by SIGTERM (task timeout or cancel); nothing was completed",
-                 durationSeconds=round(time.monotonic() - started, 3), **fields)
-        return ExitCode.TERMINATED
+        code, message = exc.code, str(exc)
+    except Terminated:
+        code, message = ExitCode.TERMINATED, (f"{command or 'the job'} stopped by SIGTERM (task timeout or cancel); "
+                                              "nothing was completed")
     except Exception as exc:  # noqa: BLE001 - a bug still gets its log line, so the failure is counted
-        log_line(severity="ERROR", result="failure", exitCode=int(ExitCode.FAILED), failure="unexpected",
-                 message=f"{type(exc).__name__}", durationSeconds=round(time.monotonic() - started, 3), **fields)
-        return ExitCode.FAILED
-    log_line(severity="INFO", result="success", exitCode=0, durationSeconds=round(time.monotonic() - started, 3),
-             message=f"{args.command} succeeded", **fields)
-    return ExitCode.OK
+        code, message = ExitCode.FAILED, type(exc).__name__
+    return end_run(command, code, message, durationSeconds=round(time.monotonic() - started, 3), **fields)

@@ -1,0 +1,234 @@
+"""Red-team defects of the backup job, each pinned by the run that showed it, against a real PostgreSQL and the
+GCS emulator: which backup is the newest, the exit code and one line of every way a run fails, and reports that
+say what is true (what a stopped parallel restore left, a manifest whose answer was lost, a trickled answer).
+
+Every server a test starts (a proxy in front of the emulator, a trickling server) listens on 127.0.0.1 and is
+stopped by the test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.client
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from backup_job import cli, dump
+from backup_job.database import Database
+from backup_job.errors import COMMANDS, ExitCode
+from tests.services import postgres_bindir, serving
+from tools.offline import ROOT
+
+pytestmark = pytest.mark.skipif(postgres_bindir() is None, reason="needs Debian's postgresql package")
+
+
+def start(*args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "backup_job", *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
+
+
+def job(*args: str, env: dict | None = None, timeout: float = 120) -> tuple[int, str, str, float]:
+    began = time.monotonic()
+    process = start(*args, env=env)
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err, time.monotonic() - began
+
+
+def one_log_line(out: str) -> dict:
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, f"expected exactly one log line, got {out!r}"
+    return json.loads(lines[0])
+
+
+def wait_until(condition: Callable[[], object], what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} never happened")
+        time.sleep(0.01)
+
+
+def catches_sigterm(pid: int) -> bool:
+    """Whether the process has a SIGTERM handler installed (its SigCgt mask in /proc)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    mask = int(next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16)
+    return bool(mask & (1 << (signal.SIGTERM - 1)))
+
+
+def maps_a_library(pid: int, name: str) -> bool:
+    """Whether the process has loaded a shared library whose path holds `name`."""
+    try:
+        return name in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+def new_database(postgres) -> str:
+    return postgres.create_database(f"target_{uuid.uuid4().hex[:10]}")
+
+
+# ---------------------------------------------------------------- servers in front of (or instead of) the emulator
+
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+@contextlib.contextmanager
+def proxy(upstream: str, on_answer: Callable[[str, str, Answer], Answer | None]) -> Iterator[str]:
+    """An HTTP proxy on 127.0.0.1 in front of the emulator at `upstream`; yields its base URL (for
+    STORAGE_EMULATOR_HOST). Every request is forwarded whole; `on_answer(method, path, answer)` returns the
+    answer to send back, or None to close the connection without one (an answer lost on the way). Links the
+    emulator puts in its answers (upload sessions, media links) are rewritten to come back through the proxy."""
+    target = urllib.parse.urlsplit(upstream)
+
+    class Forward(http.server.BaseHTTPRequestHandler):
+        def _body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            parts = []
+            while size := int(self.rfile.readline().split(b";")[0], 16):
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b""):
+                pass
+            return b"".join(parts)
+
+        def _forward(self) -> None:
+            body = self._body()
+            headers = {k: v for k, v in self.headers.items()
+                       if k.lower() not in ("transfer-encoding", "content-length", "host", "connection")}
+            connection = http.client.HTTPConnection(target.netloc, timeout=60)
+            try:
+                connection.request(self.command, self.path, body=body, headers=headers)
+                response = connection.getresponse()
+                data = response.read()
+            finally:
+                connection.close()
+            assert isinstance(self.server, http.server.HTTPServer)
+            here = f"http://127.0.0.1:{self.server.server_port}"
+            answer = on_answer(self.command, self.path, (
+                response.status, {k: v.replace(upstream, here) for k, v in response.getheaders()},
+                data.replace(upstream.encode(), here.encode())))
+            if answer is None:
+                self.close_connection = True
+                return
+            status, answer_headers, data = answer
+            self.send_response(status)
+            for key, value in answer_headers.items():
+                if key.lower() not in ("transfer-encoding", "content-length", "connection", "date", "server"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            with contextlib.suppress(OSError):  # a client stopped meanwhile
+                self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _forward
+
+        def log_message(self, *args) -> None:
+            pass
+
+    with serving(Forward) as server:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+
+
+# ---------------------------------------------------------------- exit codes
+
+
+def test_the_known_commands_are_the_parsers_subcommands():
+    (commands,) = [action for action in cli.build_parser()._actions if action.dest == "command"]
+    assert commands.choices is not None and set(commands.choices) == set(COMMANDS)
+
+
+# ---------------------------------------------------------------- SIGTERM
+
+
+@pytest.fixture(scope="module")
+def long_run(postgres, emulator) -> tuple[str, str, dict]:
+    """A database whose dump takes a second or two to write and to restore, in tables of very different sizes,
+    and a bucket holding one full backup of it: (database URL, bucket name, manifest)."""
+    from google.cloud import storage
+
+    url = postgres.create_database(f"long_{uuid.uuid4().hex[:8]}")
+    with psycopg.connect(url, autocommit=True) as connection:
+        for table, rows in (("small_a", 10), ("small_b", 100), ("small_c", 1000),
+                            ("big_a", 25000), ("big_b", 25000), ("big_c", 25000)):
+            connection.execute(f"CREATE TABLE {table} AS SELECT i, md5(i::text) || repeat(md5(random()::text), 30) "  # noqa: S608 - the test's own names
+                               f"AS data FROM generate_series(1, {rows}) AS i")
+            connection.execute(f"ALTER TABLE {table} ADD PRIMARY KEY (i)")
+    bucket = storage.Client().create_bucket(f"long-{uuid.uuid4().hex[:12]}")
+    manifest = dump.run_backup(Database(url), dump.BackupRequest(kind="full", bucket=bucket.name, compress_level=0))
+    return url, bucket.name, manifest
+
+
+@pytest.fixture
+def stalled(long_run, emulator) -> Iterator[str]:
+    """Runs stall in the middle until SIGTERM: pg_dump waits on a table the test locks, and a restore's download
+    waits at a proxy that holds the dump back. Yields the proxy's address."""
+    url, _, _ = long_run
+    release = threading.Event()
+
+    def holding(method: str, path: str, answer: Answer) -> Answer:
+        if urllib.parse.unquote(urllib.parse.urlsplit(path).path).endswith(".dump"):
+            release.wait(60)
+        return answer
+
+    with psycopg.connect(url) as locker, proxy(emulator.url, holding) as address:
+        locker.execute("LOCK TABLE big_a IN ACCESS EXCLUSIVE MODE")
+        try:
+            yield address
+        finally:
+            release.set()
+
+
+DELAYS = (0.0, 0.2, 0.5, 1.0, 1.6)  # after the handler is installed: loading the libraries, connecting, working
+
+
+@pytest.mark.parametrize("command", ["backup", "restore", "list"])
+def test_sigterm_at_any_moment_ends_with_one_line_and_exit_10(command, long_run, stalled, postgres):
+    url, bucket, manifest = long_run
+    delays = DELAYS if command != "list" else DELAYS[:2]
+    runs = []
+    for delay in delays:
+        args = {"backup": ("backup", "--kind", "full"), "restore": ("restore", "--object", manifest["object"]),
+                "list": ("list",)}[command]
+        process = start(*args, "--bucket", bucket, env={
+            "STORAGE_EMULATOR_HOST": stalled, "DATABASE_URL": url,
+            "TARGET_DATABASE_URL": new_database(postgres) if command == "restore" else ""})
+        runs.append((delay, process))
+    early = []
+    for _, process in runs:
+        wait_until(functools.partial(lambda p: catches_sigterm(p.pid) or p.poll() is not None, process),
+                   "the handler's installation")
+        early.append(not maps_a_library(process.pid, "psycopg"))
+    assert any(early), "the SIGTERM handler was installed only once the client libraries had loaded"
+    began = time.monotonic()
+    for delay, process in sorted(runs, key=lambda run: run[0]):
+        time.sleep(max(0.0, began + delay - time.monotonic()))
+        assert process.poll() is None, f"{command} ended before SIGTERM at {delay} s"
+        process.send_signal(signal.SIGTERM)
+    for delay, process in runs:
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == ExitCode.TERMINATED, f"SIGTERM at {delay} s: {out}{err}"
+        assert "Traceback" not in err, f"SIGTERM at {delay} s: {err}"
+        if command == "list":
+            assert out == "" and err.strip().splitlines()[-1].startswith("error: list stopped by SIGTERM"), err
+        else:
+            log = one_log_line(out)
+            assert (log["failure"], log["exitCode"], log["event"]) == ("terminated", 10, "raptorflow.backup"), log
