@@ -16,8 +16,8 @@ It is never logged and never put on a child's command line.
 
 Every command but `list` prints exactly one JSON log line (Cloud Logging reads
 `severity`), which log-based metrics count by `event` and `result`: on success,
-on failure and on SIGTERM. `list` prints its listing, or one `error:` line on
-stderr.
+on failure, on SIGTERM, and on an argument error (argparse's usage text then
+goes to stderr). `list` prints its listing, or one `error:` line on stderr.
 Exit codes are listed in backup_job.errors.ExitCode.
 """
 
@@ -26,13 +26,42 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
+import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from backup_job import check, database, dns_export, dump, restore, transfer
 from backup_job import storage as layout
-from backup_job.errors import ExitCode, JobError, Terminated, end_run, handle_sigterm, printable
+from backup_job.errors import COMMANDS, ExitCode, JobError, Terminated, end_run, handle_sigterm, printable
+
+
+def _redacted(text: str) -> str:
+    """`text` without the password of any database URL or `password=` keyword in it (a mistyped flag's value
+    is echoed by argparse)."""
+    text = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1[password]@", text)
+    return re.sub(r"(password\s*=\s*)\S+", r"\1[password]", text, flags=re.IGNORECASE)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors also end with the job's JSON line on stdout, so a log-based metric counts
+    them; argparse's usage text stays on stderr. Subcommand parsers are of this class too."""
+
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but arguments nobody knows are reported with the subcommand they came with."""
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            self.error(f"unrecognized arguments: {' '.join(unknown)}", getattr(parsed, "command", None))
+        return parsed
+
+    def error(self, message: str, command: str | None = None) -> NoReturn:
+        message = printable(_redacted(message))
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr, flush=True)
+        command = command or self.prog.rsplit(" ", 1)[-1]
+        raise SystemExit(end_run(command if command in COMMANDS else None, ExitCode.USAGE, f"{message} (see --help)",
+                                 as_json=True))
 
 
 def _backup_choice(parser: argparse.ArgumentParser, verb: str) -> None:
@@ -56,7 +85,7 @@ def _storage_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The job's argument parser."""
-    parser = argparse.ArgumentParser(prog="python -m backup_job", description="Database backups to Cloud Storage.")
+    parser = _Parser(prog="python -m backup_job", description="Database backups to Cloud Storage.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     backup = commands.add_parser("backup", help="dump the database into the bucket")

@@ -104,14 +104,15 @@ def log_line(**fields: Any) -> None:
     print(json.dumps({k: v for k, v in fields.items() if v is not None}, sort_keys=True), flush=True)
 
 
-def end_run(command: str | None, code: ExitCode, message: str, **fields: Any) -> int:
+def end_run(command: str | None, code: ExitCode, message: str, as_json: bool | None = None, **fields: Any) -> int:
     """Write the run's one last line and return its exit code.
 
     Every command but a listing prints the JSON line (`event`, `command`, `result`, `exitCode`, `failure`,
-    `message`, and `fields`); a listing prints its data, and on failure one `error:` line on stderr.
+    `message`, and `fields`); a listing prints its data, and on failure one `error:` line on stderr, unless
+    `as_json` (an argument error, which argparse has explained on stderr already).
     """
     _RUN.ending = True
-    if command in DATA_COMMANDS:
+    if not (command not in DATA_COMMANDS if as_json is None else as_json):
         if code != ExitCode.OK:
             print(f"error: {message}", file=sys.stderr, flush=True)
         return code

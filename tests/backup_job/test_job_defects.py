@@ -156,6 +156,24 @@ def test_the_known_commands_are_the_parsers_subcommands():
     assert commands.choices is not None and set(commands.choices) == set(COMMANDS)
 
 
+@pytest.mark.parametrize("args, said", [
+    (("backup", "--kind", "full", "--bogus"), "unrecognized arguments: --bogus"),
+    (("backup",), "the following arguments are required: --kind"),
+    (("restore", "--jobs", "many"), "invalid int value: 'many'"),
+    (("list", "--bogus"), "unrecognized arguments: --bogus"),
+    (("backup", "--kind", "full", "--databaseurl=postgresql://app:Sekr3t-pw@db.example/app"),
+     "unrecognized arguments: --databaseurl=postgresql://app:[password]@db.example/app"),
+], ids=["unknown-flag", "missing-required", "bad-type", "list-unknown-flag", "secret-in-a-mistyped-flag"])
+def test_an_argument_error_also_ends_with_the_json_line(args, said):
+    code, out, err, _ = job(*args)
+    log = one_log_line(out)
+    assert code == ExitCode.USAGE and "usage: python -m backup_job" in err
+    assert {k: log[k] for k in ("event", "result", "exitCode", "failure", "command")} == {
+        "event": "raptorflow.backup", "result": "failure", "exitCode": 2, "failure": "usage", "command": args[0]}
+    assert said in log["message"] and said in err
+    assert "Sekr3t" not in out + err
+
+
 # ---------------------------------------------------------------- SIGTERM
 
 
