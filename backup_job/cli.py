@@ -149,7 +149,7 @@ def _require_bucket(args: argparse.Namespace) -> str:
     if not args.bucket:
         raise JobError(ExitCode.USAGE, "no bucket: pass --bucket or set BACKUP_BUCKET")
     args.prefix = layout.check_prefix(args.prefix)
-    return args.bucket
+    return layout.check_bucket(args.bucket)
 
 
 def _human_bytes(size: int) -> str:
@@ -167,7 +167,8 @@ def _human_age(seconds: float) -> str:
 
 
 def _list(args: argparse.Namespace) -> dict[str, Any]:
-    bucket = layout.client().bucket(_require_bucket(args))
+    bucket_name = _require_bucket(args)
+    bucket = layout.client().bucket(bucket_name)
     found = layout.scan(bucket, args.prefix)
     complete, incomplete = found.complete, found.incomplete
     now = layout.utc_now()

@@ -32,7 +32,7 @@ from google.api_core import exceptions as gcs_errors
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from backup_job.errors import ExitCode, JobError
+from backup_job.errors import ExitCode, JobError, printable
 
 DUMP_SUFFIX = ".dump"
 ZONE_SUFFIX = ".zone"
@@ -53,6 +53,28 @@ MANIFEST_FIELDS: dict[str, type | tuple[type, ...]] = {
     "format": int, "object": str, "kind": str, "sha256": str, "sizeBytes": int, "finishedAt": str,
 }
 _PREFIX = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]*[a-z0-9]")
+
+
+def check_bucket(name: str) -> str:
+    """`name` if Cloud Storage's naming rules allow it (https://cloud.google.com/storage/docs/buckets#naming);
+    JobError(USAGE) naming the rule it breaks otherwise."""
+    problem = None
+    if not 3 <= len(name) <= (222 if "." in name else 63):
+        problem = "must be 3-63 characters long (up to 222 with dots)"
+    elif not _BUCKET.fullmatch(name):
+        problem = ("may hold only lowercase letters, digits, '-', '_' and '.', and must start and end with a "
+                   "letter or digit")
+    elif any(len(part) > 63 for part in name.split(".")):
+        problem = "has a dot-separated part longer than 63 characters"
+    elif re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name):
+        problem = "must not be an IP address"
+    elif name.startswith("goog") or "google" in name:
+        problem = 'must not start with "goog" or contain "google"'
+    if problem:
+        raise JobError(ExitCode.USAGE, f"bucket name {printable(name[:80])!r} {problem} "
+                                       "(https://cloud.google.com/storage/docs/buckets#naming)")
+    return name
 
 
 def check_prefix(prefix: str) -> str:

@@ -124,7 +124,7 @@ def test_storage_down_ends_in_one_line_within_the_bound(command, source_url, scr
            "DATABASE_URL": source_url, "SCRATCH_DATABASE_URL": scratch_url, "CLOUDFLARE_API_TOKEN": "t",
            "CLOUDFLARE_API_BASE_URL": f"http://127.0.0.1:{closed_port()}"}
     extra = {"backup": ("--kind", "full"), "export-dns": ("--zone-id", "z"), "restore-check": (), "list": ()}
-    code, out, err, took = job(command, *extra[command], "--bucket", "b", "--prefix", "supabase", env=env)
+    code, out, err, took = job(command, *extra[command], "--bucket", "backups", "--prefix", "supabase", env=env)
     if command == "export-dns":  # the API is down too: the export fails before storage is touched
         assert code == ExitCode.EXPORT_FAILED and one_log_line(out)["failure"] == "export_failed"
         return

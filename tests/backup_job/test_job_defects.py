@@ -15,6 +15,7 @@ import http.server
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -28,12 +29,15 @@ import psycopg
 import pytest
 
 from backup_job import cli, dump
+from backup_job import storage as layout
 from backup_job.database import Database
 from backup_job.errors import COMMANDS, ExitCode
 from tests.services import postgres_bindir, serving
 from tools.offline import ROOT
 
 pytestmark = pytest.mark.skipif(postgres_bindir() is None, reason="needs Debian's postgresql package")
+
+FAST_STORAGE = {"BACKUP_STORAGE_RETRY_SECONDS": "2"}
 
 
 def start(*args: str, env: dict | None = None) -> subprocess.Popen:
@@ -52,6 +56,12 @@ def one_log_line(out: str) -> dict:
     lines = out.strip().splitlines()
     assert len(lines) == 1, f"expected exactly one log line, got {out!r}"
     return json.loads(lines[0])
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def wait_until(condition: Callable[[], object], what: str, seconds: float = 30) -> None:
@@ -149,6 +159,43 @@ def proxy(upstream: str, on_answer: Callable[[str, str, Answer], Answer | None])
 
 
 # ---------------------------------------------------------------- exit codes
+
+
+@pytest.mark.parametrize("name, rule", [
+    ("ab", "3-63 characters"),
+    ("a" * 64, "3-63 characters"),
+    ("a." * 111 + "ab", "3-63 characters"),  # 224 characters with dots
+    ("part." + "a" * 64, "longer than 63"),
+    ("Backups", "lowercase"),
+    ("-backups", "start and end"),
+    ("backups_", "start and end"),
+    ("back/ups", "lowercase"),
+    ("192.168.5.4", "IP address"),
+    ("goog-backups", '"goog"'),
+    ("my-google-backups", '"google"'),
+])
+def test_a_bucket_name_cloud_storage_refuses_is_a_usage_error(name, rule):
+    with pytest.raises(layout.JobError) as caught:
+        layout.check_bucket(name)
+    assert caught.value.code == ExitCode.USAGE and rule in str(caught.value)
+    assert "https://cloud.google.com/storage/docs/buckets#naming" in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["abc", "a" * 63, "raptorflow-prod-db-dumps", "my_bucket.example.com",
+                                  ".".join(["a" * 63] * 3) + ".a" * 14, "192.168.5.x", "1.2.3.4.5"])
+def test_a_bucket_name_cloud_storage_allows_passes(name):
+    assert layout.check_bucket(name) == name
+
+
+@pytest.mark.parametrize("command", ["backup", "list"])
+def test_an_invalid_bucket_name_exits_2_with_one_line(command, source_url):
+    """Before any storage call: the storage here is unreachable, which would be exit 4."""
+    extra = ("--kind", "full") if command == "backup" else ()
+    code, out, err, _ = job(command, *extra, "--bucket", "Prod_Backups", env={
+        "DATABASE_URL": source_url, "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{closed_port()}", **FAST_STORAGE})
+    assert code == ExitCode.USAGE, out + err
+    message = err.strip().splitlines()[-1] if command == "list" else one_log_line(out)["message"]
+    assert "bucket name 'Prod_Backups' may hold only lowercase letters" in message and "\n" not in message
 
 
 def test_the_known_commands_are_the_parsers_subcommands():
