@@ -175,8 +175,13 @@ def _list(args: argparse.Namespace) -> dict[str, Any]:
     rows = [
         {
             "object": b.object, "kind": b.kind, "trigger": b.manifest.get("trigger"),
-            "finishedAt": b.manifest["finishedAt"], "ageSeconds": round((now - b.finished_at).total_seconds()),
+            "finishedAt": b.manifest["finishedAt"],
+            "storedAt": layout.iso(b.stored_at) if b.stored_at else None,
+            "ageSeconds": round((now - (b.stored_at or b.finished_at)).total_seconds()),
             "sizeBytes": b.size_bytes, "complete": True,
+            # The writing host's clock ran ahead: its finishedAt is not to be trusted (the order uses storedAt).
+            "futureFinishedAt": b.clock_skew_seconds is not None,
+            "clockSkewSeconds": round(b.clock_skew_seconds) if b.clock_skew_seconds is not None else None,
         }
         for b in complete
     ]
@@ -192,8 +197,10 @@ def _list(args: argparse.Namespace) -> dict[str, Any]:
     for row in rows:
         row = {k: printable(v) if isinstance(v, str) else v for k, v in row.items()}
         if row["complete"]:
+            skew = (f"  CLOCK AHEAD: finishedAt is {row['clockSkewSeconds']} s after the bucket stored it"
+                    if row["futureFinishedAt"] else "")
             print(f"{row['object']}  {row['kind']:<6}  {_human_age(row['ageSeconds']):>8} ago  "
-                  f"{_human_bytes(row['sizeBytes']):>10}")
+                  f"{_human_bytes(row['sizeBytes']):>10}{skew}")
         elif "invalid" in row:
             print(f"{row['object']}  INVALID ({row['invalid']}: never used)")
         else:

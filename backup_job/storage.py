@@ -11,6 +11,10 @@ A manifest that does not parse, lacks a field, has a field of the wrong shape
 or names another object makes its backup *invalid*: `list` shows it as such
 and goes on, `restore-check` takes the newest valid backup instead.
 
+Backups are ordered by the bucket's creation time of their manifest, never by
+the `finishedAt` the writing host's clock put in it; `list` flags a host clock
+that ran ahead.
+
 Every Cloud Storage call retries transient failures for at most
 STORAGE_RETRY_SECONDS (`BACKUP_STORAGE_RETRY_SECONDS`, default 30) and waits at
 most STORAGE_TIMEOUT_SECONDS for one answer; an unreachable service then ends
@@ -42,6 +46,8 @@ MANIFEST_FORMAT = 1
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 STORAGE_RETRY_SECONDS = float(os.environ.get("BACKUP_STORAGE_RETRY_SECONDS", "30"))
 STORAGE_TIMEOUT_SECONDS = 60.0
+# A finishedAt later than this after the bucket created its manifest is the writing host's clock running ahead.
+CLOCK_SKEW_TOLERANCE_SECONDS = 60
 RETRY = DEFAULT_RETRY.with_timeout(STORAGE_RETRY_SECONDS)
 # What a Cloud Storage call raises when the service refuses, or cannot be reached within the retry budget.
 STORAGE_ERRORS: tuple[type[BaseException], ...] = (
@@ -144,11 +150,21 @@ class Backup:
 
     object: str
     manifest: dict[str, Any]
+    stored_at: datetime | None = None
+    """When the bucket created the manifest (its `timeCreated`): the bucket's clock, not the writing host's."""
 
     @property
     def finished_at(self) -> datetime:
-        """When the dump finished."""
+        """When the dump finished, by the writing host's clock."""
         return datetime.fromisoformat(self.manifest["finishedAt"].replace("Z", "+00:00"))
+
+    @property
+    def clock_skew_seconds(self) -> float | None:
+        """How far finishedAt lies after stored_at, if beyond CLOCK_SKEW_TOLERANCE_SECONDS; None otherwise."""
+        if self.stored_at is None:
+            return None
+        ahead = (self.finished_at - self.stored_at).total_seconds()
+        return ahead if ahead > CLOCK_SKEW_TOLERANCE_SECONDS else None
 
     @property
     def kind(self) -> str:
@@ -161,11 +177,12 @@ class Backup:
         return int(self.manifest["sizeBytes"])
 
 
-def _names(bucket: storage.Bucket, prefix: str) -> list[str]:
+def _created(bucket: storage.Bucket, prefix: str) -> dict[str, datetime | None]:
+    """Every object under `prefix`, with the time the bucket created it."""
     try:
         listing = bucket.client.list_blobs(bucket, prefix=prefix.strip("/") + "/" if prefix else None,
                                            retry=RETRY, timeout=STORAGE_TIMEOUT_SECONDS)
-        return [blob.name for blob in listing]
+        return {blob.name: blob.time_created for blob in listing}
     except STORAGE_ERRORS as exc:
         raise storage_error(f"listing gs://{bucket.name}/{prefix}", exc) from None
 
@@ -182,7 +199,8 @@ class Scan:
 
 def scan(bucket: storage.Bucket, prefix: str) -> Scan:
     """Every backup under `prefix`, sorted into complete, incomplete and invalid."""
-    names = set(_names(bucket, prefix))
+    created = _created(bucket, prefix)
+    names = set(created)
     dumps = sorted((n for n in names if n.endswith(BACKUP_SUFFIXES)), reverse=True)
     complete, incomplete, invalid = [], [], []
     for name in dumps:
@@ -190,7 +208,7 @@ def scan(bucket: storage.Bucket, prefix: str) -> Scan:
             incomplete.append(name)
             continue
         try:
-            complete.append(Backup(name, read_manifest(bucket, name)))
+            complete.append(Backup(name, read_manifest(bucket, name), created[manifest_object_name(name)]))
         except JobError as exc:
             if exc.code != ExitCode.VERIFICATION_MISMATCH:
                 raise
@@ -198,7 +216,7 @@ def scan(bucket: storage.Bucket, prefix: str) -> Scan:
     for manifest in sorted(n for n in names if n.endswith(MANIFEST_SUFFIX)):
         if manifest.removesuffix(MANIFEST_SUFFIX) not in names:
             invalid.append((manifest.removesuffix(MANIFEST_SUFFIX), f"{manifest} names a dump that does not exist"))
-    complete.sort(key=lambda backup: backup.finished_at, reverse=True)
+    complete.sort(key=lambda backup: (backup.stored_at or backup.finished_at, backup.object), reverse=True)
     return Scan(complete, incomplete, invalid)
 
 

@@ -23,6 +23,7 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -156,6 +157,33 @@ def proxy(upstream: str, on_answer: Callable[[str, str, Answer], Answer | None])
 
     with serving(Forward) as server:
         yield f"http://127.0.0.1:{server.server_address[1]}"
+
+
+# ---------------------------------------------------------------- which backup is the newest
+
+
+def test_the_newest_backup_is_the_one_the_bucket_stored_last_whatever_the_hosts_clock(bucket, source_url,
+                                                                                        monkeypatch):
+    """A host whose clock runs a day ahead writes a finishedAt in the future: ordered by that, its backup would
+    stay "the newest" for a day. The bucket's creation time orders backups, and `list` flags the clock."""
+    ahead = timedelta(days=1)
+    with monkeypatch.context() as skewed:
+        skewed.setattr(layout, "utc_now", lambda: layout.datetime.now(layout.UTC) + ahead)
+        early = dump.run_backup(Database(source_url), dump.BackupRequest(kind="full", bucket=bucket.name))
+    later = dump.run_backup(Database(source_url), dump.BackupRequest(kind="full", bucket=bucket.name))
+
+    assert layout.newest(bucket, "", "full").object == later["object"], "the skewed host's backup won"
+    code, out, err, _ = job("list", "--bucket", bucket.name, "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [row["object"] for row in rows] == [later["object"], early["object"]]
+    assert rows[0]["futureFinishedAt"] is False and rows[0]["clockSkewSeconds"] is None
+    assert rows[1]["futureFinishedAt"] is True
+    assert abs(rows[1]["clockSkewSeconds"] - ahead.total_seconds()) < layout.CLOCK_SKEW_TOLERANCE_SECONDS
+    assert all(row["ageSeconds"] >= 0 for row in rows), "an age comes from the bucket's clock"
+    code, out, err, _ = job("list", "--bucket", bucket.name)
+    flagged = [line.split()[0] for line in out.splitlines() if "CLOCK AHEAD" in line]
+    assert flagged == [early["object"]], out
 
 
 # ---------------------------------------------------------------- exit codes
