@@ -18,4 +18,6 @@ try:
 except errors.Terminated:
     _code = errors.end_run(_command, errors.ExitCode.TERMINATED,
                            f"{_command or 'the job'} stopped by SIGTERM while starting; nothing was done")
+except errors.JobError as exc:  # a setting read while the modules load (BACKUP_STORAGE_TIMEOUT_SECONDS, ...)
+    _code = errors.end_run(_command, exc.code, str(exc))
 sys.exit(_code)

@@ -16,19 +16,27 @@ the `finishedAt` the writing host's clock put in it; `list` flags a host clock
 that ran ahead.
 
 Every Cloud Storage call retries transient failures for at most
-STORAGE_RETRY_SECONDS (`BACKUP_STORAGE_RETRY_SECONDS`, default 30) and waits at
-most STORAGE_TIMEOUT_SECONDS for one answer; an unreachable service then ends
-the run with exit 4 and one line, instead of the client's two-minute default.
+STORAGE_RETRY_SECONDS (`BACKUP_STORAGE_RETRY_SECONDS`, default 30); an
+unreachable service then ends the run with exit 4 and one line, instead of the
+client's two-minute default. The client's timeout bounds each socket read, so
+a server trickling a byte at a time never trips it: every small call (listing,
+manifest, metadata, starting an upload) also ends with exit 4 after
+STORAGE_TIMEOUT_SECONDS (`BACKUP_STORAGE_TIMEOUT_SECONDS`, default 60) of
+wall-clock time, retries included.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import google.auth.exceptions
 import requests
@@ -38,14 +46,26 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 
 from backup_job.errors import ExitCode, JobError, printable
 
+T = TypeVar("T")
+
+
+def _seconds(variable: str, default: str) -> float:
+    """A positive number of seconds from the environment; USAGE naming the variable otherwise."""
+    text = os.environ.get(variable, default)
+    with contextlib.suppress(ValueError):
+        if 0 < float(text) < float("inf"):
+            return float(text)
+    raise JobError(ExitCode.USAGE, f"{variable} must be a positive number of seconds, not {text[:40]!r}")
+
+
 DUMP_SUFFIX = ".dump"
 ZONE_SUFFIX = ".zone"
 BACKUP_SUFFIXES = (DUMP_SUFFIX, ZONE_SUFFIX)  # database dumps and DNS zone exports
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_FORMAT = 1
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
-STORAGE_RETRY_SECONDS = float(os.environ.get("BACKUP_STORAGE_RETRY_SECONDS", "30"))
-STORAGE_TIMEOUT_SECONDS = 60.0
+STORAGE_RETRY_SECONDS = _seconds("BACKUP_STORAGE_RETRY_SECONDS", "30")
+STORAGE_TIMEOUT_SECONDS = _seconds("BACKUP_STORAGE_TIMEOUT_SECONDS", "60")
 # A finishedAt later than this after the bucket created its manifest is the writing host's clock running ahead.
 CLOCK_SKEW_TOLERANCE_SECONDS = 60
 RETRY = DEFAULT_RETRY.with_timeout(STORAGE_RETRY_SECONDS)
@@ -118,6 +138,42 @@ def client() -> storage.Client:
     return storage.Client()
 
 
+class _Deadline(BaseException):
+    """A small call outlasted STORAGE_TIMEOUT_SECONDS (a BaseException: the client's retry lets it through)."""
+
+
+def bounded(action: str, call: Callable[[], T]) -> T:
+    """`call()`, one small Cloud Storage call with its retries, ended after STORAGE_TIMEOUT_SECONDS of wall-clock
+    time (exit 4); storage failures are storage_error(`action`)."""
+    try:
+        if threading.current_thread() is not threading.main_thread():
+            return call()  # SIGALRM is the main thread's: a drill's helper thread has the client's timeouts only
+        with _alarm(STORAGE_TIMEOUT_SECONDS):
+            return call()
+    except _Deadline:
+        raise JobError(ExitCode.UPLOAD_FAILED, f"{action}: Cloud Storage sent no complete answer within "
+                                               f"{STORAGE_TIMEOUT_SECONDS:g} s") from None
+    except STORAGE_ERRORS as exc:
+        raise storage_error(action, exc) from exc
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float) -> Iterator[None]:
+    def expired(signum: int, frame: Any) -> None:
+        raise _Deadline()
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            # Disarmed inside the outer block: an alarm that fires on the way out is still the caller's _Deadline.
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
 def storage_error(action: str, exc: BaseException) -> JobError:
     """A Cloud Storage failure as the job's upload-failed error, in one line."""
     if isinstance(exc, gcs_errors.RetryError) or isinstance(exc, (requests.exceptions.RequestException,
@@ -131,16 +187,9 @@ def storage_error(action: str, exc: BaseException) -> JobError:
 def write_manifest(bucket: storage.Bucket, manifest: dict[str, Any]) -> str:
     """Create the manifest of a finished dump (create-only); return its name."""
     name = manifest_object_name(manifest["object"])
-    try:
-        bucket.blob(name).upload_from_string(
-            json.dumps(manifest, indent=2, sort_keys=True),
-            content_type="application/json",
-            if_generation_match=0,
-            retry=RETRY,
-            timeout=STORAGE_TIMEOUT_SECONDS,
-        )
-    except STORAGE_ERRORS as exc:
-        raise storage_error(f"writing manifest {name}", exc) from None
+    bounded(f"writing manifest {name}", lambda: bucket.blob(name).upload_from_string(
+        json.dumps(manifest, indent=2, sort_keys=True), content_type="application/json", if_generation_match=0,
+        retry=RETRY, timeout=STORAGE_TIMEOUT_SECONDS))
     return name
 
 
@@ -179,12 +228,12 @@ class Backup:
 
 def _created(bucket: storage.Bucket, prefix: str) -> dict[str, datetime | None]:
     """Every object under `prefix`, with the time the bucket created it."""
-    try:
-        listing = bucket.client.list_blobs(bucket, prefix=prefix.strip("/") + "/" if prefix else None,
-                                           retry=RETRY, timeout=STORAGE_TIMEOUT_SECONDS)
-        return {blob.name: blob.time_created for blob in listing}
-    except STORAGE_ERRORS as exc:
-        raise storage_error(f"listing gs://{bucket.name}/{prefix}", exc) from None
+    def listing() -> dict[str, datetime | None]:
+        blobs = bucket.client.list_blobs(bucket, prefix=prefix.strip("/") + "/" if prefix else None,
+                                         retry=RETRY, timeout=STORAGE_TIMEOUT_SECONDS)
+        return {blob.name: blob.time_created for blob in blobs}
+
+    return bounded(f"listing gs://{bucket.name}/{prefix}", listing)
 
 
 @dataclass(frozen=True)
@@ -251,12 +300,14 @@ def _manifest_problem(manifest: Any, dump_name: str) -> str | None:
 def read_manifest(bucket: storage.Bucket, dump_name: str) -> dict[str, Any]:
     """The manifest of `dump_name`: NOT_FOUND when it has none (incomplete), VERIFICATION_MISMATCH when unusable."""
     name = manifest_object_name(dump_name)
-    try:
-        raw = bucket.blob(name).download_as_bytes(retry=RETRY, timeout=STORAGE_TIMEOUT_SECONDS)
-    except gcs_errors.NotFound:
-        raise JobError(ExitCode.NOT_FOUND, f"{dump_name} has no manifest: it is not a complete backup") from None
-    except STORAGE_ERRORS as exc:
-        raise storage_error(f"reading {name}", exc) from None
+
+    def download() -> bytes:
+        try:
+            return bucket.blob(name).download_as_bytes(retry=RETRY, timeout=STORAGE_TIMEOUT_SECONDS)
+        except gcs_errors.NotFound:
+            raise JobError(ExitCode.NOT_FOUND, f"{dump_name} has no manifest: it is not a complete backup") from None
+
+    raw = bounded(f"reading {name}", download)
     try:
         manifest = json.loads(raw)
     except (ValueError, UnicodeDecodeError):

@@ -10,6 +10,7 @@ chunks between them at most.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import queue
 import subprocess
@@ -120,10 +121,8 @@ def pick(gcs: storage.Client | None, bucket_name: str, prefix: str, object_name:
         if object_name
         else layout.newest(bucket, prefix, kind)
     )
-    try:
-        blob = bucket.get_blob(backup.object, retry=layout.RETRY, timeout=layout.STORAGE_TIMEOUT_SECONDS)
-    except layout.STORAGE_ERRORS as exc:
-        raise layout.storage_error(f"reading {backup.object}", exc) from None
+    blob = layout.bounded(f"reading {backup.object}", lambda: bucket.get_blob(
+        backup.object, retry=layout.RETRY, timeout=layout.STORAGE_TIMEOUT_SECONDS))
     if blob is None:
         raise JobError(ExitCode.NOT_FOUND, f"{backup.object} does not exist: its manifest names a missing dump")
     if blob.size != backup.size_bytes:
@@ -229,11 +228,9 @@ def read_head(blob: storage.Blob) -> tuple[bytes, str]:
     try:
         while offset < (blob.size or 0) and process.poll() is None:
             end = min(offset + HEAD_CHUNK_BYTES, blob.size or 0) - 1
-            try:
-                chunk = blob.download_as_bytes(start=offset, end=end, retry=layout.RETRY,
-                                               timeout=layout.STORAGE_TIMEOUT_SECONDS)
-            except layout.STORAGE_ERRORS as exc:
-                raise layout.storage_error(f"reading {blob.name}", exc) from None
+            chunk = layout.bounded(f"reading {blob.name}", functools.partial(
+                blob.download_as_bytes, start=offset, end=end, retry=layout.RETRY,
+                timeout=layout.STORAGE_TIMEOUT_SECONDS))
             fed.append(chunk)
             offset += len(chunk)
             try:

@@ -153,12 +153,9 @@ def upload_stream(bucket: storage.Bucket, name: str, source: Iterable[bytes], co
     re-raised as SourceFailed. Storage trouble beyond the retry budget is JobError(UPLOAD_FAILED), and so is an
     object whose size or CRC32C differs from what was sent.
     """
-    try:
-        url = bucket.blob(name).create_resumable_upload_session(
-            content_type=content_type, if_generation_match=0, checksum=None, retry=layout.RETRY,
-            timeout=layout.STORAGE_TIMEOUT_SECONDS)
-    except layout.STORAGE_ERRORS as exc:
-        raise layout.storage_error(f"starting the upload of {name}", exc) from None
+    url = layout.bounded(f"starting the upload of {name}", lambda: bucket.blob(name).create_resumable_upload_session(
+        content_type=content_type, if_generation_match=0, checksum=None, retry=layout.RETRY,
+        timeout=layout.STORAGE_TIMEOUT_SECONDS))
     upload = _Upload(bucket.client._http, url, source, window, name)
     try:
         resource = upload.run()

@@ -325,3 +325,52 @@ def test_sigterm_at_any_moment_ends_with_one_line_and_exit_10(command, long_run,
         else:
             log = one_log_line(out)
             assert (log["failure"], log["exitCode"], log["event"]) == ("terminated", 10, "raptorflow.backup"), log
+
+
+# ---------------------------------------------------------------- reports tell the truth
+
+
+class _Trickle(http.server.BaseHTTPRequestHandler):
+    """Answers every request 200 with a JSON body sent one byte a second."""
+
+    protocol_version = "HTTP/1.1"
+    stop = threading.Event()
+
+    def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b'{"kind": "storage#objects"}' + b" " * 10
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        for byte in body:
+            if self.stop.wait(1.0):
+                return
+            try:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+            except OSError:
+                return
+
+    do_GET = do_POST = do_PUT = _answer
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.mark.parametrize("command", ["list", "restore-check", "backup"])
+def test_a_trickled_answer_is_cut_off_at_the_storage_timeout(command, source_url, scratch_url):
+    _Trickle.stop.clear()
+    extra = ("--kind", "full") if command == "backup" else ()
+    with serving(_Trickle) as server:
+        try:
+            code, out, err, took = job(command, *extra, "--bucket", "backups", timeout=90, env={
+                "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{server.server_address[1]}",
+                "BACKUP_STORAGE_TIMEOUT_SECONDS": "2", **FAST_STORAGE,
+                "DATABASE_URL": source_url, "SCRATCH_DATABASE_URL": scratch_url})
+        finally:
+            _Trickle.stop.set()
+    message = err.strip().splitlines()[-1] if command == "list" else one_log_line(out)["message"]
+    assert code == ExitCode.UPLOAD_FAILED, out + err
+    assert "Cloud Storage sent no complete answer within 2 s" in message and "Traceback" not in err
+    assert took < 12, f"{command} took {took:.1f} s against a 2 s bound"
