@@ -30,7 +30,7 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  # bad arguments or configuration
     DATABASE_UNREACHABLE = 3  # connection or login to PostgreSQL failed
     UPLOAD_FAILED = 4  # Cloud Storage refused or lost the upload, or the bucket is unreadable
-    VERIFICATION_MISMATCH = 5  # checksum or row counts differ from the manifest
+    VERIFICATION_MISMATCH = 5  # checksum or row counts differ from the manifest, or a download arrived damaged
     DUMP_FAILED = 6  # pg_dump or pg_restore failed after connecting
     NOT_FOUND = 7  # no complete backup to check
     EXPORT_FAILED = 8  # the Cloudflare zone export failed, or the zone had no records

@@ -9,7 +9,9 @@ only create objects, and the bucket's retention policy forbids replacing).
 
 A manifest that does not parse, lacks a field, has a field of the wrong shape
 or names another object makes its backup *invalid*: `list` shows it as such
-and goes on, `restore-check` takes the newest valid backup instead.
+and goes on, `restore-check` takes the newest valid backup instead. One that
+arrives damaged (not the bytes Cloud Storage's checksum describes) ends the
+run with exit 5.
 
 Backups are ordered by the bucket's creation time of their manifest, never by
 the `finishedAt` the writing host's clock put in it; `list` flags a host clock
@@ -42,6 +44,7 @@ import google.auth.exceptions
 import requests
 from google.api_core import exceptions as gcs_errors
 from google.cloud import storage
+from google.cloud.storage.exceptions import DataCorruption
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from backup_job.errors import ExitCode, JobError, printable
@@ -144,7 +147,7 @@ class _Deadline(BaseException):
 
 def bounded(action: str, call: Callable[[], T]) -> T:
     """`call()`, one small Cloud Storage call with its retries, ended after STORAGE_TIMEOUT_SECONDS of wall-clock
-    time (exit 4); storage failures are storage_error(`action`)."""
+    time (exit 4); storage failures are storage_error(`action`), bytes damaged on the way exit 5."""
     try:
         if threading.current_thread() is not threading.main_thread():
             return call()  # SIGALRM is the main thread's: a drill's helper thread has the client's timeouts only
@@ -153,6 +156,9 @@ def bounded(action: str, call: Callable[[], T]) -> T:
     except _Deadline:
         raise JobError(ExitCode.UPLOAD_FAILED, f"{action}: Cloud Storage sent no complete answer within "
                                                f"{STORAGE_TIMEOUT_SECONDS:g} s") from None
+    except DataCorruption:
+        raise JobError(ExitCode.VERIFICATION_MISMATCH, f"{action}: the bytes received do not match the checksum "
+                                                       "Cloud Storage keeps for them (damaged on the way)") from None
     except STORAGE_ERRORS as exc:
         raise storage_error(action, exc) from exc
 
@@ -191,6 +197,13 @@ def write_manifest(bucket: storage.Bucket, manifest: dict[str, Any]) -> str:
         json.dumps(manifest, indent=2, sort_keys=True), content_type="application/json", if_generation_match=0,
         retry=RETRY, timeout=STORAGE_TIMEOUT_SECONDS))
     return name
+
+
+class InvalidBackup(JobError):
+    """A manifest that is unusable as it is stored: its backup is invalid, and older ones are still usable."""
+
+    def __init__(self, message: str):
+        super().__init__(ExitCode.VERIFICATION_MISMATCH, message)
 
 
 @dataclass(frozen=True)
@@ -258,9 +271,7 @@ def scan(bucket: storage.Bucket, prefix: str) -> Scan:
             continue
         try:
             complete.append(Backup(name, read_manifest(bucket, name), created[manifest_object_name(name)]))
-        except JobError as exc:
-            if exc.code != ExitCode.VERIFICATION_MISMATCH:
-                raise
+        except InvalidBackup as exc:
             invalid.append((name, str(exc)))
     for manifest in sorted(n for n in names if n.endswith(MANIFEST_SUFFIX)):
         if manifest.removesuffix(MANIFEST_SUFFIX) not in names:
@@ -298,7 +309,8 @@ def _manifest_problem(manifest: Any, dump_name: str) -> str | None:
 
 
 def read_manifest(bucket: storage.Bucket, dump_name: str) -> dict[str, Any]:
-    """The manifest of `dump_name`: NOT_FOUND when it has none (incomplete), VERIFICATION_MISMATCH when unusable."""
+    """The manifest of `dump_name`: NOT_FOUND when it has none (incomplete), InvalidBackup when unusable,
+    VERIFICATION_MISMATCH when its bytes arrive damaged."""
     name = manifest_object_name(dump_name)
 
     def download() -> bytes:
@@ -316,7 +328,7 @@ def read_manifest(bucket: storage.Bucket, dump_name: str) -> dict[str, Any]:
     else:
         problem = _manifest_problem(manifest, dump_name)
     if problem:
-        raise JobError(ExitCode.VERIFICATION_MISMATCH, f"invalid backup: {name} {problem}")
+        raise InvalidBackup(f"invalid backup: {name} {problem}")
     return manifest
 
 

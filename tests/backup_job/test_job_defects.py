@@ -65,6 +65,13 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
+def user_tables(url: str) -> list[str]:
+    with psycopg.connect(url) as connection:
+        rows = connection.execute("SELECT schemaname || '.' || tablename FROM pg_tables "
+                                  "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')").fetchall()
+    return sorted(row[0] for row in rows)
+
+
 def wait_until(condition: Callable[[], object], what: str, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -81,6 +88,16 @@ def catches_sigterm(pid: int) -> bool:
         return False
     mask = int(next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16)
     return bool(mask & (1 << (signal.SIGTERM - 1)))
+
+
+@pytest.fixture
+def seeded(bucket, source_url) -> layout.Backup:
+    """A bucket holding one good full backup of the sample database under `supabase`."""
+    code, out, err, _ = job("backup", "--kind", "full", "--bucket", bucket.name, "--prefix", "supabase",
+                            env={"DATABASE_URL": source_url})
+    assert code == 0, out + err
+    (backup,) = layout.scan(bucket, "supabase").complete
+    return backup
 
 
 def maps_a_library(pid: int, name: str) -> bool:
@@ -159,6 +176,12 @@ def proxy(upstream: str, on_answer: Callable[[str, str, Answer], Answer | None])
         yield f"http://127.0.0.1:{server.server_address[1]}"
 
 
+def flip_middle_byte(data: bytes) -> bytes:
+    damaged = bytearray(data)
+    damaged[len(damaged) // 2] ^= 0xFF
+    return bytes(damaged)
+
+
 # ---------------------------------------------------------------- which backup is the newest
 
 
@@ -187,6 +210,41 @@ def test_the_newest_backup_is_the_one_the_bucket_stored_last_whatever_the_hosts_
 
 
 # ---------------------------------------------------------------- exit codes
+
+
+@pytest.mark.parametrize("damage, command", [
+    ("stored-dump", ("restore", "--jobs", "2")),
+    ("dump-on-the-way", ("restore", "--jobs", "1")),
+    ("dump-on-the-way", ("restore", "--jobs", "2")),
+    ("dump-on-the-way", ("restore-check",)),
+    ("manifest-on-the-way", ("restore", "--jobs", "1")),
+    ("manifest-on-the-way", ("restore", "--jobs", "2")),
+    ("manifest-on-the-way", ("restore-check",)),
+], ids=lambda value: value if isinstance(value, str) else "-".join(value).replace("--", ""))
+def test_a_damaged_download_exits_5_on_every_restoring_path(bucket, seeded, emulator, postgres, damage, command):
+    """Bytes damaged in the bucket, or on the way (a proxy flips one byte of every answer carrying the dump or
+    the manifest), end every restore and the check with exit 5 and one line, and nothing reaches the target."""
+    if damage == "stored-dump":
+        blob = bucket.blob(seeded.object)
+        blob.upload_from_string(flip_middle_byte(blob.download_as_bytes()))  # the emulator lets the test replace it
+    wanted = ".manifest.json" if damage == "manifest-on-the-way" else ".dump"
+
+    def damaging(method: str, path: str, answer: Answer) -> Answer:
+        status, headers, data = answer
+        name = urllib.parse.unquote(urllib.parse.urlsplit(path).path)
+        if damage != "stored-dump" and "alt=media" in path and name.endswith(wanted):
+            data = flip_middle_byte(data)
+        return status, headers, data
+
+    target = new_database(postgres)
+    with proxy(emulator.url, damaging) as address:
+        code, out, err, _ = job(*command, "--bucket", bucket.name, "--prefix", "supabase",
+                                env={"STORAGE_EMULATOR_HOST": address, "TARGET_DATABASE_URL": target,
+                                     "SCRATCH_DATABASE_URL": target, **FAST_STORAGE})
+    log = one_log_line(out)
+    assert (code, log["failure"]) == (ExitCode.VERIFICATION_MISMATCH, "verification_mismatch"), out + err
+    assert "Traceback" not in err
+    assert user_tables(target) == [], "a damaged dump reached the target"
 
 
 @pytest.mark.parametrize("name, rule", [
