@@ -191,11 +191,30 @@ def storage_error(action: str, exc: BaseException) -> JobError:
 
 
 def write_manifest(bucket: storage.Bucket, manifest: dict[str, Any]) -> str:
-    """Create the manifest of a finished dump (create-only); return its name."""
+    """Create the manifest of a finished dump (create-only); return its name.
+
+    An attempt can create it and lose its answer, and the retry then meets 412: a failed upload is read back,
+    and the same bytes are success. An identity that may not read (the scheduled writer) takes a 412 for its
+    own lost attempt: the name is that of the dump this run has just created, create-only.
+    """
     name = manifest_object_name(manifest["object"])
-    bounded(f"writing manifest {name}", lambda: bucket.blob(name).upload_from_string(
-        json.dumps(manifest, indent=2, sort_keys=True), content_type="application/json", if_generation_match=0,
-        retry=RETRY, timeout=STORAGE_TIMEOUT_SECONDS))
+    body = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    blob = bucket.blob(name)
+    try:
+        bounded(f"writing manifest {name}", lambda: blob.upload_from_string(
+            body, content_type="application/json", if_generation_match=0, retry=RETRY, timeout=STORAGE_TIMEOUT_SECONDS))
+    except JobError as failed:
+        try:
+            stored = bounded(f"reading {name} back", lambda: blob.download_as_bytes(
+                retry=RETRY, timeout=STORAGE_TIMEOUT_SECONDS))
+        except JobError as unread:
+            if not (isinstance(failed.__cause__, gcs_errors.PreconditionFailed)
+                    and isinstance(unread.__cause__, gcs_errors.Forbidden)):
+                raise failed from None
+        else:
+            if stored != body:
+                raise JobError(ExitCode.UPLOAD_FAILED, f"writing manifest {name}: it exists already with other "
+                                                       "content") from None
     return name
 
 

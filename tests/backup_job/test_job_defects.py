@@ -388,6 +388,33 @@ def test_sigterm_at_any_moment_ends_with_one_line_and_exit_10(command, long_run,
 # ---------------------------------------------------------------- reports tell the truth
 
 
+@pytest.mark.parametrize("reading", ["allowed", "forbidden"])
+def test_a_lost_answer_to_the_manifest_upload_still_reports_the_backup(bucket, source_url, emulator, reading):
+    """The manifest reaches the bucket, its answer does not: the retry meets 412 (the manifest exists). The
+    manifest read back is the same bytes - or, for the scheduled writer, which may not read, the 412 names this
+    run's own manifest - so the complete backup is reported as one."""
+    manifest_uploads = []
+
+    def losing(method: str, path: str, answer: Answer) -> Answer | None:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+        if method == "POST" and query.get("uploadType") == ["multipart"]:
+            manifest_uploads.append(answer[0])
+            if len(manifest_uploads) == 1:
+                return None
+        if reading == "forbidden" and method == "GET" and "manifest.json" in urllib.parse.unquote(path):
+            return 403, {"Content-Type": "application/json"}, b'{"error": {"code": 403, "message": "Forbidden"}}'
+        return answer
+
+    with proxy(emulator.url, losing) as address:
+        code, out, err, _ = job("backup", "--kind", "full", "--bucket", bucket.name,
+                                env={"DATABASE_URL": source_url, "STORAGE_EMULATOR_HOST": address})
+    log = one_log_line(out)
+    assert code == 0 and log["result"] == "success", out + err
+    assert manifest_uploads == [200, 412], "the first answer was lost, and the retry found the manifest"
+    (backup,) = layout.scan(bucket, "").complete
+    assert backup.object == log["object"] and backup.manifest["sha256"] == log["sha256"]
+
+
 class _Trickle(http.server.BaseHTTPRequestHandler):
     """Answers every request 200 with a JSON body sent one byte a second."""
 
