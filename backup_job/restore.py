@@ -14,6 +14,10 @@ verifies it, and runs pg_restore with N workers (a spooled archive allows -j;
 stdin does not); on failure it reports which of the dump's tables the target
 then holds.
 
+A target that is read-only (a hot standby, or `default_transaction_read_only`
+set for its database or role) is refused with exit 3 before anything is
+downloaded or written, for whole and table restores alike.
+
 What a whole restore brings back, and who owns it:
 - privileges (GRANTs, default privileges), row-level-security policies,
   comments, large objects and sequence positions, as the dump has them;
@@ -78,6 +82,22 @@ def require_roles(connection: psycopg.Connection, backup: layout.Backup, keep_ow
                                        "service_role); nothing was restored")
 
 
+def require_writable(connection: psycopg.Connection, dbname: str) -> None:
+    """DATABASE_UNREACHABLE when the target takes no writes: a hot standby, or read-only by default."""
+    row = connection.execute("SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'").fetchone()
+    assert row is not None  # a SELECT without FROM returns one row
+    standby, read_only = row
+    if standby:
+        why = "a hot standby (in recovery): restore into the primary"
+    elif read_only:
+        why = ("default_transaction_read_only is on for it or for the URL's role: restore into a writable database, "
+               "or reset the setting if the database should take writes")
+    else:
+        return
+    raise JobError(ExitCode.DATABASE_UNREACHABLE, f"the target database {dbname} is read-only, {why}; nothing was "
+                                                  "downloaded or written")
+
+
 def compare_counts(backup: layout.Backup, restored: dict[str, int], tables: set[str] | None = None) -> None:
     """VERIFICATION_MISMATCH unless the restored row counts are the manifest's: for every table on either side,
     or only for `tables` (those a partial or additive restore wrote)."""
@@ -122,6 +142,8 @@ def run_restore(
                                        "transaction on one connection")
     if not request.tables and (request.into_schema or request.merge_missing):
         raise JobError(ExitCode.USAGE, "--into-schema and --merge-missing restore tables: name them with --table")
+    with target.connect() as connection:
+        require_writable(connection, dbname)
     backup, blob = stream.pick(gcs, bucket_name, prefix, object_name, kind)
     if request.tables:
         return tables.restore_tables(target, blob, backup, request)

@@ -247,6 +247,22 @@ def test_a_damaged_download_exits_5_on_every_restoring_path(bucket, seeded, emul
     assert user_tables(target) == [], "a damaged dump reached the target"
 
 
+@pytest.mark.parametrize("tables", [(), ("--table", "public.customers")], ids=["whole", "table"])
+def test_a_read_only_target_is_refused_before_anything_is_downloaded(postgres, tables):
+    """Storage is unreachable here: a restore that got as far as reading the bucket would exit 4."""
+    target = new_database(postgres)
+    name = target.rsplit("/", 1)[1]
+    with psycopg.connect(postgres.url(), autocommit=True) as connection:
+        connection.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    code, out, err, _ = job("restore", "--bucket", "backups", *tables,
+                            env={"TARGET_DATABASE_URL": target, **FAST_STORAGE,
+                                 "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{closed_port()}"})
+    log = one_log_line(out)
+    assert code == ExitCode.DATABASE_UNREACHABLE, out + err
+    assert f"the target database {name} is read-only" in log["message"], log
+    assert "nothing was downloaded or written" in log["message"] and postgres.password not in out + err
+
+
 @pytest.mark.parametrize("name, rule", [
     ("ab", "3-63 characters"),
     ("a" * 64, "3-63 characters"),
