@@ -12,7 +12,10 @@ tampered or truncated dump is rolled back and never reaches the target. With
 `--jobs N` (N > 1) it spools the dump to a private temporary file instead,
 verifies it, and runs pg_restore with N workers (a spooled archive allows -j;
 stdin does not); on failure it reports which of the dump's tables the target
-then holds.
+then holds. The spool needs the dump's size free in the temporary folder
+(TMPDIR; on Cloud Run, memory): less, checked before the download or met
+during it, is exit 2 naming the folder and the bytes needed, and nothing is
+restored.
 
 A target that is read-only (a hot standby, or `default_transaction_read_only`
 set for its database or role) is refused with exit 3 before anything is
@@ -36,6 +39,8 @@ Table restores (`--table`) are backup_job.tables.
 
 from __future__ import annotations
 
+import errno
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -208,11 +213,21 @@ def _left_behind(target: database.Database, backup: layout.Backup) -> str:
 def _spooled_restore(target: database.Database, blob: storage.Blob, backup: layout.Backup,
                      options: list[str], env: dict[str, str]) -> stream.HashingPipe:
     """Download the dump to a private temporary file, verify it, then `pg_restore OPTIONS FILE` (for -j)."""
+    folder = tempfile.gettempdir()
+    needed = backup.size_bytes
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise _no_room(folder, needed, f"has {free:,} bytes free")
     with tempfile.TemporaryDirectory(prefix="raptorflow-restore-") as spool:
         path = Path(spool) / "backup.dump"
-        with path.open("wb") as file:
-            sink = stream.HashingPipe(file)
-            stream.download(blob, sink)
+        try:
+            with path.open("wb") as file:
+                sink = stream.HashingPipe(file)
+                stream.download(blob, sink)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise _no_room(folder, needed, "filled up while the dump was downloaded") from None
         if not sink.matches(backup.manifest):
             raise JobError(ExitCode.VERIFICATION_MISMATCH, f"{backup.object}: sha256 or size differs from the "
                                                            "manifest; nothing was restored")
@@ -230,3 +245,9 @@ def _spooled_restore(target: database.Database, blob: storage.Blob, backup: layo
         detail = target.scrub(errors.decode(errors="replace")).strip()
         raise JobError(ExitCode.DUMP_FAILED, f"pg_restore {database.exit_status(process.returncode)}: {detail[-2000:]}")
     return sink
+
+
+def _no_room(folder: str, needed: int, state: str) -> JobError:
+    return JobError(ExitCode.USAGE, f"no room to spool the dump for --jobs: {folder} {state}, the dump needs "
+                                    f"{needed:,} bytes; free space there, point TMPDIR at a larger folder, or "
+                                    "restore with --jobs 1 (it streams and spools nothing); nothing was restored")

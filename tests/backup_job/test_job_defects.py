@@ -14,12 +14,15 @@ import http.client
 import http.server
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import types
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,7 +32,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from backup_job import cli, dump
+from backup_job import cli, dump, restore
 from backup_job import storage as layout
 from backup_job.database import Database
 from backup_job.errors import COMMANDS, ExitCode
@@ -245,6 +248,48 @@ def test_a_damaged_download_exits_5_on_every_restoring_path(bucket, seeded, emul
     assert (code, log["failure"]) == (ExitCode.VERIFICATION_MISMATCH, "verification_mismatch"), out + err
     assert "Traceback" not in err
     assert user_tables(target) == [], "a damaged dump reached the target"
+
+
+@pytest.fixture
+def restore_in_process(seeded, bucket, postgres, monkeypatch, capsys):
+    """Run `restore --jobs 2` of the seeded backup through the CLI in this process (so a test can arrange the
+    spool folder); return (exit code, its one log line, the target URL)."""
+    target = new_database(postgres)
+    monkeypatch.setenv("TARGET_DATABASE_URL", target)
+
+    def run() -> tuple[int, dict, str]:
+        code = cli.main(["restore", "--bucket", bucket.name, "--prefix", "supabase", "--jobs", "2"])
+        return code, one_log_line(capsys.readouterr().out), target
+
+    return run
+
+
+def test_no_room_to_spool_a_parallel_restore_is_refused_before_the_download(restore_in_process, seeded,
+                                                                             monkeypatch):
+    downloads = []
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: types.SimpleNamespace(free=seeded.size_bytes - 1))
+    monkeypatch.setattr(restore.stream, "download", lambda *args: downloads.append(args))
+    code, log, target = restore_in_process()
+    assert code == ExitCode.USAGE and log["failure"] == "usage", log
+    assert tempfile.gettempdir() in log["message"] and f"{seeded.size_bytes:,} bytes" in log["message"], log
+    assert "--jobs 1" in log["message"] and downloads == [] and user_tables(target) == []
+
+
+def test_a_spool_folder_that_fills_up_ends_with_the_same_line(restore_in_process, seeded, monkeypatch):
+    """The spool file is /dev/full, so the kernel's own ENOSPC ends the download."""
+    real = tempfile.TemporaryDirectory
+
+    @contextlib.contextmanager
+    def full(*args, **kwargs) -> Iterator[str]:
+        with real(*args, **kwargs) as folder:
+            (Path(folder) / "backup.dump").symlink_to("/dev/full")
+            yield folder
+
+    monkeypatch.setattr(restore.tempfile, "TemporaryDirectory", full)
+    code, log, target = restore_in_process()
+    assert code == ExitCode.USAGE and log["failure"] == "usage", log
+    assert tempfile.gettempdir() in log["message"] and f"{seeded.size_bytes:,} bytes" in log["message"], log
+    assert "filled up" in log["message"] and user_tables(target) == []
 
 
 @pytest.mark.parametrize("tables", [(), ("--table", "public.customers")], ids=["whole", "table"])
