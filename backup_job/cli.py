@@ -263,6 +263,7 @@ def _main(argv: list[str] | None) -> int:
         code, message = ExitCode.OK, f"{command} succeeded"
     except JobError as exc:
         code, message = exc.code, str(exc)
+        fields.update(exc.details)
     except Terminated:
         code, message = ExitCode.TERMINATED, (f"{command or 'the job'} stopped by SIGTERM (task timeout or cancel); "
                                               "nothing was completed")

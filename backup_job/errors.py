@@ -35,16 +35,18 @@ class ExitCode(enum.IntEnum):
     NOT_FOUND = 7  # no complete backup to check
     EXPORT_FAILED = 8  # the Cloudflare zone export failed, or the zone had no records
     ROW_COUNT_FAILED = 9  # the database failed while the job counted rows for the manifest
-    TERMINATED = 10  # stopped by SIGTERM (Cloud Run's task timeout, or a cancel): nothing was completed
+    TERMINATED = 10  # stopped by SIGTERM (Cloud Run's task timeout, or a cancel): the line says what was left
     RESTORE_REFUSED = 11  # a table restore would leave rows referencing missing keys: nothing was changed
 
 
 class JobError(Exception):
-    """A failure with the exit code that names it; the message is safe to log."""
+    """A failure with the exit code that names it; the message is safe to log. `details` are extra fields of
+    the log line (what a failed restore left, by table)."""
 
-    def __init__(self, code: ExitCode, message: str):
+    def __init__(self, code: ExitCode, message: str, details: dict[str, Any] | None = None):
         super().__init__(message)
         self.code = code
+        self.details = details or {}
 
 
 def printable(text: str) -> str:

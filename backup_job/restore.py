@@ -11,11 +11,13 @@ pg_restore cannot reach its COMMIT before it has read the last byte, so a
 tampered or truncated dump is rolled back and never reaches the target. With
 `--jobs N` (N > 1) it spools the dump to a private temporary file instead,
 verifies it, and runs pg_restore with N workers (a spooled archive allows -j;
-stdin does not); on failure it reports which of the dump's tables the target
-then holds. The spool needs the dump's size free in the temporary folder
+stdin does not). The spool needs the dump's size free in the temporary folder
 (TMPDIR; on Cloud Run, memory): less, checked before the download or met
 during it, is exit 2 naming the folder and the bytes needed, and nothing is
-restored.
+restored. A parallel restore is not one transaction: when pg_restore fails, or
+SIGTERM stops it (pg_restore passes the signal to its workers), the report
+waits until its sessions are gone and then names the tables the target holds
+complete and those it does not.
 
 A target that is read-only (a hot standby, or `default_transaction_read_only`
 set for its database or role) is refused with exit 3 before anything is
@@ -40,11 +42,14 @@ Table restores (`--table`) are backup_job.tables.
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from google.cloud import storage
@@ -52,11 +57,15 @@ from google.cloud import storage
 from backup_job import database, stream, supabase, tables
 from backup_job import storage as layout
 from backup_job.dump import pg_binary
-from backup_job.errors import ExitCode, JobError
+from backup_job.errors import ExitCode, JobError, Terminated
 
 # pg_restore workers of `restore`: 1 streams the dump in one transaction; N > 1 spools it and runs -j N.
 DEFAULT_JOBS = 1
 TARGET_KINDS = ("auto", "supabase", "postgres")
+# After SIGTERM, how long pg_restore -j gets to stop its workers, and then how long the report waits for their
+# sessions to end on the server (a COPY that was committing may still commit): both within Cloud Run's 10 s.
+STOP_SECONDS = 3.0
+SESSIONS_GONE_SECONDS = 4.0
 
 
 @dataclass(frozen=True)
@@ -169,6 +178,9 @@ def run_restore(
     if not request.keep_owners:
         options_list.append("--no-owner")
     env: dict[str, str] = {}
+    if request.jobs > 1:
+        # The name pg_restore's sessions carry, so a report can wait for them to end.
+        env["PGAPPNAME"] = target.params.get("application_name") or f"raptorflow-restore-{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix="raptorflow-restore-") as work:
         if into_supabase:
             selection = Path(work) / "selection.list"
@@ -183,31 +195,55 @@ def run_restore(
             else:
                 sink = _spooled_restore(target, blob, backup, [f"--jobs={request.jobs}", *options_list], env)
         except JobError as exc:
-            if request.jobs > 1 and exc.code == ExitCode.DUMP_FAILED:
-                raise JobError(exc.code, f"{exc}; {_left_behind(target, backup)}") from None
+            if request.jobs > 1 and exc.code in (ExitCode.DUMP_FAILED, ExitCode.TERMINATED):
+                left, details = _left_behind(target, backup, env["PGAPPNAME"])
+                raise JobError(exc.code, f"{exc}; {left}", details) from None
             raise
-    with target.connect() as connection:
-        restored = database.row_counts(connection)
+    try:
+        with target.connect() as connection:
+            restored = database.row_counts(connection)
+    except Terminated:
+        raise JobError(ExitCode.TERMINATED, f"restore stopped by SIGTERM after pg_restore finished: {backup.object} "
+                                            "is restored, but its row counts were not compared with the manifest "
+                                            "(compare them, or run restore-check)") from None
     selected = {t: n for t, n in restored.items() if t in expected}
     compare_counts(backup, selected, set(selected))
     return {"object": backup.object, "kind": backup.manifest["kind"], "bytes": sink.size, "tables": len(selected),
             "rows": sum(selected.values()), "rowCounts": selected}
 
 
-def _left_behind(target: database.Database, backup: layout.Backup) -> str:
-    """What a failed parallel restore left in the target, for its error message."""
+def _left_behind(target: database.Database, backup: layout.Backup, sessions: str) -> tuple[str, dict[str, Any]]:
+    """What a failed or stopped parallel restore left in the target, once pg_restore's sessions (`sessions`, their
+    application_name) are gone: a sentence for its message, and the log line's fields naming every table
+    restored completely and every one not."""
     expected = backup.manifest.get("tableRowCounts") or {}
     try:
         with target.connect() as connection:
+            connection.autocommit = True
+            _wait_for_sessions(connection, sessions)
             present = database.row_counts(connection)
     except JobError:
-        return "the target could not be read to say what it now holds"
+        return "the target could not be read to say what it now holds", {}
     complete = sorted(t for t in expected if present.get(t) == expected[t])
     partial = sorted(t for t in expected if t in present and present[t] != expected[t])
     missing = sorted(t for t in expected if t not in present)
+    details = {"tablesRestored": complete, "tablesNotRestored": sorted(partial + missing)}
     return (f"the target now holds {len(complete)} of the {len(expected)} tables complete, {len(partial)} partly "
             f"({', '.join(partial[:5]) or 'none'}) and lacks {len(missing)} ({', '.join(missing[:5]) or 'none'}): "
-            "a parallel restore is not one transaction, so restore again with --replace")
+            "a parallel restore is not one transaction, so restore again with --replace"), details
+
+
+def _wait_for_sessions(connection: psycopg.Connection, name: str) -> None:
+    """Wait (at most SESSIONS_GONE_SECONDS) until no session named `name` (this run's pg_restore) is left on
+    the target: a worker's COPY that was committing may still commit, and the report must count what stays."""
+    deadline = time.monotonic() + SESSIONS_GONE_SECONDS
+    while time.monotonic() < deadline:
+        row = connection.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                 "AND pid <> pg_backend_pid() AND application_name = %s",
+                                 (name,)).fetchone()
+        if row is None or row[0] == 0:
+            return
+        time.sleep(0.1)
 
 
 def _spooled_restore(target: database.Database, blob: storage.Blob, backup: layout.Backup,
@@ -237,6 +273,14 @@ def _spooled_restore(target: database.Database, blob: storage.Blob, backup: layo
                                    env={**target.child_env(), **env})
         try:
             _, errors = process.communicate()
+        except Terminated:
+            # The handler passed SIGTERM on to pg_restore, which stops its workers: give it the time to.
+            try:
+                process.wait(timeout=STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                pass
+            raise JobError(ExitCode.TERMINATED, "restore stopped by SIGTERM (task timeout or cancel) while "
+                                                f"pg_restore {options[0]} ran") from None
         finally:
             if process.poll() is None:
                 process.kill()

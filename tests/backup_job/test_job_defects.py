@@ -75,6 +75,31 @@ def user_tables(url: str) -> list[str]:
     return sorted(row[0] for row in rows)
 
 
+def public_rows(url: str) -> dict[str, int]:
+    """Rows of every table in the schema public, counted."""
+    with psycopg.connect(url) as connection:
+        tables = [row[0] for row in connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        counted = {}
+        for table in tables:
+            row = connection.execute(psycopg.sql.SQL("SELECT count(*) FROM {}").format(
+                psycopg.sql.Identifier(table))).fetchone()
+            assert row is not None
+            counted[f"public.{table}"] = row[0]
+    return counted
+
+
+def children_named(pid: int, name: str) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, tail = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        if int(tail.split()[1]) == pid and head.split("(", 1)[1] == name:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def wait_until(condition: Callable[[], object], what: str, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -444,6 +469,40 @@ def test_sigterm_at_any_moment_ends_with_one_line_and_exit_10(command, long_run,
         else:
             log = one_log_line(out)
             assert (log["failure"], log["exitCode"], log["event"]) == ("terminated", 10, "raptorflow.backup"), log
+
+
+def test_sigterm_during_a_parallel_restore_reports_exactly_the_tables_it_left(long_run, postgres):
+    """pg_restore -j is not one transaction: stopped in the middle, the target holds some tables and not
+    others. The log line says which, as the target holds them once the run is over."""
+    _, bucket, manifest = long_run
+    target = new_database(postgres)
+    process = start("restore", "--bucket", bucket, "--object", manifest["object"], "--jobs", "2",
+                    env={"TARGET_DATABASE_URL": target})
+
+    def a_big_table_restored() -> bool:
+        # pg_restore -j copies the largest tables first: with two workers, the third big one is still to come.
+        try:
+            with psycopg.connect(target) as connection:
+                return any(connection.execute(f"SELECT count(*) FROM {table}").fetchone() == (25000,)  # noqa: S608
+                           for table in ("big_a", "big_b", "big_c"))
+        except psycopg.Error:
+            return False
+
+    wait_until(lambda: children_named(process.pid, "pg_restore"), "pg_restore's start")
+    wait_until(lambda: a_big_table_restored() or process.poll() is not None, "a table's rows")
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    log = one_log_line(out)
+    assert process.returncode == ExitCode.TERMINATED and log["failure"] == "terminated", out + err
+    assert "nothing was completed" not in log["message"], "the target holds what pg_restore -j committed"
+
+    expected = manifest["tableRowCounts"]
+    held = public_rows(target)
+    complete = sorted(table for table, rows in expected.items() if held.get(table) == rows)
+    assert log["tablesRestored"] == complete, log
+    assert log["tablesNotRestored"] == sorted(set(expected) - set(complete)), log
+    assert log["tablesNotRestored"], "SIGTERM came after the restore: nothing to report"
+    assert "restore again with --replace" in log["message"]
 
 
 # ---------------------------------------------------------------- reports tell the truth
