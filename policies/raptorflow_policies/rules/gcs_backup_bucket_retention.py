@@ -6,7 +6,7 @@ from pulumi_policy import Severity
 
 from core.limits import RETENTION_DAYS, SECONDS_PER_DAY
 
-from .._base import Weakening, backup_bucket_policy, get
+from .._base import DELETE, Weakening, backup_bucket_policy, get
 
 CONFIG = {
     "minRetentionDays": {
@@ -45,4 +45,7 @@ WEAKENINGS = [
     Weakening("dr", "backup bucket user-files-replica-sink-bucket (user-files) keeps objects 30 days; at least 90 "
               "days are required",
               "user-files-replica-sink-bucket", {"retentionPolicy.retentionPeriod": "2592000"}),
+    Weakening("prod", "backup bucket db-dumps-bucket (database-dumps) keeps objects 1 days; at least 30 days are "
+              "required", "db-dumps-bucket",
+              {"labels.backup-role": DELETE, "retentionPolicy.retentionPeriod": "86400"}),
 ]
