@@ -11,7 +11,6 @@ import http.server
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,34 +22,9 @@ import pytest
 
 from backup_job import storage as layout
 from backup_job.errors import ExitCode
+from tests.backup_job.jobs import FAST_STORAGE, closed_port, job, one_log_line, start
 from tests.services import serving
 from tools.offline import ROOT
-
-FAST_STORAGE = {"BACKUP_STORAGE_RETRY_SECONDS": "2"}
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start(*args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "backup_job", *args], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
-
-
-def job(*args: str, env: dict | None = None, timeout: float = 120) -> tuple[int, str, str, float]:
-    began = time.monotonic()
-    process = start(*args, env=env)
-    out, err = process.communicate(timeout=timeout)
-    return process.returncode, out, err, time.monotonic() - began
-
-
-def one_log_line(out: str) -> dict:
-    lines = out.strip().splitlines()
-    assert len(lines) == 1, f"expected exactly one log line, got {out!r}"
-    return json.loads(lines[0])
 
 
 def snapshot(bucket) -> dict[str, int]:
@@ -387,7 +361,6 @@ def test_every_scheduled_command_succeeds_twice_in_a_row(bucket, source_url, scr
 def test_a_password_with_an_unencoded_at_sign_never_reaches_the_log_line(url, bucket):
     """libpq would read the password's tail as the host and print it in its error: the job refuses the URL
     first (exit 2), and no fragment of the password is in its JSON line."""
-    from tools.offline import ROOT
 
     result = subprocess.run([sys.executable, "-m", "backup_job", "backup", "--kind", "full", "--bucket", bucket.name],
                             cwd=ROOT, capture_output=True, text=True, timeout=60,
@@ -404,7 +377,6 @@ def test_one_hostile_manifest_never_blocks_the_others(bucket, source_url):
     picked."""
     from backup_job import dump
     from backup_job.database import Database
-    from tools.offline import ROOT
 
     good = dump.run_backup(Database(source_url), dump.BackupRequest(kind="schema", bucket=bucket.name))
     hostile: dict[str, dict] = {

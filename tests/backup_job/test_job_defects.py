@@ -13,12 +13,8 @@ import functools
 import http.client
 import http.server
 import json
-import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -36,36 +32,19 @@ from backup_job import cli, dump, restore
 from backup_job import storage as layout
 from backup_job.database import Database
 from backup_job.errors import COMMANDS, ExitCode
+from tests.backup_job.jobs import FAST_STORAGE, closed_port, job, one_log_line, start
 from tests.services import postgres_bindir, serving
-from tools.offline import ROOT
 
 pytestmark = pytest.mark.skipif(postgres_bindir() is None, reason="needs Debian's postgresql package")
 
-FAST_STORAGE = {"BACKUP_STORAGE_RETRY_SECONDS": "2"}
 
 
-def start(*args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "backup_job", *args], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
 
 
-def job(*args: str, env: dict | None = None, timeout: float = 120) -> tuple[int, str, str, float]:
-    began = time.monotonic()
-    process = start(*args, env=env)
-    out, err = process.communicate(timeout=timeout)
-    return process.returncode, out, err, time.monotonic() - began
 
 
-def one_log_line(out: str) -> dict:
-    lines = out.strip().splitlines()
-    assert len(lines) == 1, f"expected exactly one log line, got {out!r}"
-    return json.loads(lines[0])
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def user_tables(url: str) -> list[str]:

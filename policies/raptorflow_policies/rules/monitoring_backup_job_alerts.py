@@ -4,16 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from .._base import ALERT_POLICY, RUN_JOB, Weakening, get, labels, of_type, stack_policy
-
-
-def _condition_text(alert) -> str:
-    parts = []
-    for condition in alert.props.get("conditions") or []:
-        for path in ("conditionThreshold.filter", "conditionPrometheusQueryLanguage.query",
-                     "conditionMatchedLog.filter", "conditionAbsent.filter"):
-            parts.append(str(get(condition, path, "")))
-    return " ".join(parts)
+from .._base import ALERT_POLICY, RUN_JOB, Weakening, condition_text, get, labels, of_type, stack_policy
 
 
 def _check(args, violate):
@@ -24,7 +15,7 @@ def _check(args, violate):
             continue
         name = job.props.get("name")
         # A standby's age alert is disabled until promotion; it exists and notifies once enabled, which is the rule.
-        watching = [a for a in alerts if f'job_name="{name}"' in _condition_text(a) and a.props.get("notificationChannels")]
+        watching = [a for a in alerts if f'job_name="{name}"' in condition_text(a.props) and a.props.get("notificationChannels")]
         kinds = {labels(a.props).get("raptorflow-alert") for a in watching}
         for needed in ("backup-failed", "backup-age"):
             if needed not in kinds:
