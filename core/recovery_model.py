@@ -152,7 +152,11 @@ def _facts(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> _Facts:
             args = lookup(job or {}, "template.template.containers.0.args") or []
             if args[:3] == ["backup", "--kind", "full"]:
                 cron = props.get("schedule", "")
-                facts.full_backups.append((cron, max_interval_hours(cron) * 60, bool(props.get("paused"))))
+                try:
+                    minutes = max_interval_hours(cron) * 60
+                except (ValueError, IndexError):  # a schedule this model cannot read bounds nothing
+                    minutes = float("inf")
+                facts.full_backups.append((cron, minutes, bool(props.get("paused"))))
         elif kind == TRANSFER_JOB:
             spec = props.get("transferSpec") or props.get("replicationSpec") or {}
             sink = buckets.get(lookup(spec, "gcsDataSink.bucketName"), {})
@@ -174,6 +178,8 @@ def _dump_interval(facts: _Facts) -> Estimate:
     if not active:
         return Estimate(None, "no scheduled full backup")
     cron, minutes, paused = min(active, key=lambda b: b[1])
+    if minutes == float("inf"):
+        return Estimate(None, f"a full dump schedule that cannot be read ({cron})")
     note = " (the standby's paused schedule, as on the primary)" if paused else ""
     return Estimate(minutes, f"full dump every {_hours(minutes)} ({cron}){note}")
 

@@ -118,18 +118,57 @@ def run_jobs_scheduled(resources: Iterable[Any]) -> dict[str, list[Any]]:
     return started
 
 
+def job_option(props: Mapping[str, Any], option: str) -> str | None:
+    """The value a backup job's command line gives `option` (`--kind`, `--bucket`): the last one, as argparse
+    takes it; `--option=value` counts too."""
+    arguments = [str(a) for a in get(props, "template.template.containers.0.args") or []]
+    found = None
+    for index, argument in enumerate(arguments):
+        if argument == option and index + 1 < len(arguments):
+            found = arguments[index + 1]
+        elif argument.startswith(option + "="):
+            found = argument.split("=", 1)[1]
+    return found
+
+
 def job_kind(props: Mapping[str, Any]) -> str | None:
-    """What a Cloud Run job of the backup job does: `backup full`, `backup schema`, `restore-check`, `export-dns`."""
+    """What a Cloud Run job of the backup job does: `backup full`, `backup schema`, `restore-check` (of a full
+    backup, its default), `restore-check schema`, `export-dns`."""
     command = job_command(props)
-    arguments = get(props, "template.template.containers.0.args") or []
-    if command == "backup" and "--kind" in arguments[:-1]:
-        return f"backup {arguments[arguments.index('--kind') + 1]}"
+    kind = job_option(props, "--kind")
+    if command == "backup" and kind:
+        return f"backup {kind}"
+    if command == "restore-check" and kind not in (None, "full"):
+        return f"restore-check {kind}"
     return command
 
 
-def standby_not_promoted(resources: Iterable[Any]) -> bool:
-    """Whether the stack is a standby site that is not promoted: its failover hostnames serve the primary."""
-    return any(host.get("activeSite") == "primary" for host, _ in failover_hostnames(resources))
+def job_bucket(props: Mapping[str, Any]) -> str | None:
+    """The bucket a backup job uses: `--bucket` on its command line, else its BACKUP_BUCKET (the job's order)."""
+    return bucket_of(job_option(props, "--bucket") or job_env(props).get("BACKUP_BUCKET"))
+
+
+def stack_of(resources: Iterable[Any]) -> str | None:
+    """The stack's name, from its resources' URNs (`urn:pulumi:STACK::project::...`): the engine sets it, a
+    pull request cannot."""
+    for resource in resources:
+        urn = str(getattr(resource, "urn", "") or "")
+        if urn.startswith("urn:pulumi:"):
+            return urn.split(":")[2]
+    return None
+
+
+STANDBY_STACKS = ("dr",)
+"""Stacks that are standby sites: only they may keep their own backups paused until promoted."""
+
+
+def standby_not_promoted(resources: Iterable[Any], standby_stacks: Iterable[str] = STANDBY_STACKS) -> bool:
+    """Whether the stack is a standby site that is not promoted: a standby stack by name (from the URNs, which the
+    engine sets) whose failover hostnames serve the primary. Failover records added to any other stack make no
+    standby of it."""
+    resources = list(resources)
+    return stack_of(resources) in set(standby_stacks) and any(
+        host.get("activeSite") == "primary" for host, _ in failover_hostnames(resources))
 
 
 def paused_until_promoted(resources: Iterable[Any]) -> set[str]:
@@ -158,7 +197,7 @@ def backup_buckets(resources: Iterable[Any]) -> dict[str, str]:
             role = resource.props.get("role")
             roles[resource.props["bucketName"]] = role if role in BACKUP_ROLES else STRICTEST_ROLE
     for job in of_type(resources, RUN_JOB):
-        writes, command = bucket_of(job_env(job.props).get("BACKUP_BUCKET")), job_command(job.props)
+        writes, command = job_bucket(job.props), job_command(job.props)
         if command in WRITER_ROLES and writes:
             roles.setdefault(writes, WRITER_ROLES[command])
     for transfer in of_type(resources, TRANSFER_JOB):
@@ -231,6 +270,21 @@ def condition_text(props: Mapping[str, Any]) -> str:
                      "conditionMatchedLog.filter", "conditionAbsent.filter"):
             parts.append(str(get(condition, path, "")))
     return " ".join(parts)
+
+
+def number(value: Any) -> float | None:
+    """A plan value as a number (`2592000`, `"2592000"`, `"2592000s"`); None when it is none, so a rule reports
+    instead of raising on odd input."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.removesuffix("s"))
+        except ValueError:
+            return None
+    return None
 
 
 def duration_seconds(value: Any) -> float | None:

@@ -6,7 +6,7 @@ from pulumi_policy import Severity
 
 from core.limits import DNS_TTL_MAX_SECONDS, DNS_TTL_MIN_SECONDS
 
-from .._base import DNS_RECORD, LOAD_BALANCER, Weakening, resource_policy
+from .._base import DNS_RECORD, LOAD_BALANCER, Weakening, number, resource_policy
 
 CONFIG = {"maxTtlSeconds": {"type": "integer", "description": "Ceiling for DNS-only TTLs.", "default": DNS_TTL_MAX_SECONDS}}
 
@@ -18,7 +18,7 @@ def _check(args, violate):
     ceiling = int(args.get_config().get("maxTtlSeconds", DNS_TTL_MAX_SECONDS))
     if proxied and ttl not in (None, 1):
         violate(f"{args.name} is proxied but has TTL {ttl}; proxied records use 1 (auto)")
-    if not proxied and (ttl is None or not DNS_TTL_MIN_SECONDS <= float(ttl) <= ceiling):
+    if not proxied and (number(ttl) is None or not DNS_TTL_MIN_SECONDS <= (number(ttl) or 0) <= ceiling):
         violate(f"{args.name} is DNS-only with TTL {ttl}; failover records need {DNS_TTL_MIN_SECONDS}-{ceiling} seconds")
 
 

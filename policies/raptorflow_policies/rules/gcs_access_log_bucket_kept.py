@@ -7,7 +7,7 @@ from pulumi_policy import Severity
 
 from core.limits import ACCESS_LOG_RETENTION_DAYS, SECONDS_PER_DAY, SOFT_DELETE_DAYS_MAX, SOFT_DELETE_DAYS_MIN
 
-from .._base import BUCKET, Weakening, backup_buckets, bucket_of, get, grants, is_iam_grant, of_type, stack_policy
+from .._base import BUCKET, Weakening, backup_buckets, bucket_of, get, grants, is_iam_grant, number, of_type, stack_policy
 
 LOG_WRITER = "group:cloud-storage-analytics@google.com"
 CONFIG = {"minLogRetentionDays": {"type": "integer", "description": "Fewest days access logs are kept.",
@@ -19,10 +19,14 @@ def _lifecycle_problems(bucket, minimum: int) -> list[str]:
     for index, rule in enumerate(bucket.props.get("lifecycleRules") or []):
         if get(rule, "action.type") != "Delete":
             continue
-        age, state = get(rule, "condition.age"), get(rule, "condition.withState")
-        only_noncurrent = state == "ARCHIVED" and get(rule, "condition.daysSinceNoncurrentTime") is not None
-        if not only_noncurrent and (age is None or float(age) < minimum):
-            problems.append(f"lifecycle rule {index} deletes logs at {age if age is not None else 'any'} days")
+        age, state = number(get(rule, "condition.age")), get(rule, "condition.withState")
+        noncurrent_days = number(get(rule, "condition.daysSinceNoncurrentTime"))
+        only_noncurrent = state == "ARCHIVED" and noncurrent_days is not None
+        if only_noncurrent and noncurrent_days is not None and noncurrent_days < SOFT_DELETE_DAYS_MIN:
+            # A deleted (or replaced) log object becomes noncurrent: that version is the evidence, kept a while.
+            problems.append(f"lifecycle rule {index} deletes noncurrent log versions after {noncurrent_days:g} days")
+        if not only_noncurrent and (age is None or age < minimum):
+            problems.append(f"lifecycle rule {index} deletes logs at {'any' if age is None else f'{age:g}'} days")
     return problems
 
 
@@ -39,7 +43,7 @@ def _check(args, violate):
         problems = []
         if not bucket.opts.protect or bucket.props.get("forceDestroy") is True:
             problems.append("not protected from deletion (protect, force_destroy off)")
-        seconds = float(get(bucket.props, "softDeletePolicy.retentionDurationSeconds") or 0)
+        seconds = number(get(bucket.props, "softDeletePolicy.retentionDurationSeconds")) or 0.0
         if not SOFT_DELETE_DAYS_MIN * SECONDS_PER_DAY <= seconds <= SOFT_DELETE_DAYS_MAX * SECONDS_PER_DAY:
             problems.append(f"soft delete {seconds / SECONDS_PER_DAY:g} days")
         problems += _lifecycle_problems(bucket, minimum)
@@ -77,4 +81,7 @@ WEAKENINGS = [
               removed=("db-dumps-replica-sink-logs-writer",)),
     Weakening("prod", "access-log bucket raptorflow-prod-db-dumps-logs is not in the stack: backup buckets log into a "
               "bucket nobody keeps", removed=("db-dumps-logs",)),
+    Weakening("prod", "access-log bucket raptorflow-prod-db-dumps-logs is not kept as evidence: lifecycle rule 1 "
+              "deletes noncurrent log versions after 0 days", "db-dumps-logs",
+              {"lifecycleRules.1.condition.daysSinceNoncurrentTime": 0}),
 ]

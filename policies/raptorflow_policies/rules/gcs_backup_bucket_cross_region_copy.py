@@ -18,9 +18,12 @@ def _declared_copies(args, violate):
             sink = get(job.props, f"{spec}.gcsDataSink.bucketName")
             if sink:
                 jobs[(sink, spec)] = jobs.get((sink, spec), 0) + 1
+    for sink, _ in sorted(jobs):
+        if not jobs.get((sink, "transferSpec")):  # every copy has its daily catch-up, declared or not
+            violate(f"replica bucket {sink} has no scheduled transfer job (the daily catch-up copy)")
     for replica in of_type(args.resources, REPLICA):
         sink = replica.props.get("sinkBucketName")
-        if sink and not jobs.get((sink, "transferSpec")):
+        if sink and not jobs.get((sink, "transferSpec")) and not jobs.get((sink, "replicationSpec")):
             violate(f"replica bucket {sink} has no scheduled transfer job (the daily catch-up copy)", replica.urn)
         if sink and replica.props.get("eventDriven") and not jobs.get((sink, "replicationSpec")):
             violate(f"replica bucket {sink} is declared event-driven but no replication job fills it", replica.urn)

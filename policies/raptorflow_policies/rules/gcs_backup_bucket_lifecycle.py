@@ -6,7 +6,7 @@ from pulumi_policy import Severity
 
 from core.limits import RETENTION_DAYS
 
-from .._base import Weakening, backup_bucket_policy, get
+from .._base import Weakening, backup_bucket_policy, get, number
 
 
 def _check(args, violate):
@@ -14,9 +14,9 @@ def _check(args, violate):
     for index, rule in enumerate(args.props.get("lifecycleRules") or []):
         if get(rule, "action.type") != "Delete":
             continue
-        age = get(rule, "condition.age")
-        if age is None or float(age) < minimum:
-            shown = "any age" if age is None else f"{float(age):g} days"
+        age = number(get(rule, "condition.age"))
+        if age is None or age < minimum:
+            shown = "any age" if age is None else f"{age:g} days"
             violate(f"backup bucket {args.name} ({args.role}) deletes objects at {shown} (lifecycle rule {index}); "
                     f"its retention is {minimum} days")
 

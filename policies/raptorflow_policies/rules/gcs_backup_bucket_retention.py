@@ -6,7 +6,7 @@ from pulumi_policy import Severity
 
 from core.limits import RETENTION_DAYS, SECONDS_PER_DAY
 
-from .._base import DELETE, Weakening, backup_bucket_policy, get
+from .._base import DELETE, Weakening, backup_bucket_policy, get, number
 
 CONFIG = {
     "minRetentionDays": {
@@ -21,7 +21,7 @@ def _check(args, violate):
     role = args.role
     minimum = int(args.get_config().get("minRetentionDays", RETENTION_DAYS)[role])
     period = get(args.props, "retentionPolicy.retentionPeriod")
-    seconds = float(period) if period not in (None, "") else 0.0
+    seconds = number(period) or 0.0
     if seconds < minimum * SECONDS_PER_DAY:
         violate(f"backup bucket {args.name} ({role}) keeps objects {seconds / SECONDS_PER_DAY:g} days; "
                 f"at least {minimum} days are required")

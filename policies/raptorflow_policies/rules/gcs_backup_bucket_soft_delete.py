@@ -6,17 +6,17 @@ from pulumi_policy import Severity
 
 from core.limits import SECONDS_PER_DAY, SOFT_DELETE_DAYS_MAX, SOFT_DELETE_DAYS_MIN
 
-from .._base import Weakening, backup_bucket_policy, get
+from .._base import Weakening, backup_bucket_policy, get, number
 
 
 def _check(args, violate):
-    seconds = get(args.props, "softDeletePolicy.retentionDurationSeconds")
-    if seconds is None or float(seconds) < SOFT_DELETE_DAYS_MIN * SECONDS_PER_DAY:
-        shown = "unset" if seconds is None else f"{float(seconds) / SECONDS_PER_DAY:g} days"
+    seconds = number(get(args.props, "softDeletePolicy.retentionDurationSeconds"))
+    if seconds is None or seconds < SOFT_DELETE_DAYS_MIN * SECONDS_PER_DAY:
+        shown = "unset" if seconds is None else f"{seconds / SECONDS_PER_DAY:g} days"
         violate(f"backup bucket {args.name} keeps deleted objects {shown}; "
                 f"at least {SOFT_DELETE_DAYS_MIN} days are required")
-    elif float(seconds) > SOFT_DELETE_DAYS_MAX * SECONDS_PER_DAY:
-        violate(f"backup bucket {args.name} keeps deleted objects {float(seconds) / SECONDS_PER_DAY:g} days; Cloud "
+    elif seconds > SOFT_DELETE_DAYS_MAX * SECONDS_PER_DAY:
+        violate(f"backup bucket {args.name} keeps deleted objects {seconds / SECONDS_PER_DAY:g} days; Cloud "
                 f"Storage accepts at most {SOFT_DELETE_DAYS_MAX}")
 
 

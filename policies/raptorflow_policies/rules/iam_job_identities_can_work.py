@@ -15,8 +15,8 @@ from .._base import (
     get,
     grants,
     is_iam_grant,
+    job_bucket,
     job_command,
-    job_env,
     labels,
     of_type,
     run_jobs_scheduled,
@@ -74,7 +74,7 @@ def _check(args, violate):
         held = _held(resources, f"serviceAccount:{identity}")
         if identity not in accounts:
             need(f"{identity} is not created by the stack", f"job {name}", job.urn)
-        bucket = bucket_of(job_env(job.props).get("BACKUP_BUCKET"))
+        bucket = job_bucket(job.props)
         if command in BUCKET_ROLE and bucket and not _has(held, "storage", bucket, (BUCKET_ROLE[command],)):
             need(f"{identity} lacks {BUCKET_ROLE[command]} on {bucket}", f"job {name}", job.urn)
         for volume in get(job.props, "template.template.volumes") or []:

@@ -1,5 +1,5 @@
-"""No allUsers / allAuthenticatedUsers in bucket, KMS or Cloud Run IAM (members, bindings, policies) or in Cloud
-Storage ACLs."""
+"""No allUsers / allAuthenticatedUsers in any IAM member, binding or policy of any service, or in a Cloud Storage
+ACL."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pulumi_policy import Severity
 from .._base import STORAGE_ACLS, Weakening, acl_entries, grants, is_iam_grant, resource_policy
 
 PUBLIC = ("allUsers", "allAuthenticatedUsers")
-PUBLIC_SERVICES = ("gcp:storage/", "gcp:kms/", "gcp:cloudrun/", "gcp:cloudrunv2/")
 
 
 def _check(args, violate):
@@ -19,7 +18,7 @@ def _check(args, violate):
             if entity in PUBLIC:
                 violate(f"{args.name} grants {role} to {entity} through a Cloud Storage ACL")
         return
-    if not (is_iam_grant(args.resource_type) and args.resource_type.startswith(PUBLIC_SERVICES)):
+    if not is_iam_grant(args.resource_type):
         return
     for role, member in grants(args.props):
         if member in PUBLIC:
@@ -28,8 +27,9 @@ def _check(args, violate):
 
 POLICY = resource_policy(
     "raptorflow-iam-no-public-principals",
-    "No allUsers / allAuthenticatedUsers in bucket, KMS or Cloud Run IAM (members, bindings and policies) or in "
-    "Cloud Storage ACLs (access controls, ACLs, default object ACLs, predefined public ACLs).",
+    "No allUsers / allAuthenticatedUsers in any IAM member, binding or policy (buckets, keys, Cloud Run, secrets, "
+    "service accounts, ...) or in Cloud Storage ACLs (access controls, ACLs, default object ACLs, predefined "
+    "public ACLs).",
     "CKV_GCP_28, GCP-0001, CIS 5.1, CKV_GCP_112, CKV2_GCP_6, CKV2_GCP_8, CKV_GCP_102",
     Severity.CRITICAL,
     "grant the role to a named service account or group instead",
@@ -60,4 +60,8 @@ WEAKENINGS = [
                                       "raptorflow-prod-db-dumps-ring/cryptoKeys/raptorflow-prod-db-dumps-key",
                        "policyData": json.dumps({"bindings": [{"role": "roles/cloudkms.cryptoKeyDecrypter",
                                                                "members": ["allAuthenticatedUsers"]}]})}),)),
+    Weakening("prod", "public-secret grants roles/secretmanager.secretAccessor to allAuthenticatedUsers",
+              added=(("gcp:secretmanager/secretIamMember:SecretIamMember", "public-secret",
+                      {"secretId": "projects/raptorflow-prod/secrets/db-backup-database-url",
+                       "role": "roles/secretmanager.secretAccessor", "member": "allAuthenticatedUsers"}),)),
 ]

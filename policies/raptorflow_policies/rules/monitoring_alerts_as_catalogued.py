@@ -14,7 +14,7 @@ from core.alerts import (
     UPTIME_FAILED_PERIODS,
 )
 
-from .._base import ALERT_POLICY, DELETE, UPTIME_CHECK, Weakening, duration_seconds, get, labels, of_type, stack_policy
+from .._base import ALERT_POLICY, DELETE, UPTIME_CHECK, Weakening, duration_seconds, get, labels, number, of_type, stack_policy
 
 LABELS = ("raptorflow-alert", "raptorflow-target", "severity")
 
@@ -29,7 +29,7 @@ def _threshold(kind, condition, uptime_period: float | None) -> list[str]:
     problems = []
     if threshold.get("comparison") != kind.comparison:
         problems.append(f"comparison {threshold.get('comparison')}, not {kind.comparison}")
-    if float(threshold.get("thresholdValue") or 0) != kind.threshold:
+    if number(threshold.get("thresholdValue")) != kind.threshold:
         problems.append(f"threshold {threshold.get('thresholdValue')}, not {kind.threshold:g}")
     if (threshold.get("aggregations") or []) != [aggregation]:
         problems.append(f"aggregations {threshold.get('aggregations')}, not [{aggregation}]")

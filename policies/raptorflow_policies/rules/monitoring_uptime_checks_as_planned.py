@@ -8,7 +8,7 @@ from pulumi_policy import Severity
 
 from core.limits import UPTIME_PERIOD_SECONDS, UPTIME_REGIONS, UPTIME_TIMEOUT_SECONDS
 
-from .._base import UPTIME_CHECK, Weakening, duration_seconds, get, resource_policy
+from .._base import UPTIME_CHECK, Weakening, duration_seconds, get, number, resource_policy
 
 PERIODS = (60, 300, 600, 900)
 """The periods Cloud Monitoring accepts for an uptime check (UptimeCheckConfig.period)."""
@@ -47,7 +47,7 @@ def _check(args, violate):
         problems.append("no raptorflow-target label (the alert and the drill find the check by it)")
     if get(props, "monitoredResource.type") != "uptime_url" or not host or not get(props, "monitoredResource.labels.project_id"):
         problems.append("no uptime_url resource with host and project_id")
-    if http.get("useSsl") is not True or float(http.get("port") or 0) != 443:
+    if http.get("useSsl") is not True or number(http.get("port")) != 443:
         problems.append("not HTTPS on port 443")
     if http.get("validateSsl") is not True and not _is_address(host):
         problems.append("certificate not validated (only an IP-address target may skip it)")
@@ -55,7 +55,7 @@ def _check(args, violate):
         problems.append("certificate validated on an IP-address target (no certificate names an address: it fails)")
     if http.get("requestMethod", "GET") != "GET":
         problems.append(f"method {http.get('requestMethod')}")
-    codes = [float(c.get("statusValue") or 0) for c in http.get("acceptedResponseStatusCodes") or []]
+    codes = [number(c.get("statusValue")) for c in http.get("acceptedResponseStatusCodes") or []]
     if codes != [200.0]:
         problems.append(f"accepts {codes or 'any 2xx'} instead of exactly 200")
     if problems:

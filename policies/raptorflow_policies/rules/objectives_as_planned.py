@@ -6,7 +6,7 @@ from pulumi_policy import Severity
 
 from core import limits
 
-from .._base import BUCKET, RECOVERY, RUN_JOB, Weakening, get, stack_policy
+from .._base import BUCKET, RECOVERY, RUN_JOB, Weakening, get, number, stack_policy
 
 # Declared figures the recovery model starts from: (path, the plan's figure, "min" when a smaller declaration
 # flatters the estimate - it must be at least the plan's - or "max" when a larger one does).
@@ -31,18 +31,18 @@ def _check(args, violate):
     declared = declarations[0]
     for scenario, plan in limits.OBJECTIVES.items():
         for key, target in plan.items():
-            value = get(declared.props, f"objectives.{scenario}.{key}")
-            if target is not None and (value is None or float(value) > target):
+            value = number(get(declared.props, f"objectives.{scenario}.{key}"))
+            if target is not None and (value is None or value > target):
                 violate(f"{scenario} {key} is declared {value}; the plan's is {target}", declared.urn)
     for path, figure, bound in FIGURES:
-        value = get(declared.props, path)
+        value = number(get(declared.props, path))
         if value is None:
             continue
-        if float(value) <= 0 or (float(value) < figure if bound == "min" else float(value) > figure):
+        if value <= 0 or (value < figure if bound == "min" else value > figure):
             better = "lower" if bound == "min" else "higher"
-            violate(f"{path} is declared {float(value):g}, {better} than the plan's measured {figure:g}: the "
+            violate(f"{path} is declared {value:g}, {better} than the plan's measured {figure:g}: the "
                     "recovery estimates would be rosier than what was measured", declared.urn)
-    if float(get(declared.props, "databaseSizeGb") or 0) <= 0:
+    if (number(get(declared.props, "databaseSizeGb")) or 0) <= 0:
         violate("databaseSizeGb is declared 0: every restore estimate would take no time", declared.urn)
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from pulumi_policy import Severity
 
-from .._base import BUCKET, DELETE, RUN_JOB, Weakening, bucket_of, get, job_command, job_env, of_type, stack_policy
+from .._base import BUCKET, DELETE, RUN_JOB, Weakening, get, job_bucket, job_command, job_env, of_type, stack_policy
 
 URL_FILE = "DATABASE_URL_FILE"
+IMAGE_NAME = "backup-job"
+"""The backup job's image, built from backup_job/Dockerfile into the stack project's Artifact Registry."""
 
 
 def _mounted_secret(props, path: str) -> bool:
@@ -24,7 +28,12 @@ def _check(args, violate):
         if not (env.get(URL_FILE) and _mounted_secret(job.props, str(env[URL_FILE]))):
             violate(f"backup job {name} reads no database URL from a mounted secret ({URL_FILE} under a secret "
                     "volume)", job.urn)
-        bucket = bucket_of(env.get("BACKUP_BUCKET"))
+        image = str(get(job.props, "template.template.containers.0.image") or "")
+        if not re.fullmatch(rf"[a-z0-9-]+-docker\.pkg\.dev/{re.escape(str(job.props.get('project')))}/[a-z0-9-]+/"
+                            rf"{IMAGE_NAME}[:@][\w.:-]+", image):
+            violate(f"backup job {name} runs the image {image or 'none'}, not the stack project's own {IMAGE_NAME} "
+                    "image: another image gets the mounted database URL", job.urn)
+        bucket = job_bucket(job.props)
         if bucket not in managed:
             violate(f"backup job {name} writes to {bucket or 'no bucket'}, which this stack does not manage and "
                     "protect", job.urn)
@@ -47,4 +56,7 @@ WEAKENINGS = [
     Weakening("prod", "backup job db-backup-schema writes to someones-open-bucket, which this stack does not manage "
               "and protect", "db-backup-schema",
               {"template.template.containers.0.envs.0": {"name": "BACKUP_BUCKET", "value": "someones-open-bucket"}}),
+    Weakening("prod", "backup job db-backup-full runs the image docker.io/someone/backup-job:latest, not the stack "
+              "project's own backup-job image: another image gets the mounted database URL", "db-backup-full",
+              {"template.template.containers.0.image": "docker.io/someone/backup-job:latest"}),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from .._base import RUN_JOB, Weakening, duration_seconds, get, job_command, resource_policy
+from .._base import RUN_JOB, Weakening, duration_seconds, get, job_command, number, resource_policy
 
 COMMANDS = ("backup", "restore-check", "export-dns")
 MIN_TIMEOUT_SECONDS = 60
@@ -17,9 +17,9 @@ def _check(args, violate):
     if args.props.get("deletionProtection") is not True:
         problems.append("deletion protection off")
     tasks = get(args.props, "template.taskCount")
-    if tasks is not None and float(tasks) != 1:
+    if tasks is not None and number(tasks) != 1:
         problems.append(f"{get(args.props, 'template.taskCount')} tasks (concurrent runs of one command)")
-    if float(get(args.props, "template.template.maxRetries") or 0) < 1:
+    if (number(get(args.props, "template.template.maxRetries")) or 0) < 1:
         problems.append("no retry")
     timeout = duration_seconds(get(args.props, "template.template.timeout"))
     if timeout is not None and timeout < MIN_TIMEOUT_SECONDS:

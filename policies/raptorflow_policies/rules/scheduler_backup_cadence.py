@@ -9,6 +9,10 @@ from core.schedule import max_interval_hours
 
 from .._base import RUN_JOB, SCHEDULER_JOB, Weakening, get, job_kind, of_type, run_jobs_scheduled, stack_policy
 
+REQUIRED_WITH_FULL = ("backup schema", "restore-check")
+"""What a stack that takes full dumps also runs, as the plan says: a schema dump, and the monthly restore check
+of a full backup."""
+
 CONFIG = {
     "maxRunIntervalHours": {
         "type": "object",
@@ -22,6 +26,10 @@ CONFIG = {
 def _check(args, violate):
     limits = {**MAX_RUN_INTERVAL_HOURS, **(args.get_config().get("maxRunIntervalHours") or {})}
     scheduled = run_jobs_scheduled(args.resources)
+    kinds = {job_kind(j.props) for j in of_type(args.resources, RUN_JOB)}
+    if "backup full" in kinds:
+        for needed in sorted(set(REQUIRED_WITH_FULL) - kinds):
+            violate(f"the stack backs up its database but runs no {needed} job")
     for schedule in of_type(args.resources, SCHEDULER_JOB):
         uri = str(get(schedule.props, "httpTarget.uri") or "")
         target = uri.rsplit("/jobs/", 1)[-1].removesuffix(":run") if "/jobs/" in uri else None
@@ -69,4 +77,8 @@ WEAKENINGS = [
               "744 h is allowed", "db-backup-restore-check-schedule", {"schedule": "0 4 1 */2 *"}),
     Weakening("dr", "scheduler job db-backup-dns-export starts db-backup-dns-export, which the stack does not define",
               removed=("db-backup-dns-export",)),
+    Weakening("prod", "the stack backs up its database but runs no restore-check job", "db-backup-restore-check",
+              {"template.template.containers.0.args": ["restore-check", "--kind", "schema"]}),
+    Weakening("prod", "the stack backs up its database but runs no backup schema job", "db-backup-schema",
+              {"template.template.containers.0.args": ["backup", "--kind", "schema", "--kind", "full"]}),
 ]

@@ -31,4 +31,9 @@ WEAKENINGS = [
               {"paused": True}),
     Weakening("dr", "scheduler job db-backup-dns-export is paused: db-backup-dns-export never runs",
               "db-backup-dns-export-schedule", {"paused": True}),
+    Weakening("prod", "scheduler job db-backup-full is paused: db-backup-full never runs", "db-backup-full-schedule",
+              {"paused": True},
+              added=(("raptorflow:failover:FailoverRecord", "looks-like-a-standby",
+                      {"fqdn": "api-us.raptorflow.app", "primary": "app-us.raptorflow.app",
+                       "standby": "api-us.raptorflow.app", "activeSite": "primary"}),)),
 ]

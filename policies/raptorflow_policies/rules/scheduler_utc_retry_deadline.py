@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from .._base import DELETE, SCHEDULER_JOB, Weakening, duration_seconds, get, resource_policy
+from .._base import DELETE, SCHEDULER_JOB, Weakening, duration_seconds, get, number, resource_policy
 
 UTC = ("UTC", "Etc/UTC")
 DEADLINE_SECONDS = (15, 1800)
@@ -18,7 +18,7 @@ def _check(args, violate):
         return
     if args.props.get("timeZone") not in UTC:
         violate(f"scheduler job {args.name} runs in {args.props.get('timeZone', 'the default time zone')}, not UTC")
-    retries = float(get(args.props, "retryConfig.retryCount", 0) or 0)
+    retries = number(get(args.props, "retryConfig.retryCount")) or 0.0
     if retries < 1:
         violate(f"scheduler job {args.name} has no retry policy")
     elif retries != int(retries) or retries > MAX_RETRIES:

@@ -7,7 +7,7 @@ import datetime
 
 from pulumi_policy import Severity
 
-from .._base import SECONDS_PER_DAY, TRANSFER_JOB, Weakening, duration_seconds, get, resource_policy
+from .._base import SECONDS_PER_DAY, TRANSFER_JOB, Weakening, duration_seconds, get, number, resource_policy
 
 SAFE_OVERWRITE = ("NEVER", "DIFFERENT")
 REPEAT_SECONDS = (3600, SECONDS_PER_DAY)
@@ -17,7 +17,7 @@ REPEAT_SECONDS = (3600, SECONDS_PER_DAY)
 def _valid_past_date(start) -> bool:
     try:
         day = datetime.date(int(start.get("year")), int(start.get("month")), int(start.get("day")))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, AttributeError):
         return False
     return day <= datetime.datetime.now(datetime.UTC).date() + datetime.timedelta(days=1)
 
@@ -30,13 +30,13 @@ def _check(args, violate):
         violate(f"transfer job {args.name} repeats every {repeat:g} s; the plan copies at least daily and Storage "
                 "Transfer repeats at most hourly")
     start = get(args.props, "schedule.scheduleStartDate") or {}
-    if start and not _valid_past_date(start):
+    if "schedule" in args.props and not _valid_past_date(start):
         violate(f"transfer job {args.name} starts on {start.get('year')}-{start.get('month')}-{start.get('day')}, "
                 "which is no date that has come")
     at = get(args.props, "schedule.startTimeOfDay") or {}
     ranges = {"hours": 23, "minutes": 59, "seconds": 59, "nanos": 999_999_999}
-    if any(not (float(at.get(k, 0)) == int(float(at.get(k, 0))) and 0 <= float(at.get(k, 0)) <= top)
-           for k, top in ranges.items()):
+    values = {k: number(at.get(k, 0)) for k in ranges}
+    if any(v is None or v != int(v) or not 0 <= v <= top for v, top in zip(values.values(), ranges.values(), strict=True)):
         violate(f"transfer job {args.name} starts at {at}, which is no time of day")
     status = args.props.get("status", "ENABLED")
     if status != "ENABLED":
