@@ -15,7 +15,7 @@ import psycopg
 from psycopg import sql
 
 from backup_job.catalog import Catalog, display, sql_name
-from backup_job.errors import ExitCode, JobError
+from backup_job.errors import ExitCode, JobError, printable
 
 
 def ident(schema: str, name: str) -> sql.Composed:
@@ -98,29 +98,46 @@ def dumped_shape(table: dict[str, Any]) -> list[tuple[Any, ...]]:
             for c in table["columns"]]
 
 
+# Everything in the target that depends on a table (or on its row type), but for the table's own parts: its
+# columns, constraints, defaults, indexes, triggers, policies, rules, row type, TOAST table and owned sequences.
+_DEPENDANTS = """
+WITH own AS (SELECT %(oid)s::oid AS relid, (SELECT reltype FROM pg_class WHERE oid = %(oid)s) AS rowtype)
+SELECT DISTINCT d.classid::regclass::text, d.objid, pg_describe_object(d.classid, d.objid, 0), 0
+FROM pg_depend d, own
+WHERE ((d.refclassid = 'pg_class'::regclass AND d.refobjid = own.relid)
+       OR (d.refclassid = 'pg_type'::regclass AND d.refobjid = own.rowtype))
+  AND d.deptype IN ('n', 'a')
+  AND NOT (d.classid = 'pg_class'::regclass AND (d.objid IN (SELECT indexrelid FROM pg_index WHERE indrelid = own.relid)
+           OR d.objid = (SELECT reltoastrelid FROM pg_class WHERE oid = own.relid) OR d.objid = own.relid
+           OR (d.objid IN (SELECT objid FROM pg_depend WHERE refobjid = own.relid AND deptype IN ('a', 'i')
+                           AND classid = 'pg_class'::regclass))))
+  AND NOT (d.classid = 'pg_type'::regclass AND d.objid = own.rowtype)
+  AND NOT (d.classid = 'pg_constraint'::regclass AND d.objid IN (SELECT oid FROM pg_constraint WHERE conrelid = own.relid))
+  AND NOT (d.classid = 'pg_attrdef'::regclass AND d.objid IN (SELECT oid FROM pg_attrdef WHERE adrelid = own.relid))
+  AND NOT (d.classid = 'pg_trigger'::regclass AND d.objid IN (SELECT oid FROM pg_trigger WHERE tgrelid = own.relid))
+  AND NOT (d.classid = 'pg_policy'::regclass AND d.objid IN (SELECT oid FROM pg_policy WHERE polrelid = own.relid))
+  AND NOT (d.classid = 'pg_rewrite'::regclass AND d.objid IN (SELECT oid FROM pg_rewrite WHERE ev_class = own.relid))
+"""
+
+
 def drop_reshaped(connection: psycopg.Connection, catalog: Catalog, table: dict[str, Any], live_oid: int) -> None:
-    """Drop a live table whose columns are not the dump's, so that it is recreated, with whatever depends on it -
-    but only when the dump can recreate every one of those dependants; otherwise refuse (exit 2, naming them)."""
-    dependants = connection.execute(
-        """SELECT DISTINCT 'view', vn.nspname, v.relname, NULL::text
-           FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
-           JOIN pg_class v ON v.oid = r.ev_class JOIN pg_namespace vn ON vn.oid = v.relnamespace
-           WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = %(oid)s AND r.ev_class <> %(oid)s
-           UNION
-           SELECT DISTINCT 'foreign key', cn.nspname, c.relname, o.conname
-           FROM pg_constraint o JOIN pg_class c ON c.oid = o.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
-           WHERE o.contype = 'f' AND o.confrelid = %(oid)s AND o.conrelid <> %(oid)s AND o.conparentid = 0""",
-        {"oid": live_oid}).fetchall()
-    dumped_views = {(r["schema"], r["name"]) for r in catalog.relations.values() if r["kind"] in ("v", "m")}
+    """Drop a live table whose columns are not the dump's, so that it is recreated - but only when nothing else in
+    the target depends on it except other tables' foreign keys that the dump recreates. A view, a function, another
+    table's column of its row type, anything else that `DROP ... CASCADE` would take along, refuses the restore
+    (exit 2, naming them): it may differ from what the dump holds, and the restore never changes what it was not
+    asked to."""
     dumped_keys = {(catalog.relations[o["table"]]["schema"], catalog.relations[o["table"]]["name"], o["name"])
                    for o in catalog.objects.values() if o["catalog"] == "pg_constraint" and o["table"] in catalog.relations}
-    unknown = [f"{what} {display(schema, name)}" + (f" {constraint}" if constraint else "")
-               for what, schema, name, constraint in dependants
-               if ((schema, name) not in dumped_views if what == "view" else (schema, name, constraint) not in dumped_keys)]
+    recreated_keys = {oid for oid, schema, relation, name in connection.execute(
+        """SELECT o.oid, cn.nspname, c.relname, o.conname FROM pg_constraint o JOIN pg_class c ON c.oid = o.conrelid
+           JOIN pg_namespace cn ON cn.oid = c.relnamespace WHERE o.contype = 'f' AND o.confrelid = %s""",
+        (live_oid,)).fetchall() if (schema, relation, name) in dumped_keys}
+    unknown = [printable(described) for catalog_name, oid, described, _ in connection.execute(
+               _DEPENDANTS, {"oid": live_oid}) if not (catalog_name == "pg_constraint" and oid in recreated_keys)]
     if unknown:
         raise JobError(ExitCode.USAGE, f"{display(table['schema'], table['name'])} in the target has other columns "
-                                       f"than in the backup, so it would be recreated, but {', '.join(unknown[:5])} "
-                                       "depend on it and are not in the backup: nothing was changed (drop or save them "
-                                       "first)")
+                                       f"than in the backup, so it would be recreated, but {'; '.join(sorted(unknown)[:5])} "
+                                       "depend on it and would be dropped with it: nothing was changed (restore it "
+                                       "--into-schema and move the rows by hand, or drop those first)")
     connection.execute(sql.SQL("DROP TABLE {} CASCADE").format(ident(table["schema"], table["name"])))
 

@@ -45,6 +45,7 @@ Three ways, for three situations:
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -68,8 +69,11 @@ from backup_job.consistency import (
     shape,
 )
 from backup_job.copies import create_copy, merge
-from backup_job.errors import ExitCode, JobError
+from backup_job.errors import ExitCode, JobError, Terminated, terminating
 from backup_job.selection import Item, live_relation
+
+LOCK_TIMEOUT_SECONDS = float(os.environ.get("BACKUP_RESTORE_LOCK_TIMEOUT_SECONDS", "60"))
+"""How long a table restore waits for another session's lock before it gives up, changing nothing (exit 3)."""
 
 
 def restore_tables(target: database.Database, blob: storage.Blob, backup: layout.Backup, request) -> dict:
@@ -108,14 +112,22 @@ def restore_tables(target: database.Database, blob: storage.Blob, backup: layout
         with tempfile.TemporaryDirectory(prefix="raptorflow-restore-") as work:
             # The job's own limits: a role's statement_timeout or lock_timeout must not cut a restore short.
             connection.execute("SET statement_timeout = 0")
-            connection.execute("SET lock_timeout = 0")
+            # Bounded: a restore queued behind the app's lock would block the app's own queries behind it.
+            connection.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{LOCK_TIMEOUT_SECONDS * 1000:.0f}")))
             connection.execute("SET idle_in_transaction_session_timeout = 0")
             connection.execute("SET client_encoding = 'UTF8'")
             connection.execute("SET search_path = pg_catalog")
             run = ArchiveRun(connection, blob, backup, catalog, request, Path(work))
             try:
                 report = _execute(run, chosen)
+            except psycopg.errors.LockNotAvailable:
+                raise JobError(ExitCode.DATABASE_UNREACHABLE, f"another session held a lock on the tables for "
+                                                              f"{LOCK_TIMEOUT_SECONDS:g} s (BACKUP_RESTORE_LOCK_TIMEOUT_"
+                                                              "SECONDS): nothing was changed; retry when it is "
+                                                              "done, or stop the writers") from None
             except psycopg.Error as exc:
+                if terminating():  # SIGTERM arrived while a statement ran: the driver reports the cancel
+                    raise Terminated() from None
                 raise sql_failure("restoring the tables", exc) from None
         connection.commit()
     except BaseException:
@@ -142,6 +154,7 @@ def _execute(run: ArchiveRun, chosen: list[Item]) -> dict:
         _settle(run, item)
     ddl = run.selection.definitions([i.table for i in recreate], [i.table for i in in_place]) if mode == "replace" else []
 
+    quiet: list[sql.Composed] = []
     if mode == "into":
         _create_beside(connection, chosen, request.into_schema)
     elif mode == "merge":
@@ -152,8 +165,10 @@ def _execute(run: ArchiveRun, chosen: list[Item]) -> dict:
         run.run_sql(ddl, "pre-data")
         exact.restore_lost_defaults(connection, run.catalog, {e.oid for e in ddl if e.catalog[0] == archive.PG_CLASS},
                                     {p["oid"] for i in recreate for p in [i.table, *run.catalog.partitions(i.table["oid"])]})
+        quiet = _quieten(connection, run.catalog, in_place)
         _empty_in_place(connection, in_place)
     pipe = run.load(_deliveries(run, chosen, recreate))
+    _wake(connection, quiet)
     if mode == "replace":
         run.run_sql(ddl, "data")
         run.run_sql(ddl, "post-data")
@@ -208,6 +223,37 @@ def _settle(run: ArchiveRun, item: Item) -> None:
         live = live_relation(run.connection, relation["schema"], relation["name"])
         if live is not None:
             exact.settle(run.connection, run.catalog, relation, live[0], ident(relation["schema"], relation["name"]))
+
+
+_STATE = {"O": "ENABLE", "D": "DISABLE", "A": "ENABLE ALWAYS", "R": "ENABLE REPLICA"}
+
+
+def _quieten(connection: psycopg.Connection, catalog: Catalog, in_place: list[Item]) -> list[sql.Composed]:
+    """Disable the user triggers and rules of the tables restored in place, for the swap of their rows: replica
+    mode silences ordinary ones, but one set to fire ALWAYS or in REPLICA mode would rewrite the dump's rows or
+    write to other tables. Returns the statements that set each back as it was."""
+    wake: list[sql.Composed] = []
+    for item in in_place:
+        for relation in [item.table, *catalog.partitions(item.table["oid"])]:
+            live = live_relation(connection, relation["schema"], relation["name"])
+            if live is None:
+                continue
+            target = ident(relation["schema"], relation["name"])
+            for kind, name, state in connection.execute(
+                    "SELECT 'TRIGGER', tgname, tgenabled::text FROM pg_trigger WHERE tgrelid = %(oid)s AND NOT tgisinternal "
+                    "UNION ALL SELECT 'RULE', rulename, ev_enabled::text FROM pg_rewrite "
+                    "WHERE ev_class = %(oid)s AND rulename <> '_RETURN'", {"oid": live[0]}).fetchall():
+                what = sql.SQL(kind)
+                connection.execute(sql.SQL("ALTER TABLE {} DISABLE {} {}").format(target, what, sql.Identifier(name)))
+                wake.append(sql.SQL("ALTER TABLE {} {} {} {}").format(target, sql.SQL(_STATE[state]), what,
+                                                                      sql.Identifier(name)))
+    return wake
+
+
+def _wake(connection: psycopg.Connection, statements: list[sql.Composed]) -> None:
+    """Set the triggers and rules _quieten disabled back as they were."""
+    for statement in statements:
+        connection.execute(statement)
 
 
 def _empty_in_place(connection: psycopg.Connection, in_place: list[Item]) -> None:

@@ -9,6 +9,10 @@ refusals must leave rows, schema and sequence positions as they were.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 import uuid
 
 import psycopg
@@ -20,6 +24,7 @@ from backup_job.database import Database
 from backup_job.errors import ExitCode
 from tests.backup_job.zoo import contents, damaged, ensure_roles, log_of, restore, restored, run, scalar, schema_of
 from tests.services import postgres_bindir
+from tools.offline import ROOT
 
 pytestmark = pytest.mark.skipif(postgres_bindir() is None, reason="needs Debian's postgresql package")
 
@@ -181,3 +186,72 @@ def test_unquoted_names_beyond_ascii_fold_only_a_to_z_as_postgresql_does(postgre
     for wrong in ("ärger", '"ÄRGER"'):
         missed = restore(bucket, target, "--table", wrong, "--into-schema", "again")
         assert missed.returncode == ExitCode.USAGE and "Ärger" in log_of(missed)["message"]
+
+
+def test_a_reshaped_table_that_other_objects_still_use_is_refused_and_nothing_changes(postgres, neighbours):
+    """DROP TABLE ... CASCADE would take another table's column of the row type, a function returning it and a
+    view that may have changed since the dump: the restore names them and changes nothing."""
+    _, bucket = neighbours
+    target = copy_of(postgres, neighbours, """
+        CREATE TABLE public.holder (id int PRIMARY KEY, snap public.parent, note text);
+        INSERT INTO public.holder VALUES (1, ROW(1, 'p1'), 'kept');
+        CREATE FUNCTION public.parent_of(int) RETURNS public.parent LANGUAGE sql AS
+          $$SELECT * FROM public.parent WHERE id = $1$$;
+        ALTER TABLE public.parent ADD COLUMN added int""")
+    schema, rows = schema_of(target), contents(target)
+    result = restore(bucket, target, "--table", "public.parent", "--replace")
+    assert result.returncode == ExitCode.USAGE, result.stdout + result.stderr
+    message = log_of(result)["message"]
+    assert "holder" in message and "parent_of" in message
+    assert (schema_of(target), contents(target)) == (schema, rows)
+
+
+def test_triggers_and_rules_that_fire_in_replica_mode_stay_quiet_during_an_in_place_restore(postgres, emulator):
+    """The dump's own triggers and rules, set to fire even in replica mode, must not rewrite the restored rows or
+    write to other tables while the rows are swapped; afterwards they are as dumped."""
+    from google.cloud import storage
+
+    source = postgres.create_database(f"always_{uuid.uuid4().hex[:8]}")
+    run(source, """
+        CREATE TABLE public.t (id int PRIMARY KEY, v text);
+        CREATE TABLE public.trail (what text);
+        CREATE FUNCTION public.note_it() RETURNS trigger LANGUAGE plpgsql AS
+          $$BEGIN INSERT INTO public.trail VALUES (TG_OP); RETURN coalesce(NEW, OLD); END$$;
+        CREATE FUNCTION public.shout() RETURNS trigger LANGUAGE plpgsql AS
+          $$BEGIN NEW.v := upper(NEW.v) || '!'; RETURN NEW; END$$;
+        INSERT INTO public.t VALUES (1, 'a'), (2, 'b'), (3, 'c');
+        CREATE TRIGGER t_note AFTER INSERT OR DELETE ON public.t FOR EACH ROW EXECUTE FUNCTION public.note_it();
+        CREATE TRIGGER t_shout BEFORE INSERT ON public.t FOR EACH ROW EXECUTE FUNCTION public.shout();
+        ALTER TABLE public.t ENABLE ALWAYS TRIGGER t_note;
+        ALTER TABLE public.t ENABLE REPLICA TRIGGER t_shout;
+        CREATE RULE t_audit AS ON DELETE TO public.t DO ALSO INSERT INTO public.trail VALUES ('rule');
+        ALTER TABLE public.t ENABLE ALWAYS RULE t_audit""")
+    bucket = storage.Client().create_bucket(f"always-{uuid.uuid4().hex[:12]}")
+    dump.run_backup(Database(source), dump.BackupRequest(kind="full", bucket=bucket.name))
+    target = postgres.create_database(f"target_{uuid.uuid4().hex[:8]}")
+    restored(bucket.name, target)
+    run(target, "UPDATE public.t SET v = 'damaged'")
+    trail = contents(target)["public.trail"]
+    restored(bucket.name, target, "--table", "public.t", "--replace")
+    after = contents(target)
+    assert after["public.t"] == contents(source)["public.t"], "rows exactly as dumped"
+    assert after["public.trail"] == trail, "no trigger or rule of the table fired"
+    assert schema_of(target) == schema_of(source), "the triggers and the rule are back in their dumped states"
+
+
+def test_a_restore_behind_another_sessions_lock_gives_up_in_time_and_changes_nothing(postgres, neighbours):
+    _, bucket = neighbours
+    target = copy_of(postgres, neighbours, "UPDATE public.parent SET v = 'damaged'")
+    before = contents(target)
+    with psycopg.connect(target) as holder:
+        holder.execute("SELECT count(*) FROM public.parent")  # an open transaction's lock, as an app holds it
+        began = time.monotonic()
+        result = subprocess.run([sys.executable, "-m", "backup_job", "restore", "--bucket", bucket, "--table",
+                                 "public.parent", "--replace"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                                env={**os.environ, "TARGET_DATABASE_URL": target,
+                                     "BACKUP_RESTORE_LOCK_TIMEOUT_SECONDS": "1"})
+        took = time.monotonic() - began
+        holder.rollback()
+    assert result.returncode == ExitCode.DATABASE_UNREACHABLE, result.stdout + result.stderr
+    assert "held a lock" in log_of(result)["message"] and took < 60
+    assert contents(target) == before
