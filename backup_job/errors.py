@@ -28,7 +28,7 @@ class ExitCode(enum.IntEnum):
     OK = 0
     FAILED = 1  # an unexpected error (a bug): see the log line
     USAGE = 2  # bad arguments or configuration (also: no room to spool the dump for restore --jobs N)
-    DATABASE_UNREACHABLE = 3  # connection or login to PostgreSQL failed, a read-only target, or a table lock not had in time, or the restore target is read-only
+    DATABASE_UNREACHABLE = 3  # connection or login failed, the restore target is read-only, or a table lock was not had in time
     UPLOAD_FAILED = 4  # Cloud Storage refused or lost the upload, or the bucket is unreadable
     VERIFICATION_MISMATCH = 5  # checksum or row counts differ from the manifest, or a download arrived damaged
     DUMP_FAILED = 6  # pg_dump or pg_restore failed after connecting
