@@ -218,7 +218,18 @@ def _create_beside(connection: psycopg.Connection, chosen: list[Item], schema: s
 
 
 def _settle(run: ArchiveRun, item: Item) -> None:
-    """Undo what the table restored in place, and each of its partitions, has otherwise than the dump."""
+    """Undo what the table restored in place, and each of its partitions, has otherwise than the dump. A partition
+    the target added since the dump refuses the restore (exit 2): the dump's rows would be routed into it."""
+    if item.live_oid is not None and item.table["kind"] == "p":
+        dumped = {(p["schema"], p["name"]) for p in run.catalog.partitions(item.table["oid"])}
+        added = [display(schema, name) for schema, name in run.connection.execute(
+            "SELECT n.nspname, c.relname FROM pg_partition_tree(%s) t JOIN pg_class c ON c.oid = t.relid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE t.level > 0", (item.live_oid,)).fetchall()
+            if (schema, name) not in dumped]
+        if added:
+            raise JobError(ExitCode.USAGE, f"{item.name} has partitions the backup lacks ({', '.join(added[:5])}): "
+                                           "the dump's rows would land in them; nothing was changed (detach them, "
+                                           "or restore --into-schema)")
     for relation in [item.table, *run.catalog.partitions(item.table["oid"])]:
         live = live_relation(run.connection, relation["schema"], relation["name"])
         if live is not None:

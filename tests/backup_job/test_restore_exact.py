@@ -255,3 +255,12 @@ def test_a_restore_behind_another_sessions_lock_gives_up_in_time_and_changes_not
     assert result.returncode == ExitCode.DATABASE_UNREACHABLE, result.stdout + result.stderr
     assert "held a lock" in log_of(result)["message"] and took < 60
     assert contents(target) == before
+
+
+def test_a_partition_added_since_the_dump_refuses_an_in_place_restore_of_its_parent(postgres, zoo):
+    _, bucket, target = damaged(postgres, zoo, "CREATE TABLE public.events_2027 PARTITION OF public.events "
+                                               "FOR VALUES FROM ('2027-01-01') TO ('2028-01-01')")
+    schema, rows = schema_of(target), contents(target)
+    result = restore(bucket, target, "--table", "public.events", "--replace")
+    assert result.returncode == ExitCode.USAGE and "events_2027" in log_of(result)["message"]
+    assert (schema_of(target), contents(target)) == (schema, rows)
