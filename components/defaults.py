@@ -84,7 +84,7 @@ LB_MONITOR_TIMEOUT_SECONDS = 5
 UPTIME_PERIOD_SECONDS: Final = limits.UPTIME_PERIOD_SECONDS
 UPTIME_TIMEOUT_SECONDS = limits.UPTIME_TIMEOUT_SECONDS
 UPTIME_REGIONS: Final = limits.UPTIME_REGIONS
-BACKUP_AGE_MARGIN_HOURS = 6
+BACKUP_AGE_MARGIN_HOURS = limits.BACKUP_AGE_MARGIN_HOURS
 RUNBOOK_BASE_URL = "https://github.com/raptorflow/raptorflow-dr/blob/main/docs/runbooks"
 
 # Recovery objectives per scenario (the plan), and the figures estimates start from (core/limits.py).

@@ -56,3 +56,6 @@ EVENT_DRIVEN_LAG_MINUTES = 10
 
 ACCESS_LOG_RETENTION_DAYS = 365
 """Days a backup bucket's access logs are kept: the record of who read or wrote backups."""
+
+BACKUP_AGE_MARGIN_HOURS = 6
+"""An age alert fires this long after a schedule's longest gap passed without a success."""

@@ -34,6 +34,14 @@ def _check(args, violate):
         for name, record in records.items():
             if name not in declared:
                 violate(f"DNS record {name} is in the stack but declared under no failover hostname", record.urn)
+    for name, record in records.items():
+        if name in declared and record.props.get("type") not in ("A", "AAAA", "CNAME"):
+            violate(f"DNS record {name} is a {record.props.get('type')} record: it sends no traffic anywhere",
+                    record.urn)
+    for variable in of_type(args.resources, VERCEL_ENV):
+        if "production" not in (variable.props.get("targets") or []):
+            violate(f"Vercel variable {variable.props.get('key')} does not reach production deployments",
+                    variable.urn)
     variables = {v.props.get("key") for v in of_type(args.resources, VERCEL_ENV)}
     for switch in of_type(args.resources, REGION_ENVIRONMENT):
         for key in switch.props.get("keys") or []:
@@ -59,4 +67,8 @@ WEAKENINGS = [
               removed=("dns-api",)),
     Weakening("dr", "Vercel variable SUPABASE_URL switches region on failover but the stack does not set it",
               removed=("vercel-env-supabase-url",)),
+    Weakening("dr", "DNS record api.raptorflow.app is a TXT record: it sends no traffic anywhere", "dns-api-record",
+              {"type": "TXT"}),
+    Weakening("dr", "Vercel variable SUPABASE_URL does not reach production deployments", "vercel-env-supabase-url",
+              {"targets": ["preview"]}),
 ]

@@ -41,7 +41,10 @@ def _check(args, violate):
         name, location = bucket.props.get("name"), bucket.props.get("location", "")
         bucket_labels = labels(bucket.props)
         other = bucket_labels.get("source-region") or bucket_labels.get("replica-region")
-        if not other:
+        if continent(location) == location.lower() or (other and continent(other) == other.lower()):
+            violate(f"backup bucket {name} is in {location} copied to {other}: a location whose continent is not "
+                    "known cannot be shown to be on another continent", bucket.urn)
+        elif not other:
             violate(f"backup bucket {name} has no copy in another region (no replica-region or source-region)",
                     bucket.urn)
         elif continent(other) == continent(location):
@@ -71,4 +74,7 @@ WEAKENINGS = [
               "copy)", removed=("user-files-replica-transfer",)),
     Weakening("dr", "replica bucket raptorflow-dr-db-dumps-replica is declared event-driven but no replication job "
               "fills it", removed=("db-dumps-replica-replication",)),
+    Weakening("prod", "backup bucket raptorflow-prod-db-dumps is in EUR5 copied to europe-west1: a location whose "
+              "continent is not known cannot be shown to be on another continent", "db-dumps-bucket",
+              {"location": "EUR5"}),
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pulumi_policy import Severity
 
 from .._base import ALERT_POLICY, Weakening, condition_text, labels, of_type, paused_until_promoted, stack_policy
@@ -14,8 +16,9 @@ def _check(args, violate):
         if not alert.props.get("notificationChannels"):
             violate(f"alert {name} notifies nobody (no notification channel)", alert.urn)
         if alert.props.get("enabled") is False:
-            waiting = labels(alert.props).get("raptorflow-alert") == "backup-age" and any(
-                f'job_name="{job}"' in condition_text(alert.props) for job in paused)
+            watched = re.findall(r'job_name="([^"]*)"', condition_text(alert.props))
+            waiting = (labels(alert.props).get("raptorflow-alert") == "backup-age" and bool(watched)
+                       and all(job in paused for job in watched))
             if not waiting:
                 violate(f"alert {name} is disabled", alert.urn)
 

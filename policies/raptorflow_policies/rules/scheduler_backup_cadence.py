@@ -33,6 +33,14 @@ def _check(args, violate):
     for schedule in of_type(args.resources, SCHEDULER_JOB):
         uri = str(get(schedule.props, "httpTarget.uri") or "")
         target = uri.rsplit("/jobs/", 1)[-1].removesuffix(":run") if "/jobs/" in uri else None
+        if get(schedule.props, "httpTarget.body"):
+            violate(f"scheduler job {schedule.props.get('name')} sends a body: it can override the job's command "
+                    "line and environment", schedule.urn)
+        wanted = (f"https://run.googleapis.com/v2/projects/{schedule.props.get('project')}/locations/"
+                  f"{schedule.props.get('region')}/jobs/{target}:run")
+        if target is not None and uri != wanted:
+            violate(f"scheduler job {schedule.props.get('name')} calls {uri}, not its own project's job ({wanted})",
+                    schedule.urn)
         if target is not None and target not in scheduled:
             violate(f"scheduler job {schedule.props.get('name')} starts {target}, which the stack does not define",
                     schedule.urn)
@@ -81,4 +89,6 @@ WEAKENINGS = [
               {"template.template.containers.0.args": ["restore-check", "--kind", "schema"]}),
     Weakening("prod", "the stack backs up its database but runs no backup schema job", "db-backup-schema",
               {"template.template.containers.0.args": ["backup", "--kind", "schema", "--kind", "full"]}),
+    Weakening("prod", "scheduler job db-backup-full sends a body: it can override the job's command line and "
+              "environment", "db-backup-full-schedule", {"httpTarget.body": "eyJvdmVycmlkZXMiOnt9fQ=="}),
 ]

@@ -16,6 +16,8 @@ def _check(args, violate):
         name = secret.props.get("secretId")
         if secret.props.get("deletionProtection") is not True:
             violate(f"secret {name} has deletion protection off: one API call deletes it and every version", secret.urn)
+        if secret.props.get("ttl") or secret.props.get("expireTime"):
+            violate(f"secret {name} expires (ttl or expireTime): it deletes itself", secret.urn)
         if name not in versions:
             violate(f"secret {name} has no version in the stack: whatever reads it gets nothing", secret.urn)
 
@@ -34,4 +36,6 @@ WEAKENINGS = [
               "version", "db-backup-database-url", {"deletionProtection": False}),
     Weakening("dr", "secret db-backup-cloudflare-token has no version in the stack: whatever reads it gets nothing",
               removed=("db-backup-cloudflare-token-value",)),
+    Weakening("prod", "secret db-backup-database-url expires (ttl or expireTime): it deletes itself",
+              "db-backup-database-url", {"ttl": "86400s"}),
 ]

@@ -38,6 +38,11 @@ def _check(args, violate):
     values = {k: number(at.get(k, 0)) for k in ranges}
     if any(v is None or v != int(v) or not 0 <= v <= top for v, top in zip(values.values(), ranges.values(), strict=True)):
         violate(f"transfer job {args.name} starts at {at}, which is no time of day")
+    if get(args.props, "schedule.scheduleEndDate"):
+        violate(f"transfer job {args.name} stops copying on its scheduleEndDate")
+    for spec in ("transferSpec", "replicationSpec"):
+        if get(args.props, f"{spec}.objectConditions"):
+            violate(f"transfer job {args.name} copies only the objects its {spec}.objectConditions select")
     status = args.props.get("status", "ENABLED")
     if status != "ENABLED":
         violate(f"transfer job {args.name} is {status}: nothing is copied")
@@ -72,4 +77,6 @@ WEAKENINGS = [
               "Storage Transfer repeats at most hourly", "db-dumps-replica-transfer", {"schedule.repeatInterval": "864000s"}),
     Weakening("dr", "transfer job user-files-replica-transfer starts on 20260-1-1, which is no date that has come",
               "user-files-replica-transfer", {"schedule.scheduleStartDate": {"year": 20260, "month": 1, "day": 1}}),
+    Weakening("dr", "transfer job db-dumps-replica-transfer copies only the objects its transferSpec.objectConditions "
+              "select", "db-dumps-replica-transfer", {"transferSpec.objectConditions": {"includePrefixes": ["x/"]}}),
 ]
