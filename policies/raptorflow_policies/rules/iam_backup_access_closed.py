@@ -20,6 +20,11 @@ from .._base import (
 )
 
 SERVICE_MEMBERS = ("serviceAccount:",)
+AUTHORITATIVE = ("IAMBinding", "IAMPolicy")
+RUN_JOB_GRANTS = ("gcp:cloudrunv2/jobIamMember:JobIamMember", "gcp:cloudrunv2/jobIamBinding:JobIamBinding",
+                  "gcp:cloudrunv2/jobIamPolicy:JobIamPolicy")
+NOTIFIER_ROLE = "TransferSourceNotifier"
+"""The one custom role the plan grants on a backup bucket: the standby's transfer agent watching it for changes."""
 ABOVE_PROJECT = ("gcp:folder/", "gcp:organizations/")
 REACHING_ROLES = ("roles/storage.", "roles/cloudkms.", "roles/owner", "roles/editor", "roles/viewer")
 KEY_TYPES = ("gcp:serviceaccount/key:Key", "gcp:storage/hmacKey:HmacKey")
@@ -32,11 +37,22 @@ def _check(args, violate):
     keys = {get(b.props, "encryption.defaultKmsKeyName") for b in of_type(args.resources, BUCKET)
             if b.props.get("name") in backups} - {None}
     identities = {str(get(j.props, "template.template.serviceAccount")) for j in of_type(args.resources, RUN_JOB)}
+    jobs = {j.props.get("name") for j in of_type(args.resources, RUN_JOB)}
     for grant in args.resources:
         kind = grant.resource_type
         on_backup = is_iam_grant(kind) and (bucket_of(grant.props.get("bucket")) in backups
                                            or grant.props.get("cryptoKeyId") in keys)
+        on_job = kind in RUN_JOB_GRANTS and grant.props.get("name") in jobs
+        if on_backup and kind.endswith(AUTHORITATIVE):
+            violate(f"{grant.name} sets the whole IAM {'policy' if kind.endswith('Policy') else 'binding'} of backup "
+                    "storage: it silently removes grants the plan makes elsewhere (the standby's copy)", grant.urn)
         for role, member in grants(grant.props) if is_iam_grant(kind) else []:
+            if on_backup and not role.startswith("roles/") and not role.endswith(NOTIFIER_ROLE):
+                violate(f"{grant.name} grants the custom role {role} on backup storage: what it permits is not "
+                        "in the plan", grant.urn)
+            if on_job and not member.startswith(SERVICE_MEMBERS):
+                violate(f"{grant.name} lets {member} run the backup job {grant.props.get('name')} ({role}): with "
+                        "overrides, a run can send the dump anywhere", grant.urn)
             if on_backup and not member.startswith(SERVICE_MEMBERS):
                 violate(f"{grant.name} grants {role} on backup storage to {member}: only the plan's service "
                         "identities may reach backups", grant.urn)
@@ -82,4 +98,14 @@ WEAKENINGS = [
               added=(("gcp:serviceaccount/iAMMember:IAMMember", "act-as-writer",
                       {"serviceAccountId": f"projects/raptorflow-prod/serviceAccounts/{_WRITER}",
                        "role": "roles/iam.serviceAccountTokenCreator", "member": "user:eve@example.com"}),)),
+    Weakening("prod", "runner-eve lets user:eve@example.com run the backup job db-backup-full "
+              "(roles/run.jobsExecutorWithOverrides): with overrides, a run can send the dump anywhere",
+              added=(("gcp:cloudrunv2/jobIamMember:JobIamMember", "runner-eve",
+                      {"name": "db-backup-full", "location": "us-central1", "project": "raptorflow-prod",
+                       "role": "roles/run.jobsExecutorWithOverrides", "member": "user:eve@example.com"}),)),
+    Weakening("prod", "only-checker sets the whole IAM binding of backup storage: it silently removes grants the "
+              "plan makes elsewhere (the standby's copy)",
+              added=(("gcp:storage/bucketIAMBinding:BucketIAMBinding", "only-checker",
+                      {"bucket": "raptorflow-prod-db-dumps", "role": "roles/storage.objectViewer",
+                       "members": ["serviceAccount:db-backup-checker@raptorflow-prod.iam.gserviceaccount.com"]}),)),
 ]
