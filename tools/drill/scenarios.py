@@ -438,6 +438,15 @@ class Drill:
         --merge-missing`; the app is never stopped. The RTO runs from the DELETE's commit to the merge's end: the
         app served throughout, so it is how long the deleted rows were missing, not an outage."""
         began = dump_began(self.backup)
+        # The app must be serving when the mistake happens: every write failing from the DELETE on counts against
+        # this scenario. A previous scenario can leave the client failing for a while after its own recovery was
+        # measured - dns-loss ends when the drill's queries answer, but the client may still hold the negative
+        # answer it got during the outage (0.2 s) - so wait for a write issued from now on to be acknowledged: the
+        # client then has a working address, and whatever it asks later is answered by the restored zone.
+        with self.ledger.lock:
+            issued = self.ledger.issued
+        if self.wait_write(-math.inf, lambda ack: ack.seq > issued) is None:
+            raise DrillError(MISSED, "the app acknowledged no write before the mistaken DELETE")
         # The mistake must hit rows written after the dump began, or it would not show what a merge cannot bring back.
         if self.wait_write(-math.inf, lambda ack: ack.acked_wall > began and deletion.hit(ack.seq)) is None:
             raise DrillError(MISSED, "no write after the dump began that the mistaken DELETE would hit")
