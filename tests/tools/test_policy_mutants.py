@@ -9,8 +9,9 @@ import pytest
 
 from policies.raptorflow_policies import POLICIES
 from tools import policy_mutants
+from tools.mutations import mutants
 from tools.policy_check import evaluate
-from tools.policy_mutants import ALLOWED_FILE, Allowed, mutants, run
+from tools.policy_mutants import ALLOWED_FILE, Allowed, run
 
 SAMPLE = 150  # per stack, with a fixed seed: the full run (`python -m tools.policy_mutants`) takes about a minute
 
