@@ -55,6 +55,7 @@ from google.cloud import storage
 from psycopg import sql
 
 from backup_job import archive, database, exact
+from backup_job import in_place as place
 from backup_job import storage as layout
 from backup_job.apply import ArchiveRun, sql_failure
 from backup_job.catalog import Catalog, TableName, display
@@ -63,7 +64,6 @@ from backup_job.consistency import (
     count,
     drop_reshaped,
     dumped_shape,
-    foreign_key_violations,
     ident,
     only,
     shape,
@@ -151,7 +151,7 @@ def _execute(run: ArchiveRun, chosen: list[Item]) -> dict:
     recreate = [i for i in chosen if mode == "replace" and i.live_oid is None]
     in_place = [i for i in chosen if mode == "replace" and i.live_oid is not None]
     for item in in_place:
-        _settle(run, item)
+        place.settle(run, item)
     ddl = run.selection.definitions([i.table for i in recreate], [i.table for i in in_place]) if mode == "replace" else []
 
     quiet: list[sql.Composed] = []
@@ -165,14 +165,14 @@ def _execute(run: ArchiveRun, chosen: list[Item]) -> dict:
         run.run_sql(ddl, "pre-data")
         exact.restore_lost_defaults(connection, run.catalog, {e.oid for e in ddl if e.catalog[0] == archive.PG_CLASS},
                                     {p["oid"] for i in recreate for p in [i.table, *run.catalog.partitions(i.table["oid"])]})
-        quiet = _quieten(connection, run.catalog, in_place)
-        _empty_in_place(connection, in_place)
+        quiet = place.quieten(connection, run.catalog, in_place)
+        place.empty(connection, in_place)
     pipe = run.load(_deliveries(run, chosen, recreate))
-    _wake(connection, quiet)
+    place.wake(connection, quiet)
     if mode == "replace":
         run.run_sql(ddl, "data")
         run.run_sql(ddl, "post-data")
-        _check_in_place(connection, in_place)
+        place.check_keys(connection, in_place)
 
     report_tables = [merge(connection, item) if mode == "merge"
                      else _counted(connection, item, request.into_schema, item in recreate) for item in chosen]
@@ -217,70 +217,6 @@ def _create_beside(connection: psycopg.Connection, chosen: list[Item], schema: s
         connection.execute(create_copy(item.destination, item.table, temporary=False))
 
 
-def _settle(run: ArchiveRun, item: Item) -> None:
-    """Undo what the table restored in place, and each of its partitions, has otherwise than the dump. A partition
-    the target added since the dump refuses the restore (exit 2): the dump's rows would be routed into it."""
-    if item.live_oid is not None and item.table["kind"] == "p":
-        dumped = {(p["schema"], p["name"]) for p in run.catalog.partitions(item.table["oid"])}
-        added = [display(schema, name) for schema, name in run.connection.execute(
-            "SELECT n.nspname, c.relname FROM pg_partition_tree(%s) t JOIN pg_class c ON c.oid = t.relid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE t.level > 0", (item.live_oid,)).fetchall()
-            if (schema, name) not in dumped]
-        if added:
-            raise JobError(ExitCode.USAGE, f"{item.name} has partitions the backup lacks ({', '.join(added[:5])}): "
-                                           "the dump's rows would land in them; nothing was changed (detach them, "
-                                           "or restore --into-schema)")
-    for relation in [item.table, *run.catalog.partitions(item.table["oid"])]:
-        live = live_relation(run.connection, relation["schema"], relation["name"])
-        if live is not None:
-            exact.settle(run.connection, run.catalog, relation, live[0], ident(relation["schema"], relation["name"]))
-
-
-_STATE = {"O": "ENABLE", "D": "DISABLE", "A": "ENABLE ALWAYS", "R": "ENABLE REPLICA"}
-
-
-def _quieten(connection: psycopg.Connection, catalog: Catalog, in_place: list[Item]) -> list[sql.Composed]:
-    """Disable the user triggers and rules of the tables restored in place, for the swap of their rows: replica
-    mode silences ordinary ones, but one set to fire ALWAYS or in REPLICA mode would rewrite the dump's rows or
-    write to other tables. Returns the statements that set each back as it was."""
-    wake: list[sql.Composed] = []
-    for item in in_place:
-        for relation in [item.table, *catalog.partitions(item.table["oid"])]:
-            live = live_relation(connection, relation["schema"], relation["name"])
-            if live is None:
-                continue
-            target = ident(relation["schema"], relation["name"])
-            for kind, name, state in connection.execute(
-                    "SELECT 'TRIGGER', tgname, tgenabled::text FROM pg_trigger WHERE tgrelid = %(oid)s AND NOT tgisinternal "
-                    "UNION ALL SELECT 'RULE', rulename, ev_enabled::text FROM pg_rewrite "
-                    "WHERE ev_class = %(oid)s AND rulename <> '_RETURN'", {"oid": live[0]}).fetchall():
-                what = sql.SQL(kind)
-                connection.execute(sql.SQL("ALTER TABLE {} DISABLE {} {}").format(target, what, sql.Identifier(name)))
-                wake.append(sql.SQL("ALTER TABLE {} {} {} {}").format(target, sql.SQL(_STATE[state]), what,
-                                                                      sql.Identifier(name)))
-    return wake
-
-
-def _wake(connection: psycopg.Connection, statements: list[sql.Composed]) -> None:
-    """Set the triggers and rules _quieten disabled back as they were."""
-    for statement in statements:
-        connection.execute(statement)
-
-
-def _empty_in_place(connection: psycopg.Connection, in_place: list[Item]) -> None:
-    """Delete the rows of the tables restored in place, with the app's triggers and ON DELETE CASCADE off."""
-    if in_place:
-        try:
-            connection.execute("SET LOCAL session_replication_role = replica")
-        except psycopg.errors.InsufficientPrivilege:
-            raise JobError(ExitCode.USAGE, "restoring a table in place needs a role that may set "
-                                           "session_replication_role (a superuser, or Supabase's postgres)") from None
-    for item in in_place:
-        item.destination = ident(item.table["schema"], item.table["name"])
-        connection.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(item.destination))
-        connection.execute(sql.SQL("DELETE FROM {}{}").format(only(item.table), item.destination))
-
-
 def _deliveries(run: ArchiveRun, chosen: list[Item], recreate: list[Item]):
     """(data entry, destination, dumped relation) of every table's rows, in archive order."""
     deliveries = []
@@ -295,18 +231,6 @@ def _deliveries(run: ArchiveRun, chosen: list[Item], recreate: list[Item]):
             assert destination is not None
             deliveries.append((entry, destination, leaf))
     return sorted(deliveries, key=lambda d: run.selection.position[d[0].dump_id])
-
-
-def _check_in_place(connection: psycopg.Connection, in_place: list[Item]) -> None:
-    """RESTORE_REFUSED when a foreign key into or out of a table restored in place is now broken."""
-    if not in_place:
-        return
-    connection.execute("SET LOCAL session_replication_role = origin")
-    broken = foreign_key_violations(connection, [i.live_oid for i in in_place if i.live_oid])
-    if broken:
-        raise JobError(ExitCode.RESTORE_REFUSED, f"restoring would break foreign keys: {'; '.join(broken[:5])}"
-                                                 "; nothing was changed (restore the referencing tables in "
-                                                 "the same run, or use --merge-missing)")
 
 
 def _counted(connection: psycopg.Connection, item: Item, into_schema: str | None, recreated: bool) -> dict[str, Any]:
