@@ -31,6 +31,13 @@ def _declared_copies(args, violate):
 
 def _check(args, violate):
     _declared_copies(args, violate)
+    projects = {b.props.get("name"): b.props.get("project") for b in of_type(args.resources, BUCKET)}
+    for job in of_type(args.resources, TRANSFER_JOB):
+        for spec in ("transferSpec", "replicationSpec"):
+            sink = get(job.props, f"{spec}.gcsDataSink.bucketName")
+            if sink in projects and job.props.get("project") != projects[sink]:
+                violate(f"transfer job {job.name} runs in project {job.props.get('project')}, not in its sink's "
+                        f"project {projects[sink]} whose agent the plan grants", job.urn)
     roles = backup_buckets(args.resources)
     buckets = [b for b in of_type(args.resources, BUCKET) if b.props.get("name") in roles]
     sinks = {
@@ -77,4 +84,7 @@ WEAKENINGS = [
     Weakening("prod", "backup bucket raptorflow-prod-db-dumps is in EUR5 copied to europe-west1: a location whose "
               "continent is not known cannot be shown to be on another continent", "db-dumps-bucket",
               {"location": "EUR5"}),
+    Weakening("dr", "transfer job db-dumps-replica-transfer runs in project raptorflow-sandbox, not in its sink's "
+              "project raptorflow-dr whose agent the plan grants", "db-dumps-replica-transfer",
+              {"project": "raptorflow-sandbox"}),
 ]

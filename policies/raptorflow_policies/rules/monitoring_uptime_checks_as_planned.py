@@ -58,6 +58,8 @@ def _check(args, violate):
     codes = [number(c.get("statusValue")) for c in http.get("acceptedResponseStatusCodes") or []]
     if codes != [200.0]:
         problems.append(f"accepts {codes or 'any 2xx'} instead of exactly 200")
+    if not str(http.get("path") or "").startswith("/") or str(http.get("path")).rstrip("/") in ("", "/"):
+        problems.append(f"path {http.get('path')!r} is not a health endpoint")
     if problems:
         violate(f"uptime check {args.name} does not probe as planned: {'; '.join(problems)}")
 

@@ -51,6 +51,10 @@ def _check(args, violate):
             violate(f"uptime check {check.name} has no uptime alert (raptorflow-target {target})", check.urn)
     for target in sorted(t for t in uptime_targets - set(checked) if t):
         violate(f"the uptime alert for {target} watches no uptime check of the stack")
+    paths = {str(get(c.props, "httpCheck.path")) for c in checked.values()}
+    if len(paths) > 1:
+        violate(f"uptime checks probe different paths ({', '.join(sorted(paths))}): every site serves the same "
+                "health endpoint")
     tampering = " ".join(condition_text(a.props) for a in alerts
                          if labels(a.props).get("raptorflow-alert") == "backup-tampering")
     for bucket in sorted(backup_buckets(args.resources)):
@@ -78,4 +82,6 @@ WEAKENINGS = [
               "app-us-raptorflow-app)", removed=("monitoring-uptime-app-us-raptorflow-app",)),
     Weakening("prod", "backup bucket raptorflow-prod-db-dumps is watched by no backup-tampering alert (delete, "
               "update, key destruction)", removed=("monitoring-backup-tampering",)),
+    Weakening("dr", "uptime checks probe different paths (/health, /robots.txt): every site serves the same health "
+              "endpoint", "monitoring-check-www-public", {"httpCheck.path": "/robots.txt"}),
 ]
