@@ -21,6 +21,7 @@ survivor; 1 a mutant survived; 2 invalid arguments or allow list.
 from __future__ import annotations
 
 import argparse
+import os
 import fnmatch
 import json
 import random
@@ -146,4 +147,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # the reader (`| head`) has seen enough: no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
