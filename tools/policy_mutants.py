@@ -21,9 +21,9 @@ survivor; 1 a mutant survived; 2 invalid arguments or allow list.
 from __future__ import annotations
 
 import argparse
-import os
 import fnmatch
 import json
+import os
 import random
 import sys
 import time
