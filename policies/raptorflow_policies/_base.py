@@ -66,6 +66,7 @@ from ._plan import (  # noqa: F401 - re-exported: the rule modules import everyt
     of_type,
     paused_until_promoted,
     run_jobs_scheduled,
+    scheduled_job,
     stack_of,
     standby_not_promoted,
 )

@@ -71,13 +71,18 @@ def job_command(props: Mapping[str, Any]) -> str | None:
     return arguments[0] if arguments and isinstance(arguments[0], str) else None
 
 
+def scheduled_job(props: Mapping[str, Any]) -> str | None:
+    """The Cloud Run job a Cloud Scheduler job starts (`.../jobs/NAME:run`), if it starts one."""
+    uri = str(get(props, "httpTarget.uri") or "")
+    return uri.rsplit("/jobs/", 1)[-1].removesuffix(":run") if "/jobs/" in uri else None
+
+
 def run_jobs_scheduled(resources: Iterable[Any]) -> dict[str, list[Any]]:
     """Every Cloud Run job's name, with the Cloud Scheduler jobs that start it (`.../jobs/NAME:run`)."""
     resources = list(resources)
     started: dict[str, list[Any]] = {job.props.get("name"): [] for job in of_type(resources, RUN_JOB)}
     for schedule in of_type(resources, SCHEDULER_JOB):
-        uri = str(get(schedule.props, "httpTarget.uri") or "")
-        target = uri.rsplit("/jobs/", 1)[-1].removesuffix(":run") if "/jobs/" in uri else None
+        target = scheduled_job(schedule.props)
         if target in started:
             started[target].append(schedule)
     return started

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from tools.offline import ROOT
 
@@ -41,3 +42,16 @@ def one_log_line(out: str) -> dict:
     lines = out.strip().splitlines()
     assert len(lines) == 1, f"expected exactly one log line, got {out!r}"
     return json.loads(lines[0])
+
+
+def children_named(pid: int, name: str) -> list[int]:
+    """The PIDs of process `pid`'s children whose command is `name` (pg_dump, pg_restore)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, tail = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        if int(tail.split()[1]) == pid and head.split("(", 1)[1] == name:
+            found.append(int(stat.parent.name))
+    return found

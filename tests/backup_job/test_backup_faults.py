@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import ClassVar
 
 import psycopg
@@ -22,7 +21,7 @@ import pytest
 
 from backup_job import storage as layout
 from backup_job.errors import ExitCode
-from tests.backup_job.jobs import FAST_STORAGE, closed_port, job, one_log_line, start
+from tests.backup_job.jobs import FAST_STORAGE, children_named, closed_port, job, one_log_line, start
 from tests.services import serving
 from tools.offline import ROOT
 
@@ -49,22 +48,12 @@ def seeded(bucket, source_url) -> dict[str, int]:
     return snapshot(bucket)
 
 
-def _children_of(pid: int, name: str) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            head, tail = stat.read_text().rsplit(")", 1)
-        except OSError:
-            continue
-        if int(tail.split()[1]) == pid and head.split("(", 1)[1] == name:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def _wait_for_child(pid: int, name: str, seconds: float = 30) -> int:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        found = _children_of(pid, name)
+        found = children_named(pid, name)
         if found:
             return found[0]
         time.sleep(0.05)

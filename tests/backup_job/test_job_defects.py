@@ -32,7 +32,7 @@ from backup_job import cli, dump, restore
 from backup_job import storage as layout
 from backup_job.database import Database
 from backup_job.errors import COMMANDS, ExitCode
-from tests.backup_job.jobs import FAST_STORAGE, closed_port, job, one_log_line, start
+from tests.backup_job.jobs import FAST_STORAGE, children_named, closed_port, job, one_log_line, start
 from tests.services import postgres_bindir, serving
 
 pytestmark = pytest.mark.skipif(postgres_bindir() is None, reason="needs Debian's postgresql package")
@@ -67,16 +67,6 @@ def public_rows(url: str) -> dict[str, int]:
     return counted
 
 
-def children_named(pid: int, name: str) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            head, tail = stat.read_text().rsplit(")", 1)
-        except OSError:
-            continue
-        if int(tail.split()[1]) == pid and head.split("(", 1)[1] == name:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def wait_until(condition: Callable[[], object], what: str, seconds: float = 30) -> None:

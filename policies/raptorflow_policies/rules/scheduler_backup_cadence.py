@@ -7,7 +7,7 @@ from pulumi_policy import Severity
 from core.limits import MAX_RUN_INTERVAL_HOURS
 from core.schedule import max_interval_hours
 
-from .._base import RUN_JOB, SCHEDULER_JOB, Weakening, get, job_kind, of_type, run_jobs_scheduled, stack_policy
+from .._base import RUN_JOB, SCHEDULER_JOB, Weakening, get, job_kind, of_type, run_jobs_scheduled, scheduled_job, stack_policy
 
 REQUIRED_WITH_FULL = ("backup schema", "restore-check")
 """What a stack that takes full dumps also runs, as the plan says: a schema dump, and the monthly restore check
@@ -32,7 +32,7 @@ def _check(args, violate):
             violate(f"the stack backs up its database but runs no {needed} job")
     for schedule in of_type(args.resources, SCHEDULER_JOB):
         uri = str(get(schedule.props, "httpTarget.uri") or "")
-        target = uri.rsplit("/jobs/", 1)[-1].removesuffix(":run") if "/jobs/" in uri else None
+        target = scheduled_job(schedule.props)
         if get(schedule.props, "httpTarget.body"):
             violate(f"scheduler job {schedule.props.get('name')} sends a body: it can override the job's command "
                     "line and environment", schedule.urn)
