@@ -9,7 +9,8 @@ file as the Pulumi CLI does, lists what is missing, and - unless `--list` - asks
 for each value and hands it to `pulumi config set --secret [--path]` on standard
 input, so it never appears in a process list, a shell history or a log. At a
 terminal the prompt does not echo; from a pipe it reads one value per line, in
-the order `--list` prints. An empty answer skips that key. Run it again at any
+the order `--list` prints (a line may end in CRLF, and a byte-order mark before
+the first is dropped: a file saved on Windows gives the same values). An empty answer skips that key. Run it again at any
 time: it only asks for what is still missing.
 
 Exit codes: 0 every secret the stack needs is set; 1 some are still missing
@@ -83,9 +84,14 @@ def _reader() -> Callable[[str], str]:
     if sys.stdin.isatty():
         return lambda prompt: getpass.getpass(prompt)
 
+    first = True
+
     def from_pipe(_prompt: str) -> str:
-        line = sys.stdin.readline()
-        return line[:-1] if line.endswith("\n") else line
+        # A line ends with LF or, from a Windows file, CRLF; a file saved as UTF-8 by Notepad starts with a BOM.
+        nonlocal first
+        line = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+        line, first = (line.removeprefix("\ufeff") if first else line), False
+        return line
 
     return from_pipe
 

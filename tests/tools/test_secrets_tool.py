@@ -102,3 +102,15 @@ def test_an_invalid_stack_file_exits_2_naming_it(project):
         """))
     result = run(project, dict(os.environ), "", "--list")
     assert result.returncode == 2 and "duplicate key 'raptorflow-dr:site'" in result.stderr
+
+
+def set_calls(folder: Path) -> list[dict]:
+    """The `pulumi config set` calls the stand-in recorded, in order."""
+    return [call for call in calls(folder) if call["argv"][:2] == ["config", "set"]]
+
+
+def test_values_piped_from_a_windows_file_lose_their_crlf_and_bom(project, stand_in, tmp_path):
+    # Notepad's UTF-8: a byte-order mark first, CRLF line ends; the secret is the text between them.
+    result = run(project, stand_in, "\ufeff" + "\r\n".join(VALUES) + "\r\n")
+    assert result.returncode == 0, result.stderr
+    assert [call["stdin"] for call in set_calls(tmp_path)] == VALUES
