@@ -95,14 +95,16 @@ class ProjectApis(pulumi.ComponentResource):
     def after_apis(self) -> None:
         """Make every Google Cloud resource registered from now on wait for its API's Service."""
 
-        def transformation(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+        def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
             api = api_of(args.type_)
-            if api is None or api not in self.services:
+            if api is None or api not in self.services or not args.custom:
                 return None
             after = pulumi.ResourceOptions(depends_on=[self.services[api]])
-            return pulumi.ResourceTransformationResult(args.props, pulumi.ResourceOptions.merge(args.opts, after))
+            return pulumi.ResourceTransformResult(args.props, pulumi.ResourceOptions.merge(args.opts, after))
 
-        pulumi.runtime.register_stack_transformation(transformation)
+        # The engine runs it on every later registration (the SDK-side stack transformation, which ran it in the
+        # SDK, is deprecated); it changes no name or parent, so every URN stays as it was.
+        pulumi.runtime.register_resource_transform(transform)
 
     def invoke_options(self) -> pulumi.InvokeOutputOptions:
         """Options for a provider look-up (a service agent's address): it waits until the APIs are on."""

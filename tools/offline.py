@@ -58,6 +58,10 @@ class Resource:
     """The id of an existing resource the engine adopts instead of creating one (the `import_` option)."""
     aliases: list[dict[str, Any]] = field(default_factory=list)
     """Former identities (alias specs as the engine receives them: name, type, parentUrn or noParent, ...)."""
+    ignore_changes: list[str] = field(default_factory=list)
+    """Inputs the engine takes from the live resource or the state instead of the program (`ignore_changes`)."""
+    retain_on_delete: bool = False
+    """`pulumi destroy` removes it from the state but leaves it in the cloud (`retain_on_delete`)."""
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON shape (secret values redacted, signature kept)."""
@@ -69,6 +73,8 @@ class Resource:
             "protect": self.protect,
             "dependencies": self.dependencies,
             "import": self.import_id,
+            "ignoreChanges": self.ignore_changes,
+            "retainOnDelete": self.retain_on_delete,
             "inputs": redact(self.inputs),
         }
 
@@ -295,6 +301,10 @@ def _build_mocks(stack_outputs: dict[str, dict[str, Any]], records: list[Resourc
             return _invoke_result(args.token, unwrap(args.args))
 
     class RecordingMonitor(pulumi_mocks.MockMonitor):
+        def __init__(self, mocks: pulumi.runtime.Mocks):
+            super().__init__(mocks)
+            self._urns: dict[tuple[str, str], list[str]] = {}
+
         def _record(self, urn: str, request, properties, custom: bool) -> None:
             records.append(
                 Resource(
@@ -308,8 +318,41 @@ def _build_mocks(stack_outputs: dict[str, dict[str, Any]], records: list[Resourc
                     dependencies=sorted(set(request.dependencies)),
                     import_id=getattr(request, "importId", "") or None,
                     aliases=[_alias(alias) for alias in getattr(request, "aliases", ())],
+                    ignore_changes=list(getattr(request, "ignoreChanges", ())),
+                    retain_on_delete=bool(getattr(request, "retainOnDelete", False)),
                 )
             )
+            self._urns.setdefault((request.type, request.name), []).append(urn)
+
+        def _transform(self, request) -> None:
+            # The engine runs the stack's resource transforms on each registration before it plans the resource
+            # (`register_resource_transform`); the mock monitor only collects them (its docs: "implementations that
+            # want to exercise them can ... call them"). Run them here, as the engine would, for what the program's
+            # transforms change: dependencies. Anything else they change is refused rather than silently dropped.
+            import pulumi
+
+            for transform in self.get_registered_transforms():
+                props = pulumi_mocks.rpc.deserialize_properties(request.object)
+                args = pulumi.ResourceTransformArgs(bool(request.custom), request.type, request.name, props,
+                                                    pulumi.ResourceOptions())
+                result = transform(args)
+                if result is None:
+                    continue
+                unchanged = vars(pulumi.ResourceOptions.merge(pulumi.ResourceOptions(), pulumi.ResourceOptions()))
+                if result.props is not props or any(
+                    repr(value) != repr(unchanged.get(key)) for key, value in vars(result.opts).items()
+                    if key != "depends_on"
+                ):
+                    raise NotImplementedError(f"{request.name}: the offline plan applies only depends_on from a "
+                                              "resource transform")
+                for resource in result.opts.depends_on or ():
+                    key = (resource.pulumi_resource_type, resource.pulumi_resource_name)
+                    urns = self._urns.get(key, [])
+                    if len(urns) != 1:
+                        raise RuntimeError(f"{request.name}: a transform depends on {key}, registered {len(urns)} "
+                                           "times")
+                    if urns[0] not in request.dependencies:
+                        request.dependencies.append(urns[0])
 
         @staticmethod
         def _thread_loop() -> None:
@@ -324,6 +367,7 @@ def _build_mocks(stack_outputs: dict[str, dict[str, Any]], records: list[Resourc
 
         def RegisterResource(self, request):
             self._thread_loop()
+            self._transform(request)
             response = super().RegisterResource(request)
             if request.type != "pulumi:pulumi:Stack":
                 self._record(response.urn, request, request.object, bool(request.custom))

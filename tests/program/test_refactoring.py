@@ -34,3 +34,18 @@ def test_the_zone_export_keeps_its_resources_names_and_former_place(dr_plan):
     former = "urn:pulumi:dr::raptorflow-dr::raptorflow:backup:ScheduledDatabaseBackup::db-backup"
     for child in children:
         assert {"parentUrn": former} in child.aliases, child.name
+
+
+def test_the_api_ordering_uses_the_supported_transform_api():
+    # `register_stack_transformation` is deprecated for `register_resource_transform`, which the engine runs;
+    # the offline plan runs it as the engine would, so the dependency tests above see its effect.
+    from tools.offline import ROOT
+
+    deprecated = ("register_stack_transformation", "ResourceTransformationArgs", "ResourceTransformationResult")
+    sources = [p for folder in ("components", "core", "policies", "tools") for p in (ROOT / folder).rglob("*.py")]
+    sources.append(ROOT / "__main__.py")
+    assert len(sources) > 20
+    for path in sources:
+        text = path.read_text()
+        assert not [name for name in deprecated if name in text], f"{path.relative_to(ROOT)} uses a deprecated API"
+    assert "register_resource_transform" in (ROOT / "components" / "project_apis.py").read_text()
