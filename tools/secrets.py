@@ -7,16 +7,22 @@ components/config/secrets.py: the database URLs with `databaseBackup`, the Slack
 token with a Slack channel, one per secret setting, ...). This reads the stack
 file as the Pulumi CLI does, lists what is missing, and - unless `--list` - asks
 for each value and hands it to `pulumi config set --secret [--path]` on standard
-input, so it never appears in a process list, a shell history or a log. At a
-terminal the prompt does not echo; from a pipe it reads one value per line, in
-the order `--list` prints (a line may end in CRLF, and a byte-order mark before
-the first is dropped: a file saved on Windows gives the same values). An empty answer skips that key. Run it again at any
-time: it only asks for what is still missing.
+input, so it never appears in a process list, a shell history or a log.
 
-Exit codes: 0 every secret the stack needs is set; 1 some are still missing
-(with `--list`: the list is not empty); 2 the stack file or its config is
-invalid; 3 the Pulumi CLI is missing, has no such stack, or refused a value;
-130 interrupted (values already set stay set).
+A secret written in the stack file as a plain value (not `secure:`) is not set:
+it is listed, marked PLAIN TEXT (its value is never printed), and asked for like
+a missing one - `pulumi config set --secret` replaces it with a ciphertext.
+
+At a terminal the prompt does not echo; from a pipe it reads one value per line,
+in the order `--list` prints (a line may end in CRLF, and a byte-order mark
+before the first is dropped: a file saved on Windows gives the same values). An
+empty answer skips that key. Run it again at any time: it only asks for what is
+still missing.
+
+Exit codes: 0 every secret the stack needs is set; 1 some are still missing or
+in plain text (with `--list`: the list is not empty); 2 the stack file or its
+config is invalid; 3 the Pulumi CLI is missing, has no such stack, or refused a
+value; 130 interrupted (values already set stay set).
 """
 
 from __future__ import annotations
@@ -26,12 +32,18 @@ import getpass
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pulumi.automation import LocalWorkspace, PulumiCommand
 
+from core.paths import lookup
 from tools.offline import ROOT
-from tools.stack_files import StackFileError, read_stack_config
+from tools.stack_files import PROJECT, StackFileError, load_yaml_mapping, namespaced, read_stack_config
+
+if TYPE_CHECKING:
+    from components.config import RequiredSecret
 
 EXIT_OK, EXIT_MISSING, EXIT_CONFIG, EXIT_CLI, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -40,12 +52,45 @@ class CliError(Exception):
     """The Pulumi CLI is missing or refused a command; the message is safe to print."""
 
 
-def missing(stack: str, project_dir: Path) -> list:
-    """The secrets `stack` needs and its stack file lacks (RequiredSecret items, in a stable order)."""
-    from components.config import missing_secrets
+@dataclass(frozen=True)
+class Unset:
+    """A secret the stack needs that its stack file does not hold as a `secure:` value."""
 
-    values, _ = read_stack_config(stack, project_dir)
-    return missing_secrets(values)
+    secret: RequiredSecret
+    plain: bool
+    """It is there, in plain text: not a secret, and refused by the program (never shown here)."""
+
+    def label(self) -> str:
+        return f"{self.secret.path} (in plain text)" if self.plain else self.secret.path
+
+
+def _is_ciphertext(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def unset(stack: str, project_dir: Path) -> list[Unset]:
+    """The secrets `stack` needs and its stack file lacks or holds in plain text, in the order of
+    `required_secrets`; StackFileError when the stack file or its config is invalid."""
+    from pydantic import ValidationError
+
+    from components.config import StackConfig, missing_secrets, required_secrets
+    from components.config.errors import describe
+    from components.config.loading import own_values
+
+    values, secret_keys = read_stack_config(stack, project_dir)
+    try:
+        config = StackConfig.model_validate(own_values(values))
+    except ValidationError as exc:
+        raise StackFileError(f"invalid stack config in Pulumi.{stack}.yaml:\n  "
+                             + "\n  ".join(describe(error, secret_keys) for error in exc.errors())) from None
+    lacking = {secret.path for secret in missing_secrets(values)}
+    document = load_yaml_mapping(project_dir / f"Pulumi.{stack}.yaml")
+    prefix = f"{PROJECT}:"
+    raw = {namespaced(key).removeprefix(prefix): value for key, value in (document.get("config") or {}).items()
+           if namespaced(key).startswith(prefix)}
+    # Set means a ciphertext at the key (or around it: a secret map set whole); anything else is plain text.
+    return [Unset(secret, plain=secret.path not in lacking) for secret in required_secrets(config)
+            if secret.path in lacking or not _is_ciphertext(lookup(raw, secret.path, stop=_is_ciphertext))]
 
 
 def pulumi_cli() -> PulumiCommand:
@@ -100,33 +145,42 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m tools.secrets`."""
     parser = argparse.ArgumentParser(prog="python -m tools.secrets", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack", metavar="STACK", help="stack name, e.g. prod")
-    parser.add_argument("--list", action="store_true", help="only list the missing secrets and how to set them")
+    parser.add_argument("--list", action="store_true", help="only list the secrets that are missing or in plain text, and how to set them")
     parser.add_argument("--project-dir", type=Path, default=ROOT, metavar="DIR",
                         help="folder of Pulumi.yaml and the stack files (default: this repo)")
     args = parser.parse_args(argv)
+    stack, stack_file = args.stack, f"Pulumi.{args.stack}.yaml"
     try:
-        needed = missing(args.stack, args.project_dir)
+        needed = unset(stack, args.project_dir)
     except StackFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     if not needed:
-        print(f"stack {args.stack}: every secret it needs is set")
+        print(f"stack {stack}: every secret it needs is set")
         return EXIT_OK
+    plain = [item.secret.path for item in needed if item.plain]
     if args.list:
-        print(f"stack {args.stack} lacks {len(needed)} secret(s):")
-        for secret in needed:
-            print(f"  {secret.command(args.stack)}    # {secret.purpose}")
+        print(f"stack {stack} lacks {len(needed)} secret(s)" + (
+            f" ({len(plain)} of them in plain text in {stack_file}, which does not count as set):" if plain else ":"))
+        for item in needed:
+            note = (f"; PLAIN TEXT in {stack_file} now: this replaces it (rotate the value if the file was ever "
+                    "committed)") if item.plain else ""
+            print(f"  {item.secret.command(stack)}    # {item.secret.purpose}{note}")
         return EXIT_MISSING
     try:
         cli = pulumi_cli()
-        check_stack(cli, args.stack, args.project_dir)
+        check_stack(cli, stack, args.project_dir)
+        if plain:
+            print(f"stack {stack}: {stack_file} holds {', '.join(plain)} in plain text, which does not count as "
+                  "set; the value given here replaces it (rotate it if the file was ever committed)", file=sys.stderr)
         ask, skipped = _reader(), []
-        for secret in needed:
-            value = ask(f"{secret.path} ({secret.purpose}): ")
+        for item in needed:
+            secret = item.secret
+            value = ask(f"{secret.path} ({secret.purpose}{', now in plain text' if item.plain else ''}): ")
             if not value:
-                skipped.append(secret.path)
+                skipped.append(item.label())
                 continue
-            set_secret(cli, args.stack, secret.path, value, args.project_dir)
+            set_secret(cli, stack, secret.path, value, args.project_dir)
             print(f"set {secret.path}")
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -135,9 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted: the secrets set so far stay set; run again to set the rest", file=sys.stderr)
         return EXIT_INTERRUPTED
     if skipped:
-        print(f"stack {args.stack}: still missing {', '.join(skipped)}", file=sys.stderr)
+        print(f"stack {stack}: still missing {', '.join(skipped)}", file=sys.stderr)
         return EXIT_MISSING
-    print(f"stack {args.stack}: every secret it needs is set")
+    print(f"stack {stack}: every secret it needs is set")
     return EXIT_OK
 
 

@@ -114,3 +114,51 @@ def test_values_piped_from_a_windows_file_lose_their_crlf_and_bom(project, stand
     result = run(project, stand_in, "\ufeff" + "\r\n".join(VALUES) + "\r\n")
     assert result.returncode == 0, result.stderr
     assert [call["stdin"] for call in set_calls(tmp_path)] == VALUES
+
+
+
+PLAIN = {"databaseUrl": "postgresql://app:pl41n-t3xt@db.example/app", "STRIPE_SECRET_KEY": "sk_live_pl41n_t3xt"}
+
+
+def with_plain_secrets(project: Path) -> Path:
+    """The prod stack file with two secrets written in plain text: a top-level key, and a key of a secret map
+    that holds no ciphertext (the stack file reader refuses a plain key only beside `secure:` ones)."""
+    stack_file = project / "Pulumi.prod.yaml"
+    stack_file.write_text(stack_file.read_text()
+                          + f"  raptorflow-dr:databaseUrl: {PLAIN['databaseUrl']}\n"
+                          + f"  raptorflow-dr:configVaultSecrets:\n    STRIPE_SECRET_KEY: {PLAIN['STRIPE_SECRET_KEY']}\n")
+    return stack_file
+
+
+def test_a_secret_in_plain_text_is_listed_as_not_set_with_its_command_and_never_printed(project):
+    with_plain_secrets(project)
+    result = run(project, dict(os.environ), "", "--list")
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == ("stack prod lacks 5 secret(s) (2 of them in plain text in Pulumi.prod.yaml, which does not "
+                        "count as set):")
+    plain_lines = [line for line in lines if "PLAIN TEXT" in line]
+    assert [line.split("#")[0].strip() for line in plain_lines] == [
+        "pulumi config set --secret --stack prod 'databaseUrl'",
+        "pulumi config set --secret --path --stack prod 'configVaultSecrets.STRIPE_SECRET_KEY'"]
+    assert all("this replaces it" in line for line in plain_lines)
+    assert not any(value in result.stdout + result.stderr for value in PLAIN.values()), "a plain secret was printed"
+
+
+def test_a_secret_in_plain_text_is_asked_for_and_replaced_by_a_ciphertext(project, stand_in, tmp_path):
+    stack_file = with_plain_secrets(project)
+    result = run(project, stand_in, "\n".join(VALUES) + "\n")
+    assert result.returncode == 0, result.stderr
+    assert [call["stdin"] for call in set_calls(tmp_path)] == VALUES, "the plain ones are asked for in --list order"
+    assert not any(value in stack_file.read_text() for value in PLAIN.values()), "a plain secret stayed"
+    assert "in plain text" in result.stderr
+    assert not any(value in result.stdout + result.stderr for value in [*PLAIN.values(), *VALUES])
+
+
+def test_an_invalid_config_exits_2_instead_of_saying_every_secret_is_set(project):
+    stack_file = project / "Pulumi.prod.yaml"
+    stack_file.write_text(stack_file.read_text() + "  raptorflow-dr:databaseUrls: postgresql://typo@db/app\n")
+    result = run(project, dict(os.environ), "", "--list")
+    assert result.returncode == 2
+    assert "raptorflow-dr:databaseUrls: is not a known key" in result.stderr
+    assert "every secret it needs is set" not in result.stdout
