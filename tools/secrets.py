@@ -21,8 +21,10 @@ still missing.
 
 Exit codes: 0 every secret the stack needs is set; 1 some are still missing or
 in plain text (with `--list`: the list is not empty); 2 the stack file or its
-config is invalid; 3 the Pulumi CLI is missing, has no such stack, or refused a
-value; 130 interrupted (values already set stay set).
+config is invalid; 3 the Pulumi CLI is missing, has no such stack, refused a
+value, or said it set one that the stack file, read again afterwards, does not
+hold as a `secure:` value (each is named); 130 interrupted (values already set
+stay set).
 """
 
 from __future__ import annotations
@@ -173,14 +175,14 @@ def main(argv: list[str] | None = None) -> int:
         if plain:
             print(f"stack {stack}: {stack_file} holds {', '.join(plain)} in plain text, which does not count as "
                   "set; the value given here replaces it (rotate it if the file was ever committed)", file=sys.stderr)
-        ask, skipped = _reader(), []
+        ask, done = _reader(), []
         for item in needed:
             secret = item.secret
             value = ask(f"{secret.path} ({secret.purpose}{', now in plain text' if item.plain else ''}): ")
             if not value:
-                skipped.append(item.label())
                 continue
             set_secret(cli, stack, secret.path, value, args.project_dir)
+            done.append(secret.path)
             print(f"set {secret.path}")
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -188,8 +190,20 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, EOFError):
         print("\ninterrupted: the secrets set so far stay set; run again to set the rest", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if skipped:
-        print(f"stack {stack}: still missing {', '.join(skipped)}", file=sys.stderr)
+    # The CLI's success is not the proof: the stack file, read again, must hold each value as a ciphertext.
+    try:
+        left = unset(stack, args.project_dir)
+    except StackFileError as exc:
+        print(f"error: after setting {len(done)} secret(s): {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    unstored = [item.label() for item in left if item.secret.path in done]
+    if unstored:
+        print(f"error: stack {stack}: `pulumi config set --secret` succeeded, but {args.project_dir / stack_file}, "
+              f"read again, does not hold {', '.join(unstored)} as `secure:` value{'s' if len(unstored) > 1 else ''}; "
+              "check which stack file the CLI writes, then run this again", file=sys.stderr)
+        return EXIT_CLI
+    if left:
+        print(f"stack {stack}: still missing {', '.join(item.label() for item in left)}", file=sys.stderr)
         return EXIT_MISSING
     print(f"stack {stack}: every secret it needs is set")
     return EXIT_OK

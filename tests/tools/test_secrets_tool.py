@@ -162,3 +162,44 @@ def test_an_invalid_config_exits_2_instead_of_saying_every_secret_is_set(project
     assert result.returncode == 2
     assert "raptorflow-dr:databaseUrls: is not a known key" in result.stderr
     assert "every secret it needs is set" not in result.stdout
+
+
+WRAPPER = '''#!{python}
+# A TEST STAND-IN for the Pulumi CLI (tests/tools/test_secrets_tool.py), not Pulumi: it runs the test's own
+# lines first, then hands the call to the stand-in of tests/pulumi_stand_in.py.
+import os, sys, time
+args = sys.argv[1:]
+{before}
+os.execv({stand_in!r}, [{stand_in!r}, *args])
+'''
+
+
+def wrapped(tmp_path: Path, env: dict[str, str], before: str) -> dict[str, str]:
+    """`env` with a labelled stand-in `pulumi` first on PATH that runs `before` (Python lines; `args` holds the
+    arguments) and then the stand-in of tests/pulumi_stand_in.py."""
+    folder = tmp_path / "wrapped"
+    folder.mkdir()
+    cli = folder / "pulumi"
+    cli.write_text(WRAPPER.format(python=sys.executable, before=textwrap.dedent(before),
+                                  stand_in=str(tmp_path / "bin" / "pulumi")))
+    cli.chmod(0o755)
+    return {**env, "PATH": f"{folder}{os.pathsep}{env['PATH']}"}
+
+
+def test_it_reads_the_stack_file_again_and_names_each_secret_the_cli_did_not_store_as_secure(project, stand_in,
+                                                                                             tmp_path):
+    # A CLI that says it set two secrets but stored one nowhere and the other in plain text.
+    env = wrapped(tmp_path, stand_in, """\
+        if args[:2] == ["config", "set"] and "slackAuthToken" in args:
+            sys.stdin.read(); sys.exit(0)
+        if args[:2] == ["config", "set"] and "scratchDatabaseUrl" in args:
+            args = [a for a in args if a != "--secret"]
+        """)
+    result = run(project, env, "\n".join(VALUES) + "\n")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stderr.strip() == (
+        f"error: stack prod: `pulumi config set --secret` succeeded, but {project / 'Pulumi.prod.yaml'}, read again, "
+        "does not hold scratchDatabaseUrl (in plain text), slackAuthToken as `secure:` values; "
+        "check which stack file the CLI writes, then run this again")
+    assert "every secret it needs is set" not in result.stdout
+    assert not any(value in result.stdout + result.stderr for value in VALUES), "a secret was echoed"
