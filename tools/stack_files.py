@@ -2,6 +2,12 @@
 
 What the CLI checks before a program runs, and this module checks too:
 
+- YAML read as the CLI reads it: the CLI loads stack files with gopkg.in/yaml.v3
+  (pulumi/pulumi sdk/go/common/encoding/marshal.go, called by
+  `LoadProjectStackBytes` in sdk/go/common/workspace/loaders.go), whose YAML 1.2
+  scalar resolution (yaml.v3 resolve.go) this module's loader follows instead
+  of PyYAML's YAML 1.1: `12:30`, `yes`, `on` are strings, `0o14` and `0X1F`
+  are ints, `010` is still octal 8 (yaml.v3 keeps 1.1 octals), `1e3` is a float;
 - YAML that a strict reader accepts: UTF-8, a mapping at the top and under
   `config:`, string keys, no duplicate keys (the CLI refuses them) and no
   aliases (a few bytes of aliases can expand to gigabytes);
@@ -20,7 +26,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import decimal
 import json
+import math
+import re
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
@@ -50,8 +59,146 @@ class StackFileError(Exception):
     """A stack file (or Pulumi.yaml) that the Pulumi CLI would refuse, or a malformed override."""
 
 
+# ---------------------------------------------------------------- scalars as gopkg.in/yaml.v3 resolves them
+
+_TAG = "tag:yaml.org,2002:"
+STR, INT, FLOAT, BOOL, NULL, TIMESTAMP = (_TAG + name for name in ("str", "int", "float", "bool", "null", "timestamp"))
+# yaml.v3's resolveTable: the first character of a plain scalar picks what it may be (none of these: a string).
+_HINTS = {**dict.fromkeys("+-", "S"), **dict.fromkeys("0123456789", "D"), **dict.fromkeys("yYnNtTfFoO~", "M"), ".": "."}
+# yaml.v3's resolveMap: the words it knows (no yes/no/on/off: those are YAML 1.1).
+_WORDS: dict[str, tuple[str, Any]] = {
+    **dict.fromkeys(("true", "True", "TRUE"), (BOOL, True)),
+    **dict.fromkeys(("false", "False", "FALSE"), (BOOL, False)),
+    **dict.fromkeys(("", "~", "null", "Null", "NULL"), (NULL, None)),
+    **dict.fromkeys((".nan", ".NaN", ".NAN"), (FLOAT, math.nan)),
+    **dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), (FLOAT, math.inf)),
+    **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), (FLOAT, -math.inf)),
+}
+_YAML_STYLE_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_GO_FLOAT = re.compile(r"[0-9._eE+-]+")
+_DIGITS = {2: frozenset("01"), 8: frozenset("01234567"), 10: frozenset("0123456789"),
+           16: frozenset("0123456789abcdefABCDEF")}
+_INT64 = 2**63
+_UINT64 = 2**64
+# yaml.v3's timestamp layouts (Go time.Parse): 2006-1-2T15:4:5.999999999Z07:00 (T or t), 2006-1-2 15:4:5.999999999,
+# 2006-1-2. Month, day, hour, minute and second take one or two digits; a fraction any number.
+_TIMESTAMP = re.compile(
+    r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{1,2})-(?P<d>[0-9]{1,2})"
+    r"(?:(?P<sep>[Tt ])(?P<h>[0-9]{1,2}):(?P<mi>[0-9]{1,2}):(?P<s>[0-9]{1,2})(?:[.,][0-9]+)?"
+    r"(?P<zone>Z|[+-][0-9]{2}:[0-9]{2})?)?"
+)
+
+
+def _go_parse_uint(text: str, base: int) -> int | None:
+    """strconv.ParseUint(text, base, 64): base 0 reads a 0b/0o/0x prefix (either case), or a leading 0 as octal."""
+    if not text:
+        return None
+    if base == 0:
+        base = 10
+        if text[0] == "0":
+            prefix = text[1:2].lower() if len(text) >= 3 else ""
+            base = {"b": 2, "o": 8, "x": 16}.get(prefix, 8)
+            text = text[2:] if prefix in ("b", "o", "x") else text[1:]
+            if not text:  # "0" (and "00"): octal with no digits left is 0
+                return 0
+    if not set(text) <= _DIGITS[base]:
+        return None
+    value = int(text, base)
+    return value if value < _UINT64 else None
+
+
+def _go_parse_int(text: str, base: int) -> int | None:
+    """strconv.ParseInt(text, base, 64): an optional sign, then ParseUint, within int64."""
+    sign = text[:1]
+    magnitude = _go_parse_uint(text[1:] if sign in ("+", "-") else text, base)
+    if magnitude is None:
+        return None
+    value = -magnitude if sign == "-" else magnitude
+    return value if -_INT64 <= value < _INT64 else None
+
+
+def _go_parse_float(text: str) -> float | None:
+    """strconv.ParseFloat(text, 64) for the decimal forms yaml.v3 hands it; None where Go errs (out of range)."""
+    if not _GO_FLOAT.fullmatch(text):
+        return None
+    try:
+        value = float(text)  # Python's float() and Go's ParseFloat agree on these forms, underscores included
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _go_timestamp(text: str) -> bool:
+    """Whether yaml.v3's parseTimestamp takes `text` (one of its layouts, a real date and time)."""
+    match = _TIMESTAMP.fullmatch(text)
+    if match is None:
+        return False
+    year, month, day = int(match["y"]), int(match["mo"]), int(match["d"])
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    days = [31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+    if not (1 <= month <= 12 and 1 <= day <= days[month - 1]):
+        return False
+    if match["sep"] is None:
+        return True
+    if (match["zone"] is None) != (match["sep"] == " "):  # T/t needs a zone, a space takes none
+        return False
+    return int(match["h"]) < 24 and int(match["mi"]) < 60 and int(match["s"]) < 60
+
+
+def go_yaml_resolve(text: str, tag: str | None = None) -> tuple[str, Any]:
+    """(tag, value) of a scalar as yaml.v3's `resolve` gives them: `tag` None for a plain scalar, else its explicit
+    core tag (the resolved tag may differ from it: the CLI then refuses, except an int read as a float)."""
+    if tag == STR:
+        return STR, text
+    hint = _HINTS.get(text[:1]) if text else "N"
+    if hint is None:
+        return STR, text
+    if text in _WORDS:
+        return _WORDS[text]
+    if hint == ".":
+        value = _go_parse_float(text)
+        if value is not None:
+            return FLOAT, value
+    elif hint in ("D", "S"):
+        if tag in (None, TIMESTAMP) and _go_timestamp(text):
+            return TIMESTAMP, text
+        plain = text.replace("_", "")
+        number = _go_parse_int(plain, 0)
+        if number is None:
+            number = _go_parse_uint(plain, 0)
+        if number is not None:
+            return INT, number
+        if _YAML_STYLE_FLOAT.fullmatch(plain):
+            value = _go_parse_float(plain)
+            if value is not None:
+                return FLOAT, value
+        # resolve.go's fallbacks: the rest after 0b/0o goes to ParseInt (which takes a sign), then ParseUint.
+        for prefix, base in (("0b", 2), ("0o", 8)):
+            if plain.startswith(prefix):
+                number = _go_parse_int(plain[2:], base)
+                if number is None:
+                    number = _go_parse_uint(plain[2:], base)
+            elif plain.startswith("-" + prefix):
+                number = _go_parse_int("-" + plain[3:], base)
+            if number is not None:
+                return INT, number
+    return STR, text
+
+
+def _construct_core_scalar(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    """An int, float, bool or null node's value as yaml.v3 reads its text (an explicit !!float takes an int)."""
+    value = go_yaml_resolve(node.value, node.tag)[1]
+    return float(value) if node.tag == FLOAT else value
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing duplicate keys and aliases."""
+    """PyYAML's safe loader, resolving scalars as gopkg.in/yaml.v3 does, refusing duplicate keys and aliases."""
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode:
+            # implicit[0]: a plain scalar without a tag; anything quoted (or a block scalar) is a string.
+            return go_yaml_resolve(value)[0] if implicit[0] else STR
+        return super().resolve(kind, value, implicit)
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
@@ -75,6 +222,10 @@ class _StrictLoader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+for _core in (INT, FLOAT, BOOL, NULL):
+    _StrictLoader.add_constructor(_core, _construct_core_scalar)
 
 
 def load_yaml_mapping(path: Path, shown: str | None = None) -> dict[str, Any]:
@@ -285,8 +436,21 @@ def read_stack_config(
     return values, secret_keys
 
 
+def _go_json_numbers(value: Any) -> Any:
+    """`value` with each integral float as the int Go's json.Marshal writes for it (`30`, not `30.0`; below 1e21 Go
+    writes a float64 in positional notation), so the program decodes what it would get from the CLI."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(decimal.Decimal(repr(value)))  # the shortest digits, as Go's 'f' format with precision -1
+    if isinstance(value, dict):
+        return {k: _go_json_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_go_json_numbers(v) for v in value]
+    return value
+
+
 def config_string(value: Any) -> str:
-    """A YAML config value as the engine hands it to a program (objects as JSON)."""
+    """A YAML config value as the engine hands it to a program (objects as JSON, numbers as Go writes them)."""
+    value = _go_json_numbers(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
