@@ -21,6 +21,21 @@ SECRET_MOUNT_DIRECTORY = "/secrets"
 SCHEDULER_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
 
+def adoption_options(parent: pulumi.Resource, import_id: str | None, adopting: bool,
+                     mutable: Sequence[str]) -> pulumi.ResourceOptions:
+    """Options of a resource that may already exist outside the stack: imported by `import_id` when set.
+
+    The engine imports only when the program's inputs equal the live resource's ("inputs to import do not match
+    the existing resource"), after copying each `ignore_changes` input from the live resource (Pulumi's import
+    design notes, developer-docs/architecture/import.md). So on the adopting run (`deploy.adopting`, set by
+    `tools.adopt`) the `mutable` inputs - what the program sets differently from a hand-made resource - are
+    ignored and the import matches whatever they hold; the next, normal run updates them in place. Once the
+    resource is in the state the import id is ignored, and without `adopting` nothing is ignored.
+    """
+    ignored = list(mutable) if adopting and import_id else None
+    return pulumi.ResourceOptions(parent=parent, import_=import_id, ignore_changes=ignored)
+
+
 def days_to_seconds(days: int) -> int:
     """The one place where config days become the seconds Google's APIs take."""
     return days * defaults.SECONDS_PER_DAY

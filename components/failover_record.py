@@ -12,7 +12,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_cloudflare as cloudflare
 
+from .building_blocks import adoption_options
 from .config import FailoverHostname
+
+# What the program may set differently from the record an existing name has: the adopting run keeps the live
+# values (zone, name and type must match, or the import fails: a change of type is a new record).
+RECORD_MUTABLE_INPUTS = ("content", "proxied", "ttl", "comment")
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,8 @@ class FailoverRecordArgs:
     """Record name, type, proxying, TTL and both sites' targets, as validated stack config."""
     standby_active: bool
     """True when the standby site serves traffic (the dr stack is promoted)."""
+    adopting: bool = False
+    """The adopting run of `tools.adopt`: an existing record keeps its live values until the next run."""
 
 
 class FailoverRecord(pulumi.ComponentResource):
@@ -60,9 +67,9 @@ class FailoverRecord(pulumi.ComponentResource):
             comment=f"raptorflow-dr failover: primary {host.primary}, standby {host.standby}",
             # A live name already has a record: creating another fails (81053) or, for A records, adds a
             # round-robin twin. Adopt it instead (import id `<zone_id>/<record_id>`, pulumi-cloudflare docs).
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                import_=f"{args.zone_id}/{host.existing_record_id}" if host.existing_record_id else None,
+            opts=adoption_options(
+                self, f"{args.zone_id}/{host.existing_record_id}" if host.existing_record_id else None,
+                args.adopting, RECORD_MUTABLE_INPUTS,
             ),
         )
         self.register_outputs({**described, "content": self.content})

@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumiverse_vercel as vercel
 
+from .building_blocks import adoption_options
 from .config import VercelSettings
+
+# What the program may set differently from a hand-made variable: the adopting run keeps the live values. A
+# sensitive value reads back as null, so it could never match; project, team and key must match.
+VARIABLE_MUTABLE_INPUTS = ("value", "sensitive", "targets", "comment")
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,8 @@ class RegionEnvironmentArgs:
     """True when the standby site serves traffic (the dr stack is promoted)."""
     secret_values: dict[str, tuple[pulumi.Input[str], pulumi.Input[str]]] = field(default_factory=dict)
     """Secret variables: name -> (primary value, standby value), each a Pulumi secret."""
+    adopting: bool = False
+    """The adopting run of `tools.adopt`: an existing variable keeps its live values until the next run."""
 
 
 class RegionEnvironment(pulumi.ComponentResource):
@@ -48,7 +55,7 @@ class RegionEnvironment(pulumi.ComponentResource):
                 targets=list(args.settings.targets),
                 comment="raptorflow-dr: switches to the backup region on failover",
                 # An existing variable of the same key and target fails with ENV_CONFLICT: adopt it instead.
-                opts=pulumi.ResourceOptions(parent=self, import_=_import_id(args.settings, key)),
+                opts=adoption_options(self, _import_id(args.settings, key), args.adopting, VARIABLE_MUTABLE_INPUTS),
             )
         self.register_outputs({})
 

@@ -196,7 +196,7 @@ class TrafficSwitch(SitePart):
                 for host in failover.hostnames:
                     FailoverRecord(f"dns-{host.slug}", FailoverRecordArgs(
                         zone_id=failover.zone_id, domain=failover.domain, hostname=host,
-                        standby_active=config.promoted,
+                        standby_active=config.promoted, adopting=config.deploy.adopting,
                     ), self.child())
             self.exports["failoverHostnames"] = [host.fqdn(failover.domain) for host in failover.hostnames]
             self.exports["activeSite"] = "standby" if config.promoted else "primary"
@@ -214,7 +214,8 @@ class TrafficSwitch(SitePart):
                 for key, v in (config.vercel_secret_values or {}).items()
             }
             RegionEnvironment("vercel-env", RegionEnvironmentArgs(
-                settings=config.vercel, standby_active=config.promoted, secret_values=secrets), self.child())
+                settings=config.vercel, standby_active=config.promoted, secret_values=secrets,
+                adopting=config.deploy.adopting), self.child())
         self.register_outputs({})
 
 

@@ -338,6 +338,9 @@ def _build_mocks(stack_outputs: dict[str, dict[str, Any]], records: list[Resourc
                 result = transform(args)
                 if result is None:
                     continue
+                if not isinstance(result, pulumi.ResourceTransformResult):
+                    raise NotImplementedError(f"{request.name}: the offline plan runs synchronous transforms only")
+                after = result.opts.depends_on or []
                 unchanged = vars(pulumi.ResourceOptions.merge(pulumi.ResourceOptions(), pulumi.ResourceOptions()))
                 if result.props is not props or any(
                     repr(value) != repr(unchanged.get(key)) for key, value in vars(result.opts).items()
@@ -345,7 +348,9 @@ def _build_mocks(stack_outputs: dict[str, dict[str, Any]], records: list[Resourc
                 ):
                     raise NotImplementedError(f"{request.name}: the offline plan applies only depends_on from a "
                                               "resource transform")
-                for resource in result.opts.depends_on or ():
+                for resource in after if isinstance(after, list) else [after]:
+                    if not isinstance(resource, pulumi.Resource):
+                        raise NotImplementedError(f"{request.name}: a transform's depends_on must be resources")
                     key = (resource.pulumi_resource_type, resource.pulumi_resource_name)
                     urns = self._urns.get(key, [])
                     if len(urns) != 1:

@@ -40,13 +40,26 @@ class FailoverHostname(Model):
     )
     primary: str = Field(description="Target on the primary site (IP for A/AAAA, hostname for CNAME).")
     standby: str = Field(description="Target on the standby site.")
+    state: Literal["existing", "new"] = Field(
+        description="Whether Cloudflare already has a record for this name (`existing`: adopted, with "
+                    "`existingRecordId`) or not (`new`: created). No default: creating a name that exists fails "
+                    "(81053) or, for an A record, adds a round-robin twin.",
+    )
     existing_record_id: Annotated[str, cloudflare_id("record")] | None = Field(
-        None, description="Id of the record that already serves this name in Cloudflare: adopted (imported), "
-                          "not created. Find it with the Cloudflare API (GET zones/ZONE/dns_records?name=...).",
+        None, description="State `existing`: id of the record that serves this name now, adopted (imported), not "
+                          "created. Find it with the Cloudflare API (GET zones/ZONE/dns_records?name=FQDN).",
     )
 
     @model_validator(mode="after")
     def _cloudflare_rules(self) -> FailoverHostname:
+        if self.state == "existing" and self.existing_record_id is None:
+            raise ValueError(
+                f"'{self.name}' is declared existing but has no existingRecordId: creating it again would fail "
+                "(Cloudflare 81053) or add a round-robin twin; set the id (GET zones/ZONE/dns_records?name=FQDN)"
+            )
+        if self.state == "new" and self.existing_record_id is not None:
+            raise ValueError(f"'{self.name}' is declared new but has an existingRecordId; declare it existing to "
+                             "adopt that record, or drop the id")
         _check_target(self.type, self.primary, "primary")
         _check_target(self.type, self.standby, "standby")
         if self.primary == self.standby:
@@ -141,9 +154,15 @@ class VercelSettings(Model):
     secret_variables: tuple[str, ...] = Field(
         (), description="Names whose per-site values are in the secret key `vercelSecretValues`."
     )
+    variable_states: dict[str, Literal["existing", "new"]] = Field(
+        default_factory=dict,
+        description="Whether each variable (plain and secret) already exists in Vercel for these targets "
+                    "(`existing`: adopted, with its id in `existingEnvIds`) or not (`new`: created). Every "
+                    "variable needs one: creating one that exists fails with ENV_CONFLICT.",
+    )
     existing_env_ids: dict[str, str] = Field(
         default_factory=dict,
-        description="Ids of env vars that already exist in Vercel, by name: adopted (imported), not created "
+        description="Ids of the variables declared existing, by name: adopted (imported), not created "
                     "(`vercel env ls` does not show ids; GET /v10/projects/PROJECT/env does).",
     )
 
@@ -155,9 +174,22 @@ class VercelSettings(Model):
         both = set(self.variables) & set(self.secret_variables)
         if both:
             raise ValueError(f"{sorted(both)} are both plain and secret; keep each value in one place")
-        unknown = sorted(set(self.existing_env_ids) - set(self.variables) - set(self.secret_variables))
-        if unknown:
-            raise ValueError(f"existingEnvIds names {unknown}, which are not among `variables` or `secretVariables`")
+        names = {*self.variables, *self.secret_variables}
+        for field, given in (("variableStates", self.variable_states), ("existingEnvIds", self.existing_env_ids)):
+            unknown = sorted(set(given) - names)
+            if unknown:
+                raise ValueError(f"{field} names {unknown}, which are not among `variables` or `secretVariables`")
+        undeclared = sorted(names - set(self.variable_states))
+        if undeclared:
+            raise ValueError(f"variableStates does not say whether {undeclared} already exist in Vercel: declare "
+                             "each `existing` (adopted, id in existingEnvIds) or `new` (created)")
+        for name, state in sorted(self.variable_states.items()):
+            if state == "existing" and name not in self.existing_env_ids:
+                raise ValueError(f"{name} is declared existing but existingEnvIds has no id for it: creating it "
+                                 "again fails with ENV_CONFLICT; set the id (GET /v10/projects/PROJECT/env)")
+            if state == "new" and name in self.existing_env_ids:
+                raise ValueError(f"{name} is declared new but has an id in existingEnvIds; declare it existing to "
+                                 "adopt that variable, or drop the id")
         for name, env_id in self.existing_env_ids.items():
             if not re.match(r"^[A-Za-z0-9]{8,64}$", env_id):
                 raise ValueError(f"existingEnvIds.{name}: '{env_id}' is not a Vercel env var id")

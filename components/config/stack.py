@@ -56,6 +56,30 @@ class KmsSettings(Model):
     )
 
 
+class DeploySettings(Model):
+    """How this `pulumi up` deploys: the adopting run of a first deploy, and the rebuild after a teardown."""
+
+    adopting: bool = Field(
+        False, description="Set only by `python -m tools.adopt` for its adopting run, never in a stack file: each "
+                           "resource being imported (existing records and env vars) takes its live value for every "
+                           "input the program would change, so the import matches; the run after it applies them.",
+    )
+    rebuild: bool = Field(
+        False, description="The stack is rebuilt after a teardown: what the teardown keeps (backup buckets, their "
+                           "log buckets, key rings and keys, all retained on delete) is imported by its known id "
+                           "instead of created. Set by `python -m tools.adopt --rebuild`.",
+    )
+    generation: StrictInt = Field(
+        1, ge=1, le=999,
+        description="Build generation of the stack's custom IAM roles: their ids end in `G<generation>`, because a "
+                    "deleted custom role's id cannot be reused for 7-37 days. Add one before a rebuild.",
+    )
+
+    def role_id(self, base: str) -> str:
+        """The id of custom role `base` in this generation (custom role ids: 3-64 of [a-zA-Z0-9_.])."""
+        return f"{base}G{self.generation}"
+
+
 class StackConfig(Model):
     """The whole stack config of one site."""
 
@@ -64,6 +88,7 @@ class StackConfig(Model):
     gcp: GcpSettings = Field(description="Where this site's Google Cloud resources live.")
     labels: dict[str, str] = Field(description="Labels on every labelled resource; `environment` is required.")
     kms: KmsSettings = Field(default_factory=KmsSettings, description="The buckets' encryption keys.")
+    deploy: DeploySettings = Field(default_factory=DeploySettings, description="Adoption and rebuild of the stack.")
     bucket_name_prefix: str | None = Field(None, description="Prefix of bucket names; defaults to the project id.")
     database_dumps: DatabaseDumpBucketSettings | None = Field(None, description="Primary only: the dump bucket.")
     user_files_bucket: str | None = Field(

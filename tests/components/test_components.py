@@ -115,7 +115,7 @@ def test_a_failover_record_points_at_the_active_site(record, standby_active, con
     def build():
         FailoverRecord("rec", FailoverRecordArgs(
             zone_id="a" * 32, domain="example.com", standby_active=standby_active,
-            hostname=FailoverHostname(name="app", proxied=False, ttl_seconds=120, primary="us.example.com",
+            hostname=FailoverHostname(name="app", state="new", proxied=False, ttl_seconds=120, primary="us.example.com",
                                       standby="eu.example.com"),
         ))
 

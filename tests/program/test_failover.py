@@ -120,12 +120,12 @@ def test_prod_owns_no_part_of_the_traffic_switch(prod_plan):
 
 
 BAD = [
-    ({"name": "www", "type": "CNAME", "proxied": True, "ttlSeconds": 300, "primary": "a.example.com",
+    ({"name": "www", "state": "new", "type": "CNAME", "proxied": True, "ttlSeconds": 300, "primary": "a.example.com",
       "standby": "b.example.com"}, "proxied records have TTL 1 (auto)"),
-    ({"name": "api", "type": "CNAME", "proxied": False, "ttlSeconds": 30, "primary": "a.example.com",
+    ({"name": "api", "state": "new", "type": "CNAME", "proxied": False, "ttlSeconds": 30, "primary": "a.example.com",
       "standby": "b.example.com"}, "ttlSeconds 30 is outside 60-300"),
-    ({"name": "app", "type": "CNAME", "primary": "a.example.com"}, "standby: Field required"),
-    ({"name": "@", "type": "A", "primary": "203.0.113.300", "standby": "198.51.100.1"},
+    ({"name": "app", "state": "new", "type": "CNAME", "primary": "a.example.com"}, "standby: Field required"),
+    ({"name": "@", "state": "new", "type": "A", "primary": "203.0.113.300", "standby": "198.51.100.1"},
      "primary '203.0.113.300' is not an IPv4 address"),
 ]
 
@@ -149,7 +149,7 @@ def test_prod_may_not_own_dns(run_cli, stack_file):
 
 
 def test_default_dns_only_ttl_is_the_fast_minimum():
-    host = FailoverHostname(name="api", proxied=False, primary="a.example.com", standby="b.example.com")
+    host = FailoverHostname(name="api", state="new", proxied=False, primary="a.example.com", standby="b.example.com")
     assert host.ttl == 60
 
 

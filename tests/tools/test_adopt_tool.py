@@ -1,0 +1,119 @@
+"""`python -m tools.adopt` against the labelled stand-in Pulumi CLI (tests/pulumi_stand_in.py): it lists what it
+imports, makes the adopting run from a temporary copy of the stack file and then a normal run, never changes
+the stack file (not even when killed), and fails in one line with a documented exit code."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.pulumi_stand_in import calls, install
+from tools.offline import ROOT
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    for name in ("Pulumi.yaml", "Pulumi.dr.yaml", "Pulumi.prod.yaml"):
+        shutil.copy(ROOT / name, folder / name)
+    return folder
+
+
+def adopt(project: Path, env: dict[str, str], *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tools.adopt", *args, "--project-dir", str(project)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def finish(process: subprocess.Popen) -> tuple[int, str, str]:
+    try:
+        out, err = process.communicate(timeout=90)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    assert "Traceback" not in out + err, err
+    return process.returncode, out, err
+
+
+def runs(folder: Path) -> list[dict]:
+    return [c for c in calls(folder) if c["argv"][:1] in (["up"], ["preview"])]
+
+
+def deploy_section(config_file: str) -> dict:
+    return yaml.safe_load(config_file)["config"]["raptorflow-dr:deploy"]
+
+
+def test_yes_imports_in_an_adopting_run_then_applies_the_declared_values(project, tmp_path):
+    env = {**install(tmp_path, "dr"), "TMPDIR": str(tmp_path)}
+    before = (project / "Pulumi.dr.yaml").read_bytes()
+    code, out, err = finish(adopt(project, env, "dr", "--yes"))
+    assert code == 0, err
+    assert "dr: adopts 5 existing resources" in out
+    assert "dns-apex-record  <- 9f1c2b3a4d5e6f708192a3b4c5d6e7f8/3c9f1e2d4b5a69788796a5b4c3d2e1f0" in out
+    first, second = runs(tmp_path)
+    assert first["argv"][0] == second["argv"][0] == "up"
+    assert deploy_section(first["configFile"]) == {"adopting": True}, "the first run adopts"
+    assert "configFile" not in second, "the second run is a normal run from the stack's own file"
+    assert (project / "Pulumi.dr.yaml").read_bytes() == before
+    assert not [p for p in os.listdir(tmp_path) if p.startswith("raptorflow-adopt-")], "the copy is removed"
+
+
+def test_without_yes_it_only_previews_the_adopting_run(project, tmp_path):
+    env = install(tmp_path, "dr")
+    code, out, err = finish(adopt(project, env, "myorg/raptorflow-dr/dr", "--rebuild"))
+    assert code == 0, err
+    (preview,) = runs(tmp_path)
+    assert preview["argv"][0] == "preview"
+    assert preview["argv"][preview["argv"].index("--stack") + 1] == "myorg/raptorflow-dr/dr"
+    assert deploy_section(preview["configFile"]) == {"adopting": True, "rebuild": True}
+    assert "nothing applied" in out
+
+
+def test_a_failed_run_is_one_line_and_exit_3(project, tmp_path):
+    env = {**install(tmp_path, "dr"), "STAND_IN_EXIT": "1", "STAND_IN_STDERR": "error: 81053 record exists"}
+    code, _out, err = finish(adopt(project, env, "dr", "--yes"))
+    assert code == 3
+    assert err.strip() == ("error: pulumi up (adopting run) failed: error: 81053 record exists; nothing in the "
+                           "stack file changed - fix the cause and run the same command again")
+
+
+def test_killed_during_the_adopting_run_it_leaves_nothing_and_exits_130(project, tmp_path):
+    env = {**install(tmp_path, "dr"), "STAND_IN_SLEEP_SECONDS": "30", "TMPDIR": str(tmp_path)}
+    before = (project / "Pulumi.dr.yaml").read_bytes()
+    process = adopt(project, env, "dr", "--yes")
+    deadline = time.monotonic() + 60
+    while not runs(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    code, _out, err = finish(process)
+    assert code == 130
+    assert err.strip().splitlines()[-1] == "interrupted: the stack file is unchanged; run the same command again " \
+                                           "to finish"
+    assert (project / "Pulumi.dr.yaml").read_bytes() == before
+    assert not [p for p in os.listdir(tmp_path) if p.startswith("raptorflow-adopt-")]
+
+
+@pytest.mark.parametrize("stack, env_path, code, said", [
+    ("prod", None, 0, "prod: nothing is declared existing; a plain `pulumi up` creates everything"),
+    ("staging", None, 2, "error: no stack file Pulumi.staging.yaml in"),
+    ("dr", "/nonexistent", 2, "error: the Pulumi CLI is not installed"),
+], ids=["nothing-to-adopt", "no-stack-file", "no-cli"])
+def test_what_cannot_or_need_not_run_says_so(project, tmp_path, stack, env_path, code, said):
+    env = install(tmp_path, "dr")
+    if env_path:
+        env["PATH"] = env_path
+    returned, out, err = finish(adopt(project, env, stack, "--yes"))
+    assert returned == code
+    assert said in (out if code == 0 else err)
+    if code == 0:
+        assert runs(tmp_path) == [], "nothing to adopt: no pulumi run"

@@ -1,0 +1,174 @@
+"""Adopt what already exists into a stack: the first deploy over live DNS records and Vercel variables, and the
+rebuild after a teardown.
+
+    python -m tools.adopt STACK [--rebuild] [--yes] [--project-dir DIR]
+
+The program imports every resource its config declares existing (`failover.hostnames[].state: existing` with
+`existingRecordId`, `vercel.variableStates` with `existingEnvIds`) and, with `--rebuild`, what a teardown keeps
+(backup buckets, their log buckets, key rings and keys: retained on delete). The engine imports a resource
+only when the program's inputs equal the live ones, and a hand-made record or variable never has the
+program's comment, and a sensitive Vercel value reads back as null. So adoption is two runs:
+
+1. the adopting run: `pulumi up` with `deploy.adopting: true` (and `deploy.rebuild: true` with `--rebuild`)
+   in a temporary copy of the stack file (`--config-file`): each imported resource takes its live value for
+   every input the program would change, so the import matches;
+2. a normal `pulumi up` from the stack's own file, which updates those inputs in place to the declared
+   values (records' content and comment, variables' values, targets and comment).
+
+It first lists, from the offline plan, what will be imported and with which id. Without `--yes` it only
+previews the adopting run. The stack file is never changed, so a killed run leaves nothing behind: run the
+same command again, and what is already in the state is not imported twice (the engine ignores an import id
+once the resource is in the state).
+
+Exit codes: 0 adopted (or previewed, or nothing to adopt); 2 no CLI, no such stack, a missing or invalid stack
+file; 3 `pulumi preview` / `pulumi up` failed (one line: the last error it printed); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.config import ConfigError
+from tools.offline import PROJECT, ROOT, Plan, StackFileError, plan_stack
+
+EXIT_OK, EXIT_SETUP, EXIT_PULUMI_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
+DEPLOY_KEY = f"{PROJECT}:deploy"
+
+
+class _Interrupted(BaseException):
+    """SIGTERM, handled like Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Interrupted
+
+
+def short_name(stack: str) -> str:
+    """The stack file's name part: `org/project/dr` and `org/dr` are `dr` (Pulumi names the file so)."""
+    return stack.rsplit("/", 1)[-1]
+
+
+def deploy_flags(rebuild: bool) -> dict[str, bool]:
+    """The `deploy` settings of the adopting run."""
+    return {"adopting": True, **({"rebuild": True} if rebuild else {})}
+
+
+def adopting_config_file(stack: str, rebuild: bool, folder: Path, project_dir: Path = ROOT) -> Path:
+    """A copy of the stack file for the adopting run, whose `deploy` section also says `adopting` (and
+    `rebuild`); the stack's own file is never touched."""
+    from tools.stack_files import load_yaml_mapping
+
+    source = project_dir / f"Pulumi.{short_name(stack)}.yaml"
+    document = load_yaml_mapping(source)
+    config = dict(document.get("config") or {})
+    config[DEPLOY_KEY] = {**(config.get(DEPLOY_KEY) or {}), **deploy_flags(rebuild)}
+    copy = folder / source.name
+    copy.write_text(yaml.safe_dump({**document, "config": config}, sort_keys=False))
+    return copy
+
+
+def adopted(plan: Plan) -> list[tuple[str, str, str]]:
+    """(type, name, import id) of every resource the plan imports."""
+    return [(r.type, r.name, r.import_id) for r in plan.resources if r.import_id]
+
+
+def adoption_plan(stack: str, rebuild: bool, project_dir: Path = ROOT) -> Plan:
+    """The offline plan of the adopting run: the program of this repository, with the stack file of
+    `project_dir` (a stack it references is read from this repository)."""
+    overrides = tuple(f"{DEPLOY_KEY}.{key}={str(value).lower()}" for key, value in deploy_flags(rebuild).items())
+    return plan_stack(short_name(stack), overrides, stack_file=project_dir / f"Pulumi.{short_name(stack)}.yaml")
+
+
+def _last_line(exc: BaseException) -> str:
+    lines = [line.strip().removeprefix("stderr:").removeprefix("stdout:").strip() for line in str(exc).splitlines()]
+    lines = [line for line in lines if line]
+    errors = [line for line in lines if "error" in line.lower()]
+    return (errors or lines or [type(exc).__name__])[-1][:300]
+
+
+def adopt(stack_name: str, rebuild: bool, apply: bool, project_dir: Path = ROOT) -> int:
+    """List what is imported, then preview (default) or make the adopting run and the normal run."""
+    if not (project_dir / f"Pulumi.{short_name(stack_name)}.yaml").is_file():
+        print(f"error: no stack file Pulumi.{short_name(stack_name)}.yaml in {project_dir}", file=sys.stderr)
+        return EXIT_SETUP
+    try:
+        plan = adoption_plan(stack_name, rebuild, project_dir)
+    except (StackFileError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    except Exception as exc:  # noqa: BLE001 - the program's config errors are RunErrors with a readable message
+        print(f"error: stack {stack_name}: {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
+        return EXIT_SETUP
+    imports = adopted(plan)
+    if not imports:
+        print(f"{stack_name}: nothing is declared existing; a plain `pulumi up` creates everything")
+        return EXIT_OK
+    print(f"{stack_name}: adopts {len(imports)} existing resources (type, name, import id):")
+    for type_, name, import_id in imports:
+        print(f"  {type_}  {name}  <- {import_id}")
+
+    from pulumi import automation as auto
+
+    started = time.monotonic()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        try:
+            stack = auto.select_stack(stack_name=stack_name, work_dir=str(project_dir))
+        except FileNotFoundError:
+            print("error: the Pulumi CLI is not installed (or not on PATH): https://www.pulumi.com/docs/install/",
+                  file=sys.stderr)
+            return EXIT_SETUP
+        except auto.errors.CommandError as exc:
+            print(f"error: cannot select stack {stack_name}: {_last_line(exc)}", file=sys.stderr)
+            return EXIT_SETUP
+        with tempfile.TemporaryDirectory(prefix="raptorflow-adopt-") as folder:
+            adopting = str(adopting_config_file(stack_name, rebuild, Path(folder), project_dir))
+            step = "preview"
+            try:
+                if not apply:
+                    stack.preview(on_output=print, config_file=adopting)
+                    print(f"previewed the adopting run in {time.monotonic() - started:.1f} s; nothing applied "
+                          "(pass --yes to adopt)")
+                    return EXIT_OK
+                step = "up (adopting run)"
+                stack.up(on_output=print, config_file=adopting)
+                adopted_at = time.monotonic() - started
+                step = "up (declared values)"
+                stack.up(on_output=print)
+            except auto.errors.CommandError as exc:
+                print(f"error: pulumi {step} failed: {_last_line(exc)}; nothing in the stack file changed - fix "
+                      "the cause and run the same command again", file=sys.stderr)
+                return EXIT_PULUMI_FAILED
+    except (_Interrupted, KeyboardInterrupt):
+        print("interrupted: the stack file is unchanged; run the same command again to finish", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(f"adopted {len(imports)} resources in {adopted_at:.1f} s; declared values applied after "
+          f"{time.monotonic() - started:.1f} s")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m tools.adopt`."""
+    parser = argparse.ArgumentParser(prog="python -m tools.adopt", description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("stack", help="the stack (dr, prod, or org/project/stack)")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="also import what a teardown keeps (buckets, key rings, keys)")
+    parser.add_argument("--yes", action="store_true", help="adopt (without it: list and preview only)")
+    parser.add_argument("--project-dir", type=Path, default=ROOT, metavar="DIR",
+                        help="folder of Pulumi.yaml and the stack files (default: this repo)")
+    args = parser.parse_args(argv)
+    return adopt(args.stack, args.rebuild, args.yes, args.project_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
