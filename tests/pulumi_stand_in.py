@@ -3,10 +3,15 @@
 The real CLI cannot be installed on these machines (no downloads beyond the package registries), so the
 operator commands that drive it through the Automation API are tested against this script. It answers what
 they ask (`version`, `stack select`, `stack ls --json`, `stack output --json` from $STAND_IN_OUTPUTS,
-`stack history --json`), records every call (argv, stdin, and the file given
+`stack history --json`, `config get KEY --json` from the JSON map $STAND_IN_CONFIG - decrypted, as the CLI
+prints a secret it is asked for by name), records every call (argv, stdin, and the file given
 with `--config-file`) as JSON lines in $STAND_IN_LOG, writes a ciphertext of the passphrase provider's shape
-for `config set --secret` (and plain values for `config set`), and for `preview` / `up` sleeps
-$STAND_IN_SLEEP_SECONDS and exits $STAND_IN_EXIT with $STAND_IN_STDERR.
+for `config set --secret` (and plain values for `config set`) into Pulumi.<stack>.yaml, named after the
+stack's short name as the CLI names it (`myorg/dr` -> Pulumi.dr.yaml), or fails `config set` with
+$STAND_IN_CONFIG_SET_STDERR when that is given, and for `preview` / `up` sleeps
+$STAND_IN_SLEEP_SECONDS and exits $STAND_IN_EXIT with $STAND_IN_STDERR - after a success, with the summary
+event the Automation API waits for in the file given with `--event-log`. It says it is v3.200.0: the last
+version that the Automation API hands a file for engine events (later ones stream them over gRPC).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ record = {{"argv": args}}
 if "--config-file" in args:
     record["configFile"] = open(args[args.index("--config-file") + 1]).read()
 if args == ["version"]:
-    print("v3.272.0"); sys.exit(0)
+    print("v3.200.0"); sys.exit(0)
 if args[:2] == ["config", "set"]:
     record["stdin"] = sys.stdin.read()
 with open(os.environ["STAND_IN_LOG"], "a") as out:
@@ -33,11 +38,19 @@ if args[:2] == ["stack", "select"]:
 if args[:2] == ["stack", "ls"]:
     print(json.dumps([{{"name": name, "current": False}} for name in os.environ["STAND_IN_STACKS"].split(",")]))
     sys.exit(0)
+if args[:2] == ["config", "get"]:
+    known = json.loads(os.environ.get("STAND_IN_CONFIG", "{{}}"))
+    stack = args[args.index("--stack") + 1]
+    if args[2] not in known:
+        print(f"error: configuration key '{{args[2]}}' not found for stack '{{stack}}'", file=sys.stderr); sys.exit(255)
+    print(json.dumps({{"value": known[args[2]], "secret": True}})); sys.exit(0)
 if args[:2] == ["config", "set"]:
+    if os.environ.get("STAND_IN_CONFIG_SET_STDERR"):
+        print(os.environ["STAND_IN_CONFIG_SET_STDERR"], file=sys.stderr); sys.exit(255)
     stack = args[args.index("--stack") + 1]
     rest = [a for a in args[2:] if a not in ("--secret", "--plaintext", "--path", "--stack", stack, "--")]
     path, value = rest[0], (rest[1] if len(rest) > 1 else record["stdin"])
-    stack_file = os.path.join(os.getcwd(), f"Pulumi.{{stack}}.yaml")
+    stack_file = os.path.join(os.getcwd(), f"Pulumi.{{stack.rsplit('/', 1)[-1]}}.yaml")
     document = yaml.safe_load(open(stack_file)) or {{}}
     node = document.setdefault("config", {{}})
     top, *more = path.removeprefix("raptorflow-dr:").split(".")
@@ -65,7 +78,12 @@ if args[:2] == ["stack", "history"]:
 if args and args[0] in ("preview", "up"):
     time.sleep(float(os.environ.get("STAND_IN_SLEEP_SECONDS", "0")))
     print(os.environ.get("STAND_IN_STDERR", ""), file=sys.stderr)
-    sys.exit(int(os.environ.get("STAND_IN_EXIT", "0")))
+    code = int(os.environ.get("STAND_IN_EXIT", "0"))
+    if code == 0 and "--event-log" in args:
+        with open(args[args.index("--event-log") + 1], "a") as events:
+            events.write(json.dumps({{"sequence": 1, "timestamp": 0, "summaryEvent": {{
+                "maybeCorrupt": False, "durationSeconds": 0, "resourceChanges": {{}}}}}}) + "\\n")
+    sys.exit(code)
 print("stand-in: unexpected " + " ".join(args), file=sys.stderr); sys.exit(9)
 '''
 
