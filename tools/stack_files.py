@@ -53,6 +53,10 @@ NONCE_BYTES = 12
 GCM_TAG_BYTES = 16
 # The expanded size a stack file may reach; aliases are refused, so this only bounds honest files.
 MAX_STACK_FILE_BYTES = 1_000_000
+# Mappings and lists nested in a stack file, counting the document's own mapping and `config:`. The plan's config
+# nests a few levels; PyYAML's composer recurses once per level (1000 levels were a RecursionError), the CLI's
+# yaml.v3 stops at 10000.
+MAX_NESTING = 64
 
 
 class StackFileError(Exception):
@@ -63,6 +67,8 @@ class StackFileError(Exception):
 
 _TAG = "tag:yaml.org,2002:"
 STR, INT, FLOAT, BOOL, NULL, TIMESTAMP = (_TAG + name for name in ("str", "int", "float", "bool", "null", "timestamp"))
+MAP, SEQ = _TAG + "map", _TAG + "seq"
+CORE_TAGS = "!!str, !!int, !!float, !!bool, !!null, !!seq, !!map"
 # yaml.v3's resolveTable: the first character of a plain scalar picks what it may be (none of these: a string).
 _HINTS = {**dict.fromkeys("+-", "S"), **dict.fromkeys("0123456789", "D"), **dict.fromkeys("yYnNtTfFoO~", "M"), ".": "."}
 # yaml.v3's resolveMap: the words it knows (no yes/no/on/off: those are YAML 1.1).
@@ -191,8 +197,28 @@ def _construct_core_scalar(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> An
     return float(value) if node.tag == FLOAT else value
 
 
+def _short_tag(tag: str) -> str:
+    return ("!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag)[:60]
+
+
+def _shown_text(text: str) -> str:
+    """A scalar's text for a one-line message."""
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+class _Refusal(yaml.YAMLError):
+    """What a stack file may not hold, with where: the message after the file's name."""
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, resolving scalars as gopkg.in/yaml.v3 does, refusing duplicate keys and aliases."""
+    """PyYAML's safe loader, resolving scalars as gopkg.in/yaml.v3 does; refusing duplicate keys, aliases, nesting
+    deeper than MAX_NESTING, tags beyond the YAML 1.2 core schema and scalars the CLI would not pass on as written."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._where: list[str | int | None] = []  # the path being composed (None: the root, or a key)
+        self._depth = 0
 
     def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> str:
         if kind is yaml.ScalarNode:
@@ -200,13 +226,71 @@ class _StrictLoader(yaml.SafeLoader):
             return go_yaml_resolve(value)[0] if implicit[0] else STR
         return super().resolve(kind, value, implicit)
 
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+    def _refuse(self, reason: str, mark: Any, advice: str) -> _Refusal:
+        parts = [part for part in self._where if part is not None]
+        if len(parts) > 1 and parts[0] == "config":
+            parts = [namespaced(str(parts[1])), *parts[2:]]
+        where = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(parts[:7]))
+        where += "..." if len(parts) > 7 else ""
+        line = f" (line {mark.line + 1})" if mark is not None else ""
+        return _Refusal(f"{where + ': ' if where else ''}{reason}{line}; {advice}")
+
+    def _check(self, event: yaml.Event, is_key: bool) -> None:
+        """Refuse what yaml.v3 would read otherwise than as written, or what the plan does not take."""
+        tag = getattr(event, "tag", None)
+        no_tag = "write the value without the tag: of the tags, the plan takes the YAML 1.2 core schema's " + CORE_TAGS
+        if not isinstance(event, yaml.ScalarEvent):
+            expected = MAP if isinstance(event, yaml.MappingStartEvent) else SEQ
+            if tag is not None and tag != expected:
+                kind = "a mapping" if expected == MAP else "a list"
+                accepted = "accepted on " + kind if tag in (STR, INT, FLOAT, BOOL, NULL, MAP, SEQ) else \
+                    "accepted in stack files"
+                raise self._refuse(f"the tag {_short_tag(tag)} is not {accepted}", event.start_mark, no_tag)
+            return
+        if (tag is None and not event.implicit[0]) or tag == STR:
+            return  # quoted, a block scalar, or !!str: the text
+        if tag is None:
+            if is_key and event.value == "<<":
+                raise self._refuse("`<<` (a YAML merge key) is not accepted in stack files: the Pulumi CLI merges "
+                                   "the mapping it names", event.start_mark, "write the keys out")
+            resolved, value = go_yaml_resolve(event.value)
+        elif tag in (INT, FLOAT, BOOL, NULL):
+            resolved, value = go_yaml_resolve(event.value, tag)
+            if resolved != tag and not (tag == FLOAT and resolved == INT):
+                raise self._refuse(f"cannot decode {_short_tag(resolved)} `{_shown_text(event.value)}` as a "
+                                   f"{_short_tag(tag)} (the Pulumi CLI's error)", event.start_mark,
+                                   "give a value of that type, or no tag")
+        else:
+            accepted = "accepted on a scalar" if tag in (MAP, SEQ) else "accepted in stack files"
+            raise self._refuse(f"the tag {_short_tag(tag)} is not {accepted}", event.start_mark, no_tag)
+        if resolved == TIMESTAMP:
+            raise self._refuse(f"`{event.value}` is a timestamp to the Pulumi CLI, which hands the program Go's "
+                               "rendering of it (such as '2001-12-14 00:00:00 +0000 UTC'), not this text",
+                               event.start_mark, f"quote it ('{event.value}') to keep the text")
+        if resolved == FLOAT and not math.isfinite(value):
+            raise self._refuse(f"`{event.value}` is a float the Pulumi CLI cannot pass on (it hands config over as "
+                               "JSON, which has no infinity or NaN)", event.start_mark,
+                               "give a number, or quote it to keep the text")
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.constructor.ConstructorError(
                 None, None, "aliases (*name) are not accepted in stack files", event.start_mark
             )
-        return super().compose_node(parent, index)
+        event = self.peek_event()
+        collection = isinstance(event, yaml.CollectionStartEvent)
+        self._where.append(index.value if isinstance(index, yaml.ScalarNode) else index)
+        self._depth += collection
+        try:
+            if self._depth > MAX_NESTING:
+                raise self._refuse(f"nests more than {MAX_NESTING} levels deep", event.start_mark,
+                                   f"stack config nests a few levels; the plan reads at most {MAX_NESTING}")
+            self._check(event, is_key=isinstance(parent, yaml.MappingNode) and index is None)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= collection
+            self._where.pop()
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: set[Any] = set()
@@ -240,6 +324,8 @@ def load_yaml_mapping(path: Path, shown: str | None = None) -> dict[str, Any]:
         raise StackFileError(f"{shown} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     try:
         document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except _Refusal as exc:
+        raise StackFileError(f"{shown}: {exc}") from None
     except yaml.YAMLError as exc:
         raise StackFileError(f"{shown} is not valid YAML: {' '.join(str(exc).split())}") from None
     if document is None:
