@@ -29,6 +29,8 @@ from tools.stack_files import (
     SECRET_PLACEHOLDER,
     StackFileError,
     config_string,
+    key_problem,
+    namespaced,
     read_stack_config,
 )
 
@@ -184,7 +186,10 @@ def apply_override(values: dict[str, Any], assignment: str) -> None:
         value = raw == "true"
     elif _INTEGER.match(raw):
         value = int(raw)
-    set_config_path(values, parse_config_path(target), value, target)
+    top, *path = parse_config_path(target)
+    if key_problem(str(top)):
+        raise StackFileError(f"--set: {key_problem(str(top))}")
+    set_config_path(values, [namespaced(str(top)), *path], value, target)  # ns:config:key is ns:key, as for the CLI
 
 
 def set_config_path(values: dict[str, Any], parts: list[str | int], value: Any, target: str) -> None:

@@ -336,8 +336,20 @@ def load_yaml_mapping(path: Path, shown: str | None = None) -> dict[str, Any]:
 
 
 def namespaced(key: str) -> str:
-    """`key` with the project's namespace when it has none, as the CLI reads it."""
-    return key if ":" in key else f"{PROJECT}:{key}"
+    """`key` as the CLI reads it: with the project's namespace when it has none (`stackConfigNamespacedWithProject`
+    in sdk/go/common/workspace/loaders.go), and `ns:config:name` as `ns:name` (`config.ParseKey`'s old form)."""
+    if ":" not in key:
+        return f"{PROJECT}:{key}"
+    namespace, *middle, name = key.split(":")
+    return f"{namespace}:{name}" if middle == ["config"] else key
+
+
+def key_problem(key: str) -> str | None:
+    """The CLI's reason to refuse a config key (`config.ParseKey`, sdk/go/common/resource/config/key.go), or None."""
+    if key.count(":") <= 1 or (key.count(":") == 2 and key.split(":")[1] == "config"):
+        return None
+    return (f"could not parse {key} as a configuration key "
+            "(configuration keys should be of the form `<namespace>:<name>`)")
 
 
 class ProjectConfig:
@@ -499,8 +511,17 @@ def read_stack_config(
     from components.config import secret_keys_of_model
 
     secret_maps = {f"{PROJECT}:{key}" for key in secret_keys_of_model()}
+    spelled: dict[str, str] = {}
     for key, value in config.items():
         full = namespaced(key)
+        if full in spelled:
+            raise StackFileError(
+                f"{shown}: {full} is set twice, as `{spelled[full]}` and `{key}`: the Pulumi CLI reads both as "
+                f"{full} and keeps either value (Go's map order decides); keep one")
+        spelled[full] = key
+        if key_problem(key):
+            problems.append(f"{key}: {key_problem(key)}")
+            continue
         leaves = secure_leaves(value, full)
         if full in secret_maps and isinstance(value, (dict, list)) and leaves:
             # The CLI hands the program the whole map as one secret: a plain value inside would pass unseen.
