@@ -71,6 +71,8 @@ class BackupBucket(pulumi.ComponentResource):
     """Id of the bucket's customer-managed encryption key."""
     log_bucket_name: pulumi.Output[str]
     """Name of the bucket that receives the backup bucket's access logs."""
+    storage_agent_email: pulumi.Output[str]
+    """The project's Cloud Storage service agent, which uses the key (and publishes change notifications)."""
 
     def __init__(self, name: str, args: BackupBucketArgs, opts: pulumi.ResourceOptions | None = None):
         # Declared on the component, so the policy pack knows a backup bucket by the plan, not by a label alone.
@@ -83,6 +85,7 @@ class BackupBucket(pulumi.ComponentResource):
 
         # Cloud Storage encrypts and decrypts with the project's service agent, which must be allowed to use the key.
         storage_agent = gcp.storage.get_project_service_account_output(project=args.project, opts=args.lookup_options)
+        self.storage_agent_email = storage_agent.email_address
         rotating = rotating_key(
             self, name, ring_name=f"{args.bucket_name}-ring", key_name=f"{args.bucket_name}-key",
             grant_name=f"{name}-key-storage-agent", project=args.project, location=args.region,

@@ -15,6 +15,8 @@ from typing import TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
+from core.roles import TRANSFER_SOURCE_NOTIFIER
+
 from . import defaults
 from .backup_bucket import BackupBucket, BackupBucketArgs
 from .building_blocks import days_to_seconds
@@ -33,7 +35,7 @@ SINK_ROLES = ("roles/storage.objectCreator", "roles/storage.objectViewer", "role
 # instead of the console's legacyBucketOwner, which could also delete objects and change IAM), its service
 # agent role in the job's project for the topic and subscription, and the source project's Cloud Storage
 # agent publishes the notifications to that topic.
-SOURCE_NOTIFIER_PERMISSIONS = ("storage.buckets.get", "storage.buckets.update")
+SOURCE_NOTIFIER_PERMISSIONS = TRANSFER_SOURCE_NOTIFIER.permissions
 TRANSFER_AGENT_PROJECT_ROLE = "roles/storagetransfer.serviceAgent"
 NOTIFICATION_PUBLISHER_ROLE = "roles/pubsub.publisher"
 
@@ -192,8 +194,10 @@ class ReplicationAccessArgs:
 
     project: str
     """Project of the transfer jobs (where the Pub/Sub topic and subscription live)."""
-    source_project: pulumi.Input[str]
-    """Project of the source buckets, whose Cloud Storage agent publishes the change notifications."""
+    source_storage_agent: pulumi.Input[str]
+    """Email of the source project's Cloud Storage service agent, which publishes the change notifications: the
+    primary stack exports it (`storageServiceAgent`), since looking it up from here would need
+    resourcemanager.projects.get on the source project."""
     lookup_options: pulumi.InvokeOutputOptions | None = None
     """Options of the service-agent look-ups (they wait for the APIs)."""
 
@@ -211,9 +215,6 @@ class ReplicationAccess(pulumi.ComponentResource):
         transfer_agent = gcp.storage.get_transfer_project_service_account_output(
             project=args.project, opts=args.lookup_options
         )
-        source_storage_agent = gcp.storage.get_project_service_account_output(
-            project=args.source_project, opts=args.lookup_options
-        )
         self.grants = (
             gcp.projects.IAMMember(
                 f"{name}-agent-topics", project=args.project, role=TRANSFER_AGENT_PROJECT_ROLE,
@@ -221,7 +222,7 @@ class ReplicationAccess(pulumi.ComponentResource):
             ),
             gcp.projects.IAMMember(
                 f"{name}-source-publisher", project=args.project, role=NOTIFICATION_PUBLISHER_ROLE,
-                member=source_storage_agent.member, opts=child,
+                member=pulumi.Output.concat("serviceAccount:", args.source_storage_agent), opts=child,
             ),
         )
         self.register_outputs({})

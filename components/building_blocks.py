@@ -138,6 +138,8 @@ class JobRuntime:
     scheduler_retry_count: int
     scheduler: gcp.serviceaccount.Account
     labels: dict[str, str]
+    runner_watch_role: pulumi.Input[str] | None = None
+    """The custom role that lets a manual runner follow the execution it started (`projects/P/roles/ID`)."""
 
 
 # Runs a job with overridden args (run.jobs.run + run.jobs.runWithOverrides), nothing else:
@@ -224,4 +226,9 @@ def scheduled_job(parent: pulumi.Resource, prefix: str, runtime: JobRuntime, spe
             f"{name}-manual-runner-{index}", name=job.name, project=runtime.project, location=runtime.region,
             role=MANUAL_RUN_ROLE, member=member, opts=child,
         )
+        if runtime.runner_watch_role is not None:
+            gcp.cloudrunv2.JobIamMember(
+                f"{name}-manual-runner-{index}-watch", name=job.name, project=runtime.project,
+                location=runtime.region, role=runtime.runner_watch_role, member=member, opts=child,
+            )
     return job

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from core.roles import BACKUP_RUN_WATCHER
 from core.schedule import max_interval_hours
 
 from .building_blocks import JobRuntime, JobSpec, ReadableSecret, readable_secret, scheduled_job
@@ -55,6 +56,8 @@ class ScheduledDatabaseBackupArgs:
     """Whether the backup schedules are paused (a standby site that is not promoted)."""
     labels: dict[str, str]
     """Labels on the jobs and secrets."""
+    role_generation: int = 1
+    """Build generation of the custom role it defines (`deploy.generation`)."""
 
 
 class ScheduledDatabaseBackup(pulumi.ComponentResource):
@@ -95,11 +98,18 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
             f"{name}-checker-read-only", bucket=args.bucket_name, role="roles/storage.objectViewer",
             member=checker.member, opts=child,
         )
+        # Manual runners wait for the run they start (`gcloud run jobs execute --wait`): they also need to read
+        # its execution, which roles/run.jobsExecutorWithOverrides does not grant.
+        watcher = gcp.projects.IAMCustomRole(
+            f"{name}-run-watcher", project=args.project, role_id=BACKUP_RUN_WATCHER.role_id(args.role_generation),
+            title=BACKUP_RUN_WATCHER.title, permissions=list(BACKUP_RUN_WATCHER.permissions), opts=child,
+        ) if settings.manual_runners else None
         self.runtime = JobRuntime(
             project=args.project, region=args.region, image=settings.image, cpu=settings.cpu,
             memory_mib=settings.memory_mib, retries=settings.task_retries,
             attempt_deadline_seconds=settings.attempt_deadline_seconds,
             scheduler_retry_count=settings.scheduler_retry_count, scheduler=scheduler, labels=args.labels,
+            runner_watch_role=watcher.name if watcher else None,
         )
         env = {"BACKUP_BUCKET": args.bucket_name, "BACKUP_PREFIX": settings.object_prefix}
         database_url = self.job_secret("database-url", args.database_url, writer)

@@ -15,11 +15,11 @@ import pulumi
 import pulumi_gcp as gcp
 from pydantic import SecretStr
 
+from core.roles import TRANSFER_SOURCE_NOTIFIER
 from core.schedule import max_interval_hours
 
 from .backup_bucket import BackupBucket, BackupBucketArgs
 from .bucket_replica import (
-    SOURCE_NOTIFIER_PERMISSIONS,
     BucketReplica,
     BucketReplicaArgs,
     ReplicationAccess,
@@ -88,7 +88,7 @@ class SitePart(pulumi.ComponentResource):
             project=config.gcp.project, region=config.gcp.region, bucket_name=bucket_name, settings=settings,
             database_url=secret(config, config.database_url, "databaseUrl"),
             scratch_database_url=secret(config, config.scratch_database_url, "scratchDatabaseUrl"),
-            paused=not config.active, labels=config.labels,
+            paused=not config.active, labels=config.labels, role_generation=config.deploy.generation,
         ), self.child())
         self.exports["databaseBackupJobs"] = backups.job_names
         self.exports["databaseBackupWriter"] = backups.writer_email
@@ -130,15 +130,19 @@ class PrimarySite(SitePart):
         # The standby site's event-driven replication sets up change notifications on these buckets: the least
         # that allows it, granted by the dr stack to its transfer agent on each source bucket.
         notifier = gcp.projects.IAMCustomRole(
-            "transfer-source-notifier", project=config.gcp.project, role_id="raptorflowTransferSourceNotifier",
-            title="raptorflow-dr: set up change notifications for cross-region replication",
-            permissions=list(SOURCE_NOTIFIER_PERMISSIONS), opts=self.child(),
+            "transfer-source-notifier", project=config.gcp.project,
+            role_id=TRANSFER_SOURCE_NOTIFIER.role_id(config.deploy.generation), title=TRANSFER_SOURCE_NOTIFIER.title,
+            permissions=list(TRANSFER_SOURCE_NOTIFIER.permissions), opts=self.child(),
         )
         self.exports.update({
             "project": config.gcp.project, "transferSourceNotifierRole": notifier.name, "region": config.gcp.region,
             "databaseDumpsBucket": dumps.bucket_name, "databaseDumpsBucketUrl": dumps.url,
             "databaseDumpsKmsKey": dumps.kms_key_id, "databaseDumpsLogBucket": dumps.log_bucket_name,
             "userFilesBucket": config.user_files_bucket, "standbyRegion": config.standby_region,
+            # The standby stack grants it the right to publish change notifications: read here, where looking it
+            # up needs no more than this stack's own rights (from dr it would need resourcemanager.projects.get
+            # on this project).
+            "storageServiceAgent": dumps.storage_agent_email,
         })
         self.register_outputs({})
 
@@ -157,7 +161,7 @@ class StandbySite(SitePart):
         access = None
         if any(settings.transfer.event_driven for _, _, settings in copies.values()):
             access = ReplicationAccess("replication-access", ReplicationAccessArgs(
-                project=config.gcp.project, source_project=prod.require_output("project"),
+                project=config.gcp.project, source_storage_agent=prod.require_output("storageServiceAgent"),
                 lookup_options=self.lookups,
             ), self.child())
         for output, (slug, role, settings) in copies.items():

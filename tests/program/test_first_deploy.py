@@ -120,6 +120,27 @@ def test_replication_waits_for_every_grant_it_needs(dr_plan, prod_plan):
         assert needed <= set(job.dependencies), f"{job.name} may start before it can set up notifications"
 
 
+def test_dr_reads_prods_storage_agent_from_prods_outputs_and_looks_up_nothing_in_prod(monkeypatch, prod_plan):
+    # get_project_service_account on prod's project from the dr stack needs resourcemanager.projects.get on prod,
+    # which the dr identity lacks (https://cloud.google.com/storage/docs/projects#service-agents): prod exports it.
+    import tools.offline as offline
+
+    asked: list[tuple[str, str | None]] = []
+    answer = offline._invoke_result
+
+    def recording(token, args):
+        asked.append((token.rsplit(":", 1)[-1], args.get("project")))
+        return answer(token, args)
+
+    monkeypatch.setattr(offline, "_invoke_result", recording)
+    dr = offline.plan_stack("dr", ("raptorflow-dr:labels.team=adoption",), as_filed={"prod": prod_plan})
+    assert asked and {project for _, project in asked} == {"raptorflow-dr"}, asked
+    agent = prod_plan.outputs["storageServiceAgent"]
+    assert agent.endswith("@gs-project-accounts.iam.gserviceaccount.com")
+    publisher = dr.named("replication-access-source-publisher").inputs
+    assert (publisher["role"], publisher["member"]) == ("roles/pubsub.publisher", f"serviceAccount:{agent}")
+
+
 def test_the_notifier_role_is_the_least_that_sets_up_notifications(prod_plan):
     role = prod_plan.named("transfer-source-notifier").inputs
     assert tuple(role["permissions"]) == SOURCE_NOTIFIER_PERMISSIONS == CUSTOM_ROLE_PERMISSIONS
@@ -151,11 +172,28 @@ def test_cloud_run_sizes_are_what_the_api_accepts(cpu, memory, message):
     assert DatabaseBackupSettings(image="img", cpu="4", memory_mib=2048).cpu == "4"
 
 
-def test_pre_deploy_runners_may_run_the_backup_jobs_with_overrides_and_nothing_more(prod_plan):
+def test_pre_deploy_runners_may_run_the_backup_jobs_and_wait_for_them_and_nothing_more(prod_plan):
+    # `gcloud run jobs execute --wait` polls the execution it started: run.executions.get, which
+    # roles/run.jobsExecutorWithOverrides lacks (https://cloud.google.com/run/docs/reference/iam/roles).
+    runner = "serviceAccount:deploy@raptorflow-prod.iam.gserviceaccount.com"
+    role = prod_plan.named("db-backup-run-watcher")
+    assert role.inputs["permissions"] == ["run.executions.get", "run.executions.list", "run.operations.get"]
+    watch_role = f"projects/raptorflow-prod/roles/{role.inputs['roleId']}"
     grants = [r.inputs for r in prod_plan.of_type("gcp:cloudrunv2/jobIamMember:JobIamMember")
-              if r.inputs["role"] == "roles/run.jobsExecutorWithOverrides"]
-    assert sorted(g["name"] for g in grants) == ["db-backup-full", "db-backup-schema"]
-    assert {g["member"] for g in grants} == {"serviceAccount:deploy@raptorflow-prod.iam.gserviceaccount.com"}
+              if r.inputs["member"] == runner]
+    assert sorted((g["name"], g["role"]) for g in grants) == [
+        ("db-backup-full", watch_role), ("db-backup-full", "roles/run.jobsExecutorWithOverrides"),
+        ("db-backup-schema", watch_role), ("db-backup-schema", "roles/run.jobsExecutorWithOverrides"),
+    ]
+
+
+@pytest.mark.parametrize("generation", [1, 2])
+def test_custom_role_ids_carry_the_build_generation_so_a_rebuild_never_reuses_one(make_plan, generation):
+    # A deleted custom role's id stays taken for 7-37 days (cloud.google.com/iam/docs/creating-custom-roles).
+    prod = make_plan("prod", f"raptorflow-dr:deploy.generation={generation}")
+    ids = sorted(r.inputs["roleId"] for r in prod.of_type("gcp:projects/iAMCustomRole:IAMCustomRole"))
+    assert ids == [f"raptorflowBackupRunWatcherG{generation}", f"raptorflowTransferSourceNotifierG{generation}"]
+    assert prod.outputs["transferSourceNotifierRole"].endswith(f"/roles/raptorflowTransferSourceNotifierG{generation}")
 
 
 def test_existing_dns_records_and_vercel_vars_are_adopted_not_created(make_plan):

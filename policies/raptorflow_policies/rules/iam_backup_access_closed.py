@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
+from core.roles import TRANSFER_SOURCE_NOTIFIER
+
 from .._base import (
     BUCKET,
     RUN_JOB,
@@ -23,8 +25,6 @@ SERVICE_MEMBERS = ("serviceAccount:",)
 AUTHORITATIVE = ("IAMBinding", "IAMPolicy")
 RUN_JOB_GRANTS = ("gcp:cloudrunv2/jobIamMember:JobIamMember", "gcp:cloudrunv2/jobIamBinding:JobIamBinding",
                   "gcp:cloudrunv2/jobIamPolicy:JobIamPolicy")
-NOTIFIER_ROLE = "TransferSourceNotifier"
-"""The one custom role the plan grants on a backup bucket: the standby's transfer agent watching it for changes."""
 ABOVE_PROJECT = ("gcp:folder/", "gcp:organizations/")
 REACHING_ROLES = ("roles/storage.", "roles/cloudkms.", "roles/owner", "roles/editor", "roles/viewer")
 KEY_TYPES = ("gcp:serviceaccount/key:Key", "gcp:storage/hmacKey:HmacKey")
@@ -47,7 +47,7 @@ def _check(args, violate):
             violate(f"{grant.name} sets the whole IAM {'policy' if kind.endswith('Policy') else 'binding'} of backup "
                     "storage: it silently removes grants the plan makes elsewhere (the standby's copy)", grant.urn)
         for role, member in grants(grant.props) if is_iam_grant(kind) else []:
-            if on_backup and not role.startswith("roles/") and not role.endswith(NOTIFIER_ROLE):
+            if on_backup and not role.startswith("roles/") and not TRANSFER_SOURCE_NOTIFIER.names(role):
                 violate(f"{grant.name} grants the custom role {role} on backup storage: what it permits is not "
                         "in the plan", grant.urn)
             if on_job and not member.startswith(SERVICE_MEMBERS):

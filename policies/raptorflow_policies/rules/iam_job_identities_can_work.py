@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
+from core.roles import TRANSFER_SOURCE_NOTIFIER
+
 from .._base import (
     BUCKET,
     CRYPTO_KEY,
@@ -28,8 +30,7 @@ SECRET = "gcp:secretmanager/secret:Secret"
 SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
 SECRET_GRANT = "gcp:secretmanager/secretIamMember:SecretIamMember"
 CUSTOM_ROLE = "gcp:projects/iAMCustomRole:IAMCustomRole"
-NOTIFIER_PERMISSIONS = ("storage.buckets.get", "storage.buckets.update")
-NOTIFIER_ROLE_SUFFIX = "TransferSourceNotifier"
+NOTIFIER_PERMISSIONS = TRANSFER_SOURCE_NOTIFIER.permissions
 SECRET_AGENT = "@gcp-sa-secretmanager.iam.gserviceaccount.com"
 KEY_USER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 BUCKET_ROLE = {"backup": "roles/storage.objectCreator", "restore-check": "roles/storage.objectViewer"}
@@ -134,7 +135,7 @@ def _check(args, violate):
                 if target and not _has(transfer, "storage", target, (role,)):
                     need(f"the transfer service agent lacks {role} on {target}", f"transfer job {job.name}", job.urn)
             if spec == "replicationSpec" and source:
-                if not any(k == "storage" and t == source and r.endswith(NOTIFIER_ROLE_SUFFIX) for k, t, r in transfer):
+                if not any(k == "storage" and t == source and TRANSFER_SOURCE_NOTIFIER.names(r) for k, t, r in transfer):
                     need(f"the transfer service agent may not watch {source} for changes (the source notifier role)",
                          f"transfer job {job.name}", job.urn)
                 for role, agent in (("roles/storagetransfer.serviceAgent", TRANSFER_AGENT),
