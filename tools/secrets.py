@@ -23,17 +23,21 @@ Exit codes: 0 every secret the stack needs is set; 1 some are still missing or
 in plain text (with `--list`: the list is not empty); 2 the stack file or its
 config is invalid; 3 the Pulumi CLI is missing, has no such stack, refused a
 value, or said it set one that the stack file, read again afterwards, does not
-hold as a `secure:` value (each is named); 130 interrupted (values already set
-stay set).
+hold as a `secure:` value (each is named); 130 interrupted by SIGINT (Ctrl-C),
+SIGTERM or SIGHUP - one line says which secrets were set, and they stay set; a
+signal while the CLI writes a value waits until it is written, so the stack
+file is never left half-written.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +56,52 @@ EXIT_OK, EXIT_MISSING, EXIT_CONFIG, EXIT_CLI, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 class CliError(Exception):
     """The Pulumi CLI is missing or refused a command; the message is safe to print."""
+
+
+class Interrupted(BaseException):
+    """SIGINT, SIGTERM or SIGHUP (or the end of a terminal's input): stop asking; what was set stays set."""
+
+    def __init__(self, how: str, setting: str | None = None):
+        super().__init__(how)
+        self.how, self.setting = how, setting
+
+
+class Signals:
+    """The handler of SIGINT, SIGTERM and SIGHUP: raise Interrupted - except while the CLI writes the stack
+    file, which a signal would cut half-way (the child is killed when `subprocess.run` unwinds): then the signal
+    waits until the value is set. A second signal meanwhile does not wait."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.setting: str | None = None
+        self.pending: str | None = None
+
+    def __call__(self, signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        if self.setting is None or self.pending is not None:
+            raise Interrupted(name, self.setting)
+        self.pending = name
+
+    @contextmanager
+    def deferred(self, path: str) -> Iterator[None]:
+        """Hold a signal while `path` is being set; raise it once that is done."""
+        self.setting = path
+        try:
+            yield
+        finally:
+            self.setting = None
+        if self.pending is not None:
+            raise Interrupted(self.pending)
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        previous = {number: signal.signal(number, self) for number in self.SIGNALS}
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
 
 
 @dataclass(frozen=True)
@@ -147,10 +197,33 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m tools.secrets`."""
     parser = argparse.ArgumentParser(prog="python -m tools.secrets", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack", metavar="STACK", help="stack name, e.g. prod")
-    parser.add_argument("--list", action="store_true", help="only list the secrets that are missing or in plain text, and how to set them")
+    parser.add_argument("--list", action="store_true",
+                        help="only list the secrets that are missing or in plain text, and how to set them")
     parser.add_argument("--project-dir", type=Path, default=ROOT, metavar="DIR",
                         help="folder of Pulumi.yaml and the stack files (default: this repo)")
     args = parser.parse_args(argv)
+    signals = Signals()
+    done: list[str] = []
+    try:
+        with signals.installed():
+            return _run(args, signals, done)
+    except Interrupted as exc:
+        for number in Signals.SIGNALS:  # the message is the last thing this does: nothing may cut it
+            signal.signal(number, signal.SIG_IGN)
+        lead = "\n" if sys.stderr.isatty() else ""  # after a prompt at a terminal
+        if exc.setting:
+            print(f"{lead}interrupted by {exc.how} while setting {exc.setting}: run this again (it asks again for "
+                  f"{exc.setting} if it was not set)", file=sys.stderr)
+        elif done:
+            print(f"{lead}interrupted by {exc.how}: the secrets set so far stay set ({', '.join(done)}); run this "
+                  "again to set the rest", file=sys.stderr)
+        else:
+            print(f"{lead}interrupted by {exc.how}: nothing was set; run this again", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run(args: argparse.Namespace, signals: Signals, done: list[str]) -> int:
+    """What `main` does, with the signal handlers installed; `done` collects the keys set."""
     stack, stack_file = args.stack, f"Pulumi.{args.stack}.yaml"
     try:
         needed = unset(stack, args.project_dir)
@@ -175,21 +248,21 @@ def main(argv: list[str] | None = None) -> int:
         if plain:
             print(f"stack {stack}: {stack_file} holds {', '.join(plain)} in plain text, which does not count as "
                   "set; the value given here replaces it (rotate it if the file was ever committed)", file=sys.stderr)
-        ask, done = _reader(), []
+        ask = _reader()
         for item in needed:
             secret = item.secret
             value = ask(f"{secret.path} ({secret.purpose}{', now in plain text' if item.plain else ''}): ")
             if not value:
                 continue
-            set_secret(cli, stack, secret.path, value, args.project_dir)
-            done.append(secret.path)
-            print(f"set {secret.path}")
+            with signals.deferred(secret.path):
+                set_secret(cli, stack, secret.path, value, args.project_dir)
+                done.append(secret.path)
+                print(f"set {secret.path}", flush=True)
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CLI
-    except (KeyboardInterrupt, EOFError):
-        print("\ninterrupted: the secrets set so far stay set; run again to set the rest", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except EOFError:  # Ctrl-D at a prompt
+        raise Interrupted("the end of input") from None
     # The CLI's success is not the proof: the stack file, read again, must hold each value as a ciphertext.
     try:
         left = unset(stack, args.project_dir)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.pulumi_stand_in import calls, install
 from tools.offline import ROOT
@@ -203,3 +206,92 @@ def test_it_reads_the_stack_file_again_and_names_each_secret_the_cli_did_not_sto
         "check which stack file the CLI writes, then run this again")
     assert "every secret it needs is set" not in result.stdout
     assert not any(value in result.stdout + result.stderr for value in VALUES), "a secret was echoed"
+
+
+@pytest.fixture
+def start(project: Path):
+    """Starts `python -m tools.secrets prod` reading values from a pipe the test writes to; kills what is left."""
+    started: list[subprocess.Popen] = []
+
+    def launch(env: dict[str, str]) -> subprocess.Popen:
+        started.append(subprocess.Popen([sys.executable, "-m", "tools.secrets", "prod", "--project-dir", str(project)],
+                                        cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True))
+        return started[-1]
+
+    yield launch
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
+def wait_for(process: subprocess.Popen, condition, what: str, seconds: float = 30) -> None:
+    """Until `condition()` holds; a failure (with the command's stderr) if the command ends first or it takes long."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if process.poll() is not None:
+            assert process.stderr
+            pytest.fail(f"the command ended (exit {process.returncode}) before {what}: {process.stderr.read()}")
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def children(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+
+
+def stored_as_secure(project: Path, key: str) -> bool:
+    config = (yaml.safe_load((project / "Pulumi.prod.yaml").read_text()) or {}).get("config") or {}
+    return isinstance(config.get(f"raptorflow-dr:{key}"), dict) and "secure" in config[f"raptorflow-dr:{key}"]
+
+
+def stop(process: subprocess.Popen) -> tuple[str, str]:
+    """SIGTERM to the command alone (as `kill PID` or a supervisor sends it); its stdout and stderr once it ends."""
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+    return process.communicate()
+
+
+def test_sigterm_while_it_waits_for_a_value_exits_130_in_one_line_and_what_was_set_stays_set(project, stand_in,
+                                                                                              tmp_path, start):
+    process = start(stand_in)
+    assert process.stdin
+    process.stdin.write(VALUES[0] + "\n")
+    process.stdin.flush()
+    # databaseUrl is stored and the CLI has exited: the command now waits for the next line.
+    wait_for(process, lambda: stored_as_secure(project, "databaseUrl") and not children(process.pid),
+             "the first value was set")
+    out, err = stop(process)
+    assert process.returncode == 130, err
+    assert out.splitlines() == ["set databaseUrl"]
+    assert err.strip().splitlines() == [
+        "interrupted by SIGTERM: the secrets set so far stay set (databaseUrl); run this again to set the rest"]
+    assert stored_as_secure(project, "databaseUrl")
+    assert len(set_calls(tmp_path)) == 1
+
+    again = run(project, stand_in, "\n".join(VALUES[1:]) + "\n")
+    assert again.returncode == 0, again.stderr
+    assert [call["stdin"] for call in set_calls(tmp_path)] == VALUES, "it asks only for what is still missing"
+
+
+def test_sigterm_while_the_cli_sets_a_value_lets_it_finish_then_exits_130(project, stand_in, tmp_path, start):
+    # A stand-in CLI that takes its time over `config set`: a SIGTERM meanwhile must not kill it half-way
+    # through writing the stack file.
+    marker = tmp_path / "setting"
+    env = wrapped(tmp_path, stand_in, f"""\
+        if args[:2] == ["config", "set"]:
+            open({str(marker)!r}, "w").close(); time.sleep(2)
+        """)
+    process = start(env)
+    assert process.stdin
+    process.stdin.write("\n".join(VALUES) + "\n")
+    process.stdin.flush()
+    wait_for(process, marker.exists, "the first `config set` began")
+    out, err = stop(process)
+    assert process.returncode == 130, err
+    assert out.splitlines() == ["set databaseUrl"]
+    assert err.strip().splitlines() == [
+        "interrupted by SIGTERM: the secrets set so far stay set (databaseUrl); run this again to set the rest"]
+    assert stored_as_secure(project, "databaseUrl"), "the value being set when the signal came was set"
+    assert len(set_calls(tmp_path)) == 1
