@@ -9,24 +9,29 @@ file as the Pulumi CLI does, lists what is missing, and - unless `--list` - asks
 for each value and hands it to `pulumi config set --secret [--path]` on standard
 input, so it never appears in a process list, a shell history or a log.
 
-A secret written in the stack file as a plain value (not `secure:`) is not set:
-it is listed, marked PLAIN TEXT (its value is never printed), and asked for like
-a missing one - `pulumi config set --secret` replaces it with a ciphertext.
+A secret the stack needs that the stack file holds as a plain value (not
+`secure:`) does not count as set: the command refuses the file before asking for
+anything (exit 2), naming each such key with the `pulumi config set --secret`
+command that replaces it - never its value, which should be rotated if the file
+was ever committed. `tools.plan` and `pulumi preview` refuse such a file too.
 
 At a terminal the prompt does not echo; from a pipe it reads one value per line,
 in the order `--list` prints (a line may end in CRLF, and a byte-order mark
 before the first is dropped: a file saved on Windows gives the same values). An
 empty answer skips that key. Run it again at any time: it only asks for what is
-still missing.
+still missing. Before it says every secret is set, it reads the stack file again.
 
-Exit codes: 0 every secret the stack needs is set; 1 some are still missing or
-in plain text (with `--list`: the list is not empty); 2 the stack file or its
-config is invalid; 3 the Pulumi CLI is missing, has no such stack, refused a
-value, or said it set one that the stack file, read again afterwards, does not
-hold as a `secure:` value (each is named); 130 interrupted by SIGINT (Ctrl-C),
-SIGTERM or SIGHUP - one line says which secrets were set, and they stay set; a
-signal while the CLI writes a value waits until it is written, so the stack
-file is never left half-written.
+Exit codes:
+  0    every secret the stack needs is set (the stack file, read again, holds
+       each as a `secure:` value);
+  1    some are still missing (with `--list`: the list is not empty);
+  2    the stack file or its config is invalid, or holds a secret in plain text;
+  3    the Pulumi CLI is missing, has no such stack, refused a value, or said it
+       set one that the stack file, read again, does not hold (each is named);
+  130  interrupted by SIGINT (Ctrl-C), SIGTERM or SIGHUP: one line says which
+       secrets were set, and they stay set. A signal that comes while the CLI
+       writes a value takes effect once it is written, so the stack file is never
+       left half-written (a second signal does not wait).
 """
 
 from __future__ import annotations
@@ -38,7 +43,6 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,25 +108,13 @@ class Signals:
                 signal.signal(number, handler)
 
 
-@dataclass(frozen=True)
-class Unset:
-    """A secret the stack needs that its stack file does not hold as a `secure:` value."""
-
-    secret: RequiredSecret
-    plain: bool
-    """It is there, in plain text: not a secret, and refused by the program (never shown here)."""
-
-    def label(self) -> str:
-        return f"{self.secret.path} (in plain text)" if self.plain else self.secret.path
-
-
 def _is_ciphertext(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"secure"}
 
 
-def unset(stack: str, project_dir: Path) -> list[Unset]:
-    """The secrets `stack` needs and its stack file lacks or holds in plain text, in the order of
-    `required_secrets`; StackFileError when the stack file or its config is invalid."""
+def missing(stack: str, project_dir: Path) -> list[RequiredSecret]:
+    """The secrets `stack` needs and its stack file lacks, in the order of `required_secrets`; StackFileError when
+    the stack file or its config is invalid, or holds a secret it needs in plain text (never shown)."""
     from pydantic import ValidationError
 
     from components.config import StackConfig, missing_secrets, required_secrets
@@ -140,9 +132,17 @@ def unset(stack: str, project_dir: Path) -> list[Unset]:
     prefix = f"{PROJECT}:"
     raw = {namespaced(key).removeprefix(prefix): value for key, value in (document.get("config") or {}).items()
            if namespaced(key).startswith(prefix)}
+    needed = required_secrets(config)
     # Set means a ciphertext at the key (or around it: a secret map set whole); anything else is plain text.
-    return [Unset(secret, plain=secret.path not in lacking) for secret in required_secrets(config)
-            if secret.path in lacking or not _is_ciphertext(lookup(raw, secret.path, stop=_is_ciphertext))]
+    plain = [secret for secret in needed if secret.path not in lacking
+             and not _is_ciphertext(lookup(raw, secret.path, stop=_is_ciphertext))]
+    if plain:
+        raise StackFileError(
+            f"Pulumi.{stack}.yaml holds {len(plain)} secret(s) in plain text, which do not count as set (values not "
+            "shown; rotate any that was ever committed):\n  " + "\n  ".join(
+                f"{prefix}{secret.path}: is plain text, not a `secure:` value; replace it with "
+                f"`{secret.command(stack)}`" for secret in plain))
+    return [secret for secret in needed if secret.path in lacking]
 
 
 def pulumi_cli() -> PulumiCommand:
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.secrets", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack", metavar="STACK", help="stack name, e.g. prod")
     parser.add_argument("--list", action="store_true",
-                        help="only list the secrets that are missing or in plain text, and how to set them")
+                        help="only list the missing secrets and how to set them")
     parser.add_argument("--project-dir", type=Path, default=ROOT, metavar="DIR",
                         help="folder of Pulumi.yaml and the stack files (default: this repo)")
     args = parser.parse_args(argv)
@@ -226,32 +226,24 @@ def _run(args: argparse.Namespace, signals: Signals, done: list[str]) -> int:
     """What `main` does, with the signal handlers installed; `done` collects the keys set."""
     stack, stack_file = args.stack, f"Pulumi.{args.stack}.yaml"
     try:
-        needed = unset(stack, args.project_dir)
+        needed = missing(stack, args.project_dir)
     except StackFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     if not needed:
         print(f"stack {stack}: every secret it needs is set")
         return EXIT_OK
-    plain = [item.secret.path for item in needed if item.plain]
     if args.list:
-        print(f"stack {stack} lacks {len(needed)} secret(s)" + (
-            f" ({len(plain)} of them in plain text in {stack_file}, which does not count as set):" if plain else ":"))
-        for item in needed:
-            note = (f"; PLAIN TEXT in {stack_file} now: this replaces it (rotate the value if the file was ever "
-                    "committed)") if item.plain else ""
-            print(f"  {item.secret.command(stack)}    # {item.secret.purpose}{note}")
+        print(f"stack {stack} lacks {len(needed)} secret(s):")
+        for secret in needed:
+            print(f"  {secret.command(stack)}    # {secret.purpose}")
         return EXIT_MISSING
     try:
         cli = pulumi_cli()
         check_stack(cli, stack, args.project_dir)
-        if plain:
-            print(f"stack {stack}: {stack_file} holds {', '.join(plain)} in plain text, which does not count as "
-                  "set; the value given here replaces it (rotate it if the file was ever committed)", file=sys.stderr)
         ask = _reader()
-        for item in needed:
-            secret = item.secret
-            value = ask(f"{secret.path} ({secret.purpose}{', now in plain text' if item.plain else ''}): ")
+        for secret in needed:
+            value = ask(f"{secret.path} ({secret.purpose}): ")
             if not value:
                 continue
             with signals.deferred(secret.path):
@@ -265,18 +257,18 @@ def _run(args: argparse.Namespace, signals: Signals, done: list[str]) -> int:
         raise Interrupted("the end of input") from None
     # The CLI's success is not the proof: the stack file, read again, must hold each value as a ciphertext.
     try:
-        left = unset(stack, args.project_dir)
+        left = [secret.path for secret in missing(stack, args.project_dir)]
     except StackFileError as exc:
-        print(f"error: after setting {len(done)} secret(s): {exc}", file=sys.stderr)
+        print(f"error: after setting {', '.join(done) or 'nothing'}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    unstored = [item.label() for item in left if item.secret.path in done]
+    unstored = [path for path in left if path in done]
     if unstored:
         print(f"error: stack {stack}: `pulumi config set --secret` succeeded, but {args.project_dir / stack_file}, "
-              f"read again, does not hold {', '.join(unstored)} as `secure:` value{'s' if len(unstored) > 1 else ''}; "
-              "check which stack file the CLI writes, then run this again", file=sys.stderr)
+              f"read again, does not hold {', '.join(unstored)}; check which stack file the CLI writes, then run "
+              "this again", file=sys.stderr)
         return EXIT_CLI
     if left:
-        print(f"stack {stack}: still missing {', '.join(item.label() for item in left)}", file=sys.stderr)
+        print(f"stack {stack}: still missing {', '.join(left)}", file=sys.stderr)
         return EXIT_MISSING
     print(f"stack {stack}: every secret it needs is set")
     return EXIT_OK

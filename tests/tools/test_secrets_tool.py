@@ -133,29 +133,23 @@ def with_plain_secrets(project: Path) -> Path:
     return stack_file
 
 
-def test_a_secret_in_plain_text_is_listed_as_not_set_with_its_command_and_never_printed(project):
-    with_plain_secrets(project)
-    result = run(project, dict(os.environ), "", "--list")
-    assert result.returncode == 1, result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[0] == ("stack prod lacks 5 secret(s) (2 of them in plain text in Pulumi.prod.yaml, which does not "
-                        "count as set):")
-    plain_lines = [line for line in lines if "PLAIN TEXT" in line]
-    assert [line.split("#")[0].strip() for line in plain_lines] == [
-        "pulumi config set --secret --stack prod 'databaseUrl'",
-        "pulumi config set --secret --path --stack prod 'configVaultSecrets.STRIPE_SECRET_KEY'"]
-    assert all("this replaces it" in line for line in plain_lines)
-    assert not any(value in result.stdout + result.stderr for value in PLAIN.values()), "a plain secret was printed"
+PLAIN_COMMANDS = ["pulumi config set --secret --stack prod 'databaseUrl'",
+                  "pulumi config set --secret --path --stack prod 'configVaultSecrets.STRIPE_SECRET_KEY'"]
 
 
-def test_a_secret_in_plain_text_is_asked_for_and_replaced_by_a_ciphertext(project, stand_in, tmp_path):
+@pytest.mark.parametrize("args", [["--list"], []], ids=["list", "set"])
+def test_a_secret_in_plain_text_does_not_count_as_set_it_is_named_with_its_command_and_never_printed(
+        project, stand_in, tmp_path, args):
     stack_file = with_plain_secrets(project)
-    result = run(project, stand_in, "\n".join(VALUES) + "\n")
-    assert result.returncode == 0, result.stderr
-    assert [call["stdin"] for call in set_calls(tmp_path)] == VALUES, "the plain ones are asked for in --list order"
-    assert not any(value in stack_file.read_text() for value in PLAIN.values()), "a plain secret stayed"
-    assert "in plain text" in result.stderr
-    assert not any(value in result.stdout + result.stderr for value in [*PLAIN.values(), *VALUES])
+    before = stack_file.read_text()
+    result = run(project, stand_in, "\n".join(VALUES) + "\n", *args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == "", "nothing is listed as missing, nothing is set"
+    assert "plain text" in result.stderr
+    for command in PLAIN_COMMANDS:
+        assert command in result.stderr, f"what to do about it: {command}"
+    assert not any(value in result.stdout + result.stderr for value in PLAIN.values()), "a plain secret was printed"
+    assert set_calls(tmp_path) == [] and stack_file.read_text() == before, "refused before anything is asked or set"
 
 
 def test_an_invalid_config_exits_2_instead_of_saying_every_secret_is_set(project):
@@ -189,21 +183,34 @@ def wrapped(tmp_path: Path, env: dict[str, str], before: str) -> dict[str, str]:
     return {**env, "PATH": f"{folder}{os.pathsep}{env['PATH']}"}
 
 
-def test_it_reads_the_stack_file_again_and_names_each_secret_the_cli_did_not_store_as_secure(project, stand_in,
-                                                                                             tmp_path):
-    # A CLI that says it set two secrets but stored one nowhere and the other in plain text.
+def test_it_reads_the_stack_file_again_and_names_each_secret_the_cli_said_it_set_but_did_not_store(
+        project, stand_in, tmp_path):
+    # A CLI that says it set two secrets but stored them elsewhere (another project's stack file, say).
     env = wrapped(tmp_path, stand_in, """\
-        if args[:2] == ["config", "set"] and "slackAuthToken" in args:
+        if args[:2] == ["config", "set"] and ("slackAuthToken" in args or "scratchDatabaseUrl" in args):
             sys.stdin.read(); sys.exit(0)
-        if args[:2] == ["config", "set"] and "scratchDatabaseUrl" in args:
-            args = [a for a in args if a != "--secret"]
         """)
     result = run(project, env, "\n".join(VALUES) + "\n")
     assert result.returncode == 3, result.stdout + result.stderr
     assert result.stderr.strip() == (
         f"error: stack prod: `pulumi config set --secret` succeeded, but {project / 'Pulumi.prod.yaml'}, read again, "
-        "does not hold scratchDatabaseUrl (in plain text), slackAuthToken as `secure:` values; "
-        "check which stack file the CLI writes, then run this again")
+        "does not hold scratchDatabaseUrl, slackAuthToken; check which stack file the CLI writes, then run this again")
+    assert "every secret it needs is set" not in result.stdout
+    assert not any(value in result.stdout + result.stderr for value in VALUES), "a secret was echoed"
+
+
+def test_a_value_the_cli_stored_in_plain_text_is_found_on_reading_again_and_never_printed(project, stand_in,
+                                                                                          tmp_path):
+    # A CLI that drops --secret: the value lands in the stack file as plain text.
+    env = wrapped(tmp_path, stand_in, """\
+        if args[:2] == ["config", "set"] and "scratchDatabaseUrl" in args:
+            args = [a for a in args if a != "--secret"]
+        """)
+    result = run(project, env, "\n".join(VALUES) + "\n")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("error: after setting databaseUrl, scratchDatabaseUrl, slackAuthToken, ")
+    assert "raptorflow-dr:scratchDatabaseUrl: is plain text" in result.stderr
+    assert "pulumi config set --secret --stack prod 'scratchDatabaseUrl'" in result.stderr
     assert "every secret it needs is set" not in result.stdout
     assert not any(value in result.stdout + result.stderr for value in VALUES), "a secret was echoed"
 
