@@ -197,8 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m tools.secrets`."""
     parser = argparse.ArgumentParser(prog="python -m tools.secrets", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack", metavar="STACK", help="stack name, e.g. prod")
-    parser.add_argument("--list", action="store_true",
-                        help="only list the missing secrets and how to set them")
+    parser.add_argument("--list", action="store_true", help="only list the missing secrets and how to set them")
     parser.add_argument("--project-dir", type=Path, default=ROOT, metavar="DIR",
                         help="folder of Pulumi.yaml and the stack files (default: this repo)")
     args = parser.parse_args(argv)

@@ -3,7 +3,8 @@
 The Pulumi CLI cannot be installed on this machine (no download beyond the package registries), so the tests
 that set values run against a labelled stand-in `pulumi` on PATH (tests/pulumi_stand_in.py) that answers what
 the Automation API asks and records each `config set` (argv and stdin), writing a ciphertext of the passphrase
-provider's shape into the stack file as the CLI would.
+provider's shape into the stack file as the CLI would. Tests that need the CLI to misbehave (slow to set a value,
+or saying it set one it did not store) put a labelled wrapper of that stand-in first on PATH (`wrapped`).
 """
 
 from __future__ import annotations
