@@ -21,6 +21,7 @@ import hashlib
 import re
 import runpy
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,9 @@ from tools.stack_files import (
     config_string,
     key_problem,
     namespaced,
+    plain_secret_problems,
     read_stack_config,
+    secret_command,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,8 +179,10 @@ def parse_config_path(target: str) -> list[str | int]:
     return parts
 
 
-def apply_override(values: dict[str, Any], assignment: str) -> None:
-    """Apply `ns:key[.path]=value` like `pulumi config set --path` (true/false and integers are typed)."""
+def apply_override(values: dict[str, Any], assignment: str, secret_keys: AbstractSet[str] = frozenset(),
+                   stack: str = "STACK") -> None:
+    """Apply `ns:key[.path]=value` like `pulumi config set --path` (true/false and integers are typed); a secret
+    key (the model's, or one `secret_keys` of the stack file) is refused: its value would be plain text."""
     target, sep, raw = assignment.partition("=")
     if not sep or ":" not in target.split(".")[0]:
         raise StackFileError(f"--set takes NAMESPACE:KEY=VALUE (e.g. {PROJECT}:promoted=true), got {target[:80]!r}")
@@ -189,7 +194,15 @@ def apply_override(values: dict[str, Any], assignment: str) -> None:
     top, *path = parse_config_path(target)
     if key_problem(str(top)):
         raise StackFileError(f"--set: {key_problem(str(top))}")
-    set_config_path(values, [namespaced(str(top)), *path], value, target)  # ns:config:key is ns:key, as for the CLI
+    full = namespaced(str(top))  # ns:config:key is ns:key, as for the CLI
+    from components.config import secret_keys_of_model
+
+    if full in secret_keys or full in {f"{PROJECT}:{key}" for key in secret_keys_of_model()}:
+        raise StackFileError(
+            f"--set: {full} is a secret key; --set takes no secrets (the value would be plain text on the command "
+            f"line and in the plan): set it in the stack file with "
+            f"`{secret_command(full + target[len(str(top)):], stack)}`")
+    set_config_path(values, [full, *path], value, target)
 
 
 def set_config_path(values: dict[str, Any], parts: list[str | int], value: Any, target: str) -> None:
@@ -502,8 +515,13 @@ def plan_stack(
     """
     as_filed = {} if as_filed is None else as_filed
     values, secret_keys = read_stack_config(stack, root, stack_file)
+    # A secret key without any `secure:` value (read_stack_config checks those with one): plain text throughout.
+    plain = plain_secret_problems({k: v for k, v in values.items() if k not in secret_keys}, stack)
+    if plain:
+        shown = str(stack_file) if stack_file else f"Pulumi.{stack}.yaml"
+        raise StackFileError(f"{shown} holds secrets in plain text (not shown here):\n  " + "\n  ".join(plain))
     for assignment in overrides:
-        apply_override(values, assignment)
+        apply_override(values, assignment, secret_keys, stack)
     placeholders = supply_missing_secrets(stack, values, secret_keys)
     references = {}
     for full_name in referenced_stacks(values):

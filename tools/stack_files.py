@@ -478,6 +478,27 @@ def plain_leaves(value: Any, path: str) -> list[str]:
     return [path]
 
 
+def plain_secret_problems(values: dict[str, Any], stack: str) -> list[str]:
+    """Every plain value under a secret key of the model in `values` (full keys to values as the stack file has
+    them, `secure:` included), each with the command that sets it as a secret; never the value."""
+    from components.config import secret_keys_of_model
+
+    problems = []
+    for key in sorted(f"{PROJECT}:{name}" for name in secret_keys_of_model()):
+        for where in plain_leaves(values[key], key) if key in values else ():
+            problems.append((f"{where}: is plain text, not a `secure:` value, and holds a secret" if where == key else
+                             f"{where}: is plain text inside the secret map {key}")
+                            + f"; set it with `{secret_command(where, stack)}`")
+    return problems
+
+
+def secret_command(key: str, stack: str) -> str:
+    """The CLI command that sets the secret `key` (`ns:key[.path]`) of `stack`, prompting for its value."""
+    from components.config import RequiredSecret
+
+    return RequiredSecret(key.removeprefix(f"{PROJECT}:"), "").command(stack)
+
+
 def _without_ciphertexts(value: Any) -> Any:
     """`value` with every `{secure: ...}` replaced by the placeholder the program sees offline."""
     if isinstance(value, dict) and set(value) == {"secure"}:
@@ -510,7 +531,7 @@ def read_stack_config(
     secret_keys: set[str] = set()
     from components.config import secret_keys_of_model
 
-    secret_maps = {f"{PROJECT}:{key}" for key in secret_keys_of_model()}
+    secret_maps = {f"{PROJECT}:{key}" for key in secret_keys_of_model()}  # every key the model holds secrets in
     spelled: dict[str, str] = {}
     for key, value in config.items():
         full = namespaced(key)
@@ -523,11 +544,11 @@ def read_stack_config(
             problems.append(f"{key}: {key_problem(key)}")
             continue
         leaves = secure_leaves(value, full)
-        if full in secret_maps and isinstance(value, (dict, list)) and leaves:
-            # The CLI hands the program the whole map as one secret: a plain value inside would pass unseen.
-            problems.extend(f"{where}: is plain text inside the secret map {full}; set it with "
-                            f"`pulumi config set --secret --path '{where.partition(':')[2]}'`"
-                            for where in plain_leaves(value, full))
+        if full in secret_maps and leaves:
+            # The CLI hands the program the whole map as one secret: a plain value inside would pass unseen. (A
+            # secret key with no `secure:` value at all is for plain_secret_problems: tools.secrets reads such
+            # a file to replace them.)
+            problems.extend(plain_secret_problems({full: value}, stack))
         for where, ciphertext in leaves:
             reason = ciphertext_problem(provider, ciphertext)
             if reason:
