@@ -500,18 +500,36 @@ def referenced_stacks(values: dict[str, Any]) -> list[str]:
     return [str(reference)] if reference else []
 
 
+def _reference_problem(full_name: str, stack: str, root: Path, referencing: tuple[str, ...]) -> str | None:
+    """Why the plan of `stack` cannot feed a StackReference to `full_name` ([org/][project/]stack) from a stack file
+    here; `referencing` are the stacks whose plans led to this one."""
+    parts = full_name.split("/")
+    if len(parts) == 3 and parts[1] != PROJECT:
+        return f"a stack of the project '{parts[1]}', not of {PROJECT}"
+    if parts[-1] == stack:
+        return "this stack itself"
+    if parts[-1] in referencing:
+        return f"which leads back to it ({' -> '.join([*referencing, stack, parts[-1]])})"
+    if not (root / f"Pulumi.{parts[-1]}.yaml").is_file():
+        return f"and there is no Pulumi.{parts[-1]}.yaml"
+    return None
+
+
 def plan_stack(
     stack: str,
     overrides: tuple[str, ...] = (),
     root: Path = ROOT,
     stack_file: Path | None = None,
     as_filed: dict[str, Plan] | None = None,
+    referencing: tuple[str, ...] = (),
 ) -> Plan:
     """Offline plan of `stack` from its stack file (or `stack_file`), feeding StackReferences with offline
-    plans of the stacks they name.
+    plans of the stacks they name; StackFileError naming the key when a reference names no stack file here, this
+    stack, or one whose references lead back to it.
 
     `as_filed` holds plans made from unchanged stack files: a referenced stack found there is not planned
-    again, and one planned here is added to it, so several plans in one run share them.
+    again, and one planned here is added to it, so several plans in one run share them. `referencing` are the
+    stacks whose plans are waiting for this one.
     """
     as_filed = {} if as_filed is None else as_filed
     values, secret_keys = read_stack_config(stack, root, stack_file)
@@ -526,10 +544,18 @@ def plan_stack(
     references = {}
     for full_name in referenced_stacks(values):
         referenced = full_name.rsplit("/", 1)[-1]
-        if referenced != stack and (root / f"Pulumi.{referenced}.yaml").is_file():
-            if referenced not in as_filed:
-                as_filed[referenced] = plan_stack(referenced, (), root, as_filed=as_filed)
-            references[full_name] = as_filed[referenced].outputs
+        problem = _reference_problem(full_name, stack, root, referencing)
+        if problem:
+            key = f"{PROJECT}:prodStack"
+            given = any(namespaced(o.partition("=")[0].split(".")[0]) == key for o in overrides)
+            shown = "--set" if given else str(stack_file) if stack_file else f"Pulumi.{stack}.yaml"
+            here = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml") if p.name.count(".") == 2)
+            raise StackFileError(
+                f"{shown}: {key} is '{full_name}', {problem}; it must name the primary stack this standby reads "
+                f"(org/project/stack) of a stack file here: {', '.join(s for s in here if s != stack) or 'none'}")
+        if referenced not in as_filed:
+            as_filed[referenced] = plan_stack(referenced, (), root, as_filed=as_filed, referencing=(*referencing, stack))
+        references[full_name] = as_filed[referenced].outputs
     plan = run_program(stack, values, secret_keys, references, root)
     plan.placeholder_secrets = placeholders
     if not overrides and stack_file is None:

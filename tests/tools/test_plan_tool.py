@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import pytest
 
 from policies.raptorflow_policies import POLICIES
-from tools.offline import SECRET_SIG, SIG_KEY, redact
+from tools.offline import ROOT, SECRET_SIG, SIG_KEY, plan_stack, redact
+from tools.stack_files import StackFileError
 
 
 def test_json_plan_has_the_documented_shape(run_cli):
@@ -69,3 +73,47 @@ def test_redact_keeps_the_secret_signature_but_not_the_value():
     shown = redact(wrapped)
     assert shown == {"data": {SIG_KEY: SECRET_SIG, "value": "[secret]"}, "plain": "ok"}
     assert "hunter2" not in json.dumps(shown)
+
+
+def _dr_file_with_prod_stack(tmp_path: Path, prod_stack: str) -> Path:
+    text = (ROOT / "Pulumi.dr.yaml").read_text()
+    assert "raptorflow-dr:prodStack: raptorflow/raptorflow-dr/prod\n" in text
+    path = tmp_path / "Pulumi.dr.yaml"
+    path.write_text(text.replace("raptorflow/raptorflow-dr/prod\n", f"{prod_stack}\n"))
+    return path
+
+
+@pytest.mark.parametrize("prod_stack, reason", [
+    ("raptorflow/raptorflow-dr/dr", "this stack itself"),
+    ("raptorflow/raptorflow-dr/staging", "and there is no Pulumi.staging.yaml"),
+    ("raptorflow/storefront/prod", "a stack of the project 'storefront', not of raptorflow-dr"),
+], ids=["itself", "no-such-stack", "other-project"])
+def test_a_prod_stack_the_plan_cannot_read_is_one_error_naming_the_key(run_cli, tmp_path, prod_stack, reason):
+    # These planned the standby against no outputs at all: "program error (KeyError): 'project'".
+    path = _dr_file_with_prod_stack(tmp_path, prod_stack)
+    result = run_cli("tools.plan", "dr", "--stack-file", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(f"error: {path}: raptorflow-dr:prodStack is '{prod_stack}', {reason}; "
+                                    "it must name the primary stack this standby reads (org/project/stack) of a "
+                                    "stack file here: "), result.stderr
+    assert "prod" in result.stderr.rsplit("stack file here: ", 1)[1]
+
+
+def test_a_prod_stack_given_with_set_is_named_as_such(run_cli):
+    result = run_cli("tools.plan", "dr", "--set", "raptorflow-dr:prodStack=raptorflow/raptorflow-dr/dr")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: --set: raptorflow-dr:prodStack is 'raptorflow/raptorflow-dr/dr', "
+                                    "this stack itself; "), result.stderr
+
+
+def test_stacks_referencing_each_other_are_refused_not_planned_forever(tmp_path):
+    # prod -> dr -> prod recursed until RecursionError; it is refused before any program runs.
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.dr.yaml").write_text((ROOT / "Pulumi.dr.yaml").read_text())
+    (tmp_path / "Pulumi.prod.yaml").write_text(
+        (ROOT / "Pulumi.prod.yaml").read_text() + "  raptorflow-dr:prodStack: raptorflow/raptorflow-dr/dr\n")
+    with pytest.raises(StackFileError) as caught:
+        plan_stack("dr", root=tmp_path)
+    assert str(caught.value).startswith("Pulumi.prod.yaml: raptorflow-dr:prodStack is 'raptorflow/raptorflow-dr/dr', "
+                                        "which leads back to it (dr -> prod -> dr); "), str(caught.value)
