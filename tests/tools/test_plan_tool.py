@@ -23,7 +23,10 @@ def test_json_plan_has_the_documented_shape(run_cli):
     assert plan["policy"]["summary"].startswith(f"policies: {len(POLICIES)} rules")
     urns = {r["urn"] for r in plan["resources"]}
     for resource in plan["resources"]:
-        assert set(resource) == {"urn", "type", "name", "parent", "protect", "dependencies", "import", "inputs"}
+        assert set(resource) == {"urn", "type", "name", "parent", "protect", "dependencies", "import",
+                                 "ignoreChanges", "retainOnDelete", "inputs"}
+        assert isinstance(resource["retainOnDelete"], bool)
+        assert all(isinstance(path, str) for path in resource["ignoreChanges"])
         assert set(resource["dependencies"]) <= urns, f"{resource['name']} depends on an unknown resource"
         assert resource["parent"] is None or resource["parent"].endswith("pulumi:pulumi:Stack::raptorflow-dr-prod") \
             or resource["parent"] in urns, f"{resource['name']} has an unknown parent"
