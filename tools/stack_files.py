@@ -312,6 +312,22 @@ for _core in (INT, FLOAT, BOOL, NULL):
     _StrictLoader.add_constructor(_core, _construct_core_scalar)
 
 
+class _CliDumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, quoting every string that yaml.v3 would read as something else (PyYAML's own leaves
+    `0o14`, `1e3`, `08` and `0X1F` plain: the CLI reads them as numbers) and a `<<` (a merge key to the CLI)."""
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode and implicit[0]:
+            return _TAG + "merge" if value == "<<" else go_yaml_resolve(value)[0]
+        return STR if kind is yaml.ScalarNode else super().resolve(kind, value, implicit)
+
+
+def dump_yaml(document: Any) -> str:
+    """`document` as YAML that the Pulumi CLI (and load_yaml_mapping) reads back as the same values, keys in their
+    order: for tools that rewrite a stack file (`yaml.safe_dump` writes strings the CLI reads as numbers)."""
+    return yaml.dump(document, Dumper=_CliDumper, sort_keys=False, allow_unicode=True)
+
+
 def load_yaml_mapping(path: Path, shown: str | None = None) -> dict[str, Any]:
     """The mapping in `path`, read strictly; StackFileError naming the file (as `shown`) otherwise."""
     shown = shown or path.name

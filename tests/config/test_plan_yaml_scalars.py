@@ -16,7 +16,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tools.offline import ROOT
-from tools.stack_files import StackFileError, config_string, load_yaml_mapping, read_stack_config
+from tools.stack_files import StackFileError, config_string, dump_yaml, load_yaml_mapping, read_stack_config
 
 
 def _read_value(folder: Path, text: str) -> Any:
@@ -183,3 +183,13 @@ def test_json_written_into_a_stack_file_reads_back_as_the_same_value(tmp_path_fa
     # so it reads `1e+20` as a string.
     found = _read_value(tmp_path_factory.getbasetemp() / "json", json.dumps(value, ensure_ascii=False))
     assert _same(found, value), found
+
+
+@given(st.dictionaries(st.text(_PRINTABLE, max_size=8), _JSON_VALUES, max_size=4))
+@example({"a": "0o14", "b": "1e3", "c": "08", "d": "0X1F", "<<": "2001-12-14", "on": "12:30"})
+def test_a_stack_file_written_with_dump_yaml_reads_back_as_written(tmp_path_factory, config):
+    # yaml.safe_dump leaves "0o14", "1e3", "08" and "0X1F" unquoted: the CLI would read numbers.
+    folder = tmp_path_factory.getbasetemp() / "dump"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "Pulumi.dr.yaml").write_text(dump_yaml({"config": config}))
+    assert _same(load_yaml_mapping(folder / "Pulumi.dr.yaml"), {"config": config})
