@@ -24,12 +24,24 @@ the stack file (present, valid, with a `failover` section, and with `--yes`
 writable) and the options (`--timeout-seconds` a finite number >= 0,
 `--interval-seconds` a finite number > 0).
 
+Vercel applies env var changes only to new deployments. When the stack has a
+`vercel` section, `--yes` redeploys the project's current production
+deployment after the update through Vercel's REST API and waits until the new
+deployment is READY, then checks health; the redeploy and the health wait
+share `--timeout-seconds`. The token is `VERCEL_TOKEN` or the stack's secret
+`vercel:apiToken` (never printed); `VERCEL_API_URL` points the calls at a
+stand-in. The report gains `redeploy requested` and `deployment <id> READY
+after N s`. Details: tools/vercel_deploy.py.
+
 Exit codes:
   0    applied (or previewed) and every hostname healthy
   1    some hostname not healthy within the timeout
   2    nothing was changed: no CLI, no such stack or stack file, invalid config
-       or option, the stack file read-only or immutable
+       or option, the stack file read-only or immutable, no Vercel token
   3    `pulumi preview` / `pulumi up` failed (one line: the last error it printed)
+  4    the Vercel redeploy failed: the API refused or did not answer, no READY
+       production deployment to redeploy, or the new one ended ERROR/CANCELED
+       or was not READY within the timeout (the flip is applied; run again)
   5    the update reported no `failoverHostnames`: no health endpoint was checked
   130  interrupted
 """

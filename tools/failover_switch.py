@@ -1,10 +1,11 @@
 """`python -m tools.failover promote|demote`: flip `promoted` on the real stack through the Pulumi Automation API,
-then wait for the health endpoint of every hostname the update reports. Usage and exit codes: tools/failover.py.
+redeploy the Vercel production deployment so the app takes the flipped env vars (tools/vercel_deploy.py), then
+wait for the health endpoint of every hostname the update reports. Usage and exit codes: tools/failover.py.
 
 Everything that can be known before the flip is checked before it, so a refusal changes nothing: the stack
 name's form, its stack file (named after the stack's short name, as the CLI names it: `myorg/dr` and
 `myorg/raptorflow-dr/dr` are both `Pulumi.dr.yaml`), its config, and - when applying - that the file can be
-written.
+written and, for a stack with a `vercel` section, the Vercel API URL and token.
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ import yaml
 from components.config import ConfigError
 from tools.failover_health import wait_healthy
 from tools.offline import PROJECT, ROOT, StackFileError
+from tools.vercel_deploy import VercelApi, VercelError, api_url, production_deployment, redeploy, wait_ready
+from tools.vercel_deploy import token as vercel_token
 
 PROMOTED_KEY = f"{PROJECT}:promoted"
 
-EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_SETUP, EXIT_PULUMI_FAILED, EXIT_NO_HOSTNAMES, EXIT_INTERRUPTED = 0, 1, 2, 3, 5, 130
+EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_SETUP, EXIT_PULUMI_FAILED, EXIT_REDEPLOY_FAILED = 0, 1, 2, 3, 4
+EXIT_NO_HOSTNAMES, EXIT_INTERRUPTED = 5, 130
 
 _NAME_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
 # What the CLI says when it cannot write a stack file (Go's os errors, lower-cased).
@@ -63,6 +67,8 @@ class StackSettings:
 
     stack_file: Path
     health_path: str
+    vercel_project: str | None = None  # the Vercel project whose env vars flip: redeployed after the update
+    vercel_team: str | None = None
 
 
 def read_settings(stack: str, project_dir: Path = ROOT) -> StackSettings:
@@ -82,7 +88,9 @@ def read_settings(stack: str, project_dir: Path = ROOT) -> StackSettings:
     if config.failover is None:
         raise SetupError(f"Pulumi.{short}.yaml has no `failover` section: stack {stack} has no traffic switch "
                          "to promote or demote")
-    return StackSettings(project_dir / f"Pulumi.{short}.yaml", config.failover.health_path)
+    vercel = config.vercel
+    return StackSettings(project_dir / f"Pulumi.{short}.yaml", config.failover.health_path,
+                         vercel.project_id if vercel else None, vercel.team_id if vercel else None)
 
 
 def health_urls(hostnames: Iterable[str], stack: str, project_dir: Path = ROOT) -> list[str]:
@@ -168,6 +176,7 @@ class _Run:
     started: float = field(default_factory=time.monotonic)
     report: list[tuple[str, float]] = field(default_factory=list)
     flipping: bool = False  # the stack config may say the new value from here on
+    redeploying: str | None = None  # the Vercel deployment requested, once it is
 
     def step(self, text: str) -> None:
         self.report.append((text, time.monotonic() - self.started))
@@ -185,7 +194,9 @@ def switch(stack_name: str, promote: bool, apply: bool, timeout_seconds: float, 
         settings = read_settings(stack_name, project_dir)
         if apply:
             check_writable(settings.stack_file)
-    except (SetupError, ValueError) as exc:
+            if settings.vercel_project:
+                api_url()
+    except (SetupError, ValueError, VercelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SETUP
     run = _Run(stack_name, promote, settings)
@@ -193,7 +204,8 @@ def switch(stack_name: str, promote: bool, apply: bool, timeout_seconds: float, 
     try:
         return _apply(run, timeout_seconds, interval_seconds, project_dir) if apply else _preview(run, project_dir)
     except (_Interrupted, KeyboardInterrupt):
-        print("interrupted: " + ("the stack config may already say promoted; run the command again"
+        building = f" (Vercel deployment {run.redeploying} keeps building)" if run.redeploying else ""
+        print("interrupted: " + (f"the stack config may already say promoted; run the command again{building}"
                                  if run.flipping else "nothing was changed"), file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
@@ -232,6 +244,9 @@ def _preview(run: _Run, project_dir: Path) -> int:
             print(f"error: pulumi preview failed: {_last_line(exc)}", file=sys.stderr)
             return EXIT_PULUMI_FAILED
     run.step("pulumi preview finished (nothing applied; pass --yes to apply)")
+    if run.settings.vercel_project:
+        run.step(f"with --yes, Vercel project {run.settings.vercel_project}'s production deployment is redeployed "
+                 "after the update")
     run.print_report()
     return EXIT_HEALTHY
 
@@ -244,6 +259,13 @@ def _apply(run: _Run, timeout_seconds: float, interval_seconds: float, project_d
     except SetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SETUP
+    api = None
+    if run.settings.vercel_project:
+        try:
+            api = VercelApi(vercel_token(os.environ, stack), run.settings.vercel_team, api_url())
+        except VercelError as exc:
+            print(f"error: {exc}; nothing was changed", file=sys.stderr)
+            return EXIT_SETUP
     value = "true" if run.promote else "false"
     run.flipping = True
     try:
@@ -259,6 +281,15 @@ def _apply(run: _Run, timeout_seconds: float, interval_seconds: float, project_d
               "config - fix the cause and run the same command again", file=sys.stderr)
         return EXIT_PULUMI_FAILED
     run.step("pulumi up finished")
+    deadline = time.monotonic() + timeout_seconds  # one budget for the redeploy and the health wait
+    if api is not None:
+        try:
+            _redeploy(run, api, deadline, interval_seconds)
+        except VercelError as exc:
+            run.print_report()
+            print(f"error: the Vercel redeploy failed: {exc}; {PROMOTED_KEY}={value} is applied - fix the cause and "
+                  "run the same command again", file=sys.stderr)
+            return EXIT_REDEPLOY_FAILED
     reported = outcome.outputs.get("failoverHostnames")
     hostnames = [str(host) for host in (reported.value if reported else None) or []]
     if not hostnames:
@@ -267,10 +298,22 @@ def _apply(run: _Run, timeout_seconds: float, interval_seconds: float, project_d
               f"stack's outputs (`pulumi stack output --stack {run.stack_name}`) - the flip is applied", file=sys.stderr)
         return EXIT_NO_HOSTNAMES
     urls = [f"https://{host}{run.settings.health_path}" for host in hostnames]
-    results = wait_healthy(urls, timeout_seconds, interval_seconds)
+    results = wait_healthy(urls, max(0.0, deadline - time.monotonic()), interval_seconds)
     for result in results:
         run.step(f"{result.url} healthy after {result.healthy_after_seconds:.1f} s"
                  if result.healthy_after_seconds is not None
                  else f"{result.url} NOT healthy within {timeout_seconds:.0f} s (last: {result.last_status})")
     run.print_report()
     return EXIT_HEALTHY if all(r.healthy_after_seconds is not None for r in results) else EXIT_UNHEALTHY
+
+
+def _redeploy(run: _Run, api: VercelApi, deadline: float, interval_seconds: float) -> None:
+    """Redeploy the project's production deployment and wait until the new one is READY (VercelError if not)."""
+    assert run.settings.vercel_project is not None
+    source = production_deployment(api, run.settings.vercel_project)
+    new = redeploy(api, run.settings.vercel_project, source)
+    run.redeploying = new.id
+    requested = time.monotonic()
+    run.step(f"redeploy requested: Vercel deployment {new.id} of production deployment {source.id}")
+    wait_ready(api, new.id, deadline, interval_seconds)
+    run.step(f"deployment {new.id} READY after {time.monotonic() - requested:.1f} s")

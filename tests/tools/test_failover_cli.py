@@ -101,7 +101,9 @@ def test_a_killed_preview_leaves_the_stack_config_as_it_was(project, tmp_path):
                               "stays set in the stack config - fix the cause and run the same command again"),
 ], ids=["preview-fails", "up-fails"])
 def test_a_failed_preview_or_up_is_one_line_and_an_exit_code(project, tmp_path, args, exit_code, said):
-    env = {**install(tmp_path, "dr"), "STAND_IN_EXIT": "1", "STAND_IN_STDERR": "error: the provider refused"}
+    # With --yes the Vercel token is read before anything changes; a failed up stops before the redeploy.
+    env = {**install(tmp_path, "dr"), "STAND_IN_EXIT": "1", "STAND_IN_STDERR": "error: the provider refused",
+           "STAND_IN_CONFIG": '{"vercel:apiToken": "unused"}', "VERCEL_API_URL": "http://127.0.0.1:1"}
     process = failover(project, env, *args)
     out, err = process.communicate(timeout=60)
     assert process.returncode == exit_code, err
