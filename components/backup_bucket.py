@@ -4,7 +4,7 @@ Private by construction (uniform bucket-level access, public access prevention
 enforced), encrypted with its own customer-managed key that rotates, keeping
 every object for the retention period (no delete, no replace), restorable
 after deletion for the soft-delete window, logging access to a separate bucket,
-and protected from `pulumi destroy`.
+protected from `pulumi destroy` and kept by a teardown (retained on delete, imported again by a rebuild).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
-from .building_blocks import days_to_seconds, rotating_key
+from . import defaults
+from .building_blocks import days_to_seconds, kept, propagated, rotating_key
 from .config import BackupBucketSettings
 
 # Google's group that writes Cloud Storage usage and access logs into log buckets.
@@ -58,6 +59,10 @@ class BackupBucketArgs:
     """Where the bucket's copy lives (`replica-region`) or where its source lives (`source-region`)."""
     lookup_options: pulumi.InvokeOutputOptions | None = None
     """Options of the storage service-agent look-up: it must wait until the Cloud Storage API is on."""
+    rebuild: bool = False
+    """A rebuild after a teardown: the buckets, key ring and key it kept are imported, not created."""
+    iam_propagation_seconds: int = defaults.IAM_PROPAGATION_SECONDS
+    """How long the buckets wait after the storage agent's key grant (`deploy.iamPropagationSeconds`)."""
 
 
 class BackupBucket(pulumi.ComponentResource):
@@ -90,9 +95,11 @@ class BackupBucket(pulumi.ComponentResource):
             self, name, ring_name=f"{args.bucket_name}-ring", key_name=f"{args.bucket_name}-key",
             grant_name=f"{name}-key-storage-agent", project=args.project, location=args.region,
             rotation_days=args.kms_rotation_days, labels=labels, agent_member=storage_agent.member,
+            rebuild=args.rebuild,
         )
-        key, key_access = rotating.key, rotating.agent_grant
-        after_key_access = pulumi.ResourceOptions(parent=self, protect=True, depends_on=[key_access])
+        key = rotating.key
+        key_access = propagated(self, f"{name}-key-grant-propagation", [rotating.agent_grant],
+                                args.iam_propagation_seconds)
 
         # What the backup bucket and its log bucket share: private, encrypted, restorable, never force-destroyed.
         private = _PrivateBucketInputs(
@@ -123,7 +130,7 @@ class BackupBucket(pulumi.ComponentResource):
                 ),
             ],
             labels=log_labels,
-            opts=after_key_access,
+            opts=kept(self, f"{args.project}/{args.bucket_name}-logs", args.rebuild, key_access),
         )
         gcp.storage.BucketIAMMember(
             f"{name}-logs-writer",
@@ -153,7 +160,7 @@ class BackupBucket(pulumi.ComponentResource):
             lifecycle_rules=lifecycle,
             logging=gcp.storage.BucketLoggingArgs(log_bucket=log_bucket.name, log_object_prefix=args.bucket_name),
             labels={**labels, **args.replication_labels},
-            opts=after_key_access,
+            opts=kept(self, f"{args.project}/{args.bucket_name}", args.rebuild, key_access),
         )
 
         self.bucket_name = bucket.name

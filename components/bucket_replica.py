@@ -19,7 +19,7 @@ from core.roles import TRANSFER_SOURCE_NOTIFIER
 
 from . import defaults
 from .backup_bucket import BackupBucket, BackupBucketArgs
-from .building_blocks import days_to_seconds
+from .building_blocks import days_to_seconds, propagated
 from .config import TransferSettings
 
 # The transfer service agent reads the source (list, get bucket, read objects) and
@@ -90,6 +90,8 @@ class BucketReplica(pulumi.ComponentResource):
     """Name of the daily Storage Transfer Service job that keeps the copy."""
     transfer_job_names: tuple[pulumi.Output[str], ...]
     """Every transfer job that fills the copy: the daily one, and the event-driven one where on."""
+    transfer_job_created: pulumi.Output[str]
+    """When the daily transfer job was created (RFC 3339)."""
 
     def __init__(self, name: str, args: BucketReplicaArgs, opts: pulumi.ResourceOptions | None = None):
         # Declared on the component, so the policy pack can tell a copy that stopped being made.
@@ -101,7 +103,7 @@ class BucketReplica(pulumi.ComponentResource):
         agent = gcp.storage.get_transfer_project_service_account_output(
             project=args.sink.project, opts=args.lookup_options
         )
-        grants: list[pulumi.Resource] = [
+        grants: list[pulumi.CustomResource] = [
             gcp.storage.BucketIAMMember(
                 f"{name}-{side}-{role.rsplit('.', 1)[-1].lower()}",
                 bucket=bucket,
@@ -116,6 +118,8 @@ class BucketReplica(pulumi.ComponentResource):
             for role in roles
         ]
 
+        # Storage Transfer checks the agent's access to both buckets when it creates the job, without retry.
+        ready = propagated(self, f"{name}-grant-propagation", grants, args.sink.iam_propagation_seconds)
         job = gcp.storage.TransferJob(
             f"{name}-transfer",
             project=args.sink.project,
@@ -139,7 +143,7 @@ class BucketReplica(pulumi.ComponentResource):
                 log_action_states=["SUCCEEDED", "FAILED"],
             ),
             status="ENABLED",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=ready),
         )
 
         names = [job.name]
@@ -151,6 +155,8 @@ class BucketReplica(pulumi.ComponentResource):
                 member=agent.member, opts=child,
             )
             grants = [*grants, notifier, *args.replication_access.grants]
+            ready = propagated(self, f"{name}-replication-grant-propagation", grants,
+                               args.sink.iam_propagation_seconds)
             # New and changed objects follow within minutes; the daily job above still catches anything missed.
             replication = gcp.storage.TransferJob(
                 f"{name}-replication",
@@ -169,7 +175,7 @@ class BucketReplica(pulumi.ComponentResource):
                     log_actions=["COPY"], log_action_states=["SUCCEEDED", "FAILED"],
                 ),
                 status="ENABLED",
-                opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=ready),
             )
             names.append(replication.name)
 
@@ -178,6 +184,7 @@ class BucketReplica(pulumi.ComponentResource):
         self.url = sink.url
         self.kms_key_id = sink.kms_key_id
         self.transfer_job_name = job.name
+        self.transfer_job_created = job.creation_time
         self.register_outputs(
             {
                 "bucketName": self.bucket_name,
@@ -206,7 +213,7 @@ class ReplicationAccess(pulumi.ComponentResource):
     """The project-level grants of event-driven replication, once per project (IAM members of the same binding
     in two places would remove it for both when either is deleted)."""
 
-    grants: tuple[pulumi.Resource, ...]
+    grants: tuple[pulumi.CustomResource, ...]
     """The grants a replication job waits for."""
 
     def __init__(self, name: str, args: ReplicationAccessArgs, opts: pulumi.ResourceOptions | None = None):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumiverse_time as time
 
 from . import defaults
 
@@ -36,6 +37,33 @@ def adoption_options(parent: pulumi.Resource, import_id: str | None, adopting: b
     return pulumi.ResourceOptions(parent=parent, import_=import_id, ignore_changes=ignored)
 
 
+def kept(parent: pulumi.Resource, import_id: str, rebuild: bool,
+         depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
+    """Options of what a teardown keeps (backups, their keys, the image registry): protected, and retained on
+    delete, so `pulumi destroy` leaves it in the cloud; a rebuild (`deploy.rebuild`) imports it by `import_id`
+    instead of failing to create what already exists."""
+    return pulumi.ResourceOptions(parent=parent, protect=True, retain_on_delete=True,
+                                  import_=import_id if rebuild else None, depends_on=list(depends_on) or None)
+
+
+def propagated(parent: pulumi.Resource, name: str, grants: Sequence[pulumi.CustomResource],
+               seconds: int) -> list[pulumi.Resource]:
+    """What a create that checks `grants` at once must wait for: the grants, then `seconds` for them to reach
+    every Google service (https://cloud.google.com/iam/docs/access-change-propagation).
+
+    Cloud Storage checks the key grant when it creates a CMEK bucket and Storage Transfer checks bucket access when
+    it creates a job; neither error is retried by the provider, and creation order alone does not wait for
+    propagation. pulumiverse-time's Sleep is the maintained way to wait in a plan: it waits on create, and again
+    when a grant is replaced (its `triggers` are the grants' ids), never on an update that changes nothing."""
+    if not grants or seconds == 0:
+        return list(grants)
+    wait = time.Sleep(
+        name, create_duration=f"{seconds}s", triggers={f"grant-{i}": g.id for i, g in enumerate(grants)},
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(grants)),
+    )
+    return [*grants, wait]
+
+
 def days_to_seconds(days: int) -> int:
     """The one place where config days become the seconds Google's APIs take."""
     return days * defaults.SECONDS_PER_DAY
@@ -53,14 +81,21 @@ class RotatingKey:
 def rotating_key(
     parent: pulumi.Resource, prefix: str, *, ring_name: str, key_name: str, grant_name: str, project: str,
     location: str, rotation_days: int, labels: dict[str, str], agent_member: pulumi.Input[str],
+    rebuild: bool = False,
 ) -> RotatingKey:
-    """Key ring `<prefix>-keyring` and key `<prefix>-key` (both protected: destroying a key loses the data it
-    encrypts), rotating every `rotation_days`, and the agent's encrypter/decrypter grant `grant_name`."""
-    guarded = pulumi.ResourceOptions(parent=parent, protect=True)
-    ring = gcp.kms.KeyRing(f"{prefix}-keyring", name=ring_name, project=project, location=location, opts=guarded)
+    """Key ring `<prefix>-keyring` and key `<prefix>-key`, rotating every `rotation_days`, and the agent's
+    encrypter/decrypter grant `grant_name`.
+
+    Both are protected and retained on delete: Cloud KMS never deletes a key ring, and destroying a key would
+    destroy its versions and with them every backup they encrypt (pulumi-gcp kms.KeyRing and kms.CryptoKey
+    docs). A `rebuild` imports them by their ids instead of creating them again."""
+    ring_id = f"projects/{project}/locations/{location}/keyRings/{ring_name}"
+    ring = gcp.kms.KeyRing(f"{prefix}-keyring", name=ring_name, project=project, location=location,
+                           opts=kept(parent, ring_id, rebuild))
     key = gcp.kms.CryptoKey(
         f"{prefix}-key", name=key_name, key_ring=ring.id, purpose="ENCRYPT_DECRYPT",
-        rotation_period=f"{days_to_seconds(rotation_days)}s", labels=labels, opts=guarded,
+        rotation_period=f"{days_to_seconds(rotation_days)}s", labels=labels,
+        opts=kept(parent, f"{ring_id}/cryptoKeys/{key_name}", rebuild),
     )
     grant = gcp.kms.CryptoKeyIAMMember(
         grant_name, crypto_key_id=key.id, role=ENCRYPTER_DECRYPTER, member=agent_member,
@@ -83,6 +118,7 @@ def readable_secret(
     replicas: Sequence[gcp.secretmanager.SecretReplicationUserManagedReplicaArgs], value: pulumi.Input[str],
     readers: Sequence[tuple[str, pulumi.Input[str]]], labels: dict[str, str],
     depends_on: Sequence[pulumi.Resource] = (), aliases: Sequence[pulumi.Alias] = (),
+    deletion_protection: bool = True,
 ) -> ReadableSecret:
     """Secret `name` (deletion-protected, user-managed replicas), version `<name>-value` holding `value` (wrap
     it in `pulumi.Output.secret` unless it is a plain setting), and an accessor grant per `(resource name,
@@ -93,7 +129,7 @@ def readable_secret(
         replication=gcp.secretmanager.SecretReplicationArgs(
             user_managed=gcp.secretmanager.SecretReplicationUserManagedArgs(replicas=list(replicas))
         ),
-        deletion_protection=True, labels=labels,
+        deletion_protection=deletion_protection, labels=labels,
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on) or None, aliases=list(aliases)),
     )
     version = gcp.secretmanager.SecretVersion(f"{name}-value", secret=secret.id, secret_data=value, opts=child)
@@ -140,6 +176,10 @@ class JobRuntime:
     labels: dict[str, str]
     runner_watch_role: pulumi.Input[str] | None = None
     """The custom role that lets a manual runner follow the execution it started (`projects/P/roles/ID`)."""
+    deletion_protection: bool = True
+    """Off only for the teardown run before `pulumi destroy` (`deploy.teardown`)."""
+    image_ready: Sequence[pulumi.Resource] = ()
+    """What must exist before a job can be created with the image: its repository and the readers' grants."""
 
 
 # Runs a job with overridden args (run.jobs.run + run.jobs.runWithOverrides), nothing else:
@@ -160,7 +200,7 @@ def scheduled_job(parent: pulumi.Resource, prefix: str, runtime: JobRuntime, spe
         name=name,
         project=runtime.project,
         location=runtime.region,
-        deletion_protection=True,
+        deletion_protection=runtime.deletion_protection,
         labels=runtime.labels,
         template=gcp.cloudrunv2.JobTemplateArgs(
             task_count=1,
@@ -191,7 +231,8 @@ def scheduled_job(parent: pulumi.Resource, prefix: str, runtime: JobRuntime, spe
         ),
         # Cloud Run resolves the mounted version at create time: "Secret .../versions/latest was not found"
         # or permission denied unless the version and the accessor grant exist first.
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(spec.secret.ready), aliases=list(aliases)),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[*spec.secret.ready, *runtime.image_ready],
+                                    aliases=list(aliases)),
     )
     may_run = gcp.cloudrunv2.JobIamMember(
         f"{name}-scheduler-may-run", name=job.name, project=runtime.project, location=runtime.region,

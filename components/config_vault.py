@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from .building_blocks import RotatingKey, readable_secret, rotating_key
+from . import defaults
+from .building_blocks import RotatingKey, propagated, readable_secret, rotating_key
 from .config import ConfigVaultSettings
 
 
@@ -36,6 +37,12 @@ class ConfigVaultArgs:
     """Labels on every secret and key."""
     secret_values: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     """Values of the secret settings (Pulumi secrets), by name."""
+    rebuild: bool = False
+    """A rebuild after a teardown: the key rings and keys it kept are imported, not created."""
+    deletion_protection: bool = True
+    """Off only for the teardown run before `pulumi destroy` (`deploy.teardown`)."""
+    iam_propagation_seconds: int = defaults.IAM_PROPAGATION_SECONDS
+    """How long CMEK secrets wait after Secret Manager's key grants (`deploy.iamPropagationSeconds`)."""
 
 
 class ConfigVault(pulumi.ComponentResource):
@@ -47,6 +54,9 @@ class ConfigVault(pulumi.ComponentResource):
     def __init__(self, name: str, args: ConfigVaultArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("raptorflow:config:ConfigVault", name, None, opts)
         keys = self._regional_keys(name, args) if args.settings.cmek else {}
+        # Secret Manager checks its agent's use of each key when it creates a CMEK secret.
+        keys_ready = propagated(self, f"{name}-key-grant-propagation", [k.agent_grant for k in keys.values()],
+                                args.iam_propagation_seconds)
         self.secret_ids = {}
         for setting in args.settings.settings:
             slug = setting.name.lower().replace("_", "-")
@@ -68,7 +78,7 @@ class ConfigVault(pulumi.ComponentResource):
                 self, f"{name}-{slug}", secret_id=slug, project=args.project, replicas=replicas, value=value,
                 readers=[(f"{name}-{slug}-reader-{index}", reader) for index, reader in enumerate(args.settings.readers)],
                 labels={**args.labels, "config-setting": slug},
-                depends_on=[key.agent_grant for key in keys.values()],
+                depends_on=keys_ready, deletion_protection=args.deletion_protection,
             )
             self.secret_ids[setting.name] = secret.secret.secret_id
         self.register_outputs({"secretIds": self.secret_ids})
@@ -84,7 +94,7 @@ class ConfigVault(pulumi.ComponentResource):
                 self, f"{name}-{region}", ring_name=f"{name}-{region}", key_name=f"{name}-key",
                 grant_name=f"{name}-{region}-key-agent", project=args.project, location=region,
                 rotation_days=args.kms_rotation_days, labels={**args.labels, "config-vault": name},
-                agent_member=agent.member,
+                agent_member=agent.member, rebuild=args.rebuild,
             )
             for region in args.regions
         }

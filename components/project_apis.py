@@ -23,6 +23,7 @@ import pulumi_gcp as gcp
 # The API of each pulumi-gcp module the program uses (the token's `gcp:<module>/...`).
 API_OF_MODULE = {
     "kms": "cloudkms.googleapis.com",
+    "artifactregistry": "artifactregistry.googleapis.com",
     "cloudrunv2": "run.googleapis.com",
     "cloudscheduler": "cloudscheduler.googleapis.com",
     "secretmanager": "secretmanager.googleapis.com",

@@ -31,6 +31,7 @@ from core.schedule import max_interval_hours
 
 from .building_blocks import JobRuntime, JobSpec, ReadableSecret, readable_secret, scheduled_job
 from .config import DatabaseBackupSettings, DnsExportSettings
+from .image_registry import ImageRegistry
 from .site_monitoring import BackupWatch
 
 DNS_EXPORT_TIMEOUT_SECONDS = 600
@@ -58,6 +59,10 @@ class ScheduledDatabaseBackupArgs:
     """Labels on the jobs and secrets."""
     role_generation: int = 1
     """Build generation of the custom role it defines (`deploy.generation`)."""
+    deletion_protection: bool = True
+    """Off only for the teardown run before `pulumi destroy` (`deploy.teardown`): jobs and secrets."""
+    registry: ImageRegistry | None = None
+    """The site's image repository: the job identities read it, and the jobs wait for it."""
 
 
 class ScheduledDatabaseBackup(pulumi.ComponentResource):
@@ -98,6 +103,11 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
             f"{name}-checker-read-only", bucket=args.bucket_name, role="roles/storage.objectViewer",
             member=checker.member, opts=child,
         )
+        image_ready: list[pulumi.Resource] = []
+        if args.registry is not None:
+            image_ready = [args.registry.repository, *(
+                args.registry.reader(f"{name}-{role}-image-reader", account.member, self)
+                for role, account in (("writer", writer), ("checker", checker)))]
         # Manual runners wait for the run they start (`gcloud run jobs execute --wait`): they also need to read
         # its execution, which roles/run.jobsExecutorWithOverrides does not grant.
         watcher = gcp.projects.IAMCustomRole(
@@ -109,7 +119,8 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
             memory_mib=settings.memory_mib, retries=settings.task_retries,
             attempt_deadline_seconds=settings.attempt_deadline_seconds,
             scheduler_retry_count=settings.scheduler_retry_count, scheduler=scheduler, labels=args.labels,
-            runner_watch_role=watcher.name if watcher else None,
+            runner_watch_role=watcher.name if watcher else None, deletion_protection=args.deletion_protection,
+            image_ready=image_ready,
         )
         env = {"BACKUP_BUCKET": args.bucket_name, "BACKUP_PREFIX": settings.object_prefix}
         database_url = self.job_secret("database-url", args.database_url, writer)
@@ -125,7 +136,7 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
             ))
             self.watches.append(BackupWatch(
                 self.jobs[entry.kind].name, entry.kind, f"{entry.kind} backup", max_interval_hours(entry.cron),
-                "backup-failed", "backup", active=not args.paused,
+                "backup-failed", "backup", active=not args.paused, created=self.jobs[entry.kind].create_time,
             ))
         # The restore check only reads: it runs on the standby site too, proving the replica restores.
         restore = settings.restore_check
@@ -164,7 +175,7 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
             parent or self, f"{self.prefix}-{role}", secret_id=f"{self.prefix}-{role}", project=self._args.project,
             replicas=[gcp.secretmanager.SecretReplicationUserManagedReplicaArgs(location=self._args.region)],
             value=pulumi.Output.secret(value), readers=[(f"{self.prefix}-{role}-reader", reader.member)],
-            labels=self._args.labels, aliases=aliases,
+            labels=self._args.labels, aliases=aliases, deletion_protection=self._args.deletion_protection,
         )
 
 
@@ -207,5 +218,5 @@ class ZoneExport(pulumi.ComponentResource):
         ), parent=self, aliases=moved)
         self.job_name = job.name
         self.watches = [BackupWatch(job.name, "dns-export", "DNS zone export", max_interval_hours(args.settings.cron),
-                                    "dns-export-failed", "export-dns")]
+                                    "dns-export-failed", "export-dns", created=job.create_time)]
         self.register_outputs({"jobName": self.job_name})

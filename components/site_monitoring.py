@@ -18,6 +18,7 @@ most 23.5 hours and never fire before the first data point.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import pulumi
 import pulumi_gcp as gcp
@@ -33,6 +34,16 @@ from core.alerts import (
 
 from . import defaults
 from .config import MonitoringSettings
+
+
+def due_after(created: str | None, hours: float) -> int:
+    """The Unix time from which a missing event alerts: `hours` after `created` (RFC 3339); 0 when the creation
+    time is not known (the condition then fires on data alone)."""
+    if not created:
+        return 0
+    start = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    return int(start.timestamp() + hours * 3600)
+
 
 BACKUP_SUCCESS_METRIC = "raptorflow_backup_success"
 TRANSFER_COPY_METRIC = "raptorflow_transfer_copies"
@@ -50,6 +61,7 @@ class BackupWatch:
     command: str  # the job's subcommand, as its log line names it
     age_alert: bool = True  # whether a missing success alerts at all (not for the monthly restore check)
     active: bool = True  # False for a paused standby schedule: its age alert stays disabled until promoted
+    created: pulumi.Input[str] | None = None  # when the job was created (RFC 3339): no age alert before it is due
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,7 @@ class TransferWatch:
     job_names: tuple[pulumi.Input[str], ...]
     slug: str
     interval_hours: float
+    created: pulumi.Input[str] | None = None  # when the daily job was created (RFC 3339): no alert before it is due
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,9 @@ class UptimeTarget:
     slug: str
     serves_traffic: bool  # the active site's targets and the public hostnames page P0; the other site's P2
     validate_ssl: bool = True
+    # The name the origin serves, sent as the Host header when `host` is an IP address: a check of a bare IP
+    # sends the IP as Host, and a name-based origin answers it with an error, which would page P0.
+    host_header: str | None = None
 
 
 @dataclass(frozen=True)
@@ -238,13 +254,19 @@ class SiteMonitoring(pulumi.ComponentResource):
 
     @staticmethod
     def _no_events(display_name: str, metric: str, selector: pulumi.Input[str], hours: float,
-                   kind: AlertKind) -> gcp.monitoring.AlertPolicyConditionArgs:
-        """A PromQL condition: fewer than one `metric` event in `hours` - also true when there never was any."""
+                   kind: AlertKind, created: pulumi.Input[str] | None) -> gcp.monitoring.AlertPolicyConditionArgs:
+        """A PromQL condition: fewer than one `metric` event in `hours` - also true when there never was any -
+        once `hours` have passed since what it watches was `created`, so a fresh deploy stays quiet until the
+        first run was due and missed."""
         window = f"{round(hours)}h"
-        query = pulumi.Output.from_input(selector).apply(
-            lambda labels: f"(sum(increase(logging_googleapis_com:user_{metric}{{{labels}}}[{window}])) "
-                           f"or vector(0)) < {kind.threshold:g}"
-        )
+        def promql(labels: str, created_at: str | None) -> str:
+            missing = (f"(sum(increase(logging_googleapis_com:user_{metric}{{{labels}}}[{window}])) "
+                       f"or vector(0)) < {kind.threshold:g}")
+            due = due_after(created_at, hours)
+            return f"({missing}) and on() (vector(time()) > {due})" if due else missing
+
+        query = pulumi.Output.all(pulumi.Output.from_input(selector), pulumi.Output.from_input(created)).apply(
+            lambda pair: promql(pair[0], pair[1]))
         return gcp.monitoring.AlertPolicyConditionArgs(
             display_name=display_name,
             condition_prometheus_query_language=gcp.monitoring.AlertPolicyConditionConditionPrometheusQueryLanguageArgs(
@@ -291,7 +313,7 @@ class SiteMonitoring(pulumi.ComponentResource):
                 BACKUP_SUCCESS_METRIC,
                 job.apply(lambda name: f'monitored_resource="cloud_run_job",job_name="{name}",'
                                        f'command="{watch.command}"'),
-                hours, age,
+                hours, age, watch.created,
             ),
             enabled=watch.active,
             metric=BACKUP_SUCCESS_METRIC,
@@ -320,7 +342,7 @@ class SiteMonitoring(pulumi.ComponentResource):
                 f"transfer {watch.slug} copied nothing in {hours:.0f} h",
                 TRANSFER_COPY_METRIC,
                 jobs.apply(lambda names: f'monitored_resource="storage_transfer_job",job_id=~"{"|".join(names)}"'),
-                hours, behind,
+                hours, behind, watch.created,
             ),
             metric=TRANSFER_COPY_METRIC,
         )
@@ -339,7 +361,7 @@ class SiteMonitoring(pulumi.ComponentResource):
             ),
             http_check=gcp.monitoring.UptimeCheckConfigHttpCheckArgs(
                 path=args.health_path, port=443, use_ssl=True, validate_ssl=target.validate_ssl,
-                request_method="GET",
+                request_method="GET", headers={"Host": target.host_header} if target.host_header else None,
                 accepted_response_status_codes=[
                     gcp.monitoring.UptimeCheckConfigHttpCheckAcceptedResponseStatusCodeArgs(status_value=200)
                 ],

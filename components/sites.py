@@ -29,6 +29,7 @@ from .config import NAMESPACE, BackupBucketSettings, ConfigError, StackConfig
 from .config_vault import ConfigVault, ConfigVaultArgs
 from .failover_load_balancer import FailoverLoadBalancer, FailoverLoadBalancerArgs
 from .failover_record import FailoverRecord, FailoverRecordArgs
+from .image_registry import ImageRegistry, ImageRegistryArgs
 from .region_environment import RegionEnvironment, RegionEnvironmentArgs
 from .scheduled_backup import ScheduledDatabaseBackup, ScheduledDatabaseBackupArgs, ZoneExport, ZoneExportArgs
 from .site_monitoring import GuardedStorage, SiteMonitoringArgs, TransferWatch, UptimeTarget, Watched
@@ -77,6 +78,7 @@ class SitePart(pulumi.ComponentResource):
             role=role, replication_labels=replication_labels, bucket_name=f"{config.name_prefix}-{suffix}",
             project=config.gcp.project, region=config.gcp.region, settings=settings,
             kms_rotation_days=config.kms.rotation_days, labels=config.labels, lookup_options=self.lookups,
+            rebuild=config.deploy.rebuild, iam_propagation_seconds=config.deploy.iam_propagation_seconds,
         )
 
     def scheduled_backups(self, bucket_name: pulumi.Input[str]) -> None:
@@ -84,11 +86,16 @@ class SitePart(pulumi.ComponentResource):
         config, settings = self.config, self.config.database_backup
         if settings is None:
             return
+        registry = ImageRegistry("backup-images", ImageRegistryArgs(
+            project=config.gcp.project, region=config.gcp.region, labels=config.labels, rebuild=config.deploy.rebuild,
+        ), pulumi.ResourceOptions(parent=self))
+        self.exports["backupImageRepository"] = registry.url
         backups = ScheduledDatabaseBackup("db-backup", ScheduledDatabaseBackupArgs(
             project=config.gcp.project, region=config.gcp.region, bucket_name=bucket_name, settings=settings,
             database_url=secret(config, config.database_url, "databaseUrl"),
             scratch_database_url=secret(config, config.scratch_database_url, "scratchDatabaseUrl"),
             paused=not config.active, labels=config.labels, role_generation=config.deploy.generation,
+            deletion_protection=not config.deploy.teardown, registry=registry,
         ), self.child())
         self.exports["databaseBackupJobs"] = backups.job_names
         self.exports["databaseBackupWriter"] = backups.writer_email
@@ -125,6 +132,8 @@ class PrimarySite(SitePart):
                 settings=config.config_vault, kms_rotation_days=config.kms.rotation_days, labels=config.labels,
                 secret_values={name: pulumi.Output.secret(value.get_secret_value())
                                for name, value in (config.config_vault_secrets or {}).items()},
+                rebuild=config.deploy.rebuild, deletion_protection=not config.deploy.teardown,
+                iam_propagation_seconds=config.deploy.iam_propagation_seconds,
             ), self.child())
             self.exports["configVaultSecrets"] = vault.secret_ids
         # The standby site's event-driven replication sets up change notifications on these buckets: the least
@@ -179,7 +188,8 @@ class StandbySite(SitePart):
             })
             self.watched.guarded.append(GuardedStorage(replica.bucket_name, replica.kms_key_id))
             self.watched.transfers.append(
-                TransferWatch(replica.transfer_job_names, slug, max_interval_hours(settings.transfer.cron)))
+                TransferWatch(replica.transfer_job_names, slug, max_interval_hours(settings.transfer.cron),
+                              created=replica.transfer_job_created))
             if output == "databaseDumps":
                 self.scheduled_backups(replica.bucket_name)
         self.exports.update({"region": config.gcp.region, "promoted": config.promoted})
@@ -210,6 +220,7 @@ class TrafficSwitch(SitePart):
                 self.watched.uptime.extend(UptimeTarget(
                     getattr(host, site), f"{host.slug}-{site}", serves_traffic=(site == "standby") == config.promoted,
                     validate_ssl=host.type == "CNAME",
+                    host_header=None if host.type == "CNAME" else host.fqdn(failover.domain),
                 ) for site in ("primary", "standby"))
         if config.vercel is not None:
             secrets: dict[str, tuple[pulumi.Input[str], pulumi.Input[str]]] = {

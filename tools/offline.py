@@ -255,10 +255,18 @@ _NAMED_BY_SERVICE: dict[str, Callable[[str, dict[str, Any]], str]] = {
 }
 
 
+# When the service says it created a resource (RFC 3339): the plan's fixed "now", from which the first-deploy
+# grace of the backup-age and transfer-behind alerts is measured.
+PLANNED_AT = "2026-01-01T00:00:00Z"
+_CREATED_AT = {"gcp:cloudrunv2/job:Job": "createTime", "gcp:storage/transferJob:TransferJob": "creationTime"}
+
+
 def _computed(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The id and the output properties a real create would return, for the types the program uses."""
     state = dict(inputs)
     plain = unwrap(inputs)
+    if type_ in _CREATED_AT:
+        state[_CREATED_AT[type_]] = PLANNED_AT
     if type_ == "gcp:storage/bucket:Bucket":
         bucket = plain["name"]
         state.update(url=f"gs://{bucket}", selfLink=f"https://www.googleapis.com/storage/v1/b/{bucket}")

@@ -69,6 +69,17 @@ class DeploySettings(Model):
                            "log buckets, key rings and keys, all retained on delete) is imported by its known id "
                            "instead of created. Set by `python -m tools.adopt --rebuild`.",
     )
+    teardown: bool = Field(
+        False, description="The last run before `pulumi destroy` (docs/runbooks/rebuild.md): turns off the "
+                           "deletion protection of Cloud Run jobs and Secret Manager secrets, without which "
+                           "destroy fails. Never committed: the policy pack refuses it.",
+    )
+    iam_propagation_seconds: StrictInt = Field(
+        defaults.IAM_PROPAGATION_SECONDS, ge=0, le=900,
+        description="Seconds to wait after a grant that a create checks at once and the provider does not retry: "
+                    "the storage agent's use of a bucket's key (bucket create) and the transfer agent's bucket "
+                    "access (transfer job create). IAM changes take about 2 minutes to propagate, sometimes 7.",
+    )
     generation: StrictInt = Field(
         1, ge=1, le=999,
         description="Build generation of the stack's custom IAM roles: their ids end in `G<generation>`, because a "
@@ -192,6 +203,19 @@ class StackConfig(Model):
                                       ("standbyRegion", self.standby_region)):
                 if primary_only is not None:
                     raise ValueError(f"`{key}` belongs to a primary stack; a standby stack must not set it")
+        return self
+
+    @model_validator(mode="after")
+    def _image_in_this_sites_registry(self) -> StackConfig:
+        # The program creates the repository the jobs pull from, in the site's region, so a regional outage
+        # of the other site never stops this site's backups: the image must be there.
+        if self.database_backup is not None:
+            repository = f"{self.gcp.region}-docker.pkg.dev/{self.gcp.project}/{defaults.IMAGE_REPOSITORY_ID}/"
+            if not self.database_backup.image.startswith(repository):
+                raise ValueError(
+                    f"databaseBackup.image '{self.database_backup.image}' is not in this site's repository "
+                    f"{repository}: the program creates that repository and `make image` pushes the image there"
+                )
         return self
 
     @model_validator(mode="after")

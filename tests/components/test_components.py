@@ -103,7 +103,7 @@ def test_site_monitoring_builds_each_alert_from_its_catalog_entry(record):
     assert set(alerts) == {"mon-full-failed", "mon-full-age", "mon-uptime-eu"}
     age = alerts["mon-full-age"]["conditions"][0]["conditionPrometheusQueryLanguage"]
     assert "[14h]" in age["query"], "the schedule's 12 h gap plus the 2 h margin"
-    assert age["query"].endswith(f"< {CATALOG['backup-age'].threshold:g}")
+    assert age["query"].endswith(f"< {CATALOG['backup-age'].threshold:g}"), "no creation time given: no grace"
     uptime = alerts["mon-uptime-eu"]
     assert uptime["userLabels"]["severity"] == "p2", "a target that serves no traffic pages at the standby severity"
     assert CATALOG["uptime"].standby_meaning in uptime["documentation"]["content"]

@@ -11,7 +11,7 @@ import pytest
 PARTS = ("raptorflow:site:PrimarySite", "raptorflow:site:StandbySite", "raptorflow:site:TrafficSwitch")
 # Not moved: the zone export component is new (its resources are, see below), and a StackReference is a read,
 # re-read on every run, with no state of its own to keep.
-NEW_OR_READ = ("raptorflow:backup:ZoneExport", "pulumi:pulumi:StackReference")
+NEW_OR_READ = ("raptorflow:backup:ZoneExport", "pulumi:pulumi:StackReference", "raptorflow:registry:ImageRegistry")
 
 
 @pytest.mark.parametrize("stack", ["prod", "dr"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from pulumi_policy import Severity
 
@@ -43,8 +44,17 @@ def _absence(kind, condition) -> list[str]:
     if not isinstance(promql, dict):
         return ["its condition is not a PromQL absence condition"]
     problems = []
-    if not re.search(rf"\bor vector\(0\)\) < {re.escape(f'{kind.threshold:g}')}$", str(promql.get("query") or "")):
+    query = str(promql.get("query") or "")
+    # A fresh deploy is quiet until the first run was due: `... and on() (vector(time()) > DUE)`, where DUE is
+    # the watched job's creation plus the window. It may not reach further than one window from now.
+    grace = re.search(r" and on\(\) \(vector\(time\(\)\) > (\d+)\)$", query)
+    body = query[:grace.start()] if grace else query
+    if not re.search(rf"\bor vector\(0\)\) < {re.escape(f'{kind.threshold:g}')}\)?$", body):
         problems.append(f"query does not fire below {kind.threshold:g} (including when there was never a run)")
+    window = re.search(r"\[(\d+)h\]", query)
+    if grace and window and int(grace[1]) > time.time() + (int(window[1]) + 1) * 3600:
+        problems.append(f"query stays silent until {int(grace[1])} (Unix time), longer than its {window[1]} h window "
+                        "after a first deploy")
     if promql.get("evaluationInterval") != f"{kind.window_seconds}s":
         problems.append(f"evaluationInterval {promql.get('evaluationInterval')}, not {kind.window_seconds}s")
     if duration_seconds(promql.get("duration")) != 0:
@@ -111,4 +121,10 @@ WEAKENINGS = [
               "missing or unknown)", "monitoring-full-age", {"userLabels.raptorflow-alert": DELETE}),
     Weakening("dr", "alert [P0] www.raptorflow.app/health failing is not the catalog's uptime alert: duration 1200s, "
               "not 120s", "monitoring-uptime-www-public", {"conditions.0.conditionThreshold.duration": "1200s"}),
+    Weakening("dr", "alert [P1] Cross-region copy db-dumps copied nothing for 30 h is not the catalog's transfer-behind "
+              "alert: query stays silent until 4102444800 (Unix time), longer than its 30 h window after a first "
+              "deploy", "monitoring-transfer-db-dumps-behind",
+              {"conditions.0.conditionPrometheusQueryLanguage.query":
+               '((sum(increase(logging_googleapis_com:user_raptorflow_transfer_copies{job_id=~"x"}[30h])) or '
+               'vector(0)) < 1) and on() (vector(time()) > 4102444800)'}),
 ]

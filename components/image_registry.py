@@ -1,0 +1,98 @@
+"""ImageRegistry: the Artifact Registry repository that holds the backup job's image in a site's region.
+
+A Cloud Run job cannot be created before its image exists ("Image ... not found"), and the image cannot be
+pushed before its repository exists, so the repository is created as code and `make image` (tools/image.py)
+creates it on its own, then builds and pushes `backup_job/Dockerfile`, before the first full `pulumi up`.
+
+- Docker format, tags immutable: a release tag names one image for good, so a restore of an old backup
+  can run the very code that made it.
+- Cleanup policies (https://cloud.google.com/artifact-registry/docs/repositories/cleanup-policy): untagged
+  versions older than `IMAGE_UNTAGGED_DELETE_DAYS` are deleted; the `IMAGE_KEEP_VERSIONS` most recent
+  versions are always kept, and no tagged version is ever deleted.
+- The jobs' identities read it (`roles/artifactregistry.reader`), and the jobs wait for those grants. In the
+  same project the Cloud Run service agent, which pulls the image, can read it already
+  (https://cloud.google.com/run/docs/deploying#images); the job identities' grant keeps working when the
+  image moves to another project of the same organisation.
+- Kept by a teardown, like the backups: it holds the code that restores them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from . import defaults
+from .building_blocks import days_to_seconds, kept
+
+READER_ROLE = "roles/artifactregistry.reader"
+
+
+@dataclass(frozen=True)
+class ImageRegistryArgs:
+    """Inputs of an ImageRegistry."""
+
+    project: str
+    """Project of the repository (the site's own)."""
+    region: str
+    """Region of the repository: the site's, so the standby site pulls from its own region."""
+    labels: dict[str, str]
+    """Labels on the repository."""
+    rebuild: bool = False
+    """A rebuild after a teardown: the repository it kept is imported, not created."""
+
+
+class ImageRegistry(pulumi.ComponentResource):
+    """A Docker repository `raptorflow` in the site's region, with cleanup policies."""
+
+    repository: gcp.artifactregistry.Repository
+    """The repository."""
+    url: str
+    """Where images of this repository live: `REGION-docker.pkg.dev/PROJECT/REPOSITORY`."""
+
+    def __init__(self, name: str, args: ImageRegistryArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("raptorflow:registry:ImageRegistry", name, None, opts)
+        self._args = args
+        repository_id = defaults.IMAGE_REPOSITORY_ID
+        self.url = image_repository_url(args.project, args.region)
+        self.repository = gcp.artifactregistry.Repository(
+            f"{name}-repository",
+            project=args.project,
+            location=args.region,
+            repository_id=repository_id,
+            format="DOCKER",
+            description="raptorflow-dr: the backup job's images",
+            docker_config=gcp.artifactregistry.RepositoryDockerConfigArgs(immutable_tags=True),
+            cleanup_policy_dry_run=False,
+            cleanup_policies=[
+                gcp.artifactregistry.RepositoryCleanupPolicyArgs(
+                    id="delete-old-untagged", action="DELETE",
+                    condition=gcp.artifactregistry.RepositoryCleanupPolicyConditionArgs(
+                        tag_state="UNTAGGED", older_than=f"{days_to_seconds(defaults.IMAGE_UNTAGGED_DELETE_DAYS)}s",
+                    ),
+                ),
+                gcp.artifactregistry.RepositoryCleanupPolicyArgs(
+                    id="keep-recent", action="KEEP",
+                    most_recent_versions=gcp.artifactregistry.RepositoryCleanupPolicyMostRecentVersionsArgs(
+                        keep_count=defaults.IMAGE_KEEP_VERSIONS,
+                    ),
+                ),
+            ],
+            labels=args.labels,
+            opts=kept(self, f"projects/{args.project}/locations/{args.region}/repositories/{repository_id}",
+                      args.rebuild),
+        )
+        self.register_outputs({"url": self.url})
+
+    def reader(self, name: str, member: pulumi.Input[str], parent: pulumi.Resource) -> pulumi.Resource:
+        """Let `member` pull images from the repository (a grant named `name`, under `parent`)."""
+        return gcp.artifactregistry.RepositoryIamMember(
+            name, project=self._args.project, location=self._args.region, repository=self.repository.repository_id,
+            role=READER_ROLE, member=member, opts=pulumi.ResourceOptions(parent=parent),
+        )
+
+
+def image_repository_url(project: str, region: str) -> str:
+    """The Docker host and path of a site's repository (https://cloud.google.com/artifact-registry/docs/docker)."""
+    return f"{region}-docker.pkg.dev/{project}/{defaults.IMAGE_REPOSITORY_ID}"
