@@ -52,6 +52,12 @@ DATABASE_REPLICA_PROMOTE_MINUTES = 15
 RESTORE_MB_PER_SECOND = 35
 DECISION_MINUTES = 15
 APPLY_MINUTES = 10
+# Vercel applies env var changes only to new deployments: after the flip, `tools.failover promote --yes` redeploys
+# the production deployment (a build of the same source, with the new variables) and waits until it is READY. Not
+# measured for this app: no real promotion or drill has built it yet. Assumed 10 minutes for the build and its
+# queue; Vercel fails a build that runs 45 (https://vercel.com/docs/limits#build-time-per-deployment). Replace it
+# with the "deployment <id> READY after N s" line of the first real promotion's report.
+VERCEL_REDEPLOY_MINUTES = 10
 EVENT_DRIVEN_LAG_MINUTES = 10
 
 ACCESS_LOG_RETENTION_DAYS = 365

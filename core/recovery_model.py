@@ -12,7 +12,9 @@ What it reads:
   to decide and to apply a change);
 - Cloud Scheduler jobs that start backup Cloud Run jobs (cron, paused);
 - Storage Transfer jobs into replica buckets (daily sync, event-driven);
-- Cloudflare records (TTL, proxied) or load-balancer monitors (interval, retries).
+- Cloudflare records (TTL, proxied) or load-balancer monitors (interval, retries);
+- Vercel project env vars: the failover flips them, and only a redeploy of the
+  production deployment makes the app use them.
 
 Every number carries how it was derived; `None` minutes means unbounded (for
 example no copy in another region at all).
@@ -35,6 +37,7 @@ TRANSFER_JOB = "gcp:storage/transferJob:TransferJob"
 BUCKET = "gcp:storage/bucket:Bucket"
 DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
 LB_MONITOR = "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor"
+VERCEL_VARIABLE = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
 
 SCENARIOS = ("databaseCorruption", "regionalOutage", "securityBreach", "dataDeletion")
 TITLES = {
@@ -126,6 +129,7 @@ class _Facts:
     live_copies: set[str] = field(default_factory=set)  # backup roles with event-driven replication
     dns_ttls: list[tuple[int, bool]] = field(default_factory=list)  # ttl, proxied
     lb_monitors: list[tuple[float, int]] = field(default_factory=list)  # interval seconds, retries
+    vercel_variables: int = 0  # env vars of the app that the failover flips
 
     def declared(self, path: str, default: Any = None) -> Any:
         for declaration in self.declarations:
@@ -170,6 +174,8 @@ def _facts(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> _Facts:
             facts.dns_ttls.append((int(props.get("ttl") or 1), bool(props.get("proxied"))))
         elif kind == LB_MONITOR:
             facts.lb_monitors.append((float(props.get("interval") or 60), int(props.get("retries") or 0)))
+        elif kind == VERCEL_VARIABLE:
+            facts.vercel_variables += 1
     return facts
 
 
@@ -211,6 +217,15 @@ def _traffic_switch(facts: _Facts) -> Estimate:
     apply = float(facts.declared("applyMinutes", limits.APPLY_MINUTES))
     ttl = max((ttl for ttl, proxied in facts.dns_ttls if not proxied), default=0) / 60
     return Estimate(apply + ttl, f"pulumi up {_hours(apply)} + DNS TTL {_hours(ttl)} (proxied names switch at once)")
+
+
+def _app_environment(facts: _Facts) -> Estimate | None:
+    """The app's flipped env vars in use: `pulumi up` changes them, then the production deployment is redeployed."""
+    if not facts.vercel_variables:
+        return None
+    apply = float(facts.declared("applyMinutes", limits.APPLY_MINUTES))
+    redeploy = float(limits.VERCEL_REDEPLOY_MINUTES)
+    return Estimate(apply + redeploy, f"pulumi up {_hours(apply)} + Vercel redeploy {_hours(redeploy)}")
 
 
 def _restore(facts: _Facts) -> Estimate:
@@ -262,9 +277,13 @@ def assess(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Assessmen
             database = Estimate(total, f"database: {dump.derivation} + {copy.derivation}; or declare a replica")
             database_rto = _restore(facts)
         files = _copy_delay(facts, "user-files")
-        switch = _traffic_switch(facts)
+        switch, app = _traffic_switch(facts), _app_environment(facts)
         slowest = switch.worse(database_rto)
-        add("regionalOutage", Estimate(slowest.minutes, f"slowest of traffic ({switch.derivation}) and "
+        parts = [f"traffic ({switch.derivation})"]
+        if app is not None:
+            slowest = slowest.worse(app)
+            parts.append(f"app env ({app.derivation})")
+        add("regionalOutage", Estimate(slowest.minutes, f"slowest of {', '.join(parts)} and "
                                                         f"database ({database_rto.derivation})"),
             database.worse(Estimate(files.minutes, f"user files: {files.derivation}")))
     deletion_parts = []

@@ -50,6 +50,11 @@ def record(ttl: int, proxied: bool) -> tuple[str, dict]:
     return ("cloudflare:index/dnsRecord:DnsRecord", {"ttl": ttl, "proxied": proxied})
 
 
+def vercel_variable(key: str) -> tuple[str, dict]:
+    return ("vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable",
+            {"key": key, "value": "backup-region", "targets": ["production"]})
+
+
 def rpo_minutes(assessment: Assessment) -> float | None:
     assert assessment.rpo is not None, f"{assessment.scenario} has no RPO estimate"
     return assessment.rpo.minutes
@@ -115,6 +120,17 @@ def test_dns_only_ttl_adds_to_the_switch_but_proxied_names_do_not():
     assert slow.rto.minutes == 15 + 10 + 20
 
 
+def test_the_app_takes_its_flipped_env_only_after_a_vercel_redeploy():
+    base = [declaration("standby", replica=True), *replica("user-files", live=True), record(1, True)]
+    without_app = scenario(base, "regionalOutage")
+    with_app = scenario([*base, vercel_variable("REGION"), vercel_variable("SUPABASE_URL")], "regionalOutage")
+    # decide 15 + slowest of (apply 10 + TTL 0), (apply 10 + Vercel redeploy 10) and promote the replica 15
+    assert without_app.rto.minutes == 15 + 15 and "Vercel" not in without_app.rto.derivation
+    assert with_app.rto.minutes == 15 + 10 + 10
+    assert ("app env (pulumi up 10 min + Vercel redeploy 10 min)" in with_app.rto.derivation
+            and "database (promote the replica 15 min)" in with_app.rto.derivation)
+
+
 def test_a_stack_only_assesses_what_it_can_see():
     assert [a.scenario for a in assess([declaration("primary"), *backup("0 2 * * *")])] == [
         "databaseCorruption", "securityBreach", "dataDeletion"]
@@ -129,8 +145,10 @@ def test_the_repos_stack_files_meet_every_objective_with_hand_computed_figures(p
     # corruption: PITR 2 min; restore 10 GB at 35 MB/s (as measured by make drill) = 4.88 min + decide 15
     assert rpo_minutes(report["databaseCorruption"]) == 2
     assert report["databaseCorruption"].rto.minutes == pytest.approx(15 + 10 * 1024 / 35 / 60)
-    # outage: replica lag 1 min vs event-driven user files 10 min; RTO decide 15 + max(apply 10 + TTL 1, promote 15)
+    # outage: replica lag 1 min vs event-driven user files 10 min; RTO decide 15 + max(apply 10 + TTL 1,
+    # apply 10 + Vercel redeploy 10, promote 15)
     assert rpo_minutes(report["regionalOutage"]) == 10
-    assert report["regionalOutage"].rto.minutes == 30
+    assert report["regionalOutage"].rto.minutes == 35
+    assert "Vercel redeploy 10 min" in report["regionalOutage"].rto.derivation
     assert report["securityBreach"].rto.minutes == 25
     assert rpo_minutes(report["dataDeletion"]) == 10
