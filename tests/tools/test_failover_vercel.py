@@ -183,7 +183,11 @@ def test_promote_redeploys_production_and_checks_health_once_it_is_ready(project
     with vercel_api(stand_in) as api, health_endpoint(certificate, events) as host:
         env = environment(tmp_path, api, [host], certificate, supplied_by)
         code, out, err = run(project, env, "promote", "--yes", "--timeout-seconds", "30", "--interval-seconds", "0.05")
+        again = run(project, env, "promote", "--yes", "--timeout-seconds", "30", "--interval-seconds", "0.05")
     assert code == 0, err
+    assert again[0] == 0 and [r["method"] for r in stand_in.requests].count("POST") == 2, \
+        "run again, it redeploys again and succeeds again"
+    stand_in.requests = stand_in.requests[:len(stand_in.requests) - 3]  # the second run: list, create, one poll
     assert TOKEN not in out + err
     teams = {"teamId": TEAM_ID} if team else {}
     listed, created = stand_in.requests[0], stand_in.requests[1]
@@ -201,7 +205,7 @@ def test_promote_redeploys_production_and_checks_health_once_it_is_ready(project
                          f"redeploy requested: Vercel deployment {NEW} of production deployment {CURRENT}"]
     assert lines[3].startswith(f"deployment {NEW} READY after ") and lines[4].startswith(f"https://{host}/health healthy")
     asked = [c["argv"][:3] for c in calls(tmp_path) if c["argv"][:2] == ["config", "get"]]
-    assert asked == ([["config", "get", "vercel:apiToken"]] if supplied_by == "stack" else []), \
+    assert asked == ([["config", "get", "vercel:apiToken"]] * 2 if supplied_by == "stack" else []), \
         "VERCEL_TOKEN, when set, is used instead of the stack's secret"
 
 
