@@ -559,8 +559,8 @@ def plan_stack(
             shown = "--set" if given else str(stack_file) if stack_file else f"Pulumi.{stack}.yaml"
             here = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml") if p.name.count(".") == 2)
             raise StackFileError(
-                f"{shown}: {key} is '{full_name}', {problem}; it must name the primary stack this standby reads "
-                f"(org/project/stack) of a stack file here: {', '.join(s for s in here if s != stack) or 'none'}")
+                f"{shown}: {key} is '{full_name}', {problem}; it must name the primary stack this standby reads, as "
+                f"org/project/stack, with a stack file here: {', '.join(s for s in here if s != stack) or 'none'}")
         if referenced not in as_filed:
             as_filed[referenced] = plan_stack(referenced, (), root, as_filed=as_filed, referencing=(*referencing, stack))
         references[full_name] = as_filed[referenced].outputs

@@ -98,8 +98,8 @@ def test_a_prod_stack_the_plan_cannot_read_is_one_error_naming_the_key(run_cli, 
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert result.stderr.startswith(f"error: {path}: raptorflow-dr:prodStack is '{prod_stack}', {reason}; "
-                                    "it must name the primary stack this standby reads (org/project/stack) of a "
-                                    "stack file here: "), result.stderr
+                                    "it must name the primary stack this standby reads, as org/project/stack, "
+                                    "with a stack file here: "), result.stderr
     assert "prod" in result.stderr.rsplit("stack file here: ", 1)[1]
 
 
