@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.stack_files import (
+    MAX_NESTING,
     SECRET_PLACEHOLDER,
     StackFileError,
     config_string,
@@ -176,6 +177,9 @@ def parse_config_path(target: str) -> list[str | int]:
     if position != len(target) or not parts or not isinstance(parts[0], str):
         raise StackFileError(f"--set: '{target}' is not a config path; use KEY.SUB[INDEX].SUB, e.g. "
                              f"{PROJECT}:failover.hostnames[0].ttlSeconds")
+    if len(parts) > MAX_NESTING:  # as deep in a stack file is refused too; deeper fails the program's JSON
+        raise StackFileError(f"--set: '{target[:80]}...' goes {len(parts)} levels deep; config nests at most "
+                             f"{MAX_NESTING}")
     return parts
 
 

@@ -595,6 +595,8 @@ def _go_json_numbers(value: Any) -> Any:
 def config_string(value: Any) -> str:
     """A YAML config value as the engine hands it to a program (objects as JSON, numbers as Go writes them)."""
     value = _go_json_numbers(value)
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):

@@ -87,7 +87,8 @@ def test_a_plain_value_inside_a_secret_map_is_refused(tmp_path):
     ("raptorflow-dr:configVault.settings[7].name=X", "has 3 items; index 7 is past the end"),
     ("raptorflow-dr:a..b=1", "is not a config path"),
     ("promoted=true", "--set takes NAMESPACE:KEY=VALUE"),
-], ids=["into-a-string", "into-a-secret", "past-the-end", "empty-part", "no-namespace"])
+    ("raptorflow-dr:labels" + ".a" * 2000 + "=1", "goes 2001 levels deep; config nests at most 64"),
+], ids=["into-a-string", "into-a-secret", "past-the-end", "empty-part", "no-namespace", "2000-levels"])
 def test_set_paths_that_cannot_apply_are_refused(assignment, expected):
     values, _ = _values("prod")
     with pytest.raises(StackFileError, match=expected.replace("[", r"\[").replace(".", r"\.")):

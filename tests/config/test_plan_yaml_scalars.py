@@ -123,6 +123,11 @@ def test_floats_reach_the_program_as_go_writes_them(value, text):
     assert config_string(value) == text
 
 
+def test_an_empty_value_reaches_the_program_as_null(tmp_path):
+    # `raptorflow-dr:x:` is null; the CLI hands it over as JSON ("null"), the plan handed the program "None".
+    assert config_string(_read_value(tmp_path, "")) == "null"
+
+
 # ---------------------------------------------------------------- properties over generated values
 
 _BASES = {"0x": 16, "0X": 16, "0o": 8, "0O": 8, "0b": 2, "0B": 2, "0": 8, "": 10}
