@@ -19,7 +19,20 @@ What the CLI checks before a program runs, and this module checks too:
   `secretsprovider` with `encryptedkey`) - without one only Pulumi Cloud's
   service provider is left - and each ciphertext must have that provider's
   shape. Offline nothing is decrypted: every `secure:` value reaches the
-  program as a marked placeholder.
+  program as a marked placeholder;
+- keys as `config.ParseKey` reads them: a bare key is the project's,
+  `ns:config:name` is `ns:name`, and other keys with colons are refused.
+
+What the CLI would read otherwise than the file says, refused here in one line
+naming the file and the key: one key spelled twice (`promoted` and
+`raptorflow-dr:promoted`: the CLI keeps either, by Go map order), nesting deeper
+than MAX_NESTING, tags beyond the YAML 1.2 core schema (`!!binary`, `!!set`,
+local tags), an explicit core tag its text does not fit (the CLI's "cannot
+decode"), unquoted timestamps (the program would get Go's time rendering),
+`.inf`/`.nan` (config travels as JSON) and `<<` merge keys. Secret keys hold
+`secure:` values only: plain text inside a secret map here, a secret key with
+no `secure:` value at all in `plain_secret_problems` (the plan refuses both;
+tools.secrets reads such a file to replace them).
 """
 
 from __future__ import annotations
