@@ -71,10 +71,8 @@ SCHEDULER_RETRY_COUNT = 3
 # The backup image's Artifact Registry repository in each site's region (components/image_registry.py): its id,
 # and its cleanup policies - untagged versions go after 30 days, the 10 most recent versions always stay.
 IMAGE_REPOSITORY_ID = "raptorflow"
-# IAM grants reach every Google service within about 2 minutes, sometimes 7 or more
-# (https://cloud.google.com/iam/docs/access-change-propagation): how long the program waits after a grant that a
-# create checks at once and the provider does not retry (a CMEK bucket, a transfer job). deploy.iamPropagationSeconds.
-IAM_PROPAGATION_SECONDS = 120
+# The wait after a grant a create checks at once (deploy.iamPropagationSeconds): core/limits says why.
+IAM_PROPAGATION_SECONDS = limits.IAM_PROPAGATION_SECONDS
 IMAGE_UNTAGGED_DELETE_DAYS = 30
 IMAGE_KEEP_VERSIONS = 10
 SCHEDULER_ATTEMPT_DEADLINE_SECONDS = 180

@@ -9,6 +9,10 @@ from __future__ import annotations
 from typing import Final
 
 SECONDS_PER_DAY = 86_400
+# IAM grants reach every Google service within about 2 minutes, sometimes 7 or more
+# (https://cloud.google.com/iam/docs/access-change-propagation): the wait after a grant that a create checks at
+# once and the provider does not retry (a CMEK bucket or secret, a transfer job).
+IAM_PROPAGATION_SECONDS = 120
 
 # Retention the plan requires, per backup role (the `backup-role` label of a backup bucket).
 RETENTION_DAYS = {"database-dumps": 30, "user-files": 90}

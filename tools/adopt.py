@@ -32,23 +32,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from components.config import ConfigError
 from tools.offline import PROJECT, ROOT, Plan, StackFileError, plan_stack
+from tools.operator import Interrupted, config_file_copy, last_error_line, on_sigterm
 
 EXIT_OK, EXIT_SETUP, EXIT_PULUMI_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
 DEPLOY_KEY = f"{PROJECT}:deploy"
-
-
-class _Interrupted(BaseException):
-    """SIGTERM, handled like Ctrl-C."""
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise _Interrupted
 
 
 def short_name(stack: str) -> str:
@@ -64,15 +54,8 @@ def deploy_flags(rebuild: bool) -> dict[str, bool]:
 def adopting_config_file(stack: str, rebuild: bool, folder: Path, project_dir: Path = ROOT) -> Path:
     """A copy of the stack file for the adopting run, whose `deploy` section also says `adopting` (and
     `rebuild`); the stack's own file is never touched."""
-    from tools.stack_files import load_yaml_mapping
-
-    source = project_dir / f"Pulumi.{short_name(stack)}.yaml"
-    document = load_yaml_mapping(source)
-    config = dict(document.get("config") or {})
-    config[DEPLOY_KEY] = {**(config.get(DEPLOY_KEY) or {}), **deploy_flags(rebuild)}
-    copy = folder / source.name
-    copy.write_text(yaml.safe_dump({**document, "config": config}, sort_keys=False))
-    return copy
+    return config_file_copy(project_dir / f"Pulumi.{short_name(stack)}.yaml", {DEPLOY_KEY: deploy_flags(rebuild)},
+                            folder)
 
 
 def adopted(plan: Plan) -> list[tuple[str, str, str]]:
@@ -85,13 +68,6 @@ def adoption_plan(stack: str, rebuild: bool, project_dir: Path = ROOT) -> Plan:
     `project_dir` (a stack it references is read from this repository)."""
     overrides = tuple(f"{DEPLOY_KEY}.{key}={str(value).lower()}" for key, value in deploy_flags(rebuild).items())
     return plan_stack(short_name(stack), overrides, stack_file=project_dir / f"Pulumi.{short_name(stack)}.yaml")
-
-
-def _last_line(exc: BaseException) -> str:
-    lines = [line.strip().removeprefix("stderr:").removeprefix("stdout:").strip() for line in str(exc).splitlines()]
-    lines = [line for line in lines if line]
-    errors = [line for line in lines if "error" in line.lower()]
-    return (errors or lines or [type(exc).__name__])[-1][:300]
 
 
 def adopt(stack_name: str, rebuild: bool, apply: bool, project_dir: Path = ROOT) -> int:
@@ -118,7 +94,7 @@ def adopt(stack_name: str, rebuild: bool, apply: bool, project_dir: Path = ROOT)
     from pulumi import automation as auto
 
     started = time.monotonic()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         try:
             stack = auto.select_stack(stack_name=stack_name, work_dir=str(project_dir))
@@ -127,7 +103,7 @@ def adopt(stack_name: str, rebuild: bool, apply: bool, project_dir: Path = ROOT)
                   file=sys.stderr)
             return EXIT_SETUP
         except auto.errors.CommandError as exc:
-            print(f"error: cannot select stack {stack_name}: {_last_line(exc)}", file=sys.stderr)
+            print(f"error: cannot select stack {stack_name}: {last_error_line(exc)}", file=sys.stderr)
             return EXIT_SETUP
         with tempfile.TemporaryDirectory(prefix="raptorflow-adopt-") as folder:
             adopting = str(adopting_config_file(stack_name, rebuild, Path(folder), project_dir))
@@ -144,10 +120,10 @@ def adopt(stack_name: str, rebuild: bool, apply: bool, project_dir: Path = ROOT)
                 step = "up (declared values)"
                 stack.up(on_output=print)
             except auto.errors.CommandError as exc:
-                print(f"error: pulumi {step} failed: {_last_line(exc)}; nothing in the stack file changed - fix "
+                print(f"error: pulumi {step} failed: {last_error_line(exc)}; nothing in the stack file changed - fix "
                       "the cause and run the same command again", file=sys.stderr)
                 return EXIT_PULUMI_FAILED
-    except (_Interrupted, KeyboardInterrupt):
+    except (Interrupted, KeyboardInterrupt):
         print("interrupted: the stack file is unchanged; run the same command again to finish", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:

@@ -10,7 +10,6 @@ written and, for a stack with a `vercel` section, the Vercel API URL and token.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import signal
@@ -22,11 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from components.config import ConfigError
 from tools.failover_health import wait_healthy
 from tools.offline import PROJECT, ROOT, StackFileError
+from tools.operator import Interrupted, config_file_copy, last_error_line, on_sigterm
 from tools.vercel_deploy import VercelApi, VercelError, api_url, production_deployment, redeploy, wait_ready
 from tools.vercel_deploy import token as vercel_token
 
@@ -113,54 +111,8 @@ def check_writable(stack_file: Path) -> None:
         raise SetupError(_unwritable(stack_file, exc.strerror or type(exc).__name__)) from None
 
 
-class _Interrupted(BaseException):
-    """SIGTERM: unwind so that every `finally` runs (the preview's temporary config file goes)."""
-
-
-def _children() -> list[int]:
-    """Pids of this process's children (the Pulumi CLI the Automation API started), from /proc."""
-    found = []
-    for entry in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = entry.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields and int(fields[1]) == os.getpid():
-            found.append(int(entry.parent.name))
-    return found
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    # Pass it on to the CLI, as a terminal would: it cancels its operation and exits, so the Automation API's
-    # worker returns and nothing keeps running after this process.
-    for pid in _children():
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    raise _Interrupted()
-
-
-def flipped_config_file(stack_file: Path, promote: bool, folder: Path) -> Path:
-    """A copy of the stack file with `promoted` flipped, for a preview that must not change the real one."""
-    from tools.stack_files import load_yaml_mapping
-
-    document = load_yaml_mapping(stack_file)
-    config = dict(document.get("config") or {})
-    config[PROMOTED_KEY] = promote
-    copy = folder / stack_file.name
-    copy.write_text(yaml.safe_dump({**document, "config": config}, sort_keys=False))
-    return copy
-
-
-def _last_line(exc: BaseException) -> str:
-    """The last error line the CLI printed (the Automation API's CommandError holds `code:`/`stdout:`/`stderr:`)."""
-    lines = [line.strip().removeprefix("stderr:").removeprefix("stdout:").strip() for line in str(exc).splitlines()]
-    lines = [line for line in lines if line]
-    errors = [line for line in lines if "error" in line.lower()]
-    return (errors or lines or [type(exc).__name__])[-1][:300]
-
-
 def _flip_failed(exc: BaseException, stack_file: Path) -> str:
-    last = _last_line(exc)
+    last = last_error_line(exc)
     if any(hint in last.lower() for hint in _UNWRITABLE):
         return _unwritable(stack_file, last)
     return f"cannot set {PROMOTED_KEY} in {stack_file.name}: {last}; nothing was changed"
@@ -200,10 +152,10 @@ def switch(stack_name: str, promote: bool, apply: bool, timeout_seconds: float, 
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SETUP
     run = _Run(stack_name, promote, settings)
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         return _apply(run, timeout_seconds, interval_seconds, project_dir) if apply else _preview(run, project_dir)
-    except (_Interrupted, KeyboardInterrupt):
+    except (Interrupted, KeyboardInterrupt):
         building = f" (Vercel deployment {run.redeploying} keeps building)" if run.redeploying else ""
         print("interrupted: " + (f"the stack config may already say promoted; run the command again{building}"
                                  if run.flipping else "nothing was changed"), file=sys.stderr)
@@ -223,7 +175,7 @@ def _select(run: _Run, project_dir: Path) -> Any:
                          "https://www.pulumi.com/docs/install/ - `python -m tools.failover diff` works without it"
                          ) from None
     except auto.errors.CommandError as exc:
-        raise SetupError(f"cannot select stack {run.stack_name}: {_last_line(exc)}") from None
+        raise SetupError(f"cannot select stack {run.stack_name}: {last_error_line(exc)}") from None
 
 
 def _preview(run: _Run, project_dir: Path) -> int:
@@ -237,11 +189,11 @@ def _preview(run: _Run, project_dir: Path) -> int:
     # The flip lives only in a temporary copy of the stack file: a preview never changes the stack's config, even
     # when it is killed half-way.
     with tempfile.TemporaryDirectory(prefix="raptorflow-failover-") as folder:
-        flipped = flipped_config_file(run.settings.stack_file, run.promote, Path(folder))
+        flipped = config_file_copy(run.settings.stack_file, {PROMOTED_KEY: run.promote}, Path(folder))
         try:
             stack.preview(on_output=print, config_file=str(flipped))
         except auto.errors.CommandError as exc:
-            print(f"error: pulumi preview failed: {_last_line(exc)}", file=sys.stderr)
+            print(f"error: pulumi preview failed: {last_error_line(exc)}", file=sys.stderr)
             return EXIT_PULUMI_FAILED
     run.step("pulumi preview finished (nothing applied; pass --yes to apply)")
     if run.settings.vercel_project:
@@ -277,7 +229,7 @@ def _apply(run: _Run, timeout_seconds: float, interval_seconds: float, project_d
     try:
         outcome = stack.up(on_output=print)
     except auto.errors.CommandError as exc:
-        print(f"error: pulumi up failed: {_last_line(exc)}; {PROMOTED_KEY}={value} stays set in the stack "
+        print(f"error: pulumi up failed: {last_error_line(exc)}; {PROMOTED_KEY}={value} stays set in the stack "
               "config - fix the cause and run the same command again", file=sys.stderr)
         return EXIT_PULUMI_FAILED
     run.step("pulumi up finished")

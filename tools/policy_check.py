@@ -87,6 +87,10 @@ def evaluate(plan: Plan, policies: list | None = None,
     """Every violation of the pack (or `policies`) in `plan`, in rule order."""
     policies = POLICIES if policies is None else policies
     stack_resources = [to_policy_resource(r) for r in plan.resources]
+    # What each resource waits for, as the engine hands stack policies its dependencies (those in the plan).
+    by_urn = {r.urn: r for r in stack_resources}
+    for policy_resource, recorded in zip(stack_resources, plan.resources, strict=True):
+        policy_resource.dependencies = [by_urn[urn] for urn in recorded.dependencies if urn in by_urn]
     names = {r.urn: r.name for r in plan.resources}
     violations: list[Violation] = []
     for policy in policies:

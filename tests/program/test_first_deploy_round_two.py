@@ -146,7 +146,9 @@ def test_a_fresh_deploy_does_not_page_for_a_backup_or_copy_not_yet_due(make_plan
             if kind not in ("backup-age", "transfer-behind"):
                 continue
             query = unwrap(alert.inputs)["conditions"][0]["conditionPrometheusQueryLanguage"]["query"]
-            window_hours = int(re.search(r"\[(\d+)h\]", query)[1])
+            window = re.search(r"\[(\d+)h\]", query)
+            assert window is not None
+            window_hours = int(window[1])
             assert _due(query) == created + window_hours * 3600, f"{alert.name}: quiet until its first run is late"
             checked += 1
     assert checked == 7, "full and schema on both sites, the DNS export and the two replicas"

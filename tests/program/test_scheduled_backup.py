@@ -139,7 +139,8 @@ def test_prod_backups_are_never_paused(prod_plan):
                                                                    {"kind": "full", "cron": "0 14 * * *"}]),
      "one schedule per kind"),
     (lambda c: c.update({"raptorflow-dr:databaseUrl": "postgresql://app:hunter2@db/app"}),
-     "raptorflow-dr:databaseUrl: holds a secret, so it must be set with `pulumi config set --secret"),
+     "raptorflow-dr:databaseUrl: is plain text, not a `secure:` value, and holds a secret; set it with "
+     "`pulumi config set --secret"),
     (lambda c: c["raptorflow-dr:databaseBackup"].update(schedules=[{"kind": "full", "cron": "99 2 * * *"}]),
      "'99 2 * * *' is not a usable cron schedule: '99' is outside 0-59"),
 ], ids=["bad-cron", "two-schedules-of-a-kind", "plain-text-database-url", "minute-out-of-range"])

@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -67,13 +66,14 @@ def failover(project: Path, env: dict[str, str], *args: str) -> subprocess.Popen
                             start_new_session=True)
 
 
-def leftovers() -> list[str]:
-    return [p for p in os.listdir(tempfile.gettempdir()) if p.startswith("raptorflow-failover-")]
+def leftovers(folder: Path) -> list[str]:
+    return [p for p in os.listdir(folder) if p.startswith("raptorflow-failover-")]
 
 
 def test_a_killed_preview_leaves_the_stack_config_as_it_was(project, tmp_path):
-    env = {**install(tmp_path, "dr"), "STAND_IN_SLEEP_SECONDS": "30"}
-    before, temps = (project / "Pulumi.dr.yaml").read_bytes(), leftovers()
+    # Its own temporary folder: another test's run in parallel must not look like something left behind.
+    env = {**install(tmp_path, "dr"), "STAND_IN_SLEEP_SECONDS": "30", "TMPDIR": str(tmp_path)}
+    before, temps = (project / "Pulumi.dr.yaml").read_bytes(), leftovers(tmp_path)
     process = failover(project, env, "promote")
     deadline = time.monotonic() + 30
     while not any(c["argv"][:1] == ["preview"] for c in calls(tmp_path)) and time.monotonic() < deadline:
@@ -90,7 +90,7 @@ def test_a_killed_preview_leaves_the_stack_config_as_it_was(project, tmp_path):
     assert not [c for c in calls(tmp_path) if c["argv"][:2] == ["config", "set"]], "a preview sets no config"
     (preview,) = [c for c in calls(tmp_path) if c["argv"][:1] == ["preview"]]
     assert "raptorflow-dr:promoted: true" in preview["configFile"], "the preview sees the flipped copy"
-    assert leftovers() == temps, "the temporary copy is removed"
+    assert leftovers(tmp_path) == temps, "the temporary copy is removed"
     with pytest.raises(ProcessLookupError):
         os.killpg(process.pid, 0)  # the CLI it started got the SIGTERM too: no process is left
 

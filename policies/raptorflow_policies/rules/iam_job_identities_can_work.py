@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from core.roles import TRANSFER_SOURCE_NOTIFIER
+from core.roles import BACKUP_RUN_WATCHER, TRANSFER_SOURCE_NOTIFIER
 
 from .._base import (
     BUCKET,
@@ -30,6 +30,8 @@ SECRET = "gcp:secretmanager/secret:Secret"
 SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
 SECRET_GRANT = "gcp:secretmanager/secretIamMember:SecretIamMember"
 CUSTOM_ROLE = "gcp:projects/iAMCustomRole:IAMCustomRole"
+REPOSITORY = "gcp:artifactregistry/repository:Repository"
+IMAGE_READER = "roles/artifactregistry.reader"
 NOTIFIER_PERMISSIONS = TRANSFER_SOURCE_NOTIFIER.permissions
 SECRET_AGENT = "@gcp-sa-secretmanager.iam.gserviceaccount.com"
 KEY_USER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
@@ -46,7 +48,7 @@ def _held(resources, member: str) -> set[tuple[str, str, str]]:
         if not is_iam_grant(grant.resource_type):
             continue
         target = (bucket_of(grant.props.get("bucket")) or grant.props.get("secretId") or grant.props.get("name")
-                  or grant.props.get("cryptoKeyId") or "")
+                  or grant.props.get("cryptoKeyId") or grant.props.get("repository") or "")
         for role, who in grants(grant.props):
             if who == member or (member.startswith("*") and who.endswith(member[1:])):
                 held.add((grant.resource_type.split(":")[1].split("/")[0], str(target), role))
@@ -55,6 +57,32 @@ def _held(resources, member: str) -> set[tuple[str, str, str]]:
 
 def _has(held, kind: str, target: str, roles) -> bool:
     return any(k == kind and (t == target or t.endswith(f"/secrets/{target}")) and r in roles for k, t, r in held)
+
+
+def _repository_of(resources, image: str | None) -> str | None:
+    """The id of the stack's repository `image` lives in (REGION-docker.pkg.dev/PROJECT/REPOSITORY/...)."""
+    for repository in of_type(resources, REPOSITORY):
+        props = repository.props
+        if image and image.startswith(f"{props.get('location')}-docker.pkg.dev/{props.get('project')}/"
+                                      f"{props.get('repositoryId')}/"):
+            return str(props.get("repositoryId"))
+    return None
+
+
+def _runners_can_follow_their_runs(resources, need) -> None:
+    """Whoever may run a backup job with overrides may also read its executions (`execute --wait` polls them)."""
+    watchers = {f"projects/{r.props.get('project')}/roles/{r.props.get('roleId')}" for r in of_type(resources, CUSTOM_ROLE)
+                if set(BACKUP_RUN_WATCHER.permissions) <= set(r.props.get("permissions") or ())}
+    for grant in resources:
+        if not is_iam_grant(grant.resource_type) or not grant.resource_type.startswith("gcp:cloudrunv2/"):
+            continue
+        for role, member in grants(grant.props):
+            if role != "roles/run.jobsExecutorWithOverrides":
+                continue
+            held = _held(resources, member)
+            if not any(k == "cloudrunv2" and t == grant.props.get("name") and r in watchers for k, t, r in held):
+                need(f"{member} may run {grant.props.get('name')} but not follow the run (run.executions.get)",
+                     f"`gcloud run jobs execute {grant.props.get('name')} --wait`", grant.urn)
 
 
 def _check(args, violate):
@@ -82,6 +110,9 @@ def _check(args, violate):
             secret = get(volume, "secret.secret")
             if secret and not _has(held, "secretmanager", secret, ("roles/secretmanager.secretAccessor",)):
                 need(f"{identity} may not read the secret {secret}", f"job {name}", job.urn)
+        repository = _repository_of(resources, get(job.props, "template.template.containers.0.image"))
+        if repository and not _has(held, "artifactregistry", repository, (IMAGE_READER,)):
+            need(f"{identity} may not pull from the repository {repository}", f"job {name}", job.urn)
         for schedule in schedules.get(name, []):
             starter = get(schedule.props, "httpTarget.oauthToken.serviceAccountEmail")
             who = f"scheduler job {schedule.props.get('name')}"
@@ -143,6 +174,7 @@ def _check(args, violate):
                     if (role, agent.lstrip("@")) not in project_roles:
                         need(f"the project grants no {role} to the {agent.lstrip('@').split('.')[0]} agent "
                              "(event-driven replication's notices)", f"transfer job {job.name}", job.urn)
+    _runners_can_follow_their_runs(resources, need)
     for problem, (needed_by, urn) in missing.items():
         violate(f"{problem}, which {', '.join(sorted(set(needed_by)))} needs", urn)
 
@@ -151,8 +183,9 @@ POLICY = stack_policy(
     "raptorflow-iam-job-identities-can-work",
     "Every identity a job, schedule or transfer runs as is created by the stack and holds what its work needs: "
     "the backup writer objectCreator on its bucket, the checker objectViewer, each job its mounted secrets, the "
-    "scheduler the right to start each job, Cloud Storage's agent each bucket key (held by the stack), the transfer "
-    "agent read on each source and create on each sink.",
+    "scheduler the right to start each job, each job identity the image repository it pulls from, manual runners "
+    "the right to follow the runs they start, Cloud Storage's agent each bucket key (held by the stack), the "
+    "transfer agent read on each source and create on each sink.",
     "least privilege, DR plan (backups that run)",
     Severity.HIGH,
     "keep the service accounts and grants ScheduledDatabaseBackup, BackupBucket and BucketReplica create",
@@ -160,6 +193,12 @@ POLICY = stack_policy(
 )
 
 WEAKENINGS = [
+    Weakening("dr", "db-backup-writer@raptorflow-dr.iam.gserviceaccount.com may not pull from the repository raptorflow, "
+              "which job db-backup-dns-export, job db-backup-full, job db-backup-schema needs",
+              removed=("db-backup-writer-image-reader",)),
+    Weakening("prod", "serviceAccount:deploy@raptorflow-prod.iam.gserviceaccount.com may run db-backup-full but not "
+              "follow the run (run.executions.get), which `gcloud run jobs execute db-backup-full --wait` needs",
+              removed=("db-backup-full-manual-runner-0-watch",)),
     Weakening("prod", "db-backup-checker@raptorflow-prod.iam.gserviceaccount.com lacks roles/storage.objectViewer on "
               "raptorflow-prod-db-dumps, which job db-backup-restore-check needs",
               removed=("db-backup-checker-read-only",)),

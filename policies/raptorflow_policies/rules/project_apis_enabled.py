@@ -20,6 +20,7 @@ BY_TYPE = {
     "gcp:secretmanager/": "secretmanager.googleapis.com",
     "gcp:projects/iAMCustomRole:IAMCustomRole": "pubsub.googleapis.com",  # the source bucket's change notices
     "gcp:pubsub/": "pubsub.googleapis.com",
+    "gcp:artifactregistry/": "artifactregistry.googleapis.com",
 }
 
 

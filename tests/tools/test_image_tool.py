@@ -1,0 +1,109 @@
+"""`python -m tools.image` (make image) against the labelled stand-in Pulumi CLI and a labelled stand-in `docker`
+written here: the registry is created first by a targeted update of exactly what it needs, the image is built
+from backup_job/Dockerfile and pushed once, a second run pushes nothing, and failures are one line and a code."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.pulumi_stand_in import calls, install
+from tools.offline import ROOT
+
+IMAGE = "us-central1-docker.pkg.dev/raptorflow-prod/raptorflow/backup-job:1.0.0"
+# A TEST STAND-IN for docker: records argv; `manifest inspect` finds the image once it was pushed; `build` fails
+# when $DOCKER_BUILD_FAILS is set.
+DOCKER = '''#!{python}
+import json, os, sys
+log, pushed = os.environ["DOCKER_LOG"], os.environ["DOCKER_PUSHED"]
+args = sys.argv[1:]
+open(log, "a").write(json.dumps(args) + "\\n")
+if args[:2] == ["manifest", "inspect"]:
+    sys.exit(0 if os.path.exists(pushed) and open(pushed).read() == args[2] else 1)
+if args[0] == "build" and os.environ.get("DOCKER_BUILD_FAILS"):
+    print("step 3/9: E: Unable to locate package postgresql-client-17", file=sys.stderr); sys.exit(1)
+if args[0] == "push":
+    open(pushed, "w").write(args[1])
+sys.exit(0)
+'''
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    for name in ("Pulumi.yaml", "Pulumi.dr.yaml", "Pulumi.prod.yaml"):
+        shutil.copy(ROOT / name, folder / name)
+    return folder
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    environment = install(tmp_path, "prod")
+    docker = tmp_path / "bin" / "docker"
+    docker.write_text(DOCKER.format(python=sys.executable))
+    docker.chmod(0o755)
+    return {**environment, "DOCKER_LOG": str(tmp_path / "docker.log"), "DOCKER_PUSHED": str(tmp_path / "pushed")}
+
+
+def run(project: Path, env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    done = subprocess.run([sys.executable, "-m", "tools.image", *args, "--project-dir", str(project)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    return done.returncode, done.stdout, done.stderr
+
+
+def docker_calls(tmp_path: Path) -> list[list[str]]:
+    log = tmp_path / "docker.log"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_the_registry_comes_first_then_one_build_and_push_and_a_second_run_pushes_nothing(project, env, tmp_path):
+    code, out, err = run(project, env, "prod", "--yes")
+    assert code == 0, err
+    (up,) = [c["argv"] for c in calls(tmp_path) if c["argv"][:1] == ["up"]]
+    targets = {up[i + 1] for i, arg in enumerate(up) if arg == "--target"}
+    assert {urn.rsplit("::", 1)[-1] for urn in targets} == {
+        "backup-images-repository", "backup-images", "primary-site", "apis", "apis-artifactregistry",
+        "apis-serviceusage"}, "the repository, its API (and the API that enables APIs) and their components"
+    assert docker_calls(tmp_path) == [["manifest", "inspect", IMAGE],
+                                      ["build", "-f", "backup_job/Dockerfile", "-t", IMAGE, "."],
+                                      ["push", IMAGE]]
+    assert f"pushed {IMAGE}" in out
+    code, out, _ = run(project, env, "prod", "--yes")
+    assert code == 0 and "already in the registry" in out
+    assert [c[0] for c in docker_calls(tmp_path)].count("push") == 1, "an immutable tag is pushed once"
+
+
+def test_without_yes_it_previews_and_pushes_nothing(project, env, tmp_path):
+    code, out, err = run(project, env, "prod")
+    assert code == 0, err
+    assert [c["argv"][0] for c in calls(tmp_path) if c["argv"][:1] in (["up"], ["preview"])] == ["preview"]
+    assert [c[0] for c in docker_calls(tmp_path)] == ["manifest"]
+    assert "would build backup_job/Dockerfile" in out
+
+
+@pytest.mark.parametrize("case, extra_env, code, said", [
+    ("build-fails", {"DOCKER_BUILD_FAILS": "1"}, 4,
+     "error: docker build failed: step 3/9: E: Unable to locate package postgresql-client-17"),
+    ("up-fails", {"STAND_IN_EXIT": "1", "STAND_IN_STDERR": "error: artifactregistry.googleapis.com is off"}, 3,
+     "error: pulumi up of the registry failed: error: artifactregistry.googleapis.com is off"),
+    ("no-docker", {"PATH": "/nonexistent"}, 2, "error: docker is not installed"),
+])
+def test_failures_are_one_line_and_a_documented_code(project, env, case, extra_env, code, said):
+    returned, _out, err = run(project, {**env, **extra_env}, "prod", "--yes")
+    assert returned == code
+    assert err.strip().startswith(said) and len(err.strip().splitlines()) == 1
+
+
+def test_a_stack_without_backups_or_without_a_file_is_refused(project, env, tmp_path):
+    os.remove(project / "Pulumi.prod.yaml")
+    code, _out, err = run(project, env, "prod", "--yes")
+    assert code == 2 and err.startswith("error: no stack file Pulumi.prod.yaml")
+    assert calls(tmp_path) == [] and docker_calls(tmp_path) == []

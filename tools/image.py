@@ -1,0 +1,154 @@
+"""Create a site's image registry and put the backup job's image in it, before the first full `pulumi up`.
+
+    python -m tools.image STACK [--yes] [--project-dir DIR]      (make image STACK=prod)
+
+A Cloud Run job cannot be created before its image exists, and the image cannot be pushed before its
+repository does, so a first deploy goes registry first:
+
+1. `pulumi up --target ...` of the stack's Artifact Registry repository and only what it needs (its API, the
+   APIs that API waits for, and the components they belong to), found in the offline plan;
+2. unless the tag is already in the repository (`docker manifest inspect`; tags are immutable there, so a
+   second push would fail), `docker build -f backup_job/Dockerfile -t IMAGE .` from this repository and
+   `docker push IMAGE`, IMAGE being the stack's `databaseBackup.image`.
+
+Docker must be logged in to the registry: `gcloud auth configure-docker REGION-docker.pkg.dev`. Without
+`--yes` it previews the targeted update and says what it would build; nothing is applied or pushed. Run it
+again at any time: what exists is left as it is.
+
+Exit codes: 0 the registry and the image exist (or were previewed); 2 no Pulumi CLI or docker, no such stack,
+a missing or invalid stack file, or no `databaseBackup` in it; 3 `pulumi preview` / `pulumi up` failed; 4
+`docker build` or `docker push` failed (one line: its last error); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from components.config import ConfigError
+from tools.offline import ROOT, Plan, StackFileError, plan_stack
+from tools.operator import Interrupted, last_error_line, on_sigterm
+
+EXIT_OK, EXIT_SETUP, EXIT_PULUMI_FAILED, EXIT_DOCKER_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
+REPOSITORY_TYPE = "gcp:artifactregistry/repository:Repository"
+RUN_JOB_TYPE = "gcp:cloudrunv2/job:Job"
+
+
+def registry_targets(plan: Plan) -> list[str]:
+    """The URNs a targeted update must include to create the repository: it, what it depends on, and the
+    components each of those belongs to (the stack itself is always part of an update)."""
+    by_urn = {r.urn: r for r in plan.resources}
+    (repository,) = plan.of_type(REPOSITORY_TYPE)
+    targets: list[str] = []
+    todo = [repository.urn]
+    while todo:
+        urn = todo.pop()
+        if urn in targets or urn not in by_urn:
+            continue
+        targets.append(urn)
+        resource = by_urn[urn]
+        todo.extend(resource.dependencies)
+        if resource.parent:
+            todo.append(resource.parent)
+    return sorted(targets)
+
+
+def configured_image(plan: Plan) -> str:
+    """The image the stack's backup jobs run (`databaseBackup.image`)."""
+    images = {r.inputs["template"]["template"]["containers"][0]["image"] for r in plan.of_type(RUN_JOB_TYPE)}
+    (image,) = images
+    return str(image)
+
+
+def _docker(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines or ["no output"])[-1][:300]
+
+
+def image(stack_name: str, apply: bool, project_dir: Path = ROOT) -> int:
+    """Create the registry (targeted up), then build and push the image unless its tag is there."""
+    short = stack_name.rsplit("/", 1)[-1]
+    stack_file = project_dir / f"Pulumi.{short}.yaml"
+    if not stack_file.is_file():
+        print(f"error: no stack file Pulumi.{short}.yaml in {project_dir}", file=sys.stderr)
+        return EXIT_SETUP
+    try:
+        plan = plan_stack(short, stack_file=stack_file)
+    except (StackFileError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    except Exception as exc:  # noqa: BLE001 - the program's config errors are RunErrors with a readable message
+        print(f"error: stack {stack_name}: {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
+        return EXIT_SETUP
+    if not plan.of_type(RUN_JOB_TYPE):
+        print(f"error: stack {stack_name} has no `databaseBackup`: it runs no backup image", file=sys.stderr)
+        return EXIT_SETUP
+    if shutil.which("docker") is None:
+        print("error: docker is not installed (or not on PATH); it builds and pushes the image", file=sys.stderr)
+        return EXIT_SETUP
+    targets, wanted = registry_targets(plan), configured_image(plan)
+    print(f"{stack_name}: the registry first ({len(targets)} resources), then {wanted}")
+
+    from pulumi import automation as auto
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        try:
+            stack = auto.select_stack(stack_name=stack_name, work_dir=str(project_dir))
+        except FileNotFoundError:
+            print("error: the Pulumi CLI is not installed (or not on PATH): https://www.pulumi.com/docs/install/",
+                  file=sys.stderr)
+            return EXIT_SETUP
+        except auto.errors.CommandError as exc:
+            print(f"error: cannot select stack {stack_name}: {last_error_line(exc)}", file=sys.stderr)
+            return EXIT_SETUP
+        try:
+            if apply:
+                stack.up(on_output=print, target=targets)
+            else:
+                stack.preview(on_output=print, target=targets)
+        except auto.errors.CommandError as exc:
+            print(f"error: pulumi {'up' if apply else 'preview'} of the registry failed: {last_error_line(exc)}",
+                  file=sys.stderr)
+            return EXIT_PULUMI_FAILED
+        if _docker("manifest", "inspect", wanted).returncode == 0:
+            print(f"{wanted} is already in the registry (its tag is immutable): nothing to push")
+            return EXIT_OK
+        if not apply:
+            print(f"would build backup_job/Dockerfile as {wanted} and push it (pass --yes)")
+            return EXIT_OK
+        for step in (("build", "-f", "backup_job/Dockerfile", "-t", wanted, "."), ("push", wanted)):
+            done = _docker(*step)
+            if done.returncode != 0:
+                print(f"error: docker {step[0]} failed: {_last_line(done.stderr or done.stdout)}", file=sys.stderr)
+                return EXIT_DOCKER_FAILED
+        print(f"pushed {wanted}")
+        return EXIT_OK
+    except (Interrupted, KeyboardInterrupt):
+        print("interrupted: run the same command again; what exists is kept", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m tools.image`."""
+    parser = argparse.ArgumentParser(prog="python -m tools.image", description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("stack", help="the stack (prod, dr, or org/project/stack)")
+    parser.add_argument("--yes", action="store_true", help="create and push (without it: preview only)")
+    parser.add_argument("--project-dir", type=Path, default=ROOT, metavar="DIR",
+                        help="folder of Pulumi.yaml and the stack files (default: this repo)")
+    args = parser.parse_args(argv)
+    return image(args.stack, args.yes, args.project_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
