@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: plan test lint bench drill clean
+.PHONY: plan test lint image bench drill clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ plan: $(STAMP)
 ## commands leave behind never sees another file's work
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+## image: the site's Artifact Registry repository (a targeted pulumi up) and the backup image built from
+## backup_job/Dockerfile and pushed there, before the first full `pulumi up` (Pulumi CLI, docker, credentials)
+STACK ?= prod
+image: $(STAMP)
+	$(BIN)/python -m tools.image $(STACK) --yes
 
 ## lint: ruff (0 findings) and mypy against the provider SDKs' types (0 errors)
 lint: $(STAMP)
