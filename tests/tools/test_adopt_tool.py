@@ -1,6 +1,8 @@
 """`python -m tools.adopt` against the labelled stand-in Pulumi CLI (tests/pulumi_stand_in.py): it lists what it
 imports, makes the adopting run from a temporary copy of the stack file and then a normal run, never changes
-the stack file (not even when killed), and fails in one line with a documented exit code."""
+the stack file (not even when killed), and fails in one line with a documented exit code.
+
+The tool runs in this process (its `main`, with the stand-in's environment) except where a signal is sent."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,6 +49,18 @@ def finish(process: subprocess.Popen, kill_group: bool = True) -> tuple[int, str
     return process.returncode, out, err
 
 
+def in_process(monkeypatch, capsys, env: dict[str, str], project: Path, *args: str) -> tuple[int, str, str]:
+    """`python -m tools.adopt ARGS` as `main`, in this process, with `env` as its environment."""
+    from tools.adopt import main
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    code = main([*args, "--project-dir", str(project)])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err, err
+    return code, out, err
+
+
 def runs(folder: Path) -> list[dict]:
     return [c for c in calls(folder) if c["argv"][:1] in (["up"], ["preview"])]
 
@@ -54,10 +69,11 @@ def deploy_section(config_file: str) -> dict:
     return yaml.safe_load(config_file)["config"]["raptorflow-dr:deploy"]
 
 
-def test_yes_imports_in_an_adopting_run_then_applies_the_declared_values(project, tmp_path):
+def test_yes_imports_in_an_adopting_run_then_applies_the_declared_values(project, tmp_path, monkeypatch, capsys):
     env = {**install(tmp_path, "dr"), "TMPDIR": str(tmp_path)}
+    monkeypatch.setattr(tempfile, "tempdir", None)  # TMPDIR is read again
     before = (project / "Pulumi.dr.yaml").read_bytes()
-    code, out, err = finish(adopt(project, env, "dr", "--yes"))
+    code, out, err = in_process(monkeypatch, capsys, env, project, "dr", "--yes")
     assert code == 0, err
     assert "dr: adopts 5 existing resources" in out
     assert "dns-apex-record  <- 9f1c2b3a4d5e6f708192a3b4c5d6e7f8/3c9f1e2d4b5a69788796a5b4c3d2e1f0" in out
@@ -69,9 +85,9 @@ def test_yes_imports_in_an_adopting_run_then_applies_the_declared_values(project
     assert not [p for p in os.listdir(tmp_path) if p.startswith("raptorflow-adopt-")], "the copy is removed"
 
 
-def test_without_yes_it_only_previews_the_adopting_run(project, tmp_path):
+def test_without_yes_it_only_previews_the_adopting_run(project, tmp_path, monkeypatch, capsys):
     env = install(tmp_path, "dr")
-    code, out, err = finish(adopt(project, env, "myorg/raptorflow-dr/dr", "--rebuild"))
+    code, out, err = in_process(monkeypatch, capsys, env, project, "myorg/raptorflow-dr/dr", "--rebuild")
     assert code == 0, err
     (preview,) = runs(tmp_path)
     assert preview["argv"][0] == "preview"
@@ -80,9 +96,9 @@ def test_without_yes_it_only_previews_the_adopting_run(project, tmp_path):
     assert "nothing applied" in out
 
 
-def test_a_failed_run_is_one_line_and_exit_3(project, tmp_path):
+def test_a_failed_run_is_one_line_and_exit_3(project, tmp_path, monkeypatch, capsys):
     env = {**install(tmp_path, "dr"), "STAND_IN_EXIT": "1", "STAND_IN_STDERR": "error: 81053 record exists"}
-    code, _out, err = finish(adopt(project, env, "dr", "--yes"))
+    code, _out, err = in_process(monkeypatch, capsys, env, project, "dr", "--yes")
     assert code == 3
     assert err.strip() == ("error: pulumi up (adopting run) failed: error: 81053 record exists; nothing in the "
                            "stack file changed - fix the cause and run the same command again")
@@ -112,11 +128,11 @@ def test_killed_during_the_adopting_run_it_leaves_nothing_and_exits_130(project,
     ("staging", None, 2, "error: no stack file Pulumi.staging.yaml in"),
     ("dr", "/nonexistent", 2, "error: the Pulumi CLI is not installed"),
 ], ids=["nothing-to-adopt", "no-stack-file", "no-cli"])
-def test_what_cannot_or_need_not_run_says_so(project, tmp_path, stack, env_path, code, said):
+def test_what_cannot_or_need_not_run_says_so(project, tmp_path, monkeypatch, capsys, stack, env_path, code, said):
     env = install(tmp_path, "dr")
     if env_path:
         env["PATH"] = env_path
-    returned, out, err = finish(adopt(project, env, stack, "--yes"))
+    returned, out, err = in_process(monkeypatch, capsys, env, project, stack, "--yes")
     assert returned == code
     assert said in (out if code == 0 else err)
     if code == 0:

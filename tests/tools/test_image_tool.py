@@ -1,13 +1,13 @@
 """`python -m tools.image` (make image) against the labelled stand-in Pulumi CLI and a labelled stand-in `docker`
 written here: the registry is created first by a targeted update of exactly what it needs, the image is built
-from backup_job/Dockerfile and pushed once, a second run pushes nothing, and failures are one line and a code."""
+from backup_job/Dockerfile and pushed once, a second run pushes nothing, and failures are one line and a code.
+The tool runs in this process (its `main`, with the stand-ins' environment)."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -52,11 +52,21 @@ def env(tmp_path: Path) -> dict[str, str]:
     return {**environment, "DOCKER_LOG": str(tmp_path / "docker.log"), "DOCKER_PUSHED": str(tmp_path / "pushed")}
 
 
-def run(project: Path, env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    done = subprocess.run([sys.executable, "-m", "tools.image", *args, "--project-dir", str(project)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
-    assert "Traceback" not in done.stdout + done.stderr, done.stderr
-    return done.returncode, done.stdout, done.stderr
+@pytest.fixture
+def run(monkeypatch, capsys):
+    """`python -m tools.image ARGS` as its `main`, in this process, with `env` as its environment."""
+    from tools.image import main
+
+    def call(project: Path, env: dict[str, str], *args: str) -> tuple[int, str, str]:
+        with monkeypatch.context() as patch:
+            for key, value in env.items():
+                patch.setenv(key, value)
+            code = main([*args, "--project-dir", str(project)])
+        out, err = capsys.readouterr()
+        assert "Traceback" not in out + err, err
+        return code, out, err
+
+    return call
 
 
 def docker_calls(tmp_path: Path) -> list[list[str]]:
@@ -64,7 +74,7 @@ def docker_calls(tmp_path: Path) -> list[list[str]]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
-def test_the_registry_comes_first_then_one_build_and_push_and_a_second_run_pushes_nothing(project, env, tmp_path):
+def test_the_registry_comes_first_then_one_build_and_push_and_a_second_run_pushes_nothing(run, project, env, tmp_path):
     code, out, err = run(project, env, "prod", "--yes")
     assert code == 0, err
     (up,) = [c["argv"] for c in calls(tmp_path) if c["argv"][:1] == ["up"]]
@@ -81,7 +91,7 @@ def test_the_registry_comes_first_then_one_build_and_push_and_a_second_run_pushe
     assert [c[0] for c in docker_calls(tmp_path)].count("push") == 1, "an immutable tag is pushed once"
 
 
-def test_without_yes_it_previews_and_pushes_nothing(project, env, tmp_path):
+def test_without_yes_it_previews_and_pushes_nothing(run, project, env, tmp_path):
     code, out, err = run(project, env, "prod")
     assert code == 0, err
     assert [c["argv"][0] for c in calls(tmp_path) if c["argv"][:1] in (["up"], ["preview"])] == ["preview"]
@@ -96,13 +106,13 @@ def test_without_yes_it_previews_and_pushes_nothing(project, env, tmp_path):
      "error: pulumi up of the registry failed: error: artifactregistry.googleapis.com is off"),
     ("no-docker", {"PATH": "/nonexistent"}, 2, "error: docker is not installed"),
 ])
-def test_failures_are_one_line_and_a_documented_code(project, env, case, extra_env, code, said):
+def test_failures_are_one_line_and_a_documented_code(run, project, env, case, extra_env, code, said):
     returned, _out, err = run(project, {**env, **extra_env}, "prod", "--yes")
     assert returned == code
     assert err.strip().startswith(said) and len(err.strip().splitlines()) == 1
 
 
-def test_a_stack_without_backups_or_without_a_file_is_refused(project, env, tmp_path):
+def test_a_stack_without_backups_or_without_a_file_is_refused(run, project, env, tmp_path):
     os.remove(project / "Pulumi.prod.yaml")
     code, _out, err = run(project, env, "prod", "--yes")
     assert code == 2 and err.startswith("error: no stack file Pulumi.prod.yaml")
