@@ -26,12 +26,14 @@ def adoption_options(parent: pulumi.Resource, import_id: str | None, adopting: b
                      mutable: Sequence[str]) -> pulumi.ResourceOptions:
     """Options of a resource that may already exist outside the stack: imported by `import_id` when set.
 
-    The engine imports only when the program's inputs equal the live resource's ("inputs to import do not match
-    the existing resource"), after copying each `ignore_changes` input from the live resource (Pulumi's import
-    design notes, developer-docs/architecture/import.md). So on the adopting run (`deploy.adopting`, set by
-    `tools.adopt`) the `mutable` inputs - what the program sets differently from a hand-made resource - are
-    ignored and the import matches whatever they hold; the next, normal run updates them in place. Once the
-    resource is in the state the import id is ignored, and without `adopting` nothing is ignored.
+    Pulumi CLIs before the import-then-update change (pulumi/pulumi#19339) import only when the program's inputs
+    equal the live resource's ("inputs to import do not match the existing resource"), after copying each
+    `ignore_changes` input from the live resource (Pulumi's import design notes,
+    developer-docs/architecture/import.md); newer ones import and then update in the same run. So on the
+    adopting run (`deploy.adopting`, set by `tools.adopt`) the `mutable` inputs - what the program sets
+    differently from a hand-made resource - are ignored: the import matches on either CLI and that run changes
+    nothing live; the next, normal run updates them in place. Once the resource is in the state the import id
+    is ignored, and without `adopting` nothing is ignored.
     """
     ignored = list(mutable) if adopting and import_id else None
     return pulumi.ResourceOptions(parent=parent, import_=import_id, ignore_changes=ignored)

@@ -9,10 +9,12 @@ creates it on its own, then builds and pushes `backup_job/Dockerfile`, before th
 - Cleanup policies (https://cloud.google.com/artifact-registry/docs/repositories/cleanup-policy): untagged
   versions older than `IMAGE_UNTAGGED_DELETE_DAYS` are deleted; the `IMAGE_KEEP_VERSIONS` most recent
   versions are always kept, and no tagged version is ever deleted.
-- The jobs' identities read it (`roles/artifactregistry.reader`), and the jobs wait for those grants. In the
-  same project the Cloud Run service agent, which pulls the image, can read it already
-  (https://cloud.google.com/run/docs/deploying#images); the job identities' grant keeps working when the
-  image moves to another project of the same organisation.
+- Cloud Run pulls a job's image as the project's Cloud Run service agent, not as the job's identity
+  (https://cloud.google.com/artifact-registry/docs/integrate-cloud-run): that agent gets
+  `roles/artifactregistry.reader` on the repository, and the jobs wait for the grant. In the same project it
+  could read already; the grant says so in the plan, keeps working where an organisation trims default
+  grants, and is what a registry in another project would need. The job identities get nothing here: they
+  never pull.
 - Kept by a teardown, like the backups: it holds the code that restores them.
 """
 
@@ -48,12 +50,13 @@ class ImageRegistry(pulumi.ComponentResource):
 
     repository: gcp.artifactregistry.Repository
     """The repository."""
+    ready: list[pulumi.Resource]
+    """What a job must wait for before it can be created with an image from here."""
     url: str
     """Where images of this repository live: `REGION-docker.pkg.dev/PROJECT/REPOSITORY`."""
 
     def __init__(self, name: str, args: ImageRegistryArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("raptorflow:registry:ImageRegistry", name, None, opts)
-        self._args = args
         repository_id = defaults.IMAGE_REPOSITORY_ID
         self.url = image_repository_url(args.project, args.region)
         self.repository = gcp.artifactregistry.Repository(
@@ -83,14 +86,17 @@ class ImageRegistry(pulumi.ComponentResource):
             opts=kept(self, f"projects/{args.project}/locations/{args.region}/repositories/{repository_id}",
                       args.rebuild),
         )
-        self.register_outputs({"url": self.url})
-
-    def reader(self, name: str, member: pulumi.Input[str], parent: pulumi.Resource) -> pulumi.Resource:
-        """Let `member` pull images from the repository (a grant named `name`, under `parent`)."""
-        return gcp.artifactregistry.RepositoryIamMember(
-            name, project=self._args.project, location=self._args.region, repository=self.repository.repository_id,
-            role=READER_ROLE, member=member, opts=pulumi.ResourceOptions(parent=parent),
+        run_agent = gcp.projects.ServiceIdentity(
+            f"{name}-run-agent", project=args.project, service="run.googleapis.com",
+            opts=pulumi.ResourceOptions(parent=self),
         )
+        puller = gcp.artifactregistry.RepositoryIamMember(
+            f"{name}-run-agent-reader", project=args.project, location=args.region,
+            repository=self.repository.repository_id, role=READER_ROLE, member=run_agent.member,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.ready = [self.repository, puller]
+        self.register_outputs({"url": self.url})
 
 
 def image_repository_url(project: str, region: str) -> str:

@@ -62,7 +62,7 @@ class ScheduledDatabaseBackupArgs:
     deletion_protection: bool = True
     """Off only for the teardown run before `pulumi destroy` (`deploy.teardown`): jobs and secrets."""
     registry: ImageRegistry | None = None
-    """The site's image repository: the job identities read it, and the jobs wait for it."""
+    """The site's image repository: the jobs wait until it exists and Cloud Run may pull from it."""
 
 
 class ScheduledDatabaseBackup(pulumi.ComponentResource):
@@ -103,11 +103,7 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
             f"{name}-checker-read-only", bucket=args.bucket_name, role="roles/storage.objectViewer",
             member=checker.member, opts=child,
         )
-        image_ready: list[pulumi.Resource] = []
-        if args.registry is not None:
-            image_ready = [args.registry.repository, *(
-                args.registry.reader(f"{name}-{role}-image-reader", account.member, self)
-                for role, account in (("writer", writer), ("checker", checker)))]
+        image_ready = args.registry.ready if args.registry is not None else []
         # Manual runners wait for the run they start (`gcloud run jobs execute --wait`): they also need to read
         # its execution, which roles/run.jobsExecutorWithOverrides does not grant.
         watcher = gcp.projects.IAMCustomRole(

@@ -1,10 +1,10 @@
 """The custom IAM roles the program defines, shared by the components that create and grant them and the policy
 pack that checks them.
 
-A custom role's id ends in the stack's build generation (`deploy.generation`: `...G1`): IAM keeps a deleted
-custom role's id for 7 days (undeletable) and purges it after up to 37 more, and no new role may take the id
-meanwhile (https://cloud.google.com/iam/docs/creating-custom-roles#deleting-custom-role). A rebuild after a
-teardown adds one to the generation and so never collides with the roles it deleted.
+A custom role's id ends in the stack's build generation (`deploy.generation`: `...G1`): a deleted custom role
+can be undeleted for 7 days, and its id cannot be taken by a new role until up to 37 days after the delete
+(https://cloud.google.com/iam/docs/creating-custom-roles#deleting-custom-role; the pulumi-gcp IAMCustomRole
+docs). A rebuild after a teardown adds one to the generation and so never collides with the roles it deleted.
 """
 
 from __future__ import annotations
@@ -37,11 +37,14 @@ TRANSFER_SOURCE_NOTIFIER = CustomRole(
     "raptorflowTransferSourceNotifier", ("storage.buckets.get", "storage.buckets.update"),
     "raptorflow-dr: set up change notifications for cross-region replication", "change notifications",
 )
-# What `gcloud run jobs execute --wait` needs besides running the job: it polls the execution and its operation
-# (run.executions.get/list, run.operations.get), which roles/run.jobsExecutorWithOverrides lacks
-# (https://cloud.google.com/run/docs/reference/iam/roles). Granted on each backup job to `manualRunners`.
+# What `gcloud run jobs execute --wait` needs besides running the job: it polls the execution it started
+# (run.executions.get, and .list to find it), which roles/run.jobsExecutorWithOverrides lacks
+# (https://cloud.google.com/run/docs/reference/iam/roles; viewing executions takes a role "on your Cloud Run
+# job": https://cloud.google.com/run/docs/managing/job-executions). Granted on each backup job to
+# `manualRunners`. Not run.operations.get: operations live under the location, not the job, so a grant on the
+# job could not cover them (the v1 run call `gcloud` makes returns the execution itself, no operation).
 BACKUP_RUN_WATCHER = CustomRole(
-    "raptorflowBackupRunWatcher", ("run.executions.get", "run.executions.list", "run.operations.get"),
+    "raptorflowBackupRunWatcher", ("run.executions.get", "run.executions.list"),
     "raptorflow-dr: follow a backup job's execution until it ends", "following a backup run",
 )
 CUSTOM_ROLES = (TRANSFER_SOURCE_NOTIFIER, BACKUP_RUN_WATCHER)

@@ -5,9 +5,11 @@ rebuild after a teardown.
 
 The program imports every resource its config declares existing (`failover.hostnames[].state: existing` with
 `existingRecordId`, `vercel.variableStates` with `existingEnvIds`) and, with `--rebuild`, what a teardown keeps
-(backup buckets, their log buckets, key rings and keys: retained on delete). The engine imports a resource
-only when the program's inputs equal the live ones, and a hand-made record or variable never has the
-program's comment, and a sensitive Vercel value reads back as null. So adoption is two runs:
+(backup buckets, their log buckets, key rings and keys, the image registry: retained on delete). Pulumi CLIs
+before the import-then-update change (pulumi/pulumi#19339) import a resource only when the program's inputs
+equal the live ones, and a hand-made record or variable never has the program's comment, and a sensitive
+Vercel value reads back as null; newer CLIs import and update in one run. Adoption is two runs, which works
+with both and leaves the live resources untouched until the second:
 
 1. the adopting run: `pulumi up` with `deploy.adopting: true` (and `deploy.rebuild: true` with `--rebuild`)
    in a temporary copy of the stack file (`--config-file`): each imported resource takes its live value for

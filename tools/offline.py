@@ -290,7 +290,10 @@ def _computed(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[
     if type_ == "gcp:projects/serviceIdentity:ServiceIdentity":
         number = _fake_project_number(plain.get("project") or "project")
         service = plain["service"].split(".")[0]
-        email = f"service-{number}@gcp-sa-{service}.iam.gserviceaccount.com"
+        # Most agents are gcp-sa-SERVICE; Cloud Run's predates that naming
+        # (https://cloud.google.com/iam/docs/service-agents).
+        domain = "serverless-robot-prod" if service == "run" else f"gcp-sa-{service}"
+        email = f"service-{number}@{domain}.iam.gserviceaccount.com"
         state.update(email=email, member=f"serviceAccount:{email}")
         return email, state
     if type_ == "gcp:secretmanager/secret:Secret":

@@ -4,7 +4,8 @@ the adopting run imports whatever the live resource holds.
 The engine's rule for the `import` option (Pulumi's import design notes, developer-docs/architecture/import.md):
 it reads the live inputs, copies each `ignore_changes` input from them into the program's, and then imports
 only when no input differs ("inputs to import do not match the existing resource"). `engine_imports` below is
-that rule; the live states are generated, not chosen.
+that rule, the stricter one (CLIs since pulumi/pulumi#19339 import and then update instead): what passes it
+imports on every CLI without touching the live resource. The live states are generated, not chosen.
 """
 
 from __future__ import annotations

@@ -177,7 +177,7 @@ def test_pre_deploy_runners_may_run_the_backup_jobs_and_wait_for_them_and_nothin
     # roles/run.jobsExecutorWithOverrides lacks (https://cloud.google.com/run/docs/reference/iam/roles).
     runner = "serviceAccount:deploy@raptorflow-prod.iam.gserviceaccount.com"
     role = prod_plan.named("db-backup-run-watcher")
-    assert role.inputs["permissions"] == ["run.executions.get", "run.executions.list", "run.operations.get"]
+    assert role.inputs["permissions"] == ["run.executions.get", "run.executions.list"]
     watch_role = f"projects/raptorflow-prod/roles/{role.inputs['roleId']}"
     grants = [r.inputs for r in prod_plan.of_type("gcp:cloudrunv2/jobIamMember:JobIamMember")
               if r.inputs["member"] == runner]

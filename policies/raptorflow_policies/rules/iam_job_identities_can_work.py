@@ -32,6 +32,7 @@ SECRET_GRANT = "gcp:secretmanager/secretIamMember:SecretIamMember"
 CUSTOM_ROLE = "gcp:projects/iAMCustomRole:IAMCustomRole"
 REPOSITORY = "gcp:artifactregistry/repository:Repository"
 IMAGE_READER = "roles/artifactregistry.reader"
+RUN_AGENT = "@serverless-robot-prod.iam.gserviceaccount.com"  # pulls every job's image
 NOTIFIER_PERMISSIONS = TRANSFER_SOURCE_NOTIFIER.permissions
 SECRET_AGENT = "@gcp-sa-secretmanager.iam.gserviceaccount.com"
 KEY_USER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
@@ -111,8 +112,9 @@ def _check(args, violate):
             if secret and not _has(held, "secretmanager", secret, ("roles/secretmanager.secretAccessor",)):
                 need(f"{identity} may not read the secret {secret}", f"job {name}", job.urn)
         repository = _repository_of(resources, get(job.props, "template.template.containers.0.image"))
-        if repository and not _has(held, "artifactregistry", repository, (IMAGE_READER,)):
-            need(f"{identity} may not pull from the repository {repository}", f"job {name}", job.urn)
+        if repository and not _has(_held(resources, f"*{RUN_AGENT}"), "artifactregistry", repository,
+                                   (IMAGE_READER,)):
+            need(f"Cloud Run's service agent may not pull from the repository {repository}", f"job {name}", job.urn)
         for schedule in schedules.get(name, []):
             starter = get(schedule.props, "httpTarget.oauthToken.serviceAccountEmail")
             who = f"scheduler job {schedule.props.get('name')}"
@@ -183,7 +185,7 @@ POLICY = stack_policy(
     "raptorflow-iam-job-identities-can-work",
     "Every identity a job, schedule or transfer runs as is created by the stack and holds what its work needs: "
     "the backup writer objectCreator on its bucket, the checker objectViewer, each job its mounted secrets, the "
-    "scheduler the right to start each job, each job identity the image repository it pulls from, manual runners "
+    "scheduler the right to start each job, Cloud Run's service agent the image repository of each job, manual runners "
     "the right to follow the runs they start, Cloud Storage's agent each bucket key (held by the stack), the "
     "transfer agent read on each source and create on each sink.",
     "least privilege, DR plan (backups that run)",
@@ -193,9 +195,9 @@ POLICY = stack_policy(
 )
 
 WEAKENINGS = [
-    Weakening("dr", "db-backup-writer@raptorflow-dr.iam.gserviceaccount.com may not pull from the repository raptorflow, "
-              "which job db-backup-dns-export, job db-backup-full, job db-backup-schema needs",
-              removed=("db-backup-writer-image-reader",)),
+    Weakening("dr", "Cloud Run's service agent may not pull from the repository raptorflow, which job "
+              "db-backup-dns-export, job db-backup-full, job db-backup-restore-check, job db-backup-schema needs",
+              removed=("backup-images-run-agent-reader",)),
     Weakening("prod", "serviceAccount:deploy@raptorflow-prod.iam.gserviceaccount.com may run db-backup-full but not "
               "follow the run (run.executions.get), which `gcloud run jobs execute db-backup-full --wait` needs",
               removed=("db-backup-full-manual-runner-0-watch",)),
