@@ -7,6 +7,7 @@ hostname to check is not called healthy."""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import yaml
@@ -45,14 +47,19 @@ def without_vercel(project: Path) -> Path:
 
 
 def run(project: Path, env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    process = failover(project, env, *args)
-    try:
-        out, err = process.communicate(timeout=60)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-    assert "Traceback" not in out + err, err
-    return process.returncode, out, err
+    """`python -m tools.failover ARGS` as its `main`, in this process, with `env` as the whole environment (the
+    tests that send a signal start it as a process instead: `failover`)."""
+    from tools.failover import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with mock.patch.dict(os.environ, env, clear=True), contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err):
+        try:
+            code = main([*args, "--project-dir", str(project)])
+        except SystemExit as exc:  # argparse's refusals
+            code = exc.code if isinstance(exc.code, int) else 2
+    assert "Traceback" not in out.getvalue() + err.getvalue(), err.getvalue()
+    return code, out.getvalue(), err.getvalue()
 
 
 def changes(folder: Path) -> list[list[str]]:
