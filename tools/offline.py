@@ -45,6 +45,7 @@ PROJECT = "raptorflow-dr"
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 
 
 @dataclass
@@ -337,6 +338,16 @@ def _build_mocks(stack_outputs: dict[str, dict[str, Any]], records: list[Resourc
         def __init__(self, mocks: pulumi.runtime.Mocks):
             super().__init__(mocks)
             self._urns: dict[tuple[str, str], list[str]] = {}
+
+        def make_urn(self, parent: str, type_: str, name: str) -> str:
+            # The engine's URN, not the mock's: the type is the parent's whole type chain then the resource's, and
+            # the root stack adds nothing (pkg/resource/deploy Deployment.generateURN). The mock keeps only the
+            # parent's last type and prefixes `pulumi:pulumi:Stack$`, URNs no real stack has, which a
+            # `pulumi up --target` or an alias built from the plan would miss.
+            qualified = parent.split("::")[2] if parent else ""
+            if qualified and qualified != ROOT_STACK_TYPE:
+                type_ = f"{qualified}${type_}"
+            return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
 
         def _record(self, urn: str, request, properties, custom: bool) -> None:
             records.append(

@@ -49,3 +49,19 @@ def test_the_api_ordering_uses_the_supported_transform_api():
         text = path.read_text()
         assert not [name for name in deprecated if name in text], f"{path.relative_to(ROOT)} uses a deprecated API"
     assert "register_resource_transform" in (ROOT / "components" / "project_apis.py").read_text()
+
+
+@pytest.mark.parametrize("stack", ["prod", "dr"])
+def test_the_plan_records_the_urns_the_engine_gives(make_plan, stack):
+    # Deployment.generateURN: the type is the parent's whole type chain then the resource's; the root stack adds
+    # nothing. Targets (`pulumi up --target`) and aliases are built from these.
+    plan = make_plan(stack)
+    by_urn = {r.urn: r for r in plan.resources}
+    root = f"urn:pulumi:{stack}::raptorflow-dr::pulumi:pulumi:Stack::raptorflow-dr-{stack}"
+    for resource in plan.resources:
+        kind = resource.urn.split("::")[2]
+        assert "pulumi:pulumi:Stack$" not in resource.urn
+        if resource.parent in (None, root):
+            assert kind == resource.type, resource.urn
+        else:
+            assert kind == f"{by_urn[resource.parent].urn.split('::')[2]}${resource.type}", resource.urn

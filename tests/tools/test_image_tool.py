@@ -79,6 +79,11 @@ def test_the_registry_comes_first_then_one_build_and_push_and_a_second_run_pushe
     assert code == 0, err
     (up,) = [c["argv"] for c in calls(tmp_path) if c["argv"][:1] == ["up"]]
     targets = {up[i + 1] for i, arg in enumerate(up) if arg == "--target"}
+    # The engine's URNs (the parent's whole type chain, nothing for the root stack): a target the stack does not
+    # have stops `pulumi up --target` ("one or more targets could not be found").
+    assert ("urn:pulumi:prod::raptorflow-dr::raptorflow:site:PrimarySite$raptorflow:registry:ImageRegistry"
+            "$gcp:artifactregistry/repository:Repository::backup-images-repository") in targets
+    assert "urn:pulumi:prod::raptorflow-dr::raptorflow:project:ProjectApis::apis" in targets
     assert {urn.rsplit("::", 1)[-1] for urn in targets} == {
         "backup-images-repository", "backup-images", "primary-site", "apis", "apis-artifactregistry",
         "apis-serviceusage"}, "the repository, its API (and the API that enables APIs) and their components"
