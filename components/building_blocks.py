@@ -36,7 +36,9 @@ def adoption_options(parent: pulumi.Resource, import_id: str | None, adopting: b
     is ignored, and without `adopting` nothing is ignored.
     """
     ignored = list(mutable) if adopting and import_id else None
-    return pulumi.ResourceOptions(parent=parent, import_=import_id, ignore_changes=ignored)
+    # What production is served by (a DNS record, an env var of the live app) outlives the stack: `pulumi destroy`
+    # or a name dropped from the config forgets it and leaves it serving; a rebuild adopts it again.
+    return pulumi.ResourceOptions(parent=parent, import_=import_id, ignore_changes=ignored, retain_on_delete=True)
 
 
 def kept(parent: pulumi.Resource, import_id: str, rebuild: bool,

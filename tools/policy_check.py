@@ -77,7 +77,7 @@ def to_policy_resource(resource: Resource) -> PolicyResource:
 
 def _options(resource: Resource) -> PolicyResourceOptions:
     return PolicyResourceOptions(
-        protect=resource.protect, ignore_changes=[], delete_before_replace=None, aliases=[],
+        protect=resource.protect, ignore_changes=list(resource.ignore_changes), delete_before_replace=None, aliases=[],
         custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[], parent=resource.parent,
     )
 

@@ -539,6 +539,14 @@ def _without_ciphertexts(value: Any) -> Any:
     return value
 
 
+# `deploy` settings that tools.adopt gives one run through a temporary copy of the stack file, and what they would
+# do if left on in the stack file itself.
+ONE_RUN_FLAGS = {
+    "adopting": "adopted records and variables would ignore every later change, a failover among them",
+    "rebuild": "every run would try to import what a teardown kept",
+}
+
+
 def read_stack_config(
     stack: str, root: Path, stack_file: Path | None = None
 ) -> tuple[dict[str, Any], set[str]]:
@@ -569,6 +577,11 @@ def read_stack_config(
                 f"{shown}: {full} is set twice, as `{spelled[full]}` and `{key}`: the Pulumi CLI reads both as "
                 f"{full} and keeps either value (Go's map order decides); keep one")
         spelled[full] = key
+        if full == f"{PROJECT}:deploy" and isinstance(value, dict):
+            for flag in ONE_RUN_FLAGS:
+                if value.get(flag) not in (None, False):
+                    raise StackFileError(f"{shown}: {key}.{flag} is set only by `python -m tools.adopt` for one run, "
+                                         f"never in a stack file (left on, {ONE_RUN_FLAGS[flag]}); remove it")
         if key_problem(key):
             problems.append(f"{key}: {key_problem(key)}")
             continue

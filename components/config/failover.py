@@ -123,6 +123,11 @@ class FailoverSettings(Model):
         names = [h.name for h in self.hostnames]
         if len(set(names)) != len(names):
             raise ValueError(f"each hostname once; got {names}")
+        ids = [h.existing_record_id for h in self.hostnames if h.existing_record_id]
+        shared = sorted({i for i in ids if ids.count(i) > 1})
+        if shared:
+            raise ValueError(f"existingRecordId {shared} is given to more than one hostname: each adopts its own "
+                             "record (two would fight over one, and the engine renames it to the last)")
         if self.mode == "loadBalancer" and self.load_balancer is None:
             raise ValueError("mode loadBalancer needs `loadBalancer: {accountId: ...}`")
         return self
@@ -193,4 +198,9 @@ class VercelSettings(Model):
         for name, env_id in self.existing_env_ids.items():
             if not re.match(r"^[A-Za-z0-9]{8,64}$", env_id):
                 raise ValueError(f"existingEnvIds.{name}: '{env_id}' is not a Vercel env var id")
+        ids = list(self.existing_env_ids.values())
+        shared = sorted({i for i in ids if ids.count(i) > 1})
+        if shared:
+            raise ValueError(f"existingEnvIds {shared} is given to more than one variable: each adopts its own "
+                             "(two would fight over one, and the engine renames it to the last)")
         return self

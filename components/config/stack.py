@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, StrictInt, field_validator, model_validator
+from pydantic import Field, SecretStr, StrictBool, StrictInt, field_validator, model_validator
 
 from core.regions import GCP_REGIONS
 
@@ -59,17 +59,17 @@ class KmsSettings(Model):
 class DeploySettings(Model):
     """How this `pulumi up` deploys: the adopting run of a first deploy, and the rebuild after a teardown."""
 
-    adopting: bool = Field(
+    adopting: StrictBool = Field(
         False, description="Set only by `python -m tools.adopt` for its adopting run, never in a stack file: each "
                            "resource being imported (existing records and env vars) takes its live value for every "
                            "input the program would change, so the import matches; the run after it applies them.",
     )
-    rebuild: bool = Field(
+    rebuild: StrictBool = Field(
         False, description="The stack is rebuilt after a teardown: what the teardown keeps (backup buckets, their "
                            "log buckets, key rings and keys, all retained on delete) is imported by its known id "
                            "instead of created. Set by `python -m tools.adopt --rebuild`.",
     )
-    teardown: bool = Field(
+    teardown: StrictBool = Field(
         False, description="The last run before `pulumi destroy` (docs/runbooks/rebuild.md): turns off the "
                            "deletion protection of Cloud Run jobs and Secret Manager secrets, without which "
                            "destroy fails. Never committed: the policy pack refuses it.",

@@ -97,6 +97,8 @@ class Weakening:
     protect: bool | None = None
     removed: tuple[str, ...] = ()
     added: tuple[tuple[str, str, Mapping[str, Any]], ...] = ()
+    ignore_changes: tuple[str, ...] | None = None
+    """`resource`'s ignore_changes option, when the weakening sets it."""
 
 
 def _metadata(description: str, mirrors: str, severity: Severity, remediation: str,

@@ -117,8 +117,12 @@ def _hostname(config: dict, name: str) -> dict:
      "variableStates does not say whether ['STORAGE_BUCKET'] already exist in Vercel"),
     (lambda c: c["raptorflow-dr:vercel"]["variableStates"].update(TYPO="new"),
      "variableStates names ['TYPO'], which are not among `variables` or `secretVariables`"),
+    (lambda c: _hostname(c, "app").update(existingRecordId=_hostname(c, "@")["existingRecordId"]),
+     "existingRecordId ['3c9f1e2d4b5a69788796a5b4c3d2e1f0'] is given to more than one hostname"),
+    (lambda c: c["raptorflow-dr:vercel"]["existingEnvIds"].update(SUPABASE_URL="Qm3xT8vLw2RkP9aZ"),
+     "existingEnvIds ['Qm3xT8vLw2RkP9aZ'] is given to more than one variable"),
 ], ids=["existing-without-id", "undeclared-name", "new-with-id", "existing-variable-without-id",
-        "undeclared-variable", "unknown-variable"])
+        "undeclared-variable", "unknown-variable", "one-record-twice", "one-variable-twice"])
 def test_the_plan_refuses_to_guess_whether_a_name_or_variable_exists(run_cli, stack_file, edit, expected):
     path = stack_file("dr", edit)
     result = run_cli("tools.plan", "dr", "--stack-file", str(path))
@@ -126,3 +130,23 @@ def test_the_plan_refuses_to_guess_whether_a_name_or_variable_exists(run_cli, st
     assert f"invalid stack config in {path}" in result.stderr
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_adopting_flags_never_live_in_a_stack_file(run_cli, stack_file):
+    # Left on, adopted records and variables would ignore every later change - a failover among them.
+    path = stack_file("dr", lambda c: c.update({"raptorflow-dr:deploy": {"adopting": True}}))
+    result = run_cli("tools.plan", "dr", "--stack-file", str(path))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: {path}: raptorflow-dr:deploy.adopting is set only by `python -m tools.adopt` for one run, never in "
+        "a stack file (left on, adopted records and variables would ignore every later change, a failover among "
+        "them); remove it")
+    refused = run_cli("tools.plan", "dr", "--set", "raptorflow-dr:deploy.adopting=yes")
+    assert refused.returncode == 2 and "deploy.adopting: Input should be a valid boolean (got 'yes')" in refused.stderr
+
+
+def test_the_pack_refuses_a_failover_record_that_ignores_what_a_promotion_changes(run_cli):
+    result = run_cli("tools.plan", "dr", "--set", "raptorflow-dr:deploy.adopting=true")
+    assert result.returncode == 1, "the adopting run is tools.adopt's alone: a pull request with it is refused"
+    assert "[mandatory] raptorflow-failover-hostnames-complete  dns-apex-record: dns-apex-record ignores changes " \
+           "to its content" in result.stdout

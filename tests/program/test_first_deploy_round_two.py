@@ -26,6 +26,8 @@ BUCKET = "gcp:storage/bucket:Bucket"
 TRANSFER = "gcp:storage/transferJob:TransferJob"
 KEY_GRANT = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"
 KEPT_TYPES = {BUCKET, "gcp:kms/keyRing:KeyRing", "gcp:kms/cryptoKey:CryptoKey", REPOSITORY}
+SERVING_TYPES = {"cloudflare:index/dnsRecord:DnsRecord",
+                 "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"}
 
 
 @pytest.fixture(params=["prod", "dr"])
@@ -116,8 +118,11 @@ def _import_id(resource) -> str:
 def test_a_teardown_keeps_what_cannot_be_recreated_and_a_rebuild_imports_it(make_plan, stack):
     normal, rebuild = make_plan(stack), make_plan(stack, "raptorflow-dr:deploy.rebuild=true")
     kept = {r.name for r in normal.resources if r.retain_on_delete}
-    assert kept == {r.name for r in normal.resources if r.type in KEPT_TYPES}, "retained exactly: data, keys, images"
-    assert all(r.protect for r in normal.resources if r.retain_on_delete)
+    serving = {r.name for r in normal.resources if r.type in SERVING_TYPES}
+    assert kept == {r.name for r in normal.resources if r.type in KEPT_TYPES} | serving, \
+        "retained exactly: data, keys, images, and the DNS records and env vars production is served by"
+    assert all(r.protect for r in normal.resources if r.retain_on_delete and r.type in KEPT_TYPES)
+    assert bool(serving) == (stack == "dr")
     assert not [r.name for r in normal.resources if r.import_id and r.type in KEPT_TYPES]
     imported = {r.name: r.import_id for r in rebuild.resources if r.type in KEPT_TYPES}
     assert imported == {r.name: _import_id(r) for r in rebuild.resources if r.type in KEPT_TYPES}

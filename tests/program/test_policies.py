@@ -62,6 +62,8 @@ def weakened(plan: Plan, weakening: Weakening) -> Plan:
                 _set(resource.inputs, path, value)
             if weakening.protect is not None:
                 resource = replace(resource, protect=weakening.protect)
+            if weakening.ignore_changes is not None:
+                resource = replace(resource, ignore_changes=list(weakening.ignore_changes))
         resources.append(resource)
     for type_token, name, inputs in weakening.added:
         resources.append(Resource(urn=f"urn:pulumi:{plan.stack}::raptorflow-dr::{type_token}::{name}", type=type_token,

@@ -38,6 +38,11 @@ def _check(args, violate):
         if name in declared and record.props.get("type") not in ("A", "AAAA", "CNAME"):
             violate(f"DNS record {name} is a {record.props.get('type')} record: it sends no traffic anywhere",
                     record.urn)
+    for switched, what in ((records.values(), "content"), (of_type(args.resources, VERCEL_ENV), "value")):
+        for resource in switched:
+            if what in (resource.opts.ignore_changes or []):
+                violate(f"{resource.name} ignores changes to its {what}: a promotion would leave it pointing at the "
+                        "site that is down (deploy.adopting belongs to tools.adopt's one run)", resource.urn)
     for variable in of_type(args.resources, VERCEL_ENV):
         if "production" not in (variable.props.get("targets") or []):
             violate(f"Vercel variable {variable.props.get('key')} does not reach production deployments",
@@ -53,7 +58,8 @@ def _check(args, violate):
 POLICY = stack_policy(
     "raptorflow-failover-hostnames-complete",
     "Every failover hostname has its Cloudflare record or load balancer, every record is a declared failover "
-    "hostname, and every Vercel variable the region switch declares is set by the stack.",
+    "hostname, every Vercel variable the region switch declares is set by the stack, and none of them ignores "
+    "what a promotion changes.",
     "DR plan scenario 2",
     Severity.HIGH,
     "declare hostnames and variables in the failover config; FailoverRecord and RegionEnvironment create them",
@@ -71,4 +77,7 @@ WEAKENINGS = [
               {"type": "TXT"}),
     Weakening("dr", "Vercel variable SUPABASE_URL does not reach production deployments", "vercel-env-supabase-url",
               {"targets": ["preview"]}),
+    Weakening("dr", "dns-apex-record ignores changes to its content: a promotion would leave it pointing at the site "
+              "that is down (deploy.adopting belongs to tools.adopt's one run)", "dns-apex-record",
+              ignore_changes=("content", "proxied", "ttl", "comment")),
 ]
