@@ -29,23 +29,18 @@ file; 3 `pulumi preview` / `pulumi up` failed (one line: the last error it print
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from components.config import ConfigError
 from tools.offline import PROJECT, ROOT, Plan, StackFileError, plan_stack
-from tools.operator import Interrupted, config_file_copy, last_error_line, on_sigterm
+from tools.operator import Interrupted, config_file_copy, last_error_line, short_name, stoppable
 
 EXIT_OK, EXIT_SETUP, EXIT_PULUMI_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
 DEPLOY_KEY = f"{PROJECT}:deploy"
-
-
-def short_name(stack: str) -> str:
-    """The stack file's name part: `org/project/dr` and `org/dr` are `dr` (Pulumi names the file so)."""
-    return stack.rsplit("/", 1)[-1]
 
 
 def deploy_flags(rebuild: bool) -> dict[str, bool]:
@@ -74,6 +69,11 @@ def adoption_plan(stack: str, rebuild: bool, project_dir: Path = ROOT) -> Plan:
 
 def adopt(stack_name: str, rebuild: bool, apply: bool, project_dir: Path = ROOT) -> int:
     """List what is imported, then preview (default) or make the adopting run and the normal run."""
+    try:
+        short_name(stack_name)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SETUP
     if not (project_dir / f"Pulumi.{short_name(stack_name)}.yaml").is_file():
         print(f"error: no stack file Pulumi.{short_name(stack_name)}.yaml in {project_dir}", file=sys.stderr)
         return EXIT_SETUP
@@ -96,41 +96,45 @@ def adopt(stack_name: str, rebuild: bool, apply: bool, project_dir: Path = ROOT)
     from pulumi import automation as auto
 
     started = time.monotonic()
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        try:
-            stack = auto.select_stack(stack_name=stack_name, work_dir=str(project_dir))
-        except FileNotFoundError:
-            print("error: the Pulumi CLI is not installed (or not on PATH): https://www.pulumi.com/docs/install/",
-                  file=sys.stderr)
-            return EXIT_SETUP
-        except auto.errors.CommandError as exc:
-            print(f"error: cannot select stack {stack_name}: {last_error_line(exc)}", file=sys.stderr)
-            return EXIT_SETUP
-        with tempfile.TemporaryDirectory(prefix="raptorflow-adopt-") as folder:
-            adopting = str(adopting_config_file(stack_name, rebuild, Path(folder), project_dir))
-            step = "preview"
-            try:
-                if not apply:
-                    stack.preview(on_output=print, config_file=adopting)
-                    print(f"previewed the adopting run in {time.monotonic() - started:.1f} s; nothing applied "
-                          "(pass --yes to adopt)")
-                    return EXIT_OK
-                step = "up (adopting run)"
-                stack.up(on_output=print, config_file=adopting)
-                adopted_at = time.monotonic() - started
-                step = "up (declared values)"
-                stack.up(on_output=print)
-            except auto.errors.CommandError as exc:
-                print(f"error: pulumi {step} failed: {last_error_line(exc)}; nothing in the stack file changed - fix "
-                      "the cause and run the same command again", file=sys.stderr)
-                return EXIT_PULUMI_FAILED
+        with stoppable():
+            return _runs(auto, stack_name, rebuild, apply, project_dir, len(imports), started)
     except (Interrupted, KeyboardInterrupt):
         print("interrupted: the stack file is unchanged; run the same command again to finish", file=sys.stderr)
         return EXIT_INTERRUPTED
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    print(f"adopted {len(imports)} resources in {adopted_at:.1f} s; declared values applied after "
+
+
+def _runs(auto: Any, stack_name: str, rebuild: bool, apply: bool, project_dir: Path, count: int,
+          started: float) -> int:
+    """Select the stack, then the preview, or the adopting run and the normal run."""
+    try:
+        stack = auto.select_stack(stack_name=stack_name, work_dir=str(project_dir))
+    except FileNotFoundError:
+        print("error: the Pulumi CLI is not installed (or not on PATH): https://www.pulumi.com/docs/install/",
+              file=sys.stderr)
+        return EXIT_SETUP
+    except auto.errors.CommandError as exc:
+        print(f"error: cannot select stack {stack_name}: {last_error_line(exc)}", file=sys.stderr)
+        return EXIT_SETUP
+    with tempfile.TemporaryDirectory(prefix="raptorflow-adopt-") as folder:
+        adopting = str(adopting_config_file(stack_name, rebuild, Path(folder), project_dir))
+        step = "preview"
+        try:
+            if not apply:
+                stack.preview(on_output=print, config_file=adopting)
+                print(f"previewed the adopting run in {time.monotonic() - started:.1f} s; nothing applied "
+                      "(pass --yes to adopt)")
+                return EXIT_OK
+            step = "up (adopting run)"
+            stack.up(on_output=print, config_file=adopting)
+            adopted_at = time.monotonic() - started
+            step = "up (declared values)"
+            stack.up(on_output=print)
+        except auto.errors.CommandError as exc:
+            print(f"error: pulumi {step} failed: {last_error_line(exc)}; nothing in the stack file changed - fix "
+                  "the cause and run the same command again", file=sys.stderr)
+            return EXIT_PULUMI_FAILED
+    print(f"adopted {count} resources in {adopted_at:.1f} s; declared values applied after "
           f"{time.monotonic() - started:.1f} s")
     return EXIT_OK
 

@@ -11,8 +11,6 @@ written and, for a stack with a `vercel` section, the Vercel API URL and token.
 from __future__ import annotations
 
 import os
-import re
-import signal
 import sys
 import tempfile
 import time
@@ -24,7 +22,7 @@ from typing import Any
 from components.config import ConfigError
 from tools.failover_health import wait_healthy
 from tools.offline import PROJECT, ROOT, StackFileError
-from tools.operator import Interrupted, config_file_copy, last_error_line, on_sigterm
+from tools.operator import Interrupted, config_file_copy, last_error_line, short_name, stoppable
 from tools.vercel_deploy import VercelApi, VercelError, api_url, production_deployment, redeploy, wait_ready
 from tools.vercel_deploy import token as vercel_token
 
@@ -33,25 +31,12 @@ PROMOTED_KEY = f"{PROJECT}:promoted"
 EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_SETUP, EXIT_PULUMI_FAILED, EXIT_REDEPLOY_FAILED = 0, 1, 2, 3, 4
 EXIT_NO_HOSTNAMES, EXIT_INTERRUPTED = 5, 130
 
-_NAME_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
 # What the CLI says when it cannot write a stack file (Go's os errors, lower-cased).
 _UNWRITABLE = ("read-only", "permission denied", "operation not permitted")
 
 
 class SetupError(Exception):
     """What stops the switch before it changes anything: one line, exit 2."""
-
-
-def short_name(stack: str) -> str:
-    """The stack's own name in `stack`, `org/stack` or `org/project/stack`: what its stack file is named after.
-    ValueError (one line) for another form, or a stack of another project."""
-    parts = stack.split("/")
-    if not 1 <= len(parts) <= 3 or not all(_NAME_PART.match(part) for part in parts):
-        raise ValueError(f"'{stack}' is not a stack name: STACK, ORG/STACK or ORG/PROJECT/STACK "
-                         "(letters, digits, '-', '_', '.')")
-    if len(parts) == 3 and parts[1] != PROJECT:
-        raise ValueError(f"'{stack}' is a stack of project {parts[1]}, not of {PROJECT}")
-    return parts[-1]
 
 
 def _one_line(text: str) -> str:
@@ -152,16 +137,14 @@ def switch(stack_name: str, promote: bool, apply: bool, timeout_seconds: float, 
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SETUP
     run = _Run(stack_name, promote, settings)
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        return _apply(run, timeout_seconds, interval_seconds, project_dir) if apply else _preview(run, project_dir)
+        with stoppable():
+            return _apply(run, timeout_seconds, interval_seconds, project_dir) if apply else _preview(run, project_dir)
     except (Interrupted, KeyboardInterrupt):
         building = f" (Vercel deployment {run.redeploying} keeps building)" if run.redeploying else ""
         print("interrupted: " + (f"the stack config may already say promoted; run the command again{building}"
                                  if run.flipping else "nothing was changed"), file=sys.stderr)
         return EXIT_INTERRUPTED
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _select(run: _Run, project_dir: Path) -> Any:

@@ -1,6 +1,6 @@
 """Create a site's image registry and put the backup job's image in it, before the first full `pulumi up`.
 
-    python -m tools.image STACK [--yes] [--project-dir DIR]      (make image STACK=prod)
+    python -m tools.image STACK [--yes] [--rebuild] [--project-dir DIR]      (make image STACK=prod)
 
 A Cloud Run job cannot be created before its image exists, and the image cannot be pushed before its
 repository does, so a first deploy goes registry first:
@@ -10,6 +10,9 @@ repository does, so a first deploy goes registry first:
 2. unless the tag is already in the repository (`docker manifest inspect`; tags are immutable there, so a
    second push would fail), `docker build -f backup_job/Dockerfile -t IMAGE .` from this repository and
    `docker push IMAGE`, IMAGE being the stack's `databaseBackup.image`.
+
+After a teardown the repository still exists (it is kept, with its images): `--rebuild` imports it in the
+targeted update instead of creating it (a create would fail: it already exists).
 
 Docker must be logged in to the registry: `gcloud auth configure-docker REGION-docker.pkg.dev`. Without
 `--yes` it previews the targeted update and says what it would build; nothing is applied or pushed. Run it
@@ -24,17 +27,19 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 from components.config import ConfigError
-from tools.offline import ROOT, Plan, StackFileError, plan_stack
-from tools.operator import Interrupted, last_error_line, on_sigterm
+from tools.offline import PROJECT, ROOT, Plan, StackFileError, plan_stack
+from tools.operator import Interrupted, config_file_copy, last_error_line, short_name, stoppable
 
 EXIT_OK, EXIT_SETUP, EXIT_PULUMI_FAILED, EXIT_DOCKER_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 REPOSITORY_TYPE = "gcp:artifactregistry/repository:Repository"
+DEPLOY_KEY = f"{PROJECT}:deploy"
 RUN_JOB_TYPE = "gcp:cloudrunv2/job:Job"
 
 
@@ -73,15 +78,19 @@ def _last_line(text: str) -> str:
     return (lines or ["no output"])[-1][:300]
 
 
-def image(stack_name: str, apply: bool, project_dir: Path = ROOT) -> int:
+def image(stack_name: str, apply: bool, project_dir: Path = ROOT, rebuild: bool = False) -> int:
     """Create the registry (targeted up), then build and push the image unless its tag is there."""
-    short = stack_name.rsplit("/", 1)[-1]
+    try:
+        short = short_name(stack_name)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SETUP
     stack_file = project_dir / f"Pulumi.{short}.yaml"
     if not stack_file.is_file():
         print(f"error: no stack file Pulumi.{short}.yaml in {project_dir}", file=sys.stderr)
         return EXIT_SETUP
     try:
-        plan = plan_stack(short, stack_file=stack_file)
+        plan = plan_stack(short, (f"{DEPLOY_KEY}.rebuild=true",) if rebuild else (), stack_file=stack_file)
     except (StackFileError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SETUP
@@ -95,48 +104,55 @@ def image(stack_name: str, apply: bool, project_dir: Path = ROOT) -> int:
         print("error: docker is not installed (or not on PATH); it builds and pushes the image", file=sys.stderr)
         return EXIT_SETUP
     targets, wanted = registry_targets(plan), configured_image(plan)
-    print(f"{stack_name}: the registry first ({len(targets)} resources), then {wanted}")
+    print(f"{stack_name}: the registry first ({len(targets)} resources{', the kept one imported' if rebuild else ''})"
+          f", then {wanted}")
 
     from pulumi import automation as auto
 
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        try:
-            stack = auto.select_stack(stack_name=stack_name, work_dir=str(project_dir))
-        except FileNotFoundError:
-            print("error: the Pulumi CLI is not installed (or not on PATH): https://www.pulumi.com/docs/install/",
-                  file=sys.stderr)
-            return EXIT_SETUP
-        except auto.errors.CommandError as exc:
-            print(f"error: cannot select stack {stack_name}: {last_error_line(exc)}", file=sys.stderr)
-            return EXIT_SETUP
-        try:
-            if apply:
-                stack.up(on_output=print, target=targets)
-            else:
-                stack.preview(on_output=print, target=targets)
-        except auto.errors.CommandError as exc:
-            print(f"error: pulumi {'up' if apply else 'preview'} of the registry failed: {last_error_line(exc)}",
-                  file=sys.stderr)
-            return EXIT_PULUMI_FAILED
-        if _docker("manifest", "inspect", wanted).returncode == 0:
-            print(f"{wanted} is already in the registry (its tag is immutable): nothing to push")
-            return EXIT_OK
-        if not apply:
-            print(f"would build backup_job/Dockerfile as {wanted} and push it (pass --yes)")
-            return EXIT_OK
-        for step in (("build", "-f", "backup_job/Dockerfile", "-t", wanted, "."), ("push", wanted)):
-            done = _docker(*step)
-            if done.returncode != 0:
-                print(f"error: docker {step[0]} failed: {_last_line(done.stderr or done.stdout)}", file=sys.stderr)
-                return EXIT_DOCKER_FAILED
-        print(f"pushed {wanted}")
-        return EXIT_OK
+        with stoppable(), tempfile.TemporaryDirectory(prefix="raptorflow-image-") as folder:
+            # A rebuild imports the repository the teardown kept, from a copy of the stack file (never the file).
+            config_file = str(config_file_copy(stack_file, {DEPLOY_KEY: {"rebuild": True}}, Path(folder))) \
+                if rebuild else None
+            return _registry_then_image(auto, stack_name, apply, project_dir, targets, wanted, config_file)
     except (Interrupted, KeyboardInterrupt):
         print("interrupted: run the same command again; what exists is kept", file=sys.stderr)
         return EXIT_INTERRUPTED
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+
+
+def _registry_then_image(auto: Any, stack_name: str, apply: bool, project_dir: Path, targets: list[str],
+                         wanted: str, config_file: str | None) -> int:
+    try:
+        stack = auto.select_stack(stack_name=stack_name, work_dir=str(project_dir))
+    except FileNotFoundError:
+        print("error: the Pulumi CLI is not installed (or not on PATH): https://www.pulumi.com/docs/install/",
+              file=sys.stderr)
+        return EXIT_SETUP
+    except auto.errors.CommandError as exc:
+        print(f"error: cannot select stack {stack_name}: {last_error_line(exc)}", file=sys.stderr)
+        return EXIT_SETUP
+    try:
+        if apply:
+            stack.up(on_output=print, target=targets, config_file=config_file)
+        else:
+            stack.preview(on_output=print, target=targets, config_file=config_file)
+    except auto.errors.CommandError as exc:
+        print(f"error: pulumi {'up' if apply else 'preview'} of the registry failed: {last_error_line(exc)}",
+              file=sys.stderr)
+        return EXIT_PULUMI_FAILED
+    if _docker("manifest", "inspect", wanted).returncode == 0:
+        print(f"{wanted} is already in the registry (its tag is immutable): nothing to push")
+        return EXIT_OK
+    if not apply:
+        print(f"would build backup_job/Dockerfile as {wanted} and push it (pass --yes)")
+        return EXIT_OK
+    for step in (("build", "-f", "backup_job/Dockerfile", "-t", wanted, "."), ("push", wanted)):
+        done = _docker(*step)
+        if done.returncode != 0:
+            print(f"error: docker {step[0]} failed: {_last_line(done.stderr or done.stdout)}", file=sys.stderr)
+            return EXIT_DOCKER_FAILED
+    print(f"pushed {wanted}")
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,10 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.image", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("stack", help="the stack (prod, dr, or org/project/stack)")
     parser.add_argument("--yes", action="store_true", help="create and push (without it: preview only)")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="after a teardown: import the repository it kept instead of creating it")
     parser.add_argument("--project-dir", type=Path, default=ROOT, metavar="DIR",
                         help="folder of Pulumi.yaml and the stack files (default: this repo)")
     args = parser.parse_args(argv)
-    return image(args.stack, args.yes, args.project_dir)
+    return image(args.stack, args.yes, args.project_dir, args.rebuild)
 
 
 if __name__ == "__main__":

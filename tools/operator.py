@@ -6,14 +6,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from tools.offline import PROJECT
+
+_NAME_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
+# Signals that end an operator command as Ctrl-C does: `kill`, and a closed terminal or SSH session.
+STOPPING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
 
 class Interrupted(BaseException):
-    """SIGTERM: unwind so that every `finally` runs (temporary config files go), like Ctrl-C."""
+    """SIGTERM or SIGHUP: unwind so that every `finally` runs (temporary config files go), like Ctrl-C."""
 
 
 def children() -> list[int]:
@@ -30,20 +37,46 @@ def children() -> list[int]:
 
 
 def on_sigterm(signum: int, frame: Any) -> None:
-    """The SIGTERM handler: pass it on to the CLI, as a terminal would (it cancels its operation and exits, so
-    nothing keeps running after this process), then unwind."""
+    """The SIGTERM (and SIGHUP) handler: pass SIGTERM on to the CLI, as a terminal would (it cancels its
+    operation and exits, so nothing keeps running after this process), then unwind."""
     for pid in children():
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     raise Interrupted()
 
 
+@contextlib.contextmanager
+def stoppable() -> Iterator[None]:
+    """While it lasts, SIGTERM and SIGHUP end the command like Ctrl-C, and end the CLI it started too."""
+    previous = {signum: signal.signal(signum, on_sigterm) for signum in STOPPING_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def short_name(stack: str) -> str:
+    """The stack's own name in `stack`, `org/stack` or `org/project/stack`: what its stack file is named after.
+    ValueError (one line) for another form, or a stack of another project."""
+    parts = stack.split("/")
+    if not 1 <= len(parts) <= 3 or not all(_NAME_PART.match(part) for part in parts):
+        raise ValueError(f"'{stack}' is not a stack name: STACK, ORG/STACK or ORG/PROJECT/STACK "
+                         "(letters, digits, '-', '_', '.')")
+    if len(parts) == 3 and parts[1] != PROJECT:
+        raise ValueError(f"'{stack}' is a stack of project {parts[1]}, not of {PROJECT}")
+    return parts[-1]
+
+
 def last_error_line(exc: BaseException) -> str:
-    """The last error line the CLI printed (the Automation API's CommandError holds `code:`/`stdout:`/`stderr:`)."""
+    """The error line the CLI printed that says most (the Automation API's CommandError holds `code:`/`stdout:`/
+    `stderr:`): the last one that names a cause, not the CLI's closing `error: update failed`."""
     lines = [line.strip().removeprefix("stderr:").removeprefix("stdout:").strip() for line in str(exc).splitlines()]
     lines = [line for line in lines if line]
     errors = [line for line in lines if "error" in line.lower()]
-    return (errors or lines or [type(exc).__name__])[-1][:300]
+    generic = re.compile(r"^error: (update|preview|destroy|refresh) failed\.?$", re.IGNORECASE)
+    telling = [line for line in errors if not generic.match(line)]
+    return (telling or errors or lines or [type(exc).__name__])[-1][:300]
 
 
 def config_file_copy(stack_file: Path, settings: Mapping[str, Any], folder: Path) -> Path:

@@ -211,10 +211,18 @@ class StackConfig(Model):
         # of the other site never stops this site's backups: the image must be there.
         if self.database_backup is not None:
             repository = f"{self.gcp.region}-docker.pkg.dev/{self.gcp.project}/{defaults.IMAGE_REPOSITORY_ID}/"
-            if not self.database_backup.image.startswith(repository):
+            image = self.database_backup.image
+            if not image.startswith(repository):
                 raise ValueError(
-                    f"databaseBackup.image '{self.database_backup.image}' is not in this site's repository "
+                    f"databaseBackup.image '{image}' is not in this site's repository "
                     f"{repository}: the program creates that repository and `make image` pushes the image there"
+                )
+            tag = re.fullmatch(r"[^:@]+:([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})", image.removeprefix(repository))
+            if tag is None or tag[1] == "latest":
+                raise ValueError(
+                    f"databaseBackup.image '{image}' needs a release tag (NAME:TAG, not :latest nor a digest): the "
+                    "repository's tags are immutable, `make image` pushes one per release, and a restore runs the "
+                    "image the backup was made with"
                 )
         return self
 

@@ -57,13 +57,18 @@ def test_each_site_has_its_registry_and_every_job_waits_until_cloud_run_may_pull
         assert {repository.urn, reader.urn} <= set(job.dependencies), f"{job.name} may be created before it can pull"
 
 
-def test_an_image_outside_the_sites_registry_is_refused(run_cli, stack_file):
-    image = "us-central1-docker.pkg.dev/raptorflow-prod/raptorflow/backup-job:1.0.0"
+@pytest.mark.parametrize("image, said", [
+    ("us-central1-docker.pkg.dev/raptorflow-prod/raptorflow/backup-job:1.0.0",
+     "is not in this site's repository europe-west1-docker.pkg.dev/raptorflow-dr/raptorflow/"),
+    ("europe-west1-docker.pkg.dev/raptorflow-dr/raptorflow/backup-job:latest", "needs a release tag"),
+    ("europe-west1-docker.pkg.dev/raptorflow-dr/raptorflow/backup-job@sha256:" + "a" * 64, "needs a release tag"),
+    ("europe-west1-docker.pkg.dev/raptorflow-dr/raptorflow/backup-job", "needs a release tag"),
+], ids=["other-site", "latest", "digest", "untagged"])
+def test_an_image_outside_the_sites_registry_or_without_a_release_tag_is_refused(run_cli, stack_file, image, said):
     path = stack_file("dr", lambda c: c["raptorflow-dr:databaseBackup"].update(image=image))
     result = run_cli("tools.plan", "dr", "--stack-file", str(path))
     assert result.returncode == 2
-    assert (f"databaseBackup.image '{image}' is not in this site's repository "
-            "europe-west1-docker.pkg.dev/raptorflow-dr/raptorflow/") in result.stderr
+    assert f"databaseBackup.image '{image}' {said}" in result.stderr
 
 
 def _closure(plan: Plan, urn: str) -> set[str]:

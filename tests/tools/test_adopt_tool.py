@@ -104,14 +104,15 @@ def test_a_failed_run_is_one_line_and_exit_3(project, tmp_path, monkeypatch, cap
                            "stack file changed - fix the cause and run the same command again")
 
 
-def test_killed_during_the_adopting_run_it_leaves_nothing_and_exits_130(project, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_killed_during_the_adopting_run_it_leaves_nothing_and_exits_130(project, tmp_path, signum):
     env = {**install(tmp_path, "dr"), "STAND_IN_SLEEP_SECONDS": "30", "TMPDIR": str(tmp_path)}
     before = (project / "Pulumi.dr.yaml").read_bytes()
     process = adopt(project, env, "dr", "--yes")
     deadline = time.monotonic() + 60
     while not runs(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.1)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)  # `kill`, or the terminal or SSH session closing
     code, _out, err = finish(process, kill_group=False)
     time.sleep(0.5)
     assert code == 130
@@ -127,7 +128,9 @@ def test_killed_during_the_adopting_run_it_leaves_nothing_and_exits_130(project,
     ("prod", None, 0, "prod: nothing is declared existing; a plain `pulumi up` creates everything"),
     ("staging", None, 2, "error: no stack file Pulumi.staging.yaml in"),
     ("dr", "/nonexistent", 2, "error: the Pulumi CLI is not installed"),
-], ids=["nothing-to-adopt", "no-stack-file", "no-cli"])
+    ("acme/other-project/dr", None, 2, "error: 'acme/other-project/dr' is a stack of project other-project, not of "
+                                       "raptorflow-dr"),
+], ids=["nothing-to-adopt", "no-stack-file", "no-cli", "other-project"])
 def test_what_cannot_or_need_not_run_says_so(project, tmp_path, monkeypatch, capsys, stack, env_path, code, said):
     env = install(tmp_path, "dr")
     if env_path:

@@ -117,6 +117,16 @@ def test_failures_are_one_line_and_a_documented_code(run, project, env, case, ex
     assert err.strip().startswith(said) and len(err.strip().splitlines()) == 1
 
 
+def test_after_a_teardown_the_kept_repository_is_imported_from_a_copy_of_the_stack_file(run, project, env, tmp_path):
+    before = (project / "Pulumi.prod.yaml").read_bytes()
+    code, out, err = run(project, env, "prod", "--yes", "--rebuild")
+    assert code == 0, err
+    (up,) = [c for c in calls(tmp_path) if c["argv"][:1] == ["up"]]
+    assert "rebuild: true" in up["configFile"], "the targeted update imports the kept repository"
+    assert (project / "Pulumi.prod.yaml").read_bytes() == before
+    assert "the kept one imported" in out
+
+
 def test_a_stack_without_backups_or_without_a_file_is_refused(run, project, env, tmp_path):
     os.remove(project / "Pulumi.prod.yaml")
     code, _out, err = run(project, env, "prod", "--yes")
