@@ -43,7 +43,8 @@ class FailoverHostname(Model):
     state: Literal["existing", "new"] = Field(
         description="Whether Cloudflare already has a record for this name (`existing`: adopted, with "
                     "`existingRecordId`) or not (`new`: created). No default: creating a name that exists fails "
-                    "(81053) or, for an A record, adds a round-robin twin.",
+                    "(81053) or, for an A record, adds a round-robin twin. In loadBalancer mode the load balancer "
+                    "answers for the name ahead of any record, which is left as it is.",
     )
     existing_record_id: Annotated[str, cloudflare_id("record")] | None = Field(
         None, description="State `existing`: id of the record that serves this name now, adopted (imported), not "

@@ -275,8 +275,9 @@ def failover_hostnames(resources: Iterable[Any]) -> Iterator[tuple[dict, str]]:
         if resource.resource_type == FAILOVER_RECORD:
             yield resource.props, resource.urn
         elif resource.resource_type == FAILOVER_LOAD_BALANCER:
+            # The load balancers share one active site, declared on the component.
             for host in resource.props.get("hostnames") or []:
-                yield host, resource.urn
+                yield {"activeSite": resource.props.get("activeSite"), **host}, resource.urn
 
 
 def failover_targets(resources: Iterable[Any]) -> list[tuple[str, str]]:

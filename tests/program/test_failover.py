@@ -210,3 +210,10 @@ def test_health_wait_gives_up_at_the_timeout_on_a_dead_endpoint():
     (result,) = wait_healthy([f"http://127.0.0.1:{free_port()}/health"], timeout_seconds=3,
                              interval_seconds=0, clock=lambda: next(ticks), sleep=lambda _: None)
     assert result.healthy_after_seconds is None and result.last_status in ("ConnectionRefusedError", "URLError")
+
+
+def test_load_balancer_mode_passes_the_pack_on_a_standby_not_yet_promoted(run_cli):
+    # Its backups stay paused until promotion, as in dns mode: the pack reads the active site from the component.
+    result = run_cli("tools.plan", "dr", *[arg for pair in LB_MODE for arg in ("--set", pair)])
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "0 violations (0 mandatory) in stack dr" in result.stdout
