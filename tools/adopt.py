@@ -17,13 +17,17 @@ with both and leaves the live resources untouched until the second:
 2. a normal `pulumi up` from the stack's own file, which updates those inputs in place to the declared
    values (records' content and comment, variables' values, targets and comment).
 
-It first lists, from the offline plan, what will be imported and with which id. Without `--yes` it only
+It first lists, from the offline plan, what will be imported and with which id, and reads each DNS record and
+Vercel variable by its id (tools/adopt_check.py): an id that names another record or variable, or nothing, is
+refused before any run, because a CLI since pulumi/pulumi#19339 would import it and update it to the declared
+values. Without `--yes` it only
 previews the adopting run. The stack file is never changed, so a killed run leaves nothing behind: run the
 same command again, and what is already in the state is not imported twice (the engine ignores an import id
 once the resource is in the state).
 
 Exit codes: 0 adopted (or previewed, or nothing to adopt); 2 no CLI, no such stack, a missing or invalid stack
-file; 3 `pulumi preview` / `pulumi up` failed (one line: the last error it printed); 130 interrupted.
+file, an id that names something else, or an API that cannot be asked; 3 `pulumi preview` / `pulumi up` failed
+(one line: the last error it printed); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ from pathlib import Path
 from typing import Any
 
 from components.config import ConfigError
+from tools.adopt_check import wrong_ids
 from tools.offline import PROJECT, ROOT, Plan, StackFileError, plan_stack
 from tools.operator import Interrupted, config_file_copy, last_error_line, short_name, stoppable
+from tools.vercel_deploy import VercelError
 
 EXIT_OK, EXIT_SETUP, EXIT_PULUMI_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
 DEPLOY_KEY = f"{PROJECT}:deploy"
@@ -98,15 +104,16 @@ def adopt(stack_name: str, rebuild: bool, apply: bool, project_dir: Path = ROOT)
     started = time.monotonic()
     try:
         with stoppable():
-            return _runs(auto, stack_name, rebuild, apply, project_dir, len(imports), started)
+            return _runs(auto, plan, stack_name, rebuild, apply, project_dir, len(imports), started)
     except (Interrupted, KeyboardInterrupt):
         print("interrupted: the stack file is unchanged; run the same command again to finish", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
-def _runs(auto: Any, stack_name: str, rebuild: bool, apply: bool, project_dir: Path, count: int,
+def _runs(auto: Any, plan: Plan, stack_name: str, rebuild: bool, apply: bool, project_dir: Path, count: int,
           started: float) -> int:
-    """Select the stack, then the preview, or the adopting run and the normal run."""
+    """Select the stack, check each id names what it is declared for, then the preview, or the adopting run and
+    the normal run."""
     try:
         stack = auto.select_stack(stack_name=stack_name, work_dir=str(project_dir))
     except FileNotFoundError:
@@ -115,6 +122,16 @@ def _runs(auto: Any, stack_name: str, rebuild: bool, apply: bool, project_dir: P
         return EXIT_SETUP
     except auto.errors.CommandError as exc:
         print(f"error: cannot select stack {stack_name}: {last_error_line(exc)}", file=sys.stderr)
+        return EXIT_SETUP
+    # A CLI since pulumi/pulumi#19339 imports and then updates: a wrong id would take over another record.
+    try:
+        wrong = wrong_ids(plan, stack)
+    except VercelError as exc:
+        print(f"error: cannot check the ids to adopt: {exc}; nothing was changed", file=sys.stderr)
+        return EXIT_SETUP
+    if wrong:
+        print("error: ids in the stack file name other records or variables; nothing was changed:\n  "
+              + "\n  ".join(wrong), file=sys.stderr)
         return EXIT_SETUP
     with tempfile.TemporaryDirectory(prefix="raptorflow-adopt-") as folder:
         adopting = str(adopting_config_file(stack_name, rebuild, Path(folder), project_dir))

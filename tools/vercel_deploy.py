@@ -54,11 +54,7 @@ class VercelError(Exception):
 def api_url(environ: Mapping[str, str] = os.environ) -> str:
     """The API's base URL: $VERCEL_API_URL or https://api.vercel.com; VercelError unless https (or http to
     the loopback address), so the token never travels in the clear."""
-    url = environ.get(API_URL_VARIABLE) or DEFAULT_API_URL
-    parts = urllib.parse.urlsplit(url)
-    if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)):
-        raise VercelError(f"{API_URL_VARIABLE}={url} is not an https:// URL (plain http only to 127.0.0.1 or localhost)")
-    return url.rstrip("/")
+    return checked_url(API_URL_VARIABLE, DEFAULT_API_URL, environ)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -71,13 +67,25 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
+def checked_url(variable: str, default: str, environ: Mapping[str, str] = os.environ) -> str:
+    """An API's base URL: $`variable` or `default`; VercelError unless https (or http to the loopback address),
+    so a token never travels in the clear."""
+    url = environ.get(variable) or default
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)):
+        raise VercelError(f"{variable}={url} is not an https:// URL (plain http only to 127.0.0.1 or localhost)")
+    return url.rstrip("/")
+
+
 @dataclass(frozen=True)
 class VercelApi:
-    """Vercel's REST API for one team (or a personal account: `team_id` None)."""
+    """Vercel's REST API for one team (or a personal account: `team_id` None); with `label` "Cloudflare" and
+    no team, any JSON API that takes a bearer token (tools.adopt reads Cloudflare records through it)."""
 
     token: str
     team_id: str | None
     base_url: str = DEFAULT_API_URL
+    label: str = "Vercel"
 
     def call(self, method: str, path: str, query: Mapping[str, str] | None = None, body: Any = None,
              timeout: float = REQUEST_TIMEOUT_SECONDS) -> dict[str, Any]:
@@ -93,18 +101,18 @@ class VercelApi:
             with _OPENER.open(request, timeout=timeout) as response:
                 raw = response.read(MAX_RESPONSE_BYTES)
         except urllib.error.HTTPError as exc:
-            raise VercelError(self._clean(f"Vercel API {where} answered {exc.code}: {_error_message(exc)}"),
+            raise VercelError(self._clean(f"{self.label} API {where} answered {exc.code}: {_error_message(exc)}"),
                               transient=exc.code == 429 or exc.code >= 500) from None
         except (urllib.error.URLError, OSError) as exc:  # refused, unresolvable, timed out
             reason = getattr(exc, "reason", exc)
-            raise VercelError(self._clean(f"Vercel API {where} unanswered: {type(reason).__name__}: {reason}"),
+            raise VercelError(self._clean(f"{self.label} API {where} unanswered: {type(reason).__name__}: {reason}"),
                               transient=True) from None
         try:
             document = json.loads(raw)
         except ValueError:
             document = None
         if not isinstance(document, dict):
-            raise VercelError(f"Vercel API {where} answered something other than a JSON object")
+            raise VercelError(f"{self.label} API {where} answered something other than a JSON object")
         return document
 
     def _clean(self, text: str) -> str:

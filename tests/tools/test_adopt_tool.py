@@ -7,13 +7,17 @@ The tool runs in this process (its `main`, with the stand-in's environment) exce
 from __future__ import annotations
 
 import contextlib
+import http.server
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -21,6 +25,59 @@ import yaml
 
 from tests.pulumi_stand_in import calls, install
 from tools.offline import ROOT
+
+# What the accounts hold, as the stack file declares it: Cloudflare records by id, Vercel variables by id.
+RECORDS = {"3c9f1e2d4b5a69788796a5b4c3d2e1f0": ("raptorflow.app", "A"),
+           "7a1b2c3d4e5f60718293a4b5c6d7e8f9": ("app.raptorflow.app", "CNAME"),
+           "0123456789abcdef0123456789abcdef": ("status.raptorflow.app", "CNAME")}
+VARIABLES = {"Qm3xT8vLw2RkP9aZ": "REGION", "Hn5cY1bVq7JdE4sU": "SUPABASE_URL", "Zp2gK6mWr0XfT3yN": "SUPABASE_SERVICE_ROLE_KEY",
+             "Ab1cD2eF3gH4iJ5k": "SENTRY_DSN"}
+TOKEN = "cf-and-vercel-token-0123456789"
+
+
+class _Accounts(http.server.BaseHTTPRequestHandler):
+    """A TEST STAND-IN for the read-only calls tools.adopt makes to Cloudflare and Vercel (not their APIs)."""
+
+    def do_GET(self) -> None:
+        path = urllib.parse.urlsplit(self.path).path
+        found: dict | None = None
+        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            self.send_response(403)
+        elif path.startswith("/zones/") and path.rsplit("/", 1)[-1] in RECORDS:
+            name, kind = RECORDS[path.rsplit("/", 1)[-1]]
+            found = {"success": True, "result": {"name": name, "type": kind}}
+        elif "/env/" in path and path.rsplit("/", 1)[-1] in VARIABLES:
+            found = {"key": VARIABLES[path.rsplit("/", 1)[-1]], "target": ["production"]}
+        if found is None:
+            self.send_response(404 if self.headers.get("Authorization") == f"Bearer {TOKEN}" else 403)
+            self.end_headers()
+            return
+        body = json.dumps(found).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def accounts():
+    """The stand-in on 127.0.0.1, stopped after the module; yields its URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Accounts)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def stand_ins(tmp_path: Path, accounts: str) -> dict[str, str]:
+    """The stand-in CLI's environment, with the account stand-in and its token."""
+    return {**install(tmp_path, "dr"), "CLOUDFLARE_API_URL": accounts, "VERCEL_API_URL": accounts,
+            "CLOUDFLARE_API_TOKEN": TOKEN, "VERCEL_TOKEN": TOKEN}
 
 
 @pytest.fixture
@@ -69,8 +126,9 @@ def deploy_section(config_file: str) -> dict:
     return yaml.safe_load(config_file)["config"]["raptorflow-dr:deploy"]
 
 
-def test_yes_imports_in_an_adopting_run_then_applies_the_declared_values(project, tmp_path, monkeypatch, capsys):
-    env = {**install(tmp_path, "dr"), "TMPDIR": str(tmp_path)}
+def test_yes_imports_in_an_adopting_run_then_applies_the_declared_values(project, tmp_path, monkeypatch, capsys,
+                                                                         accounts):
+    env = {**stand_ins(tmp_path, accounts), "TMPDIR": str(tmp_path)}
     monkeypatch.setattr(tempfile, "tempdir", None)  # TMPDIR is read again
     before = (project / "Pulumi.dr.yaml").read_bytes()
     code, out, err = in_process(monkeypatch, capsys, env, project, "dr", "--yes")
@@ -85,8 +143,8 @@ def test_yes_imports_in_an_adopting_run_then_applies_the_declared_values(project
     assert not [p for p in os.listdir(tmp_path) if p.startswith("raptorflow-adopt-")], "the copy is removed"
 
 
-def test_without_yes_it_only_previews_the_adopting_run(project, tmp_path, monkeypatch, capsys):
-    env = install(tmp_path, "dr")
+def test_without_yes_it_only_previews_the_adopting_run(project, tmp_path, monkeypatch, capsys, accounts):
+    env = stand_ins(tmp_path, accounts)
     code, out, err = in_process(monkeypatch, capsys, env, project, "myorg/raptorflow-dr/dr", "--rebuild")
     assert code == 0, err
     (preview,) = runs(tmp_path)
@@ -96,8 +154,8 @@ def test_without_yes_it_only_previews_the_adopting_run(project, tmp_path, monkey
     assert "nothing applied" in out
 
 
-def test_a_failed_run_is_one_line_and_exit_3(project, tmp_path, monkeypatch, capsys):
-    env = {**install(tmp_path, "dr"), "STAND_IN_EXIT": "1", "STAND_IN_STDERR": "error: 81053 record exists"}
+def test_a_failed_run_is_one_line_and_exit_3(project, tmp_path, monkeypatch, capsys, accounts):
+    env = {**stand_ins(tmp_path, accounts), "STAND_IN_EXIT": "1", "STAND_IN_STDERR": "error: 81053 record exists"}
     code, _out, err = in_process(monkeypatch, capsys, env, project, "dr", "--yes")
     assert code == 3
     assert err.strip() == ("error: pulumi up (adopting run) failed: error: 81053 record exists; nothing in the "
@@ -105,8 +163,8 @@ def test_a_failed_run_is_one_line_and_exit_3(project, tmp_path, monkeypatch, cap
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_killed_during_the_adopting_run_it_leaves_nothing_and_exits_130(project, tmp_path, signum):
-    env = {**install(tmp_path, "dr"), "STAND_IN_SLEEP_SECONDS": "30", "TMPDIR": str(tmp_path)}
+def test_killed_during_the_adopting_run_it_leaves_nothing_and_exits_130(project, tmp_path, signum, accounts):
+    env = {**stand_ins(tmp_path, accounts), "STAND_IN_SLEEP_SECONDS": "30", "TMPDIR": str(tmp_path)}
     before = (project / "Pulumi.dr.yaml").read_bytes()
     process = adopt(project, env, "dr", "--yes")
     deadline = time.monotonic() + 60
@@ -140,3 +198,29 @@ def test_what_cannot_or_need_not_run_says_so(project, tmp_path, monkeypatch, cap
     assert said in (out if code == 0 else err)
     if code == 0:
         assert runs(tmp_path) == [], "nothing to adopt: no pulumi run"
+
+
+@pytest.mark.parametrize("setting, said", [
+    ("raptorflow-dr:failover.hostnames[2].existingRecordId=0123456789abcdef0123456789abcdef",
+     "existingRecordId 0123456789abcdef0123456789abcdef of app.raptorflow.app (CNAME) is the CNAME record of "
+     "status.raptorflow.app"),
+    ("raptorflow-dr:vercel.existingEnvIds.REGION=Ab1cD2eF3gH4iJ5k",
+     "existingEnvIds.REGION Ab1cD2eF3gH4iJ5k is the variable SENTRY_DSN"),
+    ("raptorflow-dr:vercel.existingEnvIds.REGION=Zz9yX8wV7uT6sR5q",
+     "REGION: Vercel API GET /v1/projects/prj_raptorflowweb0001/env/Zz9yX8wV7uT6sR5q answered 404"),
+], ids=["record-of-another-name", "variable-of-another-key", "no-such-variable"])
+def test_an_id_that_names_another_record_or_variable_is_refused_before_any_run(
+        project, tmp_path, monkeypatch, capsys, accounts, setting, said):
+    # A CLI since pulumi/pulumi#19339 would import it and update it to the declared values: another record renamed.
+    stack_file = project / "Pulumi.dr.yaml"
+    from tools.offline import apply_override
+    from tools.stack_files import dump_yaml, load_yaml_mapping
+
+    document = load_yaml_mapping(stack_file)
+    apply_override(document["config"], setting)
+    stack_file.write_text(dump_yaml(document))
+    code, _out, err = in_process(monkeypatch, capsys, stand_ins(tmp_path, accounts), project, "dr", "--yes")
+    assert code == 2
+    assert err.startswith("error: ids in the stack file name other records or variables; nothing was changed")
+    assert said in err and TOKEN not in err
+    assert runs(tmp_path) == [], "no pulumi run"
