@@ -42,7 +42,7 @@ from typing import Any
 from components.config import ConfigError
 from tools.adopt_check import wrong_ids
 from tools.offline import PROJECT, ROOT, Plan, StackFileError, plan_stack
-from tools.operator import Interrupted, config_file_copy, last_error_line, short_name, stoppable
+from tools.operator import CannotSelect, Interrupted, config_file_copy, last_error_line, select_stack, short_name, stoppable
 from tools.vercel_deploy import VercelError
 
 EXIT_OK, EXIT_SETUP, EXIT_PULUMI_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
@@ -115,13 +115,9 @@ def _runs(auto: Any, plan: Plan, stack_name: str, rebuild: bool, apply: bool, pr
     """Select the stack, check each id names what it is declared for, then the preview, or the adopting run and
     the normal run."""
     try:
-        stack = auto.select_stack(stack_name=stack_name, work_dir=str(project_dir))
-    except FileNotFoundError:
-        print("error: the Pulumi CLI is not installed (or not on PATH): https://www.pulumi.com/docs/install/",
-              file=sys.stderr)
-        return EXIT_SETUP
-    except auto.errors.CommandError as exc:
-        print(f"error: cannot select stack {stack_name}: {last_error_line(exc)}", file=sys.stderr)
+        stack = select_stack(stack_name, project_dir)
+    except CannotSelect as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_SETUP
     # A CLI since pulumi/pulumi#19339 imports and then updates: a wrong id would take over another record.
     try:

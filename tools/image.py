@@ -35,7 +35,7 @@ from typing import Any
 
 from components.config import ConfigError
 from tools.offline import PROJECT, ROOT, Plan, StackFileError, plan_stack
-from tools.operator import Interrupted, config_file_copy, last_error_line, short_name, stoppable
+from tools.operator import CannotSelect, Interrupted, config_file_copy, last_error_line, select_stack, short_name, stoppable
 
 EXIT_OK, EXIT_SETUP, EXIT_PULUMI_FAILED, EXIT_DOCKER_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 REPOSITORY_TYPE = "gcp:artifactregistry/repository:Repository"
@@ -123,13 +123,9 @@ def image(stack_name: str, apply: bool, project_dir: Path = ROOT, rebuild: bool 
 def _registry_then_image(auto: Any, stack_name: str, apply: bool, project_dir: Path, targets: list[str],
                          wanted: str, config_file: str | None) -> int:
     try:
-        stack = auto.select_stack(stack_name=stack_name, work_dir=str(project_dir))
-    except FileNotFoundError:
-        print("error: the Pulumi CLI is not installed (or not on PATH): https://www.pulumi.com/docs/install/",
-              file=sys.stderr)
-        return EXIT_SETUP
-    except auto.errors.CommandError as exc:
-        print(f"error: cannot select stack {stack_name}: {last_error_line(exc)}", file=sys.stderr)
+        stack = select_stack(stack_name, project_dir)
+    except CannotSelect as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_SETUP
     try:
         if apply:

@@ -68,6 +68,23 @@ def short_name(stack: str) -> str:
     return parts[-1]
 
 
+class CannotSelect(Exception):
+    """No Pulumi CLI, or no such stack: one line to print, exit 2."""
+
+
+def select_stack(stack_name: str, project_dir: Path) -> Any:
+    """The stack through the Automation API, or CannotSelect saying why not in one line."""
+    from pulumi import automation as auto
+
+    try:
+        return auto.select_stack(stack_name=stack_name, work_dir=str(project_dir))
+    except FileNotFoundError:
+        raise CannotSelect("the Pulumi CLI is not installed (or not on PATH): https://www.pulumi.com/docs/install/"
+                           ) from None
+    except auto.errors.CommandError as exc:
+        raise CannotSelect(f"cannot select stack {stack_name}: {last_error_line(exc)}") from None
+
+
 def last_error_line(exc: BaseException) -> str:
     """The error line the CLI printed that says most (the Automation API's CommandError holds `code:`/`stdout:`/
     `stderr:`): the last one that names a cause, not the CLI's closing `error: update failed`."""

@@ -71,18 +71,6 @@ def test_an_image_outside_the_sites_registry_or_without_a_release_tag_is_refused
     assert f"databaseBackup.image '{image}' {said}" in result.stderr
 
 
-def _closure(plan: Plan, urn: str) -> set[str]:
-    by_urn = {r.urn: r for r in plan.resources}
-    seen: set[str] = set()
-    todo = list(by_urn[urn].dependencies)
-    while todo:
-        current = todo.pop()
-        if current not in seen:
-            seen.add(current)
-            todo.extend(by_urn[current].dependencies if current in by_urn else ())
-    return seen
-
-
 @pytest.mark.parametrize("seconds", [120, 300])
 def test_creates_that_check_a_grant_at_once_wait_for_it_to_propagate(make_plan, seconds):
     for stack in ("prod", "dr"):

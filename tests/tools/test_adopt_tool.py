@@ -10,7 +10,6 @@ import contextlib
 import http.server
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -78,15 +77,6 @@ def stand_ins(tmp_path: Path, accounts: str) -> dict[str, str]:
     """The stand-in CLI's environment, with the account stand-in and its token."""
     return {**install(tmp_path, "dr"), "CLOUDFLARE_API_URL": accounts, "VERCEL_API_URL": accounts,
             "CLOUDFLARE_API_TOKEN": TOKEN, "VERCEL_TOKEN": TOKEN}
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    folder = tmp_path / "project"
-    folder.mkdir()
-    for name in ("Pulumi.yaml", "Pulumi.dr.yaml", "Pulumi.prod.yaml"):
-        shutil.copy(ROOT / name, folder / name)
-    return folder
 
 
 def adopt(project: Path, env: dict[str, str], *args: str) -> subprocess.Popen:

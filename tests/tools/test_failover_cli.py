@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,15 +24,6 @@ from tools.failover import health_urls
 from tools.offline import ROOT
 
 NO_SUCH_PORT = '{"failoverHostnames": ["127.0.0.1:1"]}'  # port 1 refuses at once
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    folder = tmp_path / "project"
-    folder.mkdir()
-    for name in ("Pulumi.yaml", "Pulumi.dr.yaml", "Pulumi.prod.yaml"):
-        shutil.copy(ROOT / name, folder / name)
-    return folder
 
 
 def without_vercel(project: Path) -> Path:

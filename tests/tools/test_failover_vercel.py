@@ -28,7 +28,6 @@ import yaml
 
 from tests.pulumi_stand_in import calls, install
 from tests.tools.test_failover_cli import changes, failover, run, without_vercel
-from tools.offline import ROOT
 from tools.vercel_deploy import VercelApi, VercelError, wait_ready
 
 TOKEN = "vcp_s3cr3t-token-0f1e2d3c"
@@ -142,15 +141,6 @@ def health_endpoint(certificate: Path, events: list[tuple[str, str]]) -> Iterato
     tls.load_cert_chain(certificate / "cert.pem", certificate / "key.pem")
     with listening(Handler, tls) as server:
         yield f"127.0.0.1:{server.server_address[1]}"
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    folder = tmp_path / "project"
-    folder.mkdir()
-    for name in ("Pulumi.yaml", "Pulumi.dr.yaml", "Pulumi.prod.yaml"):
-        shutil.copy(ROOT / name, folder / name)
-    return folder
 
 
 def without_team(project: Path) -> None:

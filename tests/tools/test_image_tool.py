@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 from tests.pulumi_stand_in import calls, install
-from tools.offline import ROOT
 
 IMAGE = "us-central1-docker.pkg.dev/raptorflow-prod/raptorflow/backup-job:1.0.0"
 # A TEST STAND-IN for docker: records argv; `manifest inspect` finds the image once it was pushed; `build` fails
@@ -32,15 +30,6 @@ if args[0] == "push":
     open(pushed, "w").write(args[1])
 sys.exit(0)
 '''
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    folder = tmp_path / "project"
-    folder.mkdir()
-    for name in ("Pulumi.yaml", "Pulumi.dr.yaml", "Pulumi.prod.yaml"):
-        shutil.copy(ROOT / name, folder / name)
-    return folder
 
 
 @pytest.fixture
