@@ -100,7 +100,7 @@ def config_file_copy(stack_file: Path, settings: Mapping[str, Any], folder: Path
     """A copy of `stack_file` in `folder` whose config has `settings` (full keys, `raptorflow-dr:promoted`); a
     mapping value is merged into the key's mapping. Whichever spelling the file uses for a key is replaced, and
     the copy is written so that the CLI reads every other value back as the file had it."""
-    from tools.stack_files import dump_yaml, load_yaml_mapping, namespaced
+    from tools.stack_yaml import dump_yaml, load_yaml_mapping, namespaced
 
     document = load_yaml_mapping(stack_file)
     config = dict(document.get("config") or {})

@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tools.offline import ROOT
-from tools.stack_files import MAX_NESTING, StackFileError, load_yaml_mapping
+from tools.stack_yaml import MAX_NESTING, StackFileError, load_yaml_mapping
 
 
 def _load(folder: Path, config_lines: str) -> dict[str, Any]:

@@ -204,7 +204,7 @@ def test_an_id_that_names_another_record_or_variable_is_refused_before_any_run(
     # A CLI since pulumi/pulumi#19339 would import it and update it to the declared values: another record renamed.
     stack_file = project / "Pulumi.dr.yaml"
     from tools.offline import apply_override
-    from tools.stack_files import dump_yaml, load_yaml_mapping
+    from tools.stack_yaml import dump_yaml, load_yaml_mapping
 
     document = load_yaml_mapping(stack_file)
     apply_override(document["config"], setting)
