@@ -124,15 +124,16 @@ def test_dr_reads_prods_storage_agent_from_prods_outputs_and_looks_up_nothing_in
     # get_project_service_account on prod's project from the dr stack needs resourcemanager.projects.get on prod,
     # which the dr identity lacks (https://cloud.google.com/storage/docs/projects#service-agents): prod exports it.
     import tools.offline as offline
+    import tools.offline_mocks as mocks
 
     asked: list[tuple[str, str | None]] = []
-    answer = offline._invoke_result
+    answer = mocks._invoke_result
 
     def recording(token, args):
         asked.append((token.rsplit(":", 1)[-1], args.get("project")))
         return answer(token, args)
 
-    monkeypatch.setattr(offline, "_invoke_result", recording)
+    monkeypatch.setattr(mocks, "_invoke_result", recording)
     dr = offline.plan_stack("dr", ("raptorflow-dr:labels.team=adoption",), as_filed={"prod": prod_plan})
     assert asked and {project for _, project in asked} == {"raptorflow-dr"}, asked
     agent = prod_plan.outputs["storageServiceAgent"]

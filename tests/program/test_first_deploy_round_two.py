@@ -16,7 +16,8 @@ import re
 
 import pytest
 
-from tools.offline import PLANNED_AT, Plan, unwrap
+from tools.offline import Plan, unwrap
+from tools.offline_mocks import PLANNED_AT
 
 REPOSITORY = "gcp:artifactregistry/repository:Repository"
 REPOSITORY_READER = "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember"
