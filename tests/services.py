@@ -17,6 +17,7 @@ import secrets
 import shlex
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -27,9 +28,13 @@ import psycopg
 
 
 @contextlib.contextmanager
-def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[http.server.ThreadingHTTPServer]:
-    """An HTTP server of `handler` on 127.0.0.1 (a free port), answering from a thread; shut down and closed after."""
+def serving(handler: type[http.server.BaseHTTPRequestHandler],
+            tls: ssl.SSLContext | None = None) -> Iterator[http.server.ThreadingHTTPServer]:
+    """An HTTP server of `handler` on 127.0.0.1 (a free port), over TLS when given a context, answering from a
+    thread; shut down and closed after."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield server

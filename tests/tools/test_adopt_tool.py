@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -23,6 +22,7 @@ import pytest
 import yaml
 
 from tests.pulumi_stand_in import calls, install
+from tests.services import serving
 from tools.offline import ROOT
 
 # What the accounts hold, as the stack file declares it: Cloudflare records by id, Vercel variables by id.
@@ -65,12 +65,8 @@ class _Accounts(http.server.BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def accounts():
     """The stand-in on 127.0.0.1, stopped after the module; yields its URL."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Accounts)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_Accounts) as server:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def stand_ins(tmp_path: Path, accounts: str) -> dict[str, str]:

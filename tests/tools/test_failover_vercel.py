@@ -16,7 +16,6 @@ import shutil
 import signal
 import ssl
 import subprocess
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ import pytest
 import yaml
 
 from tests.pulumi_stand_in import calls, install
+from tests.services import serving
 from tests.tools.test_failover_cli import changes, failover, run, without_vercel
 from tools.vercel_deploy import VercelApi, VercelError, wait_ready
 
@@ -83,21 +83,6 @@ class VercelStandIn:
 
 
 @contextlib.contextmanager
-def listening(handler: type[http.server.BaseHTTPRequestHandler],
-              tls: ssl.SSLContext | None = None) -> Iterator[http.server.ThreadingHTTPServer]:
-    """`handler` served on 127.0.0.1 (a free port), over TLS when given a context; shut down and closed after."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@contextlib.contextmanager
 def vercel_api(stand_in: VercelStandIn) -> Iterator[str]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -109,7 +94,7 @@ def vercel_api(stand_in: VercelStandIn) -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    with listening(Handler) as server:
+    with serving(Handler) as server:
         yield f"http://127.0.0.1:{server.server_address[1]}"
 
 
@@ -139,7 +124,7 @@ def health_endpoint(certificate: Path, events: list[tuple[str, str]]) -> Iterato
 
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(certificate / "cert.pem", certificate / "key.pem")
-    with listening(Handler, tls) as server:
+    with serving(Handler, tls) as server:
         yield f"127.0.0.1:{server.server_address[1]}"
 
 
