@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from core.images import repository_url
+
 from . import defaults
 from .building_blocks import days_to_seconds, kept
 
@@ -100,5 +102,5 @@ class ImageRegistry(pulumi.ComponentResource):
 
 
 def image_repository_url(project: str, region: str) -> str:
-    """The Docker host and path of a site's repository (https://cloud.google.com/artifact-registry/docs/docker)."""
-    return f"{region}-docker.pkg.dev/{project}/{defaults.IMAGE_REPOSITORY_ID}"
+    """The Docker host and path of a site's repository."""
+    return repository_url(project, region, defaults.IMAGE_REPOSITORY_ID)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, StrictBool, StrictInt, field_validator, model_validator
 
+from core.images import in_repository, repository_url
 from core.regions import GCP_REGIONS
 
 from .. import defaults
@@ -210,9 +211,9 @@ class StackConfig(Model):
         # The program creates the repository the jobs pull from, in the site's region, so a regional outage
         # of the other site never stops this site's backups: the image must be there.
         if self.database_backup is not None:
-            repository = f"{self.gcp.region}-docker.pkg.dev/{self.gcp.project}/{defaults.IMAGE_REPOSITORY_ID}/"
+            repository = repository_url(self.gcp.project, self.gcp.region, defaults.IMAGE_REPOSITORY_ID) + "/"
             image = self.database_backup.image
-            if not image.startswith(repository):
+            if not in_repository(image, self.gcp.project, self.gcp.region, defaults.IMAGE_REPOSITORY_ID):
                 raise ValueError(
                     f"databaseBackup.image '{image}' is not in this site's repository "
                     f"{repository}: the program creates that repository and `make image` pushes the image there"

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from core.images import in_repository
 from core.limits import RETENTION_DAYS
 from core.paths import lookup as get
 
@@ -31,6 +32,19 @@ WRITER_ROLES = {"backup": "database-dumps"}
 """Backup job subcommands that write backups, and the role of the bucket they write to."""
 STRICTEST_ROLE = max(BACKUP_ROLES, key=lambda role: RETENTION_DAYS[role])
 """The role a backup bucket is held to when the plan does not tell which it is: the longest retention."""
+
+
+REPOSITORY = "gcp:artifactregistry/repository:Repository"
+
+
+def image_repository(resources: Iterable[Any], image: Any) -> Any | None:
+    """The stack's Artifact Registry repository that `image` lives in, or None."""
+    for repository in of_type(resources, REPOSITORY):
+        props = repository.props
+        if isinstance(image, str) and in_repository(image, str(props.get("project")), str(props.get("location")),
+                                                    str(props.get("repositoryId"))):
+            return repository
+    return None
 
 
 def of_type(resources: Iterable[Any], resource_type: str) -> list[Any]:

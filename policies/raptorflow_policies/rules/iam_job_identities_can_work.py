@@ -16,6 +16,7 @@ from .._base import (
     bucket_of,
     get,
     grants,
+    image_repository,
     is_iam_grant,
     job_bucket,
     job_command,
@@ -30,7 +31,6 @@ SECRET = "gcp:secretmanager/secret:Secret"
 SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
 SECRET_GRANT = "gcp:secretmanager/secretIamMember:SecretIamMember"
 CUSTOM_ROLE = "gcp:projects/iAMCustomRole:IAMCustomRole"
-REPOSITORY = "gcp:artifactregistry/repository:Repository"
 IMAGE_READER = "roles/artifactregistry.reader"
 RUN_AGENT = "@serverless-robot-prod.iam.gserviceaccount.com"  # pulls every job's image
 NOTIFIER_PERMISSIONS = TRANSFER_SOURCE_NOTIFIER.permissions
@@ -58,16 +58,6 @@ def _held(resources, member: str) -> set[tuple[str, str, str]]:
 
 def _has(held, kind: str, target: str, roles) -> bool:
     return any(k == kind and (t == target or t.endswith(f"/secrets/{target}")) and r in roles for k, t, r in held)
-
-
-def _repository_of(resources, image: str | None) -> str | None:
-    """The id of the stack's repository `image` lives in (REGION-docker.pkg.dev/PROJECT/REPOSITORY/...)."""
-    for repository in of_type(resources, REPOSITORY):
-        props = repository.props
-        if image and image.startswith(f"{props.get('location')}-docker.pkg.dev/{props.get('project')}/"
-                                      f"{props.get('repositoryId')}/"):
-            return str(props.get("repositoryId"))
-    return None
 
 
 def _runners_can_follow_their_runs(resources, need) -> None:
@@ -111,7 +101,8 @@ def _check(args, violate):
             secret = get(volume, "secret.secret")
             if secret and not _has(held, "secretmanager", secret, ("roles/secretmanager.secretAccessor",)):
                 need(f"{identity} may not read the secret {secret}", f"job {name}", job.urn)
-        repository = _repository_of(resources, get(job.props, "template.template.containers.0.image"))
+        home = image_repository(resources, get(job.props, "template.template.containers.0.image"))
+        repository = home.props.get("repositoryId") if home is not None else None
         if repository and not _has(_held(resources, f"*{RUN_AGENT}"), "artifactregistry", repository,
                                    (IMAGE_READER,)):
             need(f"Cloud Run's service agent may not pull from the repository {repository}", f"job {name}", job.urn)

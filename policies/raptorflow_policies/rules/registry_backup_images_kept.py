@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from .._base import RUN_JOB, Weakening, get, job_command, of_type, stack_policy
+from .._base import REPOSITORY, RUN_JOB, Weakening, get, image_repository, job_command, of_type, stack_policy
 
-REPOSITORY = "gcp:artifactregistry/repository:Repository"
 COMMANDS = ("backup", "restore-check", "export-dns")
 
 
@@ -24,11 +23,9 @@ def _check(args, violate):
                 problems.append(f"cleanup policy {policy.get('id')} deletes tagged versions (a job's image among them)")
         if problems:
             violate(f"image repository {name}: {'; '.join(problems)}", repository.urn)
-    homes = {f"{r.props.get('location')}-docker.pkg.dev/{r.props.get('project')}/{r.props.get('repositoryId')}/"
-             for r in repositories}
     for job in of_type(args.resources, RUN_JOB):
         image = str(get(job.props, "template.template.containers.0.image") or "")
-        if job_command(job.props) in COMMANDS and not any(image.startswith(home) for home in homes):
+        if job_command(job.props) in COMMANDS and image_repository(repositories, image) is None:
             violate(f"job {job.props.get('name')} runs {image}, which is in no image repository of the stack "
                     "(a job cannot be created before its image exists, nor restore with an image that is gone)",
                     job.urn)
