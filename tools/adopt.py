@@ -41,12 +41,11 @@ from typing import Any
 
 from components.config import ConfigError
 from tools.adopt_check import wrong_ids
-from tools.offline import PROJECT, ROOT, Plan, StackFileError, plan_stack
-from tools.operator import CannotSelect, Interrupted, config_file_copy, last_error_line, select_stack, short_name, stoppable
+from tools.offline import ROOT, Plan, StackFileError, plan_stack
+from tools.operator import DEPLOY_KEY, CannotSelect, Interrupted, config_file_copy, last_error_line, select_stack, short_name, stoppable
 from tools.vercel_deploy import VercelError
 
 EXIT_OK, EXIT_SETUP, EXIT_PULUMI_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
-DEPLOY_KEY = f"{PROJECT}:deploy"
 
 
 def deploy_flags(rebuild: bool) -> dict[str, bool]:

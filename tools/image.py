@@ -34,12 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from components.config import ConfigError
-from tools.offline import PROJECT, ROOT, Plan, StackFileError, plan_stack
-from tools.operator import CannotSelect, Interrupted, config_file_copy, last_error_line, select_stack, short_name, stoppable
+from tools.offline import ROOT, Plan, StackFileError, plan_stack
+from tools.operator import DEPLOY_KEY, CannotSelect, Interrupted, config_file_copy, last_error_line, select_stack, short_name, stoppable
 
 EXIT_OK, EXIT_SETUP, EXIT_PULUMI_FAILED, EXIT_DOCKER_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 REPOSITORY_TYPE = "gcp:artifactregistry/repository:Repository"
-DEPLOY_KEY = f"{PROJECT}:deploy"
 RUN_JOB_TYPE = "gcp:cloudrunv2/job:Job"
 
 

@@ -107,6 +107,8 @@ def build_mocks(stack_outputs: dict[str, dict[str, Any]], records: list[Resource
         def __init__(self, mocks: pulumi.runtime.Mocks):
             super().__init__(mocks)
             self._urns: dict[tuple[str, str], list[str]] = {}
+            # Options a transform leaves as they were, to tell what else it changed: made once, not per resource.
+            self._unchanged = vars(pulumi.ResourceOptions.merge(pulumi.ResourceOptions(), pulumi.ResourceOptions()))
 
         def make_urn(self, parent: str, type_: str, name: str) -> str:
             # The engine's URN, not the mock's: the type is the parent's whole type chain then the resource's, and
@@ -154,9 +156,8 @@ def build_mocks(stack_outputs: dict[str, dict[str, Any]], records: list[Resource
                 if not isinstance(result, pulumi.ResourceTransformResult):
                     raise NotImplementedError(f"{request.name}: the offline plan runs synchronous transforms only")
                 after = result.opts.depends_on or []
-                unchanged = vars(pulumi.ResourceOptions.merge(pulumi.ResourceOptions(), pulumi.ResourceOptions()))
                 if result.props is not props or any(
-                    repr(value) != repr(unchanged.get(key)) for key, value in vars(result.opts).items()
+                    repr(value) != repr(self._unchanged.get(key)) for key, value in vars(result.opts).items()
                     if key != "depends_on"
                 ):
                     raise NotImplementedError(f"{request.name}: the offline plan applies only depends_on from a "

@@ -8,7 +8,7 @@ import contextlib
 import os
 import re
 import signal
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ from tools.offline import PROJECT
 _NAME_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
 # Signals that end an operator command as Ctrl-C does: `kill`, and a closed terminal or SSH session.
 STOPPING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+# The `deploy` section of the stack config (adopting, rebuild, teardown, generation).
+DEPLOY_KEY = f"{PROJECT}:deploy"
 
 
 class Interrupted(BaseException):
@@ -46,14 +48,16 @@ def on_sigterm(signum: int, frame: Any) -> None:
 
 
 @contextlib.contextmanager
-def stoppable() -> Iterator[None]:
-    """While it lasts, SIGTERM and SIGHUP end the command like Ctrl-C, and end the CLI it started too."""
-    previous = {signum: signal.signal(signum, on_sigterm) for signum in STOPPING_SIGNALS}
+def stoppable(handler: Callable[[int, Any], None] = on_sigterm,
+              signals: tuple[signal.Signals, ...] = STOPPING_SIGNALS) -> Iterator[None]:
+    """While it lasts, `handler` takes `signals` (by default: SIGTERM and SIGHUP end the command like Ctrl-C, and
+    end the CLI it started too); the previous handlers come back after, however it ends."""
+    previous = {signum: signal.signal(signum, handler) for signum in signals}
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for signum, before in previous.items():
+            signal.signal(signum, before)
 
 
 def short_name(stack: str) -> str:

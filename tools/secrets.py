@@ -42,7 +42,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +50,7 @@ from pulumi.automation import LocalWorkspace, PulumiCommand
 
 from core.paths import lookup
 from tools.offline import ROOT
+from tools.operator import stoppable
 from tools.stack_files import PROJECT, StackFileError, load_yaml_mapping, namespaced, read_stack_config
 
 if TYPE_CHECKING:
@@ -98,14 +99,8 @@ class Signals:
         if self.pending is not None:
             raise Interrupted(self.pending)
 
-    @contextmanager
-    def installed(self) -> Iterator[None]:
-        previous = {number: signal.signal(number, self) for number in self.SIGNALS}
-        try:
-            yield
-        finally:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
+    def installed(self) -> AbstractContextManager[None]:
+        return stoppable(self, self.SIGNALS)
 
 
 def _is_ciphertext(value: Any) -> bool:
