@@ -39,10 +39,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from components.config import ConfigError
 from tools.adopt_check import wrong_ids
-from tools.offline import ROOT, Plan, StackFileError, plan_stack
-from tools.operator import DEPLOY_KEY, CannotSelect, Interrupted, config_file_copy, last_error_line, select_stack, short_name, stoppable
+from tools.offline import ROOT, Plan
+from tools.operator import (
+    DEPLOY_KEY,
+    CannotSelect,
+    Interrupted,
+    config_file_copy,
+    last_error_line,
+    select_stack,
+    short_name,
+    stack_plan,
+    stoppable,
+)
 from tools.vercel_deploy import VercelError
 
 EXIT_OK, EXIT_SETUP, EXIT_PULUMI_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
@@ -67,28 +76,17 @@ def adopted(plan: Plan) -> list[tuple[str, str, str]]:
 
 def adoption_plan(stack: str, rebuild: bool, project_dir: Path = ROOT) -> Plan:
     """The offline plan of the adopting run: the program of this repository, with the stack file of
-    `project_dir` (a stack it references is read from this repository)."""
+    `project_dir` (a stack it references is read from this repository); CannotSelect when there is none."""
     overrides = tuple(f"{DEPLOY_KEY}.{key}={str(value).lower()}" for key, value in deploy_flags(rebuild).items())
-    return plan_stack(short_name(stack), overrides, stack_file=project_dir / f"Pulumi.{short_name(stack)}.yaml")
+    return stack_plan(stack, project_dir, overrides)
 
 
 def adopt(stack_name: str, rebuild: bool, apply: bool, project_dir: Path = ROOT) -> int:
     """List what is imported, then preview (default) or make the adopting run and the normal run."""
     try:
-        short_name(stack_name)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_SETUP
-    if not (project_dir / f"Pulumi.{short_name(stack_name)}.yaml").is_file():
-        print(f"error: no stack file Pulumi.{short_name(stack_name)}.yaml in {project_dir}", file=sys.stderr)
-        return EXIT_SETUP
-    try:
         plan = adoption_plan(stack_name, rebuild, project_dir)
-    except (StackFileError, ConfigError) as exc:
+    except CannotSelect as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_SETUP
-    except Exception as exc:  # noqa: BLE001 - the program's config errors are RunErrors with a readable message
-        print(f"error: stack {stack_name}: {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
         return EXIT_SETUP
     imports = adopted(plan)
     if not imports:

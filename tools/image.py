@@ -33,9 +33,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from components.config import ConfigError
-from tools.offline import ROOT, Plan, StackFileError, plan_stack
-from tools.operator import DEPLOY_KEY, CannotSelect, Interrupted, config_file_copy, last_error_line, select_stack, short_name, stoppable
+from tools.offline import ROOT, Plan
+from tools.operator import (
+    DEPLOY_KEY,
+    CannotSelect,
+    Interrupted,
+    config_file_copy,
+    last_error_line,
+    select_stack,
+    short_name,
+    stack_plan,
+    stoppable,
+)
 
 EXIT_OK, EXIT_SETUP, EXIT_PULUMI_FAILED, EXIT_DOCKER_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 REPOSITORY_TYPE = "gcp:artifactregistry/repository:Repository"
@@ -80,22 +89,11 @@ def _last_line(text: str) -> str:
 def image(stack_name: str, apply: bool, project_dir: Path = ROOT, rebuild: bool = False) -> int:
     """Create the registry (targeted up), then build and push the image unless its tag is there."""
     try:
-        short = short_name(stack_name)
-    except ValueError as exc:
+        plan = stack_plan(stack_name, project_dir, (f"{DEPLOY_KEY}.rebuild=true",) if rebuild else ())
+    except CannotSelect as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SETUP
-    stack_file = project_dir / f"Pulumi.{short}.yaml"
-    if not stack_file.is_file():
-        print(f"error: no stack file Pulumi.{short}.yaml in {project_dir}", file=sys.stderr)
-        return EXIT_SETUP
-    try:
-        plan = plan_stack(short, (f"{DEPLOY_KEY}.rebuild=true",) if rebuild else (), stack_file=stack_file)
-    except (StackFileError, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_SETUP
-    except Exception as exc:  # noqa: BLE001 - the program's config errors are RunErrors with a readable message
-        print(f"error: stack {stack_name}: {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
-        return EXIT_SETUP
+    stack_file = project_dir / f"Pulumi.{short_name(stack_name)}.yaml"
     if not plan.of_type(RUN_JOB_TYPE):
         print(f"error: stack {stack_name} has no `databaseBackup`: it runs no backup image", file=sys.stderr)
         return EXIT_SETUP

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from tools.offline import PROJECT
+from tools.offline import PROJECT, Plan
 
 _NAME_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
 # Signals that end an operator command as Ctrl-C does: `kill`, and a closed terminal or SSH session.
@@ -73,7 +73,29 @@ def short_name(stack: str) -> str:
 
 
 class CannotSelect(Exception):
-    """No Pulumi CLI, or no such stack: one line to print, exit 2."""
+    """What stops a command before it changes anything - no Pulumi CLI, no such stack, a stack of another
+    project, a missing or invalid stack file: one line to print, exit 2."""
+
+
+def stack_plan(stack_name: str, project_dir: Path, overrides: tuple[str, ...] = ()) -> Plan:
+    """The offline plan of `stack_name` from its stack file in `project_dir` (the program of this repository),
+    or CannotSelect saying in one line why there is none."""
+    from components.config import ConfigError
+    from tools.offline import StackFileError, plan_stack
+
+    try:
+        short = short_name(stack_name)
+    except ValueError as exc:
+        raise CannotSelect(str(exc)) from None
+    stack_file = project_dir / f"Pulumi.{short}.yaml"
+    if not stack_file.is_file():
+        raise CannotSelect(f"no stack file Pulumi.{short}.yaml in {project_dir}")
+    try:
+        return plan_stack(short, overrides, stack_file=stack_file)
+    except (StackFileError, ConfigError) as exc:
+        raise CannotSelect(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - the program's config errors are RunErrors with a readable message
+        raise CannotSelect(f"stack {stack_name}: {str(exc).strip().splitlines()[-1]}") from None
 
 
 def select_stack(stack_name: str, project_dir: Path) -> Any:
