@@ -22,6 +22,7 @@ from backup_job import database, stream
 from backup_job import storage as layout
 from backup_job.errors import ExitCode, JobError
 from backup_job.restore import compare_counts, require_roles
+from core.contracts import BackupKind
 
 THROWAWAY_PREFIX = "raptorflow_restore_check_"
 
@@ -41,7 +42,7 @@ def run_restore_check(
     bucket_name: str,
     prefix: str = "",
     object_name: str | None = None,
-    kind: str | None = "full",
+    kind: str | None = BackupKind.FULL,
     gcs: storage.Client | None = None,
 ) -> dict:
     """Restore the newest valid backup (or `object_name`) into a database of its own; return a report.

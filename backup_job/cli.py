@@ -35,6 +35,9 @@ from typing import Any, NoReturn
 from backup_job import check, database, dns_export, dump, restore, transfer
 from backup_job import storage as layout
 from backup_job.errors import COMMANDS, ExitCode, JobError, Terminated, end_run, handle_sigterm, printable
+from core.contracts import BUCKET_OPTION, EXPORT_LOG_KIND, KIND_OPTION, ZONE_OPTION, BackupKind, Command, LogField
+
+KINDS = tuple(kind.value for kind in BackupKind)
 
 
 def _redacted(text: str) -> str:
@@ -67,7 +70,7 @@ class _Parser(argparse.ArgumentParser):
 def _backup_choice(parser: argparse.ArgumentParser, verb: str) -> None:
     """--object / --kind: which backup a restoring command takes."""
     parser.add_argument("--object", help=f"the dump object to {verb} (default: the newest valid one)")
-    parser.add_argument("--kind", choices=("full", "schema"), default="full",
+    parser.add_argument(KIND_OPTION, choices=KINDS, default=BackupKind.FULL.value,
                         help="kind of the newest backup to pick (default %(default)s)")
 
 
@@ -77,7 +80,7 @@ def _database_arguments(parser: argparse.ArgumentParser, what: str) -> None:
 
 
 def _storage_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bucket", default=os.environ.get("BACKUP_BUCKET"), help="bucket (default $BACKUP_BUCKET)")
+    parser.add_argument(BUCKET_OPTION, default=os.environ.get("BACKUP_BUCKET"), help="bucket (default $BACKUP_BUCKET)")
     parser.add_argument(
         "--prefix", default=os.environ.get("BACKUP_PREFIX", ""), help="object prefix (default $BACKUP_PREFIX)"
     )
@@ -88,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m backup_job", description="Database backups to Cloud Storage.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    backup = commands.add_parser("backup", help="dump the database into the bucket")
-    backup.add_argument("--kind", choices=("full", "schema"), required=True)
+    backup = commands.add_parser(Command.BACKUP.value, help="dump the database into the bucket")
+    backup.add_argument(KIND_OPTION, choices=KINDS, required=True)
     backup.add_argument("--reason", help="take an ad-hoc backup (before a deploy or schema change) for this reason")
     backup.add_argument("--compress-level", type=int, choices=range(0, 10), default=dump.DEFAULT_COMPRESS_LEVEL,
                         metavar="0-9", help="pg_dump's zlib level (default %(default)s)")
@@ -98,13 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     _database_arguments(backup, "database to back up")
     _storage_arguments(backup)
 
-    check = commands.add_parser("restore-check", help="restore a backup into a scratch database and verify it")
+    check = commands.add_parser(Command.RESTORE_CHECK.value, help="restore a backup into a scratch database and verify it")
     _backup_choice(check, "check")
     _database_arguments(check, "empty scratch database")
     _storage_arguments(check)
 
-    restore_cmd = commands.add_parser("restore", help="restore a verified backup into a database (whole or tables)")
-    _backup_choice(restore_cmd, "restore")
+    restore_cmd = commands.add_parser(Command.RESTORE.value,
+                                      help="restore a verified backup into a database (whole or tables)")
+    _backup_choice(restore_cmd, "restore into the target")
     restore_cmd.add_argument("--table", action="append", default=[], metavar="[SCHEMA.]TABLE",
                              help="restore only this table, named as SQL names it (quote names with capitals, "
                                   "spaces or dots: 'public.\"Order Items\"'); repeatable, any schemas; a "
@@ -132,13 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     _database_arguments(restore_cmd, "target database")
     _storage_arguments(restore_cmd)
 
-    export = commands.add_parser("export-dns", help="store the Cloudflare zone (BIND) with a manifest")
-    export.add_argument("--zone-id", required=True, help="Cloudflare zone id")
+    export = commands.add_parser(Command.EXPORT_DNS.value, help="store the Cloudflare zone (BIND) with a manifest")
+    export.add_argument(ZONE_OPTION, required=True, help="Cloudflare zone id")
     export.add_argument("--api-token-file", help="file holding a read-only DNS API token (a mounted secret); "
                                                  "else $CLOUDFLARE_API_TOKEN_FILE or $CLOUDFLARE_API_TOKEN")
     _storage_arguments(export)
 
-    listing = commands.add_parser("list", help="list complete backups, newest first")
+    listing = commands.add_parser(Command.LIST.value, help="list complete backups, newest first")
     listing.add_argument("--all", action="store_true", help="also list dumps with no manifest (incomplete runs)")
     listing.add_argument("--json", action="store_true", help="print JSON")
     _storage_arguments(listing)
@@ -210,10 +214,10 @@ def _list(args: argparse.Namespace) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the parsed command; return the fields its success line reports."""
-    if args.command == "list":
+    if args.command == Command.LIST:
         return _list(args)
     bucket = _require_bucket(args)
-    if args.command == "backup":
+    if args.command == Command.BACKUP:
         db = database.Database.resolve(args.database_url, args.database_url_file, "DATABASE_URL")
         request = dump.BackupRequest(
             kind=args.kind, bucket=bucket, prefix=args.prefix, reason=args.reason,
@@ -222,11 +226,11 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         manifest = dump.run_backup(db, request)
         return {"object": manifest["object"], "bytes": manifest["sizeBytes"], "sha256": manifest["sha256"],
                 "trigger": manifest["trigger"], "reason": args.reason}
-    if args.command == "export-dns":
+    if args.command == Command.EXPORT_DNS:
         manifest = dns_export.run_export(args.zone_id, bucket, args.prefix, dns_export.resolve_token(args.api_token_file))
         return {"object": manifest["object"], "bytes": manifest["sizeBytes"], "sha256": manifest["sha256"],
                 "records": manifest["records"]}
-    if args.command == "restore":
+    if args.command == Command.RESTORE:
         db = database.Database.resolve(args.database_url, args.database_url_file, "TARGET_DATABASE_URL")
         wanted = restore.RestoreRequest(
             tables=tuple(args.table), replace=args.replace, into_schema=args.into_schema,
@@ -258,7 +262,7 @@ def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         command = args.command
-        fields = {"kind": getattr(args, "kind", "dns")}
+        fields = {LogField.KIND.value: getattr(args, "kind", EXPORT_LOG_KIND)}
         fields.update(_run(args))
         code, message = ExitCode.OK, f"{command} succeeded"
     except JobError as exc:

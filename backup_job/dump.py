@@ -46,6 +46,7 @@ from backup_job import catalog as dump_catalog
 from backup_job import database, transfer
 from backup_job import storage as layout
 from backup_job.errors import ExitCode, JobError
+from core.contracts import BackupKind
 
 READ_BYTES = 1 << 20  # one pipe read; the pipe is enlarged to this so pg_dump rarely blocks
 QUEUE_BYTES = 16 << 20  # dump bytes buffered while the connection is busy: pg_dump keeps writing meanwhile
@@ -57,7 +58,7 @@ DEFAULT_COMPRESS_LEVEL = 1  # zlib level 1: see the module docstring
 class BackupRequest:
     """What one `backup` run does."""
 
-    kind: str  # "full" or "schema"
+    kind: str  # a core.contracts.BackupKind
     bucket: str
     prefix: str = ""
     reason: str | None = None  # an ad-hoc backup: stored under <prefix>/manual/ with this reason
@@ -194,7 +195,7 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
             pg_binary("pg_dump"), "--format=custom", f"--compress={request.compress_level}",
             f"--snapshot={snapshot}", "--no-password",
         ]
-        if request.kind == "schema":
+        if request.kind == BackupKind.SCHEMA:
             command.append("--schema-only")
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=db.child_env(), bufsize=0
@@ -215,7 +216,7 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
             # Read while the dump streams, in its snapshot: what the dump holds, by OID (a restore names tables by
             # this, never by text), and the rows pg_dump writes. Reading a default's expression waits for a lock
             # on its table, as pg_dump does, so neither delays the other.
-            counting = counter.submit(_describe, connection, request.kind == "full")
+            counting = counter.submit(_describe, connection, request.kind == BackupKind.FULL)
             try:
                 transfer.upload_stream(bucket, name, _blocks(items), "application/vnd.postgresql.custom-dump",
                                        request.window_bytes)

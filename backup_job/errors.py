@@ -1,6 +1,6 @@
 """How a run ends: the exit codes and the one last line a scheduler, a log-based metric or a person acts on.
 
-Only the standard library is imported here, so `python -m backup_job` installs
+Only the standard library (and core.contracts, which imports nothing else) is imported here, so `python -m backup_job` installs
 the SIGTERM handler before the client libraries load (a second or more) and a
 run stopped even then ends with its line and exit 10.
 """
@@ -8,7 +8,6 @@ run stopped even then ends with its line and exit 10.
 from __future__ import annotations
 
 import contextlib
-import enum
 import json
 import os
 import signal
@@ -16,27 +15,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
-LOG_EVENT = "raptorflow.backup"
-COMMANDS = ("backup", "restore-check", "restore", "export-dns", "list")  # backup_job.cli's subcommands
-# Commands whose stdout is data (a listing): their failure is one `error:` line on stderr, not the JSON line.
-DATA_COMMANDS = frozenset({"list"})
+from core.contracts import (
+    DATA_COMMANDS,
+    LOG_EVENT,
+    Command,
+    ExitCode,
+    LogField,
+    Result,
+    failure_label,
+)
 
+__all__ = ["COMMANDS", "DATA_COMMANDS", "LOG_EVENT", "ExitCode", "JobError", "Terminated", "end_run", "handle_sigterm",
+           "log_line", "on_sigterm", "printable", "terminating"]
 
-class ExitCode(enum.IntEnum):
-    """Why a run ended. Anything but OK means no new complete backup exists."""
-
-    OK = 0
-    FAILED = 1  # an unexpected error (a bug): see the log line
-    USAGE = 2  # bad arguments or configuration (also: no room to spool the dump for restore --jobs N)
-    DATABASE_UNREACHABLE = 3  # connection or login failed, the restore target is read-only, or a table lock was not had in time
-    UPLOAD_FAILED = 4  # Cloud Storage refused or lost the upload, or the bucket is unreadable
-    VERIFICATION_MISMATCH = 5  # checksum or row counts differ from the manifest, or a download arrived damaged
-    DUMP_FAILED = 6  # pg_dump or pg_restore failed after connecting
-    NOT_FOUND = 7  # no complete backup to check
-    EXPORT_FAILED = 8  # the Cloudflare zone export failed, or the zone had no records
-    ROW_COUNT_FAILED = 9  # the database failed while the job counted rows for the manifest
-    TERMINATED = 10  # stopped by SIGTERM (Cloud Run's task timeout, or a cancel): the line says what was left
-    RESTORE_REFUSED = 11  # a table restore would leave rows referencing missing keys: nothing was changed
+# What crosses into the program, the alerts and the runbook is named in core.contracts (standard library only,
+# copied into the image beside this package): the exit codes, the subcommands and the log line's fields.
+COMMANDS = tuple(Command)  # backup_job.cli's subcommands
 
 
 class JobError(Exception):
@@ -60,10 +54,6 @@ class Terminated(BaseException):
 
     A BaseException, so no `except Exception` on the way (a retry loop, a client library) swallows it.
     """
-
-
-# Failure labels of the log line that are not the exit code's name.
-_FAILURES = {ExitCode.FAILED: "unexpected"}
 
 
 class _Run:
@@ -114,9 +104,9 @@ def log_line(**fields: Any) -> None:
 def end_run(command: str | None, code: ExitCode, message: str, as_json: bool | None = None, **fields: Any) -> int:
     """Write the run's one last line and return its exit code.
 
-    Every command but a listing prints the JSON line (`event`, `command`, `result`, `exitCode`, `failure`,
-    `message`, and `fields`); a listing prints its data, and on failure one `error:` line on stderr, unless
-    `as_json` (an argument error, which argparse has explained on stderr already).
+    Every command but a listing prints the JSON line (core.contracts.LogField: `event`, `command`, `result`,
+    `exitCode`, `failure`, `message`, and `fields`); a listing prints its data, and on failure one `error:` line
+    on stderr, unless `as_json` (an argument error, which argparse has explained on stderr already).
     """
     _RUN.ending = True
     if not (command not in DATA_COMMANDS if as_json is None else as_json):
@@ -124,7 +114,9 @@ def end_run(command: str | None, code: ExitCode, message: str, as_json: bool | N
             print(f"error: {message}", file=sys.stderr, flush=True)
         return code
     failed = code != ExitCode.OK
-    log_line(severity="ERROR" if failed else "INFO", event=LOG_EVENT, command=command,
-             result="failure" if failed else "success", exitCode=int(code),
-             failure=_FAILURES.get(code, code.name.lower()) if failed else None, message=message, **fields)
+    log_line(**{
+        LogField.SEVERITY: "ERROR" if failed else "INFO", LogField.EVENT: LOG_EVENT, LogField.COMMAND: command,
+        LogField.RESULT: Result.FAILURE if failed else Result.SUCCESS, LogField.EXIT_CODE: int(code),
+        LogField.FAILURE: failure_label(code) if failed else None, LogField.MESSAGE: message, **fields,
+    })
     return code

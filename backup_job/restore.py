@@ -58,6 +58,7 @@ from backup_job import database, stream, supabase, tables
 from backup_job import storage as layout
 from backup_job.dump import pg_binary
 from backup_job.errors import ExitCode, JobError, Terminated
+from core.contracts import BackupKind
 
 # pg_restore workers of `restore`: 1 streams the dump in one transaction; N > 1 spools it and runs -j N.
 DEFAULT_JOBS = 1
@@ -133,7 +134,7 @@ def run_restore(
     bucket_name: str,
     prefix: str = "",
     object_name: str | None = None,
-    kind: str | None = "full",
+    kind: str | None = BackupKind.FULL,
     request: RestoreRequest | None = None,
     gcs: storage.Client | None = None,
     **options,
