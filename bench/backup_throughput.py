@@ -44,7 +44,7 @@ from pathlib import Path
 import psycopg
 from google.cloud import storage
 
-from bench import peers
+from bench import barman_cloud, floors, harness, peers
 from bench.measure import Run, Watched
 from tests.services import PostgresServer, StorageEmulator
 
@@ -77,7 +77,7 @@ def _median(runs: list[Run], attribute: str) -> float:
     return statistics.median(getattr(r, attribute) for r in runs)
 
 
-def summarise(tool: str, size_mb: int, outcomes: list[peers.Outcome]) -> dict:
+def summarise(tool: str, size_mb: int, outcomes: list[harness.Outcome]) -> dict:
     """One JSON row from a tool's repeats (floors filled in later)."""
     backups = [o.backup for o in outcomes if o.backup]
     restores = [o.restore for o in outcomes if o.restore]
@@ -145,7 +145,7 @@ def print_table(rows: list[dict]) -> None:
 
 
 def run_size(size_mb: int, repeat: int, selected: set[str], postgres: PostgresServer, watched: Watched,
-             gcs: storage.Client, scratch: Path, relay: peers.BarmanRelay | None, log: Callable[[str], None]) -> list[dict]:
+             gcs: storage.Client, scratch: Path, relay: barman_cloud.BarmanRelay | None, log: Callable[[str], None]) -> list[dict]:
     source = f"bench_{size_mb}"
     url = postgres.create_database(source)
     log(f"filling a database for a ~{size_mb} MB dump ...")
@@ -155,22 +155,22 @@ def run_size(size_mb: int, repeat: int, selected: set[str], postgres: PostgresSe
     with psycopg.connect(url) as connection:
         expected = row_counts(connection)
         database_bytes = connection.execute("SELECT pg_database_size(current_database())").fetchone()[0]  # type: ignore[index]
-    bench = peers.Bench(postgres, watched, source, gcs.create_bucket(f"bench-{uuid.uuid4().hex[:12]}"),
-                        scratch, expected)
-    runners: dict[str, Callable[[], peers.Outcome]] = {
+    bench = harness.Bench(postgres, watched, source, gcs.create_bucket(f"bench-{uuid.uuid4().hex[:12]}"),
+                          scratch, expected)
+    runners: dict[str, Callable[[], harness.Outcome]] = {
         "backup_job": lambda: peers.backup_job(bench),
-        "floor: pg_dump -Fc": lambda: peers.floor_pg_dump(bench, None),
-        "floor: pg_dump -Fc -Z1": lambda: peers.floor_pg_dump(bench, 1),
-        "floor: upload alone": lambda: peers.floor_upload(bench),
-        "floor: pg_restore -j1": lambda: peers.floor_pg_restore(bench, 1),
-        "floor: pg_restore -j2": lambda: peers.floor_pg_restore(bench, 2),
+        "floor: pg_dump -Fc": lambda: floors.pg_dump(bench, None),
+        "floor: pg_dump -Fc -Z1": lambda: floors.pg_dump(bench, 1),
+        "floor: upload alone": lambda: floors.upload(bench),
+        "floor: pg_restore -j1": lambda: floors.pg_restore(bench, 1),
+        "floor: pg_restore -j2": lambda: floors.pg_restore(bench, 2),
         "naive loop": lambda: peers.naive_loop(bench),
         "pg_dump | smart_open": lambda: peers.smart_open_stream(bench),
     }
     if relay is not None:
-        runners["barman-cloud"] = lambda: peers.barman(bench, relay)
+        runners["barman-cloud"] = lambda: barman_cloud.barman(bench, relay)
     order = [t for t in runners if t in selected or t.startswith("floor")]
-    outcomes: dict[str, list[peers.Outcome]] = {t: [] for t in order}
+    outcomes: dict[str, list[harness.Outcome]] = {t: [] for t in order}
     for attempt in range(repeat):
         for tool in order:  # the job first: the floors need its dump
             log(f"  {size_mb} MB, run {attempt + 1}/{repeat}: {tool}")
@@ -181,7 +181,7 @@ def run_size(size_mb: int, repeat: int, selected: set[str], postgres: PostgresSe
                 text = detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)
                 message = f"{type(exc).__name__}: {exc} {text.strip()[-600:]}".strip()
                 log(f"    failed: {message}")
-                outcomes[tool].append(peers.Outcome(error=message))
+                outcomes[tool].append(harness.Outcome(error=message))
     rows = [summarise(tool, size_mb, outcomes[tool]) for tool in order]
     add_ratios(rows)
     for row in rows:  # the recovery model's figure: database MB (MiB, as the model counts) restored per second
@@ -232,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         relay = None
         if "barman-cloud" in selected:
             wal_bucket = gcs.create_bucket(f"barman-{uuid.uuid4().hex[:12]}")
-            relay = peers.BarmanRelay(spool, f"gs://{wal_bucket.name}/cluster")
-        postgres = PostgresServer(peers.barman_settings(spool) if relay else None).start()
+            relay = barman_cloud.BarmanRelay(spool, f"gs://{wal_bucket.name}/cluster")
+        postgres = PostgresServer(barman_cloud.barman_settings(spool) if relay else None).start()
         watched = Watched(int((postgres.data / "postmaster.pid").read_text().split()[0]), emulator._server._process.pid)
         for size_mb in (int(s) for s in args.sizes_mb.split(",")):
             rows += run_size(size_mb, args.repeat, selected, postgres, watched, gcs, scratch, relay, log)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from bench import peers
+from bench import barman_cloud, harness
 from bench.backup_throughput import add_ratios, main, summarise
 from bench.measure import Run, Watched, run
 
@@ -22,7 +22,7 @@ def test_a_measured_command_reports_time_cpu_and_the_rss_of_its_whole_tree():
 
 def test_ratios_are_against_the_larger_backup_floor_and_the_faster_restore_floor():
     def outcome(backup=None, restore=None):
-        return [peers.Outcome(backup=Run(backup) if backup else None, restore=Run(restore) if restore else None)]
+        return [harness.Outcome(backup=Run(backup) if backup else None, restore=Run(restore) if restore else None)]
 
     rows = [summarise("backup_job", 200, outcome(11.0, 6.0)),
             summarise("floor: pg_dump -Fc", 200, outcome(12.0)),
@@ -37,7 +37,7 @@ def test_ratios_are_against_the_larger_backup_floor_and_the_faster_restore_floor
 
 
 def test_wal_segments_between_two_names_cross_a_log_id():
-    assert peers._segments("0000000100000000000000FE", "000000010000000100000001") == [
+    assert barman_cloud.wal_segments("0000000100000000000000FE", "000000010000000100000001") == [
         "0000000100000000000000FE", "0000000100000000000000FF", "000000010000000100000000", "000000010000000100000001"]
 
 
