@@ -4,6 +4,8 @@ world.py      namespaces, links, processes, clean-up      postgres.py   the US p
 storage.py    a GCS emulator per site                      dns.py        Knot DNS and the resolver client
 cloudflare.py STAND-IN: the Cloudflare DNS API             transfer.py   STAND-IN: Storage Transfer Service
 app.py        STAND-IN: the Vercel deployment of a site    workload.py   the write workload and its ledger
-plans.py      the stacks' plans and the model's estimates  scenarios.py  the four scenarios
+plans.py      the stacks' plans and the model's estimates  build.py      the world's parts, stood up from the plans
+jobs.py       the project's backup job, run in a site      harness.py    the Drill: setup, steps, measuring, teardown
+scenarios/    one module per scenario, and their order     deletion.py   the data-deletion scenario's accounting
 report.py     text, JSON and Markdown reports              __main__.py   the command line
 """

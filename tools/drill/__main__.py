@@ -29,7 +29,8 @@ from typing import Any
 warnings.filterwarnings("ignore", message="You are using a Python version", category=FutureWarning)
 
 from tools.drill import dns, postgres, report, storage  # noqa: E402
-from tools.drill.scenarios import SCENARIOS, Drill, Options  # noqa: E402
+from tools.drill.harness import Drill, Options  # noqa: E402
+from tools.drill.scenarios import SCENARIOS, chosen  # noqa: E402
 from tools.drill.world import USAGE, DrillError, Lock, clean_stale, scrub  # noqa: E402
 
 EXIT_MET, EXIT_MISSED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             progress(f"removed what a killed drill left: {item}")
         if args.clean:
             return EXIT_MET
-        drill = Drill(Options(tuple(args.scenario or SCENARIOS), args.size_mb or SMALL_MB, args.time_scale), progress)
+        drill = Drill(Options(chosen(args.scenario or SCENARIOS), args.size_mb or SMALL_MB, args.time_scale), progress)
         outcome = drill.run()
     except Interrupted as exc:
         print(f"interrupted by {exc}: the drill's world is torn down, nothing is left running", file=sys.stderr)

@@ -8,6 +8,7 @@ more than MODEL_FACTOR (then the model is wrong, and the report names the parame
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,14 +17,22 @@ from core.recovery_model import Assessment
 MODEL_FACTOR = 2.0
 # A restore shorter than this says more about pg_restore's start-up than about throughput.
 MIN_THROUGHPUT_CHECK_MB = 256.0
-# The drill's scenarios and the readiness table's scenario each is measured against (dns-loss: the regional
-# outage's objective - without DNS, users cannot reach either site - and no model estimate; a dropped table is
-# data deleted by mistake, as rows deleted are).
-MODEL_SCENARIO = {"regional-outage": "regionalOutage", "data-deletion": "dataDeletion", "table-drop": "dataDeletion",
-                  "database-corruption": "databaseCorruption", "dns-loss": "regionalOutage"}
-MODELLED = {"regional-outage", "data-deletion", "table-drop", "database-corruption"}
-# The scenarios that restore from a dump: a restore slower than the model assumes is a finding for each.
-RESTORING = ("data-deletion", "table-drop", "database-corruption")
+
+
+@dataclass(frozen=True)
+class Yardstick:
+    """What the recovery model measures a scenario against; each scenario's module declares its own."""
+
+    assessment: str
+    """The readiness table's scenario whose objectives apply (`regionalOutage`, `dataDeletion`...)."""
+    estimated: bool = True
+    """The model estimates this scenario's RTO and RPO (else only the objectives apply)."""
+    rpo_objective: bool = True
+    """The assessment's RPO objective applies too (not where a scenario borrows only its RTO objective)."""
+    restores_dump: bool = False
+    """It restores from a dump: a restore slower than the model assumes is a finding."""
+    replica: bool = False
+    """It relies on the replica: a replica lagging more than the model allows is a finding."""
 
 
 @dataclass
@@ -84,15 +93,15 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def apply_model(result: ScenarioResult, assessments: dict[str, Assessment]) -> None:
+def apply_model(result: ScenarioResult, yardstick: Yardstick, assessments: dict[str, Assessment]) -> None:
     """Fill in the objective and the model's estimate, and compare the measurements with the model."""
-    assessment = assessments.get(MODEL_SCENARIO[result.scenario])
+    assessment = assessments.get(yardstick.assessment)
     if assessment is None:
         return
     result.target_rto_seconds = assessment.target_rto_minutes * 60
-    if result.scenario != "dns-loss":
+    if yardstick.rpo_objective:
         result.target_rpo_seconds = None if assessment.target_rpo_minutes is None else assessment.target_rpo_minutes * 60
-    if result.scenario not in MODELLED:
+    if not yardstick.estimated:
         return
     if assessment.rto.minutes is not None:
         result.estimated_rto_seconds = assessment.rto.minutes * 60
@@ -107,7 +116,8 @@ def apply_model(result: ScenarioResult, assessments: dict[str, Assessment]) -> N
                                          f"model's {estimate:.0f} s ({derivation})")
 
 
-def check_throughput(results: list[ScenarioResult], throughput: dict[str, Any], declared: dict[str, Any]) -> None:
+def check_throughput(results: list[ScenarioResult], yardsticks: Mapping[str, Yardstick], throughput: dict[str, Any],
+                     declared: dict[str, Any]) -> None:
     """Compare measured restore throughput and replica lag with the model's inputs; name the parameter if wrong."""
     restore = throughput.get("restoreMbPerSecond")
     restored_mb = throughput.get("restoredMb") or 0.0
@@ -116,14 +126,14 @@ def check_throughput(results: list[ScenarioResult], throughput: dict[str, Any], 
         finding = (f"recovery.restoreMbPerSecond is {assumed:g} MB/s but the restore ran at {restore:.1f} MB/s "
                    f"(more than {MODEL_FACTOR:g}x slower): set it to {restore:.0f}")
         for result in results:
-            if result.scenario in RESTORING:
+            if yardsticks[result.scenario].restores_dump:
                 result.model_findings.append(finding)
     lag = throughput.get("replicaLagSeconds")
     replica = declared.get("databaseReplica") or {}
     allowed = float(replica.get("maxLagMinutes", 1)) * 60
     if lag is not None and replica.get("enabled") and lag > MODEL_FACTOR * allowed:
         for result in results:
-            if result.scenario == "regional-outage":
+            if yardsticks[result.scenario].replica:
                 result.model_findings.append(f"recovery.databaseReplica.maxLagMinutes is {allowed / 60:g} min but "
                                              f"the replica lagged {lag:.0f} s")
 

@@ -254,6 +254,13 @@ class World:
             process.kill()
             process.wait(STOP_GRACE_SECONDS)
 
+    def keep_logs(self) -> Path:
+        """Copy the world's logs (processes and PostgreSQL) out of the private folder before it goes."""
+        target = Path(tempfile.mkdtemp(prefix="rfdr-logs-"))
+        for log in [*self.folder.glob("logs/*.log"), *self.folder.glob("*/postgres/server.log")]:
+            shutil.copy(log, target / (log.parent.parent.name + "-" + log.name if log.name == "server.log" else log.name))
+        return target
+
     def kill_site(self, site: str) -> None:
         """SIGKILL every process in the site's namespace (a region going dark), without deleting it."""
         for pid in _namespace_pids(NAMESPACES[site]):

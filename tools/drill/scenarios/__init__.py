@@ -1,0 +1,23 @@
+"""The drill's scenarios, one module each (a `run(drill)` and its Yardstick, together its SCENARIO).
+
+They run in one world in this order, each leaving a working world for the next; the regional outage does not
+give the US back, so it runs last. A new scenario is a module here and its place in ORDER.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tools.drill.harness import Scenario
+from tools.drill.scenarios import data_deletion, database_corruption, dns_loss, regional_outage, table_drop
+
+ORDER: tuple[Scenario, ...] = (dns_loss.SCENARIO, data_deletion.SCENARIO, table_drop.SCENARIO,
+                               database_corruption.SCENARIO, regional_outage.SCENARIO)
+SCENARIOS: tuple[str, ...] = tuple(scenario.name for scenario in ORDER)
+"""Every scenario's name, in the order they run."""
+
+
+def chosen(names: Iterable[str]) -> tuple[Scenario, ...]:
+    """The named scenarios, in the order they run (whatever order they were named in)."""
+    wanted = set(names)
+    return tuple(scenario for scenario in ORDER if scenario.name in wanted)
