@@ -14,6 +14,8 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumiverse_time as time
 
+from core.contracts import JobRun, run_job_uri
+
 from . import defaults
 
 ENCRYPTER_DECRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
@@ -151,7 +153,8 @@ class JobSpec:
 
     role: str
     """Names the job `<prefix>-<role>`, its schedule and its grants."""
-    command: list[str]
+    run: JobRun
+    """What the backup job is told to do: the job's arguments and the labels that say what it runs."""
     identity: gcp.serviceaccount.Account
     secret: ReadableSecret
     secret_env: str
@@ -205,7 +208,7 @@ def scheduled_job(parent: pulumi.Resource, prefix: str, runtime: JobRuntime, spe
         project=runtime.project,
         location=runtime.region,
         deletion_protection=runtime.deletion_protection,
-        labels=runtime.labels,
+        labels={**runtime.labels, **spec.run.labels},
         template=gcp.cloudrunv2.JobTemplateArgs(
             task_count=1,
             template=gcp.cloudrunv2.JobTemplateTemplateArgs(
@@ -214,7 +217,7 @@ def scheduled_job(parent: pulumi.Resource, prefix: str, runtime: JobRuntime, spe
                 max_retries=runtime.retries,
                 containers=[gcp.cloudrunv2.JobTemplateTemplateContainerArgs(
                     image=runtime.image,
-                    args=spec.command,
+                    args=spec.run.argv,
                     envs=[gcp.cloudrunv2.JobTemplateTemplateContainerEnvArgs(name=key, value=value)
                           for key, value in envs.items()],
                     resources=gcp.cloudrunv2.JobTemplateTemplateContainerResourcesArgs(
@@ -258,8 +261,7 @@ def scheduled_job(parent: pulumi.Resource, prefix: str, runtime: JobRuntime, spe
         ),
         http_target=gcp.cloudscheduler.JobHttpTargetArgs(
             http_method="POST",
-            uri=job.name.apply(lambda job_name: f"https://run.googleapis.com/v2/projects/{runtime.project}/"
-                                                f"locations/{runtime.region}/jobs/{job_name}:run"),
+            uri=job.name.apply(lambda job_name: run_job_uri(runtime.project, runtime.region, job_name)),
             oauth_token=gcp.cloudscheduler.JobHttpTargetOauthTokenArgs(
                 service_account_email=runtime.scheduler.email, scope=SCHEDULER_SCOPE
             ),

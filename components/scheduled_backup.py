@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from core.contracts import BackupKind, Command, JobRun
 from core.roles import BACKUP_RUN_WATCHER
 from core.schedule import max_interval_hours
 
@@ -124,7 +125,8 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
         self.watches = []
         for entry in settings.schedules:
             self.jobs[entry.kind] = self.job(JobSpec(
-                role=entry.kind, command=["backup", "--kind", entry.kind], identity=writer, secret=database_url,
+                role=entry.kind, run=JobRun(Command.BACKUP, BackupKind(entry.kind)), identity=writer,
+                secret=database_url,
                 secret_env="DATABASE_URL_FILE", env=env, timeout_seconds=settings.task_timeout_seconds,
                 cron=entry.cron, paused=args.paused,
                 # Pre-deploy backups run the job with overridden args (`--reason`): run.jobs.runWithOverrides.
@@ -132,19 +134,20 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
             ))
             self.watches.append(BackupWatch(
                 self.jobs[entry.kind].name, entry.kind, f"{entry.kind} backup", max_interval_hours(entry.cron),
-                "backup-failed", "backup", active=not args.paused, created=self.jobs[entry.kind].create_time,
+                "backup-failed", Command.BACKUP, active=not args.paused, created=self.jobs[entry.kind].create_time,
             ))
         # The restore check only reads: it runs on the standby site too, proving the replica restores.
         restore = settings.restore_check
-        self.jobs["restore-check"] = self.job(JobSpec(
-            role="restore-check", command=["restore-check", "--kind", "full"], identity=checker,
+        check = Command.RESTORE_CHECK
+        self.jobs[check] = self.job(JobSpec(
+            role=check, run=JobRun(check, BackupKind.FULL), identity=checker,
             secret=self.job_secret("scratch-database-url", args.scratch_database_url, checker),
             secret_env="SCRATCH_DATABASE_URL_FILE", env=env, timeout_seconds=restore.task_timeout_seconds,
             cron=restore.cron, paused=False,
         ))
         self.watches.append(BackupWatch(
-            self.jobs["restore-check"].name, "restore-check", "restore check", max_interval_hours(restore.cron),
-            "restore-check-failed", "restore-check", age_alert=False,
+            self.jobs[check].name, check, "restore check", max_interval_hours(restore.cron),
+            "restore-check-failed", check, age_alert=False,
         ))
         self.job_names = pulumi.Output.all(**{kind: job.name for kind, job in self.jobs.items()})
         self.writer_email = writer.email
@@ -207,12 +210,12 @@ class ZoneExport(pulumi.ComponentResource):
         moved = (pulumi.Alias(parent=former),)
         token = backups.job_secret("cloudflare-token", args.api_token, backups.writer, parent=self, aliases=moved)
         job = backups.job(JobSpec(
-            role="dns-export", command=["export-dns", "--zone-id", args.zone_id], identity=backups.writer,
+            role="dns-export", run=JobRun(Command.EXPORT_DNS, zone_id=args.zone_id), identity=backups.writer,
             secret=token, secret_env="CLOUDFLARE_API_TOKEN_FILE",
             env={"BACKUP_BUCKET": backups.bucket_name, "BACKUP_PREFIX": args.settings.object_prefix},
             timeout_seconds=DNS_EXPORT_TIMEOUT_SECONDS, cron=args.settings.cron, paused=False,
         ), parent=self, aliases=moved)
         self.job_name = job.name
         self.watches = [BackupWatch(job.name, "dns-export", "DNS zone export", max_interval_hours(args.settings.cron),
-                                    "dns-export-failed", "export-dns", created=job.create_time)]
+                                    "dns-export-failed", Command.EXPORT_DNS, created=job.create_time)]
         self.register_outputs({"jobName": self.job_name})

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.contracts import Command, ExitCode, LogField, exit_sentence, failure_names
+
 # The plan's severities: how fast someone must respond, and Cloud Monitoring's own severity for each.
 SEVERITIES: dict[str, dict[str, str]] = {
     "P0": {"cloud": "CRITICAL", "respond": "15 minutes"},
@@ -103,28 +105,30 @@ CATALOG: dict[str, AlertKind] = {kind.slug: kind for kind in (
         "A scheduled backup (`db-backup-full`, `db-backup-schema`) exited non-zero: no new backup exists for "
         "that run.",
         ("Open the execution's logs (`gcloud run jobs executions list --job <job> --region <region>`); the JSON "
-         "line's `failure` and `exitCode` name the cause: `database_unreachable` (3), `upload_failed` (4), "
-         "`dump_failed` (6).",
+         f"line's `{LogField.FAILURE}` and `{LogField.EXIT_CODE}` name the cause: "
+         f"{failure_names((ExitCode.DATABASE_UNREACHABLE, ExitCode.UPLOAD_FAILED, ExitCode.DUMP_FAILED))}.",
          "Database unreachable: check Supabase status and that the `db-backup-database-url` secret's latest "
          "version is current (`pulumi config set --secret databaseUrl ...` and `pulumi up`).",
-         "Re-run: `gcloud run jobs execute <job> --region <region> --wait`; `python -m backup_job list --bucket "
-         "<bucket> --prefix supabase` then shows the new backup first."),
+         f"Re-run: `gcloud run jobs execute <job> --region <region> --wait`; `python -m backup_job {Command.LIST} "
+         "--bucket <bucket> --prefix supabase` then shows the new backup first."),
     ),
     AlertKind(
         "restore-check-failed", "The monthly restore check failed", "P1",
         "A restore of the newest full backup (into a throwaway database the check creates on the scratch server "
-        "and drops) did not verify: exit 5 is a checksum, size or row-count mismatch, 7 no complete backup, 2 a "
-        "scratch role that may not create databases, 10 the task timed out.",
+        "and drops) did not verify: " + exit_sentence(Command.RESTORE_CHECK, (
+            ExitCode.VERIFICATION_MISMATCH, ExitCode.NOT_FOUND, ExitCode.USAGE, ExitCode.TERMINATED)) + ".",
         ("Read the log line's `message`: which table, which checksum.",
          "Run it by hand (safe to repeat; it never writes the scratch database itself): `python -m backup_job "
-         "restore-check --bucket <bucket> --prefix supabase`; `python -m backup_job list` shows invalid backups.",
+         f"{Command.RESTORE_CHECK} --bucket <bucket> --prefix supabase`; `python -m backup_job {Command.LIST}` "
+         "shows invalid backups.",
          "Until it passes, treat the backups as unproven: take a manual backup and check it."),
     ),
     AlertKind(
         "dns-export-failed", "The daily DNS zone export failed", "P1",
         "The export of the failover zone from Cloudflare (BIND) into the dump replica exited non-zero: the newest "
         "zone copy is older than a day.",
-        ("Open the execution's logs; exit 3 is Cloudflare unreachable or the token refused, 4 the bucket.",
+        ("Open the execution's logs; "
+         + exit_sentence(Command.EXPORT_DNS, (ExitCode.EXPORT_FAILED, ExitCode.UPLOAD_FAILED, ExitCode.USAGE)) + ".",
          "Check the `cloudflareExportToken` secret is a current read-only DNS token for the zone.",
          "Re-run: `gcloud run jobs execute db-backup-dns-export --region <region> --wait`."),
     ),

@@ -60,6 +60,36 @@ def job_argv(command: Command, kind: BackupKind | None = None, *, zone_id: str |
     return argv
 
 
+def run_kind(command: str, kind: str | None = None) -> str:
+    """What a run of the backup job does, as one key (the plan's cadence limits are by it): `backup full`,
+    `backup schema`, `restore-check` (of a full backup, its default), `restore-check schema`, `export-dns`."""
+    checks_other_kind = command == Command.RESTORE_CHECK and kind not in (None, BackupKind.FULL)
+    if (command == Command.BACKUP and kind) or checks_other_kind:
+        return f"{command} {kind}"
+    return str(command)
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """What a scheduled job has the backup job do: its command line, and the labels that say so in the plan."""
+
+    command: Command
+    kind: BackupKind | None = None
+    """The backup's kind (`backup`), or the kind of backup to check (`restore-check`)."""
+    zone_id: str | None = None
+    """The zone to export (`export-dns`)."""
+
+    @property
+    def argv(self) -> list[str]:
+        """The job's arguments."""
+        return job_argv(self.command, self.kind, zone_id=self.zone_id)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The job's labels: its command and kind (the recovery model finds the full backup by them)."""
+        return job_labels(self.command, self.kind)
+
+
 def argv_option(argv: Iterable[object], option: str) -> str | None:
     """The value a command line gives `option`: the last one, as argparse takes it; `--option=value` counts too."""
     arguments = [str(a) for a in argv]
@@ -102,20 +132,21 @@ EXIT_MEANINGS: Final[dict[ExitCode, str]] = {
     ExitCode.OK: "success",
     ExitCode.FAILED: "an unexpected error (a bug): see the log line",
     ExitCode.USAGE: "bad arguments or configuration (also: no room to spool the dump for restore --jobs N)",
-    ExitCode.DATABASE_UNREACHABLE: "connection or login failed, the restore target is read-only, or a table lock "
-                                   "was not had in time",
-    ExitCode.UPLOAD_FAILED: "Cloud Storage refused or lost the upload, or the bucket is unreadable",
-    ExitCode.VERIFICATION_MISMATCH: "a checksum, size or row-count mismatch with the manifest, or a download "
-                                    "that arrived damaged",
-    ExitCode.DUMP_FAILED: "pg_dump or pg_restore failed after connecting",
+    ExitCode.DATABASE_UNREACHABLE: "a failed connection or login, a read-only restore target, or a table lock not "
+                                   "had in time",
+    ExitCode.UPLOAD_FAILED: "an upload Cloud Storage refused or lost, or an unreadable bucket",
+    ExitCode.VERIFICATION_MISMATCH: "a checksum, size or row-count mismatch with the manifest, or a download that "
+                                    "arrived damaged",
+    ExitCode.DUMP_FAILED: "pg_dump or pg_restore failing after connecting",
     ExitCode.NOT_FOUND: "no complete backup",
-    ExitCode.EXPORT_FAILED: "the Cloudflare zone export failed (Cloudflare unreachable, the token refused), or the "
-                            "zone had no records",
-    ExitCode.ROW_COUNT_FAILED: "the database failed while the job counted rows for the manifest",
-    ExitCode.TERMINATED: "stopped by SIGTERM (Cloud Run's task timeout, or a cancel): the line says what was left",
-    ExitCode.RESTORE_REFUSED: "a table restore would leave rows referencing missing keys: nothing was changed",
+    ExitCode.EXPORT_FAILED: "a failed Cloudflare zone export (Cloudflare unreachable, the token refused) or a zone "
+                            "with no records",
+    ExitCode.ROW_COUNT_FAILED: "a database failure while the job counted rows for the manifest",
+    ExitCode.TERMINATED: "a SIGTERM (Cloud Run's task timeout, or a cancel): the line says what was left",
+    ExitCode.RESTORE_REFUSED: "a refused table restore: it would leave rows referencing missing keys; nothing was "
+                              "changed",
 }
-"""What each exit code means, for any command."""
+"""What each exit code means, for any command: a phrase that reads after `exit N is`."""
 
 COMMAND_EXIT_MEANINGS: Final[dict[Command, dict[ExitCode, str]]] = {
     Command.RESTORE_CHECK: {
@@ -123,7 +154,8 @@ COMMAND_EXIT_MEANINGS: Final[dict[Command, dict[ExitCode, str]]] = {
         ExitCode.TERMINATED: "the task timed out",
     },
     Command.EXPORT_DNS: {
-        ExitCode.UPLOAD_FAILED: "the bucket refused or lost the zone file",
+        ExitCode.USAGE: "no Cloudflare token or an unreadable token file (or bad arguments)",
+        ExitCode.UPLOAD_FAILED: "a zone file the bucket refused or lost",
     },
 }
 """What an exit code means for one command, where that says more than EXIT_MEANINGS."""
@@ -134,6 +166,11 @@ _FAILURE_LABELS: Final = {ExitCode.FAILED: "unexpected"}
 def failure_label(code: ExitCode) -> str:
     """The log line's `failure` of a run that ended with `code` (the code's name, lower-case, but `unexpected`)."""
     return _FAILURE_LABELS.get(code, code.name.lower())
+
+
+def failure_names(codes: Iterable[ExitCode]) -> str:
+    """`` `database_unreachable` (3), ... ``: the log line's `failure` and `exitCode` of each of `codes`."""
+    return ", ".join(f"`{failure_label(code)}` ({int(code)})" for code in codes)
 
 
 def exit_meaning(code: ExitCode, command: Command | None = None) -> str:
@@ -180,9 +217,14 @@ EXPORT_LOG_KIND: Final = "dns"
 """The log line's `kind` of an `export-dns` run (a database backup's is its BackupKind)."""
 
 
+def payload(field: LogField) -> str:
+    """Where Cloud Logging keeps the log line's `field`: `jsonPayload.FIELD`."""
+    return f"jsonPayload.{field.value}"
+
+
 def payload_match(field: LogField, value: str) -> str:
     """A Cloud Logging filter term matching the log line's `field`: `jsonPayload.FIELD="VALUE"`."""
-    return f'jsonPayload.{field.value}="{value}"'
+    return f'{payload(field)}="{value}"'
 
 
 SUCCESS_LINES: Final = (payload_match(LogField.EVENT, LOG_EVENT), payload_match(LogField.RESULT, Result.SUCCESS))

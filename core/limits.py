@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from core.contracts import DATABASE_DUMPS, USER_FILES, BackupKind, Command, run_kind
+
 SECONDS_PER_DAY = 86_400
 # IAM grants reach every Google service within about 2 minutes, sometimes 7 or more
 # (https://cloud.google.com/iam/docs/access-change-propagation): the wait after a grant that a create checks at
@@ -15,7 +17,7 @@ SECONDS_PER_DAY = 86_400
 IAM_PROPAGATION_SECONDS = 120
 
 # Retention the plan requires, per backup role (the `backup-role` label of a backup bucket).
-RETENTION_DAYS = {"database-dumps": 30, "user-files": 90}
+RETENTION_DAYS = {DATABASE_DUMPS.label: 30, USER_FILES.label: 90}
 
 # Cloud Storage soft delete: 0 disables it, otherwise 7..90 days. Backups keep it on.
 SOFT_DELETE_DAYS_MIN = 7
@@ -30,7 +32,10 @@ DNS_TTL_MAX_SECONDS = 300
 
 # The plan's cadence: the longest a scheduled job may go between runs (full dump 02:00 and schema 02:30 UTC daily,
 # a restore check monthly, the DNS zone export daily).
-MAX_RUN_INTERVAL_HOURS = {"backup full": 24, "backup schema": 24, "restore-check": 31 * 24, "export-dns": 24}
+MAX_RUN_INTERVAL_HOURS = {
+    run_kind(Command.BACKUP, BackupKind.FULL): 24, run_kind(Command.BACKUP, BackupKind.SCHEMA): 24,
+    run_kind(Command.RESTORE_CHECK): 31 * 24, run_kind(Command.EXPORT_DNS): 24,
+}
 
 # Uptime checks: how often and how long each probe runs, from where (the plan's detection budget).
 UPTIME_PERIOD_SECONDS: Final = 60
@@ -46,6 +51,7 @@ OBJECTIVES: dict[str, dict[str, int | None]] = {
     "securityBreach": {"rtoMinutes": 60, "rpoMinutes": None},
     "dataDeletion": {"rtoMinutes": 360, "rpoMinutes": 1440},
 }
+DATABASE_SIZE_GB = 10
 PITR_WINDOW_DAYS = 7
 PITR_RPO_MINUTES = 2
 DATABASE_REPLICA_LAG_MINUTES = 1

@@ -10,7 +10,9 @@ What it reads:
   scenario and capabilities (Supabase PITR, a cross-region database replica)
   plus the figures estimates use (database size, restore throughput, minutes
   to decide and to apply a change);
-- Cloud Scheduler jobs that start backup Cloud Run jobs (cron, paused);
+- Cloud Scheduler jobs that start backup Cloud Run jobs (cron, paused): a job's `job-command` and
+  `backup-kind` labels say what it runs, its scheduler's target says which schedule starts it
+  (core.contracts names both);
 - Storage Transfer jobs into replica buckets (daily sync, event-driven);
 - Cloudflare records (TTL, proxied) or load-balancer monitors (interval, retries);
 - Vercel project env vars: the failover flips them, and only a redeploy of the
@@ -27,17 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core import limits
+from core.contracts import DATABASE_DUMPS, USER_FILES, BackupKind, Command, Label, ResourceType, started_job
 from core.paths import lookup
 from core.schedule import max_interval_hours
 
-RECOVERY = "raptorflow:recovery:RecoveryObjectives"
-SCHEDULER_JOB = "gcp:cloudscheduler/job:Job"
-RUN_JOB = "gcp:cloudrunv2/job:Job"
-TRANSFER_JOB = "gcp:storage/transferJob:TransferJob"
-BUCKET = "gcp:storage/bucket:Bucket"
-DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
-LB_MONITOR = "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor"
-VERCEL_VARIABLE = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
+RECOVERY = ResourceType.RECOVERY_OBJECTIVES  # the name tools/drill imports
 
 SCENARIOS = ("databaseCorruption", "regionalOutage", "securityBreach", "dataDeletion")
 TITLES = {
@@ -146,35 +142,35 @@ class _Facts:
 def _facts(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> _Facts:
     facts = _Facts()
     resources = list(resources)
-    buckets = {props.get("name"): props for kind, props in resources if kind == BUCKET}
-    jobs = {props.get("name"): props for kind, props in resources if kind == RUN_JOB}
+    buckets = {props.get("name"): props for kind, props in resources if kind == ResourceType.BUCKET}
+    jobs = {props.get("name"): props for kind, props in resources if kind == ResourceType.RUN_JOB}
     for kind, props in resources:
-        if kind == RECOVERY:
+        if kind == ResourceType.RECOVERY_OBJECTIVES:
             facts.declarations.append(props)
-        elif kind == SCHEDULER_JOB:
-            job = jobs.get(str(lookup(props, "httpTarget.uri", "")).rsplit("/", 1)[-1].removesuffix(":run"))
-            args = lookup(job or {}, "template.template.containers.0.args") or []
-            if args[:3] == ["backup", "--kind", "full"]:
+        elif kind == ResourceType.SCHEDULER_JOB:
+            job = jobs.get(started_job(lookup(props, "httpTarget.uri")))
+            runs = (job or {}).get("labels") or {}
+            if runs.get(Label.JOB_COMMAND) == Command.BACKUP and runs.get(Label.BACKUP_KIND) == BackupKind.FULL:
                 cron = props.get("schedule", "")
                 try:
                     minutes = max_interval_hours(cron) * 60
                 except (ValueError, IndexError):  # a schedule this model cannot read bounds nothing
                     minutes = float("inf")
                 facts.full_backups.append((cron, minutes, bool(props.get("paused"))))
-        elif kind == TRANSFER_JOB:
+        elif kind == ResourceType.TRANSFER_JOB:
             spec = props.get("transferSpec") or props.get("replicationSpec") or {}
             sink = buckets.get(lookup(spec, "gcsDataSink.bucketName"), {})
-            role = (sink.get("labels") or {}).get("backup-role", "unknown")
+            role = (sink.get("labels") or {}).get(Label.BACKUP_ROLE, "unknown")
             if "replicationSpec" in props:
                 facts.live_copies.add(role)
             else:
                 interval = str(lookup(props, "schedule.repeatInterval", "86400s")).rstrip("s")
                 facts.daily_copies[role] = float(interval) / 60
-        elif kind == DNS_RECORD:
+        elif kind == ResourceType.DNS_RECORD:
             facts.dns_ttls.append((int(props.get("ttl") or 1), bool(props.get("proxied"))))
-        elif kind == LB_MONITOR:
+        elif kind == ResourceType.LOAD_BALANCER_MONITOR:
             facts.lb_monitors.append((float(props.get("interval") or 60), int(props.get("retries") or 0)))
-        elif kind == VERCEL_VARIABLE:
+        elif kind == ResourceType.VERCEL_VARIABLE:
             facts.vercel_variables += 1
     return facts
 
@@ -229,7 +225,7 @@ def _app_environment(facts: _Facts) -> Estimate | None:
 
 
 def _restore(facts: _Facts) -> Estimate:
-    size = float(facts.declared("databaseSizeGb", 10))
+    size = float(facts.declared("databaseSizeGb", limits.DATABASE_SIZE_GB))
     rate = float(facts.declared("restoreMbPerSecond", limits.RESTORE_MB_PER_SECOND))
     if rate <= 0:  # a restore that never ends: no bound
         return Estimate(None, f"restore {size:g} GB at {rate:g} MB/s never finishes")
@@ -272,11 +268,11 @@ def assess(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Assessmen
             promote = float(facts.declared("databaseReplica.promoteMinutes", limits.DATABASE_REPLICA_PROMOTE_MINUTES))
             database_rto = Estimate(promote, f"promote the replica {_hours(promote)}")
         else:
-            dump, copy = _dump_interval(facts), _copy_delay(facts, "database-dumps")
+            dump, copy = _dump_interval(facts), _copy_delay(facts, DATABASE_DUMPS.label)
             total = None if dump.minutes is None or copy.minutes is None else dump.minutes + copy.minutes
             database = Estimate(total, f"database: {dump.derivation} + {copy.derivation}; or declare a replica")
             database_rto = _restore(facts)
-        files = _copy_delay(facts, "user-files")
+        files = _copy_delay(facts, USER_FILES.label)
         switch, app = _traffic_switch(facts), _app_environment(facts)
         slowest = switch.worse(database_rto)
         parts = [f"traffic ({switch.derivation})"]
@@ -290,7 +286,7 @@ def assess(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Assessmen
     if has_primary:
         deletion_parts.append(_database_point(facts))
     if has_standby:
-        files = _copy_delay(facts, "user-files")
+        files = _copy_delay(facts, USER_FILES.label)
         deletion_parts.append(Estimate(files.minutes, f"user files: {files.derivation}"))
     if deletion_parts:
         worst = deletion_parts[0]

@@ -13,6 +13,7 @@ from components.building_blocks import (
     rotating_key,
     scheduled_job,
 )
+from core.contracts import Command, JobRun, Label
 from core.limits import SECONDS_PER_DAY
 
 from .conftest import depends_on
@@ -73,7 +74,7 @@ def test_a_scheduled_job_mounts_its_secret_and_starts_only_after_it_may(record):
         runtime = JobRuntime(project="p-123456", region="us-east1", image="img:1", cpu="2", memory_mib=1024, retries=0,
                              attempt_deadline_seconds=60, scheduler_retry_count=2, scheduler=starter, labels=LABELS)
         scheduled_job(holder, "nightly", runtime, JobSpec(
-            role="export", command=["export"], identity=account, secret=secret, secret_env="URL_FILE",
+            role="export", run=JobRun(Command.EXPORT_DNS, zone_id="z-1"), identity=account, secret=secret, secret_env="URL_FILE",
             env={"TARGET": "t"}, timeout_seconds=120, cron="15 1 * * *", paused=True,
             runners=["group:ops@example.com"],
         ))
@@ -83,6 +84,9 @@ def test_a_scheduled_job_mounts_its_secret_and_starts_only_after_it_may(record):
     container = job.inputs["template"]["template"]["containers"][0]
     assert {env["name"]: env["value"] for env in container["envs"]} == {"TARGET": "t", "URL_FILE": "/secrets/secret/value"}
     assert container["resources"]["limits"] == {"cpu": "2", "memory": "1024Mi"}
+    assert container["args"] == ["export-dns", "--zone-id", "z-1"], "the job runs what its JobRun says"
+    assert job.inputs["labels"] == {**LABELS, Label.JOB_COMMAND: "export-dns"}, \
+        "the job's labels say what it runs, beside the site's"
     assert depends_on(plan, "nightly-export", "job-url-value") and depends_on(plan, "nightly-export", "job-url-reader"), \
         "Cloud Run resolves the mounted version at create time"
     assert depends_on(plan, "nightly-export-schedule", "nightly-export-scheduler-may-run")

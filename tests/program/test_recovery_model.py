@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.contracts import BackupKind, Command, job_argv, job_labels, run_job_uri
 from core.recovery_model import Assessment, assess
 from tools.readiness import assess_plans
 
@@ -28,10 +29,11 @@ def declaration(site: str, pitr: bool = False, replica: bool = False) -> tuple[s
 def backup(cron: str, paused: bool = False, kind: str = "full") -> list[tuple[str, dict]]:
     job = f"db-backup-{kind}-{cron.replace(' ', '-').replace('*', 'x')}"
     return [
-        ("gcp:cloudrunv2/job:Job", {"name": job, "template": {"template": {"containers": [
-            {"args": ["backup", "--kind", kind]}]}}}),
+        ("gcp:cloudrunv2/job:Job", {"name": job, "labels": job_labels(Command.BACKUP, BackupKind(kind)),
+                                    "template": {"template": {"containers": [
+                                        {"args": job_argv(Command.BACKUP, BackupKind(kind))}]}}}),
         ("gcp:cloudscheduler/job:Job", {"schedule": cron, "paused": paused, "timeZone": "UTC", "httpTarget": {
-            "uri": f"https://run.googleapis.com/v2/projects/p/locations/r/jobs/{job}:run"}}),
+            "uri": run_job_uri("p", "r", job)}}),
     ]
 
 
