@@ -12,15 +12,16 @@ KEY = "gcp:kms/cryptoKey:CryptoKey"
 KEY_MEMBER = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"
 BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
 DAY = defaults.SECONDS_PER_DAY
+DUMP_RETENTION_DAYS = defaults.RETENTION_DAYS["databaseDumps"]
 
 
 def _dump_bucket(plan: Plan):
     return plan.named("db-dumps-bucket")
 
 
-def test_backup_bucket_keeps_dumps_thirty_days_as_a_seconds_string(prod_plan):
+def test_backup_bucket_keeps_dumps_the_plans_retention_as_a_seconds_string(prod_plan):
     policy = _dump_bucket(prod_plan).inputs["retentionPolicy"]
-    assert policy["retentionPeriod"] == str(30 * DAY), "retention must be the API's seconds string"
+    assert policy["retentionPeriod"] == str(DUMP_RETENTION_DAYS * DAY), "retention must be the API's seconds string"
     assert policy["isLocked"] is False, "locking is irreversible and off unless config asks"
 
 
@@ -37,7 +38,7 @@ def test_backup_bucket_encrypts_with_its_own_rotating_key(prod_plan):
     key = prod_plan.named("db-dumps-key")
     bucket = _dump_bucket(prod_plan)
     assert bucket.inputs["encryption"]["defaultKmsKeyName"].endswith(f"/cryptoKeys/{key.inputs['name']}")
-    assert key.inputs["rotationPeriod"] == f"{90 * DAY}s"
+    assert key.inputs["rotationPeriod"] == f"{defaults.KMS_ROTATION_DAYS_DEFAULT * DAY}s"
     assert key.inputs["purpose"] == "ENCRYPT_DECRYPT"
 
 
@@ -63,9 +64,9 @@ def test_retention_and_versioning_are_never_both_set(prod_plan):
 
 def test_soft_delete_lifecycle_and_labels(prod_plan):
     inputs = _dump_bucket(prod_plan).inputs
-    assert inputs["softDeletePolicy"]["retentionDurationSeconds"] == 7 * DAY
+    assert inputs["softDeletePolicy"]["retentionDurationSeconds"] == defaults.SOFT_DELETE_DAYS_DEFAULT * DAY
     deletes = [r for r in inputs["lifecycleRules"] if r["action"]["type"] == "Delete"]
-    assert [r["condition"]["age"] for r in deletes] == [30], "objects go when retention ends, not before"
+    assert [r["condition"]["age"] for r in deletes] == [DUMP_RETENTION_DAYS], "objects go when retention ends, not before"
     assert inputs["labels"]["environment"] == "prod" and inputs["labels"]["managed-by"] == "pulumi"
 
 
@@ -81,7 +82,8 @@ def test_access_logs_go_to_a_separate_bucket_the_log_writer_may_fill(prod_plan):
 def test_storage_class_transitions_come_before_deletion(dr_plan):
     rules = dr_plan.named("user-files-replica-sink-bucket").inputs["lifecycleRules"]
     steps = [(r["action"]["type"], r["action"].get("storageClass"), r["condition"]["age"]) for r in rules]
-    assert steps == [("SetStorageClass", "NEARLINE", 30), ("Delete", None, 90)]
+    # The transition is the dr stack file's (ageDays 30); the deletion waits for the plan's retention.
+    assert steps == [("SetStorageClass", "NEARLINE", 30), ("Delete", None, defaults.RETENTION_DAYS["userFiles"])]
 
 
 @pytest.mark.parametrize("days", [1, 7, 365])

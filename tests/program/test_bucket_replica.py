@@ -9,7 +9,8 @@ from core.regions import GCP_REGIONS
 
 TRANSFER = "gcp:storage/transferJob:TransferJob"
 BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
-REPLICAS = {"db-dumps-replica": ("databaseDumpsBucket", 30), "user-files-replica": ("userFilesBucket", 90)}
+REPLICAS = {"db-dumps-replica": ("databaseDumpsBucket", defaults.RETENTION_DAYS["databaseDumps"]),
+            "user-files-replica": ("userFilesBucket", defaults.RETENTION_DAYS["userFiles"])}
 
 
 @pytest.mark.parametrize("replica", sorted(REPLICAS))
@@ -48,7 +49,7 @@ def test_transfer_jobs_never_delete_or_overwrite(dr_plan):
 
 def test_transfer_runs_daily_from_the_configured_utc_time(dr_plan, make_plan):
     schedule = dr_plan.named("db-dumps-replica-transfer").inputs["schedule"]
-    assert schedule["repeatInterval"] == "86400s"
+    assert schedule["repeatInterval"] == f"{defaults.SECONDS_PER_DAY}s"
     assert (schedule["startTimeOfDay"]["hours"], schedule["startTimeOfDay"]["minutes"]) == (3, 0), \
         "the daily sync starts after the 02:00 dump"
     later = make_plan("dr", "raptorflow-dr:replicas.databaseDumps.transfer.startTimeUtc=03:45")

@@ -8,7 +8,9 @@ from typing import ClassVar
 
 import pytest
 
+from components import defaults
 from components.config import FailoverHostname
+from core.limits import DNS_TTL_MAX_SECONDS, DNS_TTL_MIN_SECONDS
 from tests.services import serving
 from tools.failover import diff_plans, wait_healthy
 from tools.offline import is_secret
@@ -64,7 +66,8 @@ def test_record_ttls_follow_cloudflare_rules(dr_plan):
         if record.inputs["proxied"]:
             assert record.inputs["ttl"] == 1, f"{record.name}: proxied records use TTL 1 (auto)"
         else:
-            assert 60 <= record.inputs["ttl"] <= 300, f"{record.name}: DNS-only TTL must be 60-300"
+            assert DNS_TTL_MIN_SECONDS <= record.inputs["ttl"] <= DNS_TTL_MAX_SECONDS, \
+                f"{record.name}: DNS-only TTL must be {DNS_TTL_MIN_SECONDS}-{DNS_TTL_MAX_SECONDS}"
 
 
 def test_load_balancer_mode_puts_the_active_site_first(make_plan):
@@ -95,7 +98,8 @@ def test_each_load_balancer_reaches_only_its_own_hostnames_origins(make_plan):
         (monitor,) = plan.of_type(MONITOR)
         assert (monitor.inputs["type"], monitor.inputs["method"], monitor.inputs["path"],
                 monitor.inputs["expectedCodes"]) == ("https", "GET", "/health", "200")
-        assert (monitor.inputs["interval"], monitor.inputs["retries"]) == (60, 2)
+        assert (monitor.inputs["interval"], monitor.inputs["retries"]) == \
+            (defaults.LB_MONITOR_INTERVAL_SECONDS, defaults.LB_MONITOR_RETRIES)
 
 
 def test_load_balancer_flip_is_in_place_too(make_plan):
@@ -122,15 +126,16 @@ def test_prod_owns_no_part_of_the_traffic_switch(prod_plan):
 BAD = [
     ({"name": "www", "state": "new", "type": "CNAME", "proxied": True, "ttlSeconds": 300, "primary": "a.example.com",
       "standby": "b.example.com"}, "proxied records have TTL 1 (auto)"),
-    ({"name": "api", "state": "new", "type": "CNAME", "proxied": False, "ttlSeconds": 30, "primary": "a.example.com",
-      "standby": "b.example.com"}, "ttlSeconds 30 is outside 60-300"),
+    ({"name": "api", "state": "new", "type": "CNAME", "proxied": False, "ttlSeconds": DNS_TTL_MIN_SECONDS // 2,
+      "primary": "a.example.com", "standby": "b.example.com"},
+     f"ttlSeconds {DNS_TTL_MIN_SECONDS // 2} is outside {DNS_TTL_MIN_SECONDS}-{DNS_TTL_MAX_SECONDS}"),
     ({"name": "app", "state": "new", "type": "CNAME", "primary": "a.example.com"}, "standby: Field required"),
     ({"name": "@", "state": "new", "type": "A", "primary": "203.0.113.300", "standby": "198.51.100.1"},
      "primary '203.0.113.300' is not an IPv4 address"),
 ]
 
 
-@pytest.mark.parametrize("hostname, expected", BAD, ids=["proxied-ttl-300", "ttl-30", "no-standby", "bad-ipv4"])
+@pytest.mark.parametrize("hostname, expected", BAD, ids=["proxied-ttl-300", "ttl-below-minimum", "no-standby", "bad-ipv4"])
 def test_bad_failover_hostnames_are_config_errors(run_cli, stack_file, hostname, expected):
     path = stack_file("dr", lambda c: c["raptorflow-dr:failover"].update(hostnames=[hostname]))
     result = run_cli("tools.plan", "dr", "--stack-file", str(path))
@@ -150,7 +155,7 @@ def test_prod_may_not_own_dns(run_cli, stack_file):
 
 def test_default_dns_only_ttl_is_the_fast_minimum():
     host = FailoverHostname(name="api", state="new", proxied=False, primary="a.example.com", standby="b.example.com")
-    assert host.ttl == 60
+    assert host.ttl == DNS_TTL_MIN_SECONDS
 
 
 def test_diff_cli_reports_each_change_and_that_nothing_is_replaced(run_cli):

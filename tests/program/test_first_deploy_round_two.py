@@ -16,6 +16,7 @@ import re
 
 import pytest
 
+from components import defaults
 from tools.offline import Plan, unwrap
 from tools.offline_mocks import PLANNED_AT
 
@@ -43,8 +44,9 @@ def test_each_site_has_its_registry_and_every_job_waits_until_cloud_run_may_pull
     assert (inputs["location"], inputs["format"], inputs["repositoryId"]) == (region, "DOCKER", "raptorflow")
     assert inputs["dockerConfig"] == {"immutableTags": True} and inputs["cleanupPolicyDryRun"] is False
     policies = {p["id"]: p for p in inputs["cleanupPolicies"]}
-    assert policies["delete-old-untagged"]["condition"] == {"tagState": "UNTAGGED", "olderThan": "2592000s"}
-    assert policies["keep-recent"]["mostRecentVersions"] == {"keepCount": 10}
+    untagged_seconds = defaults.IMAGE_UNTAGGED_DELETE_DAYS * defaults.SECONDS_PER_DAY
+    assert policies["delete-old-untagged"]["condition"] == {"tagState": "UNTAGGED", "olderThan": f"{untagged_seconds}s"}
+    assert policies["keep-recent"]["mostRecentVersions"] == {"keepCount": defaults.IMAGE_KEEP_VERSIONS}
     # Cloud Run pulls as its service agent, not as the job's identity (artifact-registry/docs/integrate-cloud-run).
     (reader,) = plan.of_type(REPOSITORY_READER)
     grant = unwrap(reader.inputs)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from core.limits import SECONDS_PER_DAY
 from core.paths import lookup
 from policies.raptorflow_policies import POLICIES, RULES
 from policies.raptorflow_policies._base import DELETE, Weakening
@@ -111,9 +112,12 @@ def test_weakened_fixtures_yield_exactly_their_message(make_plan, name, case):
 
 def test_policy_config_changes_thresholds(prod_plan):
     rotation = BY_MODULE["kms_key_rotation"].POLICY
-    found = evaluate(prod_plan, [rotation], overrides={rotation.name: {"maxRotationDays": 30}})
+    planned = float(prod_plan.named("db-dumps-key").inputs["rotationPeriod"].removesuffix("s")) / SECONDS_PER_DAY
+    stricter = int(planned) - 1  # a day less than the plan's keys rotate: the pack's config alone fails them
+    found = evaluate(prod_plan, [rotation], overrides={rotation.name: {"maxRotationDays": stricter}})
     assert {v.resource for v in found} == {"db-dumps-key", "config-us-central1-key", "config-europe-west1-key"}
-    assert any(v.message.startswith("key db-dumps-key rotates every 90 days; at most 30 are allowed.") for v in found)
+    assert any(v.message.startswith(f"key db-dumps-key rotates every {planned:g} days; at most {stricter} are "
+                                    "allowed.") for v in found)
 
 
 def test_thresholds_are_the_plans_limits(prod_plan):

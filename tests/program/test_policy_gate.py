@@ -8,10 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core.limits import OBJECTIVES, RETENTION_DAYS, SECONDS_PER_DAY
+from core.recovery_model import TITLES
+from core.schedule import max_interval_hours
 from policies.raptorflow_policies import POLICIES
 from tools.offline import ROOT
 
 RULES = f"policies: {len(POLICIES)} rules"
+DUMP_RETENTION_DAYS = RETENTION_DAYS["database-dumps"]
 
 
 def test_the_repos_own_plans_pass_every_mandatory_rule(run_cli):
@@ -25,18 +29,23 @@ def test_retention_of_seven_days_is_blocked(run_cli):
     result = run_cli("tools.plan", "prod", "--set", "raptorflow-dr:databaseDumps.retentionDays=7")
     assert result.returncode == 1
     assert ("[mandatory] raptorflow-gcs-backup-bucket-retention  db-dumps-bucket: backup bucket db-dumps-bucket "
-            "(database-dumps) keeps objects 7 days; at least 30 days are required") in result.stdout
+            f"(database-dumps) keeps objects 7 days; at least {DUMP_RETENTION_DAYS} days are required") in result.stdout
     assert ("[mandatory] raptorflow-gcs-backup-bucket-lifecycle  db-dumps-bucket: backup bucket db-dumps-bucket "
-            "(database-dumps) deletes objects at 7 days (lifecycle rule 0); its retention is 30 days") in result.stdout
+            f"(database-dumps) deletes objects at 7 days (lifecycle rule 0); its retention is {DUMP_RETENTION_DAYS} "
+            "days") in result.stdout
     assert f"{RULES}, 3 violations (2 mandatory)" in result.stdout
 
 
-def test_daily_dumps_without_pitr_miss_the_corruption_rpo(run_cli):
+def test_daily_dumps_without_pitr_miss_the_corruption_rpo(run_cli, prod_plan):
     result = run_cli("tools.plan", "prod", "--set", "raptorflow-dr:recovery.pitr.enabled=false")
     assert result.returncode == 1
-    assert "[mandatory] raptorflow-objectives-rpo  recovery: database corruption: worst-case data loss 1440 min" \
-        in result.stdout
-    assert "database corruption       4.0 h" in result.stdout and "NOT MET" in result.stdout
+    # Without PITR a corruption loses what the full dump's longest gap holds.
+    lost = max_interval_hours(prod_plan.named("db-backup-full-schedule").inputs["schedule"]) * 60
+    objective = OBJECTIVES["databaseCorruption"]["rpoMinutes"]
+    assert ("[mandatory] raptorflow-objectives-rpo  recovery: database corruption: worst-case data loss "
+            f"{lost:g} min exceeds the {objective} min objective") in result.stdout
+    (row,) = [line for line in result.stdout.splitlines() if line.startswith(f"  {TITLES['databaseCorruption']} ")]
+    assert "NOT MET" in row, row
 
 
 def test_json_carries_violations_and_readiness(run_cli):
@@ -46,7 +55,9 @@ def test_json_carries_violations_and_readiness(run_cli):
     (violation,) = [v for v in document["policy"]["violations"] if v["enforcement"] == "mandatory"]
     assert violation["policy"] == "raptorflow-objectives-rpo" and violation["resource"] == "recovery"
     outage = next(a for a in document["readiness"] if a["scenario"] == "regionalOutage")
-    assert (outage["met"], outage["rpoMinutes"], outage["targetRpoMinutes"]) == (False, 1440, 15)
+    # Without event-driven replication the user files are as old as the daily copy.
+    assert (outage["met"], outage["rpoMinutes"], outage["targetRpoMinutes"]) == \
+        (False, SECONDS_PER_DAY / 60, OBJECTIVES["regionalOutage"]["rpoMinutes"])
 
 
 # Code changes a pull request might make, each breaking one rule; all are applied to one copy of the repo and both

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from components import defaults
+from core.alerts import ALERT_AUTO_CLOSE_SECONDS, ALERT_NOTIFICATION_RATE_LIMIT_SECONDS
+from core.schedule import max_interval_hours
 from tools.offline import is_secret
 
 ALERT = "gcp:monitoring/alertPolicy:AlertPolicy"
@@ -32,7 +35,9 @@ def test_every_backup_job_has_a_failure_and_an_age_alert(make_plan, stack):
 
 def test_backup_age_is_a_threshold_over_interval_plus_margin(prod_plan):
     query = _alerts(prod_plan)[("backup-age", "full")]["conditions"][0]["conditionPrometheusQueryLanguage"]["query"]
-    assert "[30h]" in query, "daily schedule (24 h) + 6 h margin"
+    gap = max_interval_hours(prod_plan.named("db-backup-full-schedule").inputs["schedule"])
+    window = gap + defaults.BACKUP_AGE_MARGIN_HOURS
+    assert f"[{window:g}h]" in query, f"the schedule's longest gap ({gap:g} h) + the margin"
     assert "or vector(0)) < 1)" in query, "must fire even when no backup ever succeeded"
     assert 'job_name="db-backup-full"' in query and 'command="backup"' in query
 
@@ -43,7 +48,7 @@ def test_every_transfer_job_is_watched_for_failure_and_lag(dr_plan):
     for slug in ("db-dumps", "user-files"):
         failed = alerts[("transfer-failed", slug)]
         assert "conditionMatchedLog" in failed["conditions"][0]
-        assert failed["alertStrategy"]["notificationRateLimit"]["period"] == "300s"
+        assert failed["alertStrategy"]["notificationRateLimit"]["period"] == f"{ALERT_NOTIFICATION_RATE_LIMIT_SECONDS}s"
         assert ("transfer-behind", slug) in alerts
 
 
@@ -88,7 +93,7 @@ def test_every_alert_has_channels_a_severity_documentation_and_rate_control(make
         assert inputs["severity"] in ("CRITICAL", "ERROR", "WARNING")
         doc = inputs["documentation"]["content"]
         assert "First steps:" in doc and "Runbook: https://" in doc and "respond within" in doc, alert.name
-        assert inputs["alertStrategy"]["autoClose"] == "1800s"
+        assert inputs["alertStrategy"]["autoClose"] == f"{ALERT_AUTO_CLOSE_SECONDS}s"
 
 
 @pytest.mark.parametrize("stack", ["prod", "dr"])

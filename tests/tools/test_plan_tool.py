@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from core.limits import RETENTION_DAYS, SECONDS_PER_DAY
 from policies.raptorflow_policies import POLICIES
 from tools.offline import ROOT, SECRET_SIG, SIG_KEY, plan_stack, redact
 from tools.stack_files import StackFileError
@@ -31,7 +32,8 @@ def test_json_plan_has_the_documented_shape(run_cli):
         assert resource["parent"] is None or resource["parent"].endswith("pulumi:pulumi:Stack::raptorflow-dr-prod") \
             or resource["parent"] in urns, f"{resource['name']} has an unknown parent"
     bucket = next(r for r in plan["resources"] if r["name"] == "db-dumps-bucket")
-    assert bucket["inputs"]["retentionPolicy"]["retentionPeriod"] == "2592000", "inputs use engine camelCase"
+    assert bucket["inputs"]["retentionPolicy"]["retentionPeriod"] == \
+        str(RETENTION_DAYS["database-dumps"] * SECONDS_PER_DAY), "inputs use engine camelCase, as the API's strings"
     assert plan["outputs"]["databaseDumpsBucket"] == bucket["inputs"]["name"]
 
 
