@@ -33,7 +33,7 @@ from core.schedule import max_interval_hours
 from .building_blocks import JobRuntime, JobSpec, ReadableSecret, readable_secret, scheduled_job
 from .config import DatabaseBackupSettings, DnsExportSettings
 from .image_registry import ImageRegistry
-from .site_monitoring import BackupWatch
+from .monitoring_watches import BackupWatch
 
 DNS_EXPORT_TIMEOUT_SECONDS = 600
 

@@ -1,13 +1,14 @@
 """SiteMonitoring: the alerts of one site, derived from what the site provisions.
 
 The caller hands over what exists - backup jobs, transfer jobs, failover
-targets, guarded buckets and keys - and every item gets its alerts, so adding a
-schedule or a hostname adds its alerts without touching this module. Each
-alert policy carries the plan's severity (P0-P3, as a `severity` user label and
-Cloud Monitoring's own severity), documentation with the first steps and a
-runbook link, every notification channel, and an alert strategy (auto-close;
-a notification rate limit on log-match alerts) so a flapping check does not
-page every minute.
+targets, guarded buckets and keys (components/monitoring_watches.py) - and every
+item gets its alerts, so adding a schedule or a hostname adds its alerts without
+touching this module. Each alert policy carries the plan's severity (P0-P3, as a
+`severity` user label and Cloud Monitoring's own severity), documentation with
+the first steps and a runbook link, every notification channel, and an alert
+strategy (auto-close; a notification rate limit on log-match alerts) so a
+flapping check does not page every minute. The conditions themselves are built
+in components/alert_conditions.py.
 
 Backup age is a *threshold* on a log-based count of successful backups over
 the schedule's longest gap plus a margin (`... or vector(0)) < 1`), so it fires
@@ -17,8 +18,7 @@ most 23.5 hours and never fire before the first data point.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
@@ -28,93 +28,16 @@ from core.alerts import (
     ALERT_NOTIFICATION_RATE_LIMIT_SECONDS,
     CATALOG,
     SEVERITIES,
-    UPTIME_FAILED_PERIODS,
     AlertKind,
 )
+from core.contracts import BACKUP_SUCCESS_METRIC, Label
 
-from . import defaults
+from . import alert_conditions as conditions
 from .config import MonitoringSettings
+from .monitoring_watches import BackupWatch, GuardedStorage, TransferWatch, UptimeTarget, Watched
 
-
-def due_after(created: str | None, hours: float) -> int:
-    """The Unix time from which a missing event alerts: `hours` after `created` (RFC 3339); 0 when the creation
-    time is not known (the condition then fires on data alone)."""
-    if not created:
-        return 0
-    start = datetime.fromisoformat(created.replace("Z", "+00:00"))
-    return int(start.timestamp() + hours * 3600)
-
-
-BACKUP_SUCCESS_METRIC = "raptorflow_backup_success"
-TRANSFER_COPY_METRIC = "raptorflow_transfer_copies"
-
-
-@dataclass(frozen=True)
-class BackupWatch:
-    """A scheduled run of the backup job: a backup of one kind, the restore check, or the DNS export."""
-
-    job_name: pulumi.Input[str]
-    kind: str  # full | schema | restore-check | dns-export
-    label: str  # how alerts name it: "full backup", "restore check", ...
-    interval_hours: float  # longest gap between two scheduled runs
-    failure_alert: str  # the catalog entry of a failed run
-    command: str  # the job's subcommand, as its log line names it
-    age_alert: bool = True  # whether a missing success alerts at all (not for the monthly restore check)
-    active: bool = True  # False for a paused standby schedule: its age alert stays disabled until promoted
-    created: pulumi.Input[str] | None = None  # when the job was created (RFC 3339): no age alert before it is due
-
-
-@dataclass(frozen=True)
-class TransferWatch:
-    """The Storage Transfer Service jobs that keep one replica: the daily sync and, where on, event-driven
-    replication. With replication on, the daily job finds nothing left to copy, so copies count from either."""
-
-    job_names: tuple[pulumi.Input[str], ...]
-    slug: str
-    interval_hours: float
-    created: pulumi.Input[str] | None = None  # when the daily job was created (RFC 3339): no alert before it is due
-
-
-@dataclass(frozen=True)
-class UptimeTarget:
-    """An HTTPS endpoint whose `/health` must answer 200."""
-
-    host: str
-    slug: str
-    serves_traffic: bool  # the active site's targets and the public hostnames page P0; the other site's P2
-    validate_ssl: bool = True
-    # The name the origin serves, sent as the Host header when `host` is an IP address: a check of a bare IP
-    # sends the IP as Host, and a name-based origin answers it with an error, which would page P0.
-    host_header: str | None = None
-
-
-@dataclass(frozen=True)
-class GuardedStorage:
-    """A backup bucket and its key: deleting or loosening them is a P0."""
-
-    bucket_name: pulumi.Input[str]
-    kms_key_id: pulumi.Input[str]
-
-
-@dataclass(kw_only=True)
-class Watched:
-    """What a site's monitoring watches; each part of the program says what it wants watched in one of these."""
-
-    backups: list[BackupWatch] = field(default_factory=list)
-    transfers: list[TransferWatch] = field(default_factory=list)
-    uptime: list[UptimeTarget] = field(default_factory=list)
-    guarded: list[GuardedStorage] = field(default_factory=list)
-    health_path: str = defaults.HEALTH_PATH
-    """Path of the health endpoint on every uptime target."""
-
-    def add(self, other: Watched) -> None:
-        """Also watch what `other` holds (its health path, where it names one of its own)."""
-        self.backups.extend(other.backups)
-        self.transfers.extend(other.transfers)
-        self.uptime.extend(other.uptime)
-        self.guarded.extend(other.guarded)
-        if other.health_path != defaults.HEALTH_PATH:
-            self.health_path = other.health_path
+__all__ = ["BackupWatch", "GuardedStorage", "SiteMonitoring", "SiteMonitoringArgs", "TransferWatch", "UptimeTarget",
+           "Watched"]
 
 
 @dataclass(kw_only=True)
@@ -148,19 +71,15 @@ class SiteMonitoring(pulumi.ComponentResource):
         if args.backups:
             self._log_metric(
                 "backup-success", BACKUP_SUCCESS_METRIC, "Successful runs of the backup job, from its structured log line",
-                'resource.type="cloud_run_job" AND jsonPayload.event="raptorflow.backup" '
-                'AND jsonPayload.result="success"',
-                {"kind": "EXTRACT(jsonPayload.kind)", "command": "EXTRACT(jsonPayload.command)"},
+                conditions.BACKUP_SUCCESS_FILTER, conditions.BACKUP_SUCCESS_LABELS,
             )
         for backup in args.backups:
             self._backup_alerts(backup)
 
         if args.transfers:
             self._log_metric(
-                "transfer-copies", TRANSFER_COPY_METRIC, "Objects copied by Storage Transfer Service jobs",
-                'resource.type="storage_transfer_job" AND jsonPayload.action="COPY" '
-                'AND jsonPayload.status.statusCode="OK"',
-                {},
+                "transfer-copies", conditions.TRANSFER_COPY_METRIC, "Objects copied by Storage Transfer Service jobs",
+                conditions.TRANSFER_COPY_FILTER, {},
             )
         for transfer in args.transfers:
             self._transfer_alerts(transfer)
@@ -241,8 +160,8 @@ class SiteMonitoring(pulumi.ComponentResource):
             notification_channels=self._channels,
             severity=SEVERITIES[severity]["cloud"],
             enabled=enabled,
-            user_labels={**self._args.labels, "severity": severity.lower(), "raptorflow-alert": kind.slug,
-                         "raptorflow-target": target},
+            user_labels={**self._args.labels, Label.SEVERITY.value: severity.lower(), Label.ALERT.value: kind.slug,
+                         Label.TARGET.value: target},
             documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
                 subject=f"[{severity}] {title}", mime_type="text/markdown",
                 content=kind.documentation(self._args.settings.runbook_base_url, serves_traffic, filled),
@@ -252,99 +171,41 @@ class SiteMonitoring(pulumi.ComponentResource):
         )
         self.alert_count += 1
 
-    @staticmethod
-    def _no_events(display_name: str, metric: str, selector: pulumi.Input[str], hours: float,
-                   kind: AlertKind, created: pulumi.Input[str] | None) -> gcp.monitoring.AlertPolicyConditionArgs:
-        """A PromQL condition: fewer than one `metric` event in `hours` - also true when there never was any -
-        once `hours` have passed since what it watches was `created`, so a fresh deploy stays quiet until the
-        first run was due and missed."""
-        window = f"{round(hours)}h"
-        def promql(labels: str, created_at: str | None) -> str:
-            missing = (f"(sum(increase(logging_googleapis_com:user_{metric}{{{labels}}}[{window}])) "
-                       f"or vector(0)) < {kind.threshold:g}")
-            due = due_after(created_at, hours)
-            return f"({missing}) and on() (vector(time()) > {due})" if due else missing
-
-        query = pulumi.Output.all(pulumi.Output.from_input(selector), pulumi.Output.from_input(created)).apply(
-            lambda pair: promql(pair[0], pair[1]))
-        return gcp.monitoring.AlertPolicyConditionArgs(
-            display_name=display_name,
-            condition_prometheus_query_language=gcp.monitoring.AlertPolicyConditionConditionPrometheusQueryLanguageArgs(
-                query=query, duration="0s", evaluation_interval=f"{kind.window_seconds}s",
-                # A new log-based metric has no data until its first log line: without this Monitoring
-                # refuses the query ("metric ... not found").
-                disable_metric_validation=True,
-            ),
-        )
-
     # ------------------------------------------------------------ alerts per watched thing
 
     def _backup_alerts(self, watch: BackupWatch) -> None:
-        job = pulumi.Output.from_input(watch.job_name)
         failed = CATALOG[watch.failure_alert]
-        self._alert(
-            failed, f"{watch.kind}-failed", f"Database {watch.label} failed", watch.kind,
-            gcp.monitoring.AlertPolicyConditionArgs(
-                display_name=f"{watch.label} execution failed",
-                condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
-                    filter=job.apply(
-                        lambda name: 'metric.type="run.googleapis.com/job/completed_execution_count" AND '
-                                     f'resource.type="cloud_run_job" AND resource.labels.job_name="{name}" AND '
-                                     'metric.labels.result="failed"'
-                    ),
-                    comparison=failed.comparison,
-                    threshold_value=failed.threshold,
-                    duration="0s",
-                    aggregations=[gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
-                        alignment_period=f"{failed.window_seconds}s", per_series_aligner=failed.aligner,
-                        cross_series_reducer=failed.reducer,
-                    )],
-                ),
-            ),
-        )
+        self._alert(failed, f"{watch.kind}-failed", f"Database {watch.label} failed", watch.kind,
+                    conditions.failed_executions(watch.job_name, watch.label, failed))
         if not watch.age_alert:
             return
         age = CATALOG["backup-age"]
         hours = watch.interval_hours + self._args.settings.backup_age_margin_hours
         self._alert(
             age, f"{watch.kind}-age", f"No successful {watch.label} for {hours:.0f} h", watch.kind,
-            self._no_events(
-                f"no successful {watch.label} in {hours:.0f} h",
-                BACKUP_SUCCESS_METRIC,
-                job.apply(lambda name: f'monitored_resource="cloud_run_job",job_name="{name}",'
-                                       f'command="{watch.command}"'),
-                hours, age, watch.created,
+            conditions.no_events(
+                f"no successful {watch.label} in {hours:.0f} h", BACKUP_SUCCESS_METRIC,
+                conditions.backup_successes(watch.job_name, watch.command), hours, age, watch.created,
             ),
             enabled=watch.active,
             metric=BACKUP_SUCCESS_METRIC,
         )
 
     def _transfer_alerts(self, watch: TransferWatch) -> None:
-        jobs = pulumi.Output.all(*watch.job_names)
         self._alert(
             CATALOG["transfer-failed"], f"transfer-{watch.slug}-failed", f"Cross-region copy {watch.slug} failed",
-            watch.slug,
-            gcp.monitoring.AlertPolicyConditionArgs(
-                display_name=f"transfer {watch.slug} reported a failure",
-                condition_matched_log=gcp.monitoring.AlertPolicyConditionConditionMatchedLogArgs(
-                    filter=jobs.apply(lambda names: 'resource.type="storage_transfer_job" AND '
-                                                    f'resource.labels.job_id=({" OR ".join(chr(34) + n + chr(34) for n in names)}) AND '
-                                                    'jsonPayload.status.statusCode!="OK"'),
-                ),
-            ),
+            watch.slug, conditions.transfer_failed(watch.job_names, watch.slug),
         )
         behind = CATALOG["transfer-behind"]
         hours = watch.interval_hours + self._args.settings.backup_age_margin_hours
         self._alert(
             behind, f"transfer-{watch.slug}-behind", f"Cross-region copy {watch.slug} copied nothing for {hours:.0f} h",
             watch.slug,
-            self._no_events(
-                f"transfer {watch.slug} copied nothing in {hours:.0f} h",
-                TRANSFER_COPY_METRIC,
-                jobs.apply(lambda names: f'monitored_resource="storage_transfer_job",job_id=~"{"|".join(names)}"'),
-                hours, behind, watch.created,
+            conditions.no_events(
+                f"transfer {watch.slug} copied nothing in {hours:.0f} h", conditions.TRANSFER_COPY_METRIC,
+                conditions.transfer_copies(watch.job_names), hours, behind, watch.created,
             ),
-            metric=TRANSFER_COPY_METRIC,
+            metric=conditions.TRANSFER_COPY_METRIC,
         )
 
     def _uptime(self, target: UptimeTarget) -> None:
@@ -366,48 +227,21 @@ class SiteMonitoring(pulumi.ComponentResource):
                     gcp.monitoring.UptimeCheckConfigHttpCheckAcceptedResponseStatusCodeArgs(status_value=200)
                 ],
             ),
-            user_labels={**args.labels, "raptorflow-target": target.slug},
+            user_labels={**args.labels, Label.TARGET.value: target.slug},
             opts=pulumi.ResourceOptions(parent=self),
         )
         uptime = CATALOG["uptime"]
         self._alert(
             uptime, f"uptime-{target.slug}", f"{target.host}{args.health_path} failing", target.slug,
-            gcp.monitoring.AlertPolicyConditionArgs(
-                display_name=f"{target.host} health check failing from more than one region",
-                condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
-                    filter=check.uptime_check_id.apply(
-                        lambda check_id: 'metric.type="monitoring.googleapis.com/uptime_check/check_passed" AND '
-                                         f'resource.type="uptime_url" AND metric.labels.check_id="{check_id}"'
-                    ),
-                    comparison=uptime.comparison,
-                    threshold_value=uptime.threshold,
-                    duration=f"{UPTIME_FAILED_PERIODS * settings.period_seconds}s",
-                    aggregations=[gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
-                        alignment_period=f"{uptime.window_seconds}s", per_series_aligner=uptime.aligner,
-                        cross_series_reducer=uptime.reducer, group_by_fields=list(uptime.group_by),
-                    )],
-                ),
-            ),
+            conditions.uptime_failing(target.host, check.uptime_check_id, uptime, settings.period_seconds),
             serves_traffic=target.serves_traffic,
             filled={"host": target.host},
         )
 
     def _audit_alert(self) -> None:
-        buckets = pulumi.Output.all(*[g.bucket_name for g in self._args.guarded])
-        keys = pulumi.Output.all(*[g.kms_key_id for g in self._args.guarded])
-        query = pulumi.Output.all(buckets, keys).apply(
-            lambda pair: '(protoPayload.serviceName="storage.googleapis.com" AND '
-                         'protoPayload.methodName=("storage.buckets.delete" OR "storage.buckets.update") AND '
-                         f'resource.labels.bucket_name=({" OR ".join(chr(34) + b + chr(34) for b in pair[0])})) OR '
-                         '(protoPayload.serviceName="cloudkms.googleapis.com" AND '
-                         'protoPayload.methodName="DestroyCryptoKeyVersion" AND '
-                         f'({" OR ".join("protoPayload.resourceName:" + chr(34) + k + chr(34) for k in pair[1])}))'
-        )
+        guarded = self._args.guarded
         self._alert(
             CATALOG["backup-tampering"], "backup-tampering",
             "Backup bucket deleted or changed, or a backup key scheduled for destruction", "backup-storage",
-            gcp.monitoring.AlertPolicyConditionArgs(
-                display_name="audit log: delete/update of a backup bucket or key destruction",
-                condition_matched_log=gcp.monitoring.AlertPolicyConditionConditionMatchedLogArgs(filter=query),
-            ),
+            conditions.tampering([g.bucket_name for g in guarded], [g.kms_key_id for g in guarded]),
         )
