@@ -16,13 +16,14 @@ from typing import TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
+from core.contracts import ACCESS_LOG_ROLE, Label, ResourceType
+
 from . import defaults
 from .building_blocks import days_to_seconds, kept, propagated, rotating_key
 from .config import BackupBucketSettings
 
 # Google's group that writes Cloud Storage usage and access logs into log buckets.
 STORAGE_ANALYTICS_MEMBER = "group:cloud-storage-analytics@google.com"
-ACCESS_LOG_ROLE = "access-logs"
 
 
 class _PrivateBucketInputs(TypedDict):
@@ -81,12 +82,12 @@ class BackupBucket(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BackupBucketArgs, opts: pulumi.ResourceOptions | None = None):
         # Declared on the component, so the policy pack knows a backup bucket by the plan, not by a label alone.
-        super().__init__("raptorflow:storage:BackupBucket", name, {"bucketName": args.bucket_name, "role": args.role},
+        super().__init__(ResourceType.BACKUP_BUCKET, name, {"bucketName": args.bucket_name, "role": args.role},
                          opts)
         child = pulumi.ResourceOptions(parent=self)
         settings = args.settings
-        labels = {**args.labels, "backup-role": args.role}
-        log_labels = {**args.labels, "backup-role": ACCESS_LOG_ROLE}
+        labels = {**args.labels, Label.BACKUP_ROLE.value: args.role}
+        log_labels = {**args.labels, Label.BACKUP_ROLE.value: ACCESS_LOG_ROLE}
 
         # Cloud Storage encrypts and decrypts with the project's service agent, which must be allowed to use the key.
         storage_agent = gcp.storage.get_project_service_account_output(project=args.project, opts=args.lookup_options)

@@ -15,6 +15,7 @@ from typing import TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
+from core.contracts import ResourceType
 from core.roles import TRANSFER_SOURCE_NOTIFIER
 
 from . import defaults
@@ -95,7 +96,7 @@ class BucketReplica(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BucketReplicaArgs, opts: pulumi.ResourceOptions | None = None):
         # Declared on the component, so the policy pack can tell a copy that stopped being made.
-        super().__init__("raptorflow:storage:BucketReplica", name,
+        super().__init__(ResourceType.BUCKET_REPLICA, name,
                          {"sinkBucketName": args.sink.bucket_name, "eventDriven": args.transfer.event_driven}, opts)
         child = pulumi.ResourceOptions(parent=self)
         sink = BackupBucket(f"{name}-sink", args.sink, child)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_cloudflare as cloudflare
 
+from core.contracts import ResourceType
+
 from .config import FailoverSettings
 
 SITES = ("primary", "standby")
@@ -47,7 +49,7 @@ class FailoverLoadBalancer(pulumi.ComponentResource):
                 for h in settings.hostnames
             ],
         }
-        super().__init__("raptorflow:failover:FailoverLoadBalancer", name, described, opts)
+        super().__init__(ResourceType.FAILOVER_LOAD_BALANCER, name, described, opts)
         child = pulumi.ResourceOptions(parent=self)
         monitor = cloudflare.LoadBalancerMonitor(
             f"{name}-health",

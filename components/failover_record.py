@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_cloudflare as cloudflare
 
+from core.contracts import ResourceType
+
 from .building_blocks import adoption_options
 from .config import FailoverHostname
 
@@ -53,7 +55,7 @@ class FailoverRecord(pulumi.ComponentResource):
             "standby": host.standby,
             "activeSite": "standby" if args.standby_active else "primary",
         }
-        super().__init__("raptorflow:failover:FailoverRecord", name, described, opts)
+        super().__init__(ResourceType.FAILOVER_RECORD, name, described, opts)
         self.fqdn = described["fqdn"]
         self.content = host.standby if args.standby_active else host.primary
         cloudflare.DnsRecord(

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from core.contracts import ResourceType
+
 # The API of each pulumi-gcp module the program uses (the token's `gcp:<module>/...`).
 API_OF_MODULE = {
     "kms": "cloudkms.googleapis.com",
@@ -36,13 +38,13 @@ API_OF_MODULE = {
 }
 # Types whose API is not their module's.
 API_OF_TYPE = {
-    "gcp:storage/transferJob:TransferJob": "storagetransfer.googleapis.com",
-    "gcp:projects/serviceIdentity:ServiceIdentity": "serviceusage.googleapis.com",
-    "gcp:projects/iAMCustomRole:IAMCustomRole": "iam.googleapis.com",
+    ResourceType.TRANSFER_JOB: "storagetransfer.googleapis.com",
+    ResourceType.SERVICE_IDENTITY: "serviceusage.googleapis.com",
+    ResourceType.CUSTOM_ROLE: "iam.googleapis.com",
 }
 # Always on: enabling the others goes through Service Usage; IAM grants through Resource Manager.
 BASE_APIS = ("serviceusage.googleapis.com", "cloudresourcemanager.googleapis.com", "iam.googleapis.com")
-SERVICE_TYPE = "gcp:projects/service:Service"
+SERVICE_TYPE = ResourceType.PROJECT_SERVICE
 
 
 def api_of(resource_type: str) -> str | None:

@@ -14,6 +14,8 @@ from typing import Any
 
 import pulumi
 
+from core.contracts import ResourceType
+
 from .config import RecoverySettings
 
 
@@ -22,5 +24,5 @@ class RecoveryObjectives(pulumi.ComponentResource):
 
     def __init__(self, name: str, site: str, settings: RecoverySettings, opts: pulumi.ResourceOptions | None = None):
         declared: dict[str, Any] = {"site": site, **settings.model_dump(by_alias=True, mode="json")}
-        super().__init__("raptorflow:recovery:RecoveryObjectives", name, declared, opts)
+        super().__init__(ResourceType.RECOVERY_OBJECTIVES, name, declared, opts)
         self.register_outputs(declared)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumiverse_vercel as vercel
 
+from core.contracts import ResourceType
+
 from .building_blocks import adoption_options
 from .config import VercelSettings
 
@@ -41,7 +43,7 @@ class RegionEnvironment(pulumi.ComponentResource):
         plain = {key: ((v.primary, v.standby), False) for key, v in args.settings.variables.items()}
         secret = {key: (values, True) for key, values in args.secret_values.items()}
         # Declared on the component, so the policy pack can tell a variable that failover needs has gone.
-        super().__init__("raptorflow:failover:RegionEnvironment", name, {"keys": sorted({**plain, **secret})}, opts)
+        super().__init__(ResourceType.REGION_ENVIRONMENT, name, {"keys": sorted({**plain, **secret})}, opts)
         site = 1 if args.standby_active else 0
         for key, (values, sensitive) in sorted({**plain, **secret}.items()):
             value = values[site]
