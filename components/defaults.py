@@ -9,12 +9,12 @@ delete, key rotation, DNS TTLs) are defined in core/limits.py and used here.
 from typing import Final
 
 from core import limits
+from core.contracts import BUCKET_ROLES
 
 PROJECT_NAME = "raptorflow-dr"
 
 # Retention the plan requires, per bucket (config key -> backup role).
-RETENTION_DAYS = {"databaseDumps": limits.RETENTION_DAYS["database-dumps"],
-                  "userFiles": limits.RETENTION_DAYS["user-files"]}
+RETENTION_DAYS = {role.config_key: limits.RETENTION_DAYS[role.label] for role in BUCKET_ROLES}
 # Cloud Storage's longest retention period: 3,155,760,000 seconds (100 years).
 RETENTION_DAYS_MAX = 36_525
 
@@ -47,10 +47,10 @@ TRANSFER_SCHEDULE_START_DATE = {"year": 2026, "month": 1, "day": 1}
 
 # Scheduled database backups (Cloud Run Job + Cloud Scheduler). The plan's times are UTC.
 SCHEDULE_TIME_ZONE = "UTC"
-BACKUP_SCHEDULES = (
-    {"kind": "full", "cron": "0 2 * * *"},  # full logical backup daily 02:00 UTC
-    {"kind": "schema", "cron": "30 2 * * *"},  # schema-only backup daily 02:30 UTC
-)
+BACKUP_SCHEDULES = {
+    "full": "0 2 * * *",  # full logical backup daily 02:00 UTC
+    "schema": "30 2 * * *",  # schema-only backup daily 02:30 UTC
+}
 RESTORE_CHECK_CRON = "0 4 1 * *"  # monthly restore test: the 1st, 04:00 UTC
 BACKUP_OBJECT_PREFIX = "supabase"
 BACKUP_TASK_TIMEOUT_SECONDS = 3_600

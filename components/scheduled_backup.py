@@ -123,7 +123,7 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
         database_url = self.job_secret("database-url", args.database_url, writer)
         self.jobs = {}
         self.watches = []
-        for entry in settings.schedules:
+        for entry in settings.schedules.entries():
             self.jobs[entry.kind] = self.job(JobSpec(
                 role=entry.kind, run=JobRun(Command.BACKUP, BackupKind(entry.kind)), identity=writer,
                 secret=database_url,

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_gcp as gcp
 from pydantic import SecretStr
 
+from core.contracts import BUCKET_ROLES, DATABASE_DUMPS
 from core.roles import TRANSFER_SOURCE_NOTIFIER
 from core.schedule import max_interval_hours
 
@@ -101,7 +102,7 @@ class SitePart(pulumi.ComponentResource):
         self.exports["databaseBackupWriter"] = backups.writer_email
         self.watched.backups.extend(backups.watches)
         if settings.dns_export is not None:
-            failover = required(config, config.failover, "failover")
+            failover = required(config, config.failover, "standby.failover")
             export = ZoneExport("dns-export", ZoneExportArgs(
                 zone_id=failover.zone_id, settings=settings.dns_export, backups=backups,
                 api_token=secret(config, config.cloudflare_export_token, "cloudflareExportToken"),
@@ -115,21 +116,19 @@ class PrimarySite(SitePart):
 
     def __init__(self, name: str, args: SiteArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("raptorflow:site:PrimarySite", name, args, opts)
-        config = self.config
-        dumps_settings = required(config, config.database_dumps, "databaseDumps")
-        dumps = BackupBucket("db-dumps", self.bucket_args(
-            "db-dumps", "database-dumps", dumps_settings,
-            {"replica-region": required(config, config.standby_region, "standbyRegion")}), self.child())
+        config, own = self.config, self.config.own_primary
+        dumps = BackupBucket(DATABASE_DUMPS.prefix, self.bucket_args(
+            DATABASE_DUMPS.prefix, DATABASE_DUMPS.label, own.database_dumps, {"replica-region": own.standby_region}),
+            self.child())
         self.watched.guarded.append(GuardedStorage(dumps.bucket_name, dumps.kms_key_id))
         # The primary watches its own origins; the dr stack watches both sites' and the public names.
         self.watched.uptime.extend(UptimeTarget(host, host.replace(".", "-"), serves_traffic=True)
                                    for host in config.monitoring.site_hosts)
         self.scheduled_backups(dumps.bucket_name)
-        if config.config_vault is not None:
+        if own.config_vault is not None:
             vault = ConfigVault("config", ConfigVaultArgs(
-                project=config.gcp.project,
-                regions=(config.gcp.region, required(config, config.standby_region, "standbyRegion")),
-                settings=config.config_vault, kms_rotation_days=config.kms.rotation_days, labels=config.labels,
+                project=config.gcp.project, regions=(config.gcp.region, own.standby_region), settings=own.config_vault,
+                kms_rotation_days=config.kms.rotation_days, labels=config.labels,
                 secret_values={name: pulumi.Output.secret(value.get_secret_value())
                                for name, value in (config.config_vault_secrets or {}).items()},
                 rebuild=config.deploy.rebuild, deletion_protection=not config.deploy.teardown,
@@ -147,7 +146,7 @@ class PrimarySite(SitePart):
             "project": config.gcp.project, "transferSourceNotifierRole": notifier.name, "region": config.gcp.region,
             "databaseDumpsBucket": dumps.bucket_name, "databaseDumpsBucketUrl": dumps.url,
             "databaseDumpsKmsKey": dumps.kms_key_id, "databaseDumpsLogBucket": dumps.log_bucket_name,
-            "userFilesBucket": config.user_files_bucket, "standbyRegion": config.standby_region,
+            "userFilesBucket": own.user_files_bucket, "standbyRegion": own.standby_region,
             # The standby stack grants it the right to publish change notifications: read here, where looking it
             # up needs no more than this stack's own rights (from dr it would need resourcemanager.projects.get
             # on this project).
@@ -161,24 +160,23 @@ class StandbySite(SitePart):
 
     def __init__(self, name: str, args: SiteArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("raptorflow:site:StandbySite", name, args, opts)
-        config = self.config
-        prod = pulumi.StackReference(required(config, config.prod_stack, "prodStack"), opts=self.child())
-        replicas = required(config, config.replicas, "replicas")
-        copies = {"databaseDumps": ("db-dumps", "database-dumps", replicas.database_dumps),
-                  "userFiles": ("user-files", "user-files", replicas.user_files)}
+        config, own = self.config, self.config.own_standby
+        prod = pulumi.StackReference(own.prod_stack, opts=self.child())
+        replicas = own.replicas
         source_region = prod.require_output("region")
         access = None
-        if any(settings.transfer.event_driven for _, _, settings in copies.values()):
+        if any(replicas.of(role).transfer.event_driven for role in BUCKET_ROLES):
             access = ReplicationAccess("replication-access", ReplicationAccessArgs(
                 project=config.gcp.project, source_storage_agent=prod.require_output("storageServiceAgent"),
                 lookup_options=self.lookups,
             ), self.child())
-        for output, (slug, role, settings) in copies.items():
-            replica = BucketReplica(f"{slug}-replica", BucketReplicaArgs(
+        for role in BUCKET_ROLES:
+            settings, output = replicas.of(role), role.config_key
+            replica = BucketReplica(role.replica_prefix, BucketReplicaArgs(
                 source_bucket_name=prod.require_output(f"{output}Bucket"),
-                sink=self.bucket_args(f"{slug}-replica", role, settings, {"source-region": source_region}),
+                sink=self.bucket_args(role.replica_prefix, role.label, settings, {"source-region": source_region}),
                 transfer=settings.transfer,
-                description=f"Daily copy of the primary site's {role} into {config.gcp.region}",
+                description=f"Daily copy of the primary site's {role.label} into {config.gcp.region}",
                 replication_access=access, source_notifier_role=prod.require_output("transferSourceNotifierRole"),
                 lookup_options=self.lookups,
             ), self.child())
@@ -188,9 +186,9 @@ class StandbySite(SitePart):
             })
             self.watched.guarded.append(GuardedStorage(replica.bucket_name, replica.kms_key_id))
             self.watched.transfers.append(
-                TransferWatch(replica.transfer_job_names, slug, max_interval_hours(settings.transfer.cron),
+                TransferWatch(replica.transfer_job_names, role.prefix, max_interval_hours(settings.transfer.cron),
                               created=replica.transfer_job_created))
-            if output == "databaseDumps":
+            if role is DATABASE_DUMPS:
                 self.scheduled_backups(replica.bucket_name)
         self.exports.update({"region": config.gcp.region, "promoted": config.promoted})
         self.register_outputs({})

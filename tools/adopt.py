@@ -3,8 +3,8 @@ rebuild after a teardown.
 
     python -m tools.adopt STACK [--rebuild] [--yes] [--project-dir DIR]
 
-The program imports every resource its config declares existing (`failover.hostnames[].state: existing` with
-`existingRecordId`, `vercel.variableStates` with `existingEnvIds`) and, with `--rebuild`, what a teardown keeps
+The program imports every resource its config declares existing (`standby.failover.hostnames[].state: existing` with
+`existingRecordId`, `standby.vercel.variableStates` with `existingEnvIds`) and, with `--rebuild`, what a teardown keeps
 (backup buckets, their log buckets, key rings and keys, the image registry: retained on delete). Pulumi CLIs
 before the import-then-update change (pulumi/pulumi#19339) import a resource only when the program's inputs
 equal the live ones, and a hand-made record or variable never has the program's comment, and a sensitive

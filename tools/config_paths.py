@@ -22,7 +22,7 @@ _INTEGER = re.compile(r"^-?[0-9]{1,18}$")
 
 
 def parse_config_path(target: str) -> list[str | int]:
-    """`failover.hostnames[0].existingRecordId` as parts (`pulumi config set --path` syntax: [N] indexes a list)."""
+    """`standby.failover.hostnames[0].existingRecordId` as parts (`pulumi config set --path` syntax: [N] indexes a list)."""
     parts: list[str | int] = []
     position = 0
     for match in _PATH_PART.finditer(target):
@@ -32,7 +32,7 @@ def parse_config_path(target: str) -> list[str | int]:
         position = match.end()
     if position != len(target) or not parts or not isinstance(parts[0], str):
         raise StackFileError(f"--set: '{target}' is not a config path; use KEY.SUB[INDEX].SUB, e.g. "
-                             f"{PROJECT}:failover.hostnames[0].ttlSeconds")
+                             f"{PROJECT}:standby.failover.hostnames[0].ttlSeconds")
     if len(parts) > MAX_NESTING:  # as deep in a stack file is refused too; deeper fails the program's JSON
         raise StackFileError(f"--set: '{target[:80]}...' goes {len(parts)} levels deep; config nests at most "
                              f"{MAX_NESTING}")

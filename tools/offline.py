@@ -234,9 +234,15 @@ def run_program(
 
 
 def referenced_stacks(values: dict[str, Any]) -> list[str]:
-    """Full names of the stacks this config references (the standby site's prodStack)."""
-    reference = values.get(f"{PROJECT}:prodStack")
-    return [str(reference)] if reference else []
+    """Full names of the stacks this config references (the standby site's `standby.prodStack`)."""
+    from components.config.legacy import primary_stack_reference
+    from components.config.loading import own_values
+
+    try:
+        reference = primary_stack_reference(own_values(values))
+    except ValueError:  # a key set in both layouts: validation names it
+        return []
+    return [reference] if reference else []
 
 
 def _reference_problem(full_name: str, stack: str, root: Path, referencing: tuple[str, ...]) -> str | None:
@@ -285,8 +291,8 @@ def plan_stack(
         referenced = full_name.rsplit("/", 1)[-1]
         problem = _reference_problem(full_name, stack, root, referencing)
         if problem:
-            key = f"{PROJECT}:prodStack"
-            given = any(namespaced(o.partition("=")[0].split(".")[0]) == key for o in overrides)
+            key = f"{PROJECT}:standby.prodStack"
+            given = any(namespaced(o.partition("=")[0]) in (key, f"{PROJECT}:prodStack") for o in overrides)
             shown = "--set" if given else str(stack_file) if stack_file else f"Pulumi.{stack}.yaml"
             here = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml") if p.name.count(".") == 2)
             raise StackFileError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, StrictInt, field_validator, model_validator
+from pydantic import Field, StrictInt, model_validator
 
 from .. import defaults
 from .base import Cron, Model, ObjectPrefix, Principals
@@ -15,6 +15,18 @@ class BackupSchedule(Model):
 
     kind: Literal["full", "schema"] = Field(description="`full` (data and schema) or `schema` (schema only).")
     cron: Cron = Field(description="When it runs: a cron schedule in UTC, e.g. '0 2 * * *'.")
+
+
+class BackupSchedules(Model):
+    """When each kind of backup runs (cron, UTC), one Cloud Run Job each. A mapping by kind: a stack file or
+    `--set databaseBackup.schedules.full=...` changes one kind and keeps the other's default."""
+
+    full: Cron = Field(defaults.BACKUP_SCHEDULES["full"], description="The full dump (data and schema).")
+    schema_: Cron = Field(defaults.BACKUP_SCHEDULES["schema"], alias="schema", description="The schema-only dump.")
+
+    def entries(self) -> tuple[BackupSchedule, ...]:
+        """Each scheduled backup, full first (the order the jobs are created in)."""
+        return (BackupSchedule(kind="full", cron=self.full), BackupSchedule(kind="schema", cron=self.schema_))
 
 
 class RestoreCheckSettings(Model):
@@ -38,10 +50,8 @@ class DatabaseBackupSettings(Model):
 
     image: str = Field(description="Container image of backup_job/ (e.g. REGION-docker.pkg.dev/PROJECT/REPO/backup-job:TAG).")
     object_prefix: ObjectPrefix = Field(defaults.BACKUP_OBJECT_PREFIX, description="Object prefix of the dumps in the bucket.")
-    schedules: tuple[BackupSchedule, ...] = Field(
-        tuple(BackupSchedule(**entry) for entry in defaults.BACKUP_SCHEDULES),
-        min_length=1,
-        description="The scheduled backups, one Cloud Run Job each (one per kind).",
+    schedules: BackupSchedules = Field(
+        default_factory=BackupSchedules, description="When each kind of backup runs: `full` and `schema`."
     )
     task_timeout_seconds: StrictInt = Field(
         defaults.BACKUP_TASK_TIMEOUT_SECONDS, ge=60, le=86_400, description="Seconds one backup may take."
@@ -75,11 +85,3 @@ class DatabaseBackupSettings(Model):
             raise ValueError(f"memoryMib {self.memory_mib} does not fit cpu {self.cpu}: Cloud Run jobs with "
                              f"{self.cpu} vCPU take {low}-{high} MiB")
         return self
-
-    @field_validator("schedules")
-    @classmethod
-    def _one_per_kind(cls, value: tuple[BackupSchedule, ...]) -> tuple[BackupSchedule, ...]:
-        kinds = [entry.kind for entry in value]
-        if len(set(kinds)) != len(kinds):
-            raise ValueError(f"one schedule per kind; got kinds {kinds}")
-        return value

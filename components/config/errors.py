@@ -11,6 +11,7 @@ from pydantic_core import ErrorDetails
 
 from .base import NAMESPACE, sections
 from .secrets import secret_keys_of_model
+from .site_sections import SITE_SECTIONS
 from .stack import StackConfig
 
 MAX_SHOWN_CHARS = 80
@@ -20,6 +21,9 @@ def describe(error: ErrorDetails, secret_keys: AbstractSet[str]) -> str:
     location = ".".join(str(part) for part in error["loc"])
     key = f"{NAMESPACE}:{location}" if location else NAMESPACE
     if error["type"] == "extra_forbidden":
+        owner = _other_site_owning(error["loc"])
+        if owner:
+            return f"{key}: belongs to the `{owner}` section of a {owner} stack, not here"
         return f"{key}: is not a known key; allowed here: {', '.join(_allowed_keys(error['loc'][:-1]))}"
     message = error["msg"].removeprefix("Value error, ")
     shown = error.get("input")
@@ -32,6 +36,14 @@ def describe(error: ErrorDetails, secret_keys: AbstractSet[str]) -> str:
         text = repr(shown)
         message += f" (got {text if len(text) <= MAX_SHOWN_CHARS else text[:MAX_SHOWN_CHARS] + '...'})"
     return f"{key}: {message}"
+
+
+def _other_site_owning(location: tuple) -> str | None:
+    """The other site whose section holds an unknown key of one site's section (`primary.prodStack`)."""
+    if len(location) != 2 or location[0] not in SITE_SECTIONS:
+        return None
+    return next((site for site, model in SITE_SECTIONS.items() if site != location[0]
+                 and location[1] in {field.alias for field in model.model_fields.values()}), None)
 
 
 def _step(annotation: Any, part: str | int) -> Any:

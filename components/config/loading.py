@@ -14,6 +14,7 @@ from core.paths import lookup
 from .. import defaults
 from .base import NAMESPACE, ConfigError
 from .errors import describe
+from .legacy import flat_layout
 from .secrets import RequiredSecret, missing_secrets_message, required_secrets, secret_paths
 from .stack import StackConfig
 
@@ -90,7 +91,13 @@ def parse_stack_config(stack: str, values: dict[str, Any], secret_keys: Abstract
 def load_stack_config() -> StackConfig:
     """Read and validate the running stack's config; raise ConfigError before any resource exists."""
     values, secret_keys = _runtime_config()
-    return parse_stack_config(pulumi.get_stack(), values, secret_keys)
+    config = parse_stack_config(pulumi.get_stack(), values, secret_keys)
+    moved = flat_layout(own_values(values))
+    if moved:
+        pulumi.log.warn(f"Pulumi.{pulumi.get_stack()}.yaml uses the layout before per-site sections; it still works, "
+                        "but move these keys (README: Migrating a stack file to the per-site sections): "
+                        + "; ".join(moved))
+    return config
 
 
 def _leaf_paths(value: Any, prefix: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:

@@ -14,19 +14,17 @@ from .. import defaults
 from .backups import DatabaseBackupSettings
 from .base import Model, check_region, matching
 from .failover import FailoverSettings, SecretSiteValues, VercelSettings
+from .legacy import migrated
 from .monitoring import MonitoringSettings
 from .recovery import RecoverySettings
-from .storage import DatabaseDumpBucketSettings, ReplicaSet
+from .site_sections import SITE_SECTIONS, PrimarySettings, StandbySettings, check_bucket_name
 from .vault import ConfigVaultSettings
 
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$")
-_STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
 ProjectId = Annotated[str, matching(_PROJECT_ID, "a Google Cloud project id: 6-30 characters, lowercase letters, "
                                                  "digits and hyphens, starting with a letter")]
-StackName = Annotated[str, matching(_STACK_NAME, "a stack name; use org/project/stack, e.g. acme/raptorflow-dr/prod")]
 
 
 class GcpSettings(Model):
@@ -102,29 +100,23 @@ class StackConfig(Model):
     kms: KmsSettings = Field(default_factory=KmsSettings, description="The buckets' encryption keys.")
     deploy: DeploySettings = Field(default_factory=DeploySettings, description="Adoption and rebuild of the stack.")
     bucket_name_prefix: str | None = Field(None, description="Prefix of bucket names; defaults to the project id.")
-    database_dumps: DatabaseDumpBucketSettings | None = Field(None, description="Primary only: the dump bucket.")
-    user_files_bucket: str | None = Field(
-        None, description="Primary only: name of the existing user-files bucket the standby site copies."
+    primary: PrimarySettings | None = Field(
+        None, description="The primary site's own keys; required on, and only on, a primary stack."
     )
-    standby_region: str | None = Field(
-        None, description="Primary only: the region of the standby site that keeps the copies (another continent)."
+    standby: StandbySettings | None = Field(
+        None, description="The standby site's own keys; required on, and only on, a standby stack."
     )
-    prod_stack: StackName | None = Field(None, description="Standby only: the primary stack, as org/project/stack.")
-    replicas: ReplicaSet | None = Field(None, description="Standby only: the copies of the primary's buckets.")
     database_backup: DatabaseBackupSettings | None = Field(
         None, description="Scheduled backups of the database into this site's dump bucket."
     )
-    failover: FailoverSettings | None = Field(None, description="Standby only: the DNS traffic switch.")
-    vercel: VercelSettings | None = Field(None, description="Standby only: env vars switched on failover.")
     vercel_secret_values: dict[str, SecretSiteValues] | None = Field(
-        None, description="Secret: per-site values of `vercel.secretVariables`."
+        None, description="Secret: per-site values of `standby.vercel.secretVariables`."
     )
     monitoring: MonitoringSettings = Field(description="Alerting of this site (at least one channel).")
     recovery: RecoverySettings = Field(default_factory=RecoverySettings, description="Objectives and capabilities.")
     slack_auth_token: SecretStr | None = Field(None, description="Secret: Slack auth token for alerts.")
-    config_vault: ConfigVaultSettings | None = Field(None, description="Primary only: settings in Secret Manager.")
     config_vault_secrets: dict[str, SecretStr] | None = Field(
-        None, description="Secret: values of the secret settings of configVault, by name."
+        None, description="Secret: values of the secret settings of primary.configVault, by name."
     )
     cloudflare_export_token: SecretStr | None = Field(
         None, description="Secret: a read-only Cloudflare DNS token for the daily zone export."
@@ -150,60 +142,36 @@ class StackConfig(Model):
             raise ValueError("an `environment` label is required (e.g. environment: prod)")
         return {"managed-by": defaults.MANAGED_BY_LABEL, **value}
 
-    @field_validator("user_files_bucket", "bucket_name_prefix")
+    @field_validator("bucket_name_prefix")
     @classmethod
     def _bucket_name(cls, value: str | None) -> str | None:
-        if value is not None and not _BUCKET_NAME.match(value):
-            raise ValueError(f"'{value}' is not a valid bucket name: 3-63 lowercase letters, digits, '-', '_', '.'")
-        if value is not None and (value.startswith("goog") or "google" in value):
-            raise ValueError(f"'{value}': Cloud Storage refuses bucket names that start with 'goog' or contain "
-                             "'google'")
-        return value
-
-    @field_validator("standby_region")
-    @classmethod
-    def _standby_region(cls, value: str | None) -> str | None:
-        return None if value is None else check_region(value)
+        return check_bucket_name(value)
 
     @model_validator(mode="before")
     @classmethod
-    def _site_defaults(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("site") == "primary" and "databaseDumps" not in data:
-            return {**data, "databaseDumps": {}}
-        if isinstance(data, dict) and data.get("site") == "standby" and "replicas" not in data:
-            return {**data, "replicas": {}}
-        return data
+    def _layout_before_sections(cls, data: Any) -> Any:
+        return migrated(data)
 
     @model_validator(mode="after")
     def _site_rules(self) -> StackConfig:
-        if self.site == "primary":
-            for key, value in (("promoted", self.promoted or None), ("prodStack", self.prod_stack),
-                               ("replicas", self.replicas)):
-                if value is not None:
-                    raise ValueError(f"`{key}` belongs to a standby stack; a primary stack must not set it")
-            for key, switch in (("failover", self.failover), ("vercel", self.vercel)):
-                if switch is not None:
-                    raise ValueError(
-                        f"`{key}` belongs to the standby stack: the dr stack owns the traffic switch so that it can "
-                        "fail over while the primary region is down, and exactly one stack may own a DNS name"
-                    )
-            if self.user_files_bucket is None:
-                raise ValueError("a primary stack needs `userFilesBucket`, the existing bucket of user files")
-            if self.standby_region is None:
-                raise ValueError("a primary stack needs `standbyRegion`, where the standby site keeps the copies")
-            if GCP_REGIONS[self.standby_region] == self.gcp.continent:
-                raise ValueError(
-                    f"standbyRegion {self.standby_region} is on the same continent as {self.gcp.region}: "
-                    "a regional outage can take both; pick a region on another continent"
-                )
-        else:
-            if self.prod_stack is None:
-                raise ValueError("a standby stack needs `prodStack`, the primary stack to read (org/project/stack)")
-            for key, primary_only in (("databaseDumps", self.database_dumps),
-                                      ("userFilesBucket", self.user_files_bucket),
-                                      ("standbyRegion", self.standby_region)):
-                if primary_only is not None:
-                    raise ValueError(f"`{key}` belongs to a primary stack; a standby stack must not set it")
+        own, other = (self.primary, self.standby) if self.site == "primary" else (self.standby, self.primary)
+        other_site = "standby" if self.site == "primary" else "primary"
+        if own is None:
+            needed = [field.alias for field in SITE_SECTIONS[self.site].model_fields.values() if field.is_required()]
+            raise ValueError(f"a {self.site} stack needs its `{self.site}` section (at least "
+                             f"{', '.join(f'`{self.site}.{key}`' for key in needed)})")
+        if other is not None:
+            why = (": the dr stack owns the traffic switch so that it can fail over while the primary region is down, "
+                   "and exactly one stack may own a DNS name") if other_site == "standby" else ""
+            raise ValueError(f"`{other_site}` belongs to a {other_site} stack; a {self.site} stack must not set "
+                             f"it{why}")
+        if self.site == "primary" and self.promoted:
+            raise ValueError("`promoted` belongs to a standby stack; a primary stack must not set it")
+        if self.primary is not None and GCP_REGIONS[self.primary.standby_region] == self.gcp.continent:
+            raise ValueError(
+                f"primary.standbyRegion {self.primary.standby_region} is on the same continent as {self.gcp.region}: "
+                "a regional outage can take both; pick a region on another continent"
+            )
         return self
 
     @model_validator(mode="after")
@@ -229,21 +197,19 @@ class StackConfig(Model):
 
     @model_validator(mode="after")
     def _config_backups(self) -> StackConfig:
-        if self.config_vault is not None and self.site != "primary":
-            raise ValueError("`configVault` belongs to the primary stack (it replicates into the standby region)")
         export = self.database_backup.dns_export if self.database_backup else None
         if export is not None and self.failover is None:
-            raise ValueError("databaseBackup.dnsExport exports the failover zone: it needs `failover` (standby)")
+            raise ValueError("databaseBackup.dnsExport exports the failover zone: it needs `standby.failover`")
         return self
 
     @model_validator(mode="after")
     def _no_stray_secrets(self) -> StackConfig:
         # A secret value nothing reads is a mistake (a renamed setting, a typo): say so rather than keep it.
         pairs = (
-            ("configVault settings marked secret", "configVaultSecrets",
+            ("primary.configVault settings marked secret", "configVaultSecrets",
              {s.name for s in self.config_vault.settings if s.secret} if self.config_vault else set(),
              set(self.config_vault_secrets or {})),
-            ("vercel.secretVariables", "vercelSecretValues",
+            ("standby.vercel.secretVariables", "vercelSecretValues",
              set(self.vercel.secret_variables) if self.vercel else set(), set(self.vercel_secret_values or {})),
         )
         for declared_by, key, declared, given in pairs:
@@ -252,6 +218,35 @@ class StackConfig(Model):
                 raise ValueError(f"the secret `{key}` has values for {stray}, which are not among the "
                                  f"{declared_by} {sorted(declared)}; remove them or declare them there")
         return self
+
+    @property
+    def own_primary(self) -> PrimarySettings:
+        """The `primary` section, which validation requires of a primary stack."""
+        if self.primary is None:
+            raise ValueError(f"a {self.site} stack has no `primary` section")
+        return self.primary
+
+    @property
+    def own_standby(self) -> StandbySettings:
+        """The `standby` section, which validation requires of a standby stack."""
+        if self.standby is None:
+            raise ValueError(f"a {self.site} stack has no `standby` section")
+        return self.standby
+
+    @property
+    def config_vault(self) -> ConfigVaultSettings | None:
+        """The primary's settings vault (none on a standby)."""
+        return self.primary.config_vault if self.primary else None
+
+    @property
+    def failover(self) -> FailoverSettings | None:
+        """The standby's traffic switch (none on a primary)."""
+        return self.standby.failover if self.standby else None
+
+    @property
+    def vercel(self) -> VercelSettings | None:
+        """The standby's Vercel env vars (none on a primary)."""
+        return self.standby.vercel if self.standby else None
 
     @property
     def active(self) -> bool:

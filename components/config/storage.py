@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictInt, model_validator
 
+from core.contracts import BucketRole
+
 from .. import defaults
 from .base import Model, matching
 
@@ -118,3 +120,8 @@ class ReplicaSet(Model):
     user_files: UserFilesReplicaSettings = Field(
         default_factory=UserFilesReplicaSettings, description="Copy of the user-files bucket."
     )
+
+    def of(self, role: BucketRole) -> DatabaseDumpReplicaSettings | UserFilesReplicaSettings:
+        """The copy of the bucket with this role: the field whose key is the role's config key."""
+        by_key = {field.alias: getattr(self, name) for name, field in type(self).model_fields.items()}
+        return by_key[role.config_key]

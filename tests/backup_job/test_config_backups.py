@@ -67,7 +67,7 @@ def test_no_vault_value_appears_in_plan_output(run_cli):
 
 
 @pytest.mark.parametrize("edit, expected", [
-    (lambda c: c["raptorflow-dr:configVault"]["settings"].append({"name": "API_TOKEN", "value": "abc"}),
+    (lambda c: c["raptorflow-dr:primary"]["configVault"]["settings"].append({"name": "API_TOKEN", "value": "abc"}),
      "API_TOKEN is secret: its value goes in the secret `configVaultSecrets`"),
 ], ids=["plain-value-for-a-secret"])
 def test_vault_config_errors(run_cli, stack_file, edit, expected):
@@ -182,6 +182,6 @@ def test_no_setting_is_kept_in_two_places_of_config():
 
     prod = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"]
     dr = yaml.safe_load((ROOT / "Pulumi.dr.yaml").read_text())["config"]
-    vault = {s["name"] for s in prod["raptorflow-dr:configVault"]["settings"]}
-    vercel = set(dr["raptorflow-dr:vercel"]["variables"]) | set(dr["raptorflow-dr:vercel"]["secretVariables"])
+    vault = {s["name"] for s in prod["raptorflow-dr:primary"]["configVault"]["settings"]}
+    vercel = set(dr["raptorflow-dr:standby"]["vercel"]["variables"]) | set(dr["raptorflow-dr:standby"]["vercel"]["secretVariables"])
     assert not vault & vercel, f"kept twice: {sorted(vault & vercel)}"

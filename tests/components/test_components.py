@@ -51,7 +51,7 @@ def _backups(paused: bool, dns: bool) -> tuple[Callable[[], None], list[BackupWa
     def build() -> None:
         backups = ScheduledDatabaseBackup("db", ScheduledDatabaseBackupArgs(
             project="acme-test", region="us-west1", bucket_name="acme-dumps", labels=LABELS, paused=paused,
-            settings=DatabaseBackupSettings(image="img:2", schedules=[{"kind": "full", "cron": "0 */6 * * *"}]),
+            settings=DatabaseBackupSettings(image="img:2", schedules={"full": "0 */6 * * *"}),
             database_url="postgresql://source", scratch_database_url="postgresql://scratch",
         ))
         watches.extend(backups.watches)
@@ -68,7 +68,7 @@ def test_database_backups_say_what_to_watch(record, paused):
     build, watches = _backups(paused, dns=False)
     plan = record(build)
     kinds = {watch.kind: watch for watch in watches}
-    assert set(kinds) == {"full", "restore-check"}
+    assert set(kinds) == {"full", "schema", "restore-check"}
     assert kinds["full"].interval_hours == 6 and kinds["full"].active is (not paused)
     assert kinds["restore-check"].age_alert is False, "a monthly check has no age alert"
     assert plan.named("db-full-schedule").inputs["paused"] is paused

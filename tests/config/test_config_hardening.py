@@ -37,15 +37,15 @@ def test_a_secret_keys_bad_value_is_never_echoed():
 
 def test_a_long_value_is_echoed_cut_short():
     def change(values, secret_keys):
-        values.setdefault("raptorflow-dr:databaseDumps", {})["retentionDays"] = "9" * 5_000_000
+        values["raptorflow-dr:primary"].setdefault("databaseDumps", {})["retentionDays"] = "9" * 5_000_000
     message = _error("prod", change)
-    assert "raptorflow-dr:databaseDumps.retentionDays" in message and len(message) < 1_000
+    assert "raptorflow-dr:primary.databaseDumps.retentionDays" in message and len(message) < 1_000
 
 
 @pytest.mark.parametrize("path, value, expected", [
-    ("databaseDumps.retentionDays", True, "Input should be a valid integer (got True)"),
-    ("databaseDumps.retentionDays", 36_526, "less than or equal to 36525"),
-    ("userFilesBucket", "goog-user-files", "refuses bucket names that start with 'goog'"),
+    ("primary.databaseDumps.retentionDays", True, "Input should be a valid integer (got True)"),
+    ("primary.databaseDumps.retentionDays", 36_526, "less than or equal to 36525"),
+    ("primary.userFilesBucket", "goog-user-files", "refuses bucket names that start with 'goog'"),
     ("labels.team", "a" * 64, "value is 64 characters; Google Cloud allows at most 63"),
     ("databaseBackup.objectPrefix", "../..", "is not an object prefix"),
 ], ids=["bool-as-days", "retention-beyond-100-years", "goog-bucket", "64-char-label", "dotdot-prefix"])
@@ -59,9 +59,9 @@ def test_values_cloud_storage_refuses_are_refused_with_the_reason(path, value, e
 
 def test_an_unknown_key_inside_a_map_value_names_what_that_value_allows():
     def change(values, secret_keys):
-        values["raptorflow-dr:vercel"]["variables"]["STORAGE_BUCKET"]["secondary"] = "x"
+        values["raptorflow-dr:standby"]["vercel"]["variables"]["STORAGE_BUCKET"]["secondary"] = "x"
     message = _error("dr", change)
-    assert ("raptorflow-dr:vercel.variables.STORAGE_BUCKET.secondary: is not a known key; allowed here: primary, "
+    assert ("raptorflow-dr:standby.vercel.variables.STORAGE_BUCKET.secondary: is not a known key; allowed here: primary, "
             "standby") in message
 
 
@@ -84,7 +84,7 @@ def test_a_plain_value_inside_a_secret_map_is_refused(tmp_path):
 @pytest.mark.parametrize("assignment, expected", [
     ("raptorflow-dr:gcp.project.name=x", "raptorflow-dr:gcp.project is a str"),
     ("raptorflow-dr:databaseUrl.part=x", "raptorflow-dr:databaseUrl is a secret"),
-    ("raptorflow-dr:configVault.settings[7].name=X", "has 3 items; index 7 is past the end"),
+    ("raptorflow-dr:primary.configVault.settings[7].name=X", "has 3 items; index 7 is past the end"),
     ("raptorflow-dr:a..b=1", "is not a config path"),
     ("promoted=true", "--set takes NAMESPACE:KEY=VALUE"),
     ("raptorflow-dr:labels" + ".a" * 2000 + "=1", "goes 2001 levels deep; config nests at most 64"),
@@ -97,9 +97,9 @@ def test_set_paths_that_cannot_apply_are_refused(assignment, expected):
 
 def test_set_addresses_list_elements_like_config_set_path():
     values, _ = _values("prod")
-    apply_override(values, "raptorflow-dr:configVault.settings[1].name=STRIPE_API_KEY")
+    apply_override(values, "raptorflow-dr:primary.configVault.settings[1].name=STRIPE_API_KEY")
     apply_override(values, "raptorflow-dr:monitoring.backupAgeMarginHours=--5")
-    assert values["raptorflow-dr:configVault"]["settings"][1]["name"] == "STRIPE_API_KEY"
+    assert values["raptorflow-dr:primary"]["configVault"]["settings"][1]["name"] == "STRIPE_API_KEY"
     assert values["raptorflow-dr:monitoring"]["backupAgeMarginHours"] == "--5", "not a number, so a string"
 
 
@@ -110,7 +110,8 @@ def test_a_bad_cron_is_one_error_line(run_cli):
 
 
 def test_stack_file_errors_name_the_file_given(run_cli, stack_file):
-    path = stack_file("prod", lambda config: config.setdefault("raptorflow-dr:databaseDumps", {}).update(retentionDays=0))
+    path = stack_file("prod", lambda config: config["raptorflow-dr:primary"].setdefault("databaseDumps", {}).update(
+        retentionDays=0))
     result = run_cli("tools.plan", "prod", "--stack-file", str(path))
     assert result.returncode == 2 and f"invalid stack config in {path}" in result.stderr
 
@@ -126,6 +127,6 @@ def test_a_failed_plan_leaves_no_event_loop_open():
 
     before = open_loops()
     with pytest.raises(ConfigError):
-        plan_stack("prod", ("raptorflow-dr:databaseDumps.retentionDays=0",))
-    plan_stack("prod", ("raptorflow-dr:databaseDumps.retentionDays=31",))
+        plan_stack("prod", ("raptorflow-dr:primary.databaseDumps.retentionDays=0",))
+    plan_stack("prod", ("raptorflow-dr:primary.databaseDumps.retentionDays=31",))
     assert open_loops() <= before, "a plan left an event loop open"

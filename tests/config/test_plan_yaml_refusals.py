@@ -135,9 +135,9 @@ def test_what_yaml_v3_does_not_take_as_a_timestamp_is_a_string(tmp_path, text):
 @pytest.mark.parametrize("text", [".inf", "-.Inf", "+.INF", ".nan", ".NaN"])
 def test_infinity_and_nan_are_refused(tmp_path, text):
     # The CLI passes config on as JSON (Go's json.Marshal refuses them); PyYAML gave the program "inf".
-    message = _refusal(tmp_path, f"  raptorflow-dr:databaseDumps:\n    retentionDays: {text}\n")
-    assert message.startswith(f"Pulumi.dr.yaml: raptorflow-dr:databaseDumps.retentionDays: `{text}` is a float "
-                              "the Pulumi CLI cannot pass on"), message
+    message = _refusal(tmp_path, f"  raptorflow-dr:primary:\n    databaseDumps:\n      retentionDays: {text}\n")
+    assert message.startswith(f"Pulumi.dr.yaml: raptorflow-dr:primary.databaseDumps.retentionDays: `{text}` is a "
+                              "float the Pulumi CLI cannot pass on"), message
 
 
 def test_a_merge_key_is_refused_naming_where_and_a_plain_double_angle_value_is_a_string(tmp_path):

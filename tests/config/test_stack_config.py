@@ -31,12 +31,12 @@ BAD_CONFIGS = [
         "raptorflow-dr:retentionDays: is not a known key; allowed here:", id="unknown-key",
     ),
     pytest.param(
-        "dr", _set("raptorflow-dr:replicas.userFiles.retentionDays", "ninety"),
-        "raptorflow-dr:replicas.userFiles.retentionDays: Input should be a valid integer", id="wrong-type",
+        "dr", _set("raptorflow-dr:standby.replicas.userFiles.retentionDays", "ninety"),
+        "raptorflow-dr:standby.replicas.userFiles.retentionDays: Input should be a valid integer", id="wrong-type",
     ),
     pytest.param(
-        "prod", _set("raptorflow-dr:databaseDumps.retentionDays", 0),
-        "raptorflow-dr:databaseDumps.retentionDays: Input should be greater than or equal to 1 (got 0)",
+        "prod", _set("raptorflow-dr:primary.databaseDumps.retentionDays", 0),
+        "raptorflow-dr:primary.databaseDumps.retentionDays: Input should be greater than or equal to 1 (got 0)",
         id="retention-below-one-day",
     ),
     pytest.param(
@@ -44,8 +44,8 @@ BAD_CONFIGS = [
         "raptorflow-dr:gcp.region: 'europe-west99' is not a Google Cloud region; did you mean", id="bad-region",
     ),
     pytest.param(
-        "dr", _drop("raptorflow-dr:prodStack"),
-        "a standby stack needs `prodStack`", id="dr-without-prod-reference",
+        "dr", _drop("raptorflow-dr:standby"),
+        "a standby stack needs its `standby` section (at least `standby.prodStack`)", id="dr-without-prod-reference",
     ),
     pytest.param(
         "prod", _set("raptorflow-dr:promoted", True),
@@ -60,11 +60,11 @@ BAD_CONFIGS = [
         "raptorflow-dr:kms.rotationDays: Input should be less than or equal to 90 (got 365)", id="slow-rotation",
     ),
     pytest.param(
-        "dr", _set("raptorflow-dr:replicas.databaseDumps.softDeleteDays", 3),
+        "dr", _set("raptorflow-dr:standby.replicas.databaseDumps.softDeleteDays", 3),
         "softDeleteDays: Input should be greater than or equal to 7 (got 3)", id="soft-delete-too-short",
     ),
     pytest.param(
-        "dr", _set("raptorflow-dr:replicas.databaseDumps.transfer.startTimeUtc", "2am"),
+        "dr", _set("raptorflow-dr:standby.replicas.databaseDumps.transfer.startTimeUtc", "2am"),
         "'2am' is not a time of day; use HH:MM", id="bad-start-time",
     ),
     pytest.param(
@@ -97,9 +97,9 @@ def test_several_problems_are_reported_together():
 
 
 def test_override_on_the_command_line_is_validated_too(run_cli):
-    result = run_cli("tools.plan", "dr", "--set", "raptorflow-dr:replicas.databaseDumps.retentionDays=0")
+    result = run_cli("tools.plan", "dr", "--set", "raptorflow-dr:standby.replicas.databaseDumps.retentionDays=0")
     assert result.returncode == 2
-    assert "raptorflow-dr:replicas.databaseDumps.retentionDays" in result.stderr
+    assert "raptorflow-dr:standby.replicas.databaseDumps.retentionDays" in result.stderr
 
 
 def test_unknown_stack_names_the_stacks_there_are(run_cli):
@@ -140,7 +140,7 @@ def test_a_new_secret_setting_is_one_more_missing_secret_not_a_mismatch():
     from tools.stack_files import read_stack_config
 
     values, _ = read_stack_config("prod", ROOT)
-    values["raptorflow-dr:configVault"]["settings"].append({"name": "NEW_KEY"})
+    values["raptorflow-dr:primary"]["configVault"]["settings"].append({"name": "NEW_KEY"})
     assert "configVaultSecrets.NEW_KEY" in [secret.path for secret in missing_secrets(values)]
 
 

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from components.config.loading import restated_defaults
+from components.defaults import BACKUP_SCHEDULES
 from tools.offline import ROOT
 from tools.stack_files import (
     ProjectConfig,
@@ -129,7 +130,7 @@ def test_the_repo_stack_files_set_only_what_differs_from_the_defaults(stack):
 def test_a_restated_default_is_found_down_to_list_entries(tmp_path):
     own = _own_keys(ROOT / "Pulumi.dr.yaml")
     own["monitoring"] = {**own["monitoring"], "backupAgeMarginHours": 6}
-    own["failover"]["hostnames"][0]["proxied"] = True
-    own["databaseBackup"]["schedules"] = [{"kind": "full", "cron": "0 2 * * *"}, {"kind": "schema", "cron": "30 2 * * *"}]
+    own["standby"]["failover"]["hostnames"][0]["proxied"] = True
+    own["databaseBackup"]["schedules"] = {"full": BACKUP_SCHEDULES["full"]}
     assert restated_defaults(own, {"site", "promoted"}) == [
-        "databaseBackup.schedules", "failover.hostnames.0.proxied", "monitoring.backupAgeMarginHours"]
+        "standby.failover.hostnames.0.proxied", "databaseBackup.schedules.full", "monitoring.backupAgeMarginHours"]

@@ -101,7 +101,7 @@ def test_the_adopting_run_still_refuses_a_different_resource(make_plan):
 
 
 def _hostname(config: dict, name: str) -> dict:
-    return next(h for h in config["raptorflow-dr:failover"]["hostnames"] if h["name"] == name)
+    return next(h for h in config["raptorflow-dr:standby"]["failover"]["hostnames"] if h["name"] == name)
 
 
 @pytest.mark.parametrize("edit, expected", [
@@ -111,15 +111,15 @@ def _hostname(config: dict, name: str) -> dict:
     (lambda c: _hostname(c, "www").pop("state"), "hostnames.1.state: Field required"),
     (lambda c: _hostname(c, "www").update(existingRecordId="0123456789abcdef0123456789abcdef"),
      "'www' is declared new but has an existingRecordId"),
-    (lambda c: c["raptorflow-dr:vercel"]["existingEnvIds"].pop("REGION"),
+    (lambda c: c["raptorflow-dr:standby"]["vercel"]["existingEnvIds"].pop("REGION"),
      "REGION is declared existing but existingEnvIds has no id for it: creating it again fails with ENV_CONFLICT"),
-    (lambda c: c["raptorflow-dr:vercel"]["variableStates"].pop("STORAGE_BUCKET"),
+    (lambda c: c["raptorflow-dr:standby"]["vercel"]["variableStates"].pop("STORAGE_BUCKET"),
      "variableStates does not say whether ['STORAGE_BUCKET'] already exist in Vercel"),
-    (lambda c: c["raptorflow-dr:vercel"]["variableStates"].update(TYPO="new"),
+    (lambda c: c["raptorflow-dr:standby"]["vercel"]["variableStates"].update(TYPO="new"),
      "variableStates names ['TYPO'], which are not among `variables` or `secretVariables`"),
     (lambda c: _hostname(c, "app").update(existingRecordId=_hostname(c, "@")["existingRecordId"]),
      "existingRecordId ['3c9f1e2d4b5a69788796a5b4c3d2e1f0'] is given to more than one hostname"),
-    (lambda c: c["raptorflow-dr:vercel"]["existingEnvIds"].update(SUPABASE_URL="Qm3xT8vLw2RkP9aZ"),
+    (lambda c: c["raptorflow-dr:standby"]["vercel"]["existingEnvIds"].update(SUPABASE_URL="Qm3xT8vLw2RkP9aZ"),
      "existingEnvIds ['Qm3xT8vLw2RkP9aZ'] is given to more than one variable"),
 ], ids=["existing-without-id", "undeclared-name", "new-with-id", "existing-variable-without-id",
         "undeclared-variable", "unknown-variable", "one-record-twice", "one-variable-twice"])

@@ -88,10 +88,10 @@ def test_storage_class_transitions_come_before_deletion(dr_plan):
 
 @pytest.mark.parametrize("days", [1, 7, 365])
 def test_retention_days_from_config_become_seconds(make_plan, days):
-    plan = make_plan("prod", f"raptorflow-dr:databaseDumps.retentionDays={days}")
+    plan = make_plan("prod", f"raptorflow-dr:primary.databaseDumps.retentionDays={days}")
     assert _dump_bucket(plan).inputs["retentionPolicy"]["retentionPeriod"] == str(days * DAY)
 
 
 def test_lock_is_only_set_when_config_asks(make_plan):
-    plan = make_plan("prod", "raptorflow-dr:databaseDumps.lockRetention=true")
+    plan = make_plan("prod", "raptorflow-dr:primary.databaseDumps.lockRetention=true")
     assert _dump_bucket(plan).inputs["retentionPolicy"]["isLocked"] is True

@@ -52,7 +52,7 @@ def test_transfer_runs_daily_from_the_configured_utc_time(dr_plan, make_plan):
     assert schedule["repeatInterval"] == f"{defaults.SECONDS_PER_DAY}s"
     assert (schedule["startTimeOfDay"]["hours"], schedule["startTimeOfDay"]["minutes"]) == (3, 0), \
         "the daily sync starts after the 02:00 dump"
-    later = make_plan("dr", "raptorflow-dr:replicas.databaseDumps.transfer.startTimeUtc=03:45")
+    later = make_plan("dr", "raptorflow-dr:standby.replicas.databaseDumps.transfer.startTimeUtc=03:45")
     time_of_day = later.named("db-dumps-replica-transfer").inputs["schedule"]["startTimeOfDay"]
     assert (time_of_day["hours"], time_of_day["minutes"]) == (3, 45)
 
@@ -106,6 +106,6 @@ def test_event_driven_replication_copies_new_objects_between_the_same_buckets(dr
 
 
 def test_event_driven_replication_is_off_unless_asked(make_plan):
-    plan = make_plan("dr", "raptorflow-dr:replicas.userFiles.transfer.eventDriven=false")
+    plan = make_plan("dr", "raptorflow-dr:standby.replicas.userFiles.transfer.eventDriven=false")
     names = {job.name for job in plan.of_type(TRANSFER)}
     assert "user-files-replica-replication" not in names and "db-dumps-replica-replication" in names

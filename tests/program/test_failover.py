@@ -22,8 +22,8 @@ MONITOR = "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor"
 VERCEL = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
 SCHEDULE = "gcp:cloudscheduler/job:Job"
 ALERT = "gcp:monitoring/alertPolicy:AlertPolicy"
-LB_MODE = ("raptorflow-dr:failover.mode=loadBalancer",
-           "raptorflow-dr:failover.loadBalancer.accountId=0123456789abcdef0123456789abcdef")
+LB_MODE = ("raptorflow-dr:standby.failover.mode=loadBalancer",
+           "raptorflow-dr:standby.failover.loadBalancer.accountId=0123456789abcdef0123456789abcdef")
 
 
 def _hostnames() -> dict:
@@ -31,7 +31,7 @@ def _hostnames() -> dict:
 
     from tools.offline import ROOT
     config = yaml.safe_load((ROOT / "Pulumi.dr.yaml").read_text())["config"]
-    return {h["name"]: h for h in config["raptorflow-dr:failover"]["hostnames"]}
+    return {h["name"]: h for h in config["raptorflow-dr:standby"]["failover"]["hostnames"]}
 
 
 def test_promotion_changes_only_the_traffic_switch_in_place(make_plan):
@@ -137,10 +137,10 @@ BAD = [
 
 @pytest.mark.parametrize("hostname, expected", BAD, ids=["proxied-ttl-300", "ttl-below-minimum", "no-standby", "bad-ipv4"])
 def test_bad_failover_hostnames_are_config_errors(run_cli, stack_file, hostname, expected):
-    path = stack_file("dr", lambda c: c["raptorflow-dr:failover"].update(hostnames=[hostname]))
+    path = stack_file("dr", lambda c: c["raptorflow-dr:standby"]["failover"].update(hostnames=[hostname]))
     result = run_cli("tools.plan", "dr", "--stack-file", str(path))
     assert result.returncode == 2, result.stdout
-    assert "raptorflow-dr:failover.hostnames.0" in result.stderr and expected in result.stderr
+    assert "raptorflow-dr:standby.failover.hostnames.0" in result.stderr and expected in result.stderr
 
 
 def test_prod_may_not_own_dns(run_cli, stack_file):
@@ -148,9 +148,10 @@ def test_prod_may_not_own_dns(run_cli, stack_file):
 
     from tools.offline import ROOT
     dr = yaml.safe_load((ROOT / "Pulumi.dr.yaml").read_text())["config"]
-    path = stack_file("prod", lambda c: c.update({"raptorflow-dr:failover": dr["raptorflow-dr:failover"]}))
+    path = stack_file("prod", lambda c: c.update({"raptorflow-dr:standby": dr["raptorflow-dr:standby"]}))
     result = run_cli("tools.plan", "prod", "--stack-file", str(path))
-    assert result.returncode == 2 and "`failover` belongs to the standby stack" in result.stderr
+    assert result.returncode == 2 and "`standby` belongs to a standby stack" in result.stderr
+    assert "the dr stack owns the traffic switch" in result.stderr
 
 
 def test_default_dns_only_ttl_is_the_fast_minimum():

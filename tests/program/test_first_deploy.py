@@ -199,8 +199,8 @@ def test_custom_role_ids_carry_the_build_generation_so_a_rebuild_never_reuses_on
 
 def test_existing_dns_records_and_vercel_vars_are_adopted_not_created(make_plan):
     record_id, env_id = "0123456789abcdef0123456789abcdef", "FdT2e1E5Of6Cihmt"
-    plan = make_plan("dr", f"raptorflow-dr:failover.hostnames[0].existingRecordId={record_id}",
-                     f"raptorflow-dr:vercel.existingEnvIds.REGION={env_id}")
+    plan = make_plan("dr", f"raptorflow-dr:standby.failover.hostnames[0].existingRecordId={record_id}",
+                     f"raptorflow-dr:standby.vercel.existingEnvIds.REGION={env_id}")
     assert plan.named("dns-apex-record").import_id == f"9f1c2b3a4d5e6f708192a3b4c5d6e7f8/{record_id}"
     assert plan.named("vercel-env-region").import_id == f"team_raptorflow0001/prj_raptorflowweb0001/{env_id}"
     assert plan.named("dns-www-record").import_id is None, "only names with an id are imported"

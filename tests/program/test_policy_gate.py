@@ -26,7 +26,7 @@ def test_the_repos_own_plans_pass_every_mandatory_rule(run_cli):
 
 
 def test_retention_of_seven_days_is_blocked(run_cli):
-    result = run_cli("tools.plan", "prod", "--set", "raptorflow-dr:databaseDumps.retentionDays=7")
+    result = run_cli("tools.plan", "prod", "--set", "raptorflow-dr:primary.databaseDumps.retentionDays=7")
     assert result.returncode == 1
     assert ("[mandatory] raptorflow-gcs-backup-bucket-retention  db-dumps-bucket: backup bucket db-dumps-bucket "
             f"(database-dumps) keeps objects 7 days; at least {DUMP_RETENTION_DAYS} days are required") in result.stdout
@@ -49,7 +49,7 @@ def test_daily_dumps_without_pitr_miss_the_corruption_rpo(run_cli, prod_plan):
 
 
 def test_json_carries_violations_and_readiness(run_cli):
-    result = run_cli("tools.plan", "dr", "--json", "--set", "raptorflow-dr:replicas.userFiles.transfer.eventDriven=false")
+    result = run_cli("tools.plan", "dr", "--json", "--set", "raptorflow-dr:standby.replicas.userFiles.transfer.eventDriven=false")
     assert result.returncode == 1
     document = json.loads(result.stdout)
     (violation,) = [v for v in document["policy"]["violations"] if v["enforcement"] == "mandatory"]

@@ -133,15 +133,15 @@ def test_prod_backups_are_never_paused(prod_plan):
 
 
 @pytest.mark.parametrize("edit, expected", [
-    (lambda c: c["raptorflow-dr:databaseBackup"].update(schedules=[{"kind": "full", "cron": "daily"}]),
-     "raptorflow-dr:databaseBackup.schedules.0.cron: 'daily' is not a cron schedule"),
+    (lambda c: c["raptorflow-dr:databaseBackup"].update(schedules={"full": "daily"}),
+     "raptorflow-dr:databaseBackup.schedules.full: 'daily' is not a cron schedule"),
     (lambda c: c["raptorflow-dr:databaseBackup"].update(schedules=[{"kind": "full", "cron": "0 2 * * *"},
                                                                    {"kind": "full", "cron": "0 14 * * *"}]),
-     "one schedule per kind"),
+     "databaseBackup.schedules lists the kind 'full' twice; one schedule per kind"),  # the list before the mapping
     (lambda c: c.update({"raptorflow-dr:databaseUrl": "postgresql://app:hunter2@db/app"}),
      "raptorflow-dr:databaseUrl: is plain text, not a `secure:` value, and holds a secret; set it with "
      "`pulumi config set --secret"),
-    (lambda c: c["raptorflow-dr:databaseBackup"].update(schedules=[{"kind": "full", "cron": "99 2 * * *"}]),
+    (lambda c: c["raptorflow-dr:databaseBackup"].update(schedules={"full": "99 2 * * *"}),
      "'99 2 * * *' is not a usable cron schedule: '99' is outside 0-59"),
 ], ids=["bad-cron", "two-schedules-of-a-kind", "plain-text-database-url", "minute-out-of-range"])
 def test_backup_config_errors(run_cli, stack_file, edit, expected):

@@ -124,7 +124,7 @@ def test_a_stack_without_a_notification_channel_is_rejected(run_cli, stack_file)
 def test_a_new_hostname_brings_its_own_checks_and_alerts(make_plan, run_cli, stack_file, dr_plan):
     extra = {"name": "status", "state": "new", "type": "CNAME", "primary": "status-us.raptorflow.app",
              "standby": "status-eu.raptorflow.app"}
-    path = stack_file("dr", lambda c: c["raptorflow-dr:failover"]["hostnames"].append(extra))
+    path = stack_file("dr", lambda c: c["raptorflow-dr:standby"]["failover"]["hostnames"].append(extra))
     import json
     result = run_cli("tools.plan", "dr", "--stack-file", str(path), "--json")
     plan = json.loads(result.stdout)

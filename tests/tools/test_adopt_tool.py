@@ -187,12 +187,12 @@ def test_what_cannot_or_need_not_run_says_so(project, tmp_path, monkeypatch, cap
 
 
 @pytest.mark.parametrize("setting, said", [
-    ("raptorflow-dr:failover.hostnames[2].existingRecordId=0123456789abcdef0123456789abcdef",
+    ("raptorflow-dr:standby.failover.hostnames[2].existingRecordId=0123456789abcdef0123456789abcdef",
      "existingRecordId 0123456789abcdef0123456789abcdef of app.raptorflow.app (CNAME) is the CNAME record of "
      "status.raptorflow.app"),
-    ("raptorflow-dr:vercel.existingEnvIds.REGION=Ab1cD2eF3gH4iJ5k",
+    ("raptorflow-dr:standby.vercel.existingEnvIds.REGION=Ab1cD2eF3gH4iJ5k",
      "existingEnvIds.REGION Ab1cD2eF3gH4iJ5k is the variable SENTRY_DSN"),
-    ("raptorflow-dr:vercel.existingEnvIds.REGION=Zz9yX8wV7uT6sR5q",
+    ("raptorflow-dr:standby.vercel.existingEnvIds.REGION=Zz9yX8wV7uT6sR5q",
      "REGION: Vercel API GET /v1/projects/prj_raptorflowweb0001/env/Zz9yX8wV7uT6sR5q answered 404"),
 ], ids=["record-of-another-name", "variable-of-another-key", "no-such-variable"])
 def test_an_id_that_names_another_record_or_variable_is_refused_before_any_run(

@@ -27,11 +27,11 @@ NO_SUCH_PORT = '{"failoverHostnames": ["127.0.0.1:1"]}'  # port 1 refuses at onc
 
 
 def without_vercel(project: Path) -> Path:
-    """The copied dr stack without its `vercel` section: an update that needs no Vercel redeploy."""
+    """The copied dr stack without its `standby.vercel` section: an update that needs no Vercel redeploy."""
     stack_file = project / "Pulumi.dr.yaml"
     document = yaml.safe_load(stack_file.read_text())
-    document["config"] = {k: v for k, v in document["config"].items()
-                          if k not in ("raptorflow-dr:vercel", "raptorflow-dr:vercelSecretValues")}
+    document["config"] = {k: v for k, v in document["config"].items() if k != "raptorflow-dr:vercelSecretValues"}
+    del document["config"]["raptorflow-dr:standby"]["vercel"]
     stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
     return project
 

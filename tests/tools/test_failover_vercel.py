@@ -131,7 +131,7 @@ def health_endpoint(certificate: Path, events: list[tuple[str, str]]) -> Iterato
 def without_team(project: Path) -> None:
     stack_file = project / "Pulumi.dr.yaml"
     document = yaml.safe_load(stack_file.read_text())
-    document["config"]["raptorflow-dr:vercel"].pop("teamId")
+    document["config"]["raptorflow-dr:standby"]["vercel"].pop("teamId")
     stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
 
 

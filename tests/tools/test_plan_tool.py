@@ -82,7 +82,7 @@ def test_redact_keeps_the_secret_signature_but_not_the_value():
 
 def _dr_file_with_prod_stack(tmp_path: Path, prod_stack: str) -> Path:
     text = (ROOT / "Pulumi.dr.yaml").read_text()
-    assert "raptorflow-dr:prodStack: raptorflow/raptorflow-dr/prod\n" in text
+    assert "    prodStack: raptorflow/raptorflow-dr/prod\n" in text
     path = tmp_path / "Pulumi.dr.yaml"
     path.write_text(text.replace("raptorflow/raptorflow-dr/prod\n", f"{prod_stack}\n"))
     return path
@@ -99,26 +99,28 @@ def test_a_prod_stack_the_plan_cannot_read_is_one_error_naming_the_key(run_cli, 
     result = run_cli("tools.plan", "dr", "--stack-file", str(path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert result.stderr.startswith(f"error: {path}: raptorflow-dr:prodStack is '{prod_stack}', {reason}; "
+    assert result.stderr.startswith(f"error: {path}: raptorflow-dr:standby.prodStack is '{prod_stack}', {reason}; "
                                     "it must name the primary stack this standby reads, as org/project/stack, "
                                     "with a stack file here: "), result.stderr
     assert "prod" in result.stderr.rsplit("stack file here: ", 1)[1]
 
 
 def test_a_prod_stack_given_with_set_is_named_as_such(run_cli):
-    result = run_cli("tools.plan", "dr", "--set", "raptorflow-dr:prodStack=raptorflow/raptorflow-dr/dr")
+    result = run_cli("tools.plan", "dr", "--set", "raptorflow-dr:standby.prodStack=raptorflow/raptorflow-dr/dr")
     assert result.returncode == 2
-    assert result.stderr.startswith("error: --set: raptorflow-dr:prodStack is 'raptorflow/raptorflow-dr/dr', "
+    assert result.stderr.startswith("error: --set: raptorflow-dr:standby.prodStack is 'raptorflow/raptorflow-dr/dr', "
                                     "this stack itself; "), result.stderr
 
 
 def test_stacks_referencing_each_other_are_refused_not_planned_forever(tmp_path):
-    # prod -> dr -> prod recursed until RecursionError; it is refused before any program runs.
+    # Two standbys reading each other recursed until RecursionError; it is refused before any program runs. (A
+    # primary stack reads no other stack: its `standby` section is refused by validation, not followed.)
+    dr = (ROOT / "Pulumi.dr.yaml").read_text()
+    assert "prodStack: raptorflow/raptorflow-dr/prod\n" in dr
     (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
-    (tmp_path / "Pulumi.dr.yaml").write_text((ROOT / "Pulumi.dr.yaml").read_text())
-    (tmp_path / "Pulumi.prod.yaml").write_text(
-        (ROOT / "Pulumi.prod.yaml").read_text() + "  raptorflow-dr:prodStack: raptorflow/raptorflow-dr/dr\n")
+    (tmp_path / "Pulumi.dr.yaml").write_text(dr.replace("raptorflow-dr/prod\n", "raptorflow-dr/dr2\n"))
+    (tmp_path / "Pulumi.dr2.yaml").write_text(dr.replace("raptorflow-dr/prod\n", "raptorflow-dr/dr\n"))
     with pytest.raises(StackFileError) as caught:
         plan_stack("dr", root=tmp_path)
-    assert str(caught.value).startswith("Pulumi.prod.yaml: raptorflow-dr:prodStack is 'raptorflow/raptorflow-dr/dr', "
-                                        "which leads back to it (dr -> prod -> dr); "), str(caught.value)
+    assert str(caught.value).startswith("Pulumi.dr2.yaml: raptorflow-dr:standby.prodStack is 'raptorflow/raptorflow-dr/dr', "
+                                        "which leads back to it (dr -> dr2 -> dr); "), str(caught.value)
