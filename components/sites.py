@@ -15,7 +15,7 @@ import pulumi
 import pulumi_gcp as gcp
 from pydantic import SecretStr
 
-from core.contracts import BUCKET_ROLES, DATABASE_DUMPS
+from core.contracts import BUCKET_ROLES, DATABASE_DUMPS, Label
 from core.roles import TRANSFER_SOURCE_NOTIFIER
 from core.schedule import max_interval_hours
 
@@ -118,7 +118,7 @@ class PrimarySite(SitePart):
         super().__init__("raptorflow:site:PrimarySite", name, args, opts)
         config, own = self.config, self.config.own_primary
         dumps = BackupBucket(DATABASE_DUMPS.prefix, self.bucket_args(
-            DATABASE_DUMPS.prefix, DATABASE_DUMPS.label, own.database_dumps, {"replica-region": own.standby_region}),
+            DATABASE_DUMPS.prefix, DATABASE_DUMPS.label, own.database_dumps, {Label.REPLICA_REGION: own.standby_region}),
             self.child())
         self.watched.guarded.append(GuardedStorage(dumps.bucket_name, dumps.kms_key_id))
         # The primary watches its own origins; the dr stack watches both sites' and the public names.
@@ -174,7 +174,7 @@ class StandbySite(SitePart):
             settings, output = replicas.of(role), role.config_key
             replica = BucketReplica(role.replica_prefix, BucketReplicaArgs(
                 source_bucket_name=prod.require_output(f"{output}Bucket"),
-                sink=self.bucket_args(role.replica_prefix, role.label, settings, {"source-region": source_region}),
+                sink=self.bucket_args(role.replica_prefix, role.label, settings, {Label.SOURCE_REGION: source_region}),
                 transfer=settings.transfer,
                 description=f"Daily copy of the primary site's {role.label} into {config.gcp.region}",
                 replication_access=access, source_notifier_role=prod.require_output("transferSourceNotifierRole"),
