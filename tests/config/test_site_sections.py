@@ -110,6 +110,7 @@ def test_the_old_schedule_list_becomes_the_mapping_and_a_missing_kind_takes_its_
     assert flat_layout(data) == ["databaseBackup.schedules (a list) -> databaseBackup.schedules.KIND (a mapping by kind)"]
     own = own_values(_values("prod"))
     config = StackConfig.model_validate({**own, "databaseBackup": {**own["databaseBackup"], **data["databaseBackup"]}})
+    assert config.database_backup is not None
     assert [(entry.kind, entry.cron) for entry in config.database_backup.schedules.entries()] == [
         ("full", "15 1 * * *"), ("schema", BACKUP_SCHEDULES["schema"])]
     with pytest.raises(ValueError, match="lists the kind 'full' twice"):
