@@ -1,4 +1,4 @@
-"""Fixtures of the backup job's restore tests."""
+"""Fixtures of the backup job's tests."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ import psycopg
 import pytest
 
 from backup_job import dump
+from backup_job import storage as layout
 from backup_job.database import Database
+from tests.backup_job.jobs import job
 from tests.backup_job.zoo import ZOO, ensure_roles
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def zoo(postgres, emulator):
-    """The zoo database and one full backup of it: (source URL, bucket name, manifest)."""
+    """The zoo database and one full backup of it: (source URL, bucket name, manifest). Built once for the
+    session: the tests restore copies of it and never write the source or its bucket."""
     from google.cloud import storage
 
     url = postgres.create_database(f"zoo_{uuid.uuid4().hex[:8]}")
@@ -24,3 +27,13 @@ def zoo(postgres, emulator):
     bucket = storage.Client().create_bucket(f"zoo-{uuid.uuid4().hex[:12]}")
     manifest = dump.run_backup(Database(url), dump.BackupRequest(kind="full", bucket=bucket.name))
     return url, bucket.name, manifest
+
+
+@pytest.fixture
+def seeded(bucket, source_url) -> layout.Backup:
+    """A bucket holding one good full backup of the sample database under `supabase`."""
+    code, out, err, _ = job("backup", "--kind", "full", "--bucket", bucket.name, "--prefix", "supabase",
+                            env={"DATABASE_URL": source_url})
+    assert code == 0, out + err
+    (backup,) = layout.scan(bucket, "supabase").complete
+    return backup

@@ -1,4 +1,5 @@
-"""The backup job against a real PostgreSQL server and a real GCS emulator, both started here."""
+"""The backup job against a real PostgreSQL server and a real GCS emulator: what a backup stores and where, and
+the restores and checks that bring it back."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -18,18 +18,11 @@ from backup_job import dump
 from backup_job import storage as layout
 from backup_job.database import Database
 from backup_job.errors import ExitCode, JobError
-from tests.services import TABLES, free_port, postgres_bindir
+from tests.backup_job.jobs import bindir
+from tests.services import TABLES, postgres_bindir
 from tools.offline import ROOT
 
 pytestmark = pytest.mark.skipif(postgres_bindir() is None, reason="needs Debian's postgresql package")
-
-
-def bindir() -> Path:
-    """The PostgreSQL binaries' directory (the module is skipped without one)."""
-    found = postgres_bindir()
-    assert found is not None
-    return found
-
 
 
 def job(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -121,18 +114,6 @@ def test_restore_refuses_existing_tables_unless_told_and_restores_one_table(buck
     assert tables == {"public.customers"}, "only the named table is restored"
 
 
-def test_a_tampered_dump_never_reaches_the_restore_target(bucket, source_url, scratch_url):
-    log = backup(bucket, source_url, "--kind", "full")
-    blob = bucket.blob(log["object"])
-    data = bytearray(blob.download_as_bytes())
-    data[len(data) // 2] ^= 0xFF
-    blob.upload_from_string(bytes(data))
-    restored = job("restore", "--bucket", bucket.name, "--prefix", "supabase", env={"TARGET_DATABASE_URL": scratch_url})
-    assert restored.returncode == ExitCode.VERIFICATION_MISMATCH
-    with psycopg.connect(scratch_url) as connection:
-        assert connection.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
-
-
 def test_manifest_records_checksum_size_version_and_exact_row_counts(bucket, source_url):
     log = backup(bucket, source_url, "--kind", "full")
     manifest = json.loads(bucket.blob(log["object"] + ".manifest.json").download_as_bytes())
@@ -160,75 +141,6 @@ def test_schema_backup_restores_the_schema_without_rows(bucket, source_url, scra
     assert put.returncode == 0, put.stdout + put.stderr
     restored = table_rows(scratch_url)
     assert set(restored) == set(TABLES) and all(rows == [] for rows in restored.values())
-
-
-def test_unreachable_database_fails_with_its_exit_code_and_leaves_nothing(bucket, scratch_url):
-    dead = f"postgresql://nobody:pw@127.0.0.1:{free_port()}/app?connect_timeout=3"
-    result = job("backup", "--kind", "full", "--bucket", bucket.name, env={"DATABASE_URL": dead})
-    assert result.returncode == ExitCode.DATABASE_UNREACHABLE
-    log = log_of(result)
-    assert (log["result"], log["failure"]) == ("failure", "database_unreachable")
-    assert list(bucket.list_blobs()) == [], "a failed run must leave no object"
-    listing = job("list", "--bucket", bucket.name, "--all")
-    assert listing.returncode == 0 and "no complete backups" in listing.stdout
-    check = job("restore-check", "--bucket", bucket.name, env={"SCRATCH_DATABASE_URL": scratch_url})
-    assert check.returncode == ExitCode.NOT_FOUND
-
-
-def test_failing_pg_dump_leaves_no_object(bucket, source_url, monkeypatch):
-    # pg_dump fails after connecting when it cannot import the snapshot it is given.
-    monkeypatch.setattr(dump, "pg_binary", lambda name: str(bindir() / "pg_dump"))
-    request = dump.BackupRequest(kind="full", bucket=bucket.name, compress_level=6)
-    original = dump.subprocess.Popen
-
-    def broken_snapshot(command, **kwargs):
-        return original([c if not c.startswith("--snapshot=") else "--snapshot=00000000-0000000F-1" for c in command],
-                        **kwargs)
-
-    monkeypatch.setattr(dump.subprocess, "Popen", broken_snapshot)
-    with pytest.raises(JobError) as caught:
-        dump.run_backup(Database(source_url), request)
-    assert caught.value.code == ExitCode.DUMP_FAILED and str(caught.value).startswith("pg_dump exited 1: ")
-    assert list(bucket.list_blobs()) == []
-
-
-def test_dump_without_manifest_is_never_listed_or_restored(bucket, source_url, scratch_url):
-    good = backup(bucket, source_url, "--kind", "full")
-    # What an interrupted run could leave: a newer dump object with no manifest.
-    partial = layout.dump_object_name("supabase", "full", datetime(2099, 1, 1, tzinfo=UTC))
-    bucket.blob(partial).upload_from_string(b"PGDMP-truncated", if_generation_match=0)
-
-    listing = job("list", "--bucket", bucket.name, "--prefix", "supabase", "--json")
-    assert [row["object"] for row in json.loads(listing.stdout)] == [good["object"]]
-    listing_all = job("list", "--bucket", bucket.name, "--prefix", "supabase", "--all")
-    assert f"{partial}  INCOMPLETE" in listing_all.stdout
-    check = job("restore-check", "--bucket", bucket.name, "--prefix", "supabase",
-                env={"SCRATCH_DATABASE_URL": scratch_url})
-    assert check.returncode == 0 and log_of(check)["object"] == good["object"]
-
-
-def test_tampered_dump_fails_the_restore_check_on_sha256(bucket, source_url, scratch_url):
-    log = backup(bucket, source_url, "--kind", "full")
-    blob = bucket.blob(log["object"])
-    data = bytearray(blob.download_as_bytes())
-    data[len(data) // 2] ^= 0xFF
-    blob.upload_from_string(bytes(data))  # the emulator lets the test replace it; the real bucket would not
-    check = job("restore-check", "--bucket", bucket.name, "--prefix", "supabase",
-                env={"SCRATCH_DATABASE_URL": scratch_url})
-    assert check.returncode == ExitCode.VERIFICATION_MISMATCH, check.stdout + check.stderr
-    assert "sha256" in log_of(check)["message"]
-
-
-def test_row_count_mismatch_fails_the_restore_check(bucket, source_url, scratch_url):
-    log = backup(bucket, source_url, "--kind", "full")
-    manifest_blob = bucket.blob(log["object"] + ".manifest.json")
-    manifest = json.loads(manifest_blob.download_as_bytes())
-    manifest["tableRowCounts"]["public.orders"] += 1
-    manifest_blob.upload_from_string(json.dumps(manifest))
-    check = job("restore-check", "--bucket", bucket.name, "--object", log["object"],
-                env={"SCRATCH_DATABASE_URL": scratch_url})
-    assert check.returncode == ExitCode.VERIFICATION_MISMATCH
-    assert "public.orders" in log_of(check)["message"]
 
 
 def test_backups_in_the_same_second_never_overwrite(bucket, source_url):
@@ -277,40 +189,6 @@ def test_manual_backup_goes_under_manual_with_its_reason(bucket, source_url):
     assert log["object"].startswith("supabase/manual/")
     manifest = json.loads(bucket.blob(log["object"] + ".manifest.json").download_as_bytes())
     assert (manifest["trigger"], manifest["reason"]) == ("manual", "before deploy 1234")
-
-
-def test_database_url_from_a_mounted_file_and_password_never_shown(bucket, postgres, source_url, tmp_path,
-                                                                   monkeypatch):
-    secret_file = tmp_path / "database-url"
-    secret_file.write_text(source_url + "\n")
-    result = job("backup", "--kind", "schema", "--bucket", bucket.name, "--database-url-file", str(secret_file))
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert postgres.password not in result.stdout + result.stderr
-
-    seen: list[list[str]] = []
-    original = dump.subprocess.Popen
-
-    def spy(command, **kwargs):
-        seen.append(list(command))
-        return original(command, **kwargs)
-
-    monkeypatch.setattr(dump.subprocess, "Popen", spy)
-    dump.run_backup(Database(source_url), dump.BackupRequest(kind="schema", bucket=bucket.name))
-    assert seen and not any(postgres.password in arg or "postgresql://" in arg for arg in seen[0]), seen
-
-
-def test_bad_password_is_reported_without_the_password(bucket, postgres):
-    wrong = postgres.url("app").replace(postgres.password, "not-the-password-xyz")
-    result = job("backup", "--kind", "full", "--bucket", bucket.name, env={"DATABASE_URL": wrong})
-    assert result.returncode == ExitCode.DATABASE_UNREACHABLE
-    assert "not-the-password-xyz" not in result.stdout + result.stderr
-
-
-def test_missing_database_url_is_a_usage_error(bucket):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_URL")}
-    result = subprocess.run([sys.executable, "-m", "backup_job", "backup", "--kind", "full", "--bucket", bucket.name],
-                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
-    assert result.returncode == ExitCode.USAGE and "no database URL" in log_of(result)["message"]
 
 
 def test_a_restored_table_gets_back_its_sequence_default_keys_and_indexes(bucket, source_url, postgres):
