@@ -35,7 +35,16 @@ from typing import Any, NoReturn
 from backup_job import check, database, dns_export, dump, restore, transfer
 from backup_job import storage as layout
 from backup_job.errors import COMMANDS, ExitCode, JobError, Terminated, end_run, handle_sigterm, printable
-from core.contracts import BUCKET_OPTION, EXPORT_LOG_KIND, KIND_OPTION, ZONE_OPTION, BackupKind, Command, LogField
+from core.contracts import (
+    BUCKET_OPTION,
+    EXPORT_LOG_KIND,
+    KIND_OPTION,
+    ZONE_OPTION,
+    BackupKind,
+    Command,
+    JobEnv,
+    LogField,
+)
 
 KINDS = tuple(kind.value for kind in BackupKind)
 
@@ -80,9 +89,9 @@ def _database_arguments(parser: argparse.ArgumentParser, what: str) -> None:
 
 
 def _storage_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(BUCKET_OPTION, default=os.environ.get("BACKUP_BUCKET"), help="bucket (default $BACKUP_BUCKET)")
+    parser.add_argument(BUCKET_OPTION, default=os.environ.get(JobEnv.BUCKET), help=f"bucket (default ${JobEnv.BUCKET})")
     parser.add_argument(
-        "--prefix", default=os.environ.get("BACKUP_PREFIX", ""), help="object prefix (default $BACKUP_PREFIX)"
+        "--prefix", default=os.environ.get(JobEnv.PREFIX, ""), help=f"object prefix (default ${JobEnv.PREFIX})"
     )
 
 
@@ -139,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser(Command.EXPORT_DNS.value, help="store the Cloudflare zone (BIND) with a manifest")
     export.add_argument(ZONE_OPTION, required=True, help="Cloudflare zone id")
     export.add_argument("--api-token-file", help="file holding a read-only DNS API token (a mounted secret); "
-                                                 "else $CLOUDFLARE_API_TOKEN_FILE or $CLOUDFLARE_API_TOKEN")
+                                                 f"else ${JobEnv.CLOUDFLARE_API_TOKEN.file} or "
+                                                 f"${JobEnv.CLOUDFLARE_API_TOKEN}")
     _storage_arguments(export)
 
     listing = commands.add_parser(Command.LIST.value, help="list complete backups, newest first")
@@ -151,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _require_bucket(args: argparse.Namespace) -> str:
     if not args.bucket:
-        raise JobError(ExitCode.USAGE, "no bucket: pass --bucket or set BACKUP_BUCKET")
+        raise JobError(ExitCode.USAGE, f"no bucket: pass {BUCKET_OPTION} or set {JobEnv.BUCKET}")
     args.prefix = layout.check_prefix(args.prefix)
     return layout.check_bucket(args.bucket)
 
@@ -218,7 +228,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         return _list(args)
     bucket = _require_bucket(args)
     if args.command == Command.BACKUP:
-        db = database.Database.resolve(args.database_url, args.database_url_file, "DATABASE_URL")
+        db = database.Database.resolve(args.database_url, args.database_url_file, JobEnv.DATABASE_URL)
         request = dump.BackupRequest(
             kind=args.kind, bucket=bucket, prefix=args.prefix, reason=args.reason,
             compress_level=args.compress_level, window_bytes=args.resume_window_bytes,
@@ -231,7 +241,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         return {"object": manifest["object"], "bytes": manifest["sizeBytes"], "sha256": manifest["sha256"],
                 "records": manifest["records"]}
     if args.command == Command.RESTORE:
-        db = database.Database.resolve(args.database_url, args.database_url_file, "TARGET_DATABASE_URL")
+        db = database.Database.resolve(args.database_url, args.database_url_file, JobEnv.TARGET_DATABASE_URL)
         wanted = restore.RestoreRequest(
             tables=tuple(args.table), replace=args.replace, into_schema=args.into_schema,
             merge_missing=args.merge_missing, jobs=args.jobs, keep_owners=args.keep_owners,
@@ -240,7 +250,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         report = restore.run_restore(db, bucket, args.prefix, args.object, args.kind, wanted)
         return {"object": report["object"], "bytes": report["bytes"], "tables": report["tables"],
                 "rows": report["rows"], "mode": report.get("mode"), "restored": report.get("restored")}
-    db = database.Database.resolve(args.database_url, args.database_url_file, "SCRATCH_DATABASE_URL")
+    db = database.Database.resolve(args.database_url, args.database_url_file, JobEnv.SCRATCH_DATABASE_URL)
     report = check.run_restore_check(db, bucket, args.prefix, args.object, args.kind)
     return {"object": report["object"], "bytes": report["bytes"], "tables": report["tables"], "rows": report["rows"]}
 

@@ -12,6 +12,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from backup_job.errors import ExitCode, JobError
+from core.contracts import JobEnv
 
 # libpq connection keywords and the environment variables libpq reads for them
 # (https://www.postgresql.org/docs/current/libpq-envars.html). pg_dump and pg_restore get the
@@ -51,9 +52,9 @@ class Database:
     url: str
 
     @classmethod
-    def resolve(cls, url: str | None, url_file: str | None, env_var: str) -> Database:
+    def resolve(cls, url: str | None, url_file: str | None, env_var: JobEnv) -> Database:
         """The URL from the flag, else a mounted secret file, else `env_var` / `<env_var>_FILE`."""
-        url_file = url_file or os.environ.get(f"{env_var}_FILE")
+        url_file = url_file or os.environ.get(env_var.file)
         if url is None and url_file:
             try:
                 url = Path(url_file).read_text().strip()
@@ -63,7 +64,7 @@ class Database:
         if not url:
             raise JobError(
                 ExitCode.USAGE,
-                f"no database URL: pass --database-url, --database-url-file, or set {env_var} or {env_var}_FILE",
+                f"no database URL: pass --database-url, --database-url-file, or set {env_var} or {env_var.file}",
             )
         scheme = re.match(r"^postgres(?:ql)?://", url)
         if scheme:

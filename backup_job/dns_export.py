@@ -28,6 +28,7 @@ from google.cloud import storage
 
 from backup_job import storage as layout
 from backup_job.errors import ExitCode, JobError
+from core.contracts import JobEnv
 
 API_BASE_URL = "https://api.cloudflare.com/client/v4"
 TIMEOUT_SECONDS = 60
@@ -51,16 +52,16 @@ _OPENER = urllib.request.build_opener(_SameOriginRedirects)
 
 def resolve_token(token_file: str | None) -> str:
     """The API token from `--api-token-file`, CLOUDFLARE_API_TOKEN_FILE or CLOUDFLARE_API_TOKEN."""
-    token_file = token_file or os.environ.get("CLOUDFLARE_API_TOKEN_FILE")
+    token_file = token_file or os.environ.get(JobEnv.CLOUDFLARE_API_TOKEN.file)
     if token_file:
         try:
             return Path(token_file).read_text().strip()
         except OSError as exc:
             raise JobError(ExitCode.USAGE, f"cannot read the Cloudflare token file: {exc.strerror}") from None
-    token = os.environ.get("CLOUDFLARE_API_TOKEN", "").strip()
+    token = os.environ.get(JobEnv.CLOUDFLARE_API_TOKEN, "").strip()
     if not token:
         raise JobError(ExitCode.USAGE, "no Cloudflare API token: pass --api-token-file or set "
-                                       "CLOUDFLARE_API_TOKEN_FILE or CLOUDFLARE_API_TOKEN")
+                                       f"{JobEnv.CLOUDFLARE_API_TOKEN.file} or {JobEnv.CLOUDFLARE_API_TOKEN}")
     return token
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from core.contracts import BackupKind, Command, JobRun
+from core.contracts import BackupKind, Command, JobEnv, JobRun
 from core.roles import BACKUP_RUN_WATCHER
 from core.schedule import max_interval_hours
 
@@ -119,7 +119,7 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
             runner_watch_role=watcher.name if watcher else None, deletion_protection=args.deletion_protection,
             image_ready=image_ready,
         )
-        env = {"BACKUP_BUCKET": args.bucket_name, "BACKUP_PREFIX": settings.object_prefix}
+        env = {JobEnv.BUCKET.value: args.bucket_name, JobEnv.PREFIX.value: settings.object_prefix}
         database_url = self.job_secret("database-url", args.database_url, writer)
         self.jobs = {}
         self.watches = []
@@ -127,7 +127,7 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
             self.jobs[entry.kind] = self.job(JobSpec(
                 role=entry.kind, run=JobRun(Command.BACKUP, BackupKind(entry.kind)), identity=writer,
                 secret=database_url,
-                secret_env="DATABASE_URL_FILE", env=env, timeout_seconds=settings.task_timeout_seconds,
+                secret_env=JobEnv.DATABASE_URL.file, env=env, timeout_seconds=settings.task_timeout_seconds,
                 cron=entry.cron, paused=args.paused,
                 # Pre-deploy backups run the job with overridden args (`--reason`): run.jobs.runWithOverrides.
                 runners=settings.manual_runners,
@@ -142,7 +142,7 @@ class ScheduledDatabaseBackup(pulumi.ComponentResource):
         self.jobs[check] = self.job(JobSpec(
             role=check, run=JobRun(check, BackupKind.FULL), identity=checker,
             secret=self.job_secret("scratch-database-url", args.scratch_database_url, checker),
-            secret_env="SCRATCH_DATABASE_URL_FILE", env=env, timeout_seconds=restore.task_timeout_seconds,
+            secret_env=JobEnv.SCRATCH_DATABASE_URL.file, env=env, timeout_seconds=restore.task_timeout_seconds,
             cron=restore.cron, paused=False,
         ))
         self.watches.append(BackupWatch(
@@ -211,8 +211,8 @@ class ZoneExport(pulumi.ComponentResource):
         token = backups.job_secret("cloudflare-token", args.api_token, backups.writer, parent=self, aliases=moved)
         job = backups.job(JobSpec(
             role="dns-export", run=JobRun(Command.EXPORT_DNS, zone_id=args.zone_id), identity=backups.writer,
-            secret=token, secret_env="CLOUDFLARE_API_TOKEN_FILE",
-            env={"BACKUP_BUCKET": backups.bucket_name, "BACKUP_PREFIX": args.settings.object_prefix},
+            secret=token, secret_env=JobEnv.CLOUDFLARE_API_TOKEN.file,
+            env={JobEnv.BUCKET.value: backups.bucket_name, JobEnv.PREFIX.value: args.settings.object_prefix},
             timeout_seconds=DNS_EXPORT_TIMEOUT_SECONDS, cron=args.settings.cron, paused=False,
         ), parent=self, aliases=moved)
         self.job_name = job.name

@@ -34,6 +34,10 @@ DATA_COMMANDS: Final = frozenset({Command.LIST})
 """Commands whose stdout is data (a listing): their failure is one `error:` line on stderr, not the log line."""
 
 
+SCHEDULED_COMMANDS: Final = (Command.BACKUP, Command.RESTORE_CHECK, Command.EXPORT_DNS)
+"""The subcommands the program runs as scheduled Cloud Run jobs."""
+
+
 class BackupKind(enum.StrEnum):
     """What a database backup holds: `full` (data and schema) or `schema` (schema only)."""
 
@@ -47,6 +51,22 @@ BUCKET_OPTION: Final = "--bucket"
 """The option that names the bucket (else the job's BACKUP_BUCKET)."""
 ZONE_OPTION: Final = "--zone-id"
 """The option that names the Cloudflare zone `export-dns` exports."""
+
+
+class JobEnv(enum.StrEnum):
+    """Environment variables the program sets on a job (or an operator on a run) and the backup job reads."""
+
+    BUCKET = "BACKUP_BUCKET"
+    PREFIX = "BACKUP_PREFIX"
+    DATABASE_URL = "DATABASE_URL"
+    SCRATCH_DATABASE_URL = "SCRATCH_DATABASE_URL"
+    TARGET_DATABASE_URL = "TARGET_DATABASE_URL"
+    CLOUDFLARE_API_TOKEN = "CLOUDFLARE_API_TOKEN"
+
+    @property
+    def file(self) -> str:
+        """The variable naming a file that holds the value instead (a mounted secret): `<NAME>_FILE`."""
+        return f"{self.value}_FILE"
 
 
 def job_argv(command: Command, kind: BackupKind | None = None, *, zone_id: str | None = None) -> list[str]:
