@@ -37,7 +37,7 @@ API_OF_MODULE = {
     "projects": "cloudresourcemanager.googleapis.com",
 }
 # Types whose API is not their module's.
-API_OF_TYPE = {
+API_OF_TYPE: dict[str, str] = {
     ResourceType.TRANSFER_JOB: "storagetransfer.googleapis.com",
     ResourceType.SERVICE_IDENTITY: "serviceusage.googleapis.com",
     ResourceType.CUSTOM_ROLE: "iam.googleapis.com",

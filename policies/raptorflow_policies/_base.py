@@ -17,6 +17,25 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+# The names the layers agree on (labels, job commands, the log line, type tokens): re-exported for the rule modules.
+from core.contracts import (  # noqa: F401
+    BACKUP_SUCCESS_METRIC,
+    DATABASE_DUMPS,
+    KIND_OPTION,
+    SCHEDULED_COMMANDS,
+    SUCCESS_LINES,
+    USER_FILES,
+    BackupKind,
+    Command,
+    JobEnv,
+    Label,
+    ResourceType,
+    job_argv,
+    job_name_match,
+    run_job_uri,
+    run_kind,
+    watched_jobs,
+)
 from core.limits import RETENTION_DAYS, SECONDS_PER_DAY  # noqa: F401 - re-exported for the rule modules
 
 # One dotted-path lookup for the program's pure modules and the pack (core/ is installed into the pack's venv).

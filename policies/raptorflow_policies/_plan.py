@@ -7,34 +7,47 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from core.contracts import (
+    BUCKET_OPTION,
+    BUCKET_ROLES,
+    DATABASE_DUMPS,
+    KIND_OPTION,
+    Command,
+    JobEnv,
+    Label,
+    ResourceType,
+    argv_command,
+    argv_option,
+    run_kind,
+    started_job,
+)
 from core.images import in_repository
 from core.limits import RETENTION_DAYS
 from core.paths import lookup as get
 
-BUCKET = "gcp:storage/bucket:Bucket"
-CRYPTO_KEY = "gcp:kms/cryptoKey:CryptoKey"
-TRANSFER_JOB = "gcp:storage/transferJob:TransferJob"
-SCHEDULER_JOB = "gcp:cloudscheduler/job:Job"
-RUN_JOB = "gcp:cloudrunv2/job:Job"
-ALERT_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
-UPTIME_CHECK = "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig"
-DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
-LOAD_BALANCER = "cloudflare:index/loadBalancer:LoadBalancer"
-LOAD_BALANCER_POOL = "cloudflare:index/loadBalancerPool:LoadBalancerPool"
-VERCEL_ENV = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
-RECOVERY = "raptorflow:recovery:RecoveryObjectives"
-FAILOVER_RECORD = "raptorflow:failover:FailoverRecord"
-FAILOVER_LOAD_BALANCER = "raptorflow:failover:FailoverLoadBalancer"
+# The types the rules look for, by the names they have always used here.
+BUCKET = ResourceType.BUCKET
+CRYPTO_KEY = ResourceType.CRYPTO_KEY
+TRANSFER_JOB = ResourceType.TRANSFER_JOB
+SCHEDULER_JOB = ResourceType.SCHEDULER_JOB
+RUN_JOB = ResourceType.RUN_JOB
+ALERT_POLICY = ResourceType.ALERT_POLICY
+UPTIME_CHECK = ResourceType.UPTIME_CHECK
+DNS_RECORD = ResourceType.DNS_RECORD
+LOAD_BALANCER = ResourceType.LOAD_BALANCER
+LOAD_BALANCER_POOL = ResourceType.LOAD_BALANCER_POOL
+VERCEL_ENV = ResourceType.VERCEL_VARIABLE
+RECOVERY = ResourceType.RECOVERY_OBJECTIVES
+FAILOVER_RECORD = ResourceType.FAILOVER_RECORD
+FAILOVER_LOAD_BALANCER = ResourceType.FAILOVER_LOAD_BALANCER
+REPOSITORY = ResourceType.REPOSITORY
 
-BACKUP_ROLES = ("database-dumps", "user-files")
-BACKUP_BUCKET_COMPONENT = "raptorflow:storage:BackupBucket"
-WRITER_ROLES = {"backup": "database-dumps"}
+BACKUP_ROLES = tuple(role.label for role in BUCKET_ROLES)
+BACKUP_BUCKET_COMPONENT = ResourceType.BACKUP_BUCKET
+WRITER_ROLES = {Command.BACKUP.value: DATABASE_DUMPS.label}
 """Backup job subcommands that write backups, and the role of the bucket they write to."""
 STRICTEST_ROLE = max(BACKUP_ROLES, key=lambda role: RETENTION_DAYS[role])
 """The role a backup bucket is held to when the plan does not tell which it is: the longest retention."""
-
-
-REPOSITORY = "gcp:artifactregistry/repository:Repository"
 
 
 def image_repository(resources: Iterable[Any], image: Any) -> Any | None:
@@ -59,7 +72,7 @@ def labels(props: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def backup_role(props: Mapping[str, Any]) -> str | None:
     """The `backup-role` label of a bucket, when it names a backup role (`database-dumps`, `user-files`)."""
-    role = labels(props).get("backup-role")
+    role = labels(props).get(Label.BACKUP_ROLE)
     return role if role in BACKUP_ROLES else None
 
 
@@ -79,16 +92,23 @@ def job_env(props: Mapping[str, Any]) -> dict[str, Any]:
             if isinstance(e, Mapping)}
 
 
+def job_arguments(props: Mapping[str, Any]) -> list[Any]:
+    """The command line of a Cloud Run job's first container.
+
+    The rules read what a job runs from its command line, as the job's argparse does (core.contracts reads it:
+    the grammar its JobRun writes), not from its `job-command` and `backup-kind` labels: a pull request can
+    relabel a job without changing what it does, and the pack polices what runs."""
+    return list(get(props, "template.template.containers.0.args") or [])
+
+
 def job_command(props: Mapping[str, Any]) -> str | None:
     """The backup job subcommand a Cloud Run job runs (`backup`, `restore-check`, `export-dns`), if any."""
-    arguments = get(props, "template.template.containers.0.args") or []
-    return arguments[0] if arguments and isinstance(arguments[0], str) else None
+    return argv_command(job_arguments(props))
 
 
 def scheduled_job(props: Mapping[str, Any]) -> str | None:
-    """The Cloud Run job a Cloud Scheduler job starts (`.../jobs/NAME:run`), if it starts one."""
-    uri = str(get(props, "httpTarget.uri") or "")
-    return uri.rsplit("/jobs/", 1)[-1].removesuffix(":run") if "/jobs/" in uri else None
+    """The Cloud Run job a Cloud Scheduler job starts (core.contracts.run_job_uri), if it starts one."""
+    return started_job(get(props, "httpTarget.uri"))
 
 
 def run_jobs_scheduled(resources: Iterable[Any]) -> dict[str, list[Any]]:
@@ -105,31 +125,19 @@ def run_jobs_scheduled(resources: Iterable[Any]) -> dict[str, list[Any]]:
 def job_option(props: Mapping[str, Any], option: str) -> str | None:
     """The value a backup job's command line gives `option` (`--kind`, `--bucket`): the last one, as argparse
     takes it; `--option=value` counts too."""
-    arguments = [str(a) for a in get(props, "template.template.containers.0.args") or []]
-    found = None
-    for index, argument in enumerate(arguments):
-        if argument == option and index + 1 < len(arguments):
-            found = arguments[index + 1]
-        elif argument.startswith(option + "="):
-            found = argument.split("=", 1)[1]
-    return found
+    return argv_option(job_arguments(props), option)
 
 
 def job_kind(props: Mapping[str, Any]) -> str | None:
-    """What a Cloud Run job of the backup job does: `backup full`, `backup schema`, `restore-check` (of a full
-    backup, its default), `restore-check schema`, `export-dns`."""
+    """What a Cloud Run job of the backup job does (core.contracts.run_kind): `backup full`, `backup schema`,
+    `restore-check` (of a full backup, its default), `restore-check schema`, `export-dns`."""
     command = job_command(props)
-    kind = job_option(props, "--kind")
-    if command == "backup" and kind:
-        return f"backup {kind}"
-    if command == "restore-check" and kind not in (None, "full"):
-        return f"restore-check {kind}"
-    return command
+    return None if command is None else run_kind(command, job_option(props, KIND_OPTION))
 
 
 def job_bucket(props: Mapping[str, Any]) -> str | None:
     """The bucket a backup job uses: `--bucket` on its command line, else its BACKUP_BUCKET (the job's order)."""
-    return bucket_of(job_option(props, "--bucket") or job_env(props).get("BACKUP_BUCKET"))
+    return bucket_of(job_option(props, BUCKET_OPTION) or job_env(props).get(JobEnv.BUCKET))
 
 
 def stack_of(resources: Iterable[Any]) -> str | None:
@@ -161,7 +169,8 @@ def paused_until_promoted(resources: Iterable[Any]) -> set[str]:
     resources = list(resources)
     if not standby_not_promoted(resources):
         return set()
-    return {job.props.get("name") for job in of_type(resources, RUN_JOB) if job_command(job.props) == "backup"}
+    return {job.props.get("name") for job in of_type(resources, RUN_JOB)
+            if job_command(job.props) == Command.BACKUP}
 
 
 def backup_buckets(resources: Iterable[Any]) -> dict[str, str]:
@@ -221,16 +230,13 @@ def is_iam_grant(resource_type: str) -> bool:
     return last.endswith(("iammember", "iambinding", "iampolicy"))
 
 
-PROJECT_GRANTS = ("gcp:projects/iAMMember:IAMMember", "gcp:projects/iAMBinding:IAMBinding",
-                  "gcp:projects/iAMPolicy:IAMPolicy")
+PROJECT_GRANTS = (ResourceType.PROJECT_IAM_MEMBER, ResourceType.PROJECT_IAM_BINDING, ResourceType.PROJECT_IAM_POLICY)
 """Project-level IAM: a storage role granted here reaches every bucket of the project, backup buckets too."""
 
 # Cloud Storage's ACL resources: entities and roles (`READER:allUsers`), or a predefined ACL.
-STORAGE_ACLS = ("gcp:storage/bucketAccessControl:BucketAccessControl",
-                "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl",
-                "gcp:storage/objectAccessControl:ObjectAccessControl",
-                "gcp:storage/bucketACL:BucketACL", "gcp:storage/defaultObjectACL:DefaultObjectACL",
-                "gcp:storage/objectACL:ObjectACL")
+STORAGE_ACLS = (ResourceType.BUCKET_ACCESS_CONTROL, ResourceType.DEFAULT_OBJECT_ACCESS_CONTROL,
+                ResourceType.OBJECT_ACCESS_CONTROL, ResourceType.BUCKET_ACL, ResourceType.DEFAULT_OBJECT_ACL,
+                ResourceType.OBJECT_ACL)
 PUBLIC_PREDEFINED_ACLS = ("publicRead", "publicReadWrite", "authenticatedRead", "bucketOwnerRead")
 
 

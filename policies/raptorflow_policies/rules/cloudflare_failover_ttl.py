@@ -34,7 +34,8 @@ POLICY = resource_policy(
 )
 
 WEAKENINGS = [
-    Weakening("dr", "dns-api-record is DNS-only with TTL 3600; failover records need 60-300 seconds",
+    Weakening("dr", "dns-api-record is DNS-only with TTL 3600; failover records need "
+              f"{DNS_TTL_MIN_SECONDS}-{DNS_TTL_MAX_SECONDS} seconds",
               "dns-api-record", {"ttl": 3600}),
     Weakening("dr", "dns-app-record is proxied but has TTL 300; proxied records use 1 (auto)",
               "dns-app-record", {"ttl": 300}),

@@ -7,10 +7,10 @@ from pulumi_policy import Severity
 
 from core.limits import IAM_PROPAGATION_SECONDS
 
-from .._base import ADVISORY, BUCKET, TRANSFER_JOB, Weakening, duration_seconds, get, stack_policy
+from .._base import ADVISORY, BUCKET, TRANSFER_JOB, ResourceType, Weakening, duration_seconds, get, stack_policy
 
 SLEEP = "time:index/sleep:Sleep"
-SECRET = "gcp:secretmanager/secret:Secret"
+SECRET = ResourceType.SECRET
 
 
 def _waits(resource) -> bool:
@@ -48,10 +48,10 @@ POLICY = stack_policy(
 )
 
 WEAKENINGS = [
-    Weakening("dr", "db-dumps-replica-transfer is created 0 s after the grants it needs, not the 120 s IAM takes to "
-              "propagate (its create fails and the provider does not retry)",
+    Weakening("dr", f"db-dumps-replica-transfer is created 0 s after the grants it needs, not the {IAM_PROPAGATION_SECONDS} "
+              "s IAM takes to propagate (its create fails and the provider does not retry)",
               removed=("db-dumps-replica-grant-propagation",)),
-    Weakening("dr", "user-files-replica-replication is created 60 s after the grants it needs, not the 120 s IAM "
-              "takes to propagate (its create fails and the provider does not retry)",
+    Weakening("dr", "user-files-replica-replication is created 60 s after the grants it needs, not the "
+              f"{IAM_PROPAGATION_SECONDS} s IAM takes to propagate (its create fails and the provider does not retry)",
               "user-files-replica-replication-grant-propagation", {"createDuration": "60s"}),
 ]

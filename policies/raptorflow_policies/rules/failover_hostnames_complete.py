@@ -11,13 +11,14 @@ from .._base import (
     FAILOVER_RECORD,
     LOAD_BALANCER,
     VERCEL_ENV,
+    ResourceType,
     Weakening,
     failover_hostnames,
     of_type,
     stack_policy,
 )
 
-REGION_ENVIRONMENT = "raptorflow:failover:RegionEnvironment"
+REGION_ENVIRONMENT = ResourceType.REGION_ENVIRONMENT
 
 
 def _check(args, violate):

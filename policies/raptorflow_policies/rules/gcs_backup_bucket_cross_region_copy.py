@@ -6,9 +6,22 @@ from pulumi_policy import Severity
 
 from core.regions import continent
 
-from .._base import BUCKET, DELETE, TRANSFER_JOB, Weakening, backup_buckets, get, labels, of_type, stack_policy
+from .._base import (
+    BUCKET,
+    DATABASE_DUMPS,
+    DELETE,
+    TRANSFER_JOB,
+    Label,
+    ResourceType,
+    Weakening,
+    backup_buckets,
+    get,
+    labels,
+    of_type,
+    stack_policy,
+)
 
-REPLICA = "raptorflow:storage:BucketReplica"
+REPLICA = ResourceType.BUCKET_REPLICA
 
 
 def _declared_copies(args, violate):
@@ -47,16 +60,16 @@ def _check(args, violate):
     for bucket in buckets:
         name, location = bucket.props.get("name"), bucket.props.get("location", "")
         bucket_labels = labels(bucket.props)
-        other = bucket_labels.get("source-region") or bucket_labels.get("replica-region")
+        other = bucket_labels.get(Label.SOURCE_REGION) or bucket_labels.get(Label.REPLICA_REGION)
         if continent(location) == location.lower() or (other and continent(other) == other.lower()):
             violate(f"backup bucket {name} is in {location} copied to {other}: a location whose continent is not "
                     "known cannot be shown to be on another continent", bucket.urn)
         elif not other:
-            violate(f"backup bucket {name} has no copy in another region (no replica-region or source-region)",
-                    bucket.urn)
+            violate(f"backup bucket {name} has no copy in another region (no {Label.REPLICA_REGION} or "
+                    f"{Label.SOURCE_REGION})", bucket.urn)
         elif continent(other) == continent(location):
             violate(f"backup bucket {name} in {location} is copied within the same continent ({other})", bucket.urn)
-        elif "source-region" in bucket_labels and name not in sinks:
+        elif Label.SOURCE_REGION in bucket_labels and name not in sinks:
             violate(f"replica bucket {name} is filled by no transfer job in this stack", bucket.urn)
 
 
@@ -71,12 +84,12 @@ POLICY = stack_policy(
 )
 
 WEAKENINGS = [
-    Weakening("prod", "backup bucket raptorflow-prod-db-dumps has no copy in another region (no replica-region or "
-              "source-region)", "db-dumps-bucket", {"labels.replica-region": DELETE}),
+    Weakening("prod", f"backup bucket raptorflow-prod-db-dumps has no copy in another region (no {Label.REPLICA_REGION} "
+              f"or {Label.SOURCE_REGION})", "db-dumps-bucket", {f"labels.{Label.REPLICA_REGION}": DELETE}),
     Weakening("prod", "backup bucket raptorflow-prod-db-dumps in us-central1 is copied within the same continent "
-              "(us-east4)", "db-dumps-bucket", {"labels.replica-region": "us-east4"}),
+              "(us-east4)", "db-dumps-bucket", {f"labels.{Label.REPLICA_REGION}": "us-east4"}),
     Weakening("dr", "replica bucket raptorflow-dr-db-dumps-replica is filled by no transfer job in this stack",
-              removed=("db-dumps-replica-transfer", "db-dumps-replica-replication", "db-dumps-replica")),
+              removed=("db-dumps-replica-transfer", "db-dumps-replica-replication", DATABASE_DUMPS.replica_prefix)),
     Weakening("dr", "replica bucket raptorflow-dr-user-files-replica has no scheduled transfer job (the daily catch-up "
               "copy)", removed=("user-files-replica-transfer",)),
     Weakening("dr", "replica bucket raptorflow-dr-db-dumps-replica is declared event-driven but no replication job "

@@ -6,7 +6,7 @@ from pulumi_policy import Severity
 
 from core.limits import RETENTION_DAYS
 
-from .._base import Weakening, backup_bucket_policy, get, number
+from .._base import DATABASE_DUMPS, Weakening, backup_bucket_policy, get, number
 
 
 def _check(args, violate):
@@ -32,6 +32,6 @@ POLICY = backup_bucket_policy(
 
 WEAKENINGS = [
     Weakening("prod", "backup bucket db-dumps-bucket (database-dumps) deletes objects at 1 days (lifecycle rule 1); "
-              "its retention is 30 days", "db-dumps-bucket",
+              f"its retention is {RETENTION_DAYS[DATABASE_DUMPS.label]} days", "db-dumps-bucket",
               {"lifecycleRules.1": {"action": {"type": "Delete"}, "condition": {"age": 1}}}),
 ]

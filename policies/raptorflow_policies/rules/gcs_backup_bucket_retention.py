@@ -6,12 +6,12 @@ from pulumi_policy import Severity
 
 from core.limits import RETENTION_DAYS, SECONDS_PER_DAY
 
-from .._base import DELETE, Weakening, backup_bucket_policy, get, number
+from .._base import DATABASE_DUMPS, DELETE, USER_FILES, Label, Weakening, backup_bucket_policy, get, number
 
 CONFIG = {
     "minRetentionDays": {
         "type": "object",
-        "description": "Minimum retention per backup-role label, in days.",
+        "description": f"Minimum retention per {Label.BACKUP_ROLE} label, in days.",
         "default": RETENTION_DAYS,
     }
 }
@@ -29,8 +29,8 @@ def _check(args, violate):
 
 POLICY = backup_bucket_policy(
     "raptorflow-gcs-backup-bucket-retention",
-    f"Backup buckets keep every object at least the configured retention ({RETENTION_DAYS['database-dumps']} days "
-    f"database dumps, {RETENTION_DAYS['user-files']} user files).",
+    f"Backup buckets keep every object at least the configured retention ({RETENTION_DAYS[DATABASE_DUMPS.label]} "
+    f"days database dumps, {RETENTION_DAYS[USER_FILES.label]} user files).",
     "CKV2_GCP_4, CIS 2.3",
     Severity.HIGH,
     "raise retentionDays in the stack config to at least the minimum",
@@ -38,14 +38,15 @@ POLICY = backup_bucket_policy(
     config=CONFIG,
 )
 
+_DUMPS_DAYS, _FILES_DAYS = RETENTION_DAYS[DATABASE_DUMPS.label], RETENTION_DAYS[USER_FILES.label]
 WEAKENINGS = [
-    Weakening("prod", "backup bucket db-dumps-bucket (database-dumps) keeps objects 7 days; at least 30 days are "
-              "required",
-              "db-dumps-bucket", {"retentionPolicy.retentionPeriod": "604800"}),
-    Weakening("dr", "backup bucket user-files-replica-sink-bucket (user-files) keeps objects 30 days; at least 90 "
+    Weakening("prod", f"backup bucket db-dumps-bucket (database-dumps) keeps objects 7 days; at least {_DUMPS_DAYS} "
               "days are required",
+              "db-dumps-bucket", {"retentionPolicy.retentionPeriod": "604800"}),
+    Weakening("dr", f"backup bucket user-files-replica-sink-bucket (user-files) keeps objects 30 days; at least "
+              f"{_FILES_DAYS} days are required",
               "user-files-replica-sink-bucket", {"retentionPolicy.retentionPeriod": "2592000"}),
-    Weakening("prod", "backup bucket db-dumps-bucket (database-dumps) keeps objects 1 days; at least 30 days are "
-              "required", "db-dumps-bucket",
-              {"labels.backup-role": DELETE, "retentionPolicy.retentionPeriod": "86400"}),
+    Weakening("prod", f"backup bucket db-dumps-bucket (database-dumps) keeps objects 1 days; at least {_DUMPS_DAYS} "
+              "days are required", "db-dumps-bucket",
+              {f"labels.{Label.BACKUP_ROLE}": DELETE, "retentionPolicy.retentionPeriod": "86400"}),
 ]

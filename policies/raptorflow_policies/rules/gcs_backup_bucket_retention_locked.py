@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from .._base import ADVISORY, Weakening, backup_bucket_policy, get, labels
+from .._base import ADVISORY, Label, Weakening, backup_bucket_policy, get, labels
 
 
 def _check(args, violate):
-    if labels(args.props).get("environment") == "prod" and get(args.props, "retentionPolicy.isLocked") is not True:
+    if labels(args.props).get(Label.ENVIRONMENT) == "prod" and get(args.props, "retentionPolicy.isLocked") is not True:
         violate(f"backup bucket {args.name} in prod has an unlocked retention policy")
 
 

@@ -31,8 +31,10 @@ POLICY = backup_bucket_policy(
 )
 
 WEAKENINGS = [
-    Weakening("prod", "backup bucket db-dumps-bucket keeps deleted objects 0 days; at least 7 days are required",
+    Weakening("prod", f"backup bucket db-dumps-bucket keeps deleted objects 0 days; at least {SOFT_DELETE_DAYS_MIN} days "
+              "are required",
               "db-dumps-bucket", {"softDeletePolicy.retentionDurationSeconds": 0}),
-    Weakening("prod", "backup bucket db-dumps-bucket keeps deleted objects 700 days; Cloud Storage accepts at most 90",
+    Weakening("prod", "backup bucket db-dumps-bucket keeps deleted objects 700 days; Cloud Storage accepts at most "
+              f"{SOFT_DELETE_DAYS_MAX}",
               "db-dumps-bucket", {"softDeletePolicy.retentionDurationSeconds": 60480000}),
 ]

@@ -7,6 +7,7 @@ from pulumi_policy import Severity
 from .._base import (
     PROJECT_GRANTS,
     STORAGE_ACLS,
+    ResourceType,
     Weakening,
     acl_entries,
     backup_buckets,
@@ -65,7 +66,7 @@ WEAKENINGS = [
     Weakening("prod", "serviceAccount:db-backup-writer@raptorflow-prod.iam.gserviceaccount.com holds "
               "roles/storage.objectUser on project raptorflow-prod, so on every backup bucket in it: it could replace "
               "or delete backups",
-              added=(("gcp:projects/iAMMember:IAMMember", "writer-project-wide",
+              added=((ResourceType.PROJECT_IAM_MEMBER, "writer-project-wide",
                       {"project": "raptorflow-prod", "role": "roles/storage.objectUser",
                        "member": "serviceAccount:db-backup-writer@raptorflow-prod.iam.gserviceaccount.com"}),)),
 ]

@@ -11,6 +11,7 @@ from core.roles import TRANSFER_SOURCE_NOTIFIER
 from .._base import (
     BUCKET,
     RUN_JOB,
+    ResourceType,
     Weakening,
     backup_buckets,
     bucket_of,
@@ -82,7 +83,7 @@ _WRITER = "db-backup-writer@raptorflow-prod.iam.gserviceaccount.com"
 WEAKENINGS = [
     Weakening("prod", "reader-by-domain grants roles/storage.objectViewer on backup storage to domain:example.com: "
               "only the plan's service identities may reach backups",
-              added=(("gcp:storage/bucketIAMMember:BucketIAMMember", "reader-by-domain",
+              added=((ResourceType.BUCKET_IAM_MEMBER, "reader-by-domain",
                       {"bucket": "raptorflow-prod-db-dumps", "role": "roles/storage.objectViewer",
                        "member": "domain:example.com"}),)),
     Weakening("prod", "folder-admin grants roles/storage.admin above the project to user:eve@example.com: it reaches "
@@ -105,7 +106,7 @@ WEAKENINGS = [
                        "role": "roles/run.jobsExecutorWithOverrides", "member": "user:eve@example.com"}),)),
     Weakening("prod", "only-checker sets the whole IAM binding of backup storage: it silently removes grants the "
               "plan makes elsewhere (the standby's copy)",
-              added=(("gcp:storage/bucketIAMBinding:BucketIAMBinding", "only-checker",
+              added=((ResourceType.BUCKET_IAM_BINDING, "only-checker",
                       {"bucket": "raptorflow-prod-db-dumps", "role": "roles/storage.objectViewer",
                        "members": ["serviceAccount:db-backup-checker@raptorflow-prod.iam.gserviceaccount.com"]}),)),
 ]

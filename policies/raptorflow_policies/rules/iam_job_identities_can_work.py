@@ -12,6 +12,9 @@ from .._base import (
     PROJECT_GRANTS,
     RUN_JOB,
     TRANSFER_JOB,
+    Command,
+    Label,
+    ResourceType,
     Weakening,
     bucket_of,
     get,
@@ -26,17 +29,17 @@ from .._base import (
     stack_policy,
 )
 
-ACCOUNT = "gcp:serviceaccount/account:Account"
-SECRET = "gcp:secretmanager/secret:Secret"
-SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
-SECRET_GRANT = "gcp:secretmanager/secretIamMember:SecretIamMember"
-CUSTOM_ROLE = "gcp:projects/iAMCustomRole:IAMCustomRole"
+ACCOUNT = ResourceType.SERVICE_ACCOUNT
+SECRET = ResourceType.SECRET
+SECRET_VERSION = ResourceType.SECRET_VERSION
+SECRET_GRANT = ResourceType.SECRET_IAM_MEMBER
+CUSTOM_ROLE = ResourceType.CUSTOM_ROLE
 IMAGE_READER = "roles/artifactregistry.reader"
 RUN_AGENT = "@serverless-robot-prod.iam.gserviceaccount.com"  # pulls every job's image
 NOTIFIER_PERMISSIONS = TRANSFER_SOURCE_NOTIFIER.permissions
 SECRET_AGENT = "@gcp-sa-secretmanager.iam.gserviceaccount.com"
 KEY_USER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
-BUCKET_ROLE = {"backup": "roles/storage.objectCreator", "restore-check": "roles/storage.objectViewer"}
+BUCKET_ROLE: dict[str, str] = {Command.BACKUP: "roles/storage.objectCreator", Command.RESTORE_CHECK: "roles/storage.objectViewer"}
 RUN_INVOKERS = ("roles/run.invoker", "roles/run.jobsExecutor", "roles/run.jobsExecutorWithOverrides")
 TRANSFER_AGENT = "@storage-transfer-service.iam.gserviceaccount.com"
 STORAGE_AGENT = "@gs-project-accounts.iam.gserviceaccount.com"
@@ -140,7 +143,7 @@ def _check(args, violate):
                 need(f"the key {key} is not held by the stack", who, secret.urn)
             elif key and not _has(secret_agents, "kms", key, (KEY_USER,)):
                 need(f"Secret Manager's service agent may not use the key {key}", who, secret.urn)
-    if any(labels(b.props).get("replica-region") for b in of_type(resources, BUCKET)):
+    if any(labels(b.props).get(Label.REPLICA_REGION) for b in of_type(resources, BUCKET)):
         roles = of_type(resources, CUSTOM_ROLE)
         if not any(set(NOTIFIER_PERMISSIONS) <= set(r.props.get("permissions") or ()) for r in roles):
             need("the custom role that lets the standby's transfer agent watch a source bucket is not defined",

@@ -6,7 +6,7 @@ from pulumi_policy import Severity
 
 from core.roles import CUSTOM_ROLES, TRANSFER_SOURCE_NOTIFIER
 
-from .._base import Weakening, is_iam_grant, members, resource_policy
+from .._base import ResourceType, Weakening, is_iam_grant, members, resource_policy
 
 BROAD_ROLES = (
     "roles/owner", "roles/editor", "roles/storage.admin", "roles/storage.objectAdmin",
@@ -15,7 +15,7 @@ BROAD_ROLES = (
     # Admin roles of the services the plan uses: they can delete what they administer and change its IAM.
     "roles/secretmanager.admin", "roles/cloudkms.admin", "roles/run.admin",
 )
-CUSTOM_ROLE = "gcp:projects/iAMCustomRole:IAMCustomRole"
+CUSTOM_ROLE = ResourceType.CUSTOM_ROLE
 # The custom roles the program defines (core.roles), each holding exactly what its one purpose needs.
 CUSTOM_ROLE_PERMISSIONS = TRANSFER_SOURCE_NOTIFIER.permissions
 

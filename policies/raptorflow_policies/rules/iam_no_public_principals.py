@@ -7,7 +7,7 @@ import json
 
 from pulumi_policy import Severity
 
-from .._base import STORAGE_ACLS, Weakening, acl_entries, grants, is_iam_grant, resource_policy
+from .._base import STORAGE_ACLS, ResourceType, Weakening, acl_entries, grants, is_iam_grant, resource_policy
 
 PUBLIC = ("allUsers", "allAuthenticatedUsers")
 
@@ -42,26 +42,26 @@ WEAKENINGS = [
     Weakening("dr", "db-backup-full-scheduler-may-run grants roles/run.invoker to allAuthenticatedUsers",
               "db-backup-full-scheduler-may-run", {"member": "allAuthenticatedUsers"}),
     Weakening("prod", "public-acl grants READER to allUsers through a Cloud Storage ACL",
-              added=(("gcp:storage/bucketAccessControl:BucketAccessControl", "public-acl",
+              added=((ResourceType.BUCKET_ACCESS_CONTROL, "public-acl",
                       {"bucket": "raptorflow-prod-db-dumps", "entity": "allUsers", "role": "READER"}),)),
     Weakening("prod", "public-default-acl grants READER to allUsers through a Cloud Storage ACL",
-              added=(("gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl", "public-default-acl",
+              added=((ResourceType.DEFAULT_OBJECT_ACCESS_CONTROL, "public-default-acl",
                       {"bucket": "raptorflow-prod-db-dumps", "entity": "allUsers", "role": "READER"}),)),
     Weakening("prod", "public-bucket-acl grants READER to allAuthenticatedUsers through a Cloud Storage ACL",
-              added=(("gcp:storage/bucketACL:BucketACL", "public-bucket-acl",
+              added=((ResourceType.BUCKET_ACL, "public-bucket-acl",
                       {"bucket": "raptorflow-prod-db-dumps", "roleEntities": ["READER:allAuthenticatedUsers"]}),)),
     Weakening("prod", "public-bucket-policy grants roles/storage.objectViewer to allUsers",
-              added=(("gcp:storage/bucketIAMPolicy:BucketIAMPolicy", "public-bucket-policy",
+              added=((ResourceType.BUCKET_IAM_POLICY, "public-bucket-policy",
                       {"bucket": "b/raptorflow-prod-db-dumps", "policyData": json.dumps(
                           {"bindings": [{"role": "roles/storage.objectViewer", "members": ["allUsers"]}]})}),)),
     Weakening("prod", "public-key-policy grants roles/cloudkms.cryptoKeyDecrypter to allAuthenticatedUsers",
-              added=(("gcp:kms/cryptoKeyIAMPolicy:CryptoKeyIAMPolicy", "public-key-policy",
+              added=((ResourceType.CRYPTO_KEY_IAM_POLICY, "public-key-policy",
                       {"cryptoKeyId": "projects/raptorflow-prod/locations/us-central1/keyRings/"
                                       "raptorflow-prod-db-dumps-ring/cryptoKeys/raptorflow-prod-db-dumps-key",
                        "policyData": json.dumps({"bindings": [{"role": "roles/cloudkms.cryptoKeyDecrypter",
                                                                "members": ["allAuthenticatedUsers"]}]})}),)),
     Weakening("prod", "public-secret grants roles/secretmanager.secretAccessor to allAuthenticatedUsers",
-              added=(("gcp:secretmanager/secretIamMember:SecretIamMember", "public-secret",
+              added=((ResourceType.SECRET_IAM_MEMBER, "public-secret",
                       {"secretId": "projects/raptorflow-prod/secrets/db-backup-database-url",
                        "role": "roles/secretmanager.secretAccessor", "member": "allAuthenticatedUsers"}),)),
 ]

@@ -38,7 +38,7 @@ POLICY = resource_policy(
 )
 
 WEAKENINGS = [
-    Weakening("prod", "key db-dumps-key rotates every 365 days; at most 90 are allowed",
+    Weakening("prod", f"key db-dumps-key rotates every 365 days; at most {KMS_ROTATION_DAYS_MAX} are allowed",
               "db-dumps-key", {"rotationPeriod": "31536000s"}),
     Weakening("prod", "key db-dumps-key never rotates", "db-dumps-key", {"rotationPeriod": DELETE}),
     Weakening("prod", "key db-dumps-key rotates every 0 s; Cloud KMS needs at least one day", "db-dumps-key",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from .._base import ADVISORY, DELETE, Weakening, resource_policy
+from .._base import ADVISORY, DELETE, Label, Weakening, resource_policy
 
 CONFIG = {
     "requiredLabels": {
         "type": "array", "items": {"type": "string"}, "description": "Labels every labelled resource carries.",
-        "default": ["environment", "managed-by"],
+        "default": [Label.ENVIRONMENT.value, Label.MANAGED_BY.value],
     }
 }
 
@@ -28,7 +28,7 @@ def _check(args, violate):
 
 POLICY = resource_policy(
     "raptorflow-labels-required",
-    "Every labelled resource carries `environment` and `managed-by` labels.",
+    f"Every labelled resource carries `{Label.ENVIRONMENT}` and `{Label.MANAGED_BY}` labels.",
     "environment-label",
     Severity.LOW,
     "pass the stack's labels (config `labels`) to the resource",
@@ -38,5 +38,6 @@ POLICY = resource_policy(
 )
 
 WEAKENINGS = [
-    Weakening("prod", "db-dumps-bucket lacks the labels environment", "db-dumps-bucket", {"labels.environment": DELETE}),
+    Weakening("prod", f"db-dumps-bucket lacks the labels {Label.ENVIRONMENT}", "db-dumps-bucket",
+              {f"labels.{Label.ENVIRONMENT}": DELETE}),
 ]

@@ -7,10 +7,19 @@ import re
 
 from pulumi_policy import Severity
 
-from .._base import ALERT_POLICY, DELETE, Weakening, condition_text, of_type, stack_policy
+from .._base import (
+    ALERT_POLICY,
+    BACKUP_SUCCESS_METRIC,
+    DELETE,
+    ResourceType,
+    Weakening,
+    condition_text,
+    of_type,
+    stack_policy,
+)
 
-CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
-METRIC = "gcp:logging/metric:Metric"
+CHANNEL = ResourceType.NOTIFICATION_CHANNEL
+METRIC = ResourceType.LOG_METRIC
 ADDRESS = {"email": "email_address", "slack": "channel_name", "pagerduty": "service_key", "webhook_tokenauth": "url",
            "sms": "number"}
 """The label that says where a channel of each type delivers (Cloud Monitoring's channel descriptors)."""
@@ -57,7 +66,7 @@ POLICY = stack_policy(
 WEAKENINGS = [
     Weakening("prod", "notification channel monitoring-email-0 (email) has no email_address: it delivers nowhere",
               "monitoring-email-0", {"labels.email_address": DELETE}),
-    Weakening("prod", "log-based metric raptorflow_backup_success is GAUGE INT64; alerts count it as a DELTA INT64 "
+    Weakening("prod", f"log-based metric {BACKUP_SUCCESS_METRIC} is GAUGE INT64; alerts count it as a DELTA INT64 "
               "counter",
               "monitoring-backup-success", {"metricDescriptor.metricKind": "GAUGE"}),
 ]

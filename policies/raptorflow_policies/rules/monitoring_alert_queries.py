@@ -10,15 +10,31 @@ from pulumi_policy import Severity
 
 from core.limits import BACKUP_AGE_MARGIN_HOURS, MAX_RUN_INTERVAL_HOURS
 
-from .._base import ALERT_POLICY, Weakening, condition_text, get, labels, of_type, stack_policy
+from .._base import (
+    ALERT_POLICY,
+    BACKUP_SUCCESS_METRIC,
+    SUCCESS_LINES,
+    BackupKind,
+    Command,
+    Label,
+    ResourceType,
+    Weakening,
+    condition_text,
+    get,
+    job_name_match,
+    labels,
+    of_type,
+    run_kind,
+    stack_policy,
+)
 
-METRIC = "gcp:logging/metric:Metric"
-CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
+METRIC = ResourceType.LOG_METRIC
+CHANNEL = ResourceType.NOTIFICATION_CHANNEL
 FAILED = ('metric.type="run.googleapis.com/job/completed_execution_count"', 'metric.labels.result="failed"')
-SUCCESS = ('jsonPayload.event="raptorflow.backup"', 'jsonPayload.result="success"')
+SUCCESS = SUCCESS_LINES
 TAMPERING = ('"storage.buckets.delete"', '"storage.buckets.update"', '"DestroyCryptoKeyVersion"')
-LONGEST_WINDOW_HOURS = max(MAX_RUN_INTERVAL_HOURS["backup full"], MAX_RUN_INTERVAL_HOURS["export-dns"],
-                           24) + BACKUP_AGE_MARGIN_HOURS
+LONGEST_WINDOW_HOURS = max(MAX_RUN_INTERVAL_HOURS[run_kind(Command.BACKUP, BackupKind.FULL)],
+                           MAX_RUN_INTERVAL_HOURS[run_kind(Command.EXPORT_DNS)], 24) + BACKUP_AGE_MARGIN_HOURS
 
 
 def _check(args, violate):
@@ -31,7 +47,7 @@ def _check(args, violate):
         if channel.props.get("enabled") is False:
             violate(f"notification channel {channel.name} is disabled: alerts sent to it reach nobody", channel.urn)
     for alert in of_type(args.resources, ALERT_POLICY):
-        kind, text = labels(alert.props).get("raptorflow-alert"), condition_text(alert.props)
+        kind, text = labels(alert.props).get(Label.ALERT), condition_text(alert.props)
         name = alert.props.get("displayName") or alert.name
         trigger = get((alert.props.get("conditions") or [{}])[0], "conditionThreshold.trigger")
         if trigger and (trigger.get("count") not in (None, 1) or trigger.get("percent") not in (None, 0)):
@@ -58,15 +74,16 @@ POLICY = stack_policy(
     _check,
 )
 
+_EVENTS_ONLY = f'resource.type="cloud_run_job" AND {SUCCESS_LINES[0]}'
+"""A filter that counts every line of the job, failures too."""
 WEAKENINGS = [
     Weakening("prod", "alert [P1] Database full backup failed does not count failed executions of its job",
               "monitoring-full-failed", {"conditions.0.conditionThreshold.filter":
                                          'metric.type="run.googleapis.com/job/completed_execution_count" AND '
-                                         'resource.labels.job_name="db-backup-full" AND metric.labels.result="never"'}),
-    Weakening("prod", "log-based metric raptorflow_backup_success counts lines that are not the job's successes "
-              '(resource.type="cloud_run_job" AND jsonPayload.event="raptorflow.backup")',
-              "monitoring-backup-success",
-              {"filter": 'resource.type="cloud_run_job" AND jsonPayload.event="raptorflow.backup"'}),
+                                         f'resource.labels.{job_name_match("db-backup-full")} AND '
+                                         'metric.labels.result="never"'}),
+    Weakening("prod", f"log-based metric {BACKUP_SUCCESS_METRIC} counts lines that are not the job's successes "
+              f"({_EVENTS_ONLY})", "monitoring-backup-success", {"filter": _EVENTS_ONLY}),
     Weakening("prod", "notification channel monitoring-slack is disabled: alerts sent to it reach nobody",
               "monitoring-slack", {"enabled": False}),
 ]

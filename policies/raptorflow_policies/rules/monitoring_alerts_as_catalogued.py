@@ -15,9 +15,21 @@ from core.alerts import (
     UPTIME_FAILED_PERIODS,
 )
 
-from .._base import ALERT_POLICY, DELETE, UPTIME_CHECK, Weakening, duration_seconds, get, labels, number, of_type, stack_policy
+from .._base import (
+    ALERT_POLICY,
+    DELETE,
+    UPTIME_CHECK,
+    Label,
+    Weakening,
+    duration_seconds,
+    get,
+    labels,
+    number,
+    of_type,
+    stack_policy,
+)
 
-LABELS = ("raptorflow-alert", "raptorflow-target", "severity")
+LABELS = (Label.ALERT, Label.TARGET, Label.SEVERITY)
 
 
 def _threshold(kind, condition, uptime_period: float | None) -> list[str]:
@@ -71,12 +83,12 @@ def _check(args, violate):
         props, name = alert.props, alert.props.get("displayName") or alert.name
         alert_labels = labels(props)
         missing = [label for label in LABELS if not alert_labels.get(label)]
-        kind = CATALOG.get(alert_labels.get("raptorflow-alert", ""))
+        kind = CATALOG.get(alert_labels.get(Label.ALERT, ""))
         if missing or kind is None:
-            violate(f"alert {name} lacks its catalog labels ({', '.join(missing) or 'raptorflow-alert'} missing or "
+            violate(f"alert {name} lacks its catalog labels ({', '.join(missing) or Label.ALERT} missing or "
                     "unknown)", alert.urn)
             continue
-        severity = str(alert_labels["severity"]).upper()
+        severity = str(alert_labels[Label.SEVERITY]).upper()
         problems = []
         if severity not in (kind.severity, kind.standby_severity):
             problems.append(f"severity {severity}, not {kind.severity}")
@@ -116,9 +128,9 @@ WEAKENINGS = [
     Weakening("prod", "alert [P1] Database full backup failed is not the catalog's backup-failed alert: comparison "
               "COMPARISON_LT, not COMPARISON_GT", _FAILED, {"conditions.0.conditionThreshold.comparison": "COMPARISON_LT"}),
     Weakening("prod", "alert [P1] Database full backup failed is not the catalog's backup-failed alert: severity P3, "
-              "not P1", _FAILED, {"userLabels.severity": "p3"}),
-    Weakening("prod", "alert [P1] No successful full backup for 30 h lacks its catalog labels (raptorflow-alert "
-              "missing or unknown)", "monitoring-full-age", {"userLabels.raptorflow-alert": DELETE}),
+              "not P1", _FAILED, {f"userLabels.{Label.SEVERITY}": "p3"}),
+    Weakening("prod", f"alert [P1] No successful full backup for 30 h lacks its catalog labels ({Label.ALERT} "
+              "missing or unknown)", "monitoring-full-age", {f"userLabels.{Label.ALERT}": DELETE}),
     Weakening("dr", "alert [P0] www.raptorflow.app/health failing is not the catalog's uptime alert: duration 1200s, "
               "not 120s", "monitoring-uptime-www-public", {"conditions.0.conditionThreshold.duration": "1200s"}),
     Weakening("dr", "alert [P1] Cross-region copy db-dumps copied nothing for 30 h is not the catalog's transfer-behind "

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-import re
-
 from pulumi_policy import Severity
 
-from .._base import ALERT_POLICY, Weakening, condition_text, labels, of_type, paused_until_promoted, stack_policy
+from .._base import (
+    ALERT_POLICY,
+    Label,
+    Weakening,
+    condition_text,
+    labels,
+    of_type,
+    paused_until_promoted,
+    stack_policy,
+    watched_jobs,
+)
 
 
 def _check(args, violate):
@@ -16,8 +24,8 @@ def _check(args, violate):
         if not alert.props.get("notificationChannels"):
             violate(f"alert {name} notifies nobody (no notification channel)", alert.urn)
         if alert.props.get("enabled") is False:
-            watched = re.findall(r'job_name="([^"]*)"', condition_text(alert.props))
-            waiting = (labels(alert.props).get("raptorflow-alert") == "backup-age" and bool(watched)
+            watched = watched_jobs(condition_text(alert.props))
+            waiting = (labels(alert.props).get(Label.ALERT) == "backup-age" and bool(watched)
                        and all(job in paused for job in watched))
             if not waiting:
                 violate(f"alert {name} is disabled", alert.urn)

@@ -4,19 +4,30 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from .._base import ALERT_POLICY, RUN_JOB, Weakening, condition_text, get, labels, of_type, stack_policy
+from .._base import (
+    ALERT_POLICY,
+    RUN_JOB,
+    Command,
+    Label,
+    Weakening,
+    condition_text,
+    job_command,
+    labels,
+    of_type,
+    stack_policy,
+    watched_jobs,
+)
 
 
 def _check(args, violate):
     alerts = of_type(args.resources, ALERT_POLICY)
     for job in of_type(args.resources, RUN_JOB):
-        arguments = get(job.props, "template.template.containers.0.args") or []
-        if arguments[:1] != ["backup"]:
+        if job_command(job.props) != Command.BACKUP:
             continue
         name = job.props.get("name")
         # A standby's age alert is disabled until promotion; it exists and notifies once enabled, which is the rule.
-        watching = [a for a in alerts if f'job_name="{name}"' in condition_text(a.props) and a.props.get("notificationChannels")]
-        kinds = {labels(a.props).get("raptorflow-alert") for a in watching}
+        watching = [a for a in alerts if name in watched_jobs(condition_text(a.props)) and a.props.get("notificationChannels")]
+        kinds = {labels(a.props).get(Label.ALERT) for a in watching}
         for needed in ("backup-failed", "backup-age"):
             if needed not in kinds:
                 violate(f"backup job {name} has no {needed} alert with a notification channel", job.urn)

@@ -8,7 +8,7 @@ from pulumi_policy import Severity
 
 from core.limits import UPTIME_PERIOD_SECONDS, UPTIME_REGIONS, UPTIME_TIMEOUT_SECONDS
 
-from .._base import UPTIME_CHECK, Weakening, duration_seconds, get, number, resource_policy
+from .._base import UPTIME_CHECK, Label, Weakening, duration_seconds, get, number, resource_policy
 
 PERIODS = (60, 300, 600, 900)
 """The periods Cloud Monitoring accepts for an uptime check (UptimeCheckConfig.period)."""
@@ -43,8 +43,8 @@ def _check(args, violate):
         problems.append(f"timeout {props.get('timeout')}")
     if len(props.get("selectedRegions") or []) < config.get("minRegions", len(UPTIME_REGIONS)):
         problems.append(f"regions {props.get('selectedRegions')}")
-    if not get(props, "userLabels.raptorflow-target"):
-        problems.append("no raptorflow-target label (the alert and the drill find the check by it)")
+    if not get(props, f"userLabels.{Label.TARGET}"):
+        problems.append(f"no {Label.TARGET} label (the alert and the drill find the check by it)")
     if get(props, "monitoredResource.type") != "uptime_url" or not host or not get(props, "monitoredResource.labels.project_id"):
         problems.append("no uptime_url resource with host and project_id")
     if http.get("useSsl") is not True or number(http.get("port")) != 443:

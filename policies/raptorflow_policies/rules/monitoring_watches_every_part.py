@@ -10,6 +10,8 @@ from .._base import (
     RUN_JOB,
     TRANSFER_JOB,
     UPTIME_CHECK,
+    Command,
+    Label,
     Weakening,
     backup_buckets,
     bucket_of,
@@ -19,36 +21,39 @@ from .._base import (
     labels,
     of_type,
     stack_policy,
+    watched_jobs,
 )
 
 # What each backup-job command needs besides the backup rules' alerts (monitoring-backup-job-alerts).
-COMMAND_ALERTS = {"restore-check": ("restore-check-failed",), "export-dns": ("dns-export-failed", "backup-age")}
+COMMAND_ALERTS: dict[str, tuple[str, ...]] = {
+    Command.RESTORE_CHECK: ("restore-check-failed",), Command.EXPORT_DNS: ("dns-export-failed", "backup-age"),
+}
 
 
 def _check(args, violate):
     alerts = of_type(args.resources, ALERT_POLICY)
 
-    def kinds_watching(text: str) -> set[str]:
-        return {str(labels(a.props).get("raptorflow-alert")) for a in alerts if text in condition_text(a.props)}
+    def kinds_watching(job: str) -> set[str]:
+        return {str(labels(a.props).get(Label.ALERT)) for a in alerts if job in watched_jobs(condition_text(a.props))}
 
     for job in of_type(args.resources, RUN_JOB):
         name = job.props.get("name")
         for kind in COMMAND_ALERTS.get(job_command(job.props) or "", ()):
-            if kind not in kinds_watching(f'job_name="{name}"'):
+            if kind not in kinds_watching(name):
                 violate(f"{job_command(job.props)} job {name} has no {kind} alert", job.urn)
     sinks = {bucket_of(get(j.props, f"{spec}.gcsDataSink.bucketName")) for j in of_type(args.resources, TRANSFER_JOB)
              for spec in ("transferSpec", "replicationSpec")} - {None}
     for kind in ("transfer-failed", "transfer-behind"):
-        watched = {str(labels(a.props).get("raptorflow-target")) for a in alerts
-                   if labels(a.props).get("raptorflow-alert") == kind}
+        watched = {str(labels(a.props).get(Label.TARGET)) for a in alerts
+                   if labels(a.props).get(Label.ALERT) == kind}
         if len(watched) < len(sinks):
             violate(f"the stack copies into {len(sinks)} buckets but has {kind} alerts for {len(watched)}")
-    uptime_targets = {labels(a.props).get("raptorflow-target") for a in alerts
-                      if labels(a.props).get("raptorflow-alert") == "uptime"}
-    checked = {labels(c.props).get("raptorflow-target"): c for c in of_type(args.resources, UPTIME_CHECK)}
+    uptime_targets = {labels(a.props).get(Label.TARGET) for a in alerts
+                      if labels(a.props).get(Label.ALERT) == "uptime"}
+    checked = {labels(c.props).get(Label.TARGET): c for c in of_type(args.resources, UPTIME_CHECK)}
     for target, check in checked.items():
         if target not in uptime_targets:
-            violate(f"uptime check {check.name} has no uptime alert (raptorflow-target {target})", check.urn)
+            violate(f"uptime check {check.name} has no uptime alert ({Label.TARGET} {target})", check.urn)
     for target in sorted(t for t in uptime_targets - set(checked) if t):
         violate(f"the uptime alert for {target} watches no uptime check of the stack")
     paths = {str(get(c.props, "httpCheck.path")) for c in checked.values()}
@@ -56,7 +61,7 @@ def _check(args, violate):
         violate(f"uptime checks probe different paths ({', '.join(sorted(paths))}): every site serves the same "
                 "health endpoint")
     tampering = " ".join(condition_text(a.props) for a in alerts
-                         if labels(a.props).get("raptorflow-alert") == "backup-tampering")
+                         if labels(a.props).get(Label.ALERT) == "backup-tampering")
     for bucket in sorted(backup_buckets(args.resources)):
         if f'"{bucket}"' not in tampering:
             violate(f"backup bucket {bucket} is watched by no backup-tampering alert (delete, update, key destruction)")
@@ -78,7 +83,7 @@ WEAKENINGS = [
               removed=("monitoring-restore-check-failed",)),
     Weakening("dr", "the stack copies into 2 buckets but has transfer-behind alerts for 1",
               removed=("monitoring-transfer-user-files-behind",)),
-    Weakening("prod", "uptime check monitoring-check-app-us-raptorflow-app has no uptime alert (raptorflow-target "
+    Weakening("prod", f"uptime check monitoring-check-app-us-raptorflow-app has no uptime alert ({Label.TARGET} "
               "app-us-raptorflow-app)", removed=("monitoring-uptime-app-us-raptorflow-app",)),
     Weakening("prod", "backup bucket raptorflow-prod-db-dumps is watched by no backup-tampering alert (delete, "
               "update, key destruction)", removed=("monitoring-backup-tampering",)),

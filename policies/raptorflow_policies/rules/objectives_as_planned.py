@@ -56,11 +56,15 @@ POLICY = stack_policy(
     _check,
 )
 
+_RPO = limits.OBJECTIVES["databaseCorruption"]["rpoMinutes"]
+_LOOSER_RPO = float(10 * (_RPO or 0))
+_ROSIER_RATE = float(10 * limits.RESTORE_MB_PER_SECOND)
 WEAKENINGS = [
-    Weakening("prod", "databaseCorruption rpoMinutes is declared 600.0; the plan's is 60", "recovery",
-              {"objectives.databaseCorruption.rpoMinutes": 600.0}),
-    Weakening("dr", "restoreMbPerSecond is declared 350, higher than the plan's measured 35: the recovery estimates "
-              "would be rosier than what was measured", "recovery", {"restoreMbPerSecond": 350.0}),
+    Weakening("prod", f"databaseCorruption rpoMinutes is declared {_LOOSER_RPO}; the plan's is {_RPO}", "recovery",
+              {"objectives.databaseCorruption.rpoMinutes": _LOOSER_RPO}),
+    Weakening("dr", f"restoreMbPerSecond is declared {_ROSIER_RATE:g}, higher than the plan's measured "
+              f"{limits.RESTORE_MB_PER_SECOND:g}: the recovery estimates would be rosier than what was measured",
+              "recovery", {"restoreMbPerSecond": _ROSIER_RATE}),
     Weakening("prod", "the stack declares no recovery objectives (RecoveryObjectives): nothing checks its RPOs",
               removed=("recovery",)),
 ]

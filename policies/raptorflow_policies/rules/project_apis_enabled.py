@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from .._base import Weakening, labels, of_type, stack_policy
+from .._base import Label, ResourceType, Weakening, labels, of_type, stack_policy
 
-SERVICE = "gcp:projects/service:Service"
+SERVICE = ResourceType.PROJECT_SERVICE
 ALWAYS = ("serviceusage.googleapis.com", "cloudresourcemanager.googleapis.com", "iam.googleapis.com")
 """Enabling APIs, project IAM and service accounts need these whatever else the stack holds."""
 BY_TYPE = {
-    "gcp:storage/transferJob:TransferJob": "storagetransfer.googleapis.com",
+    ResourceType.TRANSFER_JOB: "storagetransfer.googleapis.com",
     "gcp:storage/": "storage.googleapis.com",
     "gcp:kms/": "cloudkms.googleapis.com",
     "gcp:cloudrunv2/": "run.googleapis.com",
@@ -18,7 +18,7 @@ BY_TYPE = {
     "gcp:monitoring/": "monitoring.googleapis.com",
     "gcp:logging/": "logging.googleapis.com",
     "gcp:secretmanager/": "secretmanager.googleapis.com",
-    "gcp:projects/iAMCustomRole:IAMCustomRole": "pubsub.googleapis.com",  # the source bucket's change notices
+    ResourceType.CUSTOM_ROLE: "pubsub.googleapis.com",  # the source bucket's change notices
     "gcp:pubsub/": "pubsub.googleapis.com",
     "gcp:artifactregistry/": "artifactregistry.googleapis.com",
 }
@@ -30,9 +30,9 @@ def _needed(resources) -> set[str]:
         for prefix, api in BY_TYPE.items():
             if resource.resource_type.startswith(prefix):
                 needed.add(api)
-        if resource.resource_type == "gcp:storage/transferJob:TransferJob" and "replicationSpec" in resource.props:
+        if resource.resource_type == ResourceType.TRANSFER_JOB and "replicationSpec" in resource.props:
             needed.add("pubsub.googleapis.com")
-        if resource.resource_type == "gcp:storage/bucket:Bucket" and labels(resource.props).get("replica-region"):
+        if resource.resource_type == ResourceType.BUCKET and labels(resource.props).get(Label.REPLICA_REGION):
             # A replicated bucket's project sends change notices and is read by the standby's transfer agent.
             needed |= {"storagetransfer.googleapis.com", "pubsub.googleapis.com"}
     return needed

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from .._base import REPOSITORY, RUN_JOB, Weakening, get, image_repository, job_command, of_type, stack_policy
-
-COMMANDS = ("backup", "restore-check", "export-dns")
+from .._base import (
+    REPOSITORY,
+    RUN_JOB,
+    SCHEDULED_COMMANDS,
+    Weakening,
+    get,
+    image_repository,
+    job_command,
+    of_type,
+    stack_policy,
+)
 
 
 def _check(args, violate):
@@ -25,7 +33,7 @@ def _check(args, violate):
             violate(f"image repository {name}: {'; '.join(problems)}", repository.urn)
     for job in of_type(args.resources, RUN_JOB):
         image = str(get(job.props, "template.template.containers.0.image") or "")
-        if job_command(job.props) in COMMANDS and image_repository(repositories, image) is None:
+        if job_command(job.props) in SCHEDULED_COMMANDS and image_repository(repositories, image) is None:
             violate(f"job {job.props.get('name')} runs {image}, which is in no image repository of the stack "
                     "(a job cannot be created before its image exists, nor restore with an image that is gone)",
                     job.urn)

@@ -6,9 +6,22 @@ import re
 
 from pulumi_policy import Severity
 
-from .._base import BUCKET, DELETE, RUN_JOB, Weakening, get, job_bucket, job_command, job_env, of_type, stack_policy
+from .._base import (
+    BUCKET,
+    DELETE,
+    RUN_JOB,
+    Command,
+    JobEnv,
+    Weakening,
+    get,
+    job_bucket,
+    job_command,
+    job_env,
+    of_type,
+    stack_policy,
+)
 
-URL_FILE = "DATABASE_URL_FILE"
+URL_FILE = JobEnv.DATABASE_URL.file
 IMAGE_NAME = "backup-job"
 """The backup job's image, built from backup_job/Dockerfile into the stack project's Artifact Registry."""
 
@@ -23,7 +36,7 @@ def _check(args, violate):
     managed = {b.props.get("name"): b for b in of_type(args.resources, BUCKET)}
     for job in of_type(args.resources, RUN_JOB):
         command, name, env = job_command(job.props), job.props.get("name"), job_env(job.props)
-        if command != "backup":
+        if command != Command.BACKUP:
             continue
         if not (env.get(URL_FILE) and _mounted_secret(job.props, str(env[URL_FILE]))):
             violate(f"backup job {name} reads no database URL from a mounted secret ({URL_FILE} under a secret "
@@ -45,17 +58,17 @@ POLICY = stack_policy(
     "then hold to retention, CMEK, privacy and deletion protection).",
     "Cloud Run secrets guidance, DR plan",
     Severity.HIGH,
-    "give the job its DATABASE_URL_FILE from the mounted secret and BACKUP_BUCKET of the stack's backup bucket "
+    f"give the job its {URL_FILE} from the mounted secret and {JobEnv.BUCKET} of the stack's backup bucket "
     "(ScheduledDatabaseBackup does both)",
     _check,
 )
 
 WEAKENINGS = [
-    Weakening("prod", "backup job db-backup-full reads no database URL from a mounted secret (DATABASE_URL_FILE "
+    Weakening("prod", f"backup job db-backup-full reads no database URL from a mounted secret ({URL_FILE} "
               "under a secret volume)", "db-backup-full", {"template.template.volumes": DELETE}),
     Weakening("prod", "backup job db-backup-schema writes to someones-open-bucket, which this stack does not manage "
               "and protect", "db-backup-schema",
-              {"template.template.containers.0.envs.0": {"name": "BACKUP_BUCKET", "value": "someones-open-bucket"}}),
+              {"template.template.containers.0.envs.0": {"name": JobEnv.BUCKET.value, "value": "someones-open-bucket"}}),
     Weakening("prod", "backup job db-backup-full runs the image docker.io/someone/backup-job:latest, not the stack "
               "project's own backup-job image: another image gets the mounted database URL", "db-backup-full",
               {"template.template.containers.0.image": "docker.io/someone/backup-job:latest"}),

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from .._base import RUN_JOB, Weakening, duration_seconds, get, job_command, number, resource_policy
+from .._base import (
+    RUN_JOB,
+    SCHEDULED_COMMANDS,
+    Weakening,
+    duration_seconds,
+    get,
+    job_command,
+    number,
+    resource_policy,
+)
 
-COMMANDS = ("backup", "restore-check", "export-dns")
 MIN_TIMEOUT_SECONDS = 60
 
 
 def _check(args, violate):
-    if args.resource_type != RUN_JOB or job_command(args.props) not in COMMANDS:
+    if args.resource_type != RUN_JOB or job_command(args.props) not in SCHEDULED_COMMANDS:
         return
     problems = []
     if args.props.get("deletionProtection") is not True:

@@ -7,17 +7,35 @@ from pulumi_policy import Severity
 from core.limits import MAX_RUN_INTERVAL_HOURS
 from core.schedule import max_interval_hours
 
-from .._base import RUN_JOB, SCHEDULER_JOB, Weakening, get, job_kind, of_type, run_jobs_scheduled, scheduled_job, stack_policy
+from .._base import (
+    KIND_OPTION,
+    RUN_JOB,
+    SCHEDULER_JOB,
+    BackupKind,
+    Command,
+    Weakening,
+    get,
+    job_argv,
+    job_kind,
+    of_type,
+    run_job_uri,
+    run_jobs_scheduled,
+    run_kind,
+    scheduled_job,
+    stack_policy,
+)
 
-REQUIRED_WITH_FULL = ("backup schema", "restore-check")
+FULL_DUMP = run_kind(Command.BACKUP, BackupKind.FULL)
+RESTORE_CHECK = run_kind(Command.RESTORE_CHECK)
+REQUIRED_WITH_FULL = (run_kind(Command.BACKUP, BackupKind.SCHEMA), RESTORE_CHECK)
 """What a stack that takes full dumps also runs, as the plan says: a schema dump, and the monthly restore check
 of a full backup."""
 
 CONFIG = {
     "maxRunIntervalHours": {
         "type": "object",
-        "description": "Longest time between two runs, in hours, per backup-job command (`backup full`, "
-                       "`backup schema`, `restore-check`, `export-dns`).",
+        "description": "Longest time between two runs, in hours, per backup-job command "
+                       f"({', '.join(f'`{kind}`' for kind in MAX_RUN_INTERVAL_HOURS)}).",
         "default": MAX_RUN_INTERVAL_HOURS,
     }
 }
@@ -27,7 +45,7 @@ def _check(args, violate):
     limits = {**MAX_RUN_INTERVAL_HOURS, **(args.get_config().get("maxRunIntervalHours") or {})}
     scheduled = run_jobs_scheduled(args.resources)
     kinds = {job_kind(j.props) for j in of_type(args.resources, RUN_JOB)}
-    if "backup full" in kinds:
+    if FULL_DUMP in kinds:
         for needed in sorted(set(REQUIRED_WITH_FULL) - kinds):
             violate(f"the stack backs up its database but runs no {needed} job")
     for schedule in of_type(args.resources, SCHEDULER_JOB):
@@ -36,8 +54,7 @@ def _check(args, violate):
         if get(schedule.props, "httpTarget.body"):
             violate(f"scheduler job {schedule.props.get('name')} sends a body: it can override the job's command "
                     "line and environment", schedule.urn)
-        wanted = (f"https://run.googleapis.com/v2/projects/{schedule.props.get('project')}/locations/"
-                  f"{schedule.props.get('region')}/jobs/{target}:run")
+        wanted = run_job_uri(str(schedule.props.get("project")), str(schedule.props.get("region")), str(target))
         if target is not None and uri != wanted:
             violate(f"scheduler job {schedule.props.get('name')} calls {uri}, not its own project's job ({wanted})",
                     schedule.urn)
@@ -77,18 +94,21 @@ POLICY = stack_policy(
 )
 
 WEAKENINGS = [
-    Weakening("prod", "backup full job db-backup-full runs as far apart as 8760 h (0 2 1 1 *); at most 24 h is "
-              "allowed", "db-backup-full-schedule", {"schedule": "0 2 1 1 *"}),
-    Weakening("prod", "backup full job db-backup-full is started by no scheduler job; it must run at least every "
-              "24 h", removed=("db-backup-full-schedule",)),
-    Weakening("dr", "restore-check job db-backup-restore-check runs as far apart as 1488 h (0 4 1 */2 *); at most "
-              "744 h is allowed", "db-backup-restore-check-schedule", {"schedule": "0 4 1 */2 *"}),
+    Weakening("prod", f"{FULL_DUMP} job db-backup-full runs as far apart as 8760 h (0 2 1 1 *); at most "
+              f"{MAX_RUN_INTERVAL_HOURS[FULL_DUMP]:g} h is allowed", "db-backup-full-schedule", {"schedule": "0 2 1 1 *"}),
+    Weakening("prod", f"{FULL_DUMP} job db-backup-full is started by no scheduler job; it must run at least every "
+              f"{MAX_RUN_INTERVAL_HOURS[FULL_DUMP]:g} h", removed=("db-backup-full-schedule",)),
+    Weakening("dr", f"{RESTORE_CHECK} job db-backup-restore-check runs as far apart as 1488 h (0 4 1 */2 *); at most "
+              f"{MAX_RUN_INTERVAL_HOURS[RESTORE_CHECK]:g} h is allowed", "db-backup-restore-check-schedule",
+              {"schedule": "0 4 1 */2 *"}),
     Weakening("dr", "scheduler job db-backup-dns-export starts db-backup-dns-export, which the stack does not define",
               removed=("db-backup-dns-export",)),
-    Weakening("prod", "the stack backs up its database but runs no restore-check job", "db-backup-restore-check",
-              {"template.template.containers.0.args": ["restore-check", "--kind", "schema"]}),
-    Weakening("prod", "the stack backs up its database but runs no backup schema job", "db-backup-schema",
-              {"template.template.containers.0.args": ["backup", "--kind", "schema", "--kind", "full"]}),
+    Weakening("prod", f"the stack backs up its database but runs no {RESTORE_CHECK} job", "db-backup-restore-check",
+              {"template.template.containers.0.args": job_argv(Command.RESTORE_CHECK, BackupKind.SCHEMA)}),
+    # The last --kind wins, as in argparse: the schema job takes full dumps.
+    Weakening("prod", f"the stack backs up its database but runs no {REQUIRED_WITH_FULL[0]} job", "db-backup-schema",
+              {"template.template.containers.0.args": [*job_argv(Command.BACKUP, BackupKind.SCHEMA), KIND_OPTION,
+                                                       BackupKind.FULL.value]}),
     Weakening("prod", "scheduler job db-backup-full sends a body: it can override the job's command line and "
               "environment", "db-backup-full-schedule", {"httpTarget.body": "eyJvdmVycmlkZXMiOnt9fQ=="}),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from .._base import Weakening, paused_until_promoted, run_jobs_scheduled, stack_policy
+from .._base import ResourceType, Weakening, paused_until_promoted, run_jobs_scheduled, stack_policy
 
 
 def _check(args, violate):
@@ -33,7 +33,7 @@ WEAKENINGS = [
               "db-backup-dns-export-schedule", {"paused": True}),
     Weakening("prod", "scheduler job db-backup-full is paused: db-backup-full never runs", "db-backup-full-schedule",
               {"paused": True},
-              added=(("raptorflow:failover:FailoverRecord", "looks-like-a-standby",
+              added=((ResourceType.FAILOVER_RECORD, "looks-like-a-standby",
                       {"fqdn": "api-us.raptorflow.app", "primary": "app-us.raptorflow.app",
                        "standby": "api-us.raptorflow.app", "activeSite": "primary"}),)),
 ]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from .._base import Weakening, of_type, stack_policy
+from .._base import ResourceType, Weakening, of_type, stack_policy
 
-SECRET = "gcp:secretmanager/secret:Secret"
-VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
+SECRET = ResourceType.SECRET
+VERSION = ResourceType.SECRET_VERSION
 
 
 def _check(args, violate):
