@@ -46,6 +46,7 @@ from google.cloud import storage
 
 from bench import barman_cloud, floors, harness, peers
 from bench.measure import Run, Watched
+from core.contracts import Command
 from tests.services import PostgresServer, StorageEmulator
 
 # One row of random text: 1024 random bytes as base64 (about 1.37 KB), about 1.03 KB once pg_dump's zlib is done.
@@ -101,7 +102,7 @@ def summarise(tool: str, size_mb: int, outcomes: list[harness.Outcome]) -> dict:
                                     "storage": round(_median(restores, "storage_cpu_seconds"), 2)}
     for name in sorted({k for o in outcomes for k in o.extra}):
         extra = [o.extra[name] for o in outcomes if name in o.extra]
-        key = "restoreCheckSeconds" if name == "restore-check" else "restoreJobs2Seconds"
+        key = "restoreCheckSeconds" if name == Command.RESTORE_CHECK else "restoreJobs2Seconds"
         row[key] = round(_median(extra, "seconds"), 2)
     errors = [o.error for o in outcomes if o.error]
     if errors:

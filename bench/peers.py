@@ -8,6 +8,7 @@ import sys
 
 from bench.harness import Bench, Outcome, restore_into_empty
 from bench.measure import Run, run
+from core.contracts import BUCKET_OPTION, BackupKind, Command, job_argv
 from tools.offline import ROOT
 
 # The straightforward loop: read pg_dump's output, hash it, write 8 MiB chunks to a resumable upload, one thread.
@@ -41,7 +42,7 @@ SMART_OPEN_READ = ("import shutil, sys, smart_open\n"
 
 
 def _job(bench: Bench, *args: str, **env: str) -> Run:
-    return run([sys.executable, "-m", "backup_job", *args, "--bucket", bench.bucket.name], bench.watched,
+    return run([sys.executable, "-m", "backup_job", *args, BUCKET_OPTION, bench.bucket.name], bench.watched,
                env=bench.env(**env), cwd=ROOT)
 
 
@@ -49,7 +50,7 @@ def backup_job(bench: Bench) -> Outcome:
     """`backup_job backup`, then `backup_job restore` (the recovery path) into an empty database; also
     `restore-check` and `restore --jobs 2` for the record."""
     before = {blob.name for blob in bench.bucket.list_blobs(prefix="job/")}
-    backup = _job(bench, "backup", "--kind", "full", "--prefix", "job", DATABASE_URL=bench.url)
+    backup = _job(bench, *job_argv(Command.BACKUP, BackupKind.FULL), "--prefix", "job", DATABASE_URL=bench.url)
     (name,) = [blob.name for blob in bench.bucket.list_blobs(prefix="job/")
                if blob.name not in before and blob.name.endswith(".dump")]
     outcome = Outcome(backup=backup, stored_bytes=bench.size_of(name))
@@ -58,13 +59,13 @@ def backup_job(bench: Bench) -> Outcome:
         bench.bucket.blob(name).download_to_filename(str(bench.local_dump))
 
     def restore(*extra: str):
-        return lambda target: _job(bench, "restore", "--object", name, *extra,
+        return lambda target: _job(bench, Command.RESTORE, "--object", name, *extra,
                                    TARGET_DATABASE_URL=bench.postgres.url(target))
 
     outcome.restore = restore_into_empty(bench, "backup_job restore", restore())
     outcome.extra["restore --jobs 2"] = restore_into_empty(bench, "backup_job restore --jobs 2", restore("--jobs", "2"))
-    outcome.extra["restore-check"] = _job(bench, "restore-check", "--object", name,
-                                          SCRATCH_DATABASE_URL=bench.postgres.url())
+    outcome.extra[Command.RESTORE_CHECK] = _job(bench, Command.RESTORE_CHECK, "--object", name,
+                                                SCRATCH_DATABASE_URL=bench.postgres.url())
     return outcome
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from core.contracts import ResourceType
 from tools.drill import deletion, plans, transfer
 from tools.drill.__main__ import preflight
 from tools.drill.scenarios import ORDER, SCENARIOS
@@ -41,7 +42,6 @@ def _ready() -> str | None:
 pytestmark = [pytest.mark.drill, pytest.mark.skipif(_ready() is not None, reason=f"drill cannot run: {_ready()}")]
 
 DRILL_TIMEOUT_SECONDS = 300
-DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
 
 
 def drill(*args: str, timeout: float = DRILL_TIMEOUT_SECONDS) -> subprocess.CompletedProcess:
@@ -113,7 +113,7 @@ def test_regional_outage_loses_exactly_the_writes_after_the_replicas_replayed_wa
 def test_dns_answers_after_promotion_are_the_promoted_plans_records(small_drill, make_plan):
     promoted = make_plan("dr", "raptorflow-dr:promoted=true")
     answers = {(a["name"], a["type"]): a for a in small_drill["scenarios"]["regional-outage"]["evidence"]["dnsAfterPromotion"]}
-    records = promoted.of_type(DNS_RECORD)
+    records = promoted.of_type(ResourceType.DNS_RECORD)
     assert records, "the dr plan has DNS records"
     for record in records:
         inputs = record.inputs

@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from backup_job import storage as layout
+from core.contracts import LogField
 from tools.drill import build, plans, postgres, report, workload
 from tools.drill.jobs import Jobs
 from tools.drill.plans import PlanRun
@@ -201,7 +202,7 @@ class Drill:
         size_mb = self.database_mb if site == "us" else None
         log = self.jobs.backup(site, plan, cluster.url(self.database), why)
         if size_mb is not None:
-            self.throughput["dumpMbPerSecond"] = round(size_mb / max(float(log["durationSeconds"]), 0.001), 1)
+            self.throughput["dumpMbPerSecond"] = round(size_mb / max(float(log[LogField.DURATION_SECONDS]), 0.001), 1)
             self.throughput["dumpMb"] = round(int(log["bytes"]) / 1048576, 1)
             copied = self.transfer.wait_for([log["object"], layout.manifest_object_name(log["object"])],
                                             RECOVERY_TIMEOUT_SECONDS + self.throughput["dumpMb"])

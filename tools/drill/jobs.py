@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backup_job import storage as layout
+from core.contracts import Command, LogField
 from tools.drill import build, cloudflare, plans, storage
 from tools.drill.world import MISSED, DrillError, World, in_namespace, in_site, run
 
@@ -32,8 +33,8 @@ class Jobs:
         result = run(in_namespace(site, [sys.executable, "-m", "backup_job", *args]), env=environment,
                      timeout=JOB_TIMEOUT_SECONDS, check=False, cwd=build.project_root())
         lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-        log = json.loads(lines[-1]) if lines else {"exitCode": result.returncode, "message": "no log line"}
-        log["exitCode"] = result.returncode
+        log = json.loads(lines[-1]) if lines else {LogField.EXIT_CODE: result.returncode, LogField.MESSAGE: "no log line"}
+        log[LogField.EXIT_CODE] = result.returncode
         return log
 
     def environment(self, plan: dict[str, Any], job: str, secret: tuple[str, str, str]) -> tuple[list[str], dict[str, str]]:
@@ -50,8 +51,9 @@ class Jobs:
         self.progress(f"{site}: backup_job {' '.join(plans.job_environment(plan, 'db-backup-full')[0])} ({why})")
         args, env = self.environment(plan, "db-backup-full", ("DATABASE_URL_FILE", f"{site}-backup.url", database_url))
         log = self.run(site, args, env)
-        if log["exitCode"] != 0:
-            raise DrillError(MISSED, f"the {site} backup failed (exit {log['exitCode']}): {log.get('message', '')}")
+        if log[LogField.EXIT_CODE] != 0:
+            raise DrillError(MISSED, f"the {site} backup failed (exit {log[LogField.EXIT_CODE]}): "
+                                     f"{log.get(LogField.MESSAGE, '')}")
         log["bucket"], log["prefix"] = env["BACKUP_BUCKET"], env.get("BACKUP_PREFIX", "")
         manifest = in_site(site, lambda: layout.read_manifest(storage.client(site).bucket(log["bucket"]), log["object"]))
         log["startedAt"] = manifest["startedAt"]
@@ -62,8 +64,9 @@ class Jobs:
         args, env = self.environment(plan, "db-backup-dns-export", ("CLOUDFLARE_API_TOKEN_FILE", "cloudflare.token", token))
         env["CLOUDFLARE_API_BASE_URL"] = cloudflare.base_url()
         log = self.run("eu", args, env)
-        if log["exitCode"] != 0:
-            raise DrillError(MISSED, f"export-dns failed (exit {log['exitCode']}): {log.get('message', '')}")
+        if log[LogField.EXIT_CODE] != 0:
+            raise DrillError(MISSED, f"{Command.EXPORT_DNS} failed (exit {log[LogField.EXIT_CODE]}): "
+                                     f"{log.get(LogField.MESSAGE, '')}")
         log["bucket"], log["prefix"] = env["BACKUP_BUCKET"], env.get("BACKUP_PREFIX", "")
         self.progress(f"eu: backup_job export-dns stored {log['object']} ({log['records']} records)")
         return log
@@ -73,5 +76,5 @@ class Jobs:
         EU, where the dump is); `mode` a flag of `restore --table`, or None for the job's default."""
         _, env = self.environment(plan, "db-backup-restore-check",
                                   ("TARGET_DATABASE_URL_FILE", "restore-target.url", target_url))
-        args = ["restore", *[a for t in tables for a in ("--table", t)], *([mode] if mode else [])]
+        args = [Command.RESTORE.value, *[a for t in tables for a in ("--table", t)], *([mode] if mode else [])]
         return self.run("eu", args, env)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
+from core.contracts import ResourceType
 from core.recovery_model import RECOVERY, Assessment, assess
 from tools.drill.world import USAGE, DrillError, in_namespace
 from tools.failover import FlipDiff, diff_plans
@@ -25,11 +26,6 @@ if TYPE_CHECKING:
     from tools.offline import Plan
 
 PROMOTED = "raptorflow-dr:promoted=true"
-DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
-TRANSFER_JOB = "gcp:storage/transferJob:TransferJob"
-RUN_JOB = "gcp:cloudrunv2/job:Job"
-SCHEDULER_JOB = "gcp:cloudscheduler/job:Job"
-FAILOVER_RECORD = "raptorflow:failover:FailoverRecord"
 PLAN_TIMEOUT_SECONDS = 300
 
 
@@ -105,7 +101,7 @@ def resources(plan: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 def job_environment(plan: dict[str, Any], job: str) -> tuple[list[str], dict[str, str]]:
     """The args and plain environment of the plan's Cloud Run job `job` (e.g. `db-backup-full`)."""
-    for resource in resources(plan, RUN_JOB):
+    for resource in resources(plan, ResourceType.RUN_JOB):
         if resource["inputs"].get("name") == job:
             container = resource["inputs"]["template"]["template"]["containers"][0]
             env = {e["name"]: e["value"] for e in container.get("envs", []) if isinstance(e.get("value"), str)}
@@ -115,7 +111,7 @@ def job_environment(plan: dict[str, Any], job: str) -> tuple[list[str], dict[str
 
 def schedule_paused(plan: dict[str, Any], job: str) -> bool:
     """Whether the plan's Cloud Scheduler job that starts `job` is paused."""
-    for resource in resources(plan, SCHEDULER_JOB):
+    for resource in resources(plan, ResourceType.SCHEDULER_JOB):
         if resource["inputs"].get("name") == job:
             return bool(resource["inputs"].get("paused"))
     raise DrillError(USAGE, f"the {plan['stack']} plan has no schedule for {job}")
@@ -123,13 +119,13 @@ def schedule_paused(plan: dict[str, Any], job: str) -> bool:
 
 def dns_records(plan: dict[str, Any]) -> list[dict[str, Any]]:
     """The Cloudflare records the plan manages: name, type, content, ttl, proxied (engine inputs)."""
-    return [r["inputs"] for r in resources(plan, DNS_RECORD)]
+    return [r["inputs"] for r in resources(plan, ResourceType.DNS_RECORD)]
 
 
 def failover_targets(plan: dict[str, Any]) -> dict[str, str]:
     """Every failover target name -> which site serves it (`us` for primary targets, `eu` for standby)."""
     targets = {}
-    for record in resources(plan, FAILOVER_RECORD):
+    for record in resources(plan, ResourceType.FAILOVER_RECORD):
         targets[record["inputs"]["primary"]] = "us"
         targets[record["inputs"]["standby"]] = "eu"
     return targets
@@ -138,7 +134,7 @@ def failover_targets(plan: dict[str, Any]) -> dict[str, str]:
 def transfer_jobs(plan: dict[str, Any]) -> list[dict[str, Any]]:
     """Storage Transfer jobs: source and sink bucket, options, and whether event-driven."""
     jobs = []
-    for resource in resources(plan, TRANSFER_JOB):
+    for resource in resources(plan, ResourceType.TRANSFER_JOB):
         inputs = resource["inputs"]
         spec = inputs.get("replicationSpec") or inputs.get("transferSpec") or {}
         jobs.append({"name": resource["name"], "source": spec["gcsDataSource"]["bucketName"],

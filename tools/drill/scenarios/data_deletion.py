@@ -8,6 +8,7 @@ import math
 import time
 from typing import Any
 
+from core.contracts import LogField
 from tools.drill import deletion
 from tools.drill.harness import MERGE_MISSING, Drill, Scenario, dump_began
 from tools.drill.report import ScenarioResult, Yardstick
@@ -41,11 +42,12 @@ def run(drill: Drill) -> ScenarioResult:
                    f"the app writes; backup_job restore --table public.ledger {MERGE_MISSING}")
     log = drill.restore(drill.database, ["public.ledger"], MERGE_MISSING)
     merged = time.monotonic()
-    if log["exitCode"] != 0:
-        raise DrillError(MISSED, f"backup_job restore failed (exit {log['exitCode']}): {log.get('message', '')}")
+    if log[LogField.EXIT_CODE] != 0:
+        raise DrillError(MISSED, f"backup_job restore failed (exit {log[LogField.EXIT_CODE]}): "
+                                 f"{log.get(LogField.MESSAGE, '')}")
     merge = merged_table(log, "public.ledger")
     again = drill.restore(drill.database, ["public.ledger"], MERGE_MISSING)
-    again_restored = merged_table(again, "public.ledger")["restored"] if again["exitCode"] == 0 else None
+    again_restored = merged_table(again, "public.ledger")["restored"] if again[LogField.EXIT_CODE] == 0 else None
     with drill.us.connect(drill.database) as connection:
         after = deletion.ledger_rows(connection)
     with drill.ledger.lock:
@@ -70,12 +72,12 @@ def run(drill: Drill) -> ScenarioResult:
         f"(explained by the dump time), {len(unexplained)} unexplained; a second merge restored {again_restored}",
         {"predicate": deletion.PREDICATE, "deletedBeforeDumpBegan": before_dump,
          "deletedAfterDumpBegan": len(deleted) - before_dump,
-         "merge": {**{k: log.get(k) for k in ("object", "bytes", "mode", "durationSeconds")},
+         "merge": {**{k: log.get(k) for k in ("object", "bytes", "mode", LogField.DURATION_SECONDS)},
                    **{k: merge.get(k) for k in ("restored", "skipped", "inDump")}, **account.to_json()},
          "rtoMeasuredAs": "the DELETE's commit to the end of the merge job (the app served throughout)",
          "writesDuringRecovery": {"acknowledged": written, "failed": len(failed), "reasons": sorted(set(failed))},
-         "secondMerge": {"exitCode": again["exitCode"], "restored": again_restored,
-                         "message": again.get("message", "")},
+         "secondMerge": {LogField.EXIT_CODE: again[LogField.EXIT_CODE], "restored": again_restored,
+                         LogField.MESSAGE: again.get(LogField.MESSAGE, "")},
          "lostExplained": explained, "lostUnexplained": unexplained,
          "lostAckedAt": {str(seq): acks[seq].acked_wall.isoformat() for seq in explained + unexplained},
          "dumpStartedAt": drill.backup["startedAt"], "ledger": check.to_json()})

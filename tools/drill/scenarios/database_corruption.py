@@ -10,6 +10,7 @@ from pathlib import Path
 
 from psycopg import sql
 
+from core.contracts import LogField
 from tools.drill.harness import DATABASE, Drill, Scenario
 from tools.drill.report import ScenarioResult, Yardstick
 from tools.drill.world import MISSED, DrillError
@@ -36,8 +37,9 @@ def run(drill: Drill) -> ScenarioResult:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(fresh)))
     started = time.monotonic()
     log = drill.restore(fresh, [])
-    if log["exitCode"] != 0:
-        raise DrillError(MISSED, f"backup_job restore failed (exit {log['exitCode']}): {log.get('message', '')}")
+    if log[LogField.EXIT_CODE] != 0:
+        raise DrillError(MISSED, f"backup_job restore failed (exit {log[LogField.EXIT_CODE]}): "
+                                 f"{log.get(LogField.MESSAGE, '')}")
     restore_seconds = time.monotonic() - started
     damaged = drill.database
     drill.repoint_apps(fresh)
@@ -55,7 +57,7 @@ def run(drill: Drill) -> ScenarioResult:
         f"{log['object']} restored into {fresh} in {restore_seconds:.1f} s ({restored_mb:.0f} MB, "
         f"{drill.throughput['restoreMbPerSecond']} MB/s) and the apps repointed; {len(explained)} rows acknowledged "
         f"after the dump began are lost (explained by the dump time), {len(unexplained)} unexplained",
-        {"restore": {k: log.get(k) for k in ("object", "bytes", "rows", "durationSeconds")},
+        {"restore": {k: log.get(k) for k in ("object", "bytes", "rows", LogField.DURATION_SECONDS)},
          "restoreSeconds": restore_seconds, "freshDatabase": fresh, "corruptedFiles": len(files),
          "lostExplained": explained, "lostUnexplained": unexplained, "ledger": check.to_json()})
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 import time
 
+from core.contracts import ExitCode, LogField
 from tools.drill.harness import REPLACE, Drill, Scenario, utc
 from tools.drill.report import ScenarioResult, Yardstick
 from tools.drill.world import MISSED, DrillError
@@ -31,23 +32,24 @@ def run(drill: Drill) -> ScenarioResult:
         log = drill.restore(drill.database, ["public.ledger"], REPLACE)
     finally:
         drill.signal_app("us", signal.SIGUSR2)
-    if log["exitCode"] != 0:
-        raise DrillError(MISSED, f"backup_job restore failed (exit {log['exitCode']}): {log.get('message', '')}")
+    if log[LogField.EXIT_CODE] != 0:
+        raise DrillError(MISSED, f"backup_job restore failed (exit {log[LogField.EXIT_CODE]}): "
+                                 f"{log.get(LogField.MESSAGE, '')}")
     restore_seconds = time.monotonic() - started
     rto = drill.wait_write(incident, lambda ack: ack.committed_at > dropped_at)
     explained, unexplained, rpo = drill.explain_dump_losses(drill.us, drill.database, incident, drill.backup, NAME)
     refused = drill.restore(drill.database, ["public.ledger"])
     check = drill.verify(drill.us)
-    ok = check.ok and not unexplained and refused["exitCode"] == 2
+    ok = check.ok and not unexplained and refused[LogField.EXIT_CODE] == ExitCode.USAGE
     return ScenarioResult(
         NAME, rto, len(explained) + len(unexplained), rpo, ok,
         f"ledger recreated from {log['object']} in {restore_seconds:.1f} s; {len(explained)} rows acknowledged "
         f"after the dump began are lost (explained by the dump time), {len(unexplained)} unexplained; a second "
-        f"restore without {REPLACE} was refused (exit {refused['exitCode']})",
-        {"restore": {k: log.get(k) for k in ("object", "bytes", "rows", "mode", "durationSeconds")},
+        f"restore without {REPLACE} was refused (exit {refused[LogField.EXIT_CODE]})",
+        {"restore": {k: log.get(k) for k in ("object", "bytes", "rows", "mode", LogField.DURATION_SECONDS)},
          "lostExplained": explained, "lostUnexplained": unexplained,
          "dumpStartedAt": drill.backup["startedAt"], "refusedWithoutReplace": {
-             "exitCode": refused["exitCode"], "message": refused.get("message", "")},
+             LogField.EXIT_CODE: refused[LogField.EXIT_CODE], LogField.MESSAGE: refused.get(LogField.MESSAGE, "")},
          "ledger": check.to_json()})
 
 
