@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backup_job import storage as layout
-from core.contracts import Command, LogField
+from core.contracts import Command, JobEnv, LogField
 from tools.drill import build, cloudflare, plans, storage
 from tools.drill.world import MISSED, DrillError, World, in_namespace, in_site, run
 
@@ -49,25 +49,25 @@ class Jobs:
     def backup(self, site: str, plan: dict[str, Any], database_url: str, why: str) -> dict[str, Any]:
         """The plan's scheduled full backup job, run now; its log line with the bucket, prefix and start time."""
         self.progress(f"{site}: backup_job {' '.join(plans.job_environment(plan, 'db-backup-full')[0])} ({why})")
-        args, env = self.environment(plan, "db-backup-full", ("DATABASE_URL_FILE", f"{site}-backup.url", database_url))
+        args, env = self.environment(plan, "db-backup-full", (JobEnv.DATABASE_URL.file, f"{site}-backup.url", database_url))
         log = self.run(site, args, env)
         if log[LogField.EXIT_CODE] != 0:
             raise DrillError(MISSED, f"the {site} backup failed (exit {log[LogField.EXIT_CODE]}): "
                                      f"{log.get(LogField.MESSAGE, '')}")
-        log["bucket"], log["prefix"] = env["BACKUP_BUCKET"], env.get("BACKUP_PREFIX", "")
+        log["bucket"], log["prefix"] = env[JobEnv.BUCKET], env.get(JobEnv.PREFIX, "")
         manifest = in_site(site, lambda: layout.read_manifest(storage.client(site).bucket(log["bucket"]), log["object"]))
         log["startedAt"] = manifest["startedAt"]
         return log
 
     def export_dns(self, plan: dict[str, Any], token: str) -> dict[str, Any]:
         """The plan's export-dns job against the Cloudflare API stand-in; its log line with the bucket and prefix."""
-        args, env = self.environment(plan, "db-backup-dns-export", ("CLOUDFLARE_API_TOKEN_FILE", "cloudflare.token", token))
+        args, env = self.environment(plan, "db-backup-dns-export", (JobEnv.CLOUDFLARE_API_TOKEN.file, "cloudflare.token", token))
         env["CLOUDFLARE_API_BASE_URL"] = cloudflare.base_url()
         log = self.run("eu", args, env)
         if log[LogField.EXIT_CODE] != 0:
             raise DrillError(MISSED, f"{Command.EXPORT_DNS} failed (exit {log[LogField.EXIT_CODE]}): "
                                      f"{log.get(LogField.MESSAGE, '')}")
-        log["bucket"], log["prefix"] = env["BACKUP_BUCKET"], env.get("BACKUP_PREFIX", "")
+        log["bucket"], log["prefix"] = env[JobEnv.BUCKET], env.get(JobEnv.PREFIX, "")
         self.progress(f"eu: backup_job export-dns stored {log['object']} ({log['records']} records)")
         return log
 
@@ -75,6 +75,6 @@ class Jobs:
         """The plan's restore settings: `backup_job restore` from the EU replica bucket into `target_url` (run in the
         EU, where the dump is); `mode` a flag of `restore --table`, or None for the job's default."""
         _, env = self.environment(plan, "db-backup-restore-check",
-                                  ("TARGET_DATABASE_URL_FILE", "restore-target.url", target_url))
+                                  (JobEnv.TARGET_DATABASE_URL.file, "restore-target.url", target_url))
         args = [Command.RESTORE.value, *[a for t in tables for a in ("--table", t)], *([mode] if mode else [])]
         return self.run("eu", args, env)
