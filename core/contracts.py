@@ -371,6 +371,8 @@ class ResourceType(enum.StrEnum):
     SCHEDULER_JOB = "gcp:cloudscheduler/job:Job"
     CRYPTO_KEY = "gcp:kms/cryptoKey:CryptoKey"
     KEY_RING = "gcp:kms/keyRing:KeyRing"
+    CRYPTO_KEY_IAM_MEMBER = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"
+    CRYPTO_KEY_IAM_BINDING = "gcp:kms/cryptoKeyIAMBinding:CryptoKeyIAMBinding"
     CRYPTO_KEY_IAM_POLICY = "gcp:kms/cryptoKeyIAMPolicy:CryptoKeyIAMPolicy"
     ALERT_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
     NOTIFICATION_CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"

@@ -21,12 +21,13 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from core.contracts import ResourceType
 from tools.offline import Plan, unwrap
 from tools.vercel_deploy import VercelApi, VercelError, api_url, checked_url
 from tools.vercel_deploy import token as vercel_token
 
-DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
-VERCEL_ENV = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
+DNS_RECORD = ResourceType.DNS_RECORD
+VERCEL_ENV = ResourceType.VERCEL_VARIABLE
 CLOUDFLARE_API = "https://api.cloudflare.com/client/v4"
 CLOUDFLARE_URL_VARIABLE, CLOUDFLARE_TOKEN_VARIABLE = "CLOUDFLARE_API_URL", "CLOUDFLARE_API_TOKEN"
 

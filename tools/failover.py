@@ -56,25 +56,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from core.contracts import ResourceType
 from tools.failover_health import HealthResult, wait_healthy
 from tools.failover_switch import PROMOTED_KEY, health_urls, short_name, switch
 from tools.offline import ROOT, SECRET_PLACEHOLDER, Plan, StackFileError, is_secret, plan_stack, unwrap
 
 __all__ = ["Change", "FlipDiff", "HealthResult", "diff_plans", "health_urls", "main", "render_diff", "wait_healthy"]
 
-VERCEL_VARIABLE = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
+VERCEL_VARIABLE = ResourceType.VERCEL_VARIABLE
 
 # Inputs that a promotion may change, per type: each is updated in place by its provider.
-IN_PLACE = {
-    "cloudflare:index/dnsRecord:DnsRecord": {"content"},
-    "cloudflare:index/loadBalancer:LoadBalancer": {"defaultPools", "fallbackPool"},
+IN_PLACE: dict[str, set[str]] = {
+    ResourceType.DNS_RECORD: {"content"},
+    ResourceType.LOAD_BALANCER: {"defaultPools", "fallbackPool"},
     VERCEL_VARIABLE: {"value"},
-    "gcp:cloudscheduler/job:Job": {"paused"},
+    ResourceType.SCHEDULER_JOB: {"paused"},
     # Components carry which site is active, for reviewers and policies.
-    "raptorflow:failover:FailoverRecord": {"activeSite"},
-    "raptorflow:failover:FailoverLoadBalancer": {"activeSite"},
+    ResourceType.FAILOVER_RECORD: {"activeSite"},
+    ResourceType.FAILOVER_LOAD_BALANCER: {"activeSite"},
     # Monitoring follows the active site: its uptime alerts page P0, the other site's P2.
-    "gcp:monitoring/alertPolicy:AlertPolicy": {"displayName", "severity", "enabled", "userLabels", "documentation"},
+    ResourceType.ALERT_POLICY: {"displayName", "severity", "enabled", "userLabels", "documentation"},
 }
 
 

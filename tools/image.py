@@ -33,6 +33,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from core.contracts import ResourceType
 from tools.offline import ROOT, Plan
 from tools.operator import (
     DEPLOY_KEY,
@@ -47,8 +48,8 @@ from tools.operator import (
 )
 
 EXIT_OK, EXIT_SETUP, EXIT_PULUMI_FAILED, EXIT_DOCKER_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
-REPOSITORY_TYPE = "gcp:artifactregistry/repository:Repository"
-RUN_JOB_TYPE = "gcp:cloudrunv2/job:Job"
+REPOSITORY_TYPE = ResourceType.REPOSITORY
+RUN_JOB_TYPE = ResourceType.RUN_JOB
 
 
 def registry_targets(plan: Plan) -> list[str]:

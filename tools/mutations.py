@@ -36,29 +36,27 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from core.contracts import ResourceType
 from tools.offline import SIG_KEY, Plan, Resource
 
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 CRON = re.compile(r"^\S+ \S+ \S+ \S+ \S+$")
 NUMERIC = re.compile(r"^(-?\d+(?:\.\d+)?)(s?)$")
 # Values the API documents that the SDK's docstring does not list (Storage Transfer API, TransferJob.status).
-EXTRA_VALUES = {("gcp:storage/transferJob:TransferJob", "status"): ("ENABLED", "DISABLED", "DELETED")}
-BUCKET_IAM = ("gcp:storage/bucketIAMMember:BucketIAMMember", "gcp:storage/bucketIAMBinding:BucketIAMBinding",
-              "gcp:storage/bucketIAMPolicy:BucketIAMPolicy")
-KEY_IAM = ("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", "gcp:kms/cryptoKeyIAMBinding:CryptoKeyIAMBinding",
-           "gcp:kms/cryptoKeyIAMPolicy:CryptoKeyIAMPolicy")
+EXTRA_VALUES: dict[tuple[str, str], tuple[str, ...]] = {(ResourceType.TRANSFER_JOB, "status"): ("ENABLED", "DISABLED", "DELETED")}
+BUCKET_IAM: tuple[str, ...] = (ResourceType.BUCKET_IAM_MEMBER, ResourceType.BUCKET_IAM_BINDING, ResourceType.BUCKET_IAM_POLICY)
+KEY_IAM: tuple[str, ...] = (ResourceType.CRYPTO_KEY_IAM_MEMBER, ResourceType.CRYPTO_KEY_IAM_BINDING, ResourceType.CRYPTO_KEY_IAM_POLICY)
 BUCKET_ACLS: dict[str, dict[str, Any]] = {
-    "gcp:storage/bucketAccessControl:BucketAccessControl": {"entity": "allUsers", "role": "READER"},
-    "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl": {"entity": "allUsers", "role": "READER"},
-    "gcp:storage/bucketACL:BucketACL": {"roleEntities": ["READER:allUsers"]},
-    "gcp:storage/defaultObjectACL:DefaultObjectACL": {"roleEntities": ["READER:allUsers"]},
-    "gcp:storage/objectAccessControl:ObjectAccessControl": {"object": "backup.dump", "entity": "allUsers",
-                                                            "role": "READER"},
+    ResourceType.BUCKET_ACCESS_CONTROL: {"entity": "allUsers", "role": "READER"},
+    ResourceType.DEFAULT_OBJECT_ACCESS_CONTROL: {"entity": "allUsers", "role": "READER"},
+    ResourceType.BUCKET_ACL: {"roleEntities": ["READER:allUsers"]},
+    ResourceType.DEFAULT_OBJECT_ACL: {"roleEntities": ["READER:allUsers"]},
+    ResourceType.OBJECT_ACCESS_CONTROL: {"object": "backup.dump", "entity": "allUsers", "role": "READER"},
 }
 BROAD_ROLES = ("roles/owner", "roles/editor")
 ADMIN_ROLE = {"storage": "roles/storage.admin", "kms": "roles/cloudkms.admin", "secretmanager": "roles/secretmanager.admin",
               "cloudrunv2": "roles/run.admin", "projects": "roles/storage.admin"}
-PROJECT_IAM = "gcp:projects/iAMMember:IAMMember"
+PROJECT_IAM = ResourceType.PROJECT_IAM_MEMBER
 
 
 @dataclass(frozen=True)
@@ -242,7 +240,7 @@ def _grant(type_token: str, target_key: str, target: str, role: str, member: str
 
 
 def _added_mutants(stack: str, plan: Plan) -> Iterator[Mutant]:
-    buckets = [r.inputs["name"] for r in plan.resources if r.type == "gcp:storage/bucket:Bucket" and r.inputs.get("name")]
+    buckets = [r.inputs["name"] for r in plan.resources if r.type == ResourceType.BUCKET and r.inputs.get("name")]
     keys = sorted({r.inputs["cryptoKeyId"] for r in plan.resources if r.inputs.get("cryptoKeyId")})
     for bucket in buckets:
         for form in (bucket, f"b/{bucket}"):

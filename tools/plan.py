@@ -23,35 +23,36 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from core.contracts import Label, ResourceType
 from core.paths import lookup
 from tools.offline import SECRET_PLACEHOLDER, Plan, Resource, StackFileError, is_secret, plan_stack
 
 # The inputs worth a reviewer's eye, per resource type; other types show their top-level scalars.
-KEY_PROPERTIES = {
-    "gcp:storage/bucket:Bucket": (
+KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
+    ResourceType.BUCKET: (
         "name", "location", "retentionPolicy.retentionPeriod", "retentionPolicy.isLocked",
         "versioning.enabled", "softDeletePolicy.retentionDurationSeconds", "publicAccessPrevention",
         "uniformBucketLevelAccess", "encryption.defaultKmsKeyName", "logging.logBucket", "forceDestroy",
     ),
-    "gcp:kms/cryptoKey:CryptoKey": ("name", "rotationPeriod", "purpose"),
-    "gcp:storage/transferJob:TransferJob": (
+    ResourceType.CRYPTO_KEY: ("name", "rotationPeriod", "purpose"),
+    ResourceType.TRANSFER_JOB: (
         "transferSpec.gcsDataSource.bucketName", "transferSpec.gcsDataSink.bucketName",
         "schedule.startTimeOfDay.hours", "schedule.startTimeOfDay.minutes", "schedule.repeatInterval",
         "transferSpec.transferOptions.deleteObjectsUniqueInSink",
         "transferSpec.transferOptions.deleteObjectsFromSourceAfterTransfer",
         "transferSpec.transferOptions.overwriteWhen", "status",
     ),
-    "gcp:cloudrunv2/job:Job": (
+    ResourceType.RUN_JOB: (
         "name", "location", "template.template.containers.0.image", "template.template.containers.0.args",
         "template.template.serviceAccount",
         "template.template.timeout", "template.template.maxRetries", "deletionProtection",
     ),
-    "gcp:cloudscheduler/job:Job": (
+    ResourceType.SCHEDULER_JOB: (
         "name", "schedule", "timeZone", "paused", "httpTarget.uri", "httpTarget.oauthToken.serviceAccountEmail",
         "retryConfig.retryCount", "attemptDeadline",
     ),
-    "gcp:monitoring/alertPolicy:AlertPolicy": (
-        "displayName", "severity", "enabled", "userLabels.severity", "notificationChannels",
+    ResourceType.ALERT_POLICY: (
+        "displayName", "severity", "enabled", f"userLabels.{Label.SEVERITY}", "notificationChannels",
         "conditions.0.conditionThreshold.filter", "conditions.0.conditionPrometheusQueryLanguage.query",
         "conditions.0.conditionMatchedLog.filter",
     ),
