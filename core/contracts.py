@@ -17,6 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+# The type tokens are a table of their own (core/resource_types.py), part of the contract all the same.
+from core.resource_types import ResourceType as ResourceType
+
 # ------------------------------------------------------------------ the backup job's command line
 
 
@@ -348,59 +351,6 @@ ACCESS_LOG_ROLE: Final = "access-logs"
 def bucket_role(label: object) -> BucketRole | None:
     """The backup bucket role a `backup-role` label value names, or None."""
     return next((role for role in BUCKET_ROLES if role.label == label), None)
-
-
-# ------------------------------------------------------------------ resource type tokens
-
-
-class ResourceType(enum.StrEnum):
-    """Type tokens that more than one module looks for in a plan (`pkg:module:Name`)."""
-
-    BUCKET = "gcp:storage/bucket:Bucket"
-    TRANSFER_JOB = "gcp:storage/transferJob:TransferJob"
-    BUCKET_IAM_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
-    BUCKET_IAM_BINDING = "gcp:storage/bucketIAMBinding:BucketIAMBinding"
-    BUCKET_IAM_POLICY = "gcp:storage/bucketIAMPolicy:BucketIAMPolicy"
-    BUCKET_ACCESS_CONTROL = "gcp:storage/bucketAccessControl:BucketAccessControl"
-    BUCKET_ACL = "gcp:storage/bucketACL:BucketACL"
-    DEFAULT_OBJECT_ACCESS_CONTROL = "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl"
-    DEFAULT_OBJECT_ACL = "gcp:storage/defaultObjectACL:DefaultObjectACL"
-    OBJECT_ACCESS_CONTROL = "gcp:storage/objectAccessControl:ObjectAccessControl"
-    OBJECT_ACL = "gcp:storage/objectACL:ObjectACL"
-    RUN_JOB = "gcp:cloudrunv2/job:Job"
-    SCHEDULER_JOB = "gcp:cloudscheduler/job:Job"
-    CRYPTO_KEY = "gcp:kms/cryptoKey:CryptoKey"
-    KEY_RING = "gcp:kms/keyRing:KeyRing"
-    CRYPTO_KEY_IAM_MEMBER = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"
-    CRYPTO_KEY_IAM_BINDING = "gcp:kms/cryptoKeyIAMBinding:CryptoKeyIAMBinding"
-    CRYPTO_KEY_IAM_POLICY = "gcp:kms/cryptoKeyIAMPolicy:CryptoKeyIAMPolicy"
-    ALERT_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
-    NOTIFICATION_CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
-    UPTIME_CHECK = "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig"
-    LOG_METRIC = "gcp:logging/metric:Metric"
-    PROJECT_IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
-    PROJECT_IAM_BINDING = "gcp:projects/iAMBinding:IAMBinding"
-    PROJECT_IAM_POLICY = "gcp:projects/iAMPolicy:IAMPolicy"
-    CUSTOM_ROLE = "gcp:projects/iAMCustomRole:IAMCustomRole"
-    PROJECT_SERVICE = "gcp:projects/service:Service"
-    SERVICE_IDENTITY = "gcp:projects/serviceIdentity:ServiceIdentity"
-    SECRET = "gcp:secretmanager/secret:Secret"
-    SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
-    SECRET_IAM_MEMBER = "gcp:secretmanager/secretIamMember:SecretIamMember"
-    SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
-    REPOSITORY = "gcp:artifactregistry/repository:Repository"
-    DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
-    LOAD_BALANCER = "cloudflare:index/loadBalancer:LoadBalancer"
-    LOAD_BALANCER_POOL = "cloudflare:index/loadBalancerPool:LoadBalancerPool"
-    LOAD_BALANCER_MONITOR = "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor"
-    VERCEL_VARIABLE = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
-    STACK = "pulumi:pulumi:Stack"
-    RECOVERY_OBJECTIVES = "raptorflow:recovery:RecoveryObjectives"
-    BACKUP_BUCKET = "raptorflow:storage:BackupBucket"
-    BUCKET_REPLICA = "raptorflow:storage:BucketReplica"
-    FAILOVER_RECORD = "raptorflow:failover:FailoverRecord"
-    FAILOVER_LOAD_BALANCER = "raptorflow:failover:FailoverLoadBalancer"
-    REGION_ENVIRONMENT = "raptorflow:failover:RegionEnvironment"
 
 
 # ------------------------------------------------------------------ how a schedule starts a job

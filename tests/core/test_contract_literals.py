@@ -1,4 +1,5 @@
-"""No module writes a contract value itself: core/contracts.py names it once and everyone imports the name.
+"""No module writes a contract value itself: core/contracts.py (with its table of type tokens,
+core/resource_types.py) names it once and everyone imports the name.
 
 Every .py file of the program, the job, the core, the policy pack, the tools and the benchmarks is parsed with
 `ast`; a string constant (or a literal part of an f-string) that equals a contract value, or contains a
@@ -19,7 +20,7 @@ from core import contracts
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("backup_job", "components", "core", "policies", "tools", "bench")
-CONTRACTS = ROOT / "core" / "contracts.py"
+CONTRACTS = (ROOT / "core" / "contracts.py", ROOT / "core" / "resource_types.py")
 
 # Label keys that are also the names of ordinary properties (a log line's or an alert policy's `severity`).
 PLAIN_LABELS = frozenset({contracts.Label.ENVIRONMENT, contracts.Label.SEVERITY})
@@ -91,7 +92,7 @@ def _scanned() -> list[Path]:
     files = [ROOT / "__main__.py"]
     for folder in SCANNED:
         files += sorted((ROOT / folder).rglob("*.py"))
-    return [path for path in files if path != CONTRACTS and ".venv" not in path.parts]
+    return [path for path in files if path not in CONTRACTS and ".venv" not in path.parts]
 
 
 def _param(path: Path) -> object:
@@ -130,4 +131,4 @@ def test_the_scan_covers_the_layers():
     for expected in ("__main__.py", "backup_job/errors.py", "components/scheduled_backup.py", "core/alerts.py",
                      "policies/raptorflow_policies/_plan.py", "tools/plan.py"):
         assert expected in names, f"{expected} is not scanned"
-    assert "core/contracts.py" not in names, "the contracts module itself is where the values live"
+    assert not {"core/contracts.py", "core/resource_types.py"} & names, "the contracts are where the values live"
