@@ -62,13 +62,17 @@ def _documentation(tree: ast.AST) -> set[int]:
 
 
 def _word_positions(tree: ast.AST) -> set[int]:
-    """ids of the string constants used as a subscript or a dict key."""
+    """ids of the string constants used as a subscript, a dict key, or a word of another program's command line
+    (a list or tuple that starts with a program name other than a contract value: `["ip", "netns", "list"]`)."""
     found: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
             found.add(id(node.slice))
         elif isinstance(node, ast.Dict):
             found.update(id(key) for key in node.keys if isinstance(key, ast.Constant))
+        elif (isinstance(node, (ast.List, ast.Tuple)) and node.elts and isinstance(node.elts[0], ast.Constant)
+              and isinstance(node.elts[0].value, str) and node.elts[0].value not in WHOLE):
+            found.update(id(element) for element in node.elts[1:] if isinstance(element, ast.Constant))
     return found
 
 
@@ -118,12 +122,14 @@ def test_a_planted_literal_is_caught_and_documentation_is_not(tmp_path):
         'QUERY = f\'resource.labels.job_name="{ROLE}"\'\n'
         'KIND = "full"\n'
         'COLUMN = row["schema"]\n'
+        'NAMESPACES = ["ip", "netns", "list"]\n'
+        'ARGV = ["list", "--bucket", "b"]\n'
         'EVENT = f"{ROLE} raptorflow.backup"\n'
         'LIMIT = 3\n'
         '"""An attribute docstring naming gcp:storage/bucket:Bucket."""\n'
     )
     assert contract_literals(module.read_text()) == [
-        (2, "backup-role"), (3, "job_name="), (4, "full"), (6, "raptorflow.backup")]
+        (2, "backup-role"), (3, "job_name="), (4, "full"), (7, "--bucket"), (7, "list"), (8, "raptorflow.backup")]
 
 
 def test_the_scan_covers_the_layers():
