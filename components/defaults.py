@@ -9,7 +9,7 @@ delete, key rotation, DNS TTLs) are defined in core/limits.py and used here.
 from typing import Final
 
 from core import limits
-from core.contracts import BUCKET_ROLES
+from core.contracts import BUCKET_ROLES, BackupKind
 
 PROJECT_NAME = "raptorflow-dr"
 
@@ -48,8 +48,8 @@ TRANSFER_SCHEDULE_START_DATE = {"year": 2026, "month": 1, "day": 1}
 # Scheduled database backups (Cloud Run Job + Cloud Scheduler). The plan's times are UTC.
 SCHEDULE_TIME_ZONE = "UTC"
 BACKUP_SCHEDULES = {
-    "full": "0 2 * * *",  # full logical backup daily 02:00 UTC
-    "schema": "30 2 * * *",  # schema-only backup daily 02:30 UTC
+    BackupKind.FULL: "0 2 * * *",  # full logical backup daily 02:00 UTC
+    BackupKind.SCHEMA: "30 2 * * *",  # schema-only backup daily 02:30 UTC
 }
 RESTORE_CHECK_CRON = "0 4 1 * *"  # monthly restore test: the 1st, 04:00 UTC
 BACKUP_OBJECT_PREFIX = "supabase"
@@ -100,7 +100,7 @@ PITR_WINDOW_DAYS = limits.PITR_WINDOW_DAYS
 PITR_RPO_MINUTES = limits.PITR_RPO_MINUTES
 DATABASE_REPLICA_LAG_MINUTES = limits.DATABASE_REPLICA_LAG_MINUTES
 DATABASE_REPLICA_PROMOTE_MINUTES = limits.DATABASE_REPLICA_PROMOTE_MINUTES
-DATABASE_SIZE_GB = 10
+DATABASE_SIZE_GB = limits.DATABASE_SIZE_GB
 RESTORE_MB_PER_SECOND = limits.RESTORE_MB_PER_SECOND
 DECISION_MINUTES = limits.DECISION_MINUTES
 APPLY_MINUTES = limits.APPLY_MINUTES

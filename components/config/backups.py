@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import Field, StrictInt, model_validator
 
+from core.contracts import BackupKind
+
 from .. import defaults
 from .base import Cron, Model, ObjectPrefix, Principals
 
@@ -13,7 +15,7 @@ from .base import Cron, Model, ObjectPrefix, Principals
 class BackupSchedule(Model):
     """One scheduled backup: what to dump and when (cron, UTC)."""
 
-    kind: Literal["full", "schema"] = Field(description="`full` (data and schema) or `schema` (schema only).")
+    kind: BackupKind = Field(description="`full` (data and schema) or `schema` (schema only).")
     cron: Cron = Field(description="When it runs: a cron schedule in UTC, e.g. '0 2 * * *'.")
 
 
@@ -21,12 +23,14 @@ class BackupSchedules(Model):
     """When each kind of backup runs (cron, UTC), one Cloud Run Job each. A mapping by kind: a stack file or
     `--set databaseBackup.schedules.full=...` changes one kind and keeps the other's default."""
 
-    full: Cron = Field(defaults.BACKUP_SCHEDULES["full"], description="The full dump (data and schema).")
-    schema_: Cron = Field(defaults.BACKUP_SCHEDULES["schema"], alias="schema", description="The schema-only dump.")
+    full: Cron = Field(defaults.BACKUP_SCHEDULES[BackupKind.FULL], description="The full dump (data and schema).")
+    schema_: Cron = Field(defaults.BACKUP_SCHEDULES[BackupKind.SCHEMA], alias=BackupKind.SCHEMA.value,
+                          description="The schema-only dump.")
 
     def entries(self) -> tuple[BackupSchedule, ...]:
         """Each scheduled backup, full first (the order the jobs are created in)."""
-        return (BackupSchedule(kind="full", cron=self.full), BackupSchedule(kind="schema", cron=self.schema_))
+        return (BackupSchedule(kind=BackupKind.FULL, cron=self.full),
+                BackupSchedule(kind=BackupKind.SCHEMA, cron=self.schema_))
 
 
 class RestoreCheckSettings(Model):

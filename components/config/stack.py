@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, StrictBool, StrictInt, field_validator, model_validator
 
+from core.contracts import Label
 from core.images import in_repository, repository_url
 from core.regions import GCP_REGIONS
 
@@ -138,9 +139,9 @@ class StackConfig(Model):
                 raise ValueError(f"label '{key}' value is {len(label)} characters; Google Cloud allows at most 63")
             if not _LABEL_VALUE.match(label):
                 raise ValueError(f"label '{key}' value '{label}' must be lowercase letters, digits, '_' or '-'")
-        if "environment" not in value:
+        if Label.ENVIRONMENT not in value:
             raise ValueError("an `environment` label is required (e.g. environment: prod)")
-        return {"managed-by": defaults.MANAGED_BY_LABEL, **value}
+        return {Label.MANAGED_BY.value: defaults.MANAGED_BY_LABEL, **value}
 
     @field_validator("bucket_name_prefix")
     @classmethod

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictInt, model_validator
 
-from core.contracts import BucketRole
+from core.contracts import DATABASE_DUMPS, USER_FILES, BucketRole
 
 from .. import defaults
 from .base import Model, matching
@@ -66,7 +66,7 @@ class DatabaseDumpBucketSettings(BackupBucketSettings):
     """The bucket of database dumps (the plan keeps them 30 days)."""
 
     retention_days: StrictInt = Field(
-        defaults.RETENTION_DAYS["databaseDumps"], ge=1, le=defaults.RETENTION_DAYS_MAX, description="Days dumps are kept."
+        defaults.RETENTION_DAYS[DATABASE_DUMPS.config_key], ge=1, le=defaults.RETENTION_DAYS_MAX, description="Days dumps are kept."
     )
 
 
@@ -106,7 +106,7 @@ class UserFilesReplicaSettings(BackupBucketSettings):
     """The standby site's copy of the user-files bucket (the plan keeps it 90 days)."""
 
     retention_days: StrictInt = Field(
-        defaults.RETENTION_DAYS["userFiles"], ge=1, le=defaults.RETENTION_DAYS_MAX, description="Days copies are kept."
+        defaults.RETENTION_DAYS[USER_FILES.config_key], ge=1, le=defaults.RETENTION_DAYS_MAX, description="Days copies are kept."
     )
     transfer: TransferSettings = Field(default_factory=TransferSettings, description="How the copy is kept.")
 
