@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from components import defaults
+from core.contracts import BackupKind
 from tools.offline import is_secret
 
 RUN_JOB = "gcp:cloudrunv2/job:Job"
@@ -17,15 +19,16 @@ def _schedules(plan) -> dict[str, dict]:
     return {r.inputs["name"]: r.inputs for r in plan.of_type(SCHEDULE)}
 
 
-def test_full_daily_at_0200_and_schema_at_0230_utc(prod_plan):
+def test_the_plans_schedules_run_in_utc_with_retries_and_a_deadline(prod_plan):
     schedules = _schedules(prod_plan)
-    assert schedules["db-backup-full"]["schedule"] == "0 2 * * *"
-    assert schedules["db-backup-schema"]["schedule"] == "30 2 * * *"
-    assert schedules["db-backup-restore-check"]["schedule"] == "0 4 1 * *", "restore tests run monthly"
+    assert schedules["db-backup-full"]["schedule"] == defaults.BACKUP_SCHEDULES[BackupKind.FULL]
+    assert schedules["db-backup-schema"]["schedule"] == defaults.BACKUP_SCHEDULES[BackupKind.SCHEMA]
+    assert schedules["db-backup-restore-check"]["schedule"] == defaults.RESTORE_CHECK_CRON, "restore tests run monthly"
     for name, schedule in schedules.items():
         assert schedule["timeZone"] == "UTC", f"{name} must run in UTC"
         assert schedule["retryConfig"]["retryCount"] >= 1, f"{name} needs a retry policy"
-        assert schedule["attemptDeadline"] == "180s", f"{name} needs an attempt deadline"
+        assert schedule["attemptDeadline"] == f"{defaults.SCHEDULER_ATTEMPT_DEADLINE_SECONDS}s", \
+            f"{name} needs an attempt deadline"
 
 
 def test_scheduler_starts_its_job_through_the_run_admin_api_with_an_oauth_token(prod_plan):
@@ -94,7 +97,9 @@ def test_jobs_run_the_image_with_the_url_mounted_from_secret_manager(prod_plan):
         assert volume["secret"]["items"] == [{"path": "value", "version": "latest"}]
         assert not any("postgresql://" in str(e.get("value")) for e in container["envs"])
         assert job.inputs["deletionProtection"] is True
-        assert template["timeout"] in ("3600s", "7200s") and template["maxRetries"] == 1
+        timeout = defaults.RESTORE_CHECK_TASK_TIMEOUT_SECONDS if name == "db-backup-restore-check" \
+            else defaults.BACKUP_TASK_TIMEOUT_SECONDS
+        assert template["timeout"] == f"{timeout}s" and template["maxRetries"] == defaults.BACKUP_TASK_RETRIES, name
 
 
 def test_database_urls_are_recorded_as_secrets(prod_plan):
