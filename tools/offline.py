@@ -1,13 +1,13 @@
-"""Run the real program under Pulumi's official mocks and record what it provisions.
+"""Run the real program under Pulumi's mocks and record what it provisions.
 
-`plan_stack("dr")` reads `Pulumi.yaml` and `Pulumi.dr.yaml`, runs `__main__.py`
-with that config inside `pulumi.runtime.stack.run_pulumi_func` (as the language
-host would), and returns a `Plan`: every resource the program registered, with
-its URN, parent, `protect` flag and inputs in the engine's camelCase form, and
-the stack outputs. A StackReference to another stack of this project is fed the
-outputs of an offline plan of that stack. `secure:` values cannot be decrypted
-without the stack's secrets provider, so the program sees a placeholder marked
-as a secret, and recorded secret inputs keep Pulumi's secret signature.
+`plan_stack("dr")` reads `Pulumi.yaml` and `Pulumi.dr.yaml`, runs `__main__.py` with that config as
+`pulumi.runtime.test` runs a program under `pulumi.runtime.set_mocks` (waiting for every registration it started),
+and returns a `Plan`: every resource the program registered, with its URN, parent, `protect` flag and inputs in
+the engine's camelCase form, and the stack outputs. A StackReference to another stack of this project is fed the
+outputs of an offline plan of that stack. `secure:` values cannot be decrypted without the stack's secrets
+provider, so the program sees a placeholder marked as a secret, and recorded secret inputs keep Pulumi's secret
+signature. What the public testing API does not give (the options the engine receives, the exports) comes from
+components.pulumi_internals, the one module that uses the SDK's internals.
 
 Each run happens in a fresh `contextvars.Context`, so plans of several stacks can
 be made in one process without Pulumi's global state leaking between them.
@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import runpy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.pulumi_internals import Registration
 from tools.config_paths import apply_override, parse_config_path, set_config_path  # noqa: F401 - re-exported
 from tools.stack_files import (
     PROJECT,
@@ -40,30 +42,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
-ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 
 
 @dataclass
-class Resource:
-    """One resource the program registered."""
-
-    urn: str
-    type: str
-    name: str
-    parent: str | None
-    protect: bool
-    custom: bool
-    inputs: dict[str, Any]
-    dependencies: list[str] = field(default_factory=list)
-    """URNs the engine waits for before creating this one: explicit `depends_on` and those implied by inputs."""
-    import_id: str | None = None
-    """The id of an existing resource the engine adopts instead of creating one (the `import_` option)."""
-    aliases: list[dict[str, Any]] = field(default_factory=list)
-    """Former identities (alias specs as the engine receives them: name, type, parentUrn or noParent, ...)."""
-    ignore_changes: list[str] = field(default_factory=list)
-    """Inputs the engine takes from the live resource or the state instead of the program (`ignore_changes`)."""
-    retain_on_delete: bool = False
-    """`pulumi destroy` removes it from the state but leaves it in the cloud (`retain_on_delete`)."""
+class Resource(Registration):
+    """One resource the program registered, as the engine receives it."""
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON shape (secret values redacted, signature kept)."""
@@ -157,15 +140,29 @@ def supply_missing_secrets(stack: str, values: dict[str, Any], secret_keys: set[
     return supplied
 
 
-async def _resolve(value: Any) -> Any:
-    """An export's plain value; secret exports become the placeholder."""
+def _resolved_exports() -> dict[str, Any]:
+    """The stack's exports as plain values; a secret export becomes the placeholder."""
     import pulumi
 
-    output = pulumi.Output.from_input(value)
-    resolved = await output.future()
-    if await output.is_secret():
-        return {SIG_KEY: SECRET_SIG, "value": SECRET_PLACEHOLDER}
-    return resolved
+    from components.pulumi_internals import stack_exports
+
+    exports = stack_exports()
+    resolved: dict[str, Any] = {}
+
+    def keep(name: str, plain: Any) -> None:
+        resolved[name] = plain
+
+    async def resolve() -> None:
+        for name, value in exports.items():
+            output = pulumi.Output.from_input(value)
+            if await output.is_secret():
+                resolved[name] = {SIG_KEY: SECRET_SIG, "value": SECRET_PLACEHOLDER}
+            else:
+                output.apply(functools.partial(keep, name))
+
+    pulumi.runtime.test(resolve)()
+    # An export whose value never became known (none does offline: the mocks answer every create) is null.
+    return {name: resolved.get(name) for name in exports}
 
 
 def record_resources(
@@ -180,27 +177,21 @@ def record_resources(
 
     def run() -> Plan:
         import pulumi
-        from pulumi.runtime.stack import Stack, run_pulumi_func
-        from pulumi.runtime.sync_await import _sync_await
 
         # A loop of this run's own, closed on every way out: one left for the garbage collector at interpreter
         # exit sometimes prints "Exception ignored in BaseEventLoop.__del__" with a traceback.
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         records: list[Resource] = []
-        thread_loops: list[asyncio.AbstractEventLoop] = []
         from tools.offline_mocks import build_mocks  # imports this module: not at its top
 
-        mocks, monitor = build_mocks(stack_outputs or {}, records, thread_loops)
+        mocks, monitor = build_mocks(stack_outputs or {}, records)
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
         pulumi.runtime.set_all_config({k: config_string(v) for k, v in (values or {}).items()}, sorted(secret_keys))
         try:
-            _sync_await(run_pulumi_func(build))
-            stack_resource = pulumi.runtime.get_root_resource()
-            if not isinstance(stack_resource, Stack):
-                raise RuntimeError("the program ran without a root stack resource to read its outputs from")
-            outputs = {name: _sync_await(_resolve(value)) for name, value in stack_resource.outputs.items()}
-            return Plan(stack=stack, resources=records, outputs=outputs)
+            # Runs `build` as the language host runs a program, then waits for every registration it started.
+            pulumi.runtime.test(build)()
+            return Plan(stack=stack, resources=records, outputs=_resolved_exports())
         finally:
             pending = asyncio.all_tasks(loop)
             for task in pending:
@@ -211,8 +202,7 @@ def record_resources(
             loop.run_until_complete(loop.shutdown_default_executor())
             asyncio.set_event_loop(None)
             loop.close()
-            for thread_loop in thread_loops:
-                thread_loop.close()
+            monitor.close()
 
     return contextvars.Context().run(run)
 

@@ -1,15 +1,16 @@
 """The mocks under which tools.offline runs the program: what a create and a data source answer for the types the
-program uses, and a monitor that records every registration with its URN (the engine's), parent, options and
-dependencies, and runs the stack's resource transforms as the engine would."""
+program uses, the stack's resource transforms run as the engine would, and every registration recorded with its
+URN (the engine's), parent, options and dependencies (by components.pulumi_internals.RecordingMonitor)."""
 
 from __future__ import annotations
 
-import asyncio
+import copy
 import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from tools.offline import ROOT_STACK_TYPE, STACK_REFERENCE_TYPE, Resource, unwrap
+from components.pulumi_internals import RecordingMonitor, Registration
+from tools.offline import STACK_REFERENCE_TYPE, Resource, unwrap
 
 
 def _fake_project_number(project: str) -> str:
@@ -87,11 +88,14 @@ def _invoke_result(token: str, args: dict[str, Any]) -> dict[str, Any]:
     raise NotImplementedError(f"the offline plan has no answer for invoke {token}")
 
 
-def build_mocks(stack_outputs: dict[str, dict[str, Any]], records: list[Resource],
-                 thread_loops: list[asyncio.AbstractEventLoop]):
-    """Mocks plus a monitor that also records URN, parent and protect of every registration."""
+def build_mocks(stack_outputs: dict[str, dict[str, Any]], records: list[Resource]) -> tuple[Any, RecordingMonitor]:
+    """Mocks plus a monitor that records every registration into `records`, after the stack's transforms ran."""
     import pulumi
-    from pulumi.runtime import mocks as pulumi_mocks
+
+    transforms: list[pulumi.ResourceTransform] = []
+    urns: dict[tuple[str, str], list[str]] = {}
+    # Options a transform leaves as they were, to tell what else it changed: made once, not per resource.
+    unchanged = vars(pulumi.ResourceOptions.merge(pulumi.ResourceOptions(), pulumi.ResourceOptions()))
 
     class PlanMocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs):
@@ -103,114 +107,45 @@ def build_mocks(stack_outputs: dict[str, dict[str, Any]], records: list[Resource
         def call(self, args: pulumi.runtime.MockCallArgs):
             return _invoke_result(args.token, unwrap(args.args))
 
-    class RecordingMonitor(pulumi_mocks.MockMonitor):
-        def __init__(self, mocks: pulumi.runtime.Mocks):
-            super().__init__(mocks)
-            self._urns: dict[tuple[str, str], list[str]] = {}
-            # Options a transform leaves as they were, to tell what else it changed: made once, not per resource.
-            self._unchanged = vars(pulumi.ResourceOptions.merge(pulumi.ResourceOptions(), pulumi.ResourceOptions()))
+        def register_transform(self, transform: pulumi.ResourceTransform) -> None:
+            transforms.append(transform)
 
-        def make_urn(self, parent: str, type_: str, name: str) -> str:
-            # The engine's URN, not the mock's: the type is the parent's whole type chain then the resource's, and
-            # the root stack adds nothing (pkg/resource/deploy Deployment.generateURN). The mock keeps only the
-            # parent's last type and prefixes `pulumi:pulumi:Stack$`, URNs no real stack has, which a
-            # `pulumi up --target` or an alias built from the plan would miss.
-            qualified = parent.split("::")[2] if parent else ""
-            if qualified and qualified != ROOT_STACK_TYPE:
-                type_ = f"{qualified}${type_}"
-            return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+    def record(registration: Registration) -> None:
+        resource = Resource(**vars(registration))
+        records.append(resource)
+        urns.setdefault((resource.type, resource.name), []).append(resource.urn)
 
-        def _record(self, urn: str, request, properties, custom: bool) -> None:
-            records.append(
-                Resource(
-                    urn=urn,
-                    type=request.type,
-                    name=request.name,
-                    parent=request.parent or None,
-                    protect=bool(getattr(request, "protect", False)),
-                    custom=custom,
-                    inputs=pulumi_mocks.rpc.deserialize_properties(properties),
-                    dependencies=sorted(set(request.dependencies)),
-                    import_id=getattr(request, "importId", "") or None,
-                    aliases=[_alias(alias) for alias in getattr(request, "aliases", ())],
-                    ignore_changes=list(getattr(request, "ignoreChanges", ())),
-                    retain_on_delete=bool(getattr(request, "retainOnDelete", False)),
-                )
-            )
-            self._urns.setdefault((request.type, request.name), []).append(urn)
-
-        def _transform(self, request) -> None:
-            # The engine runs the stack's resource transforms on each registration before it plans the resource
-            # (`register_resource_transform`); the mock monitor only collects them (its docs: "implementations that
-            # want to exercise them can ... call them"). Run them here, as the engine would, for what the program's
-            # transforms change: dependencies. Anything else they change is refused rather than silently dropped.
-            import pulumi
-
-            for transform in self.get_registered_transforms():
-                props = pulumi_mocks.rpc.deserialize_properties(request.object)
-                args = pulumi.ResourceTransformArgs(bool(request.custom), request.type, request.name, props,
-                                                    pulumi.ResourceOptions())
-                result = transform(args)
-                if result is None:
-                    continue
-                if not isinstance(result, pulumi.ResourceTransformResult):
-                    raise NotImplementedError(f"{request.name}: the offline plan runs synchronous transforms only")
-                after = result.opts.depends_on or []
-                if result.props is not props or any(
-                    repr(value) != repr(self._unchanged.get(key)) for key, value in vars(result.opts).items()
-                    if key != "depends_on"
-                ):
-                    raise NotImplementedError(f"{request.name}: the offline plan applies only depends_on from a "
-                                              "resource transform")
-                for resource in after if isinstance(after, list) else [after]:
-                    if not isinstance(resource, pulumi.Resource):
-                        raise NotImplementedError(f"{request.name}: a transform's depends_on must be resources")
-                    key = (resource.pulumi_resource_type, resource.pulumi_resource_name)
-                    urns = self._urns.get(key, [])
-                    if len(urns) != 1:
-                        raise RuntimeError(f"{request.name}: a transform depends on {key}, registered {len(urns)} "
-                                           "times")
-                    if urns[0] not in request.dependencies:
-                        request.dependencies.append(urns[0])
-
-        @staticmethod
-        def _thread_loop() -> None:
-            # The SDK calls the monitor from executor threads, each needing a loop; it would create them and
-            # leave them open. Create them here instead, so the run can close them when it ends.
-            try:
-                asyncio.get_event_loop()
-            except RuntimeError:
-                loop = asyncio.new_event_loop()
-                asyncio.set_event_loop(loop)
-                thread_loops.append(loop)
-
-        def RegisterResource(self, request):
-            self._thread_loop()
-            self._transform(request)
-            response = super().RegisterResource(request)
-            if request.type != "pulumi:pulumi:Stack":
-                self._record(response.urn, request, request.object, bool(request.custom))
-            return response
-
-        def ReadResource(self, request):
-            self._thread_loop()
-            # StackReferences are reads of another stack's outputs, registered through here.
-            response = super().ReadResource(request)
-            self._record(response.urn, request, request.properties, True)
-            return response
+    def transformed(registration: Registration) -> None:
+        # The engine runs the stack's resource transforms on each registration before it plans the resource
+        # (`register_resource_transform`); the mocks only collect them (`Mocks.register_transform`'s docs: "implementations
+        # that want to exercise them can record the transform here and call it"). Run them here, as the engine
+        # would, for what the program's transforms change: dependencies. Anything else they change is refused
+        # rather than silently dropped.
+        for transform in transforms:
+            props = copy.deepcopy(registration.inputs)
+            args = pulumi.ResourceTransformArgs(registration.custom, registration.type, registration.name, props,
+                                                pulumi.ResourceOptions())
+            result = transform(args)
+            if result is None:
+                continue
+            if not isinstance(result, pulumi.ResourceTransformResult):
+                raise NotImplementedError(f"{registration.name}: the offline plan runs synchronous transforms only")
+            after = result.opts.depends_on or []
+            if result.props is not props or any(
+                repr(value) != repr(unchanged.get(key)) for key, value in vars(result.opts).items() if key != "depends_on"
+            ):
+                raise NotImplementedError(f"{registration.name}: the offline plan applies only depends_on from a "
+                                          "resource transform")
+            for resource in after if isinstance(after, list) else [after]:
+                if not isinstance(resource, pulumi.Resource):
+                    raise NotImplementedError(f"{registration.name}: a transform's depends_on must be resources")
+                key = (resource.pulumi_resource_type, resource.pulumi_resource_name)
+                found = urns.get(key, [])
+                if len(found) != 1:
+                    raise RuntimeError(f"{registration.name}: a transform depends on {key}, registered {len(found)} "
+                                       "times")
+                registration.dependencies = sorted({*registration.dependencies, found[0]})
+        record(registration)
 
     mocks = PlanMocks()
-    return mocks, RecordingMonitor(mocks)
-
-
-def _alias(alias: Any) -> dict[str, Any]:
-    """An alias of a RegisterResource request: a full URN, or the spec fields that are set."""
-    if alias.WhichOneof("alias") == "urn":
-        return {"urn": alias.urn}
-    spec = alias.spec
-    found: dict[str, Any] = {key: getattr(spec, key) for key in ("name", "type", "stack", "project") if getattr(spec, key)}
-    if spec.noParent:
-        found["noParent"] = True
-    elif spec.parentUrn:
-        found["parentUrn"] = spec.parentUrn
-    return found
+    return mocks, RecordingMonitor(mocks, registered=transformed, read=record)

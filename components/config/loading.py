@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from core.paths import lookup
 
 from .. import defaults
+from ..pulumi_internals import explicit_config
 from .base import NAMESPACE, ConfigError
 from .errors import describe
 from .legacy import flat_layout
@@ -21,10 +22,8 @@ from .stack import StackConfig
 
 def _runtime_config() -> tuple[dict[str, Any], set[str]]:
     """All config values the engine (or the offline plan) handed the program, and the secret keys."""
-    from pulumi.runtime import config as runtime_config
-
-    values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    return values, {key for key in values if runtime_config.is_config_secret(key)}
+    values = {**pulumi.runtime.get_config_env(), **explicit_config()}
+    return values, {key for key in values if pulumi.runtime.is_config_secret(key)}
 
 
 def decode(value: Any) -> Any:
