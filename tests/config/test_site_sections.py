@@ -14,7 +14,7 @@ from components.config.loading import own_values
 from components.config.site_sections import SITE_SECTIONS
 from components.config.storage import ReplicaSet
 from components.defaults import BACKUP_SCHEDULES
-from core.contracts import BUCKET_ROLES
+from core.contracts import BUCKET_ROLES, BackupKind
 from tools.offline import ROOT, plan_stack
 
 FLAT = ROOT / "tests" / "fixtures" / "flat_layout"
@@ -101,7 +101,7 @@ def test_overriding_one_schedule_keeps_the_other(make_plan):
     plan = make_plan("prod", "raptorflow-dr:databaseBackup.schedules.full=15 1 * * *")
     schedules = {r.name: r.inputs["schedule"] for r in plan.of_type("gcp:cloudscheduler/job:Job")}
     assert schedules["db-backup-full-schedule"] == "15 1 * * *"
-    assert schedules["db-backup-schema-schedule"] == BACKUP_SCHEDULES["schema"]
+    assert schedules["db-backup-schema-schedule"] == BACKUP_SCHEDULES[BackupKind.SCHEMA]
 
 
 def test_the_old_schedule_list_becomes_the_mapping_and_a_missing_kind_takes_its_default():
@@ -112,6 +112,6 @@ def test_the_old_schedule_list_becomes_the_mapping_and_a_missing_kind_takes_its_
     config = StackConfig.model_validate({**own, "databaseBackup": {**own["databaseBackup"], **data["databaseBackup"]}})
     assert config.database_backup is not None
     assert [(entry.kind, entry.cron) for entry in config.database_backup.schedules.entries()] == [
-        ("full", "15 1 * * *"), ("schema", BACKUP_SCHEDULES["schema"])]
+        ("full", "15 1 * * *"), ("schema", BACKUP_SCHEDULES[BackupKind.SCHEMA])]
     with pytest.raises(ValueError, match="lists the kind 'full' twice"):
         migrated({"databaseBackup": {"schedules": [{"kind": "full", "cron": "0 1 * * *"}] * 2}})

@@ -9,6 +9,7 @@ import yaml
 
 from components.config.loading import restated_defaults
 from components.defaults import BACKUP_SCHEDULES
+from core.contracts import BackupKind
 from tools.offline import ROOT
 from tools.stack_files import (
     ProjectConfig,
@@ -131,6 +132,6 @@ def test_a_restated_default_is_found_down_to_list_entries(tmp_path):
     own = _own_keys(ROOT / "Pulumi.dr.yaml")
     own["monitoring"] = {**own["monitoring"], "backupAgeMarginHours": 6}
     own["standby"]["failover"]["hostnames"][0]["proxied"] = True
-    own["databaseBackup"]["schedules"] = {"full": BACKUP_SCHEDULES["full"]}
+    own["databaseBackup"]["schedules"] = {"full": BACKUP_SCHEDULES[BackupKind.FULL]}
     assert restated_defaults(own, {"site", "promoted"}) == [
         "standby.failover.hostnames.0.proxied", "databaseBackup.schedules.full", "monitoring.backupAgeMarginHours"]

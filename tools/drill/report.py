@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.limits import RESTORE_MB_PER_SECOND
 from core.recovery_model import Assessment
 
 MODEL_FACTOR = 2.0
@@ -121,7 +122,7 @@ def check_throughput(results: list[ScenarioResult], yardsticks: Mapping[str, Yar
     """Compare measured restore throughput and replica lag with the model's inputs; name the parameter if wrong."""
     restore = throughput.get("restoreMbPerSecond")
     restored_mb = throughput.get("restoredMb") or 0.0
-    assumed = float(declared.get("restoreMbPerSecond", 50))
+    assumed = float(declared.get("restoreMbPerSecond", RESTORE_MB_PER_SECOND))
     if restore is not None and restored_mb >= MIN_THROUGHPUT_CHECK_MB and restore * MODEL_FACTOR < assumed:
         finding = (f"recovery.restoreMbPerSecond is {assumed:g} MB/s but the restore ran at {restore:.1f} MB/s "
                    f"(more than {MODEL_FACTOR:g}x slower): set it to {restore:.0f}")
