@@ -51,6 +51,7 @@ class ResourceType(enum.StrEnum):
     LOAD_BALANCER_MONITOR = "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor"
     VERCEL_VARIABLE = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
     STACK = "pulumi:pulumi:Stack"
+    STACK_REFERENCE = "pulumi:pulumi:StackReference"
     RECOVERY_OBJECTIVES = "raptorflow:recovery:RecoveryObjectives"
     BACKUP_BUCKET = "raptorflow:storage:BackupBucket"
     BUCKET_REPLICA = "raptorflow:storage:BucketReplica"

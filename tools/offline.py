@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from components.pulumi_internals import Registration
+from core.resource_types import ResourceType
 from tools.config_paths import apply_override, parse_config_path, set_config_path  # noqa: F401 - re-exported
 from tools.stack_files import (
     PROJECT,
@@ -41,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Pulumi's property-map signatures: a map holding SIG_KEY: SECRET_SIG is a secret.
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
+STACK_REFERENCE_TYPE = ResourceType.STACK_REFERENCE
 
 
 @dataclass
@@ -75,7 +76,7 @@ class Plan:
     """Secret keys the stack file lacks, planned with placeholders (`pulumi up` would refuse to run without them)."""
 
     def of_type(self, type_: str) -> list[Resource]:
-        """Resources of one type token, in registration order."""
+        """Resources of one type token, in URN order."""
         return [r for r in self.resources if r.type == type_]
 
     def named(self, name: str) -> Resource:
@@ -191,7 +192,9 @@ def record_resources(
         try:
             # Runs `build` as the language host runs a program, then waits for every registration it started.
             pulumi.runtime.test(build)()
-            return Plan(stack=stack, resources=records, outputs=_resolved_exports())
+            # In URN order: the order of registration varies from run to run (resources waiting on the same
+            # one register as the SDK's threads finish), and a plan must read the same every time it is made.
+            return Plan(stack=stack, resources=sorted(records, key=lambda r: r.urn), outputs=_resolved_exports())
         finally:
             pending = asyncio.all_tasks(loop)
             for task in pending:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from components.pulumi_internals import RecordingMonitor, Registration
+from core.resource_types import ResourceType
 from tools.offline import STACK_REFERENCE_TYPE, Resource, unwrap
 
 
@@ -23,17 +24,17 @@ def _digest(name: str, length: int) -> str:
 
 # Resources whose id is the `name` the service gives them (stable here: derived from the logical name).
 _NAMED_BY_SERVICE: dict[str, Callable[[str, dict[str, Any]], str]] = {
-    "gcp:storage/transferJob:TransferJob": lambda name, plain: f"transferJobs/{_digest(name, 20)}",
-    "gcp:monitoring/notificationChannel:NotificationChannel":
+    ResourceType.TRANSFER_JOB: lambda name, plain: f"transferJobs/{_digest(name, 20)}",
+    ResourceType.NOTIFICATION_CHANNEL:
         lambda name, plain: f"projects/{plain['project']}/notificationChannels/{_digest(name, 16)}",
-    "gcp:projects/iAMCustomRole:IAMCustomRole": lambda name, plain: f"projects/{plain['project']}/roles/{plain['roleId']}",
+    ResourceType.CUSTOM_ROLE: lambda name, plain: f"projects/{plain['project']}/roles/{plain['roleId']}",
 }
 
 
 # When the service says it created a resource (RFC 3339): the plan's fixed "now", from which the first-deploy
 # grace of the backup-age and transfer-behind alerts is measured.
 PLANNED_AT = "2026-01-01T00:00:00Z"
-_CREATED_AT = {"gcp:cloudrunv2/job:Job": "createTime", "gcp:storage/transferJob:TransferJob": "creationTime"}
+_CREATED_AT = {ResourceType.RUN_JOB: "createTime", ResourceType.TRANSFER_JOB: "creationTime"}
 
 
 def _computed(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -42,23 +43,23 @@ def _computed(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[
     plain = unwrap(inputs)
     if type_ in _CREATED_AT:
         state[_CREATED_AT[type_]] = PLANNED_AT
-    if type_ == "gcp:storage/bucket:Bucket":
+    if type_ == ResourceType.BUCKET:
         bucket = plain["name"]
         state.update(url=f"gs://{bucket}", selfLink=f"https://www.googleapis.com/storage/v1/b/{bucket}")
         return bucket, state
-    if type_ == "gcp:kms/keyRing:KeyRing":
+    if type_ == ResourceType.KEY_RING:
         ring = f"projects/{plain['project']}/locations/{plain['location']}/keyRings/{plain['name']}"
         return ring, state
-    if type_ == "gcp:kms/cryptoKey:CryptoKey":
+    if type_ == ResourceType.CRYPTO_KEY:
         return f"{plain['keyRing']}/cryptoKeys/{plain['name']}", state
     if type_ in _NAMED_BY_SERVICE:
         state["name"] = _NAMED_BY_SERVICE[type_](name, plain)
         return state["name"], state
-    if type_ == "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig":
+    if type_ == ResourceType.UPTIME_CHECK:
         check = f"{name}-{_digest(name, 8)}"
         state["uptimeCheckId"] = check
         return f"projects/{plain['project']}/uptimeCheckConfigs/{check}", state
-    if type_ == "gcp:projects/serviceIdentity:ServiceIdentity":
+    if type_ == ResourceType.SERVICE_IDENTITY:
         number = _fake_project_number(plain.get("project") or "project")
         service = plain["service"].split(".")[0]
         # Most agents are gcp-sa-SERVICE; Cloud Run's predates that naming
@@ -67,9 +68,9 @@ def _computed(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[
         email = f"service-{number}@{domain}.iam.gserviceaccount.com"
         state.update(email=email, member=f"serviceAccount:{email}")
         return email, state
-    if type_ == "gcp:secretmanager/secret:Secret":
+    if type_ == ResourceType.SECRET:
         return f"projects/{plain['project']}/secrets/{plain['secretId']}", state
-    if type_ == "gcp:serviceaccount/account:Account":
+    if type_ == ResourceType.SERVICE_ACCOUNT:
         email = f"{plain['accountId']}@{plain.get('project', 'project')}.iam.gserviceaccount.com"
         state.update(email=email, member=f"serviceAccount:{email}")
         return email, state

@@ -49,10 +49,6 @@ WHOLE: frozenset[str] = frozenset({
 # Whole values that are also ordinary words: a subscript or a dict key holding one is no contract value.
 PLAIN_WORDS: frozenset[str] = frozenset(value for value in WHOLE if value.isalpha() and value.islower())
 
-# Files that other work is reshaping now: their literals are reported (xfail, with the list) and move to
-# core.contracts once it lands; a file there without literals must stay without.
-PENDING = ("tools/offline.py", "tools/offline_mocks.py")
-
 
 def _documentation(tree: ast.AST) -> set[int]:
     """ids of the string constants that are statements of their own: docstrings and attribute docstrings."""
@@ -99,11 +95,7 @@ def _scanned() -> list[Path]:
 
 
 def _param(path: Path) -> object:
-    name = path.relative_to(ROOT).as_posix()
-    found = contract_literals(path.read_text()) if name.startswith(PENDING) else []
-    marks = [pytest.mark.xfail(strict=True, reason="reshaped elsewhere now; these move to core.contracts after that: "
-                               + ", ".join(f"line {line}: {value!r}" for line, value in found))] if found else []
-    return pytest.param(path, id=name, marks=marks)
+    return pytest.param(path, id=path.relative_to(ROOT).as_posix())
 
 
 @pytest.mark.parametrize("path", [_param(path) for path in _scanned()])
