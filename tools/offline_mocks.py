@@ -34,7 +34,7 @@ _NAMED_BY_SERVICE: dict[str, Callable[[str, dict[str, Any]], str]] = {
 # When the service says it created a resource (RFC 3339): the plan's fixed "now", from which the first-deploy
 # grace of the backup-age and transfer-behind alerts is measured.
 PLANNED_AT = "2026-01-01T00:00:00Z"
-_CREATED_AT = {ResourceType.RUN_JOB: "createTime", ResourceType.TRANSFER_JOB: "creationTime"}
+_CREATED_AT: dict[str, str] = {ResourceType.RUN_JOB: "createTime", ResourceType.TRANSFER_JOB: "creationTime"}
 
 
 def _computed(type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
