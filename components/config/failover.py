@@ -75,8 +75,8 @@ class FailoverHostname(Model):
         ):
             raise ValueError(
                 f"'{self.name}': ttlSeconds {self.ttl_seconds} is outside {defaults.DNS_TTL_MIN_SECONDS}-"
-                f"{defaults.DNS_TTL_MAX_SECONDS}: Cloudflare's minimum for DNS-only records is 60 and the "
-                "plan's ceiling is 300"
+                f"{defaults.DNS_TTL_MAX_SECONDS}: Cloudflare's minimum for DNS-only records is "
+                f"{defaults.DNS_TTL_MIN_SECONDS} and the plan's ceiling is {defaults.DNS_TTL_MAX_SECONDS}"
             )
         return self
 
