@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from core import contracts
+from tests.project_files import project_modules
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("backup_job", "components", "core", "policies", "tools", "bench")
@@ -90,8 +91,8 @@ def contract_literals(source: str) -> list[tuple[int, str]]:
 def _scanned() -> list[Path]:
     files = [ROOT / "__main__.py"]
     for folder in SCANNED:
-        files += sorted((ROOT / folder).rglob("*.py"))
-    return [path for path in files if path not in CONTRACTS and ".venv" not in path.parts]
+        files += project_modules(ROOT / folder)
+    return [path for path in files if path not in CONTRACTS]
 
 
 def _param(path: Path) -> object:

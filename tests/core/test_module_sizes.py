@@ -3,27 +3,21 @@ reader needs more than one sitting to hold it. Split it by responsibility (one s
 component per module), not by line count.
 
 Every .py file under the project root counts - program, components, core, policies, job, tools, bench and tests
-- except the virtualenv, git's folder and the tools' caches.
+- except the virtualenvs, git's folder and the tools' caches (tests/project_files.py).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.project_files import ROOT, project_modules
+
 MAX_MODULE_BYTES = 16 * 1024
-NOT_THE_PROJECT = frozenset({".venv", ".git", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache",
-                             ".hypothesis"})
 
 
 def modules() -> list[Path]:
-    """Every .py file of the project, by path (the excluded folders are not entered)."""
-    found = []
-    for folder, subfolders, files in os.walk(ROOT):
-        subfolders[:] = [name for name in subfolders if name not in NOT_THE_PROJECT]
-        found += [Path(folder) / name for name in files if name.endswith(".py")]
-    return sorted(found)
+    """Every .py file of the project, by path."""
+    return project_modules()
 
 
 def test_no_module_is_over_the_size_limit():
@@ -39,3 +33,12 @@ def test_the_scan_covers_every_layer_and_skips_the_virtualenv():
                      "policies/raptorflow_policies/_plan.py", "tools/drill/harness.py", "tests/core/test_module_sizes.py"):
         assert expected in names, f"{expected} is not scanned"
     assert not any(name.startswith(".venv/") for name in names), "the virtualenv is not the project's"
+
+
+def test_a_virtualenv_anywhere_in_the_tree_is_not_scanned(tmp_path):
+    # The first `pulumi preview --policy-pack policies` creates policies/venv, with the SDKs' own large modules.
+    (tmp_path / "policies" / "venv" / "lib").mkdir(parents=True)
+    (tmp_path / "policies" / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (tmp_path / "policies" / "venv" / "lib" / "resource.py").write_text("x = 1\n" * 10_000)
+    (tmp_path / "policies" / "rule.py").write_text("x = 1\n")
+    assert [p.relative_to(tmp_path).as_posix() for p in project_modules(tmp_path)] == ["policies/rule.py"]

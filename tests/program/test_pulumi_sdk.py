@@ -27,6 +27,7 @@ from pulumi.runtime import stack as runtime_stack
 from pulumi.runtime.proto import alias_pb2, resource_pb2
 
 from components import pulumi_internals
+from tests.project_files import project_modules
 from tools.offline import ROOT, SECRET_SIG, SIG_KEY, STACK_REFERENCE_TYPE, Plan, is_secret, record_resources
 
 ADAPTER = Path(pulumi_internals.__file__).resolve()
@@ -280,7 +281,7 @@ def test_the_monitor_is_called_from_executor_threads_and_closes_the_loops_it_mad
 
 
 def _sources() -> list[Path]:
-    return [path for path in ROOT.rglob("*.py") if ".venv" not in path.relative_to(ROOT).parts]
+    return project_modules()
 
 
 def sdk_internal_uses(source: str) -> list[tuple[int, str]]:
