@@ -284,8 +284,9 @@ def plan_stack(
         referenced = full_name.rsplit("/", 1)[-1]
         problem = _reference_problem(full_name, stack, root, referencing)
         if problem:
-            key = f"{PROJECT}:standby.prodStack"
-            given = any(namespaced(o.partition("=")[0]) in (key, f"{PROJECT}:prodStack") for o in overrides)
+            flat = f"{PROJECT}:prodStack"
+            key = flat if flat in values else f"{PROJECT}:standby.prodStack"
+            given = any(namespaced(o.partition("=")[0]) == key for o in overrides)
             shown = "--set" if given else str(stack_file) if stack_file else f"Pulumi.{stack}.yaml"
             here = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml") if p.name.count(".") == 2)
             raise StackFileError(

@@ -34,7 +34,7 @@ def _schedules_by_kind(entries: list[Any]) -> Any:
     """The old list of `{kind, cron}` as the mapping by kind (anything else is left for validation to name)."""
     mapping: dict[str, Any] = {}
     for entry in entries:
-        if not isinstance(entry, dict) or set(entry) != {"kind", "cron"}:
+        if not isinstance(entry, dict) or set(entry) != {"kind", "cron"} or not isinstance(entry["kind"], str):
             return entries
         if entry["kind"] in mapping:
             raise ValueError(f"databaseBackup.schedules lists the kind {entry['kind']!r} twice; one schedule per kind")
@@ -58,12 +58,29 @@ def migrated(data: Any) -> Any:
             return data  # validation names the section that is not a mapping
         if key in section:
             raise ValueError(f"`{key}` is set twice: at the top level (the layout before per-site sections) and "
-                             f"under `{site}`; keep `{site}.{key}` and remove the top-level key")
+                             f"under `{site}`; keep `{site}.{key}` and remove the top-level key (a `--set` path "
+                             "counts too: give it in the layout the stack file uses)")
         result[site] = {**section, key: value}
     backup = result.get("databaseBackup")
     if isinstance(backup, dict) and isinstance(backup.get("schedules"), list):
         result["databaseBackup"] = {**backup, "schedules": _schedules_by_kind(backup["schedules"])}
     return result
+
+
+def misplaced_section(data: Any) -> str | None:
+    """Why raw config `data` (today's layout) holds the other site's section, or None: `site: standby` with a
+    `primary` section (or the reverse), named with the keys it holds."""
+    site = data.get("site") if isinstance(data, dict) else None
+    if not isinstance(site, str) or site not in SITE_SECTIONS:
+        return None
+    other = next(name for name in SITE_SECTIONS if name != site)
+    section = data.get(other)
+    if section is None:
+        return None
+    keys = ", ".join(f"`{other}.{key}`" for key in section) if isinstance(section, dict) and section else f"`{other}`"
+    why = (": the dr stack owns the traffic switch so that it can fail over while the primary region is down, and "
+           "exactly one stack may own a DNS name") if other == "standby" else ""
+    return f"{keys} belong to a {other} stack; a {site} stack must not set them{why}"
 
 
 def primary_stack_reference(own: dict[str, Any]) -> str | None:

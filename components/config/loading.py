@@ -93,9 +93,9 @@ def load_stack_config() -> StackConfig:
     config = parse_stack_config(pulumi.get_stack(), values, secret_keys)
     moved = flat_layout(own_values(values))
     if moved:
-        pulumi.log.warn(f"Pulumi.{pulumi.get_stack()}.yaml uses the layout before per-site sections; it still works, "
-                        "but move these keys (README: Migrating a stack file to the per-site sections): "
-                        + "; ".join(moved))
+        pulumi.log.warn(f"the config of stack {pulumi.get_stack()} (its stack file, or a --set path) uses the layout "
+                        "before per-site sections; it still works, but move these keys (README: Migrating a stack "
+                        "file to the per-site sections): " + "; ".join(moved))
     return config
 
 

@@ -15,7 +15,7 @@ from .. import defaults
 from .backups import DatabaseBackupSettings
 from .base import Model, check_region, matching
 from .failover import FailoverSettings, SecretSiteValues, VercelSettings
-from .legacy import migrated
+from .legacy import migrated, misplaced_section
 from .monitoring import MonitoringSettings
 from .recovery import RecoverySettings
 from .site_sections import SITE_SECTIONS, PrimarySettings, StandbySettings, check_bucket_name
@@ -151,21 +151,20 @@ class StackConfig(Model):
     @model_validator(mode="before")
     @classmethod
     def _layout_before_sections(cls, data: Any) -> Any:
-        return migrated(data)
+        data = migrated(data)
+        misplaced = misplaced_section(data)
+        if misplaced:  # before the section's own fields are checked: what is wrong is where it is
+            raise ValueError(misplaced)
+        return data
 
     @model_validator(mode="after")
     def _site_rules(self) -> StackConfig:
-        own, other = (self.primary, self.standby) if self.site == "primary" else (self.standby, self.primary)
-        other_site = "standby" if self.site == "primary" else "primary"
+        # The other site's section is refused before validation (misplaced_section), by the keys it holds.
+        own = self.primary if self.site == "primary" else self.standby
         if own is None:
             needed = [field.alias for field in SITE_SECTIONS[self.site].model_fields.values() if field.is_required()]
             raise ValueError(f"a {self.site} stack needs its `{self.site}` section (at least "
                              f"{', '.join(f'`{self.site}.{key}`' for key in needed)})")
-        if other is not None:
-            why = (": the dr stack owns the traffic switch so that it can fail over while the primary region is down, "
-                   "and exactly one stack may own a DNS name") if other_site == "standby" else ""
-            raise ValueError(f"`{other_site}` belongs to a {other_site} stack; a {self.site} stack must not set "
-                             f"it{why}")
         if self.site == "primary" and self.promoted:
             raise ValueError("`promoted` belongs to a standby stack; a primary stack must not set it")
         if self.primary is not None and GCP_REGIONS[self.primary.standby_region] == self.gcp.continent:

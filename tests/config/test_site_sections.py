@@ -86,8 +86,33 @@ def test_a_key_of_the_other_site_is_named_with_its_place(stack, section, key, ow
 def test_a_section_on_the_wrong_site_is_refused():
     def edit(values):
         values["raptorflow-dr:standby"] = json.dumps({"prodStack": "acme/raptorflow-dr/prod"})
-    with pytest.raises(ConfigError, match="`standby` belongs to a standby stack; a primary stack must not set it"):
+    with pytest.raises(ConfigError, match=r"`standby\.prodStack` belong to a standby stack; a primary stack must not set them"):
         parse_stack_config("prod", _values("prod", edit))
+
+
+@pytest.mark.parametrize("override, expected", [
+    # A primary key on the standby, flat or in a section: named as written, not as a missing field of a section.
+    ("raptorflow-dr:userFilesBucket=some-bucket", "`primary.userFilesBucket` belong to a primary stack; a standby "
+                                                  "stack must not set them"),
+    ("raptorflow-dr:primary.standbyRegion=us-central1", "`primary.standbyRegion` belong to a primary stack"),
+    # A path of the old layout on a stack file in the new one: the --set is named as a cause.
+    ("raptorflow-dr:failover.domain=example.com", "`failover` is set twice: at the top level (the layout before "
+                                                  "per-site sections) and under `standby`"),
+])
+def test_what_is_in_the_wrong_place_is_named_as_written(run_cli, override, expected):
+    result = run_cli("tools.plan", "dr", "--set", override)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert expected in result.stderr, result.stderr
+    if "set twice" in expected:
+        assert "a `--set` path counts too" in result.stderr
+
+
+def test_an_unreadable_old_schedule_list_is_a_config_error_not_a_crash(stack_file, run_cli):
+    path = stack_file("prod", lambda c: c["raptorflow-dr:databaseBackup"].update(
+        schedules=[{"kind": ["full"], "cron": "0 2 * * *"}]))
+    result = run_cli("tools.plan", "prod", "--stack-file", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "program error" not in result.stderr
+    assert "raptorflow-dr:databaseBackup.schedules" in result.stderr, result.stderr
 
 
 def test_a_key_in_both_layouts_is_refused_rather_than_guessed():

@@ -150,7 +150,8 @@ def test_prod_may_not_own_dns(run_cli, stack_file):
     dr = yaml.safe_load((ROOT / "Pulumi.dr.yaml").read_text())["config"]
     path = stack_file("prod", lambda c: c.update({"raptorflow-dr:standby": dr["raptorflow-dr:standby"]}))
     result = run_cli("tools.plan", "prod", "--stack-file", str(path))
-    assert result.returncode == 2 and "`standby` belongs to a standby stack" in result.stderr
+    assert result.returncode == 2 and "`standby.failover`" in result.stderr
+    assert "belong to a standby stack; a primary stack must not set them" in result.stderr
     assert "the dr stack owns the traffic switch" in result.stderr
 
 
