@@ -79,7 +79,7 @@ POLICY = stack_policy(
     "a replica is filled by a transfer job.",
     "bucket-multi-region",
     Severity.HIGH,
-    "replicate the bucket with BucketReplica in the standby stack and set standbyRegion on the primary",
+    "replicate the bucket with BucketReplica in the standby stack and set primary.standbyRegion on the primary",
     _check,
 )
 

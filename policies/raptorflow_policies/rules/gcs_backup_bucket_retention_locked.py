@@ -23,7 +23,7 @@ POLICY = backup_bucket_policy(
 )
 
 # The repo's prod plan leaves the lock off on purpose (irreversible): the compliant plan sets it.
-COMPLIANT = [("prod", ("raptorflow-dr:databaseDumps.lockRetention=true",))]
+COMPLIANT = [("prod", ("raptorflow-dr:primary.databaseDumps.lockRetention=true",))]
 
 WEAKENINGS = [
     Weakening("prod", "backup bucket db-dumps-bucket in prod has an unlocked retention policy"),

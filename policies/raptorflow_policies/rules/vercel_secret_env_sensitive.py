@@ -34,7 +34,7 @@ POLICY = resource_policy(
     "Vercel env vars holding secrets are `sensitive`.",
     "Vercel sensitive env vars",
     Severity.HIGH,
-    "list the variable under vercel.secretVariables and its values in the secret vercelSecretValues",
+    "list the variable under standby.vercel.secretVariables and its values in the secret vercelSecretValues",
     _check,
     config=CONFIG,
 )
