@@ -28,7 +28,7 @@ from google.cloud import storage
 
 from backup_job import storage as layout
 from backup_job.errors import ExitCode, JobError
-from core.contracts import JobEnv
+from core.contracts import EXPORT_LOG_KIND, JobEnv
 
 API_BASE_URL = "https://api.cloudflare.com/client/v4"
 TIMEOUT_SECONDS = 60
@@ -108,7 +108,7 @@ def run_export(zone_id: str, bucket_name: str, prefix: str, token: str,
     started = layout.utc_now()
     clock = time.monotonic()
     zone = download_zone(zone_id, token)
-    name = layout.dump_object_name(prefix, "dns", started).removesuffix(layout.DUMP_SUFFIX) + layout.ZONE_SUFFIX
+    name = layout.dump_object_name(prefix, EXPORT_LOG_KIND, started).removesuffix(layout.DUMP_SUFFIX) + layout.ZONE_SUFFIX
     bucket = (gcs or layout.client()).bucket(bucket_name)
     try:
         bucket.blob(name).upload_from_string(zone, content_type="text/dns", if_generation_match=0,
@@ -119,7 +119,7 @@ def run_export(zone_id: str, bucket_name: str, prefix: str, token: str,
         "format": layout.MANIFEST_FORMAT,
         "object": name,
         "bucket": bucket_name,
-        "kind": "dns",
+        "kind": EXPORT_LOG_KIND,
         "trigger": "scheduled",
         "zoneId": zone_id,
         "sha256": hashlib.sha256(zone).hexdigest(),

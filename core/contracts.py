@@ -237,7 +237,8 @@ class Result(enum.StrEnum):
 
 
 EXPORT_LOG_KIND: Final = "dns"
-"""The log line's `kind` of an `export-dns` run (a database backup's is its BackupKind)."""
+"""The `kind` of an `export-dns` run: in its log line and its manifest, and in its objects' names, by which a
+restore of the zone finds the newest (a database backup's is its BackupKind)."""
 
 
 def payload(field: LogField) -> str:

@@ -9,6 +9,7 @@ import hashlib
 import time
 
 from backup_job import storage as layout
+from core.contracts import EXPORT_LOG_KIND
 from tools.drill import storage
 from tools.drill.harness import RECOVERY_TIMEOUT_SECONDS, Drill, Scenario
 from tools.drill.report import ScenarioResult, Yardstick
@@ -29,7 +30,7 @@ def run(drill: Drill) -> ScenarioResult:
     bucket, prefix = drill.dns_export["bucket"], drill.dns_export["prefix"]
 
     def latest_zone() -> tuple[str, bytes]:
-        backup = layout.newest(storage.client("eu").bucket(bucket), prefix, "dns")
+        backup = layout.newest(storage.client("eu").bucket(bucket), prefix, EXPORT_LOG_KIND)
         data = storage.client("eu").bucket(bucket).blob(backup.object).download_as_bytes()
         if hashlib.sha256(data).hexdigest() != backup.manifest["sha256"]:
             raise DrillError(MISSED, f"{backup.object} does not match its manifest's sha256")
