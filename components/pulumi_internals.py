@@ -37,6 +37,9 @@ Internals used here, and why each is needed:
 - The root stack's `outputs` (`pulumi.runtime.stack.Stack`, from `pulumi.runtime.get_root_resource()`): what the
   program exported. `set_mocks` registers the stack's outputs before the program runs, so the monitor never sees
   them.
+- `pulumi_policy.deserialize.deserialize_properties` (pulumi-policy, `>=1.21,<2` in requirements.txt; not in its
+  `__all__`): the form in which the policy engine hands a rule a resource's properties, so tools.policy_check
+  gives the pack the plan's inputs as `pulumi preview --policy-pack` would.
 """
 
 from __future__ import annotations
@@ -51,11 +54,17 @@ from pulumi.runtime import rpc
 from pulumi.runtime.config import CONFIG
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import Stack
+from pulumi_policy.deserialize import deserialize_properties as _policy_deserialize
 
 from core.contracts import ResourceType
 
 SUPPORTED_PULUMI = ">=3.272,<4"
 """The SDK versions this module is written against (requirements.txt's range for `pulumi`)."""
+
+
+def policy_properties(inputs: dict[str, Any]) -> Any:
+    """A resource's recorded inputs as the policy engine hands them to a rule (secrets unwrapped, as it does)."""
+    return _policy_deserialize(inputs)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Run the CrossGuard pack in-process over an offline plan, as the engine would during a preview.
 
 Each recorded resource becomes a `PolicyResource` whose `props` are what the
-engine hands a policy (`pulumi_policy.deserialize.deserialize_properties` of
+engine hands a policy (`pulumi_internals.policy_properties`, pulumi-policy's deserializer, of
 the recorded inputs: camelCase, secrets unwrapped) and whose options carry
 `protect`. Every resource policy sees every resource, every stack policy the
 whole stack; each policy gets its config schema's defaults, as the engine
@@ -24,8 +24,8 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.deserialize import deserialize_properties
 
+from components.pulumi_internals import policy_properties
 from policies.raptorflow_policies import POLICIES
 from tools.offline import Plan, Resource
 
@@ -64,7 +64,7 @@ def to_policy_resource(resource: Resource) -> PolicyResource:
     """A recorded resource as a stack policy sees it."""
     return PolicyResource(
         resource_type=resource.type,
-        props=deserialize_properties(resource.inputs),
+        props=policy_properties(resource.inputs),
         urn=resource.urn,
         name=resource.name,
         opts=_options(resource),

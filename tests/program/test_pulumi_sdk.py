@@ -34,7 +34,7 @@ ADAPTER = Path(pulumi_internals.__file__).resolve()
 # The modules of the SDK that are no public API; only the adapter (and this test, which pins them) may use them.
 INTERNAL_MODULES = ("pulumi.runtime.sync_await", "pulumi.runtime.stack", "pulumi.runtime.mocks", "pulumi.runtime.rpc",
                     "pulumi.runtime.config", "pulumi.runtime.settings", "pulumi.runtime.rpc_manager",
-                    "pulumi.runtime.proto")
+                    "pulumi.runtime.proto", "pulumi_policy.deserialize")
 # Fields of the engine's request protobufs (camelCase, unlike any attribute of this project's own objects).
 REQUEST_FIELDS = ("importId", "ignoreChanges", "retainOnDelete", "WhichOneof", "parentUrn", "noParent", "aliasSpecs",
                   "propertyDependencies", "deleteBeforeReplace", "additionalSecretOutputs", "replaceOnChanges")
@@ -291,7 +291,7 @@ def sdk_internal_uses(source: str) -> list[tuple[int, str]]:
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names if alias.name.startswith(INTERNAL_MODULES)]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "pulumi":
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("pulumi", "pulumi_policy"):
             names = [f"{node.module}.{alias.name}" for alias in node.names]
             found += [(node.lineno, name) for name in names
                       if name.startswith(INTERNAL_MODULES) or name.rsplit(".", 1)[1].startswith("_")]
