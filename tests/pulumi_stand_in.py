@@ -10,8 +10,10 @@ for `config set --secret` (and plain values for `config set`) into Pulumi.<stack
 stack's short name as the CLI names it (`myorg/dr` -> Pulumi.dr.yaml), or fails `config set` with
 $STAND_IN_CONFIG_SET_STDERR when that is given, and for `preview` / `up` sleeps
 $STAND_IN_SLEEP_SECONDS and exits $STAND_IN_EXIT with $STAND_IN_STDERR - after a success, with the summary
-event the Automation API waits for in the file given with `--event-log`. It says it is v3.200.0: the last
-version that the Automation API hands a file for engine events (later ones stream them over gRPC).
+event the Automation API waits for in the file given with `--event-log`, and either way ending that file with
+the cancel event the CLI writes last (without it the Automation API's log watcher is joined only after its
+5-second timeout). It says it is v3.200.0: the last version that the Automation API hands a file for engine
+events (later ones stream them over gRPC).
 """
 
 from __future__ import annotations
@@ -79,10 +81,12 @@ if args and args[0] in ("preview", "up"):
     time.sleep(float(os.environ.get("STAND_IN_SLEEP_SECONDS", "0")))
     print(os.environ.get("STAND_IN_STDERR", ""), file=sys.stderr)
     code = int(os.environ.get("STAND_IN_EXIT", "0"))
-    if code == 0 and "--event-log" in args:
+    if "--event-log" in args:
         with open(args[args.index("--event-log") + 1], "a") as events:
-            events.write(json.dumps({{"sequence": 1, "timestamp": 0, "summaryEvent": {{
-                "maybeCorrupt": False, "durationSeconds": 0, "resourceChanges": {{}}}}}}) + "\\n")
+            if code == 0:
+                events.write(json.dumps({{"sequence": 1, "timestamp": 0, "summaryEvent": {{
+                    "maybeCorrupt": False, "durationSeconds": 0, "resourceChanges": {{}}}}}}) + "\\n")
+            events.write(json.dumps({{"sequence": 2, "timestamp": 0, "cancelEvent": {{}}}}) + "\\n")
     sys.exit(code)
 print("stand-in: unexpected " + " ".join(args), file=sys.stderr); sys.exit(9)
 '''
