@@ -110,10 +110,12 @@ class PostgresServer:
         """libpq URL of a database on this server (holds the password: never print it)."""
         return f"postgresql://{self.admin}:{self.password}@127.0.0.1:{self.port}/{dbname}"
 
-    def create_database(self, name: str) -> str:
-        """Create an empty database; return its URL."""
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """Create an empty database, or a copy of the database `template` (which nobody may be connected to);
+        return its URL."""
+        copy = f' TEMPLATE "{template}"' if template else ""
         with psycopg.connect(self.url(), autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
+            connection.execute(f'CREATE DATABASE "{name}"{copy}')
         return self.url(name)
 
 

@@ -11,17 +11,19 @@ sequence positions.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
 import uuid
+from unittest import mock
 
 import psycopg
 
 from backup_job.catalog import display
 from tests.services import postgres_bindir
-from tools.offline import ROOT
 
 ROLES = ("anon", "authenticated", "service_role")
 ZOO = """
@@ -85,9 +87,24 @@ def ensure_roles(url: str) -> None:
 
 
 def restore(bucket: str, target: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "backup_job", "restore", "--bucket", bucket, *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "TARGET_DATABASE_URL": target})
+    """`python -m backup_job restore --bucket BUCKET ARGS` into `target`: its exit code, stdout and stderr.
+
+    It runs the job's `main` in this process: the same code without a second interpreter loading the client
+    libraries for every restore. What only a process shows (exit status, SIGTERM, settings read at start-up) is
+    tested through `tests.backup_job.jobs.job`.
+    """
+    from backup_job.cli import main
+
+    argv = ["restore", "--bucket", bucket, *args]
+    out, err = io.StringIO(), io.StringIO()
+    with mock.patch.dict(os.environ, {"TARGET_DATABASE_URL": target}), contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # the parser's refusals
+            code = exc.code if isinstance(exc.code, int) else 2
+    return subprocess.CompletedProcess([sys.executable, "-m", "backup_job", *argv], code, out.getvalue(),
+                                       err.getvalue())
 
 
 def log_of(result: subprocess.CompletedProcess) -> dict:
@@ -141,13 +158,20 @@ def contents(url: str) -> dict[str, str]:
     return found
 
 
+_RESTORED_ZOO: dict[str, str] = {}
+"""The database restored whole from the zoo's backup, by the zoo's bucket: restored once per session (the
+restore itself is tested in test_restore_whole), then copied as a template for every test."""
+
+
 def fresh_copy(postgres, zoo) -> str:
-    """A database holding exactly the zoo: restored whole from its backup."""
+    """A database holding exactly the zoo: a copy of the one restored whole from its backup."""
     _, bucket, _ = zoo
-    target = postgres.create_database(f"copy_{uuid.uuid4().hex[:8]}")
-    result = restore(bucket, target)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return target
+    if bucket not in _RESTORED_ZOO:
+        name = f"restored_{uuid.uuid4().hex[:8]}"
+        result = restore(bucket, postgres.create_database(name))
+        assert result.returncode == 0, result.stdout + result.stderr
+        _RESTORED_ZOO[bucket] = name
+    return postgres.create_database(f"copy_{uuid.uuid4().hex[:8]}", template=_RESTORED_ZOO[bucket])
 
 
 def damaged(postgres, zoo, statement: str) -> tuple[str, str, str]:
