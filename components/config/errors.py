@@ -11,7 +11,7 @@ from pydantic_core import ErrorDetails
 
 from .base import NAMESPACE, sections
 from .secrets import secret_keys_of_model
-from .site_sections import SITE_SECTIONS
+from .site_sections import SITE_SECTIONS, site_of_key
 from .stack import StackConfig
 
 MAX_SHOWN_CHARS = 80
@@ -42,8 +42,8 @@ def _other_site_owning(location: tuple) -> str | None:
     """The other site whose section holds an unknown key of one site's section (`primary.prodStack`)."""
     if len(location) != 2 or location[0] not in SITE_SECTIONS:
         return None
-    return next((site for site, model in SITE_SECTIONS.items() if site != location[0]
-                 and location[1] in {field.alias for field in model.model_fields.values()}), None)
+    owner = site_of_key().get(str(location[1]))
+    return owner if owner != location[0] else None
 
 
 def _step(annotation: Any, part: str | int) -> Any:

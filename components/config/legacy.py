@@ -11,18 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .site_sections import SITE_SECTIONS
-
-
-def _site_of_key() -> dict[str, str]:
-    """Each site key's section: read off the section models, not listed here."""
-    return {field.alias or name: site for site, model in SITE_SECTIONS.items()
-            for name, field in model.model_fields.items()}
+from .site_sections import SITE_SECTIONS, site_of_key
 
 
 def flat_layout(own: dict[str, Any]) -> list[str]:
     """Where raw config `own` (the project's keys, decoded) uses the old layout: `key -> section.key` lines."""
-    sites = _site_of_key()
+    sites = site_of_key()
     found = [f"{key} -> {sites[key]}.{key}" for key in own if key in sites]
     schedules = (own.get("databaseBackup") or {}).get("schedules") if isinstance(own.get("databaseBackup"), dict) else None
     if isinstance(schedules, list):
@@ -47,7 +41,7 @@ def migrated(data: Any) -> Any:
     mapping. A key set both in the old place and in its section is refused: which one is meant is not known."""
     if not isinstance(data, dict):
         return data
-    sites = _site_of_key()
+    sites = site_of_key()
     result = {key: value for key, value in data.items() if key not in sites}
     for key, value in data.items():
         if key not in sites:

@@ -6,6 +6,7 @@ not among a section's fields, so validation names it (and `StackConfig` refuses 
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated
 
@@ -69,3 +70,10 @@ class StandbySettings(Model):
 
 SITE_SECTIONS: dict[str, type[Model]] = {"primary": PrimarySettings, "standby": StandbySettings}
 """The section of each site, by the value of `site`; its key in the stack file is the site's name."""
+
+
+@functools.cache
+def site_of_key() -> dict[str, str]:
+    """The site whose section holds each site-only key (`prodStack` -> `standby`): read off the section models."""
+    return {field.alias or name: site for site, model in SITE_SECTIONS.items()
+            for name, field in model.model_fields.items()}
