@@ -20,6 +20,48 @@ MODEL_FACTOR = 2.0
 MIN_THROUGHPUT_CHECK_MB = 256.0
 
 
+TERMS = ("detect", "decide", "apply", "propagate", "redeploy", "restore")
+"""The terms of a recovery, in the order they happen; the recovery model estimates each and the drill measures
+each (`decide` is the human decision: declared, never measured)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One timed step of a recovery: the term it belongs to, its wall seconds, and its length in the plan's clock.
+
+    A step of real work takes as long in the plan's clock as on the wall. A wait the drill compresses (a DNS TTL,
+    an uptime check's period, an alert's duration, a transfer interval) is `compressed`: its plan-clock length is
+    the uncompressed one (wall seconds times the drill's time scale, or the plan's own figure where it is known).
+    """
+
+    term: str
+    what: str
+    wall_seconds: float
+    plan_seconds: float
+    compressed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON object."""
+        return {"term": self.term, "what": self.what, "wallSeconds": _round(self.wall_seconds),
+                "planClockSeconds": _round(self.plan_seconds), "compressed": self.compressed}
+
+
+@dataclass(frozen=True)
+class CommandRun:
+    """An operator command a scenario ran, as the runbook gives it, and how it ended."""
+
+    argv: tuple[str, ...]
+    exit_code: int
+    wall_seconds: float
+    report: str = ""
+    """What the command printed for the operator (its timed health report), secrets scrubbed."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON object."""
+        return {"command": " ".join(self.argv), "exitCode": self.exit_code, "wallSeconds": _round(self.wall_seconds),
+                "report": self.report}
+
+
 @dataclass(frozen=True)
 class Yardstick:
     """What the recovery model measures a scenario against; each scenario's module declares its own."""
@@ -53,6 +95,11 @@ class ScenarioResult:
     target_rto_seconds: float | None = None
     target_rpo_seconds: float | None = None
     model_findings: list[str] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    """The recovery's timed steps, by term (empty for a scenario not yet timed step by step)."""
+    commands: list[CommandRun] = field(default_factory=list)
+    decision_seconds: float = 0.0
+    """The declared human decision time (the model's `decide` term): never measured, shown as its own column."""
 
     @property
     def rto_met(self) -> bool:
