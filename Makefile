@@ -62,10 +62,11 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench --sizes-mb 200,600 --repeat 3
 
 ## drill: the recovery drill with a database of 1.2 GB (4 min 30 s on 2 idle cores on 2026-11-29, 7 min with the
-## cores shared; root, iproute2, knot, postgresql-15). Writes drill-report.md for the quarterly drill record (first one:
-## docs/drills/). `python -m tools.drill` is the small one (about 45 s).
+## cores shared; root, iproute2, knot, postgresql-15). Files its record (Markdown and JSON, chained to the newest one)
+## in docs/drills/: commit both; `python -m tools.drill verify` checks the chain. `python -m tools.drill` is the small
+## one (about 45 s).
 drill: $(STAMP)
-	$(BIN)/python -m tools.drill --size-mb 1200 --markdown drill-report.md
+	$(BIN)/python -m tools.drill --size-mb 1200 --record docs/drills
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -69,6 +69,9 @@ APPLY_MINUTES = 10
 # with the "deployment <id> READY after N s" line of the first real promotion's report.
 VERCEL_REDEPLOY_MINUTES = 10
 EVENT_DRIVEN_LAG_MINUTES = 10
+# The plan drills its recovery quarterly (docs/drill.md): a quarter is at most 92 days, so a last drill older than
+# this is overdue (the readiness table warns).
+DRILL_CADENCE_DAYS = 92
 
 ACCESS_LOG_RETENTION_DAYS = 365
 """Days a backup bucket's access logs are kept: the record of who read or wrote backups."""

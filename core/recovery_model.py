@@ -5,7 +5,7 @@ Pure Python, no Pulumi types: the input is a list of resources as
 resources a CrossGuard stack policy receives - so the offline readiness report
 and the objectives policy use this same model.
 
-What it reads:
+What it reads (core/recovery_facts.py):
 - `raptorflow:recovery:RecoveryObjectives`: the declared objectives per
   scenario and capabilities (Supabase PITR, a cross-region database replica)
   plus the figures estimates use (database size, restore throughput, minutes
@@ -16,10 +16,25 @@ What it reads:
 - Storage Transfer jobs into replica buckets (daily sync, event-driven);
 - Cloudflare records (TTL, proxied) or load-balancer monitors (interval, retries);
 - Vercel project env vars: the failover flips them, and only a redeploy of the
-  production deployment makes the app use them.
+  production deployment makes the app use them;
+- uptime checks (period, regions) and their P0 uptime alerts (condition, duration): the page that starts a
+  regional outage's recovery.
+
+The time to recover is a list of terms, in the order operators live them (TERMS names them; each scenario has
+the terms that apply to it), and the RTO estimate is composed from them: every term in sequence, except
+`propagate` and `redeploy`, which both start when the apply ends and run side by side:
+
+    RTO = detect + decide + restore + apply + max(propagate, redeploy)
+
+- regional outage: detect (the first P0 uptime alert fires), decide, restore (promote the replica, or restore
+  the dump without one), apply (`pulumi up` through `tools.failover promote`), then propagate (the longest
+  DNS-only TTL, or the load balancer's failed health checks) and redeploy (Vercel, when the stack flips Vercel
+  variables);
+- database corruption and data deletion: decide + restore;
+- security breach: decide + apply (rotate the secrets, then `pulumi up`).
 
 Every number carries how it was derived; `None` minutes means unbounded (for
-example no copy in another region at all).
+example no copy in another region at all, or no P0 uptime alert to page anyone).
 """
 
 from __future__ import annotations
@@ -29,9 +44,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core import limits
-from core.contracts import DATABASE_DUMPS, USER_FILES, BackupKind, Command, Label, ResourceType, started_job
-from core.paths import lookup
-from core.schedule import max_interval_hours
+from core.contracts import DATABASE_DUMPS, USER_FILES, ResourceType
+from core.recovery_facts import Facts, facts
 
 RECOVERY = ResourceType.RECOVERY_OBJECTIVES  # the name tools/drill imports
 
@@ -42,6 +56,13 @@ TITLES = {
     "securityBreach": "security breach",
     "dataDeletion": "data deletion",
 }
+
+TERMS = ("detect", "decide", "apply", "propagate", "redeploy", "restore")
+"""The terms of a recovery's time; the model estimates each that applies, the drill measures each (`decide`, the
+human decision, is declared, never measured)."""
+DETECT, DECIDE, APPLY, PROPAGATE, REDEPLOY, RESTORE = TERMS
+PARALLEL = (PROPAGATE, REDEPLOY)
+"""Terms that start together when the apply ends: the slower of them counts."""
 
 
 @dataclass(frozen=True)
@@ -60,16 +81,49 @@ class Estimate:
         return self
 
 
+@dataclass(frozen=True)
+class Term:
+    """One term of a recovery's time: its name (one of TERMS), minutes (None: unbounded) and how derived."""
+
+    name: str
+    minutes: float | None
+    derivation: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The term as JSON."""
+        return {"term": self.name, "minutes": self.minutes, "derivation": self.derivation}
+
+
+def compose(terms: list[Term]) -> Estimate:
+    """The RTO of these terms: each in sequence, except the PARALLEL ones, which run side by side (the slower
+    counts); unbounded when any term is."""
+    shown = [f"{t.name} {_hours(t.minutes)}" if t.minutes is not None else f"{t.name} unbounded ({t.derivation})"
+             for t in terms]
+    side = [index for index, term in enumerate(terms) if term.name in PARALLEL]
+    if len(side) > 1:
+        shown[side[0]:side[-1] + 1] = [f"max({', '.join(shown[side[0]:side[-1] + 1])})"]
+    if any(term.minutes is None for term in terms):
+        return Estimate(None, " + ".join(shown))
+    in_sequence = sum(t.minutes or 0.0 for t in terms if t.name not in PARALLEL)
+    return Estimate(in_sequence + max((t.minutes or 0.0 for t in terms if t.name in PARALLEL), default=0.0),
+                    " + ".join(shown))
+
+
 @dataclass
 class Assessment:
-    """One scenario: targets, computed worst cases, verdict and what binds."""
+    """One scenario: targets, computed worst cases, verdict and what binds; `rto` is composed from `terms`."""
 
     scenario: str
     target_rto_minutes: int
     target_rpo_minutes: int | None
     rto: Estimate
     rpo: Estimate | None
-    parts: list[str] = field(default_factory=list)
+    terms: list[Term] = field(default_factory=list)
+    """The terms of the time to recover that apply to this scenario, in the order they happen."""
+
+    def term(self, name: str) -> Term | None:
+        """The named term, or None when it does not apply to this scenario."""
+        return next((term for term in self.terms if term.name == name), None)
 
     @property
     def rpo_met(self) -> bool:
@@ -110,6 +164,7 @@ class Assessment:
             "rpoDerivation": None if self.rpo is None else self.rpo.derivation,
             "met": self.met,
             "binding": self.binding,
+            "terms": [term.to_json() for term in self.terms],
         }
 
 
@@ -117,65 +172,7 @@ def _hours(minutes: float) -> str:
     return f"{minutes / 60:g} h" if minutes >= 60 else f"{minutes:g} min"
 
 
-@dataclass
-class _Facts:
-    declarations: list[Mapping[str, Any]] = field(default_factory=list)
-    full_backups: list[tuple[str, float, bool]] = field(default_factory=list)  # cron, minutes, paused
-    daily_copies: dict[str, float] = field(default_factory=dict)  # backup role -> interval minutes
-    live_copies: set[str] = field(default_factory=set)  # backup roles with event-driven replication
-    dns_ttls: list[tuple[int, bool]] = field(default_factory=list)  # ttl, proxied
-    lb_monitors: list[tuple[float, int]] = field(default_factory=list)  # interval seconds, retries
-    vercel_variables: int = 0  # env vars of the app that the failover flips
-
-    def declared(self, path: str, default: Any = None) -> Any:
-        for declaration in self.declarations:
-            value = lookup(declaration, path)
-            if value not in (None, False):
-                return value
-        return lookup(self.declarations[0], path, default) if self.declarations else default
-
-    @property
-    def sites(self) -> set[str | None]:
-        return {d.get("site") for d in self.declarations}
-
-
-def _facts(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> _Facts:
-    facts = _Facts()
-    resources = list(resources)
-    buckets = {props.get("name"): props for kind, props in resources if kind == ResourceType.BUCKET}
-    jobs = {props.get("name"): props for kind, props in resources if kind == ResourceType.RUN_JOB}
-    for kind, props in resources:
-        if kind == ResourceType.RECOVERY_OBJECTIVES:
-            facts.declarations.append(props)
-        elif kind == ResourceType.SCHEDULER_JOB:
-            job = jobs.get(started_job(lookup(props, "httpTarget.uri")))
-            runs = (job or {}).get("labels") or {}
-            if runs.get(Label.JOB_COMMAND) == Command.BACKUP and runs.get(Label.BACKUP_KIND) == BackupKind.FULL:
-                cron = props.get("schedule", "")
-                try:
-                    minutes = max_interval_hours(cron) * 60
-                except (ValueError, IndexError):  # a schedule this model cannot read bounds nothing
-                    minutes = float("inf")
-                facts.full_backups.append((cron, minutes, bool(props.get("paused"))))
-        elif kind == ResourceType.TRANSFER_JOB:
-            spec = props.get("transferSpec") or props.get("replicationSpec") or {}
-            sink = buckets.get(lookup(spec, "gcsDataSink.bucketName"), {})
-            role = (sink.get("labels") or {}).get(Label.BACKUP_ROLE, "unknown")
-            if "replicationSpec" in props:
-                facts.live_copies.add(role)
-            else:
-                interval = str(lookup(props, "schedule.repeatInterval", "86400s")).rstrip("s")
-                facts.daily_copies[role] = float(interval) / 60
-        elif kind == ResourceType.DNS_RECORD:
-            facts.dns_ttls.append((int(props.get("ttl") or 1), bool(props.get("proxied"))))
-        elif kind == ResourceType.LOAD_BALANCER_MONITOR:
-            facts.lb_monitors.append((float(props.get("interval") or 60), int(props.get("retries") or 0)))
-        elif kind == ResourceType.VERCEL_VARIABLE:
-            facts.vercel_variables += 1
-    return facts
-
-
-def _dump_interval(facts: _Facts) -> Estimate:
+def _dump_interval(facts: Facts) -> Estimate:
     active = [b for b in facts.full_backups if not b[2]] or facts.full_backups
     if not active:
         return Estimate(None, "no scheduled full backup")
@@ -186,7 +183,7 @@ def _dump_interval(facts: _Facts) -> Estimate:
     return Estimate(minutes, f"full dump every {_hours(minutes)} ({cron}){note}")
 
 
-def _copy_delay(facts: _Facts, role: str) -> Estimate:
+def _copy_delay(facts: Facts, role: str) -> Estimate:
     lag = float(facts.declared("eventDrivenLagMinutes", limits.EVENT_DRIVEN_LAG_MINUTES))
     if role in facts.live_copies:
         return Estimate(lag, f"event-driven replication of {role} (lag {_hours(lag)})")
@@ -196,7 +193,7 @@ def _copy_delay(facts: _Facts, role: str) -> Estimate:
     return Estimate(None, f"no copy of {role} in another region")
 
 
-def _database_point(facts: _Facts) -> Estimate:
+def _database_point(facts: Facts) -> Estimate:
     if facts.declared("pitr.enabled"):
         minutes = float(facts.declared("pitr.rpoMinutes", limits.PITR_RPO_MINUTES))
         days = facts.declared("pitr.windowDays", limits.PITR_WINDOW_DAYS)
@@ -206,25 +203,43 @@ def _database_point(facts: _Facts) -> Estimate:
     return Estimate(dump.minutes, f"database: {dump.derivation}{hint}")
 
 
-def _traffic_switch(facts: _Facts) -> Estimate:
+def _detect(facts: Facts) -> Term:
+    """The first P0 uptime alert to page: its check's period x the failed probes its condition needs + the
+    condition's duration (each region probes once per period; a regional outage fails every probe at once)."""
+    timed = [(alert.seconds, alert) for alert in facts.uptime_alerts if alert.seconds is not None]
+    if not timed:
+        why = ("every P0 uptime alert needs more failing regions than its check probes from" if facts.uptime_alerts
+               else "no P0 uptime alert on an uptime check")
+        return Term(DETECT, None, f"{why}: nobody is paged; add the site's uptime checks and alerts")
+    seconds, alert = min(timed, key=lambda pair: pair[0])
+    return Term(DETECT, seconds / 60, f"P0 uptime alert ({alert.target}): check period {alert.period_seconds:g} s x "
+                                        f"{alert.failed_probes} failed probes + duration "
+                                        f"{alert.duration_seconds:g} s = {_hours(seconds / 60)}")
+
+
+def _propagate(facts: Facts) -> Term:
     if facts.lb_monitors:
-        worst = max(interval * (retries + 1) for interval, retries in facts.lb_monitors) / 60
-        return Estimate(worst, f"load balancer fails over after {_hours(worst)} of failed health checks")
-    apply = float(facts.declared("applyMinutes", limits.APPLY_MINUTES))
-    ttl = max((ttl for ttl, proxied in facts.dns_ttls if not proxied), default=0) / 60
-    return Estimate(apply + ttl, f"pulumi up {_hours(apply)} + DNS TTL {_hours(ttl)} (proxied names switch at once)")
+        worst = max(interval * (retries + 1) for interval, retries in facts.lb_monitors)
+        return Term(PROPAGATE, worst / 60, f"load balancer fails over after {worst:g} s of failed health checks "
+                                             "(interval x (retries + 1))")
+    ttl = max((ttl for ttl, proxied in facts.dns_ttls if not proxied), default=0)
+    return Term(PROPAGATE, ttl / 60, f"longest DNS-only TTL {ttl} s (proxied names switch at once)")
 
 
-def _app_environment(facts: _Facts) -> Estimate | None:
-    """The app's flipped env vars in use: `pulumi up` changes them, then the production deployment is redeployed."""
+def _redeploy(facts: Facts) -> Term | None:
+    """Vercel applies flipped env vars only to a new deployment: the production deployment is redeployed."""
     if not facts.vercel_variables:
         return None
-    apply = float(facts.declared("applyMinutes", limits.APPLY_MINUTES))
-    redeploy = float(limits.VERCEL_REDEPLOY_MINUTES)
-    return Estimate(apply + redeploy, f"pulumi up {_hours(apply)} + Vercel redeploy {_hours(redeploy)}")
+    return Term(REDEPLOY, float(limits.VERCEL_REDEPLOY_MINUTES),
+                f"Vercel redeploy {_hours(limits.VERCEL_REDEPLOY_MINUTES)}")
 
 
-def _restore(facts: _Facts) -> Estimate:
+def _restore_term(facts: Facts) -> Term:
+    estimate = _restore(facts)
+    return Term(RESTORE, estimate.minutes, estimate.derivation)
+
+
+def _restore(facts: Facts) -> Estimate:
     size = float(facts.declared("databaseSizeGb", limits.DATABASE_SIZE_GB))
     rate = float(facts.declared("restoreMbPerSecond", limits.RESTORE_MB_PER_SECOND))
     if rate <= 0:  # a restore that never ends: no bound
@@ -238,60 +253,56 @@ def assess(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Assessmen
 
     A primary stack alone assesses what its data decides (corruption, deletion, breach); a standby stack
     alone what its copies and traffic switch decide (regional outage, deletion of user files); both together
-    assess everything.
+    assess everything. Each RTO is composed from the scenario's terms (see the module's docstring).
     """
-    facts = _facts(resources)
-    if not facts.declarations:
+    found = facts(resources)
+    if not found.declarations:
         return []
-    objectives = facts.declarations[0].get("objectives") or {}
-    decide = float(facts.declared("decisionMinutes", limits.DECISION_MINUTES))
-    has_primary, has_standby = "primary" in facts.sites, "standby" in facts.sites
+    objectives = found.declarations[0].get("objectives") or {}
+    decide_minutes = float(found.declared("decisionMinutes", limits.DECISION_MINUTES))
+    decide = Term(DECIDE, decide_minutes, f"declared decision {_hours(decide_minutes)}")
+    apply_minutes = float(found.declared("applyMinutes", limits.APPLY_MINUTES))
+    has_primary, has_standby = "primary" in found.sites, "standby" in found.sites
     results = []
 
-    def add(scenario: str, rto: Estimate, rpo: Estimate | None) -> None:
+    def add(scenario: str, terms: list[Term | None], rpo: Estimate | None) -> None:
         target = objectives.get(scenario) or {}
         rto_target = target.get("rtoMinutes")
         if rto_target is None:
             raise ValueError(f"the recovery objectives declare no rtoMinutes for {scenario}")
-        results.append(Assessment(scenario, int(rto_target), target.get("rpoMinutes"),
-                                  Estimate(decide + rto.minutes if rto.minutes is not None else None,
-                                           f"decide {_hours(decide)} + {rto.derivation}"), rpo))
+        applying = [term for term in terms if term is not None]
+        results.append(Assessment(scenario, int(rto_target), target.get("rpoMinutes"), compose(applying), rpo,
+                                  applying))
 
     if has_primary:
-        add("databaseCorruption", _restore(facts), _database_point(facts))
-        add("securityBreach", Estimate(float(facts.declared("applyMinutes", limits.APPLY_MINUTES)),
-                                       "rotate secrets and redeploy with pulumi up"), None)
+        add("databaseCorruption", [decide, _restore_term(found)], _database_point(found))
+        add("securityBreach", [decide, Term(APPLY, apply_minutes,
+                                            f"rotate the secrets, then pulumi up {_hours(apply_minutes)}")], None)
     if has_standby:
-        if facts.declared("databaseReplica.enabled"):
-            lag = float(facts.declared("databaseReplica.maxLagMinutes", limits.DATABASE_REPLICA_LAG_MINUTES))
+        if found.declared("databaseReplica.enabled"):
+            lag = float(found.declared("databaseReplica.maxLagMinutes", limits.DATABASE_REPLICA_LAG_MINUTES))
             database = Estimate(lag, f"database: cross-region replica (declared, lag {_hours(lag)})")
-            promote = float(facts.declared("databaseReplica.promoteMinutes", limits.DATABASE_REPLICA_PROMOTE_MINUTES))
-            database_rto = Estimate(promote, f"promote the replica {_hours(promote)}")
+            promote = float(found.declared("databaseReplica.promoteMinutes", limits.DATABASE_REPLICA_PROMOTE_MINUTES))
+            restore = Term(RESTORE, promote, f"promote the replica {_hours(promote)}")
         else:
-            dump, copy = _dump_interval(facts), _copy_delay(facts, DATABASE_DUMPS.label)
+            dump, copy = _dump_interval(found), _copy_delay(found, DATABASE_DUMPS.label)
             total = None if dump.minutes is None or copy.minutes is None else dump.minutes + copy.minutes
             database = Estimate(total, f"database: {dump.derivation} + {copy.derivation}; or declare a replica")
-            database_rto = _restore(facts)
-        files = _copy_delay(facts, USER_FILES.label)
-        switch, app = _traffic_switch(facts), _app_environment(facts)
-        slowest = switch.worse(database_rto)
-        parts = [f"traffic ({switch.derivation})"]
-        if app is not None:
-            slowest = slowest.worse(app)
-            parts.append(f"app env ({app.derivation})")
-        add("regionalOutage", Estimate(slowest.minutes, f"slowest of {', '.join(parts)} and "
-                                                        f"database ({database_rto.derivation})"),
+            restore = _restore_term(found)
+        files = _copy_delay(found, USER_FILES.label)
+        apply = Term(APPLY, apply_minutes, f"pulumi up through tools.failover promote {_hours(apply_minutes)}")
+        add("regionalOutage", [_detect(found), decide, restore, apply, _propagate(found), _redeploy(found)],
             database.worse(Estimate(files.minutes, f"user files: {files.derivation}")))
     deletion_parts = []
     if has_primary:
-        deletion_parts.append(_database_point(facts))
+        deletion_parts.append(_database_point(found))
     if has_standby:
-        files = _copy_delay(facts, USER_FILES.label)
+        files = _copy_delay(found, USER_FILES.label)
         deletion_parts.append(Estimate(files.minutes, f"user files: {files.derivation}"))
     if deletion_parts:
         worst = deletion_parts[0]
         for part in deletion_parts[1:]:
             worst = worst.worse(part)
-        add("dataDeletion", _restore(facts), worst)
+        add("dataDeletion", [decide, _restore_term(found)], worst)
     order = {name: index for index, name in enumerate(SCENARIOS)}
     return sorted(results, key=lambda a: order[a.scenario])

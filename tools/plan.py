@@ -20,6 +20,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -149,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: stack {stack}: {kind}{message}", file=sys.stderr)
             return 2
 
+    from tools.drill.records import last_drills
     from tools.policy_check import evaluate, summary
-    from tools.readiness import assess_plans, render_readiness
+    from tools.readiness import DRILLS, assess_plans, drill_warnings, render_readiness
 
     violations = {plan.stack: evaluate(plan) for plan in plans}
     if args.json:
@@ -167,7 +169,10 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(render_tree(plan)))
             print("\n".join(render_violations(plan.stack, violations[plan.stack])))
             print()
-        print("\n".join(render_readiness(assess_plans(plans), [plan.stack for plan in plans])))
+        assessments, drills = assess_plans(plans), last_drills(DRILLS)
+        print("\n".join(render_readiness(assessments, [plan.stack for plan in plans], drills)))
+        for warning in drill_warnings(assessments, drills, datetime.now(UTC).date()):
+            print(warning)
     blocked = any(v.mandatory for found in violations.values() for v in found)
     return 1 if blocked else 0
 

@@ -16,10 +16,11 @@ import pytest
 
 from components import defaults
 from core import limits
-from core.alerts import SEVERITIES
+from core.alerts import CATALOG, SEVERITIES, UPTIME_FAILED_PERIODS
 from core.schedule import max_interval_hours
+from tools.drill.records import last_drills
 from tools.offline import ROOT, Plan
-from tools.readiness import assess_plans, render_readiness
+from tools.readiness import DRILLS, assess_plans, render_readiness
 
 
 class Statement(NamedTuple):
@@ -58,6 +59,15 @@ STATEMENTS = {
     "readme-vercel-redeploy": Statement(
         "README.md", "`VERCEL_REDEPLOY_MINUTES` in `core/limits.py`, assumed {minutes} min",
         {"minutes": limits.VERCEL_REDEPLOY_MINUTES}),
+    "readme-detect-term": Statement(
+        "README.md", "({period} s x {probes} + {duration} s = {minutes:g} min in the plan)",
+        {"period": limits.UPTIME_PERIOD_SECONDS, "probes": int(CATALOG["uptime"].threshold) + 1,
+         "duration": UPTIME_FAILED_PERIODS * limits.UPTIME_PERIOD_SECONDS,
+         "minutes": (int(CATALOG["uptime"].threshold) + 1 + UPTIME_FAILED_PERIODS) * limits.UPTIME_PERIOD_SECONDS / 60}),
+    "readme-drill-cadence": Statement(
+        "README.md", "(`DRILL_CADENCE_DAYS` in `core/limits.py`, {days} days)", {"days": limits.DRILL_CADENCE_DAYS}),
+    "drill-doc-cadence": Statement(
+        "docs/drill.md", "the plan's quarterly cadence ({days} days", {"days": limits.DRILL_CADENCE_DAYS}),
     "readme-outage-rpo": Statement(
         "README.md", "cannot meet the regional outage's {minutes}-minute RPO", {"minutes": OUTAGE_RPO}),
     "readme-image-cleanup": Statement(
@@ -151,8 +161,8 @@ def test_the_prose_states_the_plans_schedules_and_ttls(prod_plan: Plan, dr_plan:
 
 def test_the_readme_shows_the_readiness_make_plan_prints(prod_plan: Plan, dr_plan: Plan):
     """README's readiness table is what `make plan` prints for the repo's stack files: objectives, estimates and
-    what binds them, from the plan's figures."""
-    printed = list(render_readiness(assess_plans([prod_plan, dr_plan]), ["prod", "dr"]))
+    what binds them, from the plan's figures, and the last drill of each scenario from docs/drills/."""
+    printed = list(render_readiness(assess_plans([prod_plan, dr_plan]), ["prod", "dr"], last_drills(DRILLS)))
     readme = (ROOT / "README.md").read_text().splitlines()
     assert printed[0] in readme, f"README shows no readiness table headed {printed[0]!r}"
     start = readme.index(printed[0])

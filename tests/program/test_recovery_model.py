@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from components import defaults
-from core.contracts import BackupKind, Command, job_argv, job_labels, run_job_uri
-from core.limits import VERCEL_REDEPLOY_MINUTES
-from core.recovery_model import Assessment, assess
+from core.alerts import CATALOG, UPTIME_FAILED_PERIODS
+from core.contracts import BackupKind, Command, Label, ResourceType, job_argv, job_labels, run_job_uri
+from core.limits import UPTIME_PERIOD_SECONDS, UPTIME_REGIONS, VERCEL_REDEPLOY_MINUTES
+from core.recovery_model import Assessment, Term, assess
 from tools.readiness import assess_plans
 
 # The hand-made plans declare their own objectives and figures: fixed inputs, so each known answer below holds
@@ -59,6 +60,21 @@ def record(ttl: int, proxied: bool) -> tuple[str, dict]:
 def vercel_variable(key: str) -> tuple[str, dict]:
     return ("vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable",
             {"key": key, "value": "backup-region", "targets": ["production"]})
+
+
+def uptime(period: int = 60, duration: int = 120, threshold: float = 1) -> list[tuple[str, dict]]:
+    """An uptime check probing from the plan's three regions and its P0 alert: fires when more than `threshold`
+    regions fail for `duration` seconds (the detect term: period x (threshold + 1) + duration)."""
+    kind = CATALOG["uptime"]
+    return [(ResourceType.UPTIME_CHECK, {"period": f"{period}s", "selectedRegions": list(UPTIME_REGIONS),
+                                         "userLabels": {Label.TARGET: "api-primary"}}),
+            (ResourceType.ALERT_POLICY, {"enabled": True, "userLabels": {
+                Label.ALERT: kind.slug, Label.SEVERITY: kind.severity.lower(), Label.TARGET: "api-primary"},
+                "conditions": [{"conditionThreshold": {"comparison": "COMPARISON_GT", "thresholdValue": threshold,
+                                                       "duration": f"{duration}s"}}]})]
+
+
+DETECT = (60 * 2 + 120) / 60  # uptime()'s P0 alert: 2 failed probes of a 60 s check, then 120 s
 
 
 def rpo_minutes(assessment: Assessment) -> float | None:
@@ -115,27 +131,45 @@ def test_paused_standby_jobs_stand_in_for_the_primary_schedule_when_dumps_are_co
 
 
 def test_dns_only_ttl_adds_to_the_switch_but_proxied_names_do_not():
-    base = [declaration("standby", replica=True), *replica("user-files", live=True)]
+    base = [declaration("standby", replica=True), *replica("user-files", live=True), *uptime()]
     proxied = scenario([*base, record(1, True)], "regionalOutage")
     dns_only = scenario([*base, record(300, False)], "regionalOutage")
-    # decide 15 + slowest of (apply 10 + TTL) and promote the replica 15
-    assert proxied.rto.minutes == 15 + 15
-    assert dns_only.rto.minutes == 15 + 15  # apply 10 + TTL 5 = 15, as slow as promoting
+    # detect + decide 15 + promote the replica 15 + apply 10 + propagate (the longest DNS-only TTL)
+    assert proxied.rto.minutes == DETECT + 15 + 15 + 10
+    assert dns_only.rto.minutes == DETECT + 15 + 15 + 10 + 5
     slow = scenario([*base, ("cloudflare:index/dnsRecord:DnsRecord", {"ttl": 1200, "proxied": False})],
                     "regionalOutage")
-    assert slow.rto.minutes == 15 + 10 + 20
+    assert slow.rto.minutes == DETECT + 15 + 15 + 10 + 20
+    assert slow.term("propagate") == Term("propagate", 20, "longest DNS-only TTL 1200 s (proxied names switch at once)")
 
 
 def test_the_app_takes_its_flipped_env_only_after_a_vercel_redeploy():
-    base = [declaration("standby", replica=True), *replica("user-files", live=True), record(1, True)]
+    base = [declaration("standby", replica=True), *replica("user-files", live=True), record(1, True), *uptime()]
     without_app = scenario(base, "regionalOutage")
     with_app = scenario([*base, vercel_variable("REGION"), vercel_variable("SUPABASE_URL")], "regionalOutage")
-    # decide 15 + slowest of (apply 10 + TTL 0), (apply 10 + the Vercel redeploy the model assumes) and promote
-    # the replica 15
-    assert without_app.rto.minutes == 15 + 15 and "Vercel" not in without_app.rto.derivation
-    assert with_app.rto.minutes == 15 + max(10 + VERCEL_REDEPLOY_MINUTES, 15)
-    assert (f"app env (pulumi up 10 min + Vercel redeploy {VERCEL_REDEPLOY_MINUTES:g} min)" in with_app.rto.derivation
-            and "database (promote the replica 15 min)" in with_app.rto.derivation)
+    # the redeploy starts when the apply ends, beside the DNS propagation: the slower of the two counts
+    assert without_app.term("redeploy") is None and without_app.rto.minutes == DETECT + 15 + 15 + 10
+    assert with_app.rto.minutes == DETECT + 15 + 15 + 10 + VERCEL_REDEPLOY_MINUTES  # propagate 0 (proxied)
+    assert f"max(propagate 0 min, redeploy {VERCEL_REDEPLOY_MINUTES:g} min)" in with_app.rto.derivation
+    assert with_app.term("redeploy") == Term("redeploy", VERCEL_REDEPLOY_MINUTES,
+                                             f"Vercel redeploy {VERCEL_REDEPLOY_MINUTES:g} min")
+
+
+def test_a_load_balancer_propagates_after_its_failed_health_checks():
+    monitor = (ResourceType.LOAD_BALANCER_MONITOR, {"interval": 60, "retries": 2})
+    outage = scenario([declaration("standby", replica=True), *replica("user-files", live=True), *uptime(), monitor],
+                      "regionalOutage")
+    assert outage.term("propagate").minutes == 60 * (2 + 1) / 60
+    assert outage.rto.minutes == DETECT + 15 + 15 + 10 + 3
+
+
+def test_without_a_replica_the_outage_restores_the_copied_dump():
+    resources = [declaration("standby"), *backup("0 2 * * *", paused=True), *replica("database-dumps", live=True),
+                 *replica("user-files", live=True), record(1, True), *uptime()]
+    outage = scenario(resources, "regionalOutage")
+    # 30 GB * 1024 / 64 MB/s = 8 min
+    assert outage.term("restore") == Term("restore", 8, "restore 30 GB at 64 MB/s = 8 min")
+    assert outage.rto.minutes == DETECT + 15 + 8 + 10
 
 
 def test_a_stack_only_assesses_what_it_can_see():
@@ -157,14 +191,16 @@ def test_the_repos_stack_files_meet_every_objective_with_hand_computed_figures(p
     assert rpo_minutes(report["databaseCorruption"]) == defaults.PITR_RPO_MINUTES
     assert report["databaseCorruption"].rto.minutes == pytest.approx(
         decide + defaults.DATABASE_SIZE_GB * 1024 / defaults.RESTORE_MB_PER_SECOND / 60)
-    # outage: the worse of the replica's lag and the user files' replication; RTO decide + the slowest of the
-    # DNS switch (apply + the longest DNS-only TTL), the app's redeploy (apply + Vercel) and promoting the replica
+    # outage: the worse of the replica's lag and the user files' replication; RTO detect (the P0 uptime alert: the
+    # check's period x the failed regions its condition needs + its duration of UPTIME_FAILED_PERIODS periods) +
+    # decide + promote the replica + apply + the slower of the DNS-only TTL and the Vercel redeploy
     ttl_minutes = max(r.inputs["ttl"] for r in dr_plan.of_type("cloudflare:index/dnsRecord:DnsRecord")
                       if not r.inputs["proxied"]) / 60
+    detect = UPTIME_PERIOD_SECONDS * (CATALOG["uptime"].threshold + 1 + UPTIME_FAILED_PERIODS) / 60
     assert rpo_minutes(report["regionalOutage"]) == max(defaults.DATABASE_REPLICA_LAG_MINUTES, user_files_lag)
-    assert report["regionalOutage"].rto.minutes == pytest.approx(decide + max(
-        apply + ttl_minutes, apply + VERCEL_REDEPLOY_MINUTES, defaults.DATABASE_REPLICA_PROMOTE_MINUTES))
-    assert f"Vercel redeploy {VERCEL_REDEPLOY_MINUTES:g} min" in report["regionalOutage"].rto.derivation
+    assert report["regionalOutage"].rto.minutes == pytest.approx(
+        detect + decide + defaults.DATABASE_REPLICA_PROMOTE_MINUTES + apply + max(ttl_minutes, VERCEL_REDEPLOY_MINUTES))
+    assert f"redeploy {VERCEL_REDEPLOY_MINUTES:g} min" in report["regionalOutage"].rto.derivation
     # breach: decide, then rotate and redeploy (one apply); deletion: the worse of PITR and the user files' lag
     assert report["securityBreach"].rto.minutes == decide + apply
     assert rpo_minutes(report["dataDeletion"]) == max(defaults.PITR_RPO_MINUTES, user_files_lag)

@@ -1,19 +1,23 @@
 """Recovery drills on one machine: the plan's scenarios run for real, measured against the recovery model.
 
-    python -m tools.drill [--scenario NAME ...] [--size-mb N] [--json] [--markdown FILE] [--time-scale X]
+    python -m tools.drill [--scenario NAME ...] [--size-mb N] [--json] [--markdown FILE] [--record DIR]
+                          [--time-scale X]
     python -m tools.drill --clean        remove what a killed drill left (namespaces, processes, folders)
+    python -m tools.drill verify [DIR]   check the hash chain of the drill records in DIR (docs/drills)
 
 Needs root (network namespaces), iproute2, PostgreSQL 15, Knot DNS and the Python requirements.
 Exit codes: 0 every scenario met its objectives with its data verified; 1 an objective missed, data lost
 without explanation, a recovery step failed, or a measurement worse than the model's estimate by more than
-2x (the report names the model parameter); 2 bad usage or environment (not root, a missing binary, another
+2x (the report names the term or the model parameter); 2 bad usage or environment (not root, a missing binary, another
 drill running, a plan that does not build); 130 interrupted (SIGINT, SIGTERM or SIGHUP; the world is torn
-down first). See docs/drill.md.
+down first). `verify` needs no root: 0 the chain is intact, 1 a record's content or link is wrong (named),
+2 bad usage (tools/drill/records.py). See docs/drill.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pwd
 import shutil
@@ -28,7 +32,7 @@ from typing import Any
 # google-api-core's notice about Python 3.11 is not the operator's concern during a drill.
 warnings.filterwarnings("ignore", message="You are using a Python version", category=FutureWarning)
 
-from tools.drill import dns, postgres, report, storage  # noqa: E402
+from tools.drill import dns, postgres, records, render, report, storage  # noqa: E402
 from tools.drill.harness import Drill, Options  # noqa: E402
 from tools.drill.scenarios import SCENARIOS, chosen  # noqa: E402
 from tools.drill.world import USAGE, DrillError, Lock, clean_stale, scrub  # noqa: E402
@@ -69,6 +73,8 @@ def parser() -> argparse.ArgumentParser:
                      help="plan seconds per drill second for TTLs and transfer intervals (default 60)")
     cli.add_argument("--json", action="store_true", help="print one JSON object per scenario")
     cli.add_argument("--markdown", type=Path, metavar="FILE", help="also write the report as Markdown to FILE")
+    cli.add_argument("--record", type=Path, metavar="DIR",
+                     help="also file the drill's record (Markdown and JSON, chained to the newest record) in DIR")
     cli.add_argument("--clean", action="store_true", help="only remove what a killed drill left, then exit")
     return cli
 
@@ -89,7 +95,10 @@ def preflight() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the drill; return its exit code."""
+    """Run the drill (or `verify` the records); return its exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["verify"]:
+        return records.main(argv[1:])
     args = parser().parse_args(argv)
     started = time.monotonic()
     os.environ.pop("STORAGE_EMULATOR_HOST", None)  # each site has its own emulator; the drill names it every time
@@ -134,9 +143,15 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(s, handler)
 
     results = outcome.results
+    markdown = scrub(render.markdown(results, outcome.world, outcome.throughput))
     if args.markdown:
-        args.markdown.write_text(scrub(report.markdown(results, outcome.world, outcome.throughput)))
-    print(scrub(report.as_json(results) if args.json else report.text(results, outcome.world, outcome.throughput)))
+        args.markdown.write_text(markdown)
+    if args.record:
+        used = {name: getattr(drill.plans, name) for name in ("prod", "dr", "promoted")}
+        filed = records.write(args.record, markdown, [json.loads(scrub(json.dumps(r.to_json()))) for r in results],
+                              outcome.world, outcome.throughput, records.plan_digests(used))
+        print(f"drill record: {' and '.join(str(path) for path in filed)}", file=sys.stderr)
+    print(scrub(report.as_json(results) if args.json else render.text(results, outcome.world, outcome.throughput)))
     missed = [r for r in results if not r.met]
     for result in missed:
         reason = result.failure or "; ".join(result.model_findings) or (

@@ -1,8 +1,15 @@
-"""The drill's report: measured figures beside the recovery model's estimates and the objectives.
+"""The drill's results: measured figures beside the recovery model's estimates and the objectives.
 
-A scenario is met when its measured RTO and RPO are within the objectives, its recovered data matches
-the workload's ledger with no unexplained loss, and no measurement is worse than the model's estimate by
-more than MODEL_FACTOR (then the model is wrong, and the report names the parameter to correct).
+Two clocks: every step is timed in wall seconds, and a wait the drill compresses (a TTL, an uptime check's
+period, an alert's duration) also has its length in the plan's clock. A scenario's RTO in the plan's clock is
+the sum of its steps' plan seconds (its measured RTO when it recorded no steps); the RTO objective is met when
+that plus the declared decision time is within it.
+
+A scenario is met when its RTO and RPO are within the objectives, its recovered data matches the workload's
+ledger with no unexplained loss, and no measurement is worse than the model's estimate by more than
+MODEL_FACTOR: term by term (a term's plan-clock seconds against the model's term of the same name), and for
+RTO, RPO, restore throughput and replica lag. A finding names the term or the parameter to correct. The text
+and Markdown renderings are in render.py.
 """
 
 from __future__ import annotations
@@ -12,17 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.contracts import LogField
 from core.limits import RESTORE_MB_PER_SECOND
-from core.recovery_model import Assessment
+from core.recovery_model import DECIDE, TERMS, Assessment, Term
 
 MODEL_FACTOR = 2.0
 # A restore shorter than this says more about pg_restore's start-up than about throughput.
 MIN_THROUGHPUT_CHECK_MB = 256.0
-
-
-TERMS = ("detect", "decide", "apply", "propagate", "redeploy", "restore")
-"""The terms of a recovery, in the order they happen; the recovery model estimates each and the drill measures
-each (`decide` is the human decision: declared, never measured)."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,8 @@ class CommandRun:
     """What the command printed for the operator (its timed health report), secrets scrubbed."""
 
     def to_json(self) -> dict[str, Any]:
-        """The documented JSON object."""
-        return {"command": " ".join(self.argv), "exitCode": self.exit_code, "wallSeconds": _round(self.wall_seconds),
+        """The documented JSON object (its exit code under the key the job's log line uses)."""
+        return {"command": " ".join(self.argv), LogField.EXIT_CODE.value: self.exit_code, "wallSeconds": _round(self.wall_seconds),
                 "report": self.report}
 
 
@@ -100,12 +103,43 @@ class ScenarioResult:
     commands: list[CommandRun] = field(default_factory=list)
     decision_seconds: float = 0.0
     """The declared human decision time (the model's `decide` term): never measured, shown as its own column."""
+    assessment: str | None = None
+    """The readiness table's scenario it is measured against (its Yardstick's), so a record reads alone."""
+    modelled: list[Term] = field(default_factory=list)
+    """The model's terms for this scenario (empty when the model does not estimate it)."""
+
+    @property
+    def plan_clock_rto_seconds(self) -> float | None:
+        """The RTO in the plan's clock: measured work plus the compressed waits at their plan length."""
+        if not self.steps:
+            return self.measured_rto_seconds
+        return sum(step.plan_seconds for step in self.steps) if self.measured_rto_seconds is not None else None
 
     @property
     def rto_met(self) -> bool:
-        """Recovered, within the RTO objective."""
-        return self.measured_rto_seconds is not None and (
-            self.target_rto_seconds is None or self.measured_rto_seconds <= self.target_rto_seconds)
+        """Recovered, and the plan-clock RTO plus the declared decision within the RTO objective."""
+        clock = self.plan_clock_rto_seconds
+        return clock is not None and (
+            self.target_rto_seconds is None or clock + self.decision_seconds <= self.target_rto_seconds)
+
+    def terms(self) -> list[dict[str, Any]]:
+        """Each term that applies (the model's, then any measured one the model lacks): measured wall seconds,
+        plan-clock seconds and the model's seconds."""
+        names = [term.name for term in self.modelled]
+        names += [name for name in TERMS if name not in names and any(s.term == name for s in self.steps)]
+        modelled = {term.name: term for term in self.modelled}
+        rows = []
+        for name in names:
+            steps = [step for step in self.steps if step.term == name]
+            model = modelled.get(name)
+            wall = sum(step.wall_seconds for step in steps) if steps else None
+            clock = sum(step.plan_seconds for step in steps) if steps else None
+            if name == DECIDE:
+                clock = self.decision_seconds
+            rows.append({"term": name, "measuredSeconds": _round(wall), "planClockSeconds": _round(clock),
+                         "modelledSeconds": None if model is None or model.minutes is None
+                         else _round(model.minutes * 60)})
+        return rows
 
     @property
     def rpo_met(self) -> bool:
@@ -134,6 +168,11 @@ class ScenarioResult:
             "failure": self.failure,
             "met": self.met,
             "evidence": self.evidence,
+            "planClockRtoSeconds": _round(self.plan_clock_rto_seconds),
+            "decisionSeconds": _round(self.decision_seconds),
+            "assessment": self.assessment,
+            "terms": self.terms(),
+            "commands": [command.to_json() for command in self.commands],
         }
 
 
@@ -142,26 +181,62 @@ def _round(value: float | None) -> float | None:
 
 
 def apply_model(result: ScenarioResult, yardstick: Yardstick, assessments: dict[str, Assessment]) -> None:
-    """Fill in the objective and the model's estimate, and compare the measurements with the model."""
+    """Fill in the objective, the declared decision and the model's estimate and terms, and compare the
+    measurements with the model: RTO (plan clock + decision) and RPO, then term by term."""
+    result.assessment = yardstick.assessment
     assessment = assessments.get(yardstick.assessment)
     if assessment is None:
         return
     result.target_rto_seconds = assessment.target_rto_minutes * 60
     if yardstick.rpo_objective:
         result.target_rpo_seconds = None if assessment.target_rpo_minutes is None else assessment.target_rpo_minutes * 60
+    decide = assessment.term(DECIDE)
+    if not result.decision_seconds and decide is not None and decide.minutes is not None:
+        result.decision_seconds = decide.minutes * 60
     if not yardstick.estimated:
         return
+    result.modelled = list(assessment.terms)
     if assessment.rto.minutes is not None:
         result.estimated_rto_seconds = assessment.rto.minutes * 60
     if assessment.rpo is not None and assessment.rpo.minutes is not None:
         result.estimated_rpo_seconds = assessment.rpo.minutes * 60
+    clock = result.plan_clock_rto_seconds
     for what, measured, estimate, derivation in (
-            ("RTO", result.measured_rto_seconds, result.estimated_rto_seconds, assessment.rto.derivation),
+            ("RTO", None if clock is None else clock + result.decision_seconds, result.estimated_rto_seconds,
+             assessment.rto.derivation),
             ("RPO", result.measured_rpo_seconds, result.estimated_rpo_seconds,
              assessment.rpo.derivation if assessment.rpo else "")):
         if measured is not None and estimate is not None and measured > MODEL_FACTOR * max(estimate, 1.0):
             result.model_findings.append(f"measured {what} {measured:.0f} s is more than {MODEL_FACTOR:g}x the "
                                          f"model's {estimate:.0f} s ({derivation})")
+    result.model_findings += compare_terms(result)
+
+
+def compare_terms(result: ScenarioResult) -> list[str]:
+    """Findings that name a term: measured in the plan's clock more than MODEL_FACTOR x the model's term, measured
+    where the model has no such term, or modelled but never measured by a scenario that recorded steps."""
+    if not result.steps:
+        return []
+    modelled = {term.name: term for term in result.modelled}
+    findings = []
+    for row in result.terms():
+        name, clock = row["term"], row["planClockSeconds"]
+        model = modelled.get(name)
+        if name == DECIDE:
+            continue
+        if model is None:
+            findings.append(f"term {name}: {clock:.0f} s in the plan's clock, but the model has no {name} term")
+        elif row["measuredSeconds"] is None:
+            findings.append(f"term {name}: the model counts {_model_seconds(model)} ({model.derivation}) but the "
+                            "drill never measured it")
+        elif model.minutes is not None and clock > MODEL_FACTOR * max(model.minutes * 60, 1.0):
+            findings.append(f"term {name}: {clock:.0f} s in the plan's clock is more than {MODEL_FACTOR:g}x the "
+                            f"model's {_model_seconds(model)} ({model.derivation})")
+    return findings
+
+
+def _model_seconds(term: Term) -> str:
+    return "an unbounded time" if term.minutes is None else f"{term.minutes * 60:.0f} s"
 
 
 def check_throughput(results: list[ScenarioResult], yardsticks: Mapping[str, Yardstick], throughput: dict[str, Any],
@@ -184,85 +259,6 @@ def check_throughput(results: list[ScenarioResult], yardsticks: Mapping[str, Yar
             if yardsticks[result.scenario].replica:
                 result.model_findings.append(f"recovery.databaseReplica.maxLagMinutes is {allowed / 60:g} min but "
                                              f"the replica lagged {lag:.0f} s")
-
-
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value >= 3600:
-        return f"{value / 3600:.1f} h"
-    if value >= 120:
-        return f"{value / 60:.0f} min"
-    return f"{value:.1f} s"
-
-
-def _verdict(result: ScenarioResult) -> str:
-    if result.met:
-        return "met"
-    if result.failure:
-        return "FAILED"
-    if not result.data_ok:
-        return "DATA LOSS"
-    if result.model_findings:
-        return "MODEL WRONG"
-    return "MISSED"
-
-
-COLUMNS = ("scenario", "RTO measured", "RTO est.", "RTO target", "lost rows", "RPO measured", "RPO est.",
-           "RPO target", "verdict")
-
-
-def rows(results: list[ScenarioResult]) -> list[tuple[str, ...]]:
-    """The table's rows (shared by text and Markdown)."""
-    return [(r.scenario, _seconds(r.measured_rto_seconds), _seconds(r.estimated_rto_seconds),
-             _seconds(r.target_rto_seconds), str(r.lost_rows), _seconds(r.measured_rpo_seconds),
-             _seconds(r.estimated_rpo_seconds), _seconds(r.target_rpo_seconds), _verdict(r)) for r in results]
-
-
-def _notes(results: list[ScenarioResult], throughput: dict[str, Any]) -> list[str]:
-    lines = [f"throughput: dump {throughput.get('dumpMbPerSecond', '-')} MB/s, restore "
-             f"{throughput.get('restoreMbPerSecond', '-')} MB/s ({throughput.get('restoredMb', '-')} MB restored; "
-             f"the model assumes {throughput.get('assumedRestoreMbPerSecond', '-')} MB/s), replica lag "
-             f"{throughput.get('replicaLagSeconds', '-')} s at most"]
-    for result in results:
-        lines.append(f"{result.scenario}: {result.explanation}")
-        if result.failure:
-            lines.append(f"  FAILED: {result.failure}")
-        ledger = result.evidence.get("ledger") or {}
-        if ledger and not ledger.get("ok"):
-            lines.append(f"  ledger: {ledger['rows']} rows, checksums {'ok' if ledger['checksumOk'] else 'WRONG'}, "
-                         f"acknowledged but missing {ledger['missing'][:10]}, not written by the client "
-                         f"{ledger['foreign'][:10]}")
-        lines += [f"  model: {finding}" for finding in result.model_findings]
-    return lines
-
-
-def text(results: list[ScenarioResult], world: dict[str, Any], throughput: dict[str, Any]) -> str:
-    """The plain-text report."""
-    table = [COLUMNS, *rows(results)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
-    lines = [f"recovery drill: database {world['databaseMb']:.0f} MB, {world['durationSeconds']:.0f} s, "
-             f"time scale 1:{world['timeScale']:g} (TTLs and transfer intervals compressed)"]
-    lines += ["  " + "  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i])
-                               for i, cell in enumerate(row)) for row in table]
-    lines += ["", *_notes(results, throughput),
-              "estimates: core.recovery_model for this database size (they include the declared decision time, "
-              "which a drill does not measure)"]
-    return "\n".join(lines)
-
-
-def markdown(results: list[ScenarioResult], world: dict[str, Any], throughput: dict[str, Any]) -> str:
-    """The Markdown record for the quarterly drill file."""
-    lines = [f"# Recovery drill {world['startedAt']}", "",
-             f"- database: {world['databaseMb']:.0f} MB; duration {world['durationSeconds']:.0f} s; "
-             f"time scale 1:{world['timeScale']:g}; commit `{world.get('commit', '?')}`",
-             f"- verdict: {'all objectives met' if all(r.met for r in results) else 'NOT MET'}", "",
-             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows(results)]
-    lines += ["", *[f"- {line.strip()}" for line in _notes(results, throughput)], "",
-              "Measured on one machine with the stand-ins listed in docs/drill.md; estimates from "
-              "core/recovery_model.py with this database size.", ""]
-    return "\n".join(lines)
 
 
 def as_json(results: list[ScenarioResult]) -> str:
