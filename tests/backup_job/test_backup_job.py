@@ -3,6 +3,7 @@ the restores and checks that bring it back."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -155,9 +156,17 @@ def test_backups_in_the_same_second_never_overwrite(bucket, source_url):
 def test_a_name_collision_never_yields_a_second_backup(bucket, source_url, monkeypatch):
     """Every upload is create-only. Cloud Storage enforces `if_generation_match=0` on resumable and simple uploads
     alike (and the retention policy forbids replacing); fake-gcs-server enforces it on simple uploads only - the
-    manifest - so this asserts the request the dump upload makes, and the enforced outcome on the manifest."""
+    manifest - so this asserts the request the dump upload makes, and the enforced outcome on the manifest.
+
+    Both runs start at the same microsecond (the name) and each finishes at its own time, as two real runs do. With
+    the finish frozen too, the second run's manifest could be the first's byte for byte (a schema dump of the same
+    second, the same duration to the millisecond): the job rightly takes its own bytes behind a 412 for an earlier
+    attempt of its own whose answer was lost, and there is no second backup to refuse."""
     frozen = datetime(2026, 11, 28, 2, 0, 0, 123456, tzinfo=UTC)
-    monkeypatch.setattr(layout, "utc_now", lambda: frozen)
+    readings = itertools.count()
+    real_now = layout.utc_now
+    # run_backup reads the clock twice: its start (the object's name), then its finish (the manifest's finishedAt)
+    monkeypatch.setattr(layout, "utc_now", lambda: frozen if next(readings) % 2 == 0 else real_now())
     uploads: list[dict] = []
 
     def spying(method: str) -> None:
@@ -173,11 +182,13 @@ def test_a_name_collision_never_yields_a_second_backup(bucket, source_url, monke
     spying("create_resumable_upload_session")  # the dump's streaming upload
     request = dump.BackupRequest(kind="schema", bucket=bucket.name)
     first = dump.run_backup(Database(source_url), request)
+    assert first["startedAt"] == layout.iso(frozen) != first["finishedAt"]
     manifest_name = first["object"] + ".manifest.json"
     first_manifest = bucket.blob(manifest_name).download_as_bytes()
     with pytest.raises(JobError) as caught:
         dump.run_backup(Database(source_url), request)
     assert caught.value.code == ExitCode.UPLOAD_FAILED and "manifest" in str(caught.value)
+    assert f"{manifest_name}: it exists already with other content" in str(caught.value)
     # dump and manifest of each run
     assert [u["if_generation_match"] for u in uploads] == [0, 0, 0, 0], "every upload must be create-only"
     assert bucket.blob(manifest_name).download_as_bytes() == first_manifest, "the first manifest was replaced"
