@@ -58,7 +58,16 @@ def _chained(folder: Path) -> list[tuple[Path, Path]]:
 def test_an_intact_chain_verifies(run_cli, chain: Path):
     result = _verify(run_cli, chain)
     assert result.returncode == records.EXIT_INTACT, result.stderr
-    assert f"3 chained records in {chain}, chain intact" in result.stdout
+    assert f"3 chained records in {chain} after the anchor {LEGACY[-1].name} (older than the chain), chain intact" in (
+        result.stdout)
+
+
+def test_a_drill_run_with_uncommitted_changes_says_so(chain: Path):
+    markdown, record = records.write(chain, "# Recovery drill\n", [], {"commit": "c0ffee9"}, {}, {},
+                                     now=START + timedelta(days=9), uncommitted=True)
+    assert json.loads(record.read_text())["uncommittedChanges"] is True
+    assert "- commit: `c0ffee9` with uncommitted changes" in markdown.read_text()
+    assert json.loads(_chained(chain)[0][1].read_text())["uncommittedChanges"] is False
 
 
 def test_each_record_links_to_the_one_before_and_the_first_to_the_legacy_anchor(chain: Path):

@@ -22,6 +22,7 @@ import os
 import pwd
 import shutil
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -94,6 +95,13 @@ def preflight() -> None:
         raise DrillError(USAGE, "no `postgres` user (PostgreSQL refuses root): apt-get install postgresql-15") from None
 
 
+def _uncommitted() -> bool:
+    """Whether tracked files differ from the commit the drill names (its record says so)."""
+    status = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[2]), "status", "--porcelain",
+                             "--untracked-files=no"], capture_output=True, text=True, timeout=30, check=False)
+    return status.returncode != 0 or bool(status.stdout.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the drill (or `verify` the records); return its exit code."""
     argv = sys.argv[1:] if argv is None else argv
@@ -149,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         used = {name: getattr(drill.plans, name) for name in ("prod", "dr", "promoted")}
         filed = records.write(args.record, markdown, [json.loads(scrub(json.dumps(r.to_json()))) for r in results],
-                              outcome.world, outcome.throughput, records.plan_digests(used))
+                              outcome.world, outcome.throughput, records.plan_digests(used),
+                              uncommitted=_uncommitted())
         print(f"drill record: {' and '.join(str(path) for path in filed)}", file=sys.stderr)
     print(scrub(report.as_json(results) if args.json else render.text(results, outcome.world, outcome.throughput)))
     missed = [r for r in results if not r.met]

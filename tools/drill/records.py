@@ -6,7 +6,7 @@ holds the sha256 of the one before it, so a record changed after it was filed br
 
 A record is a pair with one name: `2026-12-02-133005.md`, what a team reads and files, and
 `2026-12-02-133005.json`, which holds:
-- `commit`: the commit the drill ran;
+- `commit`: the commit the drill ran, and `uncommittedChanges`: whether the working tree differed from it;
 - `plans`: the sha256 of each plan the drill used (`prod`, `dr`, `promoted`) - of the plan's JSON as
   `python -m tools.plan STACK --json` prints it, read and written again with sorted keys and no spaces
   (`plan_digests`);
@@ -96,8 +96,9 @@ def _load(record: Record) -> dict[str, Any]:
     return document
 
 
-def verify(folder: Path) -> int:
-    """The number of chained records, or BrokenChain naming the first record whose content or link is wrong."""
+def verify(folder: Path) -> tuple[int, str | None]:
+    """(the number of chained records, the anchor's name), or BrokenChain naming the first record whose content or
+    link is wrong."""
     previous: Record | None = None
     chained = 0
     for record in chain(folder):
@@ -124,14 +125,16 @@ def verify(folder: Path) -> int:
             raise BrokenChain(f"{record.json.name}: its link says {said}, but the record before it is {wanted} (the "
                               "previous record changed, or a record was removed or added)")
         previous, chained = record, chained + 1
-    return chained
+    anchors = [record.markdown.name for record in chain(folder) if record.json is None]
+    return chained, anchors[-1] if anchors else None
 
 
 def write(folder: Path, markdown: str, scenarios: Sequence[Mapping[str, Any]], world: Mapping[str, Any],
-          throughput: Mapping[str, Any], plans: Mapping[str, str], now: datetime | None = None) -> tuple[Path, Path]:
+          throughput: Mapping[str, Any], plans: Mapping[str, str], now: datetime | None = None,
+          uncommitted: bool = False) -> tuple[Path, Path]:
     """File one drill's record in `folder`, linked to the newest record there: the Markdown (with a section
     naming the commit, the plans' and the previous record's sha256) and its JSON twin. `plans` maps each plan
-    the drill used to its sha256 (`plan_digests`)."""
+    the drill used to its sha256 (`plan_digests`); `uncommitted`: the drill ran with changes the commit lacks."""
     folder.mkdir(parents=True, exist_ok=True)
     stem = (now or datetime.now(UTC)).strftime("%Y-%m-%d-%H%M%S")
     md_path, json_path = folder / f"{stem}.md", folder / f"{stem}.json"
@@ -140,14 +143,16 @@ def write(folder: Path, markdown: str, scenarios: Sequence[Mapping[str, Any]], w
     records = chain(folder)
     previous = None if not records else {"record": records[-1].linked_file.name,
                                          "sha256": sha256(records[-1].linked_file.read_bytes())}
-    section = ["", "## Record", "", f"- commit: `{world.get('commit', '?')}`",
+    changes = " with uncommitted changes (the commit alone does not reproduce this drill)" if uncommitted else ""
+    section = ["", "## Record", "", f"- commit: `{world.get('commit', '?')}`{changes}",
                *(f"- plan {name}: sha256 `{digest}`" for name, digest in sorted(plans.items())),
                "- previous record: " + ("none" if previous is None else f"{previous['record']}, sha256 "
                                                                         f"`{previous['sha256']}`"),
                f"- verify: `python -m tools.drill verify {folder}`", ""]
     md_text = markdown.rstrip("\n") + "\n" + "\n".join(section)
     document: dict[str, Any] = {
-        "format": FORMAT, "startedAt": world.get("startedAt"), "commit": world.get("commit"), "plans": dict(plans),
+        "format": FORMAT, "startedAt": world.get("startedAt"), "commit": world.get("commit"),
+        "uncommittedChanges": uncommitted, "plans": dict(plans),
         "previous": previous, "markdown": md_path.name, "markdownSha256": sha256(md_text.encode()),
         "world": dict(world), "throughput": dict(throughput), "scenarios": [dict(s) for s in scenarios]}
     document["sha256"] = sha256(_canonical(document))
@@ -203,12 +208,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.folder} is not a folder of drill records", file=sys.stderr)
         return EXIT_USAGE
     try:
-        chained = verify(args.folder)
+        chained, anchor = verify(args.folder)
     except BrokenChain as exc:
         print(f"verify: chain broken at {exc}", file=sys.stderr)
         return EXIT_BROKEN
     except (ValueError, OSError) as exc:  # json.JSONDecodeError is a ValueError
         print(f"error: a record in {args.folder} cannot be read: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"verify: {chained} chained records in {args.folder}, chain intact")
+    anchored = f" after the anchor {anchor} (older than the chain)" if anchor else ""
+    print(f"verify: {chained} chained records in {args.folder}{anchored}, chain intact")
     return EXIT_INTACT
