@@ -10,7 +10,6 @@ import pytest
 from backup_job import dump
 from backup_job import storage as layout
 from backup_job.database import Database
-from tests.backup_job.jobs import job
 from tests.backup_job.zoo import ZOO, ensure_roles
 
 
@@ -31,9 +30,9 @@ def zoo(postgres, emulator):
 
 @pytest.fixture
 def seeded(bucket, source_url) -> layout.Backup:
-    """A bucket holding one good full backup of the sample database under `supabase`."""
-    code, out, err, _ = job("backup", "--kind", "full", "--bucket", bucket.name, "--prefix", "supabase",
-                            env={"DATABASE_URL": source_url})
-    assert code == 0, out + err
+    """A bucket holding one good full backup of the sample database under `supabase`, made by the backup command's
+    code (`backup --kind full --prefix supabase`) in this process: the tests that use it run the command they test
+    as its own process, and test_backup_job runs `backup` as one. A failed backup raises its JobError here."""
+    dump.run_backup(Database(source_url), dump.BackupRequest(kind="full", bucket=bucket.name, prefix="supabase"))
     (backup,) = layout.scan(bucket, "supabase").complete
     return backup
