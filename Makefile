@@ -62,11 +62,13 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench --sizes-mb 200,600 --repeat 3
 
 ## drill: the recovery drill with a database of 1.2 GB (4 min 30 s on 2 idle cores on 2026-11-29, 7 min with the
-## cores shared; root, iproute2, knot, postgresql-15). Files its record (Markdown and JSON, chained to the newest one)
-## in docs/drills/: commit both; `python -m tools.drill verify` checks the chain. `python -m tools.drill` is the small
-## one (about 45 s).
+## cores shared), then the regional outage again in real time (--time-scale 1: the uptime checks, the alert's
+## duration and the TTLs at their plan length; 4 min 30 s on 2026-12-02); root, iproute2, knot, postgresql-15. Each
+## files its record (Markdown and JSON, chained to the newest one) in docs/drills/: commit them;
+## `python -m tools.drill verify` checks the chain. `python -m tools.drill` is the small one (about 45 s).
 drill: $(STAMP)
 	$(BIN)/python -m tools.drill --size-mb 1200 --record docs/drills
+	$(BIN)/python -m tools.drill --scenario regional-outage --time-scale 1 --record docs/drills
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
