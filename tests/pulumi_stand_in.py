@@ -13,7 +13,8 @@ $STAND_IN_SLEEP_SECONDS and exits $STAND_IN_EXIT with $STAND_IN_STDERR - after a
 event the Automation API waits for in the file given with `--event-log`, and either way ending that file with
 the cancel event the CLI writes last (without it the Automation API's log watcher is joined only after its
 5-second timeout). It says it is v3.200.0: the last version that the Automation API hands a file for engine
-events (later ones stream them over gRPC).
+events (later ones stream them over gRPC). The version, the history entry and the event log are the drill's
+stand-in CLI's own (tools/drill/pulumi_cli.py), so both stand-ins answer the Automation API alike.
 """
 
 from __future__ import annotations
@@ -22,15 +23,19 @@ import os
 import sys
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+
 SCRIPT = '''#!{python}
 import base64, json, os, sys, time
 import yaml
+sys.path.insert(0, {root!r})
+from tools.drill.pulumi_cli import VERSION, history_entry, write_event_log
 args = [a for a in sys.argv[1:] if a != "--non-interactive"]
 record = {{"argv": args}}
 if "--config-file" in args:
     record["configFile"] = open(args[args.index("--config-file") + 1]).read()
 if args == ["version"]:
-    print("v3.200.0"); sys.exit(0)
+    print(VERSION); sys.exit(0)
 if args[:2] == ["config", "set"]:
     record["stdin"] = sys.stdin.read()
 with open(os.environ["STAND_IN_LOG"], "a") as out:
@@ -73,20 +78,14 @@ if args[:2] == ["config", "set"]:
 if args[:2] == ["stack", "output"]:
     print(os.environ.get("STAND_IN_OUTPUTS", "{{}}")); sys.exit(0)
 if args[:2] == ["stack", "history"]:
-    print(json.dumps([{{"kind": "update", "startTime": "2026-11-29T00:00:00.000Z", "message": "", "environment": {{}},
-                      "config": {{}}, "result": "succeeded", "endTime": "2026-11-29T00:00:01.000Z", "version": 1,
-                      "resourceChanges": {{}}}}]))
+    print(json.dumps([history_entry()]))
     sys.exit(0)
 if args and args[0] in ("preview", "up"):
     time.sleep(float(os.environ.get("STAND_IN_SLEEP_SECONDS", "0")))
     print(os.environ.get("STAND_IN_STDERR", ""), file=sys.stderr)
     code = int(os.environ.get("STAND_IN_EXIT", "0"))
     if "--event-log" in args:
-        with open(args[args.index("--event-log") + 1], "a") as events:
-            if code == 0:
-                events.write(json.dumps({{"sequence": 1, "timestamp": 0, "summaryEvent": {{
-                    "maybeCorrupt": False, "durationSeconds": 0, "resourceChanges": {{}}}}}}) + "\\n")
-            events.write(json.dumps({{"sequence": 2, "timestamp": 0, "cancelEvent": {{}}}}) + "\\n")
+        write_event_log(args[args.index("--event-log") + 1], code == 0)
     sys.exit(code)
 print("stand-in: unexpected " + " ".join(args), file=sys.stderr); sys.exit(9)
 '''
@@ -97,7 +96,7 @@ def install(folder: Path, stacks: str) -> dict[str, str]:
     bin_dir = folder / "bin"
     bin_dir.mkdir(exist_ok=True)
     cli = bin_dir / "pulumi"
-    cli.write_text(SCRIPT.format(python=sys.executable))
+    cli.write_text(SCRIPT.format(python=sys.executable, root=str(ROOT)))
     cli.chmod(0o755)
     return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}/usr/bin:/bin", "STAND_IN_LOG": str(folder / "calls.log"),
             "STAND_IN_STACKS": stacks, "PULUMI_SKIP_UPDATE_CHECK": "true"}
