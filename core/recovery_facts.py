@@ -30,27 +30,33 @@ class UptimeAlert:
     """The `raptorflow-target` both carry."""
     period_seconds: float
     """The check's period: each selected region probes once per period."""
+    timeout_seconds: float
+    """The check's timeout: a probe of a site that does not answer fails only then."""
     regions: int
     """How many regions probe."""
     comparison: str
     threshold: float
-    """The condition fires when the count of failed probes across regions is more than (or at least) this."""
+    """The condition fires when the count of regions whose probe failed is more than (or at least) this."""
     duration_seconds: float
     """How long the condition must hold before the alert fires."""
 
     @property
-    def failed_probes(self) -> int:
-        """The failed probes the condition needs: more than the threshold (COMPARISON_GT) or at least it."""
+    def failing_regions(self) -> int:
+        """The failing regions the condition needs: more than the threshold (COMPARISON_GT) or at least it."""
         if self.comparison == "COMPARISON_GT":
             return math.floor(self.threshold) + 1
         return max(1, math.ceil(self.threshold))
 
     @property
     def seconds(self) -> float | None:
-        """period x failed probes + duration; None when the condition needs more failing regions than probe."""
-        if self.failed_probes > self.regions:
+        """period + timeout + duration; None when the condition needs more failing regions than probe.
+
+        Every region probes once per period, so within one period after an outage each has probed the dead site;
+        a probe of a site that does not answer fails only at its timeout; then the condition must hold for its
+        duration. However many regions must fail, they fail in the same period."""
+        if self.failing_regions > self.regions:
             return None
-        return self.period_seconds * self.failed_probes + self.duration_seconds
+        return self.period_seconds + self.timeout_seconds + self.duration_seconds
 
 
 @dataclass
@@ -103,7 +109,7 @@ def _uptime_alerts(resources: list[tuple[str, Mapping[str, Any]]]) -> list[Uptim
         for condition in props.get("conditions") or []:
             threshold = condition.get("conditionThreshold") or {}
             alerts.append(UptimeAlert(
-                str(labels.get(Label.TARGET)), _seconds(check.get("period"), 60.0),
+                str(labels.get(Label.TARGET)), _seconds(check.get("period"), 60.0), _seconds(check.get("timeout"), 0.0),
                 # none selected: Cloud Monitoring probes from every region, the plan's at least
                 len(check.get("selectedRegions") or []) or len(UPTIME_REGIONS), str(threshold.get("comparison", UPTIME.comparison)),
                 float(threshold.get("thresholdValue") or 0), _seconds(threshold.get("duration"), 0.0)))

@@ -204,17 +204,18 @@ def _database_point(facts: Facts) -> Estimate:
 
 
 def _detect(facts: Facts) -> Term:
-    """The first P0 uptime alert to page: its check's period x the failed probes its condition needs + the
-    condition's duration (each region probes once per period; a regional outage fails every probe at once)."""
+    """The first P0 uptime alert to page: its check's period + its timeout + the condition's duration (each region
+    probes once per period, and a probe of a dead site fails at its timeout; see recovery_facts.UptimeAlert)."""
     timed = [(alert.seconds, alert) for alert in facts.uptime_alerts if alert.seconds is not None]
     if not timed:
         why = ("every P0 uptime alert needs more failing regions than its check probes from" if facts.uptime_alerts
                else "no P0 uptime alert on an uptime check")
         return Term(DETECT, None, f"{why}: nobody is paged; add the site's uptime checks and alerts")
     seconds, alert = min(timed, key=lambda pair: pair[0])
-    return Term(DETECT, seconds / 60, f"P0 uptime alert ({alert.target}): check period {alert.period_seconds:g} s x "
-                                        f"{alert.failed_probes} failed probes + duration "
-                                        f"{alert.duration_seconds:g} s = {_hours(seconds / 60)}")
+    return Term(DETECT, seconds / 60, f"P0 uptime alert ({alert.target}, {alert.failing_regions} of {alert.regions} regions "
+                                        f"failing): check period {alert.period_seconds:g} s + timeout "
+                                        f"{alert.timeout_seconds:g} s + duration {alert.duration_seconds:g} s = "
+                                        f"{_hours(seconds / 60)}")
 
 
 def _propagate(facts: Facts) -> Term:

@@ -60,10 +60,11 @@ STATEMENTS = {
         "README.md", "`VERCEL_REDEPLOY_MINUTES` in `core/limits.py`, assumed {minutes} min",
         {"minutes": limits.VERCEL_REDEPLOY_MINUTES}),
     "readme-detect-term": Statement(
-        "README.md", "({period} s x {probes} + {duration} s = {minutes:g} min in the plan)",
-        {"period": limits.UPTIME_PERIOD_SECONDS, "probes": int(CATALOG["uptime"].threshold) + 1,
+        "README.md", "({period} s + {timeout} s + {duration} s = {minutes:g} min in the plan)",
+        {"period": limits.UPTIME_PERIOD_SECONDS, "timeout": limits.UPTIME_TIMEOUT_SECONDS,
          "duration": UPTIME_FAILED_PERIODS * limits.UPTIME_PERIOD_SECONDS,
-         "minutes": (int(CATALOG["uptime"].threshold) + 1 + UPTIME_FAILED_PERIODS) * limits.UPTIME_PERIOD_SECONDS / 60}),
+         "minutes": round((limits.UPTIME_PERIOD_SECONDS * (1 + UPTIME_FAILED_PERIODS) + limits.UPTIME_TIMEOUT_SECONDS)
+                          / 60, 1)}),
     "readme-drill-cadence": Statement(
         "README.md", "(`DRILL_CADENCE_DAYS` in `core/limits.py`, {days} days)", {"days": limits.DRILL_CADENCE_DAYS}),
     "drill-doc-cadence": Statement(

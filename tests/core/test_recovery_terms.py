@@ -62,17 +62,27 @@ def test_the_rto_is_composed_from_the_terms(prod_plan: Plan, dr_plan: Plan):
             {"term": t.name, "minutes": t.minutes, "derivation": t.derivation} for t in assessment.terms]
 
 
-def test_detect_is_the_p0_uptime_alerts_period_failed_probes_and_duration(dr_plan: Plan):
+def test_detect_is_the_p0_uptime_alerts_period_timeout_and_duration(dr_plan: Plan):
     resources = _resources(dr_plan)
     alerts = _p0_uptime_alerts(resources)
     assert alerts, "the dr plan has P0 uptime alerts"
     check = next(props for kind, props in resources if kind == ResourceType.UPTIME_CHECK)
     condition = alerts[0]["conditions"][0]["conditionThreshold"]
-    period, duration = _seconds(check["period"]), _seconds(condition["duration"])
-    probes = int(condition["thresholdValue"]) + 1  # COMPARISON_GT: more failing regions than the threshold
+    period, timeout, duration = _seconds(check["period"]), _seconds(check["timeout"]), _seconds(condition["duration"])
+    regions = int(condition["thresholdValue"]) + 1  # COMPARISON_GT: more failing regions than the threshold
     detect = _assessed(resources)["regionalOutage"].term("detect")
-    assert detect is not None and detect.minutes == pytest.approx((period * probes + duration) / 60)
-    assert f"check period {period:g} s x {probes} failed probes + duration {duration:g} s" in detect.derivation
+    assert detect is not None and detect.minutes == pytest.approx((period + timeout + duration) / 60)
+    assert (f"{regions} of {len(check['selectedRegions'])} regions failing): check period {period:g} s + timeout "
+            f"{timeout:g} s + duration {duration:g} s") in detect.derivation
+
+
+def test_a_longer_check_timeout_gives_a_longer_detect_term(dr_plan: Plan):
+    resources = _resources(dr_plan)
+    before = _minutes(_assessed(resources)["regionalOutage"], "detect")
+    for kind, props in resources:
+        if kind == ResourceType.UPTIME_CHECK:
+            props["timeout"] = f"{_seconds(props['timeout']) + 30:g}s"
+    assert _minutes(_assessed(resources)["regionalOutage"], "detect") == pytest.approx(before + 0.5)
 
 
 def test_a_longer_alert_duration_gives_a_longer_detect_term(dr_plan: Plan):

@@ -7,7 +7,7 @@ import pytest
 from components import defaults
 from core.alerts import CATALOG, UPTIME_FAILED_PERIODS
 from core.contracts import BackupKind, Command, Label, ResourceType, job_argv, job_labels, run_job_uri
-from core.limits import UPTIME_PERIOD_SECONDS, UPTIME_REGIONS, VERCEL_REDEPLOY_MINUTES
+from core.limits import UPTIME_PERIOD_SECONDS, UPTIME_REGIONS, UPTIME_TIMEOUT_SECONDS, VERCEL_REDEPLOY_MINUTES
 from core.recovery_model import Assessment, Term, assess
 from tools.readiness import assess_plans
 
@@ -62,11 +62,12 @@ def vercel_variable(key: str) -> tuple[str, dict]:
             {"key": key, "value": "backup-region", "targets": ["production"]})
 
 
-def uptime(period: int = 60, duration: int = 120, threshold: float = 1) -> list[tuple[str, dict]]:
+def uptime(period: int = 60, duration: int = 120, threshold: float = 1, timeout: int = 10) -> list[tuple[str, dict]]:
     """An uptime check probing from the plan's three regions and its P0 alert: fires when more than `threshold`
-    regions fail for `duration` seconds (the detect term: period x (threshold + 1) + duration)."""
+    regions fail for `duration` seconds (the detect term: period + timeout + duration)."""
     kind = CATALOG["uptime"]
-    return [(ResourceType.UPTIME_CHECK, {"period": f"{period}s", "selectedRegions": list(UPTIME_REGIONS),
+    return [(ResourceType.UPTIME_CHECK, {"period": f"{period}s", "timeout": f"{timeout}s",
+                                         "selectedRegions": list(UPTIME_REGIONS),
                                          "userLabels": {Label.TARGET: "api-primary"}}),
             (ResourceType.ALERT_POLICY, {"enabled": True, "userLabels": {
                 Label.ALERT: kind.slug, Label.SEVERITY: kind.severity.lower(), Label.TARGET: "api-primary"},
@@ -74,7 +75,8 @@ def uptime(period: int = 60, duration: int = 120, threshold: float = 1) -> list[
                                                        "duration": f"{duration}s"}}]})]
 
 
-DETECT = (60 * 2 + 120) / 60  # uptime()'s P0 alert: 2 failed probes of a 60 s check, then 120 s
+DETECT = (60 + 10 + 120) / 60  # uptime()'s P0 alert: every region probes within the 60 s period, a dead site
+# fails the probe at its 10 s timeout, then the condition holds for 120 s
 
 
 def rpo_minutes(assessment: Assessment) -> float | None:
@@ -192,11 +194,11 @@ def test_the_repos_stack_files_meet_every_objective_with_hand_computed_figures(p
     assert report["databaseCorruption"].rto.minutes == pytest.approx(
         decide + defaults.DATABASE_SIZE_GB * 1024 / defaults.RESTORE_MB_PER_SECOND / 60)
     # outage: the worse of the replica's lag and the user files' replication; RTO detect (the P0 uptime alert: the
-    # check's period x the failed regions its condition needs + its duration of UPTIME_FAILED_PERIODS periods) +
+    # check's period + its timeout + the condition's duration of UPTIME_FAILED_PERIODS periods) +
     # decide + promote the replica + apply + the slower of the DNS-only TTL and the Vercel redeploy
     ttl_minutes = max(r.inputs["ttl"] for r in dr_plan.of_type("cloudflare:index/dnsRecord:DnsRecord")
                       if not r.inputs["proxied"]) / 60
-    detect = UPTIME_PERIOD_SECONDS * (CATALOG["uptime"].threshold + 1 + UPTIME_FAILED_PERIODS) / 60
+    detect = (UPTIME_PERIOD_SECONDS * (1 + UPTIME_FAILED_PERIODS) + UPTIME_TIMEOUT_SECONDS) / 60
     assert rpo_minutes(report["regionalOutage"]) == max(defaults.DATABASE_REPLICA_LAG_MINUTES, user_files_lag)
     assert report["regionalOutage"].rto.minutes == pytest.approx(
         detect + decide + defaults.DATABASE_REPLICA_PROMOTE_MINUTES + apply + max(ttl_minutes, VERCEL_REDEPLOY_MINUTES))
