@@ -8,4 +8,7 @@ plans.py      the stacks' plans and the model's estimates  build.py      the wor
 jobs.py       the project's backup job, run in a site      harness.py    the Drill: setup, steps, measuring, teardown
 scenarios/    one module per scenario, and their order     deletion.py   the data-deletion scenario's accounting
 report.py     text, JSON and Markdown reports              __main__.py   the command line
+vercel.py     STAND-IN: the Vercel project's API           certs.py      the drill's CA and the apps' certificate
+pulumi_cli.py STAND-IN: the Pulumi CLI of the failover     pulumi_apply.py  its `up`: the promotion diff applied
+promotion.py  `tools.failover promote`, run as operators do
 """

@@ -1,14 +1,19 @@
-"""STAND-IN for the Vercel deployment of one site: a small HTTP service in front of the site's database.
+"""STAND-IN for one Vercel deployment serving one site: a small HTTP(S) service in front of a database.
 
-    python -m tools.drill.app --site us --listen 10.213.0.10 --port 8080 --database-url-file F
+    python -m tools.drill.app --site us --deployment-file F --url-variable SUPABASE_URL \
+        --key-variable SUPABASE_SERVICE_ROLE_KEY [--port 8080] [--tls-port 443 --tls-cert C --tls-key K]
 
     GET  /health   200 only when its database accepts writes (reachable and not in recovery), else 503
+    GET  /deployment  the deployment it serves (no database access: it answers as soon as it listens)
     POST /ledger   {"seq": N, "payload": "..."} appends a row to the ledger and answers with the row's id,
                    commit time and the WAL positions around its commit (so a drill can tell which writes a
                    replica had received)
 
-The database URL is read from the file (a mounted secret) and never printed; SIGHUP re-reads it and
-reconnects - a redeploy with new environment variables, which is how the drill repoints the app. SIGUSR1
+Every answer names the site and the deployment served. The database is the one the deployment's environment
+variables name (F, a root-only file the Vercel stand-in writes when it builds a deployment: the deployment's
+id and its variables as they were when it was created): the URL variable gives the database, the key variable
+its password. The process reads F once, at start: as on Vercel, a changed variable reaches the app only when a
+new deployment replaces it (tools/drill/vercel.py restarts the app). Nothing of F is ever printed. SIGUSR1
 turns maintenance mode on (every request 503, the database untouched) and SIGUSR2 off: a table is restored
 into the live database only while nothing writes to it.
 """
@@ -18,8 +23,10 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import ssl
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -28,23 +35,24 @@ import psycopg
 
 CONNECT_TIMEOUT_SECONDS = 2
 STATEMENT_TIMEOUT_MS = 3000
+# A database that vanishes (its site cut off) answers nothing, and statement_timeout is the server's: without a
+# bound on unacknowledged data the open connection would wait for TCP's retransmissions, minutes.
+TCP_USER_TIMEOUT_MS = 3000
 INSERT = """INSERT INTO ledger (client_seq, payload, site) VALUES (%s, %s, %s)
             RETURNING id, committed_at, current_database()"""
 
 
 class Backend:
-    """One database connection, reopened after any failure or a SIGHUP."""
+    """One database connection to the deployment's database, reopened after any failure."""
 
-    def __init__(self, url_file: Path, site: str) -> None:
-        self.url_file, self.site = url_file, site
+    def __init__(self, site: str, deployment: str, url: str, password: str) -> None:
+        self.site, self.deployment, self.url, self.password = site, deployment, url, password
         self.lock = threading.Lock()
         self.connection: psycopg.Connection | None = None
         self.maintenance = threading.Event()
-
-    def reset(self) -> None:
-        """Forget the connection; the next request reads the URL file again."""
-        with self.lock:
-            self._close()
+        # After a failed connect, requests fail at once for a connect timeout (a connection pool's back-off):
+        # with the database unreachable, each would otherwise wait its turn for its own connect timeout.
+        self.retry_at, self.last_error = 0.0, ""
 
     def _close(self) -> None:
         if self.connection is not None:
@@ -56,21 +64,34 @@ class Backend:
 
     def _connection(self) -> psycopg.Connection:
         if self.connection is None or self.connection.closed:
-            self.connection = psycopg.connect(self.url_file.read_text().strip(), autocommit=True,
-                                              connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                                              options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}")
+            if time.monotonic() < self.retry_at:
+                raise ConnectionError(self.last_error)
+            try:
+                self.connection = self._connect()
+            except psycopg.Error as exc:
+                self.retry_at, self.last_error = time.monotonic() + CONNECT_TIMEOUT_SECONDS, type(exc).__name__
+                raise
         return self.connection
+
+    def _connect(self) -> psycopg.Connection:
+        return psycopg.connect(self.url, password=self.password, autocommit=True,
+                               connect_timeout=CONNECT_TIMEOUT_SECONDS, tcp_user_timeout=TCP_USER_TIMEOUT_MS,
+                               options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}")
 
     def run(self, work: Any) -> tuple[int, dict[str, Any]]:
         """(status, body): `work(connection)`'s result, or 503 naming the failure class (never the URL)."""
+        if time.monotonic() < self.retry_at and self.connection is None:
+            return 503, {"site": self.site, "deployment": self.deployment, "error": self.last_error}
         with self.lock:
             if self.maintenance.is_set():
-                return 503, {"site": self.site, "error": "maintenance"}
+                return 503, {"site": self.site, "deployment": self.deployment, "error": "maintenance"}
             try:
-                return 200, work(self._connection())
+                return 200, {**work(self._connection()), "deployment": self.deployment}
+            except ConnectionError:
+                return 503, {"site": self.site, "deployment": self.deployment, "error": self.last_error}
             except (psycopg.Error, OSError) as exc:
                 self._close()
-                return 503, {"site": self.site, "error": type(exc).__name__}
+                return 503, {"site": self.site, "deployment": self.deployment, "error": type(exc).__name__}
 
     def health(self, connection: psycopg.Connection) -> dict[str, Any]:
         """Raises unless the database accepts writes."""
@@ -104,10 +125,13 @@ def handler(backend: Backend) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             try:
                 self.wfile.write(data)
-            except BrokenPipeError:
+            except OSError:  # the client went away (a probe that timed out)
                 pass
 
         def do_GET(self) -> None:
+            if self.path == "/deployment":
+                self._answer(200, {"site": backend.site, "deployment": backend.deployment})
+                return
             if self.path != "/health":
                 self._answer(404, {"error": "not found"})
                 return
@@ -135,17 +159,35 @@ def main(argv: list[str] | None = None) -> int:
     """Serve until SIGTERM."""
     parser = argparse.ArgumentParser(prog="python -m tools.drill.app", description=__doc__.split("\n\n")[0])
     parser.add_argument("--site", required=True)
-    parser.add_argument("--listen", required=True)
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--database-url-file", type=Path, required=True)
+    parser.add_argument("--deployment-file", type=Path, required=True)
+    parser.add_argument("--url-variable", required=True)
+    parser.add_argument("--key-variable", required=True)
+    parser.add_argument("--tls-port", type=int)
+    parser.add_argument("--tls-cert", type=Path)
+    parser.add_argument("--tls-key", type=Path)
     args = parser.parse_args(argv)
-    backend = Backend(args.database_url_file, args.site)
-    server = ThreadingHTTPServer((args.listen, args.port), handler(backend))
-    signal.signal(signal.SIGHUP, lambda *_: backend.reset())
+    deployment = json.loads(args.deployment_file.read_text())
+    variables = deployment["env"]
+    backend = Backend(args.site, deployment["id"], variables[args.url_variable], variables[args.key_variable])
+    # Every address of the site's namespace: its own, and the public ones its DNS records name.
+    servers = [ThreadingHTTPServer(("0.0.0.0", args.port), handler(backend))]  # noqa: S104 - a namespace's own
+    if args.tls_port:
+        secure = ThreadingHTTPServer(("0.0.0.0", args.tls_port), handler(backend))  # noqa: S104
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        # The handshake happens in the request's thread: a client that stalls holds up no one else.
+        secure.socket = context.wrap_socket(secure.socket, server_side=True, do_handshake_on_connect=False)
+        servers.append(secure)
     signal.signal(signal.SIGUSR1, lambda *_: backend.maintenance.set())
     signal.signal(signal.SIGUSR2, lambda *_: backend.maintenance.clear())
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
-    server.serve_forever(poll_interval=0.2)
+    def stop(*_: Any) -> None:
+        for server in servers:
+            threading.Thread(target=server.shutdown, daemon=True).start()
+    signal.signal(signal.SIGTERM, stop)
+    for server in servers[1:]:
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+    servers[0].serve_forever(poll_interval=0.2)
     return 0
 
 

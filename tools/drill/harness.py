@@ -21,13 +21,14 @@ from psycopg import sql
 
 from backup_job import storage as layout
 from core.contracts import LogField
-from tools.drill import build, plans, postgres, report, workload
+from tools.drill import build, plans, postgres, promotion, report, vercel, workload
 from tools.drill.jobs import Jobs
+from tools.drill.monitor import Monitor
 from tools.drill.plans import PlanRun
 from tools.drill.report import ScenarioResult, Yardstick
 from tools.drill.transfer import TransferStandIn
 from tools.drill.workload import Ledger, Workload, check_ledger
-from tools.drill.world import MISSED, DrillError, World, run
+from tools.drill.world import MISSED, DrillError, World, in_site, run
 
 DATABASE = "raptorflow"
 RECOVERY_TIMEOUT_SECONDS = 120.0
@@ -149,9 +150,17 @@ class Drill:
         self.progress(f"database {self.size_mb:.0f} MB")
         self.plans = planners.finish()
         self.progress("plans ready")
+        self.checkpointing = promotion.prepare(self.world, self.plans.dr)
+        self.closers.append(self.checkpointing.kill)
         self.us_buckets, self.eu_buckets = build.start_storage(self.world, self.plans, self.progress)
         self.zone = build.start_zone(self.world, self.plans.dr, self.progress, self.closers)
-        build.start_apps(self.world, {"us": self.us, "eu": self.eu}, self.database)
+        self.vercel, self.tls = build.start_vercel(self.world, self.plans.dr, self.us, self.database, self.closers)
+        self.progress(f"Vercel stand-in: deployment {self.vercel.production.id if self.vercel.production else '?'} "
+                      "served by both app stand-ins (HTTP, and HTTPS for the zone's names)")
+        self.monitor = Monitor(self.plans.dr, self.options.time_scale).start()
+        self.closers.append(self.monitor.stop)
+        self.progress(f"monitor stand-in: {len(self.monitor.checks)} uptime checks, {len(self.monitor.policies)} "
+                      "alert policies of the dr plan")
         self.transfer = TransferStandIn([j for j in plans.transfer_jobs(self.plans.dr)
                                          if j["source"] in self.us_buckets and j["sink"] in self.eu_buckets],
                                         self.world.folder / "transfer", TRANSFER_POLL_SECONDS,
@@ -183,14 +192,17 @@ class Drill:
     # ------------------------------------------------------------------ the apps
 
     def repoint_apps(self, database: str) -> None:
-        """Point both apps at another database: new URL file, then SIGHUP (a redeploy with new env)."""
+        """Point the apps at another database of the primary: the Vercel variable changed, then a redeploy."""
         self.database = database
-        for site, cluster in (("us", self.us), ("eu", self.eu)):
-            self.world.secret_file(f"{site}-app.url", cluster.url(database))
-            self.signal_app(site, signal.SIGHUP)
+        self.vercel.set_value(vercel.URL_VARIABLE, build.database_url(self.us, database))
+        self.vercel.deploy()
+
+    def app_health(self, site: str) -> dict[str, Any]:
+        """The site's app stand-in's /health answer (status, deployment served, error), asked over its address."""
+        return in_site("net", build.probe, site, "/health", timeout=30)
 
     def signal_app(self, site: str, signum: signal.Signals) -> None:
-        """Signal the site's app stand-in (SIGHUP redeploy, SIGUSR1/SIGUSR2 maintenance on/off)."""
+        """Signal the site's app stand-in (SIGUSR1/SIGUSR2 maintenance on/off)."""
         process = self.world.processes.get(f"app-{site}")
         if process is not None and process.poll() is None:
             process.send_signal(signum)  # `ip netns exec` execs the app in place: same pid

@@ -32,6 +32,8 @@ NAMESPACES = {"net": "rfdr-net", "us": "rfdr-us", "eu": "rfdr-eu"}
 SUBNET_BITS = 24
 ADDRESSES = {"net": "10.213.0.1", "api": "10.213.0.2", "dns": "10.213.0.53", "us": "10.213.0.10", "eu": "10.213.0.20"}
 FOLDER_PREFIX = "rfdr-drill-"
+# `ip netns exec NAME` bind-mounts each file of /etc/netns/NAME over /etc: the namespace's own resolv.conf.
+NETNS_ETC = Path("/etc/netns")
 LOCK_FILE = Path(tempfile.gettempdir()) / "rfdr-drill.lock"
 CLONE_NEWNET = 0x40000000
 STOP_GRACE_SECONDS = 5.0
@@ -147,6 +149,11 @@ def existing_namespaces() -> list[str]:
     return sorted(line.split()[0] for line in result.stdout.splitlines() if line.startswith(PREFIX))
 
 
+def _netns_folders() -> list[Path]:
+    """The namespaces' /etc files (/etc/netns/rfdr-*)."""
+    return sorted(NETNS_ETC.glob(f"{PREFIX}*")) if NETNS_ETC.is_dir() else []
+
+
 def leftover_folders(keep: Path | None = None) -> list[Path]:
     """Private folders of drill runs (other than `keep`)."""
     return sorted(p for p in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*") if p != keep)
@@ -161,6 +168,9 @@ def clean_stale(keep: Path | None = None) -> list[str]:
     for name in existing_namespaces():
         killed = _kill_namespace(name)
         cleaned.append(f"namespace {name} ({killed} processes)")
+    for folder in _netns_folders():
+        shutil.rmtree(folder, ignore_errors=True)
+        cleaned.append(f"folder {folder}")
     for folder in leftover_folders(keep):
         shutil.rmtree(folder, ignore_errors=True)
         cleaned.append(f"folder {folder}")
@@ -219,6 +229,17 @@ class World:
             run(["ip", "-n", net, "link", "set", outer, "up"])
             run(["ip", "-n", NAMESPACES[site], "addr", "add", f"{ADDRESSES[site]}/{SUBNET_BITS}", "dev", inner])
             run(["ip", "-n", NAMESPACES[site], "link", "set", inner, "up"])
+
+    def add_address(self, site: str, address: str) -> None:
+        """Give the site one more address (a public IP a DNS record names), routed to it from the internet."""
+        run(["ip", "-n", NAMESPACES[site], "addr", "add", f"{address}/32", "dev", f"rfdr-{site}0"])
+        run(["ip", "-n", NAMESPACES["net"], "route", "add", f"{address}/32", "via", ADDRESSES[site]])
+
+    def resolver(self, site: str, nameserver: str) -> None:
+        """Processes started in the site's namespace resolve names through `nameserver` (glibc's resolver)."""
+        folder = NETNS_ETC / NAMESPACES[site]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "resolv.conf").write_text(f"nameserver {nameserver}\noptions timeout:1 attempts:2\n")
 
     def secret_file(self, name: str, text: str) -> Path:
         """A root-only file in the private folder (a mounted secret: database URLs, the API token)."""
@@ -284,4 +305,5 @@ class World:
         for name in NAMESPACES.values():
             if name in existing_namespaces():
                 _kill_namespace(name)
+            shutil.rmtree(NETNS_ETC / name, ignore_errors=True)
         shutil.rmtree(self.folder, ignore_errors=True)

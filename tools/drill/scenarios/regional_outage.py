@@ -1,29 +1,42 @@
 """regional-outage: the US cut off while writes run; recovered by docs/runbooks/failover.md: the EU replica
-promoted, DNS switched to the promoted plan, the standby's backups unpaused and its first backup taken.
+promoted, then the operator's `python -m tools.failover promote --stack dr --yes` (the promoted plan applied by
+the stand-in Pulumi CLI: DNS records, Vercel variables, schedules; the Vercel redeploy; the health report), and
+the standby's first backup taken.
 
 Runs last: the US does not come back.
 """
 
 from __future__ import annotations
 
-import json
+import threading
 import time
 from typing import Any
 
-from tools.drill import plans
+from core.recovery_model import APPLY, DETECT, PROPAGATE, REDEPLOY, RESTORE
+from tools.drill import plans, promotion
 from tools.drill.harness import Drill, Scenario, utc
-from tools.drill.report import ScenarioResult, Yardstick
+from tools.drill.report import MODEL_FACTOR, ScenarioResult, Step, Yardstick
 from tools.drill.workload import lsn
-from tools.drill.world import MISSED, DrillError
+from tools.drill.world import ADDRESSES, MISSED, DrillError
 
 NAME = "regional-outage"
+BASELINE_PERIODS = 10
+"""Check periods within which every P0 check must pass before the cut (an incident still open would not page
+again; the scenario before may have just redeployed the apps)."""
+PAGE_SLACK_SECONDS = 10.0
 
 
 def run(drill: Drill) -> ScenarioResult:
-    """Cut the US while writes run; follow docs/runbooks/failover.md: promote the EU replica, switch DNS to the
-    promoted plan, unpause the standby backups and take the first EU backup."""
+    """Cut the US while writes run; follow docs/runbooks/failover.md: promote the EU replica, run the failover
+    command, take the first EU backup. Each step is timed by its term."""
     drill.wait_streaming()
     drill.throughput["replicaLagSeconds"] = round(drill.lag.max_lag, 3)
+    scale = drill.options.time_scale
+    if not drill.monitor.wait_passing("p0", timeout=BASELINE_PERIODS * max(c.period_seconds for c in
+                                                                          drill.monitor.checks.values()) / scale):
+        newest = {(p.check, p.region): p for p in drill.monitor.probes}
+        failing = sorted(f"{check} from {region}: {p.detail}" for (check, region), p in newest.items() if not p.passed)
+        raise DrillError(MISSED, f"the monitor's P0 uptime checks did not all pass before the cut ({'; '.join(failing)})")
     incident = time.monotonic()
     cut_wall = utc()
     drill.world.cut("us")
@@ -34,16 +47,62 @@ def run(drill: Drill) -> ScenarioResult:
     assert row is not None
     replay = row[0]
     drill.progress(f"{NAME}: us cut and stopped; eu replica replayed up to {replay}")
+    expected = drill.monitor.expected_detect_seconds(severity="p0")
+    page = drill.monitor.wait_page("p0", since=incident, timeout=MODEL_FACTOR * expected / scale + PAGE_SLACK_SECONDS)
+    if page is None:
+        raise DrillError(MISSED, f"no P0 page within {MODEL_FACTOR:g}x the {expected:.0f} s the plan's alert settings "
+                                 "imply (term detect)")
+    detected = page.fired_at - incident
+    steps = [Step(DETECT, f"cut -> P0 page ({page.policy}; the plan implies {drill.monitor.expected_detect(page)})",
+                  detected, detected * scale, True)]
+    drill.progress(f"{NAME}: P0 page {page.policy} {detected:.1f} s after the cut")
     if not drill.plans.failover_diff.safe:
         raise DrillError(MISSED, "tools.failover's diff says the promotion is UNSAFE: the runbook stops here")
+    began = time.monotonic()
     drill.eu.promote()
-    changes = switch_dns(drill)
-    drill.progress(f"eu promoted; {len(changes)} DNS records switched to the promoted plan through the API")
+    promoted_in = time.monotonic() - began
+    steps.append(Step(RESTORE, "the EU replica promoted (pg_ctl promote)", promoted_in, promoted_in))
+    # The EU app before the update, asked while the command starts (it plans for seconds before changing anything):
+    # its database is writable now, but the deployment it serves still names the US.
+    before: dict[str, Any] = {}
+    asking = threading.Thread(target=lambda: before.update(drill.app_health("eu")), name="rfdr-eu-health", daemon=True)
+    asking.start()
+    drill.progress(f"eu promoted in {promoted_in:.1f} s; running {' '.join(promotion.COMMAND)}")
+    done = promotion.promote(drill)
+    asking.join(30)
+    evidence: dict[str, Any] = {"replayLsn": replay, "euAppHealth": {"afterPromotion": before},
+                                "page": {**page.to_json(), "expectedSeconds": drill.monitor.expected_detect_seconds(page)},
+                                "failoverDiff": [{"type": c.type, "name": c.name} for c in drill.plans.failover_diff.changed]}
+    up = done.state.get("up")
+    if up:
+        steps.append(Step(APPLY, "pulumi up of the promoted plan (the stand-in CLI: plan, diff, apply)",
+                          up["seconds"], up["seconds"]))
+        evidence["applied"] = [{k: c[k] for k in ("type", "name", "inputs")} for c in up["changes"]]
+    redeploys = drill.vercel.redeploys()
+    if redeploys:
+        evidence["redeploy"] = redeploys[-1].to_json()
+        ready = redeploys[-1].ready_at
+        if ready is not None:
+            took = ready - redeploys[-1].requested_at
+            steps.append(Step(REDEPLOY, f"Vercel deployment {redeploys[-1].id} requested -> READY (app restarted)",
+                              took, took))
+    decision = float(plans.objectives(drill.plans.dr)["decisionMinutes"]) * 60
+    if done.failure is not None:
+        return ScenarioResult(NAME, None, 0, 0.0, False, "the failover command failed", evidence,
+                              failure=done.failure, steps=steps, commands=[done.command], decision_seconds=decision)
     rto = drill.wait_write(incident, lambda ack: ack.site == "eu")
-    # STAND-IN for Cloud Scheduler starting the Cloud Run job: once the promoted plan unpauses the standby's
-    # full-backup schedule, the drill runs that job's backup_job command itself.
-    if plans.schedule_paused(drill.plans.promoted, "db-backup-full"):
-        raise DrillError(MISSED, "the promoted plan leaves the standby full backup paused")
+    evidence["euAppHealth"]["afterRedeploy"] = drill.app_health("eu")
+    changed = done.dns_changed_at(drill.zone.hostname, drill.plans.promoted)
+    answered = next((at for at, address in drill.writer.answers if address == ADDRESSES["eu"]
+                     and changed is not None and at >= changed), None)
+    if changed is not None and answered is not None:
+        waited = answered - changed
+        steps.append(Step(PROPAGATE, f"{drill.zone.hostname}'s record changed -> the client's first answer naming "
+                                       "the EU (its TTL, compressed)", waited, waited * drill.options.time_scale, True))
+    # STAND-IN for Cloud Scheduler starting the Cloud Run job: once the update unpauses the standby's full-backup
+    # schedule (the stand-in CLI keeps the paused flags), the drill runs that job's backup_job command itself.
+    if done.state["schedules"].get("db-backup-full", True):
+        raise DrillError(MISSED, "the update left the standby full backup paused")
     first_backup = drill.take_backup("eu", drill.plans.promoted, drill.eu, "first backup of the promoted standby")
     dns_after = drill.zone.answers(plans.dns_records(drill.plans.promoted))
     # The US comes back for the post-mortem (still cut off): which of its commits never reached the EU?
@@ -65,32 +124,15 @@ def run(drill: Drill) -> ScenarioResult:
     unexplained = [seq for seq in lost if seq in acks and lsn(acks[seq].lsn_after) <= replay_at]
     rpo = max(0.0, cut_wall.timestamp() - min(us_rows[s] for s in lost).timestamp()) if lost else 0.0
     check = drill.verify(drill.eu)
+    evidence.update({"lostSeqs": lost, "lostAcked": lost_acked, "keptAckedTail": kept_acked[-50:],
+                     "lostUnexplained": unexplained, "usRows": len(us_rows), "euRows": len(eu_rows),
+                     "dnsAfterPromotion": dns_after, "firstEuBackup": first_backup["object"], "ledger": check.to_json()})
     return ScenarioResult(
         NAME, rto, len(lost), rpo, check.ok and not unexplained,
         f"{len(lost)} rows committed in the US after the replica's last replayed WAL ({replay}) are lost "
-        f"(asynchronous replication); the first write through {drill.zone.hostname} reached the EU "
-        f"{rto if rto is None else round(rto, 2)} s after the cut; first EU backup {first_backup['object']}",
-        {"replayLsn": replay, "lostSeqs": lost, "lostAcked": lost_acked,
-         "keptAckedTail": kept_acked[-50:], "lostUnexplained": unexplained,
-         "usRows": len(us_rows), "euRows": len(eu_rows), "dnsChanges": changes, "dnsAfterPromotion": dns_after,
-         "firstEuBackup": first_backup["object"],
-         "failoverDiff": [{"type": c.type, "name": c.name} for c in drill.plans.failover_diff.changed], "ledger": check.to_json()})
-
-
-def switch_dns(drill: Drill) -> list[dict[str, Any]]:
-    """STAND-IN for `pulumi up` of the promoted plan: PATCH each Cloudflare record whose content, TTL or proxied
-    flag differs, through the API stand-in (the Pulumi CLI and provider are not available offline)."""
-    current = {(r["name"], r["type"]): r for r in drill.zone.cloudflare.listing()}
-    changes = []
-    for record in plans.dns_records(drill.plans.promoted):
-        existing = current.get((record["name"], record["type"]))
-        wanted = {"content": record["content"], "ttl": record["ttl"], "proxied": record["proxied"]}
-        if existing is None:
-            raise DrillError(MISSED, f"{record['name']} is not in the zone: a promotion only updates records")
-        if any(existing.get(k) != v for k, v in wanted.items()):
-            drill.zone.call("PATCH", f"/{existing['id']}", json.dumps(wanted).encode())
-            changes.append({"name": record["name"], "from": existing["content"], "to": record["content"]})
-    return changes
+        f"(asynchronous replication); {' '.join(promotion.COMMAND)} exited 0; the first write through "
+        f"{drill.zone.hostname} reached the EU {rto if rto is None else round(rto, 2)} s after the cut; first EU "
+        f"backup {first_backup['object']}", evidence, steps=steps, commands=[done.command], decision_seconds=decision)
 
 
 SCENARIO = Scenario(NAME, run, Yardstick("regionalOutage", replica=True))
