@@ -18,9 +18,12 @@ plan: $(STAMP)
 
 ## test: the whole test suite (starts its own PostgreSQL and GCS emulator where needed), on two workers;
 ## --dist loadfile keeps each test file on one worker, with its own servers, so a test that checks what its
-## commands leave behind never sees another file's work
+## commands leave behind never sees another file's work; --no-loadscope-reorder hands out the files in the order
+## tests/conftest.py gives them, the slowest first, so both workers finish together. The suite starts hundreds of
+## Python processes: with PYTHONDONTWRITEBYTECODE set, each would compile the project's modules again and each
+## worker would rewrite every test module's asserts again, so it is unset here (git ignores __pycache__)
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 ## test-sdk-newest: the tests that go through the offline plan (tests/program, config, tools, core, components)
 ## against the newest pulumi and pulumi-policy that requirements.txt allows, in a venv of their own (inside .venv:
