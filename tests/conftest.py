@@ -94,17 +94,19 @@ def dr_plan(make_plan) -> Plan:
 def run_cli():
     """Run `python -m <module> ARGS` from the project root; return the CompletedProcess.
 
-    `tools.plan` runs in this process (its `main(argv)`, output captured) unless `own_process=True`: the same
-    code, without a second interpreter and a second import of the provider SDKs for every case.
+    The offline commands - `tools.plan` and `tools.failover diff` - run in this process (their `main(argv)`, output
+    captured) unless `own_process=True`: the same code, without a second interpreter and a second import of the
+    provider SDKs (seconds each) for every case. Whatever else runs as its own process.
     """
 
     def run(module: str, *args: str, timeout: float = 120, own_process: bool = False) -> subprocess.CompletedProcess:
-        if module == "tools.plan" and not own_process:
+        offline = module == "tools.plan" or (module == "tools.failover" and args[:1] == ("diff",))
+        if offline and not own_process:
             import contextlib
+            import importlib
             import io
 
-            from tools.plan import main
-
+            main = importlib.import_module(module).main
             out, err = io.StringIO(), io.StringIO()
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 code = main(list(args))

@@ -63,7 +63,8 @@ def test_without_the_cli_it_fails_in_one_line_and_sets_nothing(project):
                                      "nothing was set")
 
 
-def test_sets_every_secret_on_stdin_never_in_argv_and_a_second_run_has_nothing_to_do(project, stand_in, tmp_path):
+def test_sets_every_secret_on_stdin_never_in_argv_and_a_second_run_has_nothing_to_do(project, stand_in, tmp_path,
+                                                                                     run_cli):
     result = run(project, stand_in, "\n".join(VALUES) + "\n")
     assert result.returncode == 0, result.stderr
     sets = [call for call in calls(tmp_path) if call["argv"][:2] == ["config", "set"]]
@@ -79,8 +80,7 @@ def test_sets_every_secret_on_stdin_never_in_argv_and_a_second_run_has_nothing_t
     again = run(project, stand_in, "")
     assert again.returncode == 0 and "stack prod: every secret it needs is set" in again.stdout
     assert len([c for c in calls(tmp_path) if c["argv"][:2] == ["config", "set"]]) == len(VALUES), "nothing twice"
-    plan = subprocess.run([sys.executable, "-m", "tools.plan", "prod", "--stack-file", str(project / "Pulumi.prod.yaml")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    plan = run_cli("tools.plan", "prod", "--stack-file", str(project / "Pulumi.prod.yaml"))
     assert plan.returncode == 0, plan.stderr
     assert "secrets not in the stack file" not in plan.stdout
 
