@@ -26,7 +26,7 @@ from tests.drill.runs import MARKS, drill
 from tools.drill import deletion, plans, transfer
 from tools.drill.scenarios import ORDER, SCENARIOS
 from tools.drill.workload import lsn
-from tools.drill.world import Lock, existing_namespaces, leftover_folders
+from tools.drill.world import NAMESPACES, NETNS_ETC, Lock, existing_namespaces, leftover_folders
 from tools.offline import ROOT
 
 pytestmark = MARKS
@@ -153,6 +153,7 @@ def test_the_drill_leaves_no_namespace_process_or_folder(small_drill):
     assert small_drill["result"].returncode == 0
     assert existing_namespaces() == []
     assert leftover_folders() == []
+    assert not list(NETNS_ETC.glob("rfdr-*")), "the namespaces' resolv.conf is removed with them"
 
 
 def test_transfer_stand_in_applies_the_plans_options_never_overwriting_or_deleting(emulator, make_plan, tmp_path):
@@ -209,8 +210,10 @@ def test_a_killed_drill_leaves_a_world_that_the_next_run_removes(small_drill):
     process.kill()
     process.wait(30)
     assert existing_namespaces() and folders, "a killed drill leaves its world behind"
+    assert (NETNS_ETC / NAMESPACES["net"] / "resolv.conf").exists(), "the killed drill's resolver file is left"
     cleaned = drill("--clean", timeout=120)
     assert cleaned.returncode == 0, cleaned.stderr
+    assert not (NETNS_ETC / NAMESPACES["net"]).exists(), "--clean removes the namespaces' /etc files"
     assert "removed what a killed drill left: namespace rfdr-us" in cleaned.stderr
     assert existing_namespaces() == [] and leftover_folders() == []
     assert all(_world_processes(folder) == [] for folder in folders), "no process of the old world survives"

@@ -238,7 +238,6 @@ def start_zone(world: World, dr: dict[str, Any], progress: Callable[[str], None]
     api.load(planned + origins)
     api.start()
     closers.append(api.stop)
-    world.resolver("net", ADDRESSES["dns"])  # the operator's tools resolve the zone's names through knotd
     # Clients use a DNS-only name: its TTL is what a failover waits for (proxied names switch at the edge).
     reachable = [r for r in records if r["type"] == "CNAME" and r["content"] in targets]
     chosen = next((r for r in reachable if not r["proxied"]), reachable[0] if reachable else None)

@@ -217,6 +217,7 @@ class World:
         for name in NAMESPACES.values():
             run(["ip", "netns", "add", name])
             run(["ip", "-n", name, "link", "set", "lo", "up"])
+        self.resolver("net", ADDRESSES["dns"])  # the operator's tools resolve the zone's names through knotd
         net = NAMESPACES["net"]
         run(["ip", "-n", net, "link", "add", "rfdr-br", "type", "bridge"])
         run(["ip", "-n", net, "link", "set", "rfdr-br", "up"])
