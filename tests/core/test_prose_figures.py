@@ -16,7 +16,7 @@ import pytest
 
 from components import defaults
 from core import limits
-from core.alerts import CATALOG, SEVERITIES, UPTIME_FAILED_PERIODS
+from core.alerts import SEVERITIES, UPTIME_FAILED_PERIODS
 from core.schedule import max_interval_hours
 from tools.drill.records import last_drills
 from tools.offline import ROOT, Plan
