@@ -23,7 +23,7 @@ import pytest
 from core.contracts import ResourceType
 from core.recovery_model import APPLY, DETECT, PROPAGATE, REDEPLOY, RESTORE
 from tests.drill.runs import MARKS, drill
-from tools.drill import deletion, promotion, vercel
+from tools.drill import deletion, monitor, promotion, vercel
 from tools.drill.__main__ import parser
 from tools.drill.scenarios import ORDER, SCENARIOS
 from tools.drill.workload import lsn
@@ -256,12 +256,20 @@ def test_regional_outage_times_every_term_it_measures(small_drill):
     assert page["severity"] == "p0" and page["firstFailureToPageSeconds"] > 0, page
 
 
-def test_a_redeploy_that_never_becomes_ready_fails_the_regional_outage():
-    # FOR TESTS: the Vercel stand-in's fault knob (docs/drill.md): redeploys through the API never finish.
+def test_broken_stand_ins_fail_the_regional_outage_naming_the_terms():
+    # FOR TESTS, the fault knobs of docs/drill.md: the monitor holds each alert's condition 4x the plan's duration
+    # before paging (detection more than 2x slower than the model's term), and redeploys through the Vercel API
+    # never finish.
     result = drill("--scenario", "regional-outage", "--size-mb", "1", "--json",
-                   env={**os.environ, vercel.FAULT_VARIABLE: vercel.NEVER_READY})
+                   env={**os.environ, vercel.FAULT_VARIABLE: vercel.NEVER_READY, monitor.FAULT_VARIABLE: "4"})
     assert result.returncode == 1, result.stderr[-3000:]
     scenario = json.loads(result.stdout)[0]
     assert not scenario["met"] and scenario["commands"][0]["exitCode"] == EXIT_REDEPLOY_FAILED, scenario["commands"]
+    assert scenario["failure"].startswith("term redeploy: "), scenario["failure"]
     assert "the Vercel redeploy failed" in scenario["failure"] and "was not READY in time" in scenario["failure"]
+    detect = next(t for t in scenario["terms"] if t["term"] == "detect")
+    assert detect["planClockSeconds"] > 2 * detect["modelledSeconds"], detect
+    assert any(f.startswith("term detect: ") and "more than 2x the model's" in f for f in scenario["modelFindings"]), \
+        scenario["modelFindings"]
+    assert "drill: regional-outage NOT MET: term redeploy: " in result.stderr
     assert "postgresql://" not in result.stdout + result.stderr

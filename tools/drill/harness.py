@@ -23,7 +23,7 @@ from backup_job import storage as layout
 from core.contracts import LogField
 from tools.drill import build, plans, postgres, promotion, report, vercel, workload
 from tools.drill.jobs import Jobs
-from tools.drill.monitor import Monitor
+from tools.drill.monitor import Monitor, fault_duration_factor
 from tools.drill.plans import PlanRun
 from tools.drill.report import ScenarioResult, Yardstick
 from tools.drill.transfer import TransferStandIn
@@ -157,7 +157,8 @@ class Drill:
         self.vercel, self.tls = build.start_vercel(self.world, self.plans.dr, self.us, self.database, self.closers)
         self.progress(f"Vercel stand-in: deployment {self.vercel.production.id if self.vercel.production else '?'} "
                       "served by both app stand-ins (HTTP, and HTTPS for the zone's names)")
-        self.monitor = Monitor(self.plans.dr, self.options.time_scale).start()
+        self.monitor = Monitor(self.plans.dr, self.options.time_scale,
+                               duration_factor=fault_duration_factor()).start()
         self.closers.append(self.monitor.stop)
         self.progress(f"monitor stand-in: {len(self.monitor.checks)} uptime checks, {len(self.monitor.policies)} "
                       "alert policies of the dr plan")

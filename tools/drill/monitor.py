@@ -22,6 +22,7 @@ that end within a second of `stop()` (a probe in flight then ends at its timeout
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -76,6 +77,23 @@ class _Incident:
 
     held_since: float | None = None
     paged: bool = False
+
+
+FAULT_VARIABLE = "RFDR_MONITOR_FAULT_DURATION_FACTOR"
+"""FOR TESTS: in the drill's environment, a number > 0 that multiplies every alert's retest window (the monitor
+pages later than the plan says; the drill's report must then name the detect term)."""
+
+
+def fault_duration_factor(environ: Mapping[str, str] = os.environ) -> float:
+    """The retest-window factor FAULT_VARIABLE asks for (1 when unset); DrillError(USAGE) unless a number > 0."""
+    text = environ.get(FAULT_VARIABLE, "1")
+    try:
+        factor = float(text)
+    except ValueError:
+        factor = 0.0
+    if not factor > 0 or factor == float("inf"):
+        raise DrillError(USAGE, f"{FAULT_VARIABLE}={text!r} is not a number > 0")
+    return factor
 
 
 class Monitor:

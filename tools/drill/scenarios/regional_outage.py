@@ -18,12 +18,16 @@ from tools.drill.harness import Drill, Scenario, utc
 from tools.drill.report import MODEL_FACTOR, ScenarioResult, Step, Yardstick
 from tools.drill.workload import lsn
 from tools.drill.world import ADDRESSES, MISSED, DrillError
+from tools.failover_switch import EXIT_NO_HOSTNAMES, EXIT_PULUMI_FAILED, EXIT_REDEPLOY_FAILED, EXIT_UNHEALTHY
 
 NAME = "regional-outage"
 BASELINE_PERIODS = 10
 """Check periods within which every P0 check must pass before the cut (an incident still open would not page
 again; the scenario before may have just redeployed the apps)."""
 PAGE_SLACK_SECONDS = 10.0
+FAILED_TERM = {EXIT_PULUMI_FAILED: APPLY, EXIT_NO_HOSTNAMES: APPLY, EXIT_REDEPLOY_FAILED: REDEPLOY,
+               EXIT_UNHEALTHY: PROPAGATE}
+"""The term a failed `tools.failover promote` stopped in, by its documented exit code (tools/failover.py)."""
 
 
 def run(drill: Drill) -> ScenarioResult:
@@ -88,8 +92,10 @@ def run(drill: Drill) -> ScenarioResult:
                               took, took))
     decision = float(plans.objectives(drill.plans.dr)["decisionMinutes"]) * 60
     if done.failure is not None:
+        term = FAILED_TERM.get(done.command.exit_code, APPLY)
         return ScenarioResult(NAME, None, 0, 0.0, False, "the failover command failed", evidence,
-                              failure=done.failure, steps=steps, commands=[done.command], decision_seconds=decision)
+                              failure=f"term {term}: {done.failure}", steps=steps, commands=[done.command],
+                              decision_seconds=decision)
     rto = drill.wait_write(incident, lambda ack: ack.site == "eu")
     evidence["euAppHealth"]["afterRedeploy"] = drill.app_health("eu")
     changed = done.dns_changed_at(drill.zone.hostname, drill.plans.promoted)
