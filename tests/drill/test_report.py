@@ -107,9 +107,9 @@ def test_the_rto_verdict_is_the_plan_clock_plus_the_decision(assessments):
     apply_model(result, Yardstick("regionalOutage", estimated=False, rpo_objective=False), assessments)
     target = result.target_rto_seconds
     assert target is not None and result.decision_seconds == _modelled(assessments, "decide")
-    result.steps = [Step("apply", "pulumi up", 10.0, target - result.decision_seconds + 1)]
+    result.steps = [Step("propagate", "the TTL", 10.0, target - result.decision_seconds + 1, compressed=True)]
     assert not result.rto_met, "within the objective on the wall, over it in the plan's clock with the decision"
-    result.steps = [Step("apply", "pulumi up", 10.0, target - result.decision_seconds)]
+    result.steps = [Step("propagate", "the TTL", 10.0, target - result.decision_seconds, compressed=True)]
     assert result.rto_met
 
 
@@ -126,3 +126,33 @@ def test_text_and_markdown_show_both_clocks_the_terms_and_the_commands(assessmen
     text = render.text([result], world, {})
     assert "RTO plan clock" in text and "command `python -m tools.failover promote --stack dr --yes`: exit 0" in text
     assert json.loads(json.dumps(result.to_json()))["terms"], "the JSON object is plain JSON"
+
+
+def test_the_outage_plan_clock_is_its_critical_path_nothing_counted_twice():
+    from tools.drill.scenarios.regional_outage import critical_path
+
+    # At time scale 1 the plan's clock is the wall: the first EU write when it came.
+    assert critical_path(40.0, 10.0, 1.0, changed=20.0, answered=21.0, ready=25.0) == 40.0
+    # Scaled 60:1: the page's 3 s are 180 s; the TTL wait (1 s on the wall) is 60 s after the change and ends
+    # after the redeploy (READY 5 s after the change), so it gates the write, which came 0.5 s after the later one.
+    assert critical_path(25.5, 3.0, 60.0, changed=20.0, answered=21.0, ready=25.0) == pytest.approx(
+        3.0 * 59 + (20.0 + 60.0) + 0.5)
+    # A redeploy slower than the TTL gates the write instead; the TTL beside it adds nothing.
+    assert critical_path(50.5, 3.0, 60.0, changed=20.0, answered=20.1, ready=50.0) == pytest.approx(
+        3.0 * 59 + 50.0 + 0.5)
+    # Without the propagation measured, only the detection is uncompressed.
+    assert critical_path(30.0, 3.0, 60.0, changed=None, answered=None, ready=None) == pytest.approx(3.0 * 59 + 30.0)
+
+
+def test_a_small_restore_is_shown_but_not_held_to_the_models_throughput(assessments):
+    model = assessments["databaseCorruption"].term("restore")
+    assert model is not None and model.minutes is not None
+    slow = 10 * model.minutes * 60
+    for reason, finding in ((None, True), ("a 16 MB database restores in pg_restore's start-up time", False)):
+        result = ScenarioResult("database-corruption", slow, 0, 0.0, True, "restored",
+                                steps=[Step("restore", "backup_job restore", slow, slow, not_compared=reason)])
+        apply_model(result, Yardstick("databaseCorruption", restores_dump=True), assessments)
+        named = [f for f in result.model_findings if f.startswith("term restore: ")]
+        assert bool(named) is finding, result.model_findings
+        row = next(r for r in result.to_json()["terms"] if r["term"] == "restore")
+        assert row["notCompared"] == reason and row["planClockSeconds"] == round(slow, 2)

@@ -21,11 +21,12 @@ from psycopg import sql
 
 from backup_job import storage as layout
 from core.contracts import LogField
+from core.recovery_model import RESTORE
 from tools.drill import build, plans, postgres, promotion, report, vercel, workload
 from tools.drill.jobs import Jobs
 from tools.drill.monitor import Monitor, fault_duration_factor
 from tools.drill.plans import PlanRun
-from tools.drill.report import ScenarioResult, Yardstick
+from tools.drill.report import ScenarioResult, Step, Yardstick
 from tools.drill.transfer import TransferStandIn
 from tools.drill.workload import Ledger, Workload, check_ledger
 from tools.drill.world import MISSED, DrillError, World, in_site, run
@@ -223,6 +224,14 @@ class Drill:
                 raise DrillError(MISSED, "the transfer stand-in did not copy the backup to the EU in time")
             self.progress(f"backup {log['object']} ({self.throughput['dumpMb']} MB) copied to the EU in {copied:.1f} s")
         return log
+
+    def restore_step(self, seconds: float, what: str) -> Step:
+        """The restore term's step; below MIN_THROUGHPUT_CHECK_MB it is mostly pg_restore's start-up: shown, not
+        held to the model's size / throughput."""
+        small = self.size_mb < report.MIN_THROUGHPUT_CHECK_MB
+        return Step(RESTORE, what, seconds, seconds, not_compared=(
+            f"a {self.size_mb:.0f} MB database restores in pg_restore's start-up time; held to the model from "
+            f"{report.MIN_THROUGHPUT_CHECK_MB:.0f} MB") if small else None)
 
     def restore(self, database: str, tables: list[str], mode: str | None = None) -> dict[str, Any]:
         """`backup_job restore` with the dr plan's settings into `database` on the primary; `mode` is REPLACE,

@@ -4,7 +4,8 @@ Vercel API, the drill's CA as the certificates it trusts and Knot DNS as its res
 redeploys and checks `https://<hostname>/health` of every failover hostname for real.
 
 The tool's waits are the runbook's in the drill's clock: its timeout is the plan's declared apply time and its
-poll interval the tool's default, both divided by the time scale.
+poll interval the tool's default, both divided by the time scale (the timeout never below MIN_TIMEOUT_SECONDS
+of wall time: the redeploy it covers is real work).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ OPERATOR_POLL_SECONDS = 5.0
 """The tool's own default poll interval, as the runbook runs it (divided by the time scale here)."""
 KEPT_VARIABLES = ("LANG", "LC_ALL", "TZ")
 CHECKPOINT_WAIT_SECONDS = 120.0
+MIN_TIMEOUT_SECONDS = 20.0
+"""The tool's timeout covers real work that the time scale does not compress (the redeploy restarts the app
+stand-ins, then the health wait): never less than this, so a loaded machine is not reported as a slow redeploy."""
 
 
 @dataclass
@@ -94,7 +98,7 @@ def promote(drill: Drill) -> Promotion:
     with contextlib.suppress(subprocess.TimeoutExpired):  # without the checkpoint, `up` plans both
         drill.checkpointing.wait(CHECKPOINT_WAIT_SECONDS)
     scale = drill.options.time_scale
-    timeout = float(plans.objectives(drill.plans.dr)["applyMinutes"]) * 60 / scale
+    timeout = max(float(plans.objectives(drill.plans.dr)["applyMinutes"]) * 60 / scale, MIN_TIMEOUT_SECONDS)
     argv = [*COMMAND, "--timeout-seconds", f"{timeout:g}", "--interval-seconds", f"{OPERATOR_POLL_SECONDS / scale:g}"]
     env = {k: v for k, v in os.environ.items() if k in KEPT_VARIABLES}
     env.update(pulumi_cli.install(folder, build.project_root(), _state(drill)))

@@ -53,7 +53,8 @@ def rows(results: list[ScenarioResult]) -> list[tuple[str, ...]]:
 def term_rows(result: ScenarioResult) -> list[tuple[str, ...]]:
     """A scenario's terms: measured wall seconds, plan-clock seconds and the model's seconds."""
     return [(row["term"], _seconds(row["measuredSeconds"]), _seconds(row["planClockSeconds"]),
-             _seconds(row["modelledSeconds"])) for row in result.terms()]
+             _seconds(row["modelledSeconds"]) + (f" (not compared: {row['notCompared']})" if row["notCompared"] else ""))
+            for row in result.terms()]
 
 
 def _commands(result: ScenarioResult) -> list[str]:

@@ -42,11 +42,15 @@ class Step:
     wall_seconds: float
     plan_seconds: float
     compressed: bool = False
+    not_compared: str | None = None
+    """Why this step is shown but not held to the model's term (a restore too small to say anything about
+    throughput), or None."""
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON object."""
         return {"term": self.term, "what": self.what, "wallSeconds": _round(self.wall_seconds),
-                "planClockSeconds": _round(self.plan_seconds), "compressed": self.compressed}
+                "planClockSeconds": _round(self.plan_seconds), "compressed": self.compressed,
+                "notCompared": self.not_compared}
 
 
 @dataclass(frozen=True)
@@ -107,13 +111,19 @@ class ScenarioResult:
     """The readiness table's scenario it is measured against (its Yardstick's), so a record reads alone."""
     modelled: list[Term] = field(default_factory=list)
     """The model's terms for this scenario (empty when the model does not estimate it)."""
+    plan_clock_seconds: float | None = None
+    """The scenario's own critical path in the plan's clock, where compressed waits run beside real work (the
+    regional outage's DNS propagation beside its redeploy); None: the default of `plan_clock_rto_seconds`."""
 
     @property
     def plan_clock_rto_seconds(self) -> float | None:
-        """The RTO in the plan's clock: measured work plus the compressed waits at their plan length."""
-        if not self.steps:
-            return self.measured_rto_seconds
-        return sum(step.plan_seconds for step in self.steps) if self.measured_rto_seconds is not None else None
+        """The RTO in the plan's clock: the measured (wall) RTO with each compressed wait at its plan length - the
+        scenario's own critical path where it gives one, else every compressed step counted as on the path."""
+        if self.measured_rto_seconds is None:
+            return None
+        if self.plan_clock_seconds is not None:
+            return self.plan_clock_seconds
+        return self.measured_rto_seconds + sum(s.plan_seconds - s.wall_seconds for s in self.steps if s.compressed)
 
     @property
     def rto_met(self) -> bool:
@@ -138,7 +148,8 @@ class ScenarioResult:
                 clock = self.decision_seconds
             rows.append({"term": name, "measuredSeconds": _round(wall), "planClockSeconds": _round(clock),
                          "modelledSeconds": None if model is None or model.minutes is None
-                         else _round(model.minutes * 60)})
+                         else _round(model.minutes * 60),
+                         "notCompared": next((s.not_compared for s in steps if s.not_compared), None)})
         return rows
 
     @property
@@ -229,7 +240,7 @@ def compare_terms(result: ScenarioResult) -> list[str]:
         elif row["measuredSeconds"] is None:
             findings.append(f"term {name}: the model counts {_model_seconds(model)} ({model.derivation}) but the "
                             "drill never measured it")
-        elif model.minutes is not None and clock > MODEL_FACTOR * max(model.minutes * 60, 1.0):
+        elif row["notCompared"] is None and model.minutes is not None and clock > MODEL_FACTOR * max(model.minutes * 60, 1.0):
             findings.append(f"term {name}: {clock:.0f} s in the plan's clock is more than {MODEL_FACTOR:g}x the "
                             f"model's {_model_seconds(model)} ({model.derivation})")
     return findings

@@ -80,7 +80,9 @@ def run(drill: Drill) -> ScenarioResult:
                          LogField.MESSAGE: again.get(LogField.MESSAGE, "")},
          "lostExplained": explained, "lostUnexplained": unexplained,
          "lostAckedAt": {str(seq): acks[seq].acked_wall.isoformat() for seq in explained + unexplained},
-         "dumpStartedAt": drill.backup["startedAt"], "ledger": check.to_json()})
+         "dumpStartedAt": drill.backup["startedAt"], "ledger": check.to_json()},
+        steps=[drill.restore_step(float(log[LogField.DURATION_SECONDS]),
+                                  f"backup_job restore --table public.ledger {MERGE_MISSING}, the app writing")])
 
 
 def merged_table(log: dict[str, Any], table: str) -> dict[str, Any]:

@@ -59,7 +59,8 @@ def run(drill: Drill) -> ScenarioResult:
         f"after the dump began are lost (explained by the dump time), {len(unexplained)} unexplained",
         {"restore": {k: log.get(k) for k in ("object", "bytes", "rows", LogField.DURATION_SECONDS)},
          "restoreSeconds": restore_seconds, "freshDatabase": fresh, "corruptedFiles": len(files),
-         "lostExplained": explained, "lostUnexplained": unexplained, "ledger": check.to_json()})
+         "lostExplained": explained, "lostUnexplained": unexplained, "ledger": check.to_json()},
+        steps=[drill.restore_step(restore_seconds, f"backup_job restore of {log['object']} into a fresh database")])
 
 
 def overwrite(path: Path, chunk_bytes: int = 1 << 20) -> None:

@@ -50,7 +50,9 @@ def run(drill: Drill) -> ScenarioResult:
          "lostExplained": explained, "lostUnexplained": unexplained,
          "dumpStartedAt": drill.backup["startedAt"], "refusedWithoutReplace": {
              LogField.EXIT_CODE: refused[LogField.EXIT_CODE], LogField.MESSAGE: refused.get(LogField.MESSAGE, "")},
-         "ledger": check.to_json()})
+         "ledger": check.to_json()},
+        steps=[drill.restore_step(restore_seconds, f"backup_job restore --table public.ledger {REPLACE}, the app in "
+                                                   "maintenance mode")])
 
 
 SCENARIO = Scenario(NAME, run, Yardstick("dataDeletion", restores_dump=True))
