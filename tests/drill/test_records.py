@@ -15,7 +15,9 @@ from tools.drill import records
 from tools.offline import ROOT
 from tools.readiness import drill_warnings, render_readiness
 
-LEGACY = sorted((ROOT / "docs" / "drills").glob("*.md"))
+DRILLS = ROOT / "docs" / "drills"
+LEGACY = sorted(md for md in DRILLS.glob("*.md") if not md.with_suffix(".json").exists())
+"""The records that predate the chain (Markdown alone): the chain's anchor is the newest of them."""
 START = datetime(2026, 12, 2, 13, 30, 5, tzinfo=UTC)
 PLANS = {"prod": {"stack": "prod"}, "dr": {"stack": "dr"}, "promoted": {"stack": "dr", "promoted": True}}
 
@@ -34,9 +36,11 @@ def _file(folder: Path, index: int, rto: float = 600.0) -> tuple[Path, Path]:
 
 @pytest.fixture
 def chain(tmp_path: Path) -> Path:
-    """A copy of docs/drills/ (its records older than the chain) with three chained records filed after them."""
+    """docs/drills/' records older than the chain, copied, with three chained records filed after them."""
     folder = tmp_path / "drills"
-    shutil.copytree(ROOT / "docs" / "drills", folder)
+    folder.mkdir()
+    for legacy in LEGACY:
+        shutil.copy(legacy, folder)
     for index in range(3):
         _file(folder, index, rto=600.0 + index)
     return folder
@@ -140,3 +144,9 @@ def test_readiness_shows_the_newest_drill_and_warns_when_it_is_past_the_cadence(
     stale = drill_warnings(assessments, drills, START.date() + timedelta(days=200))
     assert any(w.startswith(f"warning: regional outage was last drilled on {newest.date}, 198 days ago") for w in stale)
     assert any("never drilled" in w and "security breach" in w for w in stale)
+
+
+def test_the_repositorys_own_drill_records_form_an_intact_chain(run_cli):
+    result = _verify(run_cli, DRILLS)
+    assert result.returncode == records.EXIT_INTACT, result.stderr
+    assert "chain intact" in result.stdout
