@@ -28,6 +28,7 @@ from tools.drill.__main__ import parser
 from tools.drill.scenarios import ORDER, SCENARIOS
 from tools.drill.workload import lsn
 from tools.drill.world import ADDRESSES, NAMESPACES, NETNS_ETC, Lock, existing_namespaces, leftover_folders
+from tools.failover import diff_plans
 from tools.failover_switch import EXIT_REDEPLOY_FAILED
 from tools.offline import ROOT
 
@@ -229,6 +230,17 @@ def test_regional_outage_promotes_through_the_failover_tool_and_its_health_repor
     for host in hostnames:
         assert f"https://{host}/health healthy after" in report, f"{host} was not checked over HTTPS: {report[-1500:]}"
     assert "redeploy requested" in report and "READY after" in report
+
+
+def test_the_update_applied_exactly_what_tools_failover_diff_says_promotion_changes(small_drill, make_plan):
+    # The diff planned here again, from the repo's stack file, by the runbook's own `tools.failover diff` code.
+    diff = diff_plans(make_plan("dr"), make_plan("dr", "raptorflow-dr:promoted=true"))
+    assert diff.safe and diff.changed
+    applied = small_drill["scenarios"]["regional-outage"]["evidence"]["applied"]
+    assert sorted((c["type"], c["name"]) for c in applied) == sorted((c.type, c.name) for c in diff.changed)
+    for change in applied:
+        planned = next(c for c in diff.changed if (c.type, c.name) == (change["type"], change["name"]))
+        assert change["inputs"] == sorted({key.split(".")[0] for key in planned.changes}), change
 
 
 def test_the_eu_app_keeps_the_us_database_until_the_redeploy(small_drill):
