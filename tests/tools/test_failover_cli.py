@@ -148,9 +148,9 @@ def test_an_org_qualified_stack_uses_the_stack_file_of_its_short_name(project, t
     assert not (project / "myorg").exists()
 
 
-def test_diff_takes_the_org_qualified_stack_too(project):
-    process = subprocess.run([sys.executable, "-m", "tools.failover", "diff", "--stack", "myorg/dr"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=300)
+def test_diff_takes_the_org_qualified_stack_too(run_cli):
+    # In this process (an offline plan): the promote tests above run `python -m tools.failover` as its own process.
+    process = run_cli("tools.failover", "diff", "--stack", "myorg/dr")
     assert process.returncode == 0, process.stderr
     assert "promoting myorg/dr:" in process.stdout and "nothing is created, replaced or deleted" in process.stdout
 

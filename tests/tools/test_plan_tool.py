@@ -14,7 +14,8 @@ from tools.stack_files import StackFileError
 
 
 def test_json_plan_has_the_documented_shape(run_cli):
-    result = run_cli("tools.plan", "prod", "--json", own_process=True)  # the README's command, as a process
+    # In this process: test_policy_gate runs `python -m tools.plan prod dr --json` as its own process.
+    result = run_cli("tools.plan", "prod", "--json")
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     assert set(plan) == {"stack", "resources", "outputs", "policy", "readiness", "placeholderSecrets"}
