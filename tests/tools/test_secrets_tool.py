@@ -9,6 +9,8 @@ or saying it set one it did not store) put a labelled wrapper of that stand-in f
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import signal
@@ -17,6 +19,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import yaml
@@ -44,8 +47,16 @@ def stand_in(tmp_path: Path) -> dict[str, str]:
 
 
 def run(project: Path, env: dict[str, str], stdin: str = "", *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tools.secrets", "prod", "--project-dir", str(project), *args],
-                          cwd=ROOT, env=env, input=stdin, capture_output=True, text=True, timeout=60)
+    """`python -m tools.secrets prod ARGS` as `main`, in this process, with `env` as its whole environment and `stdin`
+    piped in: the same code without a second interpreter for every case. The SIGTERM tests below start the command
+    as its own process."""
+    from tools.secrets import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with mock.patch.dict(os.environ, env, clear=True), mock.patch.object(sys, "stdin", io.StringIO(stdin)), \
+            contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["prod", "--project-dir", str(project), *args])
+    return subprocess.CompletedProcess(["tools.secrets", "prod", *args], code, out.getvalue(), err.getvalue())
 
 
 def test_list_names_each_missing_secret_with_its_command(project):
