@@ -68,9 +68,9 @@ def test_dump_without_manifest_is_never_listed_or_restored(bucket, seeded, scrat
 ], ids=["truncated-json", "missing-fields", "wrong-shape", "names-another-object"])
 def test_one_bad_manifest_marks_only_its_backup_invalid(bucket, seeded, source_url, scratch_url, manifest):
     older = seeded
-    code, out, err, _ = job("backup", "--kind", "full", "--bucket", bucket.name, "--prefix", "supabase",
-                            env={"DATABASE_URL": source_url})
-    newer = one_log_line(out)["object"]
+    # The newer backup is made as the seeded one is, in this process: the command under test is `list`.
+    newer = dump.run_backup(Database(source_url), dump.BackupRequest(kind="full", bucket=bucket.name,
+                                                                     prefix="supabase"))["object"]
     body = manifest if manifest is not None else json.dumps({**older.manifest, "object": older.object}).encode()
     bucket.blob(layout.manifest_object_name(newer)).upload_from_string(body)
 
