@@ -69,10 +69,8 @@ def mutated(draw, stack: str):
 
 
 @pytest.mark.parametrize("stack", ["prod", "dr"])
-def test_any_mutation_plans_or_names_file_and_key(stack):
-    from tools.offline import plan_stack
-
-    references = {"raptorflow/raptorflow-dr/prod": plan_stack("prod").outputs}
+def test_any_mutation_plans_or_names_file_and_key(stack, prod_plan):
+    references = {"raptorflow/raptorflow-dr/prod": prod_plan.outputs}
 
     @settings(max_examples=EXAMPLES_PER_STACK, deadline=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
