@@ -22,7 +22,9 @@ from tools.drill.monitor import Monitor, Page
 from tools.drill.uptime import UptimeCheck, UptimePolicy
 from tools.drill.world import DrillError
 
-SCALE = 60.0
+SCALE = 120.0
+"""Plan seconds per wall second. The checks' timeout divided by it is below the monitor's MIN_TIMEOUT_SECONDS, so
+probes keep that floor (a loaded machine's healthy app still answers in time); periods and durations shrink."""
 SLACK_SECONDS = 1.5
 """Wall seconds a loaded machine may add to a detection (thread wake-ups, a slow probe)."""
 
