@@ -26,15 +26,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = '''#!{python}
-import base64, json, os, sys, time
-import yaml
+import json, os, sys
 sys.path.insert(0, {root!r})
-from tools.drill.pulumi_cli import VERSION, history_entry, write_event_log
+# Each call is a new interpreter: what only some calls need is imported by them.
 args = [a for a in sys.argv[1:] if a != "--non-interactive"]
 record = {{"argv": args}}
 if "--config-file" in args:
     record["configFile"] = open(args[args.index("--config-file") + 1]).read()
 if args == ["version"]:
+    from tools.drill.pulumi_cli import VERSION
     print(VERSION); sys.exit(0)
 if args[:2] == ["config", "set"]:
     record["stdin"] = sys.stdin.read()
@@ -54,6 +54,7 @@ if args[:2] == ["config", "get"]:
 if args[:2] == ["config", "set"]:
     if os.environ.get("STAND_IN_CONFIG_SET_STDERR"):
         print(os.environ["STAND_IN_CONFIG_SET_STDERR"], file=sys.stderr); sys.exit(255)
+    import base64, yaml
     stack = args[args.index("--stack") + 1]
     rest = [a for a in args[2:] if a not in ("--secret", "--plaintext", "--path", "--stack", stack, "--")]
     path, value = rest[0], (rest[1] if len(rest) > 1 else record["stdin"])
@@ -78,9 +79,12 @@ if args[:2] == ["config", "set"]:
 if args[:2] == ["stack", "output"]:
     print(os.environ.get("STAND_IN_OUTPUTS", "{{}}")); sys.exit(0)
 if args[:2] == ["stack", "history"]:
+    from tools.drill.pulumi_cli import history_entry
     print(json.dumps([history_entry()]))
     sys.exit(0)
 if args and args[0] in ("preview", "up"):
+    import time
+    from tools.drill.pulumi_cli import write_event_log
     time.sleep(float(os.environ.get("STAND_IN_SLEEP_SECONDS", "0")))
     print(os.environ.get("STAND_IN_STDERR", ""), file=sys.stderr)
     code = int(os.environ.get("STAND_IN_EXIT", "0"))
