@@ -34,7 +34,8 @@ ADDRESSES = {"net": "10.213.0.1", "api": "10.213.0.2", "dns": "10.213.0.53", "us
 FOLDER_PREFIX = "rfdr-drill-"
 # `ip netns exec NAME` bind-mounts each file of /etc/netns/NAME over /etc: the namespace's own resolv.conf.
 NETNS_ETC = Path("/etc/netns")
-LOCK_FILE = Path(tempfile.gettempdir()) / "rfdr-drill.lock"
+LOCK_FILE = Path("/run/rfdr-drill.lock")
+"""One per machine, as the namespaces are (not under $TMPDIR, which differs between shells)."""
 CLONE_NEWNET = 0x40000000
 STOP_GRACE_SECONDS = 5.0
 
