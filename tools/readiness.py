@@ -1,9 +1,12 @@
 """The recovery readiness report: each scenario's objectives against what the plans provision, and what the last
 drill measured.
 
-The last drill comes from the newest record in docs/drills/ that measured the scenario (tools/drill/records.py,
-JSON only): its date, its RTO (in the plan's clock, plus the declared decision, as the estimate counts it) and
-its RPO. A last drill older than the plan's quarterly cadence (`DRILL_CADENCE_DAYS`) is a warning.
+The last drill comes from the newest record in docs/drills/ that measured the scenario and met its objectives
+(tools/drill/records.py, JSON only): its date, its RTO (in the plan's clock, plus the declared decision, as the
+estimate counts it) and its RPO. A failed drill (not met, or a recovery step failed) measured nothing: it neither
+fills the columns nor resets the cadence, and a failed drill newer than the last met one is a warning line
+naming its date. Warnings also name a last drill older than the plan's quarterly cadence (`DRILL_CADENCE_DAYS`),
+a record dated after today, and each record the table could not read (skipped, never in silence).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from datetime import date
 
 from core.limits import DRILL_CADENCE_DAYS
 from core.recovery_model import TITLES, Assessment, assess
-from tools.drill.records import FOLDER, LastDrill
+from tools.drill.records import FOLDER, Drills, LastDrill
 from tools.offline import ROOT, Plan, unwrap
 
 DRILLS = ROOT / FOLDER
@@ -55,10 +58,23 @@ def render_readiness(assessments: list[Assessment], stacks: list[str],
 
 
 def drill_warnings(assessments: list[Assessment], drills: Mapping[str, LastDrill], today: date) -> list[str]:
-    """Warnings: the scenarios never drilled, and each whose last drill is older than the quarterly cadence."""
+    """Warnings: the records that could not be read, those dated after `today`, the scenarios never drilled (or
+    only in failed drills), each whose newest drill failed, and each whose last drill is older than the quarterly
+    cadence."""
+    found = drills if isinstance(drills, Drills) else Drills()
+    warnings = [f"warning: skipped the drill record {FOLDER}/{why}; run `python -m tools.drill verify`"
+                for why in found.skipped]
+    warnings += [f"warning: the drill record {FOLDER}/{name} is dated {started}, after today ({today})"
+                 for name, started in found.started if started > today]
     never = [TITLES[a.scenario] for a in assessments if a.scenario not in drills]
-    warnings = [f"warning: never drilled (no record in {FOLDER}/ measured them): {', '.join(never)}"] if never else []
+    if never:
+        warnings.append(f"warning: never drilled (no record in {FOLDER}/ measured them): {', '.join(never)}")
     for a in assessments:
+        failed = found.failed.get(a.scenario)
+        if failed is not None:
+            met = drills.get(a.scenario)
+            since = "no drill of it has met its objectives" if met is None else f"the last drill that met them was on {met.date}"
+            warnings.append(f"warning: {TITLES[a.scenario]}: the drill of {failed} FAILED; {since}")
         drill = drills.get(a.scenario)
         age = None if drill is None else (today - date.fromisoformat(drill.date)).days
         if drill is not None and age is not None and age > DRILL_CADENCE_DAYS:

@@ -7,11 +7,13 @@
 
 Needs root (network namespaces), iproute2, PostgreSQL 15, Knot DNS and the Python requirements.
 Exit codes: 0 every scenario met its objectives with its data verified; 1 an objective missed, data lost
-without explanation, a recovery step failed, or a measurement worse than the model's estimate by more than
-2x (the report names the term or the model parameter); 2 bad usage or environment (not root, a missing binary, another
-drill running, a plan that does not build); 130 interrupted (SIGINT, SIGTERM or SIGHUP; the world is torn
-down first). `verify` needs no root: 0 the chain is intact, 1 a record's content or link is wrong (named),
-2 bad usage (tools/drill/records.py). See docs/drill.md.
+without explanation, a recovery step failed, a measurement worse than the model's estimate by more than 2x
+(the report names the term or the model parameter), or a report that could not be filed (one line, after the
+report: it is printed before the record is filed); 2 bad usage or environment (not root, a missing binary,
+another drill running, a plan that does not build, a --record DIR or --markdown FILE that cannot be written -
+checked before the drill starts); 130 interrupted (SIGINT, SIGTERM or SIGHUP; the world is torn down first).
+`verify` needs no root: 0 the chain is intact, 1 a record's content or link is wrong (named), 2 bad usage or an
+unreadable record (tools/drill/records.py). See docs/drill.md.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import os
 import pwd
 import shutil
 import signal
-import subprocess
 import sys
 import time
 import traceback
@@ -33,8 +34,8 @@ from typing import Any
 # google-api-core's notice about Python 3.11 is not the operator's concern during a drill.
 warnings.filterwarnings("ignore", message="You are using a Python version", category=FutureWarning)
 
-from tools.drill import dns, postgres, records, render, report, storage  # noqa: E402
-from tools.drill.harness import Drill, Options  # noqa: E402
+from tools.drill import dns, filing, postgres, records, render, report, storage  # noqa: E402
+from tools.drill.harness import Drill, Options, Outcome  # noqa: E402
 from tools.drill.scenarios import SCENARIOS, chosen  # noqa: E402
 from tools.drill.world import USAGE, DrillError, Lock, clean_stale, scrub  # noqa: E402
 
@@ -95,11 +96,35 @@ def preflight() -> None:
         raise DrillError(USAGE, "no `postgres` user (PostgreSQL refuses root): apt-get install postgresql-15") from None
 
 
-def _uncommitted() -> bool:
-    """Whether tracked files differ from the commit the drill names (its record says so)."""
-    status = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[2]), "status", "--porcelain",
-                             "--untracked-files=no"], capture_output=True, text=True, timeout=30, check=False)
-    return status.returncode != 0 or bool(status.stdout.strip())
+def writable(args: argparse.Namespace) -> None:
+    """--record DIR a writable folder (or one that can be made in a writable folder) and --markdown FILE's folder
+    writable, or DrillError(USAGE): checked before the drill starts, so that its report is never lost."""
+    if args.record is not None:
+        folder = args.record if args.record.exists() else args.record.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise DrillError(USAGE, f"--record {args.record}: {folder} is not a folder this user can write to")
+    if args.markdown is not None:
+        folder = args.markdown.parent
+        if args.markdown.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise DrillError(USAGE, f"--markdown {args.markdown}: not a file in a folder this user can write to")
+
+
+def file_report(args: argparse.Namespace, drill: Drill, outcome: Outcome, markdown: str) -> int:
+    """Write --markdown FILE and file --record DIR (after the report is printed): EXIT_MET, or one line and
+    EXIT_MISSED when a file cannot be written."""
+    try:
+        if args.markdown:
+            filing.replace_atomically(args.markdown, markdown)
+        if args.record:
+            used = {name: getattr(drill.plans, name) for name in ("prod", "dr", "promoted")}
+            scenarios = [json.loads(scrub(json.dumps(r.to_json()))) for r in outcome.results]
+            filed = filing.write(args.record, markdown, scenarios, outcome.world, outcome.throughput,
+                                 records.plan_digests(used), uncommitted=bool(outcome.world.get("uncommittedChanges")))
+            print(f"drill record: {' and '.join(str(path) for path in filed)}", file=sys.stderr)
+    except (OSError, ValueError) as exc:
+        print(f"error: the drill's report above could not be filed: {scrub(str(exc))[:300]}", file=sys.stderr)
+        return EXIT_MISSED
+    return EXIT_MET
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     drill: Drill | None = None
     try:
         preflight()
+        writable(args)
         lock = Lock()
         lock.acquire()
         for item in clean_stale():
@@ -152,21 +178,14 @@ def main(argv: list[str] | None = None) -> int:
 
     results = outcome.results
     markdown = scrub(render.markdown(results, outcome.world, outcome.throughput))
-    if args.markdown:
-        args.markdown.write_text(markdown)
-    if args.record:
-        used = {name: getattr(drill.plans, name) for name in ("prod", "dr", "promoted")}
-        filed = records.write(args.record, markdown, [json.loads(scrub(json.dumps(r.to_json()))) for r in results],
-                              outcome.world, outcome.throughput, records.plan_digests(used),
-                              uncommitted=_uncommitted())
-        print(f"drill record: {' and '.join(str(path) for path in filed)}", file=sys.stderr)
     print(scrub(report.as_json(results) if args.json else render.text(results, outcome.world, outcome.throughput)))
+    filed = file_report(args, drill, outcome, markdown)
     missed = [r for r in results if not r.met]
     for result in missed:
         reason = result.failure or "; ".join(result.model_findings) or (
             "data not verified" if not result.data_ok else "an objective was missed")
         print(f"drill: {result.scenario} NOT MET: {scrub(reason)}", file=sys.stderr)
-    return EXIT_MISSED if missed else EXIT_MET
+    return EXIT_MISSED if missed else filed
 
 
 if __name__ == "__main__":

@@ -22,14 +22,14 @@ from psycopg import sql
 from backup_job import storage as layout
 from core.contracts import LogField
 from core.recovery_model import RESTORE
-from tools.drill import build, plans, postgres, promotion, report, vercel, workload
+from tools.drill import build, filing, plans, postgres, promotion, report, vercel, workload
 from tools.drill.jobs import Jobs
 from tools.drill.monitor import Monitor, fault_duration_factor
 from tools.drill.plans import PlanRun
 from tools.drill.report import ScenarioResult, Step, Yardstick
 from tools.drill.transfer import TransferStandIn
 from tools.drill.workload import Ledger, Workload, check_ledger
-from tools.drill.world import MISSED, DrillError, World, in_site, run
+from tools.drill.world import MISSED, DrillError, World, in_site
 
 DATABASE = "raptorflow"
 RECOVERY_TIMEOUT_SECONDS = 120.0
@@ -93,7 +93,7 @@ class Drill:
 
     def run(self) -> Outcome:
         """The whole drill."""
-        started, started_at = time.monotonic(), utc()
+        started, started_at, commit = time.monotonic(), utc(), self._commit()
         self.setup()
         results = []
         for scenario in self.options.scenarios:
@@ -111,12 +111,12 @@ class Drill:
             result.evidence["throughput"] = self.throughput
         world = {"databaseMb": self.size_mb, "durationSeconds": time.monotonic() - started,
                  "timeScale": self.options.time_scale, "startedAt": started_at.strftime("%Y-%m-%d %H:%M UTC"),
-                 "commit": self._commit()}
+                 **commit}
         return Outcome(results, world, self.throughput)
 
-    def _commit(self) -> str:
-        result = run(["git", "-C", str(build.project_root()), "rev-parse", "--short", "HEAD"], check=False, timeout=10)
-        return result.stdout.strip() or "?"
+    def _commit(self) -> dict[str, Any]:
+        """The commit and whether the working tree differs from it, read as the drill starts."""
+        return filing.provenance(build.project_root())
 
     def scenario(self, scenario: Scenario) -> ScenarioResult:
         """Run one scenario; a failed recovery step is a failed scenario, not a crashed drill."""
