@@ -188,7 +188,8 @@ def _reseal(record: Path, change) -> None:
 @pytest.mark.parametrize("damage, said", [
     ("fifo", "is not a regular file"), ("device", "is not a regular file"), ("directory", "is not a regular file"),
     ("huge", "larger than 4 MB"), ("deep", "nested too deeply"), ("list", "is not a JSON object"),
-    ("not-utf8", "cannot be read"), ("previous-string", "its link says str"), ("previous-list", "its link says list")])
+    ("not-utf8", "cannot be read"), ("previous-string", "its link says str"), ("previous-list", "its link says list"),
+    ("markdown-name", "it names its Markdown 'other.md'")])
 def test_verify_prints_one_line_for_an_unreadable_or_misshapen_record(run_cli, chain: Path, damage: str, said: str):
     markdown, record = _chained(chain)[1]
     if damage in ("fifo", "device", "directory"):
@@ -203,10 +204,13 @@ def test_verify_prints_one_line_for_an_unreadable_or_misshapen_record(run_cli, c
         record.write_text("[]")
     elif damage == "not-utf8":
         record.write_bytes(b"\xff\xfe{}")
+    elif damage == "markdown-name":
+        _reseal(record, lambda d: d.update(markdown="other.md"))
     else:
         _reseal(record, lambda d: d.update(previous="x" if damage == "previous-string" else [1]))
     result = _verify(run_cli, chain)
-    assert result.returncode == (records.EXIT_BROKEN if damage.startswith("previous") else records.EXIT_USAGE)
+    broken = damage.startswith(("previous", "markdown"))
+    assert result.returncode == (records.EXIT_BROKEN if broken else records.EXIT_USAGE)
     assert said in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
 

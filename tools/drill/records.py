@@ -171,6 +171,9 @@ def verify(folder: Path) -> tuple[int, str | None]:
         if claimed != sha256(canonical(document)):
             raise BrokenChain(f"{record.json.name}: its content does not match its sha256 (changed after it was "
                               "written)")
+        if document.get("markdown") != record.markdown.name:
+            raise BrokenChain(f"{record.json.name}: it names its Markdown {str(document.get('markdown'))[:60]!r}, "
+                              f"not {record.markdown.name} (renamed after it was written)")
         if document.get("markdownSha256") != sha256(read(record.markdown)):
             raise BrokenChain(f"{record.markdown.name}: its content does not match the markdownSha256 of "
                               f"{record.json.name} (changed after it was written)")
