@@ -129,19 +129,24 @@ def test_text_and_markdown_show_both_clocks_the_terms_and_the_commands(assessmen
 
 
 def test_the_outage_plan_clock_is_its_critical_path_nothing_counted_twice():
-    from tools.drill.scenarios.regional_outage import critical_path
+    from tools.drill.scenarios.regional_outage import critical_path, ttl_plan_seconds
 
+    # Only the TTL is compressed: a client that waited 1.9 s for a 1 s (60 s compressed) TTL waited 60 s of TTL
+    # and 0.9 s of real work (a request timing out before it asked again).
+    assert ttl_plan_seconds(1.9, 1.0, 60.0) == pytest.approx(60.0 + 0.9)
+    assert ttl_plan_seconds(0.5, 1.0, 60.0) == pytest.approx(30.0)
     # At time scale 1 the plan's clock is the wall: the first EU write when it came.
-    assert critical_path(40.0, 10.0, 1.0, changed=20.0, answered=21.0, ready=25.0) == 40.0
+    assert critical_path(40.0, 10.0, 1.0, changed=20.0, answered=21.0, ready=25.0, cached=60.0) == 40.0
     # Scaled 60:1: the page's 3 s are 180 s; the TTL wait (1 s on the wall) is 60 s after the change and ends
     # after the redeploy (READY 5 s after the change), so it gates the write, which came 0.5 s after the later one.
-    assert critical_path(25.5, 3.0, 60.0, changed=20.0, answered=21.0, ready=25.0) == pytest.approx(
+    assert critical_path(25.5, 3.0, 60.0, changed=20.0, answered=21.0, ready=25.0, cached=1.0) == pytest.approx(
         3.0 * 59 + (20.0 + 60.0) + 0.5)
     # A redeploy slower than the TTL gates the write instead; the TTL beside it adds nothing.
-    assert critical_path(50.5, 3.0, 60.0, changed=20.0, answered=20.1, ready=50.0) == pytest.approx(
+    assert critical_path(50.5, 3.0, 60.0, changed=20.0, answered=20.1, ready=50.0, cached=1.0) == pytest.approx(
         3.0 * 59 + 50.0 + 0.5)
     # Without the propagation measured, only the detection is uncompressed.
-    assert critical_path(30.0, 3.0, 60.0, changed=None, answered=None, ready=None) == pytest.approx(3.0 * 59 + 30.0)
+    assert critical_path(30.0, 3.0, 60.0, changed=None, answered=None, ready=None, cached=1.0) == pytest.approx(
+        3.0 * 59 + 30.0)
 
 
 def test_a_small_restore_is_shown_but_not_held_to_the_models_throughput(assessments):

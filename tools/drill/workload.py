@@ -26,6 +26,8 @@ from tools.drill.world import enter
 
 APP_PORT = 8080
 REQUEST_TIMEOUT_SECONDS = 2.0
+MIN_CACHE_SECONDS = 0.2
+"""The client keeps a DNS answer for its TTL divided by the time scale, but never less than this."""
 SCHEMA = """
 CREATE TABLE ledger (
     id bigserial PRIMARY KEY,
@@ -108,7 +110,7 @@ class Workload(threading.Thread):
         if time.monotonic() < expiry:
             return address
         answer = dns.query(self.hostname)
-        ttl = max(answer.ttl / self.time_scale, 0.2) if answer.chain else 0.2  # negative answers: retry soon
+        ttl = max(answer.ttl / self.time_scale, MIN_CACHE_SECONDS) if answer.chain else MIN_CACHE_SECONDS  # negative: retry soon
         self.resolved = (answer.address, time.monotonic() + ttl)
         if not self.answers or self.answers[-1][1] != answer.address:
             self.answers.append((time.monotonic(), answer.address))
