@@ -75,7 +75,7 @@ def run(drill: Drill) -> ScenarioResult:
     drill.progress(f"eu promoted in {promoted_in:.1f} s; running {' '.join(promotion.COMMAND)}")
     done = promotion.promote(drill)
     asking.join(30)
-    evidence: dict[str, Any] = {"replayLsn": replay, "euAppHealth": {"afterPromotion": before},
+    evidence: dict[str, Any] = {"replayLsn": replay, "writesThrough": drill.zone.hostname, "euAppHealth": {"afterPromotion": before},
                                 "page": {**page.to_json(), "expectedSeconds": drill.monitor.expected_detect_seconds(page)},
                                 "failoverDiff": [{"type": c.type, "name": c.name} for c in drill.plans.failover_diff.changed]}
     up = done.state.get("up")
