@@ -70,7 +70,7 @@ bench: $(VENV)/.bench-installed
 ## cores shared), then the regional outage again in real time (--time-scale 1: the uptime checks, the alert's
 ## duration and the TTLs at their plan length; 4 min 30 s on 2026-12-02); root, iproute2, knot, postgresql-15. Each
 ## files its record (Markdown and JSON, chained to the newest one) in docs/drills/: commit them;
-## `python -m tools.drill verify` checks the chain. `python -m tools.drill` is the small one (about 45 s).
+## `python -m tools.drill verify` checks the chain. `python -m tools.drill` is the small one (about 60 s on 2 idle cores).
 drill: $(STAMP)
 	$(BIN)/python -m tools.drill --size-mb 1200 --record docs/drills
 	$(BIN)/python -m tools.drill --scenario regional-outage --time-scale 1 --record docs/drills
