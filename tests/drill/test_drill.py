@@ -233,7 +233,7 @@ def test_regional_outage_promotes_through_the_failover_tool_and_its_health_repor
 
 
 def test_the_update_applied_exactly_what_tools_failover_diff_says_promotion_changes(small_drill, make_plan):
-    # The diff planned here again, from the repo's stack file, by the runbook's own `tools.failover diff` code.
+    # The diff planned again here by `tools.failover diff`'s own code.
     diff = diff_plans(make_plan("dr"), make_plan("dr", "raptorflow-dr:promoted=true"))
     assert diff.safe and diff.changed
     applied = small_drill["scenarios"]["regional-outage"]["evidence"]["applied"]
@@ -261,10 +261,9 @@ def test_regional_outage_times_every_term_it_measures(small_drill, make_plan):
     for term in (DETECT, RESTORE, APPLY, REDEPLOY, PROPAGATE):
         assert terms[term]["measuredSeconds"] is not None and terms[term]["measuredSeconds"] >= 0, terms[term]
     scale = parser().get_default("time_scale")
-    # The detection is all compressed waiting: its plan clock is the wall times the scale.
+    # Detection is all compressed waiting.
     assert terms[DETECT]["planClockSeconds"] == pytest.approx(terms[DETECT]["measuredSeconds"] * scale, rel=0.05, abs=1)
-    # Of the client's DNS wait only the TTL of the name it writes through is compressed: at most that TTL of plan
-    # time, plus whatever it waited beyond the compressed TTL, as measured.
+    # Of the client's DNS wait only the TTL is compressed; any wait beyond it counts as measured.
     ttl = next(r.inputs["ttl"] for r in make_plan("dr", "raptorflow-dr:promoted=true").of_type(ResourceType.DNS_RECORD)
                if r.inputs["name"] == scenario["evidence"]["writesThrough"])
     waited = terms[PROPAGATE]["measuredSeconds"]

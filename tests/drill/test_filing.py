@@ -58,6 +58,9 @@ def fake_drill(monkeypatch):
     import tools.drill.__main__ as cli
 
     started: list[object] = []
+    # main() drops STORAGE_EMULATOR_HOST from its own environment (each site names its emulator): put the test
+    # process's back afterwards, for the tests that run next on this worker.
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
     monkeypatch.setattr(cli, "preflight", lambda: None)
     monkeypatch.setattr(cli, "clean_stale", lambda: [])
     monkeypatch.setattr(cli, "Lock", lambda: type("Lock", (), {"acquire": lambda s: None, "release": lambda s: None})())
