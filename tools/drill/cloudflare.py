@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tools.drill.dns import KnotServer
-from tools.drill.world import ADDRESSES, enter
+from tools.drill.world import ADDRESSES, serve_http, stop_http
 
 PORT = 8080
 API_PATH = "/client/v4"
@@ -84,7 +84,6 @@ class CloudflareStandIn:
         self.lock = threading.Lock()
         self.requests: list[tuple[str, str]] = []  # (method, path) of every authorised request, for the report
         self._http: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     def load(self, records: list[dict[str, Any]]) -> None:
         """Replace the zone's records (the state before the drill) and publish."""
@@ -102,32 +101,12 @@ class CloudflareStandIn:
 
     def start(self) -> None:
         """Serve the API in rfdr-net until `stop`."""
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def serve() -> None:
-            try:
-                enter("net")
-                self._http = ThreadingHTTPServer((ADDRESSES["api"], PORT), self._handler())
-            except BaseException as exc:  # noqa: BLE001 - reported by start() below
-                failure.append(exc)
-                ready.set()
-                return
-            ready.set()
-            self._http.serve_forever(poll_interval=0.2)
-
-        self._thread = threading.Thread(target=serve, name="rfdr-cloudflare-stand-in", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if failure:
-            raise failure[0]
+        self._http = serve_http("net", (ADDRESSES["api"], PORT), self._handler(), "rfdr-cloudflare-stand-in")
 
     def stop(self) -> None:
         """Stop serving."""
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-            self._http = None
+        stop_http(self._http)
+        self._http = None
 
     def _handle(self, method: str, path: str, body: bytes) -> tuple[int, str, str]:
         """(status, content type, body) for one authorised request."""

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tools.drill.world import MISSED, DrillError, enter
+from tools.drill.world import MISSED, DrillError, serve_http, stop_http
 
 PORT = 8081
 HOST = "127.0.0.1"
@@ -178,31 +178,12 @@ class VercelStandIn:
 
     def start(self) -> None:
         """Serve the API in rfdr-net until `stop`."""
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def serve() -> None:
-            try:
-                enter("net")
-                self._http = ThreadingHTTPServer((HOST, PORT), self._handler())
-            except BaseException as exc:  # noqa: BLE001 - reported by start() below
-                failure.append(exc)
-                ready.set()
-                return
-            ready.set()
-            self._http.serve_forever(poll_interval=0.2)
-
-        threading.Thread(target=serve, name="rfdr-vercel-stand-in", daemon=True).start()
-        ready.wait(10)
-        if failure:
-            raise failure[0]
+        self._http = serve_http("net", (HOST, PORT), self._handler(), "rfdr-vercel-stand-in")
 
     def stop(self) -> None:
         """Stop serving."""
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-            self._http = None
+        stop_http(self._http)
+        self._http = None
 
     def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, dict[str, Any]]:
         """(status, JSON) for one authorised request."""

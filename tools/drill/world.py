@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -102,6 +103,41 @@ def in_site(site: str, function: Callable[..., T], *args: Any, timeout: float = 
         raise outcome["error"]
     return outcome["value"]
 
+
+
+def serve_http(site: str, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+               name: str) -> ThreadingHTTPServer:
+    """An HTTP server bound to `address` inside the site's namespace, serving on a daemon thread of that namespace;
+    raises what binding it raised. Stop it with `stop_http`."""
+    ready = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def serve() -> None:
+        try:
+            enter(site)
+            server = ThreadingHTTPServer(address, handler)
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread below
+            outcome["error"] = exc
+            ready.set()
+            return
+        outcome["server"] = server
+        ready.set()
+        server.serve_forever(poll_interval=0.2)
+
+    threading.Thread(target=serve, name=name, daemon=True).start()
+    ready.wait(10)
+    if "error" in outcome:
+        raise outcome["error"]
+    if "server" not in outcome:
+        raise DrillError(MISSED, f"{name} did not start serving within 10 s")
+    return outcome["server"]
+
+
+def stop_http(server: ThreadingHTTPServer | None) -> None:
+    """Stop a server `serve_http` started (None: nothing to stop)."""
+    if server is not None:
+        server.shutdown()
+        server.server_close()
 
 def run(argv: list[str], timeout: float = 120.0, env: dict[str, str] | None = None,
         check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
