@@ -31,7 +31,10 @@ the terms that apply to it), and the RTO estimate is composed from them: every t
   DNS-only TTL, or the load balancer's failed health checks) and redeploy (Vercel, when the stack flips Vercel
   variables);
 - database corruption and data deletion: decide + restore;
-- security breach: decide + apply (rotate the secrets, then `pulumi up`).
+- security breach: decide + apply (rotate the secrets, then `pulumi up`);
+- failback (after a regional outage, with a database replica): restore (rebuild the old primary as a replica of the
+  promoted one, at the restore throughput) + apply (`tools.failover demote`) + max(propagate, redeploy); planned, so
+  no detect and no decide, and nothing is lost (RPO 0).
 
 Every number carries how it was derived; `None` minutes means unbounded (for
 example no copy in another region at all, or no P0 uptime alert to page anyone).
@@ -40,136 +43,38 @@ example no copy in another region at all, or no P0 uptime alert to page anyone).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from core import limits
 from core.contracts import DATABASE_DUMPS, USER_FILES, ResourceType
+from core.recovery_estimates import (
+    APPLY,
+    DECIDE,
+    DETECT,
+    PROPAGATE,
+    REDEPLOY,
+    RESTORE,
+    Assessment,
+    Estimate,
+    Term,
+    _hours,
+    compose,
+)
 from core.recovery_facts import Facts, facts
 
 RECOVERY = ResourceType.RECOVERY_OBJECTIVES  # the name tools/drill imports
 
-SCENARIOS = ("databaseCorruption", "regionalOutage", "securityBreach", "dataDeletion")
+SCENARIOS = ("databaseCorruption", "regionalOutage", "failback", "securityBreach", "dataDeletion")
 TITLES = {
     "databaseCorruption": "database corruption",
     "regionalOutage": "regional outage",
+    "failback": "failback",
     "securityBreach": "security breach",
     "dataDeletion": "data deletion",
 }
-
-TERMS = ("detect", "decide", "apply", "propagate", "redeploy", "restore")
-"""The terms of a recovery's time; the model estimates each that applies, the drill measures each (`decide`, the
-human decision, is declared, never measured)."""
-DETECT, DECIDE, APPLY, PROPAGATE, REDEPLOY, RESTORE = TERMS
-PARALLEL = (PROPAGATE, REDEPLOY)
-"""Terms that start together when the apply ends: the slower of them counts."""
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A duration in minutes (None: unbounded) and how it was derived."""
-
-    minutes: float | None
-    derivation: str
-
-    def worse(self, other: Estimate) -> Estimate:
-        """The larger of two estimates (unbounded beats everything)."""
-        if self.minutes is None:
-            return self
-        if other.minutes is None or other.minutes > self.minutes:
-            return other
-        return self
-
-
-@dataclass(frozen=True)
-class Term:
-    """One term of a recovery's time: its name (one of TERMS), minutes (None: unbounded) and how derived."""
-
-    name: str
-    minutes: float | None
-    derivation: str
-
-    def to_json(self) -> dict[str, Any]:
-        """The term as JSON."""
-        return {"term": self.name, "minutes": self.minutes, "derivation": self.derivation}
-
-
-def compose(terms: list[Term]) -> Estimate:
-    """The RTO of these terms: each in sequence, except the PARALLEL ones, which run side by side (the slower
-    counts); unbounded when any term is."""
-    shown = [f"{t.name} {_hours(t.minutes)}" if t.minutes is not None else f"{t.name} unbounded ({t.derivation})"
-             for t in terms]
-    side = [index for index, term in enumerate(terms) if term.name in PARALLEL]
-    if len(side) > 1:
-        shown[side[0]:side[-1] + 1] = [f"max({', '.join(shown[side[0]:side[-1] + 1])})"]
-    if any(term.minutes is None for term in terms):
-        return Estimate(None, " + ".join(shown))
-    in_sequence = sum(t.minutes or 0.0 for t in terms if t.name not in PARALLEL)
-    return Estimate(in_sequence + max((t.minutes or 0.0 for t in terms if t.name in PARALLEL), default=0.0),
-                    " + ".join(shown))
-
-
-@dataclass
-class Assessment:
-    """One scenario: targets, computed worst cases, verdict and what binds; `rto` is composed from `terms`."""
-
-    scenario: str
-    target_rto_minutes: int
-    target_rpo_minutes: int | None
-    rto: Estimate
-    rpo: Estimate | None
-    terms: list[Term] = field(default_factory=list)
-    """The terms of the time to recover that apply to this scenario, in the order they happen."""
-
-    def term(self, name: str) -> Term | None:
-        """The named term, or None when it does not apply to this scenario."""
-        return next((term for term in self.terms if term.name == name), None)
-
-    @property
-    def rpo_met(self) -> bool:
-        """Whether the worst-case recovery point meets the target (True when there is no target)."""
-        if self.target_rpo_minutes is None or self.rpo is None:
-            return True
-        return self.rpo.minutes is not None and self.rpo.minutes <= self.target_rpo_minutes
-
-    @property
-    def rto_met(self) -> bool:
-        """Whether the estimated time to recover meets the target."""
-        return self.rto.minutes is not None and self.rto.minutes <= self.target_rto_minutes
-
-    @property
-    def met(self) -> bool:
-        """Both objectives met."""
-        return self.rpo_met and self.rto_met
-
-    @property
-    def binding(self) -> str:
-        """The constraint that decides the verdict."""
-        if not self.rpo_met:
-            assert self.rpo is not None  # an assessment without an RPO estimate always meets its RPO
-            return f"RPO: {self.rpo.derivation}"
-        if not self.rto_met:
-            return f"RTO: {self.rto.derivation}"
-        return f"RPO: {self.rpo.derivation}" if self.rpo is not None else f"RTO: {self.rto.derivation}"
-
-    def to_json(self) -> dict[str, Any]:
-        """The assessment as JSON."""
-        return {
-            "scenario": self.scenario,
-            "targetRtoMinutes": self.target_rto_minutes,
-            "targetRpoMinutes": self.target_rpo_minutes,
-            "rtoMinutes": self.rto.minutes,
-            "rtoDerivation": self.rto.derivation,
-            "rpoMinutes": None if self.rpo is None else self.rpo.minutes,
-            "rpoDerivation": None if self.rpo is None else self.rpo.derivation,
-            "met": self.met,
-            "binding": self.binding,
-            "terms": [term.to_json() for term in self.terms],
-        }
-
-
-def _hours(minutes: float) -> str:
-    return f"{minutes / 60:g} h" if minutes >= 60 else f"{minutes:g} min"
+FAILBACK_OF = "regionalOutage"
+"""Failback is the regional outage's way back, not a scenario of the plan: it borrows that scenario's RTO objective,
+and its RPO objective is nothing lost (a planned switchover pauses writes until the other site has them all)."""
 
 
 def _dump_interval(facts: Facts) -> Estimate:
@@ -249,6 +154,21 @@ def _restore(facts: Facts) -> Estimate:
     return Estimate(minutes, f"restore {size:g} GB at {rate:g} MB/s = {_hours(minutes)}")
 
 
+def _failback(found: Facts, objectives: Mapping[str, Any], apply_minutes: float, results: list[Assessment]) -> None:
+    """The way back after a regional outage (see FAILBACK_OF): rebuild, then a planned switchover."""
+    borrowed = objectives.get(FAILBACK_OF) or {}
+    if borrowed.get("rtoMinutes") is None:
+        return
+    rebuild = _restore(found)
+    terms = [Term(RESTORE, rebuild.minutes, f"rebuild the old primary as a replica: {rebuild.derivation}"),
+             Term(APPLY, apply_minutes, f"pulumi up through tools.failover demote {_hours(apply_minutes)}"),
+             _propagate(found), _redeploy(found)]
+    applying = [term for term in terms if term is not None]
+    results.append(Assessment("failback", int(borrowed["rtoMinutes"]), 0, compose(applying),
+                              Estimate(0.0, "planned switchover: writes pause until the other site has replayed them all"),
+                              applying))
+
+
 def assess(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Assessment]:
     """The scenarios the given resources allow to assess, with worst-case RPO and estimated RTO.
 
@@ -294,6 +214,8 @@ def assess(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Assessmen
         apply = Term(APPLY, apply_minutes, f"pulumi up through tools.failover promote {_hours(apply_minutes)}")
         add("regionalOutage", [_detect(found), decide, restore, apply, _propagate(found), _redeploy(found)],
             database.worse(Estimate(files.minutes, f"user files: {files.derivation}")))
+        if found.declared("databaseReplica.enabled"):
+            _failback(found, objectives, apply_minutes, results)
     deletion_parts = []
     if has_primary:
         deletion_parts.append(_database_point(found))

@@ -10,7 +10,8 @@ import pytest
 
 from core.alerts import CATALOG
 from core.contracts import Label, ResourceType
-from core.recovery_model import PARALLEL, TERMS, Assessment, assess
+from core.recovery_estimates import PARALLEL, TERMS, Assessment
+from core.recovery_model import RECOVERY, assess
 from tools.offline import Plan, unwrap
 
 UPTIME = CATALOG["uptime"]
@@ -46,6 +47,7 @@ def test_each_scenario_has_the_terms_that_apply_in_the_operators_order(prod_plan
     assert names == {
         "databaseCorruption": ["decide", "restore"],
         "regionalOutage": ["detect", "decide", "restore", "apply", "propagate", "redeploy"],
+        "failback": ["restore", "apply", "propagate", "redeploy"],
         "securityBreach": ["decide", "apply"],
         "dataDeletion": ["decide", "restore"],
     }, "the terms of each scenario, in the order operators live them"
@@ -125,3 +127,20 @@ def test_p2_uptime_alerts_do_not_detect_the_outage(dr_plan: Plan):
                for kind, props in resources), "the standby's P2 uptime alerts remain"
     detect = _assessed(resources)["regionalOutage"].term("detect")
     assert detect is not None and detect.minutes is None
+
+
+def test_failback_is_planned_loses_nothing_and_borrows_the_regional_outage_rto(prod_plan: Plan, dr_plan: Plan):
+    report = _assessed(_resources(prod_plan, dr_plan))
+    failback, outage = report["failback"], report["regionalOutage"]
+    assert failback.target_rto_minutes == outage.target_rto_minutes
+    assert failback.target_rpo_minutes == 0 and failback.rpo is not None and failback.rpo.minutes == 0
+    assert failback.term("detect") is None and failback.term("decide") is None, "a failback is planned"
+    assert _minutes(failback, "restore") == _minutes(report["databaseCorruption"], "restore"), \
+        "the rebuild is the database's size at the restore throughput"
+
+
+def test_without_a_database_replica_there_is_no_failback_to_assess(prod_plan: Plan, dr_plan: Plan):
+    resources = [(kind, {**props, "databaseReplica": {"enabled": False}} if kind == RECOVERY else props)
+                 for kind, props in _resources(prod_plan, dr_plan)]
+    assert "failback" not in _assessed(resources)
+    assert "regionalOutage" in _assessed(resources)

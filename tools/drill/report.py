@@ -21,7 +21,7 @@ from typing import Any
 
 from core.contracts import LogField
 from core.limits import RESTORE_MB_PER_SECOND
-from core.recovery_model import DECIDE, TERMS, Assessment, Term
+from core.recovery_estimates import DECIDE, TERMS, Assessment, Term
 
 MODEL_FACTOR = 2.0
 # A restore shorter than this says more about pg_restore's start-up than about throughput.
