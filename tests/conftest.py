@@ -38,16 +38,23 @@ SLOWEST_FILES = (
 )
 
 
+DRILL_RUNNER = "tests/drill/test_drill.py"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the slowest files first: a drill's file (a real two-site world: the slowest of all), then the other
-    files under tests/drill (each builds worlds or stand-ins), then SLOWEST_FILES, then the rest as collected."""
+    """Run the slowest files first: the drill's own file (it runs the small drill, a real two-site world, and the
+    drills that are killed), then the other files under tests/drill (each builds worlds or stand-ins), then
+    SLOWEST_FILES, then the rest as collected, and last the other files of drill tests: they only read the small
+    drill's result (tests/drill/conftest.py), which by then is there, instead of holding a worker while it runs."""
     rank = {name: place for place, name in enumerate(SLOWEST_FILES)}
     drills = {item.path for item in items if item.get_closest_marker("drill")}
 
     def order(item: pytest.Item) -> tuple[int, int]:
         name = item.path.relative_to(ROOT).as_posix() if item.path.is_relative_to(ROOT) else str(item.path)
-        if item.path in drills:
+        if name == DRILL_RUNNER:
             return 0, 0
+        if item.path in drills:
+            return 3, 0
         if name.startswith("tests/drill/"):
             return 1, 0
         return 2, rank.get(name, len(rank))
