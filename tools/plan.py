@@ -152,16 +152,18 @@ def main(argv: list[str] | None = None) -> int:
 
     from tools.drill.records import last_drills
     from tools.policy_check import evaluate, summary
-    from tools.readiness import DRILLS, assess_plans, drill_warnings, render_readiness
+    from tools.readiness import DRILLS, assess_plans, drill_warnings, measured_figures, model_figures, render_figures, render_readiness
 
     violations = {plan.stack: evaluate(plan) for plan in plans}
+    measured = measured_figures(DRILLS)
     if args.json:
         documents = []
         for plan in plans:
             document = plan.to_json()
             document["policy"] = {"summary": summary(violations[plan.stack]),
                                   "violations": [v.to_json() for v in violations[plan.stack]]}
-            document["readiness"] = [a.to_json() for a in assess_plans([plan])]
+            document["readiness"] = [a.to_json() for a in assess_plans([plan], measured)]
+            document["figures"] = [figure.to_json() for figure in model_figures([plan], measured)]
             documents.append(document)
         print(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2, sort_keys=True))
     else:
@@ -169,8 +171,9 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(render_tree(plan)))
             print("\n".join(render_violations(plan.stack, violations[plan.stack])))
             print()
-        assessments, drills = assess_plans(plans), last_drills(DRILLS)
+        assessments, drills = assess_plans(plans, measured), last_drills(DRILLS)
         print("\n".join(render_readiness(assessments, [plan.stack for plan in plans], drills)))
+        print("\n".join(render_figures(model_figures(plans, measured))))
         for warning in drill_warnings(assessments, drills, datetime.now(UTC).date()):
             print(warning)
     blocked = any(v.mandatory for found in violations.values() for v in found)

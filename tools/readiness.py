@@ -7,24 +7,96 @@ estimate counts it) and its RPO. A failed drill (not met, or a recovery step fai
 fills the columns nor resets the cadence, and a failed drill newer than the last met one is a warning line
 naming its date. Warnings also name a last drill older than the plan's quarterly cadence (`DRILL_CADENCE_DAYS`),
 a record dated after today, and each record the table could not read (skipped, never in silence).
+
+The model learns from the drill (core/recovery_learned.py): the restore throughput, the replica's lag and the
+granularity of point-in-time recovery, where the stack file does not declare them, come from the newest record
+that measured them, and a `figures:` line under the table says which figure came from where. Each is taken only
+from a scenario that met its objectives: the restore throughput from a `database-corruption` restore of at least
+MIN_THROUGHPUT_CHECK_MB (below it, pg_restore's start-up is most of the time), the replica lag from a drill whose
+`regional-outage` was met, and the PITR granularity from the measured RPO of `database-corruption-pitr`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 from core.limits import DRILL_CADENCE_DAYS
+from core.recovery_learned import Figure, Measured, with_measured
 from core.recovery_model import TITLES, Assessment, assess
-from tools.drill.records import FOLDER, Drills, LastDrill
+from tools.drill.records import FOLDER, Drills, LastDrill, Record, Unreadable, chain, load
+from tools.drill.report import MIN_THROUGHPUT_CHECK_MB
 from tools.offline import ROOT, Plan, unwrap
 
 DRILLS = ROOT / FOLDER
 
 
-def assess_plans(plans: list[Plan]) -> list[Assessment]:
-    """The recovery model over the resources of these plans together."""
-    return assess((r.type, unwrap(r.inputs)) for plan in plans for r in plan.resources)
+PITR_SCENARIO, RESTORE_SCENARIO, REPLICA_SCENARIO = "database-corruption-pitr", "database-corruption", "regional-outage"
+
+
+def assess_plans(plans: list[Plan], measured: Mapping[str, Measured] | None = None) -> list[Assessment]:
+    """The recovery model over the resources of these plans together, with the measured figures (`measured_figures`)
+    where the stacks leave them to the default."""
+    return assess(with_measured(_resources(plans), measured or {})[0])
+
+
+def model_figures(plans: list[Plan], measured: Mapping[str, Measured] | None = None) -> list[Figure]:
+    """The learnable figures `assess_plans` uses for these plans, with their sources."""
+    return with_measured(_resources(plans), measured or {})[1]
+
+
+def _resources(plans: list[Plan]) -> list[tuple[str, Mapping[str, Any]]]:
+    return [(r.type, unwrap(r.inputs)) for plan in plans for r in plan.resources]
+
+
+def _measured_in(document: Mapping[str, Any]) -> dict[str, float]:
+    """The learnable figures one record measured in scenarios that met their objectives."""
+    met = {s.get("scenario"): s for s in document.get("scenarios") or [] if isinstance(s, Mapping)
+           and s.get("met") is True and not s.get("failure")}
+    throughput = document.get("throughput") if isinstance(document.get("throughput"), Mapping) else {}
+    found: dict[str, float] = {}
+
+    def number(value: Any) -> float | None:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+        return float(value) if ok else None
+
+    restore, restored = number(throughput.get("restoreMbPerSecond")), number(throughput.get("restoredMb"))
+    if RESTORE_SCENARIO in met and restore and restored is not None and restored >= MIN_THROUGHPUT_CHECK_MB:
+        found["restoreMbPerSecond"] = restore
+    lag = number(throughput.get("replicaLagSeconds"))
+    if REPLICA_SCENARIO in met and lag is not None:
+        found["databaseReplica.maxLagMinutes"] = lag / 60
+    pitr = number(met[PITR_SCENARIO].get("measuredRpoSeconds")) if PITR_SCENARIO in met else None
+    if pitr is not None:
+        found["pitr.rpoMinutes"] = pitr / 60
+    return found
+
+
+def measured_figures(folder: Path) -> dict[str, Measured]:
+    """Each learnable figure's newest measurement among the chained records of `folder` (unreadable records are
+    skipped here; `last_drills` names them)."""
+    found: dict[str, Measured] = {}
+    records: list[Record] = chain(folder) if folder.is_dir() else []
+    for record in reversed(records):
+        if record.json is None:
+            continue
+        try:
+            document = load(record)
+        except (Unreadable, ValueError, OSError):
+            continue
+        when = str(document.get("startedAt") or record.json.stem)[:10]
+        for path, value in _measured_in(document).items():
+            found.setdefault(path, Measured(value, record.json.name, when))
+    return found
+
+
+def render_figures(figures: list[Figure]) -> Iterable[str]:
+    """The `figures:` line: each learnable figure the model used and where it came from."""
+    if figures:
+        yield "figures: " + "; ".join(figure.line() for figure in figures)
 
 
 def _minutes(value: float | None) -> str:

@@ -20,7 +20,7 @@ from core.alerts import SEVERITIES, UPTIME_FAILED_PERIODS
 from core.schedule import max_interval_hours
 from tools.drill.records import last_drills
 from tools.offline import ROOT, Plan
-from tools.readiness import DRILLS, assess_plans, render_readiness
+from tools.readiness import DRILLS, assess_plans, measured_figures, model_figures, render_figures, render_readiness
 
 
 class Statement(NamedTuple):
@@ -163,7 +163,9 @@ def test_the_prose_states_the_plans_schedules_and_ttls(prod_plan: Plan, dr_plan:
 def test_the_readme_shows_the_readiness_make_plan_prints(prod_plan: Plan, dr_plan: Plan):
     """README's readiness table is what `make plan` prints for the repo's stack files: objectives, estimates and
     what binds them, from the plan's figures, and the last drill of each scenario from docs/drills/."""
-    printed = list(render_readiness(assess_plans([prod_plan, dr_plan]), ["prod", "dr"], last_drills(DRILLS)))
+    measured = measured_figures(DRILLS)
+    printed = [*render_readiness(assess_plans([prod_plan, dr_plan], measured), ["prod", "dr"], last_drills(DRILLS)),
+               *render_figures(model_figures([prod_plan, dr_plan], measured))]
     readme = (ROOT / "README.md").read_text().splitlines()
     assert printed[0] in readme, f"README shows no readiness table headed {printed[0]!r}"
     start = readme.index(printed[0])

@@ -18,7 +18,10 @@ def test_json_plan_has_the_documented_shape(run_cli):
     result = run_cli("tools.plan", "prod", "--json")
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
-    assert set(plan) == {"stack", "resources", "outputs", "policy", "readiness", "placeholderSecrets"}
+    assert set(plan) == {"stack", "resources", "outputs", "policy", "readiness", "figures", "placeholderSecrets"}
+    assert {figure["figure"] for figure in plan["figures"]} == {"restoreMbPerSecond", "pitr.rpoMinutes"}, \
+        "prod declares PITR and no replica"
+    assert all(set(figure) == {"figure", "title", "value", "unit", "source"} for figure in plan["figures"])
     assert plan["stack"] == "prod"
     assert plan["placeholderSecrets"] == ["databaseUrl", "scratchDatabaseUrl", "slackAuthToken",
                                           "configVaultSecrets.STRIPE_SECRET_KEY", "configVaultSecrets.RESEND_API_KEY"]

@@ -132,7 +132,8 @@ class BrokenChain(Exception):
     """A record whose content or link is wrong: the message names it."""
 
 
-def _load(record: Record) -> dict[str, Any]:
+def load(record: Record) -> dict[str, Any]:
+    """A chained record's JSON object, or Unreadable saying why not."""
     assert record.json is not None
     try:
         document = json.loads(read(record.json))
@@ -166,7 +167,7 @@ def verify(folder: Path) -> tuple[int, str | None]:
             continue
         if not os.path.lexists(record.markdown):
             raise BrokenChain(f"{record.json.name} has no Markdown record ({record.markdown.name})")
-        document = _load(record)
+        document = load(record)
         claimed = document.pop("sha256", None)
         if claimed != sha256(canonical(document)):
             raise BrokenChain(f"{record.json.name}: its content does not match its sha256 (changed after it was "
@@ -255,7 +256,7 @@ def last_drills(folder: Path) -> Drills:
         if record.json is None:
             continue
         try:
-            started, by_assessment = _measured(_load(record), record.json.stem)
+            started, by_assessment = _measured(load(record), record.json.stem)
         except (ValueError, OSError) as exc:  # `verify` names it too; the table reads the records it can
             found.skipped.append(f"{record.json.name}: {exc}")
             continue

@@ -1,0 +1,107 @@
+"""The model learns from the drill (core/recovery_learned.py, tools/readiness.py): the restore throughput, the
+replica's lag and the PITR granularity come from the newest drill record that measured them, unless the stack file
+declares them; the readiness report says where each came from. Records are filed with the drill's own filing code
+into a temporary folder."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.config.recovery import RecoverySettings
+from components.recovery_objectives import undeclared
+from core import limits
+from core.recovery_learned import LEARNABLE, UNDECLARED, Measured, with_measured
+from core.recovery_model import RECOVERY
+from tools.drill import filing, records
+from tools.offline import Plan, unwrap
+from tools.readiness import assess_plans, measured_figures, model_figures, render_figures
+
+START = datetime(2026, 12, 3, 9, 0, 0, tzinfo=UTC)
+PLANS = {"prod": {"stack": "prod"}, "dr": {"stack": "dr"}, "promoted": {"stack": "dr", "promoted": True}}
+PATHS = [learnable.path for learnable in LEARNABLE]
+
+
+def _scenario(name: str, met: bool = True, rpo: float = 1.0) -> dict[str, Any]:
+    return {"scenario": name, "met": met, "failure": None, "measuredRpoSeconds": rpo, "planClockRtoSeconds": 60.0}
+
+
+def _file(folder: Path, day: int, scenarios: list[dict[str, Any]], throughput: dict[str, Any]) -> str:
+    when = START + timedelta(days=day)
+    world = {"startedAt": when.strftime("%Y-%m-%d %H:%M UTC"), "commit": "c0ffee"}
+    _, json_path = filing.write(folder, f"# drill {day}\n", scenarios, world, throughput,
+                                records.plan_digests(PLANS), now=when)
+    return json_path.name
+
+
+def _declaration(plan: Plan) -> dict[str, Any]:
+    (resource,) = plan.of_type(RECOVERY)
+    return unwrap(resource.inputs)
+
+
+def test_the_repo_stacks_leave_every_learnable_figure_to_the_default(prod_plan: Plan, dr_plan: Plan):
+    assert _declaration(prod_plan)[UNDECLARED] == PATHS
+    assert _declaration(dr_plan)[UNDECLARED] == PATHS
+
+
+def test_a_figure_the_stack_file_sets_is_declared_even_at_the_default_value():
+    settings = RecoverySettings.model_validate({"restoreMbPerSecond": float(limits.RESTORE_MB_PER_SECOND),
+                                                "pitr": {"enabled": True, "rpoMinutes": 5}})
+    assert undeclared(settings) == ["databaseReplica.maxLagMinutes"]
+
+
+def test_the_newest_met_measurement_of_each_figure_wins_and_small_or_failed_ones_never_count(tmp_path: Path):
+    big = {"restoreMbPerSecond": 18.0, "restoredMb": 1200.0, "replicaLagSeconds": 6.0}
+    old = _file(tmp_path, 0, [_scenario("database-corruption"), _scenario("regional-outage")], big)
+    newer = _file(tmp_path, 1, [_scenario("database-corruption"), _scenario("regional-outage"),
+                                _scenario("database-corruption-pitr", rpo=4.5)],
+                  {"restoreMbPerSecond": 2.0, "restoredMb": 16.0, "replicaLagSeconds": 0.3})
+    _file(tmp_path, 2, [_scenario("database-corruption", met=False), _scenario("regional-outage", met=False),
+                        _scenario("database-corruption-pitr", met=False, rpo=999.0)],
+          {"restoreMbPerSecond": 1.0, "restoredMb": 4000.0, "replicaLagSeconds": 500.0})
+    found = measured_figures(tmp_path)
+    assert found["restoreMbPerSecond"] == Measured(18.0, old, "2026-12-03"), "a 16 MB restore is start-up, not throughput"
+    assert found["databaseReplica.maxLagMinutes"] == Measured(0.3 / 60, newer, "2026-12-04")
+    assert found["pitr.rpoMinutes"] == Measured(4.5 / 60, newer, "2026-12-04")
+
+
+def test_measured_figures_replace_only_the_defaults_and_the_report_names_each_source(prod_plan: Plan, dr_plan: Plan):
+    measured = {"restoreMbPerSecond": Measured(7.0, "2026-12-04-090000.json", "2026-12-04"),
+                "pitr.rpoMinutes": Measured(0.5, "2026-12-04-090000.json", "2026-12-04")}
+    before = {a.scenario: a for a in assess_plans([prod_plan, dr_plan])}
+    after = {a.scenario: a for a in assess_plans([prod_plan, dr_plan], measured)}
+    restore = after["databaseCorruption"].term("restore")
+    assert restore is not None and "at 7 MB/s" in restore.derivation
+    assert after["databaseCorruption"].rto.minutes > before["databaseCorruption"].rto.minutes, "a slower restore"
+    assert after["databaseCorruption"].rpo is not None and after["databaseCorruption"].rpo.minutes == 0.5
+    (line,) = render_figures(model_figures([prod_plan, dr_plan], measured))
+    assert "restore throughput 7 MB/s (measured by the drill of 2026-12-04, 2026-12-04-090000.json)" in line
+    assert "PITR granularity 30 s (measured by the drill of 2026-12-04" in line
+    assert f"replica lag {limits.DATABASE_REPLICA_LAG_MINUTES} min (the plan's default, core/limits.py)" in line
+
+
+def test_a_declared_figure_beats_the_drill(prod_plan: Plan, dr_plan: Plan):
+    resources = [(r.type, copy.deepcopy(unwrap(r.inputs))) for plan in (prod_plan, dr_plan) for r in plan.resources]
+    for kind, props in resources:
+        if kind == RECOVERY and props["site"] == "primary":
+            props["restoreMbPerSecond"] = 50.0
+            props[UNDECLARED] = [p for p in props[UNDECLARED] if p != "restoreMbPerSecond"]
+    learned, figures = with_measured(resources, {"restoreMbPerSecond": Measured(7.0, "r.json", "2026-12-04")})
+    assert {f.learnable.path: f.source for f in figures}["restoreMbPerSecond"] == "declared by the primary stack"
+    rates = {props["site"]: props["restoreMbPerSecond"] for kind, props in learned if kind == RECOVERY}
+    assert rates == {"primary": 50.0, "standby": 50.0}, "the stack that leaves it to the default gets the declared one"
+
+
+@pytest.mark.parametrize("capability", ["pitr", "databaseReplica"])
+def test_no_figure_of_a_capability_the_stacks_do_not_declare(prod_plan: Plan, dr_plan: Plan, capability: str):
+    resources = [(r.type, copy.deepcopy(unwrap(r.inputs))) for plan in (prod_plan, dr_plan) for r in plan.resources]
+    for kind, props in resources:
+        if kind == RECOVERY:
+            props[capability]["enabled"] = False
+    _, figures = with_measured(resources, {})
+    assert not [f for f in figures if f.learnable.path.startswith(f"{capability}.")]
+    assert [f for f in figures if f.learnable.path == "restoreMbPerSecond"]
