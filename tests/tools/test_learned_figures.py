@@ -76,7 +76,8 @@ def test_measured_figures_replace_only_the_defaults_and_the_report_names_each_so
     after = {a.scenario: a for a in assess_plans([prod_plan, dr_plan], measured)}
     restore = after["databaseCorruption"].term("restore")
     assert restore is not None and "at 7 MB/s" in restore.derivation
-    assert after["databaseCorruption"].rto.minutes > before["databaseCorruption"].rto.minutes, "a slower restore"
+    slower, faster = after["databaseCorruption"].rto.minutes, before["databaseCorruption"].rto.minutes
+    assert slower is not None and faster is not None and slower > faster, "a slower restore"
     assert after["databaseCorruption"].rpo is not None and after["databaseCorruption"].rpo.minutes == 0.5
     (line,) = render_figures(model_figures([prod_plan, dr_plan], measured))
     assert "restore throughput 7 MB/s (measured by the drill of 2026-12-04, 2026-12-04-090000.json)" in line
