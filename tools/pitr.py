@@ -1,0 +1,328 @@
+"""Point-in-time recovery of the Supabase database through the Management API: restore to a timestamp, then wait
+until the project is healthy again.
+
+    python -m tools.pitr restore --project-ref REF --to 2026-12-02T14:03:09Z
+                                 [--timeout-seconds 3600] [--poll-seconds 10] [--api-url URL] [--state-dir DIR]
+
+The token is `SUPABASE_ACCESS_TOKEN` (never an argument, never printed). `--api-url` (or `SUPABASE_API_URL`)
+points the calls at another base URL than https://api.supabase.com, such as the drill's stand-in
+(tools/drill/pitr.py). `--to` is RFC 3339 in UTC (`Z` or `+00:00`), whole seconds: the API takes Unix seconds.
+
+What it does, in order (https://supabase.com/docs/reference/api, OpenAPI https://api.supabase.com/api/v1-json):
+1. `GET /v1/projects/{ref}` (https://supabase.com/docs/reference/api/v1-get-project): the project's `status`.
+   RESTORING after this command requested a restore to the same target: it waits (step 4). RESTORING otherwise:
+   refused (exit 4), nothing requested.
+2. `GET /v1/projects/{ref}/database/backups` (https://supabase.com/docs/reference/api/v1-list-all-backups):
+   `pitr_enabled` and the window `physical_backup_data.earliest_physical_backup_date_unix` ..
+   `latest_physical_backup_date_unix`. A target outside it is refused before anything is requested (exit 3).
+   Supabase's latest point can lag now when the database has been idle
+   (https://supabase.com/docs/guides/platform/backups#point-in-time-recovery): run again a little later.
+3. `POST /v1/projects/{ref}/database/backups/restore-pitr` with `{"recovery_time_target_unix": <int>}`
+   (https://supabase.com/docs/reference/api/v1-restore-pitr-backup): 201 starts the restore. The project is
+   unavailable while it runs.
+4. Polls `GET /v1/projects/{ref}` every `--poll-seconds` until `status` is ACTIVE_HEALTHY, within
+   `--timeout-seconds` counted from the start of the command.
+
+Idempotent: each request leaves a receipt, `<state dir>/<ref>.json` (`--state-dir`, default
+`$XDG_STATE_HOME/raptorflow-dr/pitr`, else `~/.local/state/raptorflow-dr/pitr`). Run again with the same target
+while the restore runs, it waits for it instead of requesting another; once the project is healthy after it, it
+says the project is already restored to that target and requests nothing (delete the receipt to restore to the
+same time once more). A run killed before its request was answered leaves no receipt.
+
+Output: one line per step on stdout; a failure is one line on stderr.
+
+Exit codes:
+  0    the project is ACTIVE_HEALTHY after a restore to the target (now, or by an earlier run)
+  1    not ACTIVE_HEALTHY within --timeout-seconds (the restore goes on; run again to keep waiting)
+  2    usage: a bad option or timestamp, no SUPABASE_ACCESS_TOKEN
+  3    refused before anything was requested: PITR not enabled, or the target outside the recovery window
+  4    the API refused or did not answer (401, 404, 5xx, network), or another restore is in progress
+  5    the restore failed: the project ended RESTORE_FAILED (or another state it does not leave by itself)
+  130  interrupted
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+DEFAULT_API_URL = "https://api.supabase.com"
+TOKEN_VARIABLE, API_URL_VARIABLE = "SUPABASE_ACCESS_TOKEN", "SUPABASE_API_URL"
+HEALTHY, RESTORING = "ACTIVE_HEALTHY", "RESTORING"
+FAILED_STATES = frozenset({"RESTORE_FAILED", "INIT_FAILED", "REMOVED", "INACTIVE", "PAUSE_FAILED"})
+"""Statuses a project does not leave by itself (https://api.supabase.com/api/v1-json, V1ProjectResponse.status)."""
+EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, EXIT_REFUSED, EXIT_API, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
+DEFAULT_TIMEOUT_SECONDS, DEFAULT_POLL_SECONDS = 3600.0, 10.0
+REQUEST_TIMEOUT_SECONDS = 30.0
+_REF = re.compile(r"^[a-z]{20}$")
+
+
+class Failure(Exception):
+    """One line for the operator and the exit code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def project_ref(text: str) -> str:
+    """A project ref as the API defines it: 20 lowercase letters."""
+    if not _REF.match(text):
+        raise argparse.ArgumentTypeError("a project ref is 20 lowercase letters (the dashboard URL's /project/<ref>)")
+    return text
+
+
+def target_time(text: str) -> int:
+    """RFC 3339 in UTC, whole seconds -> Unix seconds."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an RFC 3339 time such as 2026-12-02T14:03:09Z") from None
+    if moment.utcoffset() is None or moment.utcoffset().total_seconds() != 0:  # type: ignore[union-attr]
+        raise argparse.ArgumentTypeError(f"{text!r} must be in UTC (end it with Z)")
+    if moment.microsecond:
+        raise argparse.ArgumentTypeError(f"{text!r}: the API restores to whole seconds; drop the fraction")
+    return int(moment.timestamp())
+
+
+def seconds(minimum: float) -> Callable[[str], float]:
+    """An argparse type: a finite number of seconds >= minimum."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= {minimum:g}")
+        return value
+    return parse
+
+
+def utc_text(unix: float) -> str:
+    """Unix seconds as RFC 3339 UTC."""
+    return datetime.fromtimestamp(unix, UTC).isoformat().replace("+00:00", "Z")
+
+
+def default_state_dir() -> Path:
+    """Where receipts live unless --state-dir says otherwise."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "raptorflow-dr" / "pitr"
+
+
+class Api:
+    """The Management API calls this command makes."""
+
+    def __init__(self, base_url: str, token: str, ref: str) -> None:
+        self.base, self.token, self.ref = base_url.rstrip("/"), token, ref
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        """(status, JSON body or None); a network failure or an error status is a Failure (exit 4)."""
+        request = urllib.request.Request(f"{self.base}/v1/projects/{self.ref}{path}", method=method,  # noqa: S310
+                                         data=None if body is None else json.dumps(body).encode(),
+                                         headers={"Authorization": f"Bearer {self.token}",
+                                                  "Content-Type": "application/json", "Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:  # noqa: S310
+                data = response.read()
+                return response.status, json.loads(data) if data.strip() else None
+        except urllib.error.HTTPError as exc:
+            return exc.code, _json(exc.read())
+        except (OSError, ValueError) as exc:
+            raise Failure(EXIT_API, f"{method} {path or '/'} did not answer: {type(exc).__name__}: "
+                                    f"{str(getattr(exc, 'reason', exc))[:200]}") from None
+
+    def get(self, path: str) -> dict[str, Any]:
+        """A GET that must answer 200 with an object."""
+        status, body = self.call("GET", path)
+        if status != 200 or not isinstance(body, dict):
+            raise Failure(EXIT_API, f"GET /v1/projects/{self.ref}{path} answered {status}: {_message(body)}")
+        return body
+
+    def status(self) -> str:
+        """The project's status."""
+        return str(self.get("").get("status"))
+
+
+def _json(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
+
+
+def _message(body: Any) -> str:
+    return str(body.get("message") or body.get("error") or body)[:300] if isinstance(body, dict) else "(no JSON body)"
+
+
+class Receipts:
+    """The record of the restores this command requested, one file per project."""
+
+    def __init__(self, folder: Path, ref: str) -> None:
+        self.path = folder / f"{ref}.json"
+
+    def read(self) -> dict[str, Any] | None:
+        """The receipt, or None."""
+        try:
+            found = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        return found if isinstance(found, dict) else None
+
+    def write(self, receipt: dict[str, Any]) -> None:
+        """Replace the receipt (atomically)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".json.part")
+        partial.write_text(json.dumps(receipt, indent=2) + "\n")
+        partial.replace(self.path)
+
+    def remove(self) -> None:
+        """No receipt (a request that was never answered)."""
+        self.path.unlink(missing_ok=True)
+
+
+def restore(api: Api, receipts: Receipts, target: int, timeout: float, poll: float,
+            say: Callable[[str], None], pending: dict[str, bool]) -> None:
+    """Steps 1-4 of the module docstring; returns when healthy, raises Failure otherwise."""
+    started = time.monotonic()
+    receipt = receipts.read()
+    ours = receipt is not None and receipt.get("targetUnix") == target
+    status = api.status()
+    if status == RESTORING and not ours:
+        raise Failure(EXIT_API, f"project {api.ref} is RESTORING, not to {utc_text(target)} by this command: wait "
+                                "until it is ACTIVE_HEALTHY, then run again")
+    if ours and receipt is not None and status == HEALTHY and receipt.get("healthyAt"):
+        say(f"project {api.ref} is already restored to {utc_text(target)} (healthy since {receipt['healthyAt']}; "
+            f"receipt {receipts.path}): nothing requested")
+        return
+    if ours and receipt is not None and status != RESTORING and not receipt.get("healthyAt"):
+        say(f"restore to {utc_text(target)} requested at {receipt.get('requestedAt')} by an earlier run")
+    elif status != RESTORING:
+        check_window(api, target, say)
+        receipts.write({"projectRef": api.ref, "target": utc_text(target), "targetUnix": target,
+                        "requestedAt": utc_text(time.time())})
+        pending["request"] = True
+        code, body = api.call("POST", "/database/backups/restore-pitr", {"recovery_time_target_unix": target})
+        if code not in (200, 201):
+            receipts.remove()
+            pending["request"] = False
+            refused = EXIT_REFUSED if code == 400 else EXIT_API
+            raise Failure(refused, f"restore-pitr refused ({code}): {_message(body)}")
+        pending["request"] = False
+        say(f"restore to {utc_text(target)} requested (HTTP {code}); the project is unavailable until it ends")
+    else:
+        say(f"a restore to {utc_text(target)} requested by an earlier run is in progress: waiting")
+    status = wait_healthy(api, started, timeout, poll, say)
+    receipt = receipts.read() or {"projectRef": api.ref, "target": utc_text(target), "targetUnix": target}
+    receipts.write({**receipt, "healthyAt": utc_text(time.time())})
+    say(f"project {api.ref} {status} after {time.monotonic() - started:.1f} s: restored to {utc_text(target)}")
+
+
+def check_window(api: Api, target: int, say: Callable[[str], None]) -> None:
+    """Refuse (exit 3) a target outside the project's PITR window, before anything is requested."""
+    backups = api.get("/database/backups")
+    if not backups.get("pitr_enabled"):
+        raise Failure(EXIT_REFUSED, f"project {api.ref} has no point-in-time recovery (pitr_enabled is false): "
+                                    "enable the PITR add-on, or restore a daily backup")
+    window = backups.get("physical_backup_data") or {}
+    earliest = window.get("earliest_physical_backup_date_unix")
+    latest = window.get("latest_physical_backup_date_unix")
+    if not isinstance(earliest, int) or not isinstance(latest, int):
+        raise Failure(EXIT_REFUSED, f"project {api.ref} lists no recovery window yet: nothing to restore from")
+    if not earliest <= target <= latest:
+        side = "before the earliest" if target < earliest else "after the latest"
+        raise Failure(EXIT_REFUSED, f"{utc_text(target)} is {side} recovery point: the window is "
+                                    f"{utc_text(earliest)} to {utc_text(latest)}; choose a time inside it"
+                                    + ("" if target < earliest else " (or wait: the latest point follows the "
+                                                                    "archived WAL)"))
+    say(f"recovery window {utc_text(earliest)} to {utc_text(latest)}: {utc_text(target)} is inside it")
+
+
+def wait_healthy(api: Api, started: float, timeout: float, poll: float, say: Callable[[str], None]) -> str:
+    """Poll the project's status until ACTIVE_HEALTHY (returned); exit 1 at the timeout, 5 on a failed state."""
+    last = ""
+    while True:
+        status = api.status()
+        if status != last:
+            say(f"status {status} after {time.monotonic() - started:.1f} s")
+            last = status
+        if status == HEALTHY:
+            return status
+        if status in FAILED_STATES:
+            raise Failure(EXIT_FAILED, f"the restore failed: project {api.ref} is {status}; see the dashboard's "
+                                       "database backups page or contact Supabase support")
+        left = timeout - (time.monotonic() - started)
+        if left <= 0:
+            raise Failure(EXIT_TIMEOUT, f"project {api.ref} is still {status} after {timeout:g} s "
+                                        "(--timeout-seconds); the restore goes on: run the same command again to wait")
+        time.sleep(min(poll, left))
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    top = argparse.ArgumentParser(prog="python -m tools.pitr", description="Supabase point-in-time recovery.")
+    commands = top.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("restore", help="restore the project's database to a time and wait until healthy")
+    run.add_argument("--project-ref", required=True, type=project_ref, help="the Supabase project's ref")
+    run.add_argument("--to", required=True, type=target_time, dest="target",
+                     help="the time to restore to, RFC 3339 UTC (2026-12-02T14:03:09Z)")
+    run.add_argument("--timeout-seconds", type=seconds(0), default=DEFAULT_TIMEOUT_SECONDS,
+                     help=f"how long to wait for ACTIVE_HEALTHY, from the start (default {DEFAULT_TIMEOUT_SECONDS:g})")
+    run.add_argument("--poll-seconds", type=seconds(0.1), default=DEFAULT_POLL_SECONDS,
+                     help=f"between status checks (default {DEFAULT_POLL_SECONDS:g})")
+    run.add_argument("--api-url", default=os.environ.get(API_URL_VARIABLE, DEFAULT_API_URL),
+                     help=f"the Management API's base URL (default ${API_URL_VARIABLE} or {DEFAULT_API_URL})")
+    run.add_argument("--state-dir", type=Path, default=None, help="where receipts are kept (see the module's help)")
+    return top
+
+
+def _interrupted(signum: int, _frame: Any) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; the exit code."""
+    args = parser().parse_args(argv)
+    token = os.environ.get(TOKEN_VARIABLE, "").strip()
+    if not token:
+        print(f"error: set {TOKEN_VARIABLE} to a Supabase access token (https://supabase.com/dashboard/account/"
+              "tokens)", file=sys.stderr)
+        return EXIT_USAGE
+    signal.signal(signal.SIGTERM, _interrupted)
+    api = Api(args.api_url, token, args.project_ref)
+    receipts = Receipts(args.state_dir or default_state_dir(), args.project_ref)
+    pending = {"request": False}
+
+    def say(line: str) -> None:
+        print(line.replace(token, "[secret]"), flush=True)
+
+    try:
+        restore(api, receipts, args.target, args.timeout_seconds, args.poll_seconds, say, pending)
+    except Failure as failure:
+        print(f"error: {str(failure).replace(token, '[secret]')}", file=sys.stderr)
+        return failure.code
+    except KeyboardInterrupt:
+        if pending["request"]:
+            receipts.remove()
+        print("interrupted: nothing more was requested (a restore already requested goes on; run again to wait)",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
