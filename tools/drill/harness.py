@@ -22,7 +22,7 @@ from psycopg import sql
 from backup_job import storage as layout
 from core.contracts import LogField
 from core.recovery_model import RESTORE
-from tools.drill import build, filing, plans, postgres, promotion, report, vercel, workload
+from tools.drill import build, filing, pitr, plans, postgres, promotion, report, vercel, workload
 from tools.drill.jobs import Jobs
 from tools.drill.monitor import Monitor, fault_duration_factor
 from tools.drill.plans import PlanRun
@@ -93,7 +93,7 @@ class Drill:
 
     def run(self) -> Outcome:
         """The whole drill."""
-        started, started_at, commit = time.monotonic(), utc(), self._commit()
+        started, started_at, commit = time.monotonic(), utc(), filing.provenance(build.project_root())
         self.setup()
         results = []
         for scenario in self.options.scenarios:
@@ -113,10 +113,6 @@ class Drill:
                  "timeScale": self.options.time_scale, "startedAt": started_at.strftime("%Y-%m-%d %H:%M UTC"),
                  **commit}
         return Outcome(results, world, self.throughput)
-
-    def _commit(self) -> dict[str, Any]:
-        """The commit and whether the working tree differs from it, read as the drill starts."""
-        return filing.provenance(build.project_root())
 
     def scenario(self, scenario: Scenario) -> ScenarioResult:
         """Run one scenario; a failed recovery step is a failed scenario, not a crashed drill."""
@@ -154,6 +150,7 @@ class Drill:
         self.checkpointing = promotion.prepare(self.world, self.plans.dr)
         self.closers.append(self.checkpointing.kill)
         self.us_buckets, self.eu_buckets = build.start_storage(self.world, self.plans, self.progress)
+        self.supabase = pitr.start_in_drill(self)
         self.zone = build.start_zone(self.world, self.plans.dr, self.progress, self.closers)
         self.vercel, self.tls = build.start_vercel(self.world, self.plans.dr, self.us, self.database, self.closers)
         self.progress(f"Vercel stand-in: deployment {self.vercel.production.id if self.vercel.production else '?'} "

@@ -24,6 +24,9 @@ from tools.drill.world import ADDRESSES, SUBNET_BITS, USAGE, DrillError, World, 
 PORT = 5432
 ROLE = "raptorflow"
 START_TIMEOUT_SECONDS = 120
+WAL_SEGMENT_MB = 1
+"""initdb's WAL segment size: the PITR stand-in archives a segment whenever archive_timeout switches it, whole, so
+a small segment keeps a few seconds' WAL from costing 16 MB of archive."""
 
 
 def bindir() -> Path:
@@ -63,7 +66,8 @@ class Cluster:
         """initdb (checksums on, scram passwords) and start, accepting replication from the other site."""
         password_file = self._private_file("pw", self.password + "\n")
         self._as_postgres(str(self.bindir / "initdb"), "-D", str(self.data), "-U", ROLE, "-E", "UTF8",
-                          "--data-checksums", "--auth=scram-sha-256", f"--pwfile={password_file}", "--no-sync")
+                          "--data-checksums", "--auth=scram-sha-256", f"--pwfile={password_file}", "--no-sync",
+                          f"--wal-segsize={WAL_SEGMENT_MB}")
         password_file.unlink()
         subnet = f"{ADDRESSES['net'].rsplit('.', 1)[0]}.0/{SUBNET_BITS}"
         with (self.data / "pg_hba.conf").open("a") as hba:
@@ -82,6 +86,22 @@ class Cluster:
             conf.write(f"primary_conninfo = 'host={primary.address} port={PORT} user={ROLE} passfile={passfile} "
                        f"application_name=eu'\n")
         self.start()
+
+    def reclone_from(self, primary: Cluster) -> None:
+        """A replica that can no longer follow its primary (the primary went back in time: a point-in-time
+        restore) starts again: stopped, its data removed, cloned afresh."""
+        if (self.data / "postmaster.pid").exists():
+            self.stop("immediate")
+        shutil.rmtree(self.data)
+        self.clone_from(primary)
+
+    def base_backup(self, folder: Path) -> None:
+        """pg_basebackup of this server, as one compressed tar with the WAL it needs (base.tar.gz), into `folder`
+        (created; owned by postgres)."""
+        passfile = self._private_file("pgpass-backup", f"*:{PORT}:*:{ROLE}:{self.password}\n")
+        self._as_postgres("env", f"PGPASSFILE={passfile}", str(self.bindir / "pg_basebackup"), "-h", str(self.home),
+                          "-p", str(PORT), "-U", ROLE, "-D", str(folder), "-Ft", "-z", "-X", "fetch", "-c", "fast",
+                          "--no-sync")
 
     def start(self) -> None:
         """Start the server on the site's address and a socket in the private folder; wait until it accepts."""

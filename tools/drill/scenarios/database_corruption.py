@@ -1,25 +1,65 @@
 """database-corruption: the app database's data files overwritten on the primary; the newest dump restored into a
 fresh database and the apps repointed at it.
+
+The damage comes at a random point of the backup cycle, as it would: an offset drawn uniformly inside the plan's
+full-dump interval (the shortest gap of the prod plan's full backup schedule, 24 h for a daily dump). A fresh dump
+is taken, then the drill waits the offset compressed by the time scale, capped at MAX_OFFSET_WAIT_SECONDS (at time
+scale 60 a day is 24 minutes, too long for a small drill). The offset is reported in the plan's clock, and so is
+the RPO it means: the offset plus what the dump itself missed (its snapshot is taken after it begins). Beside it,
+the worst case: damage just before the next dump loses the whole interval. The measured RPO (wall seconds, what
+the report holds to the model) is what this run really lost. `RFDR_CORRUPTION_SEED` (an integer) fixes the draw.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import time
 from pathlib import Path
+from typing import Any
 
 from psycopg import sql
 
 from core.contracts import LogField
+from core.recovery_facts import facts
 from tools.drill.harness import DATABASE, Drill, Scenario
 from tools.drill.report import ScenarioResult, Yardstick
-from tools.drill.world import MISSED, DrillError
+from tools.drill.world import MISSED, USAGE, DrillError
 
 NAME = "database-corruption"
+SEED_VARIABLE = "RFDR_CORRUPTION_SEED"
+MAX_OFFSET_WAIT_SECONDS = 5.0
+"""The longest wall-clock wait for the drawn offset (the offset itself is reported uncapped, in the plan's clock)."""
 
 
-def run(drill: Drill) -> ScenarioResult:
-    """Overwrite the primary's data files of the app database; restore the latest dump into a fresh database."""
+def dump_interval_minutes(drill: Drill) -> tuple[float, str]:
+    """(minutes, cron) of the prod plan's full backup schedule with the shortest gap (the model's dump interval)."""
+    found = facts((r["type"], r["inputs"]) for r in drill.plans.prod["resources"])
+    active = [b for b in found.full_backups if not b[2]] or found.full_backups
+    if not active or min(b[1] for b in active) == float("inf"):
+        raise DrillError(MISSED, "the prod plan has no readable full backup schedule to place the damage in")
+    cron, minutes, _ = min(active, key=lambda b: b[1])
+    return minutes, cron
+
+
+def offset_in_cycle(drill: Drill) -> dict[str, Any]:
+    """Draw the damage's offset inside the dump interval; wait it out (compressed, capped). What was drawn."""
+    minutes, cron = dump_interval_minutes(drill)
+    seed = os.environ.get(SEED_VARIABLE, "").strip() or None
+    if seed is not None and not seed.lstrip("-").isdigit():
+        raise DrillError(USAGE, f"{SEED_VARIABLE} must be an integer (it fixes where the damage falls in the cycle)")
+    draw = random.Random(None if seed is None else int(seed)).random()
+    offset_minutes = draw * minutes
+    wait = min(offset_minutes * 60 / drill.options.time_scale, MAX_OFFSET_WAIT_SECONDS)
+    time.sleep(wait)
+    return {"intervalMinutes": minutes, "cron": cron, "offsetMinutes": round(offset_minutes, 2),
+            "waitedSeconds": round(wait, 2), "maxWaitSeconds": MAX_OFFSET_WAIT_SECONDS, "seed": seed,
+            "worstCaseRpoMinutes": minutes}
+
+
+def damage(drill: Drill) -> tuple[int, float]:
+    """Overwrite the app database's table and index files on the primary and restart it (checksums then refuse
+    the pages): (files overwritten, the monotonic moment the damage was done)."""
     with drill.us.connect(drill.database) as connection:
         files = [row[0] for row in connection.execute(
             "SELECT pg_relation_filepath(c.oid) FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace "
@@ -31,7 +71,16 @@ def run(drill: Drill) -> ScenarioResult:
     incident = time.monotonic()  # the damage is done: the clock runs from here
     drill.us.stop("fast")
     drill.us.start()
-    drill.progress(f"{NAME}: {len(files)} data files of {drill.database} overwritten, server restarted")
+    return len(files), incident
+
+
+def run(drill: Drill) -> ScenarioResult:
+    """A fresh dump, the damage at a drawn point of the cycle; restore the latest dump into a fresh database."""
+    drill.backup = drill.take_backup("us", drill.plans.prod, drill.us, "the cycle's dump")
+    cycle = offset_in_cycle(drill)
+    corrupted, incident = damage(drill)
+    drill.progress(f"{NAME}: {corrupted} data files of {drill.database} overwritten {cycle['offsetMinutes']:.0f} "
+                   f"min into the {cycle['intervalMinutes']:.0f}-min dump cycle (plan clock), server restarted")
     fresh = f"{DATABASE}_restored_{int(time.time())}"
     with drill.us.connect() as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(fresh)))
@@ -51,14 +100,20 @@ def run(drill: Drill) -> ScenarioResult:
     drill.throughput["restoreMbPerSecond"] = round(restored_mb / restore_seconds, 1)
     drill.throughput["restoredMb"] = round(restored_mb, 1)
     explained, unexplained, rpo = drill.explain_dump_losses(drill.us, damaged, incident, drill.backup, NAME)
+    # In the plan's clock the damage came offsetMinutes after the dump, not the compressed wait.
+    cycle["planClockRpoMinutes"] = round(cycle["offsetMinutes"] + max(rpo - cycle["waitedSeconds"], 0.0) / 60, 2)
     check = drill.verify(drill.us)
     return ScenarioResult(
         NAME, rto, len(explained) + len(unexplained), rpo, check.ok and not unexplained,
         f"{log['object']} restored into {fresh} in {restore_seconds:.1f} s ({restored_mb:.0f} MB, "
         f"{drill.throughput['restoreMbPerSecond']} MB/s) and the apps repointed; {len(explained)} rows acknowledged "
-        f"after the dump began are lost (explained by the dump time), {len(unexplained)} unexplained",
+        f"after the dump began are lost (explained by the dump time), {len(unexplained)} unexplained; the damage "
+        f"came {cycle['offsetMinutes']:.0f} min into the {cycle['intervalMinutes']:.0f}-min dump cycle (plan clock, "
+        f"waited {cycle['waitedSeconds']:.1f} s): RPO {cycle['planClockRpoMinutes']:.0f} min in the plan's clock, "
+        f"worst case {cycle['worstCaseRpoMinutes']:.0f} min (damage just before the next dump)",
         {"restore": {k: log.get(k) for k in ("object", "bytes", "rows", LogField.DURATION_SECONDS)},
-         "restoreSeconds": restore_seconds, "freshDatabase": fresh, "corruptedFiles": len(files),
+         "restoreSeconds": restore_seconds, "freshDatabase": fresh, "corruptedFiles": corrupted,
+         "dumpStartedAt": drill.backup["startedAt"], "backupCycle": cycle,
          "lostExplained": explained, "lostUnexplained": unexplained, "ledger": check.to_json()},
         steps=[drill.restore_step(restore_seconds, f"backup_job restore of {log['object']} into a fresh database")])
 
