@@ -44,37 +44,38 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import re
 import signal
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
+
+from tools.pitr_api import (
+    EXIT_API,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    Api,
+    Failure,
+    Receipts,
+    message,
+)
 
 DEFAULT_API_URL = "https://api.supabase.com"
 TOKEN_VARIABLE, API_URL_VARIABLE = "SUPABASE_ACCESS_TOKEN", "SUPABASE_API_URL"
 HEALTHY, RESTORING = "ACTIVE_HEALTHY", "RESTORING"
 FAILED_STATES = frozenset({"RESTORE_FAILED", "INIT_FAILED", "REMOVED", "INACTIVE", "PAUSE_FAILED"})
 """Statuses a project does not leave by itself (https://api.supabase.com/api/v1-json, V1ProjectResponse.status)."""
-EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, EXIT_REFUSED, EXIT_API, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
 DEFAULT_TIMEOUT_SECONDS, DEFAULT_POLL_SECONDS = 3600.0, 10.0
-REQUEST_TIMEOUT_SECONDS = 30.0
 _REF = re.compile(r"^[a-z]{20}$")
-
-
-class Failure(Exception):
-    """One line for the operator and the exit code."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def project_ref(text: str) -> str:
@@ -121,77 +122,6 @@ def default_state_dir() -> Path:
     return Path(base) / "raptorflow-dr" / "pitr"
 
 
-class Api:
-    """The Management API calls this command makes."""
-
-    def __init__(self, base_url: str, token: str, ref: str) -> None:
-        self.base, self.token, self.ref = base_url.rstrip("/"), token, ref
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-        """(status, JSON body or None); a network failure or an error status is a Failure (exit 4)."""
-        request = urllib.request.Request(f"{self.base}/v1/projects/{self.ref}{path}", method=method,  # noqa: S310
-                                         data=None if body is None else json.dumps(body).encode(),
-                                         headers={"Authorization": f"Bearer {self.token}",
-                                                  "Content-Type": "application/json", "Accept": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:  # noqa: S310
-                data = response.read()
-                return response.status, json.loads(data) if data.strip() else None
-        except urllib.error.HTTPError as exc:
-            return exc.code, _json(exc.read())
-        except (OSError, ValueError) as exc:
-            raise Failure(EXIT_API, f"{method} {path or '/'} did not answer: {type(exc).__name__}: "
-                                    f"{str(getattr(exc, 'reason', exc))[:200]}") from None
-
-    def get(self, path: str) -> dict[str, Any]:
-        """A GET that must answer 200 with an object."""
-        status, body = self.call("GET", path)
-        if status != 200 or not isinstance(body, dict):
-            raise Failure(EXIT_API, f"GET /v1/projects/{self.ref}{path} answered {status}: {_message(body)}")
-        return body
-
-    def status(self) -> str:
-        """The project's status."""
-        return str(self.get("").get("status"))
-
-
-def _json(data: bytes) -> Any:
-    try:
-        return json.loads(data)
-    except ValueError:
-        return None
-
-
-def _message(body: Any) -> str:
-    return str(body.get("message") or body.get("error") or body)[:300] if isinstance(body, dict) else "(no JSON body)"
-
-
-class Receipts:
-    """The record of the restores this command requested, one file per project."""
-
-    def __init__(self, folder: Path, ref: str) -> None:
-        self.path = folder / f"{ref}.json"
-
-    def read(self) -> dict[str, Any] | None:
-        """The receipt, or None."""
-        try:
-            found = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return None
-        return found if isinstance(found, dict) else None
-
-    def write(self, receipt: dict[str, Any]) -> None:
-        """Replace the receipt (atomically)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(".json.part")
-        partial.write_text(json.dumps(receipt, indent=2) + "\n")
-        partial.replace(self.path)
-
-    def remove(self) -> None:
-        """No receipt (a request that was never answered)."""
-        self.path.unlink(missing_ok=True)
-
-
 def restore(api: Api, receipts: Receipts, target: int, timeout: float, poll: float,
             say: Callable[[str], None], pending: dict[str, bool]) -> None:
     """Steps 1-4 of the module docstring; returns when healthy, raises Failure otherwise."""
@@ -218,7 +148,7 @@ def restore(api: Api, receipts: Receipts, target: int, timeout: float, poll: flo
             receipts.remove()
             pending["request"] = False
             refused = EXIT_REFUSED if code == 400 else EXIT_API
-            raise Failure(refused, f"restore-pitr refused ({code}): {_message(body)}")
+            raise Failure(refused, f"restore-pitr refused ({code}): {message(body)}")
         pending["request"] = False
         say(f"restore to {utc_text(target)} requested (HTTP {code}); the project is unavailable until it ends")
     else:
@@ -271,7 +201,8 @@ def wait_healthy(api: Api, started: float, timeout: float, poll: float, say: Cal
 
 def parser() -> argparse.ArgumentParser:
     """The command line."""
-    top = argparse.ArgumentParser(prog="python -m tools.pitr", description="Supabase point-in-time recovery.")
+    top = argparse.ArgumentParser(prog="python -m tools.pitr", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(dest="command", required=True)
     run = commands.add_parser("restore", help="restore the project's database to a time and wait until healthy")
     run.add_argument("--project-ref", required=True, type=project_ref, help="the Supabase project's ref")
