@@ -27,7 +27,8 @@ Idempotent: each request leaves a receipt, `<state dir>/<ref>.json` (`--state-di
 `$XDG_STATE_HOME/raptorflow-dr/pitr`, else `~/.local/state/raptorflow-dr/pitr`). Run again with the same target
 while the restore runs, it waits for it instead of requesting another; once the project is healthy after it, it
 says the project is already restored to that target and requests nothing (delete the receipt to restore to the
-same time once more). A run killed before its request was answered leaves no receipt.
+same time once more). After a restore that ended RESTORE_FAILED, the same command requests it again. A run
+killed before its request was answered leaves no receipt.
 
 Output: one line per step on stdout; a failure is one line on stderr.
 
@@ -129,6 +130,10 @@ def restore(api: Api, receipts: Receipts, target: int, timeout: float, poll: flo
     receipt = receipts.read()
     ours = receipt is not None and receipt.get("targetUnix") == target
     status = api.status()
+    if ours and receipt is not None and status in FAILED_STATES:
+        say(f"the restore to {utc_text(target)} requested at {receipt.get('requestedAt')} ended {status}: "
+            "requesting it again")
+        ours = False
     if status == RESTORING and not ours:
         raise Failure(EXIT_API, f"project {api.ref} is RESTORING, not to {utc_text(target)} by this command: wait "
                                 "until it is ACTIVE_HEALTHY, then run again")

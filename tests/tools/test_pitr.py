@@ -102,6 +102,15 @@ class World:
                 connection.execute("INSERT INTO t DEFAULT VALUES")
                 time.sleep(pause_seconds)
 
+    def write_around_a_second(self, pause_seconds: float = 0.05) -> int:
+        """Rows, one transaction each, from now until past a whole second inside the window: that second."""
+        earliest, _ = self.stand_in.window()
+        assert earliest is not None, "the base backup is listed"
+        target = max(earliest, int(time.time())) + 1
+        while time.time() < target + 1.2:
+            self.write(1, pause_seconds)
+        return target
+
     def archived_past(self, moment: float, timeout: float = 30.0) -> tuple[int, int]:
         """Switch the WAL until the window's latest point is at or after `moment`; the window."""
         deadline = time.monotonic() + timeout
@@ -151,16 +160,8 @@ def _rfc3339(unix: int) -> str:
     return wal_archive.utc_text(unix)
 
 
-def _second_between(rows: dict[int, float]) -> int:
-    """A whole second with rows committed before and after it."""
-    times = sorted(rows.values())
-    return int(times[len(times) // 2])
-
-
 def test_a_restore_inside_the_wal_brings_back_exactly_the_rows_committed_before_the_target(world):
-    world.write(50)  # about 3 s of commits
-    rows = world.rows()
-    target = _second_between(rows)
+    target = world.write_around_a_second()
     world.archived_past(target + 1)
     kept = {key for key, at in world.rows().items() if at <= target}
     lost = set(world.rows()) - kept
@@ -214,8 +215,7 @@ def test_a_target_outside_the_archived_wal_is_refused_and_nothing_is_touched(wor
 
 
 def test_a_timed_out_wait_exits_1_and_a_second_run_waits_for_the_same_restore(world):
-    world.write(20)
-    target = _second_between(world.rows())
+    target = world.write_around_a_second()
     world.archived_past(target + 1)
 
     first = world.run("--to", _rfc3339(target), "--timeout-seconds", "0")
@@ -228,17 +228,24 @@ def test_a_timed_out_wait_exits_1_and_a_second_run_waits_for_the_same_restore(wo
     assert len(world.stand_in.restores) == 1, "the second run started no second restore"
 
 
-def test_a_failed_restore_exits_5_with_one_line(world):
-    world.write(20)
-    target = _second_between(world.rows())
+def test_a_failed_restore_exits_5_with_one_line_and_the_same_command_requests_it_again(world):
+    target = world.write_around_a_second()
     world.archived_past(target + 1)
-    wal_archive.call_in(lambda: None, lambda: world.stand_in.bucket().blob(wal_archive.BASE_BACKUP).delete())
+    kept = {key for key, at in world.rows().items() if at <= target}
+    base = wal_archive.call_in(lambda: None, lambda: world.stand_in.bucket().blob(wal_archive.BASE_BACKUP))
+    content = base.download_as_bytes()
+    base.delete()  # the base backup lost: the restore cannot run
 
-    result = world.run("--to", _rfc3339(target))
+    failed = world.run("--to", _rfc3339(target))
 
-    assert result.returncode == command.EXIT_FAILED, result.stderr
-    assert "RESTORE_FAILED" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert failed.returncode == command.EXIT_FAILED, failed.stderr
+    assert "RESTORE_FAILED" in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
     assert world.stand_in.status == pitr.FAILED and "NotFound" in (world.stand_in.failure or "")
+    base.upload_from_string(content)
+    again = world.run("--to", _rfc3339(target))
+    assert again.returncode == 0, (again.stderr, world.stand_in.failure)
+    assert "requesting it again" in again.stdout
+    assert set(world.rows()) == kept
 
 
 def test_a_wrong_token_is_an_api_failure_that_never_prints_the_token(world):
@@ -249,8 +256,7 @@ def test_a_wrong_token_is_an_api_failure_that_never_prints_the_token(world):
 
 
 def test_sigterm_while_waiting_exits_130_with_one_line(world):
-    world.write(20)
-    target = _second_between(world.rows())
+    target = world.write_around_a_second()
     world.archived_past(target + 1)
     environment = {**os.environ, command.TOKEN_VARIABLE: TOKEN}
     process = subprocess.Popen([sys.executable, "-m", "tools.pitr", "restore", "--project-ref", REF, "--api-url",
