@@ -9,6 +9,7 @@ The real CLI and its providers cannot reach the drill's world, so `python -m too
     stack output --json [--show-secrets]     the outputs of the last plan applied (failoverHostnames...)
     stack history --json ...                 one update
     up --yes --skip-preview ...              applies the stack's plan with its config to the stand-ins
+    config set --secret / rm / --json        secret config, and `up` applying it (tools/drill/pulumi_secrets.py)
 
 `up` plans the stack offline with `promoted` as the config now says and applies `tools.failover.diff_plans`
 of the plan last applied (its checkpoint, tools/drill/pulumi_apply.py) and the new one - the two plans
@@ -131,12 +132,20 @@ def main(argv: list[str]) -> int:
 
         pulumi_apply.checkpoint(folder, args[1], args[2], args[3], Path.cwd())
         return 0
+    from tools.drill import pulumi_secrets
+
     state = load(folder)
     stack = _option(args, "--stack")
     try:
         if stack is not None and _short(stack) != state["stack"]:
             raise UpError(f"no stack named '{stack}' found")
         if args[:2] == ["stack", "select"]:
+            return 0
+        if args[:1] == ["config"] and pulumi_secrets.answers(args):
+            printed = pulumi_secrets.config(args, state, "" if "--secret" not in args else sys.stdin.read())
+            save(folder, state)
+            if printed is not None:
+                print(printed)
             return 0
         if args[:2] == ["config", "set"]:
             key = next(a for i, a in enumerate(args[2:], 2) if not a.startswith("--") and args[i - 1] != "--stack")
@@ -177,6 +186,7 @@ def _up(args: list[str], folder: Path, state: dict[str, Any]) -> int:
 def _apply(folder: Path, state: dict[str, Any]) -> list[str]:
     """Plan, check, apply; record the update in the state. The lines of the update's summary."""
     from tools.drill import pulumi_apply as failover_apply
+    from tools.drill import pulumi_secrets
 
     started = STARTED
     key = state["promotedKey"]
@@ -184,6 +194,7 @@ def _apply(folder: Path, state: dict[str, Any]) -> list[str]:
     _, after, diff = failover_apply.plan_diff(folder, state["stack"], key, str(state["applied"]), wanted, Path.cwd())
     planned = time.monotonic()
     changes = failover_apply.apply(diff, after, state)
+    changes += pulumi_secrets.apply(after, state, wanted)
     state["applied"] = wanted
     state["outputs"] = failover_apply.outputs(after)
     state["up"] = {"startedAt": started, "seconds": time.monotonic() - started, "planSeconds": planned - started,
