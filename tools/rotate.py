@@ -13,6 +13,8 @@ the first stack's config (tools/rotate_config.py), each finished before the next
                         skipped when the server already takes the new password
   store                 every secret of every STACK that holds the old password (`databaseUrl`, the scratch URL,
                         a Vercel secret value...) gets the new one (`pulumi config set --secret`, value on stdin)
+  roll-tokens           each Cloudflare API token the stacks hold is rolled through Cloudflare's API where the
+                        token may roll itself, and the new value stored at once (tools/rotate_tokens.py)
   up                    `pulumi up` of each STACK: new Secret Manager versions, new Vercel variable values
   redeploy              Vercel applies a changed variable only to a new deployment: a STACK with a `vercel` section
                         whose secret values hold the password has its production deployment redeployed and
@@ -32,8 +34,8 @@ interrupted run began - never rotating twice - or, when it finished, says so and
 a new rotation; an unfinished rotation of another ID must be finished first. `--timeout-seconds` bounds the
 redeploy's wait for READY (default: the model's Vercel redeploy, core/limits.py) and `--interval-seconds` its polls.
 `pulumi up` needs each stack's credentials; the Vercel token is $VERCEL_TOKEN or the stack's `vercel:apiToken`;
-Secret Manager takes $GOOGLE_OAUTH_ACCESS_TOKEN or gcloud's (`$SECRET_MANAGER_API_URL` and `$VERCEL_API_URL` point
-at stand-ins in tests and drills).
+Secret Manager takes $GOOGLE_OAUTH_ACCESS_TOKEN or gcloud's (`$SECRET_MANAGER_API_URL`, `$VERCEL_API_URL` and
+`$CLOUDFLARE_API_URL` point at stand-ins in tests and drills).
 
 Exit codes:
   0    rotated (or the incident's rotation had finished already); the manual list may not be empty
@@ -54,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
 from datetime import UTC, datetime
@@ -61,8 +64,23 @@ from pathlib import Path
 
 from core import limits
 from tools.offline import ROOT
-from tools.rotate_run import EXIT_INTERRUPTED, EXIT_PULUMI, EXIT_SETUP, Failed, Rotation, RotationSignals
+from tools.operator import children
+from tools.rotate_run import EXIT_INTERRUPTED, EXIT_PULUMI, EXIT_SETUP, Failed, Rotation
 from tools.secrets import CliError, Interrupted, Signals
+
+
+class RotationSignals(Signals):
+    """tools.secrets' handler (a signal waits while the CLI writes a value), which also passes SIGTERM on to the
+    Pulumi CLI this started, so an interrupted `up` does not run on alone."""
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.setting is None:
+            for pid in children():
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        super().__call__(signum, frame)
 
 
 def _seconds(text: str) -> float:

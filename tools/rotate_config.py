@@ -12,6 +12,8 @@ the program never reads it, and it travels with the stack as the other secrets d
     rotation:step                     the last step finished (plain); `done` when the rotation finished
     rotation:databasePassword         the new password, set before the ALTER ROLE (secret)
     rotation:previousDatabasePassword the password it replaces, to find every holder on a second run (secret)
+    rotation:alteredAt                when the ALTER ROLE ran (sessions older than it are ended)
+    rotation:rolledTokens             `STACK/KEY` of each Cloudflare token rolled, so none is rolled twice
 """
 
 from __future__ import annotations

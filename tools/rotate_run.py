@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -14,8 +13,9 @@ from datetime import UTC, datetime
 import psycopg
 
 from tools import rotate_database as database
+from tools import rotate_tokens as tokens
 from tools import rotate_versions as versions
-from tools.operator import CannotSelect, children, last_error_line, select_stack, stack_plan
+from tools.operator import CannotSelect, last_error_line, select_stack, stack_plan
 from tools.rotate_config import INCIDENT, NEW_PASSWORD, OLD_PASSWORD, STEP, Entry, StackConfig
 from tools.rotate_manual import manual_lines
 from tools.secrets import Signals, pulumi_cli
@@ -23,9 +23,9 @@ from tools.stack_yaml import PROJECT
 
 EXIT_OK, EXIT_UNVERIFIED, EXIT_SETUP, EXIT_PULUMI, EXIT_REDEPLOY, EXIT_LOCKED_OUT, EXIT_VERSIONS = 0, 1, 2, 3, 4, 5, 6
 EXIT_INTERRUPTED = 130
-STEPS = ("journal", "alter-role", "store", "up", "redeploy", "verify", "disable-old-versions", "done")
+STEPS = ("journal", "alter-role", "store", "roll-tokens", "up", "redeploy", "verify", "disable-old-versions", "done")
 DATABASE_URL = f"{PROJECT}:databaseUrl"
-ALTERED_AT = "rotation:alteredAt"
+ALTERED_AT, ROLLED = "rotation:alteredAt", "rotation:rolledTokens"
 VERCEL_VALUES = f"{PROJECT}:vercelSecretValues."
 PAUSE_VARIABLE, PAUSE_SECONDS = "RFDR_ROTATE_PAUSE_BEFORE", 300.0
 
@@ -38,24 +38,10 @@ class Failed(Exception):
         self.code = code
 
 
-class RotationSignals(Signals):
-    """tools.secrets' handler (a signal waits while the CLI writes a value), which also passes SIGTERM on to the
-    Pulumi CLI this started, so an interrupted `up` does not run on alone."""
-
-    def __call__(self, signum: int, frame: object) -> None:
-        if self.setting is None:
-            for pid in children():
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        super().__call__(signum, frame)
-
-
 class Rotation:
     """One run: the stacks' config, the journal in the first, and what it did."""
 
-    def __init__(self, args: argparse.Namespace, signals: RotationSignals) -> None:
+    def __init__(self, args: argparse.Namespace, signals: Signals) -> None:
         self.args, self.signals = args, signals
         self.step_now = "journal"
         self.rotated: list[str] = []
@@ -113,9 +99,14 @@ class Rotation:
         entry = entries.get(key)
         return entry.value if entry else None
 
+    def _note(self, key: str, value: str, secret: bool = False) -> None:
+        """Set a journal key in the first stack's config (a signal waits until it is written)."""
+        with self.signals.deferred(key):
+            (self.stacks[0].set_secret if secret else self.stacks[0].set_plain)(key, value)
+        self.config[self.stacks[0].stack][key] = Entry(key, value, secret)
+
     def _record(self, step: str) -> None:
-        with self.signals.deferred(STEP):
-            self.stacks[0].set_plain(STEP, step)
+        self._note(STEP, step)
         self.say(f"step {step}: finished")
 
     def _journal(self, journal: dict[str, Entry], resumed: bool) -> tuple[str, str]:
@@ -137,13 +128,10 @@ class Rotation:
         new = database.new_password()
         self.values |= {new, old}
         self._pause("journal")
-        journal_stack = self.stacks[0]
-        for key, value in ((INCIDENT, self.args.incident), (STEP, "started")):
-            with self.signals.deferred(key):
-                journal_stack.set_plain(key, value)
-        for key, value in ((OLD_PASSWORD, old), (NEW_PASSWORD, new)):
-            with self.signals.deferred(key):
-                journal_stack.set_secret(key, value)
+        self._note(INCIDENT, self.args.incident)
+        self._note(STEP, "started")
+        self._note(OLD_PASSWORD, old, secret=True)
+        self._note(NEW_PASSWORD, new, secret=True)
         self._record("journal")
         return new, old
 
@@ -158,8 +146,7 @@ class Rotation:
                                           "the new password: reset it in the database's console (Supabase: Project "
                                           "Settings -> Database -> Reset password), then run this again")
         altered = database.alter_password(target, old, new)
-        with self.signals.deferred(ALTERED_AT):
-            self.stacks[0].set_plain(ALTERED_AT, altered.isoformat())
+        self._note(ALTERED_AT, altered.isoformat())
         self.rotated.append(f"database password of {target.user}@{target.host} (ALTER ROLE, SCRAM-SHA-256 verifier)")
         self.say(f"database: ALTER ROLE {target.user} to the new password")
 
@@ -184,6 +171,35 @@ class Rotation:
                 self.rotated.append(f"stack {stack.stack}: {entry.key.removeprefix(PROJECT + ':')}")
                 self.say(f"stack {stack.stack}: {entry.key.removeprefix(PROJECT + ':')} holds the new password")
 
+    def _rolled(self) -> set[str]:
+        """`STACK/KEY` of each token this incident rolled (the journal's list)."""
+        return set(filter(None, (self._value(self.config[self.stacks[0].stack], ROLLED) or "").split(",")))
+
+    def _roll_tokens(self, target: database.Login, old: str, new: str) -> None:
+        rolled = self._rolled()
+        for stack in self.stacks:
+            for key in tokens.TOKEN_KEYS:
+                entry = self.config[stack.stack].get(key)
+                if entry is None or f"{stack.stack}/{key}" in rolled:
+                    continue
+                outcome = tokens.roll(entry.value)
+                shown = key.removeprefix(PROJECT + ":")
+                if outcome.value is None:
+                    self.say(f"stack {stack.stack}: {shown} not rolled: {outcome.why_not}")
+                    continue
+                self.values.add(outcome.value)
+                # The old value is dead now: every stack that holds it gets the new one before anything else.
+                for holder in self.stacks:
+                    for same in [e for e in self.config[holder.stack].values() if e.value == entry.value]:
+                        with self.signals.deferred(same.key):
+                            holder.set_secret(same.key, outcome.value)
+                        self.config[holder.stack][same.key] = Entry(same.key, outcome.value, True)
+                        rolled.add(f"{holder.stack}/{same.key}")
+                        self.rotated.append(f"stack {holder.stack}: {same.key.removeprefix(PROJECT + ':')} "
+                                            "(Cloudflare Roll Token)")
+                self._note(ROLLED, ",".join(sorted(rolled)))
+                self.say(f"stack {stack.stack}: {shown} rolled through Cloudflare's API and stored")
+
     def _holders(self, stack: str, new: str, prefix: str = "") -> list[str]:
         return [e.key for e in self.config[stack].values()
                 if e.secret and new in e.value and e.key.startswith(prefix) and not e.key.startswith("rotation:")]
@@ -192,7 +208,7 @@ class Rotation:
         from pulumi import automation as auto
 
         for stack in self.stacks:
-            if not self._holders(stack.stack, new):
+            if not self._holders(stack.stack, new) and not any(m.startswith(f"{stack.stack}/") for m in self._rolled()):
                 continue
             try:
                 handle = select_stack(stack.stack, self.args.project_dir)
@@ -263,19 +279,21 @@ class Rotation:
 
     def _done(self, target: database.Login, old: str, new: str) -> None:
         """The journal says done first (a second run then changes nothing), then forgets the passwords."""
-        with self.signals.deferred(STEP):
-            self.stacks[0].set_plain(STEP, "done")
-        for key in (NEW_PASSWORD, OLD_PASSWORD, ALTERED_AT):
-            with self.signals.deferred(key):
-                self.stacks[0].remove(key)
+        self._note(STEP, "done")
+        for key in (NEW_PASSWORD, OLD_PASSWORD, ALTERED_AT, ROLLED):
+            if key in self.config[self.stacks[0].stack]:
+                with self.signals.deferred(key):
+                    self.stacks[0].remove(key)
 
     def _report(self) -> None:
         rotated = self.rotated or ["(all of it in an earlier run of this incident)"]
+        rolled = self._rolled()
         self.say(f"incident {self.args.incident}: rotation finished. Rotated:")
         for line in rotated:
             self.say(f"  {line}")
         manual = [(stack, entry.key) for stack, entries in self.config.items() for entry in entries.values()
-                  if entry.secret and not entry.key.startswith("rotation:") and self.new not in entry.value]
+                  if entry.secret and not entry.key.startswith("rotation:") and self.new not in entry.value
+                  and f"{stack}/{entry.key}" not in rolled]
         self.say(f"Manual ({len(manual)}): rotate at the vendor, then store the new value:")
         for line in manual_lines(manual):
             self.say(line)

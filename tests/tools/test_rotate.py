@@ -25,7 +25,7 @@ import pytest
 from psycopg import sql
 
 from tests.services import PostgresServer, serving
-from tools.drill import pulumi_apply, pulumi_cli, secret_manager, vercel
+from tools.drill import cloudflare_tokens, pulumi_apply, pulumi_cli, secret_manager, vercel
 from tools.failover_switch import PROMOTED_KEY
 from tools.offline import ROOT
 from tools.rotate_config import NEW_PASSWORD
@@ -70,6 +70,7 @@ class World:
     folder: Path
     env: dict[str, str]
     manager: secret_manager.SecretManagerStandIn
+    cloudflare: cloudflare_tokens.CloudflareTokens
     vercel: vercel.VercelStandIn
     builds: Builds
     values: set[str] = field(default_factory=set)
@@ -125,22 +126,26 @@ def world(postgres: PostgresServer, checkpoint: Path, tmp_path: Path) -> Iterato
     folder = tmp_path / "pulumi"
     folder.mkdir()
     shutil.copy(checkpoint, folder / pulumi_apply.CHECKPOINT)
-    world = World(postgres, role, password, folder, {}, manager, stand_in, builds)
+    cloudflare = cloudflare_tokens.CloudflareTokens()
+    world = World(postgres, role, password, folder, {}, manager, cloudflare, stand_in, builds)
     held = {HOLDERS[0]: world.url(password), HOLDERS[1]: password, HOLDERS[2]: password,
             "raptorflow-dr:scratchDatabaseUrl": postgres.url("postgres"),
             "raptorflow-dr:slackAuthToken": "xoxb-" + secrets.token_hex(12),
-            "raptorflow-dr:cloudflareExportToken": secrets.token_hex(20), "vercel:apiToken": stand_in.token}
+            "raptorflow-dr:cloudflareExportToken": cloudflare.issue(can_roll=True),
+            "cloudflare:apiToken": cloudflare.issue(can_roll=False), "vercel:apiToken": stand_in.token}
     for secret_id, key in ((DATABASE_SECRET, HOLDERS[0]), ("db-backup-scratch-database-url",
                                                            "raptorflow-dr:scratchDatabaseUrl"),
                            ("db-backup-cloudflare-token", "raptorflow-dr:cloudflareExportToken")):
         manager.seed(SM_PROJECT, secret_id, held[key])
     state = {"stack": "dr", "promotedKey": PROMOTED_KEY, "applied": "false", "config": {}, "outputs": {},
              "schedules": {}, "cloudflareApi": "", "values": {}, "secrets": held, "appliedSecrets": dict(held)}
-    with serving(stand_in._handler()) as vercel_http, serving(manager.handler()) as manager_http:
+    with serving(stand_in._handler()) as vercel_http, serving(manager.handler()) as manager_http, \
+            serving(cloudflare.handler()) as cloudflare_http:
         env = {"LANG": "C.UTF-8", "HOME": str(folder / "home"), **pulumi_cli.install(folder, ROOT, state),
                "VERCEL_API_URL": f"http://127.0.0.1:{vercel_http.server_address[1]}", "VERCEL_TOKEN": stand_in.token,
                secret_manager.URL_VARIABLE: f"http://127.0.0.1:{manager_http.server_address[1]}",
-               secret_manager.TOKEN_VARIABLE: manager.token}
+               secret_manager.TOKEN_VARIABLE: manager.token,
+               "CLOUDFLARE_API_URL": f"http://127.0.0.1:{cloudflare_http.server_address[1]}/client/v4"}
         world.env = env
         world.values |= {*held.values(), manager.token}
         yield world
@@ -167,21 +172,31 @@ def assert_rotated(world: World, old: str) -> str:
     versions = world.manager.secrets[(SM_PROJECT, DATABASE_SECRET)]
     assert [v.state for v in versions] == ["DISABLED", "ENABLED"], "the old version disabled, the new one in use"
     assert base64.b64encode(versions[-1].data).decode() == base64.b64encode(world.url(new).encode()).decode()
-    assert world.manager.states(SM_PROJECT, "db-backup-cloudflare-token") == ["ENABLED"], "an unrotated secret kept"
+    assert world.manager.states(SM_PROJECT, "db-backup-scratch-database-url") == ["ENABLED"], "an unrotated secret"
+    token = world.secret("raptorflow-dr:cloudflareExportToken")
+    assert world.cloudflare.valid(token) and world.manager.payload(SM_PROJECT, "db-backup-cloudflare-token", 2) == token
+    assert world.manager.states(SM_PROJECT, "db-backup-cloudflare-token") == ["DISABLED", "ENABLED"], "token rolled"
     assert NEW_PASSWORD not in world.state()["secrets"], "the journal forgot the passwords"
     return new
 
 
 def test_a_rotation_changes_every_holder_disables_old_versions_once_the_new_are_in_use_and_runs_once(world):
+    old_token = world.secret("raptorflow-dr:cloudflareExportToken")
     code, printed = world.run()
     assert code == 0, printed
     assert_rotated(world, world.password)
     added, disabled = ([c for c in world.manager.calls if c[0] == verb] for verb in ("addVersion", "disable"))
-    assert [c[1] for c in disabled] == [f"projects/{SM_PROJECT}/secrets/{DATABASE_SECRET}/versions/1"], disabled
+    assert sorted(c[1] for c in disabled) == [f"projects/{SM_PROJECT}/secrets/{name}/versions/1" for name in
+                                              ("db-backup-cloudflare-token", DATABASE_SECRET)], disabled
     ready = world.vercel.redeploys()[-1].ready_at
-    assert ready is not None and added[0][2] < ready < disabled[0][2], "disabled after the redeploy was READY"
-    for manual in ("slackAuthToken", "cloudflareExportToken", "scratchDatabaseUrl", "vercel:apiToken"):
+    assert ready is not None and max(c[2] for c in added) < ready < min(c[2] for c in disabled), \
+        "the old versions were disabled only after the new ones were added and the redeploy was READY"
+    assert not world.cloudflare.valid(old_token), "the rolled token's old value is dead"
+    assert "cloudflareExportToken rolled through Cloudflare's API" in printed
+    assert "cloudflare:apiToken not rolled: the token may not roll itself" in printed
+    for manual in ("slackAuthToken", "scratchDatabaseUrl", "vercel:apiToken", "cloudflare:apiToken"):
         assert f"dr {manual}:" in printed, f"{manual} is listed as manual:\n{printed}"
+    assert "dr cloudflareExportToken:" not in printed, "a rolled token is not left to the dashboard"
     assert "databaseUrl holds the new password" in printed
     assert_no_secret(world, printed)
     new = world.secret(HOLDERS[1])
