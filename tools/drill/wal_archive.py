@@ -39,6 +39,7 @@ LAST_COMMIT_KEY = "lastCommitUnix"
 SEGMENT = re.compile(r"^[0-9A-F]{24}$")
 _COMMIT = re.compile(r"desc: COMMIT (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC")
 WALDUMP_TIMEOUT_SECONDS = 30
+UPLOAD_TIMEOUT_SECONDS = 10
 
 
 class Server(Protocol):
@@ -76,6 +77,8 @@ def call_in(enter: Callable[[], None], function: Callable[[], T]) -> T:
     thread.join(HEALTHY_TIMEOUT_SECONDS)
     if "error" in outcome:
         raise outcome["error"]
+    if "value" not in outcome:
+        raise TimeoutError(f"a storage call did not finish within {HEALTHY_TIMEOUT_SECONDS:.0f} s")
     return outcome["value"]
 
 
@@ -132,8 +135,10 @@ class Shipper(threading.Thread):
                 if SEGMENT.match(path.name):
                     commit = last_commit(self.bindir, path)
                     blob.metadata = {} if commit is None else {LAST_COMMIT_KEY: f"{commit:.6f}"}
+                # No client-side retry: a failed upload stays in the spool for the next poll, and a site whose
+                # emulator is gone (a regional outage) must not hold the shipper in back-off for minutes.
                 blob.upload_from_string(gzip.compress(path.read_bytes(), compresslevel=1),
-                                        content_type="application/gzip")
+                                        content_type="application/gzip", timeout=UPLOAD_TIMEOUT_SECONDS, retry=None)
             except Exception as exc:  # noqa: BLE001 - kept in the spool and retried; the stand-in reports it
                 self.error = f"{path.name}: {type(exc).__name__}: {str(exc)[:200]}"
                 return
@@ -143,7 +148,7 @@ class Shipper(threading.Thread):
     def stop(self) -> None:
         """Ship what is left and stop."""
         self.halt.set()
-        self.join(30)
+        self.join(UPLOAD_TIMEOUT_SECONDS + WALDUMP_TIMEOUT_SECONDS)
 
 
 def newest_commit(bucket: storage.Bucket) -> float | None:

@@ -28,7 +28,7 @@ from tools.drill.world import MISSED, USAGE, DrillError
 
 NAME = "database-corruption"
 SEED_VARIABLE = "RFDR_CORRUPTION_SEED"
-MAX_OFFSET_WAIT_SECONDS = 5.0
+MAX_OFFSET_WAIT_SECONDS = 3.0
 """The longest wall-clock wait for the drawn offset (the offset itself is reported uncapped, in the plan's clock)."""
 
 
