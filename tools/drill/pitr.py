@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
+from psycopg import sql
 
 from core import limits
 from tools.drill import plans, wal_archive
@@ -69,7 +70,7 @@ class Settings:
     emulator_url: str
     bucket: str
     folder: Path
-    """A private working folder (spool, restore files); its parent must be writable by root."""
+    """A private working folder (spool, base backup, restore files) that the `postgres` user can reach."""
     archive_timeout_seconds: int
     """archive_timeout: the longest WAL waits before it is archived (0: only when a segment fills or is switched)."""
     enter: Callable[[], None] = lambda: None
@@ -79,7 +80,7 @@ class Settings:
 
 @dataclass
 class SupabasePitrStandIn:
-    """The project's PITR: archive from `start`, restores on request, the API served by `serve`."""
+    """The project's PITR: archiving from `start`, restores on request, the API answered by `handler()`'s class."""
 
     server: Server
     settings: Settings
@@ -112,7 +113,7 @@ class SupabasePitrStandIn:
         with self.server.connect() as connection:
             for name, value in (("archive_mode", "on"), ("archive_command", wal_archive.archive_command(self.spool)),
                                 ("archive_timeout", str(self.settings.archive_timeout_seconds))):
-                connection.execute(f"ALTER SYSTEM SET {name} = '{value.replace(chr(39), chr(39) * 2)}'")
+                connection.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
         self.server.stop("fast")
         self.server.start()
         self.shipper = wal_archive.Shipper(self.spool, self.bucket, self.server.bindir, self.settings.ship_poll_seconds,
