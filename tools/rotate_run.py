@@ -221,7 +221,7 @@ class Rotation:
 
     def _redeploy(self, target: database.Login, old: str, new: str) -> None:
         from tools.failover_switch import SetupError, read_settings
-        from tools.vercel_deploy import VercelApi, VercelError, api_url, production_deployment, redeploy, wait_ready
+        from tools.vercel_deploy import TOKEN_VARIABLE, VercelApi, VercelError, api_url, production_deployment, redeploy, wait_ready
         from tools.vercel_deploy import token as vercel_token
 
         for stack in self.stacks:
@@ -231,8 +231,9 @@ class Rotation:
                 settings = read_settings(stack.stack, self.args.project_dir)
                 if not settings.vercel_project:
                     continue
-                api = VercelApi(vercel_token(os.environ, select_stack(stack.stack, self.args.project_dir)),
-                                settings.vercel_team, api_url())
+                token = os.environ.get(TOKEN_VARIABLE) or vercel_token(os.environ, select_stack(stack.stack,
+                                                                                                self.args.project_dir))
+                api = VercelApi(token, settings.vercel_team, api_url())
                 source = production_deployment(api, settings.vercel_project)
                 started = time.monotonic()
                 deployment = redeploy(api, settings.vercel_project, source)

@@ -23,12 +23,14 @@ from __future__ import annotations
 import base64
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.resource_types import ResourceType
 from tools.drill import secret_manager
 from tools.drill.pulumi_cli import UpError, call
-from tools.offline import Plan, unwrap
+
+if TYPE_CHECKING:
+    from tools.offline import Plan
 
 PROJECT = "raptorflow-dr"
 SITES = {"false": "primary", "true": "standby"}
@@ -98,6 +100,8 @@ def apply(after: Plan, state: dict[str, Any], promoted: str) -> list[dict[str, A
 
 def _holders(plan: Plan, key: str, promoted: str) -> list[tuple[str, str, Any]]:
     """(type, resource name, applier) of each resource of `plan` that holds config `key`."""
+    from tools.offline import unwrap
+
     own = key.removeprefix(f"{PROJECT}:")
     found: list[tuple[str, str, Any]] = []
     top, _, rest = own.partition(".")
