@@ -44,7 +44,8 @@ switchover the EU is paused or stopped and the US not yet promoted (no site take
 The flip runs before the follow, so an EU streaming from the US means it went through; a run killed in the
 follow flips again (an update with nothing to change, and a redeploy). `--timeout-seconds` bounds each wait
 (catch-up, the US replaying the EU's last WAL, a server starting, streaming) and is the flip's health wait;
-the copies (pg_rewind, pg_basebackup) run to the end.
+the copies (pg_rewind, pg_basebackup) run to the end; `--interval-seconds` is every poll's interval,
+the flip's too.
 
 Exit codes:
   0    done: the US is the primary, the EU streams from it (and the stack was flipped)
@@ -109,7 +110,7 @@ def parser() -> argparse.ArgumentParser:
     command.add_argument("--timeout-seconds", type=_seconds(positive=False), default=600.0,
                          help="each wait, and the flip's health wait (default 600)")
     command.add_argument("--interval-seconds", type=_seconds(positive=True), default=1.0,
-                         help="between polls (default 1; the flip's health polls: 5)")
+                         help="between polls, the flip's health polls too (default 1)")
     return command
 
 
@@ -120,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     us = Site("us", args.us_data, args.us, args.us_command, bindir)
     eu = Site("eu", args.eu_data, args.eu, args.eu_command, bindir)
     flip = None if args.skip_flip else [sys.executable, "-m", "tools.failover", "demote", "--stack", args.stack,
-                                        "--yes", "--timeout-seconds", f"{args.timeout_seconds:g}"]
+                                        "--yes", "--timeout-seconds", f"{args.timeout_seconds:g}",
+                                        "--interval-seconds", f"{args.interval_seconds:g}"]
     run = Failback(us, eu, args, flip)
     try:
         with stoppable():

@@ -207,9 +207,9 @@ class Failback:
             process.wait(30)
             raise
         if code != 0:
-            raise FlipFailed(f"{shlex.join(self.flip_argv[1:4])} exited {code} (its error is above)")
+            raise FlipFailed(f"{shlex.join(['python', *self.flip_argv[1:4]])} exited {code} (its error is above)")
         self.flipped = True
-        return f"{shlex.join(self.flip_argv[1:7])} applied and healthy"
+        return f"{shlex.join(['python', *self.flip_argv[1:7]])} applied, redeployed and healthy"
 
     def follow(self, eu: State) -> str:
         """The EU stopped, rewound (or rebuilt) as a standby of the US, started, streaming."""

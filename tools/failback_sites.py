@@ -11,7 +11,8 @@ PostgreSQL's own tools, as documented for 15:
 - pg_rewind --source-server -R (https://www.postgresql.org/docs/15/app-pgrewind.html): makes a stopped server's
   data directory an ancestor of the source's timeline and writes standby.signal and primary_conninfo; it says
   `no rewind required` (and still writes them) when the target never wrote past the point where the timelines
-  part. It needs data checksums or wal_log_hints on the target and the WAL since the last common checkpoint;
+  part. A CHECKPOINT on the source comes first, as its control file names a new timeline only from its first
+  checkpoint after the promotion. It needs data checksums or wal_log_hints on the target and the WAL since the last common checkpoint;
   when it cannot run (or fails halfway, which leaves the directory unusable) the site is rebuilt.
 - pg_basebackup -R -X stream (https://www.postgresql.org/docs/15/app-pgbasebackup.html) into
   `<data>.failback-partial`, renamed `<data>.failback-ready` once complete, then swapped in for the data
@@ -95,6 +96,11 @@ class Site:
         params.setdefault("connect_timeout", str(CONNECT_TIMEOUT_SECONDS))
         self.conninfo = make_conninfo("", **params)
         self.children: list[subprocess.Popen[str]] = []
+
+    def naming(self, standby: Site) -> str:
+        """This server's connection string as `standby` streams through it (-R writes it into primary_conninfo),
+        with the standby's site as its application_name (what pg_stat_replication shows)."""
+        return make_conninfo(self.conninfo, application_name=standby.name)
 
     # ------------------------------------------------------------------ running commands on the host
 
@@ -237,8 +243,12 @@ class Site:
         """pg_rewind -R from the source server, the site stopped: (`follow` when it said `no rewind required`, else
         `rewind`; None) when done, else (`rebuild`, why it could not: the site must be rebuilt)."""
         self.save_options()
-        result = self.run(self.tool("pg_rewind"), "-D", str(self.data), f"--source-server={source.conninfo}", "-R",
-                          check=False)
+        # pg_rewind reads the source's timeline from its control file, which a server just promoted updates only
+        # at its next checkpoint (a spread one, requested by the promotion): without this it may see one timeline
+        # and say `no rewind required` for a target that did write past the fork.
+        source.sql("CHECKPOINT")
+        result = self.run(self.tool("pg_rewind"), "-D", str(self.data), f"--source-server={source.naming(self)}",
+                          "-R", check=False)
         said = f"{result.stdout}\n{result.stderr}"
         if result.returncode != 0:
             return "rebuild", last_line(said)
@@ -265,7 +275,7 @@ class Site:
         self.finish_swap()
         partial, ready = f"{self.data}{PARTIAL}", f"{self.data}{READY}"
         try:
-            self.run(self.tool("pg_basebackup"), "-D", partial, "-d", source.conninfo, "-R", "-X", "stream",
+            self.run(self.tool("pg_basebackup"), "-D", partial, "-d", source.naming(self), "-R", "-X", "stream",
                      "-c", "fast")
         except BaseException:
             self.stop_children()

@@ -165,7 +165,8 @@ def assert_failed_back(pair: Pair) -> None:
     """The US is the primary, the EU streams from it, and every acknowledged write of the EU is on the US."""
     assert pair.us.sql("SELECT pg_is_in_recovery()") == [(False,)], "the US is not the primary"
     assert pair.eu.sql("SELECT pg_is_in_recovery()") == [(True,)], "the EU is not a standby"
-    assert pair.us.sql("SELECT state FROM pg_stat_replication") == [("streaming",)], "the EU does not stream"
+    assert pair.us.sql("SELECT application_name, state FROM pg_stat_replication") == [("eu", "streaming")], \
+        "the EU does not stream from the US under its site name"
     acknowledged = set(range(1, 101)) | set(range(1001, 1101))
     assert acknowledged <= pair.us.seqs(), f"lost: {sorted(acknowledged - pair.us.seqs())[:10]}"
     pair.write(pair.us, range(2001, 2002))
