@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 NAMESPACE = "rotation"
 INCIDENT, STEP = f"{NAMESPACE}:incident", f"{NAMESPACE}:step"
 NEW_PASSWORD, OLD_PASSWORD = f"{NAMESPACE}:databasePassword", f"{NAMESPACE}:previousDatabasePassword"
+ALTERED_AT, ROLLED = f"{NAMESPACE}:alteredAt", f"{NAMESPACE}:rolledTokens"
 CLI_TIMEOUT_SECONDS = 120
 
 

@@ -1,6 +1,4 @@
-"""The steps of `python -m tools.rotate` (its module docstring says what each does, in order) and the journal
-that makes a second run finish what an interrupted one began.
-"""
+"""The steps of `python -m tools.rotate` (its docstring says what each does) and the journal behind them."""
 
 from __future__ import annotations
 
@@ -16,7 +14,7 @@ from tools import rotate_database as database
 from tools import rotate_tokens as tokens
 from tools import rotate_versions as versions
 from tools.operator import CannotSelect, last_error_line, select_stack, stack_plan
-from tools.rotate_config import INCIDENT, NEW_PASSWORD, OLD_PASSWORD, STEP, Entry, StackConfig
+from tools.rotate_config import ALTERED_AT, INCIDENT, NEW_PASSWORD, OLD_PASSWORD, ROLLED, STEP, Entry, StackConfig
 from tools.rotate_manual import manual_lines
 from tools.secrets import Signals, pulumi_cli
 from tools.stack_yaml import PROJECT
@@ -25,7 +23,6 @@ EXIT_OK, EXIT_UNVERIFIED, EXIT_SETUP, EXIT_PULUMI, EXIT_REDEPLOY, EXIT_LOCKED_OU
 EXIT_INTERRUPTED = 130
 STEPS = ("journal", "alter-role", "store", "roll-tokens", "up", "redeploy", "verify", "disable-old-versions", "done")
 DATABASE_URL = f"{PROJECT}:databaseUrl"
-ALTERED_AT, ROLLED = "rotation:alteredAt", "rotation:rolledTokens"
 VERCEL_VALUES = f"{PROJECT}:vercelSecretValues."
 PAUSE_VARIABLE, PAUSE_SECONDS = "RFDR_ROTATE_PAUSE_BEFORE", 300.0
 
@@ -145,7 +142,10 @@ class Rotation:
             raise Failed(EXIT_LOCKED_OUT, f"the database at {target.host} refuses {target.user} with both the old and "
                                           "the new password: reset it in the database's console (Supabase: Project "
                                           "Settings -> Database -> Reset password), then run this again")
-        altered = database.alter_password(target, old, new)
+        try:
+            altered = database.alter_password(target, old, new)
+        except psycopg.Error as exc:  # e.g. a role not allowed to change its own password
+            raise Failed(EXIT_LOCKED_OUT, f"ALTER ROLE {target.user} failed ({type(exc).__name__}); nothing changed") from None
         self._note(ALTERED_AT, altered.isoformat())
         self.rotated.append(f"database password of {target.user}@{target.host} (ALTER ROLE, SCRAM-SHA-256 verifier)")
         self.say(f"database: ALTER ROLE {target.user} to the new password")
@@ -267,16 +267,14 @@ class Rotation:
         for stack in self.stacks:
             try:
                 plan = stack_plan(stack.stack, self.args.project_dir)
+                disabled = versions.disable_all(client, ((r.type, r.inputs) for r in plan.resources))
             except CannotSelect as exc:
                 raise Failed(EXIT_SETUP, str(exc)) from None
-            for secret in versions.secrets_of((r.type, r.inputs) for r in plan.resources):
-                try:
-                    disabled = versions.disable_old(client, secret)
-                except versions.VersionsError as exc:
-                    raise Failed(EXIT_VERSIONS, str(exc)) from None
-                for name in disabled:
-                    self.rotated.append(f"Secret Manager {name} disabled")
-                    self.say(f"Secret Manager: {name} disabled (a newer version is in use)")
+            except versions.VersionsError as exc:
+                raise Failed(EXIT_VERSIONS, str(exc)) from None
+            for name in disabled:
+                self.rotated.append(f"Secret Manager {name} disabled")
+                self.say(f"Secret Manager: {name} disabled (a newer version is in use)")
 
     def _done(self, target: database.Login, old: str, new: str) -> None:
         """The journal says done first (a second run then changes nothing), then forgets the passwords."""

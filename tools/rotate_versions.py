@@ -98,3 +98,8 @@ def secrets_of(resources: Iterable[tuple[str, Mapping[str, object]]]) -> list[Se
     return sorted({SecretRef(str(inputs.get("project")), str(inputs.get("secretId")))
                    for kind, inputs in resources if kind == ResourceType.SECRET},
                   key=lambda ref: ref.name)
+
+
+def disable_all(client: VercelApi, resources: Iterable[tuple[str, Mapping[str, object]]]) -> list[str]:
+    """`disable_old` for every Secret Manager secret among a plan's (type, inputs); the versions disabled."""
+    return [name for secret in secrets_of(resources) for name in disable_old(client, secret)]

@@ -230,12 +230,17 @@ def test_a_rotation_killed_between_alter_role_and_storing_finishes_on_the_second
     assert world.secret(HOLDERS[0]) == world.url(world.password), "the holders still have the old password"
     process.kill()
     process.communicate(timeout=30)
+    process = subprocess.run([sys.executable, "-m", "tools.rotate", "dr", "--incident", "INC-8"], cwd=ROOT,
+                             env=world.env, text=True, capture_output=True, timeout=120, check=False)
+    assert process.returncode == 2 and process.stderr.strip() == (
+        f"error: the rotation of incident {INCIDENT} is unfinished (last step: alter-role); finish it with "
+        f"`--incident {INCIDENT}` first"), process.stderr
     code, printed = world.run()
     assert code == 0, printed
     assert f"incident {INCIDENT}: resuming after step alter-role" in printed
     assert "ALTER ROLE" not in printed, "no second ALTER ROLE"
     assert assert_rotated(world, world.password) == pending, "the journal's password, not a second one"
-    assert_no_secret(world, seen + printed)
+    assert_no_secret(world, seen + process.stdout + process.stderr + printed)
 
 
 def test_a_sigterm_before_disabling_exits_130_and_the_next_run_disables(world):
