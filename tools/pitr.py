@@ -35,7 +35,7 @@ Output: one line per step on stdout; a failure is one line on stderr.
 Exit codes:
   0    the project is ACTIVE_HEALTHY after a restore to the target (now, or by an earlier run)
   1    not ACTIVE_HEALTHY within --timeout-seconds (the restore goes on; run again to keep waiting)
-  2    usage: a bad option or timestamp, no SUPABASE_ACCESS_TOKEN
+  2    usage: a bad option or timestamp, no SUPABASE_ACCESS_TOKEN, a state folder that cannot be written
   3    refused before anything was requested: PITR not enabled, or the target outside the recovery window
   4    the API refused or did not answer (401, 404, 5xx, network), or another restore is in progress
   5    the restore failed: the project ended RESTORE_FAILED (or another state it does not leave by itself)
