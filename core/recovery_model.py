@@ -31,7 +31,8 @@ the terms that apply to it), and the RTO estimate is composed from them: every t
   DNS-only TTL, or the load balancer's failed health checks) and redeploy (Vercel, when the stack flips Vercel
   variables);
 - database corruption and data deletion: decide + restore;
-- security breach: decide + apply (rotate the secrets, then `pulumi up`);
+- security breach: decide + apply (rotate the secrets, then `pulumi up`) + redeploy (the apps take the new
+  credentials from a new Vercel deployment, as after a failover);
 - failback (after a regional outage, with a database replica): restore (rebuild the old primary as a replica of the
   promoted one, at the restore throughput) + apply (`tools.failover demote`) + max(propagate, redeploy); planned, so
   no detect and no decide, and nothing is lost (RPO 0).
@@ -198,7 +199,8 @@ def assess(resources: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Assessmen
     if has_primary:
         add("databaseCorruption", [decide, _restore_term(found)], _database_point(found))
         add("securityBreach", [decide, Term(APPLY, apply_minutes,
-                                            f"rotate the secrets, then pulumi up {_hours(apply_minutes)}")], None)
+                                            f"rotate the secrets, then pulumi up {_hours(apply_minutes)}"),
+                               _redeploy(found)], None)
     if has_standby:
         if found.declared("databaseReplica.enabled"):
             lag = float(found.declared("databaseReplica.maxLagMinutes", limits.DATABASE_REPLICA_LAG_MINUTES))

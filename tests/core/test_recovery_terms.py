@@ -48,7 +48,7 @@ def test_each_scenario_has_the_terms_that_apply_in_the_operators_order(prod_plan
         "databaseCorruption": ["decide", "restore"],
         "regionalOutage": ["detect", "decide", "restore", "apply", "propagate", "redeploy"],
         "failback": ["restore", "apply", "propagate", "redeploy"],
-        "securityBreach": ["decide", "apply"],
+        "securityBreach": ["decide", "apply", "redeploy"],
         "dataDeletion": ["decide", "restore"],
     }, "the terms of each scenario, in the order operators live them"
     assert all(term.name in TERMS for a in report.values() for term in a.terms)

@@ -203,6 +203,13 @@ def test_the_repos_stack_files_meet_every_objective_with_hand_computed_figures(p
     assert report["regionalOutage"].rto.minutes == pytest.approx(
         detect + decide + defaults.DATABASE_REPLICA_PROMOTE_MINUTES + apply + max(ttl_minutes, VERCEL_REDEPLOY_MINUTES))
     assert f"redeploy {VERCEL_REDEPLOY_MINUTES:g} min" in report["regionalOutage"].rto.derivation
-    # breach: decide, then rotate and redeploy (one apply); deletion: the worse of PITR and the user files' lag
-    assert report["securityBreach"].rto.minutes == decide + apply
+    # breach: decide, then rotate (one apply), then the Vercel redeploy that hands the apps the new credentials;
+    # deletion: the worse of PITR and the user files' lag
+    assert report["securityBreach"].rto.minutes == decide + apply + VERCEL_REDEPLOY_MINUTES
+    # failback: rebuild the old primary (the database at the restore throughput), demote, the slower of the TTL
+    # and the redeploy; planned (no detect, no decide) and nothing lost
+    assert report["failback"].rto.minutes == pytest.approx(
+        defaults.DATABASE_SIZE_GB * 1024 / defaults.RESTORE_MB_PER_SECOND / 60 + apply
+        + max(ttl_minutes, VERCEL_REDEPLOY_MINUTES))
+    assert rpo_minutes(report["failback"]) == 0
     assert rpo_minutes(report["dataDeletion"]) == max(defaults.PITR_RPO_MINUTES, user_files_lag)
