@@ -62,3 +62,10 @@ def test_failback_apps_serve_the_us_database_after_the_redeploy(failback: dict[s
         assert health["httpStatus"] == 200, (site, health)
     terms = {row["term"] for row in failback["terms"] if row["measuredSeconds"] is not None}
     assert {"restore", "apply", "redeploy", "propagate"} <= terms, terms
+
+
+def test_failback_run_again_changes_nothing(failback: dict[str, Any]) -> None:
+    again = failback["evidence"]["secondRun"]
+    assert again["exitCode"] == 0 and again["phases"] == [], again["report"]
+    assert "nothing to do" in again["report"]
+    assert [c["exitCode"] for c in failback["commands"]] == [0, 0]
