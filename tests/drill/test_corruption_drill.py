@@ -94,6 +94,10 @@ def test_dump_variant_reports_where_in_the_cycle_the_damage_fell_and_the_worst_c
     assert f"worst case {cycle['worstCaseRpoMinutes']:.0f} min" in scenario["explanation"]
     assert scenario["evidence"]["dumpStartedAt"] != small_drill["scenarios"]["table-drop"]["evidence"]["dumpStartedAt"], \
         "the cycle starts with a dump of its own"
+    assert scenario["measuredRpoSeconds"] == pytest.approx(cycle["planClockRpoMinutes"] * 60), "the plan's clock"
+    assert scenario["estimatedRpoSeconds"] == cycle["worstCaseRpoMinutes"] * 60, "held to the dump path's worst case"
+    assert scenario["targetRpoSeconds"] is None, "the corruption RPO objective is PITR's, not the dump's"
+    assert scenario["evidence"]["wallRpoSeconds"] <= scenario["measuredRpoSeconds"]
 
 
 @dataclass

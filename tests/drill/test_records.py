@@ -25,7 +25,7 @@ PLANS = {"prod": {"stack": "prod"}, "dr": {"stack": "dr"}, "promoted": {"stack":
 
 def _scenario(name: str, assessment: str, rto: float, rpo: float) -> dict:
     return {"scenario": name, "assessment": assessment, "measuredRtoSeconds": rto / 10, "planClockRtoSeconds": rto,
-            "decisionSeconds": 900.0, "estimatedRtoSeconds": 3000.0, "measuredRpoSeconds": rpo}
+            "decisionSeconds": 900.0, "estimatedRtoSeconds": 3000.0, "measuredRpoSeconds": rpo, "targetRpoSeconds": 900.0}
 
 
 def _file(folder: Path, index: int, rto: float = 600.0) -> tuple[Path, Path]:

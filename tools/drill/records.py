@@ -198,6 +198,7 @@ class LastDrill:
     rto_seconds: float | None
     """The worst plan-clock RTO plus declared decision among the record's scenarios measured against it."""
     rpo_seconds: float | None
+    """The worst measured RPO among those scenarios held to the assessment's RPO objective."""
     failed: str | None = None
     """The date of a newer record whose drill of this scenario failed (not met, or a recovery step failed)."""
 
@@ -269,8 +270,8 @@ def last_drills(folder: Path) -> Drills:
                 continue
             rto = [None if s.get("planClockRtoSeconds") is None
                    else s["planClockRtoSeconds"] + (s.get("decisionSeconds") or 0) for s in measured]
-            found[name] = LastDrill(started.isoformat(), _worst(rto), _worst([s.get("measuredRpoSeconds")
-                                                                               for s in measured]),
+            held = [s.get("measuredRpoSeconds") for s in measured if s.get("targetRpoSeconds") is not None]
+            found[name] = LastDrill(started.isoformat(), _worst(rto), _worst(held) if held else None,
                                     found.failed.get(name))
     return found
 

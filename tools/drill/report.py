@@ -83,6 +83,9 @@ class Yardstick:
     """It restores from a dump: a restore slower than the model assumes is a finding."""
     replica: bool = False
     """It relies on the replica: a replica lagging more than the model allows is a finding."""
+    own_rpo_estimate: str | None = None
+    """The scenario sets its RPO estimate itself, from the plan (this says how), instead of the assessment's: a
+    recovery path the model's worst case does not take (the dump behind PITR)."""
 
 
 @dataclass
@@ -209,14 +212,14 @@ def apply_model(result: ScenarioResult, yardstick: Yardstick, assessments: dict[
     result.modelled = list(assessment.terms)
     if assessment.rto.minutes is not None:
         result.estimated_rto_seconds = assessment.rto.minutes * 60
-    if assessment.rpo is not None and assessment.rpo.minutes is not None:
+    if yardstick.own_rpo_estimate is None and assessment.rpo is not None and assessment.rpo.minutes is not None:
         result.estimated_rpo_seconds = assessment.rpo.minutes * 60
     clock = result.plan_clock_rto_seconds
     for what, measured, estimate, derivation in (
             ("RTO", None if clock is None else clock + result.decision_seconds, result.estimated_rto_seconds,
              assessment.rto.derivation),
             ("RPO", result.measured_rpo_seconds, result.estimated_rpo_seconds,
-             assessment.rpo.derivation if assessment.rpo else "")):
+             yardstick.own_rpo_estimate or (assessment.rpo.derivation if assessment.rpo else ""))):
         if measured is not None and estimate is not None and measured > MODEL_FACTOR * max(estimate, 1.0):
             result.model_findings.append(f"measured {what} {measured:.0f} s is more than {MODEL_FACTOR:g}x the "
                                          f"model's {estimate:.0f} s ({derivation})")
