@@ -58,14 +58,18 @@ def _documentation(tree: ast.AST) -> set[int]:
 
 
 def _word_positions(tree: ast.AST) -> set[int]:
-    """ids of the string constants used as a subscript, a dict key, or a word of another program's command line
-    (a list or tuple that starts with a program name other than a contract value: `["ip", "netns", "list"]`)."""
+    """ids of the string constants used as a subscript, a dict key, a subcommand of the module's own command line
+    (`commands.add_parser("restore")`), or a word of another program's command line (a list or tuple that starts with
+    a program name other than a contract value: `["ip", "netns", "list"]`)."""
     found: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
             found.add(id(node.slice))
         elif isinstance(node, ast.Dict):
             found.update(id(key) for key in node.keys if isinstance(key, ast.Constant))
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_parser"
+              and node.args and isinstance(node.args[0], ast.Constant)):
+            found.add(id(node.args[0]))  # a subcommand of the module's own command line (`tools.pitr restore`)
         elif (isinstance(node, (ast.List, ast.Tuple)) and node.elts and isinstance(node.elts[0], ast.Constant)
               and isinstance(node.elts[0].value, str) and node.elts[0].value not in WHOLE):
             found.update(id(element) for element in node.elts[1:] if isinstance(element, ast.Constant))
@@ -130,3 +134,8 @@ def test_the_scan_covers_the_layers():
                      "policies/raptorflow_policies/_plan.py", "tools/plan.py"):
         assert expected in names, f"{expected} is not scanned"
     assert not {"core/contracts.py", "core/resource_types.py"} & names, "the contracts are where the values live"
+
+
+def test_a_subcommand_of_another_tool_is_a_word_but_the_same_word_as_an_argument_is_not():
+    assert contract_literals('commands.add_parser("restore", help="x")\n') == []
+    assert contract_literals('run(["python", "-m", "backup_job"], "restore")\n') == [(1, "restore")]
