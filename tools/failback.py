@@ -76,7 +76,7 @@ from tools.failback_phases import (
     FlipFailed,
     Unsafe,
 )
-from tools.failback_sites import Site, SiteError, WaitTimeout
+from tools.failback_sites import PARTIAL, Site, SiteError, WaitTimeout
 from tools.failover import _Parser, _seconds, _stack
 from tools.operator import Interrupted, stoppable
 
@@ -130,9 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, Interrupted):
         for site in (us, eu):
             site.stop_children()
-        if run.phase == "rebuild":
-            for site in (us, eu):
-                site.run("rm", "-rf", f"{site.data}.failback-partial", check=False)
+        for site in (us, eu):  # a half-made copy is never of use: the next run starts it again
+            site.run("rm", "-rf", f"{site.data}{PARTIAL}", check=False)
         print(f"interrupted in {run.phase}: {INTERRUPTED.get(run.phase, 'run the same command again to go on')}",
               file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -238,3 +238,27 @@ def test_failback_killed_in_the_switchover_leaves_no_writer_and_continues(pair: 
     assert result.returncode == 0, result.stderr
     assert phases(result.stdout) == ["switchover", "follow", "failback"], result.stdout
     assert_failed_back(pair)
+
+
+@pytest.mark.parametrize("pair", [False], indirect=True)
+def test_failback_killed_in_the_rebuild_leaves_no_partial_copy_and_continues(pair: Pair) -> None:
+    # 60 MB more on the EU, so that pg_basebackup runs long enough to be killed halfway.
+    pair.eu.sql("CREATE TABLE filler AS SELECT g, repeat('x', 500) AS pad FROM generate_series(1, 100000) AS g")
+    partial = pair.us.data.parent / "data.failback-partial"
+    process = subprocess.Popen(pair.argv(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not (partial / "base").exists():
+        assert time.monotonic() < deadline and process.poll() is None, "the rebuild never began its copy"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=WAIT_SECONDS)
+    assert process.returncode == 130, err
+    assert err.startswith("interrupted in rebuild: ") and len(err.splitlines()) == 1, err
+    assert not partial.exists(), "the killed rebuild left its partial copy"
+    assert (pair.us.data / "PG_VERSION").exists(), "the kill lost the US data directory before a copy was complete"
+    assert subprocess.run(["pgrep", "-f", f"pg_basebackup -D {partial}"], capture_output=True).returncode == 1, \
+        "pg_basebackup outlived the command"
+    result = pair.failback()
+    assert result.returncode == 0, result.stderr
+    assert phases(result.stdout)[0] == "rebuild", result.stdout
+    assert_failed_back(pair)
