@@ -30,14 +30,16 @@ from there, one timed line per phase; a run that finds the work done changes not
   flip            python -m tools.failover demote --stack STACK --yes: the stack sends traffic to the US again
                   and the Vercel deployment is redeployed (tools/failover.py); skipped with --skip-flip
   follow          the EU, cleanly stopped at the switchover's last record, rewound (`no rewind required`) with
-                  standby.signal and primary_conninfo naming the US, started and streaming from the new timeline
+                  standby.signal and primary_conninfo naming the US (rebuilt when pg_rewind cannot run), started
+                  and streaming from the new timeline
 
 Timelines: https://www.postgresql.org/docs/15/continuous-archiving.html#BACKUP-TIMELINES and
 https://www.postgresql.org/docs/15/warm-standby.html. Each promotion starts a timeline; a standby follows the
 newest (recovery_target_timeline = latest, the default) if its own WAL ends at or before the point where that
 timeline branched off. The old US primary wrote past that point (the outage cut it off mid-write), so it is
 rewound or rebuilt; the EU, stopped cleanly before the US is promoted, is not. When both sites accept writes,
-the one on the older timeline is the old primary and is rewound.
+the one on the older timeline is the old primary and is rewound. pg_rewind -R and pg_basebackup -R write the
+other site's connection string into primary_conninfo, with application_name the standby's site (us, eu).
 
 A kill at any point leaves one line saying where it stopped, and the same command continues: during the
 switchover the EU is paused or stopped and the US not yet promoted (no site takes writes) until it runs again.
