@@ -1,9 +1,8 @@
 """`python -m tools.rotate` against a real PostgreSQL and the labelled stand-ins: the stand-in Pulumi CLI holding the
 dr stack's secret config, the Vercel stand-in and the Secret Manager stand-in, each serving on 127.0.0.1.
 
-Each test starts the command as an operator would (a process, the stand-in CLI first on PATH) on a fresh role of
-one PostgreSQL server that logs every statement, and collects every value it holds - old and new - to assert
-that none of them is ever printed.
+Each test runs the command as an operator would (a process, the stand-in CLI first on PATH) on a fresh role of
+a PostgreSQL server that logs every statement, and collects every value held, old and new: none is ever printed.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ import pytest
 from psycopg import sql
 
 from tests.services import PostgresServer, serving
-from tools.drill import cloudflare_tokens, pulumi_apply, pulumi_cli, secret_manager, vercel
+from tools.drill import cloudflare_tokens, pulumi_apply, pulumi_cli, pulumi_secrets, secret_manager, vercel
 from tools.failover_switch import PROMOTED_KEY
 from tools.offline import ROOT
 from tools.rotate_config import NEW_PASSWORD
@@ -50,6 +49,21 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("checkpoint")
     pulumi_apply.checkpoint(folder, "dr", PROMOTED_KEY, "false", ROOT)
     return folder / pulumi_apply.CHECKPOINT
+
+
+@pytest.fixture(scope="module")
+def policy(checkpoint: Path) -> str:
+    """The deletionPolicy the dr plan gives the database URL's SecretVersion: what `pulumi up` does to the version
+    it replaces (the stand-in CLI does as pulumi-gcp does)."""
+    found = pulumi_apply.checkpointed(checkpoint.parent, "false")
+    assert found is not None
+    return pulumi_secrets.deletion_policy(found[0], f"{DATABASE_SECRET}-value")
+
+
+def old_state(policy: str) -> str:
+    """The state the replaced version ends in: destroyed by `up` (DELETE), disabled by `up` (DISABLE), or left
+    enabled by `up` (ABANDON) and then disabled by tools.rotate."""
+    return "DESTROYED" if policy == "DELETE" else "DISABLED"
 
 
 class Builds:
@@ -106,7 +120,7 @@ class World:
         return process.returncode, out + err
 
     def remember(self) -> None:
-        """Collect every value the stacks hold now (the new ones included)."""
+        """Collect every value the stacks hold now."""
         self.values |= {str(v) for v in self.state()["secrets"].values()}
 
 
@@ -160,7 +174,7 @@ def assert_no_secret(world: World, printed: str) -> None:
     assert not shown, f"the command printed secret values: {shown}"
 
 
-def assert_rotated(world: World, old: str) -> str:
+def assert_rotated(world: World, old: str, policy: str) -> str:
     """Every holder has one new password, the database takes it and refuses the old one; the new password."""
     new = world.secret(HOLDERS[1])
     assert new != old and len(new) >= 40, "a new password of 256 random bits"
@@ -170,27 +184,31 @@ def assert_rotated(world: World, old: str) -> str:
     assert world.vercel.value(KEY) == new, "pulumi up set the Vercel variable"
     assert world.builds.built[-1][KEY] == new, "the production deployment was rebuilt with the new value"
     versions = world.manager.secrets[(SM_PROJECT, DATABASE_SECRET)]
-    assert [v.state for v in versions] == ["DISABLED", "ENABLED"], "the old version disabled, the new one in use"
+    assert [v.state for v in versions] == [old_state(policy), "ENABLED"], "the old version gone, the new one in use"
     assert base64.b64encode(versions[-1].data).decode() == base64.b64encode(world.url(new).encode()).decode()
     assert world.manager.states(SM_PROJECT, "db-backup-scratch-database-url") == ["ENABLED"], "an unrotated secret"
     token = world.secret("raptorflow-dr:cloudflareExportToken")
     assert world.cloudflare.valid(token) and world.manager.payload(SM_PROJECT, "db-backup-cloudflare-token", 2) == token
-    assert world.manager.states(SM_PROJECT, "db-backup-cloudflare-token") == ["DISABLED", "ENABLED"], "token rolled"
+    assert world.manager.states(SM_PROJECT, "db-backup-cloudflare-token") == [old_state(policy), "ENABLED"], "rolled"
     assert NEW_PASSWORD not in world.state()["secrets"], "the journal forgot the passwords"
     return new
 
 
-def test_a_rotation_changes_every_holder_disables_old_versions_once_the_new_are_in_use_and_runs_once(world):
+def test_a_rotation_changes_every_holder_disables_old_versions_once_the_new_are_in_use_and_runs_once(world, policy):
     old_token = world.secret("raptorflow-dr:cloudflareExportToken")
     code, printed = world.run()
     assert code == 0, printed
-    assert_rotated(world, world.password)
-    added, disabled = ([c for c in world.manager.calls if c[0] == verb] for verb in ("addVersion", "disable"))
-    assert sorted(c[1] for c in disabled) == [f"projects/{SM_PROJECT}/secrets/{name}/versions/1" for name in
-                                              ("db-backup-cloudflare-token", DATABASE_SECRET)], disabled
+    assert_rotated(world, world.password, policy)
+    added = [c for c in world.manager.calls if c[0] == "addVersion"]
+    retired = [c for c in world.manager.calls if c[0] in ("disable", "destroy")]
+    assert sorted(c[1] for c in retired) == [f"projects/{SM_PROJECT}/secrets/{name}/versions/1" for name in
+                                             ("db-backup-cloudflare-token", DATABASE_SECRET)], retired
     ready = world.vercel.redeploys()[-1].ready_at
-    assert ready is not None and max(c[2] for c in added) < ready < min(c[2] for c in disabled), \
-        "the old versions were disabled only after the new ones were added and the redeploy was READY"
+    assert ready is not None and max(c[2] for c in added) < ready
+    if policy == "ABANDON":  # up leaves the old versions: tools.rotate disables them once the new are in use
+        assert all(c[0] == "disable" and c[2] > ready for c in retired), "disabled only after the redeploy was READY"
+    else:  # up itself retires them as the plan's deletionPolicy says, before the new ones are proven in use
+        assert all(c[0] == {"DELETE": "destroy", "DISABLE": "disable"}[policy] and c[2] < ready for c in retired)
     assert not world.cloudflare.valid(old_token), "the rolled token's old value is dead"
     assert "cloudflareExportToken rolled through Cloudflare's API" in printed
     assert "cloudflare:apiToken not rolled: the token may not roll itself" in printed
@@ -222,7 +240,7 @@ def wait_paused(process: subprocess.Popen[str], step: str) -> str:
     raise AssertionError(f"the command ended before pausing at {step}: {seen}{process.stderr.read() if process.stderr else ''}")
 
 
-def test_a_rotation_killed_between_alter_role_and_storing_finishes_on_the_second_run(world):
+def test_a_rotation_killed_between_alter_role_and_storing_finishes_on_the_second_run(world, policy):
     process = world.start(pause="store")
     seen = wait_paused(process, "store")
     pending = world.secret(NEW_PASSWORD)
@@ -239,11 +257,11 @@ def test_a_rotation_killed_between_alter_role_and_storing_finishes_on_the_second
     assert code == 0, printed
     assert f"incident {INCIDENT}: resuming after step alter-role" in printed
     assert "ALTER ROLE" not in printed, "no second ALTER ROLE"
-    assert assert_rotated(world, world.password) == pending, "the journal's password, not a second one"
+    assert assert_rotated(world, world.password, policy) == pending, "the journal's password, not a second one"
     assert_no_secret(world, seen + process.stdout + process.stderr + printed)
 
 
-def test_a_sigterm_before_disabling_exits_130_and_the_next_run_disables(world):
+def test_a_sigterm_before_disabling_exits_130_and_the_next_run_disables(world, policy):
     process = world.start(pause="disable-old-versions")
     seen = wait_paused(process, "disable-old-versions")
     process.send_signal(signal.SIGTERM)
@@ -251,12 +269,13 @@ def test_a_sigterm_before_disabling_exits_130_and_the_next_run_disables(world):
     assert process.returncode == 130, out + err
     assert err.strip().splitlines() == [
         "interrupted by SIGTERM at step disable-old-versions: run the same command again to finish the rotation"]
-    assert world.manager.states(SM_PROJECT, DATABASE_SECRET) == ["ENABLED", "ENABLED"], "nothing disabled yet"
+    before = "ENABLED" if policy == "ABANDON" else old_state(policy)
+    assert world.manager.states(SM_PROJECT, DATABASE_SECRET) == [before, "ENABLED"], "tools.rotate disabled nothing yet"
     deployments = len(world.vercel.redeploys())
     code, printed = world.run()
     assert code == 0, printed
     assert len(world.vercel.redeploys()) == deployments, "the finished redeploy is not done again"
-    assert_rotated(world, world.password)
+    assert_rotated(world, world.password, policy)
     assert_no_secret(world, seen + out + err + printed)
 
 

@@ -8,9 +8,11 @@
                                                  {"value", "secret", "objectValue" for a map}}
 
 and `up` applies a changed secret as the program's resources take it: a new version of each Secret Manager secret
-whose `SecretVersion` holds it (a changed `secret_data` replaces the version; the old one is left as pulumi-gcp's
-`deletion_policy = "ABANDON"` leaves it, for `tools.rotate` to disable once the new one is in use) through the
-Secret Manager stand-in (tools/drill/secret_manager.py, $SECRET_MANAGER_API_URL), and the Vercel variable of
+whose `SecretVersion` holds it through the Secret Manager stand-in (tools/drill/secret_manager.py,
+$SECRET_MANAGER_API_URL): a changed `secret_data` replaces the version - the new one is added, then the old one is
+deleted as the plan's `deletionPolicy` of that SecretVersion says (pulumi-gcp: `DELETE`, the default, destroys it,
+`DISABLE` disables it, `ABANDON` leaves it enabled;
+https://www.pulumi.com/registry/packages/gcp/api-docs/secretmanager/secretversion/) - and the Vercel variable of
 `vercelSecretValues.NAME.<site>` of the active site through the Vercel stand-in. Which secret holds which key is
 the program's naming (components/scheduled_backup.py `job_secret`, components/config_vault.py), restated here.
 
@@ -114,8 +116,9 @@ def _holders(plan: Plan, key: str, promoted: str) -> list[tuple[str, str, Any]]:
                 suffix == "-database-url" and secret_id.endswith("-scratch-database-url"))) or (
                 top == "configVaultSecrets" and secret_id == rest.lower().replace("_", "-"))
             if holds:
+                policy = deletion_policy(plan, f"{resource.name}-value")
                 found.append((ResourceType.SECRET_VERSION, f"{resource.name}-value",
-                              _add_version(str(inputs.get("project")), secret_id)))
+                              _add_version(str(inputs.get("project")), secret_id, policy)))
         elif resource.type == ResourceType.VERCEL_VARIABLE and top == "vercelSecretValues":
             name, _, site = rest.rpartition(".")
             if inputs.get("key") == name and site == SITES.get(promoted, "primary"):
@@ -123,14 +126,27 @@ def _holders(plan: Plan, key: str, promoted: str) -> list[tuple[str, str, Any]]:
     return found
 
 
-def _add_version(project: str, secret: str) -> Any:
+def deletion_policy(plan: Plan, version: str) -> str:
+    """The `deletionPolicy` the plan gives SecretVersion `version` (pulumi-gcp's default: DELETE)."""
+    from tools.offline import unwrap
+
+    found = next((r for r in plan.resources if r.type == ResourceType.SECRET_VERSION and r.name == version), None)
+    return str(unwrap(found.inputs).get("deletionPolicy") or "DELETE") if found else "DELETE"
+
+
+def _add_version(project: str, secret: str, policy: str) -> Any:
     def add(state: dict[str, Any], value: str) -> None:
         base = os.environ.get(secret_manager.URL_VARIABLE)
         if not base:
             raise UpError(f"secret {secret}: no Secret Manager to add its version to (${secret_manager.URL_VARIABLE})")
-        call(base, os.environ.get(secret_manager.TOKEN_VARIABLE, ""), "POST",
-             f"/v1/projects/{project}/secrets/{secret}:addVersion",
-             {"payload": {"data": base64.b64encode(value.encode()).decode()}})
+        token, path = os.environ.get(secret_manager.TOKEN_VARIABLE, ""), f"/v1/projects/{project}/secrets/{secret}"
+        added = call(base, token, "POST", f"{path}:addVersion",
+                     {"payload": {"data": base64.b64encode(value.encode()).decode()}})
+        # Create before delete, as Pulumi replaces: the resource's old version is the one before the new.
+        old = int(str(added["name"]).rsplit("/", 1)[1]) - 1
+        verb = {"DELETE": "destroy", "DISABLE": "disable"}.get(policy)
+        if verb and old >= 1:
+            call(base, token, "POST", f"{path}/versions/{old}:{verb}", {})
     return add
 
 

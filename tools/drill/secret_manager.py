@@ -10,6 +10,7 @@ https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets.
     GET  /v1/projects/P/secrets/S/versions                                    -> {"versions": [...], "totalSize"}
     GET  /v1/projects/P/secrets/S/versions/V:access                           -> {"name", "payload": {"data"}}
     POST /v1/projects/P/secrets/S/versions/V:disable                          -> SecretVersion (DISABLED)
+    POST /v1/projects/P/secrets/S/versions/V:destroy                          -> SecretVersion (DESTROYED, data gone)
 
 A SecretVersion is `{"name": "projects/P/secrets/S/versions/N", "createTime", "state"}`; versions are numbered
 from 1 and listed newest first; `latest` names the newest version, and accessing a DISABLED one fails with
@@ -37,7 +38,7 @@ TOKEN_VARIABLE = "GOOGLE_OAUTH_ACCESS_TOKEN"
 """The bearer token (the Google provider's own variable for an OAuth access token)."""
 HOST, PORT = "127.0.0.1", 8082
 _ROUTE = re.compile(r"^/v1/projects/(?P<project>[^/]+)/secrets/(?P<secret>[^/:]+)"
-                    r"(?::(?P<secret_verb>addVersion)|/versions(?:/(?P<version>[^/:]+)(?::(?P<verb>access|disable))?)?)$")
+                    r"(?::(?P<secret_verb>addVersion)|/versions(?:/(?P<version>[^/:]+)(?::(?P<verb>access|disable|destroy))?)?)$")
 
 
 @dataclass
@@ -56,7 +57,7 @@ class SecretManagerStandIn:
     def __init__(self, token: str) -> None:
         self.token = token
         self.secrets: dict[tuple[str, str], list[Version]] = {}
-        self.calls: list[tuple[str, str, float]] = []  # (verb, version name, monotonic time) of each change, in order
+        self.calls: list[tuple[str, str, float]] = []  # (verb, version name, monotonic time) of each change
         self.lock = threading.Lock()
 
     def seed(self, project: str, secret: str, value: str) -> None:
@@ -107,11 +108,12 @@ class SecretManagerStandIn:
                                   f"Secret Version [{prefix}{number}] is in {version.state} state.")
                 return 200, {"name": prefix + str(number),
                              "payload": {"data": base64.b64encode(version.data).decode()}}
-            if method == "POST" and match["verb"] == "disable":
+            if method == "POST" and match["verb"] in ("disable", "destroy"):
                 if version.state == "DESTROYED":
                     return _error(400, "FAILED_PRECONDITION", f"Secret Version [{prefix}{number}] is DESTROYED.")
-                version.state = "DISABLED"
-                self.calls.append(("disable", prefix + str(number), time.monotonic()))
+                version.state = "DISABLED" if match["verb"] == "disable" else "DESTROYED"
+                version.data = version.data if match["verb"] == "disable" else b""
+                self.calls.append((match["verb"], prefix + str(number), time.monotonic()))
                 return 200, _shown(prefix, version)
         return _error(404, "NOT_FOUND", f"{method} {path} is not served by the stand-in")
 

@@ -96,8 +96,13 @@ def _rotate(drill: Drill, incident: str) -> tuple[CommandRun, dict[str, Any]]:
         secret(str(value))  # the new values too: nothing the drill prints may hold them
     printed = scrub("\n".join(part.strip() for part in (result.stdout, result.stderr) if part.strip()))
     versions = {f"{project}/{secret_id}": [v.state for v in found] for (project, secret_id), found in stand_in.secrets.items()}
+    # What `pulumi up` does to a replaced version (the stand-in CLI does as the plan says, tools/drill/pulumi_secrets.py).
+    declared = {r["name"]: r["inputs"].get("deletionPolicy") or "DELETE"
+                for r in plans.resources(drill.plans.dr, ResourceType.SECRET_VERSION)}
+    policies = {f"{r['inputs']['project']}/{r['inputs']['secretId']}": declared.get(f"{r['name']}-value", "DELETE")
+                for r in plans.resources(drill.plans.dr, ResourceType.SECRET)}
     return CommandRun(tuple(argv), result.returncode, time.monotonic() - started, printed), {
-        "state": after, "startedAt": started, "secretVersions": versions}
+        "state": after, "startedAt": started, "secretVersions": versions, "deletionPolicies": policies}
 
 
 def _refused(drill: Drill, password: str) -> bool:
@@ -136,7 +141,7 @@ def run(drill: Drill) -> ScenarioResult:
         steps.append(Step(REDEPLOY, f"Vercel deployment {redeploys[-1].id} requested -> READY (app restarted)", took,
                           took))
     decision = float(plans.objectives(drill.plans.dr)["decisionMinutes"]) * 60
-    evidence: dict[str, Any] = {"secretVersions": outcome["secretVersions"],
+    evidence: dict[str, Any] = {"secretVersions": outcome["secretVersions"], "deletionPolicies": outcome["deletionPolicies"],
                                 "applied": [{k: c[k] for k in ("type", "name", "inputs")} for c in up.get("changes", [])],
                                 "redeploy": redeploys[-1].to_json() if redeploys else None}
     if command.exit_code != 0:
