@@ -22,7 +22,8 @@ the first stack's config (tools/rotate_config.py), each finished before the next
   verify                the new password logs in and the old one is refused; the role's sessions opened before
                         the ALTER ROLE are ended (a leaked password may have opened one)
   disable-old-versions  only now, with the new versions in use, every older ENABLED version of the stacks' Secret
-                        Manager secrets is disabled (tools/rotate_versions.py)
+                        Manager secrets is disabled (tools/rotate_versions.py); a SecretVersion with pulumi-gcp's
+                        default deletion_policy DELETE was destroyed by `up` already, one with ABANDON is left to this
   done                  the journal says so and forgets both passwords
 
 It prints each step as it finishes, then what it rotated and what remains manual - vendor-issued secrets (Stripe,
