@@ -42,11 +42,12 @@ class Failback:
         self.us.wait(what, condition, self.args.timeout_seconds if timeout is None else timeout,
                      self.args.interval_seconds)
 
-    def timed(self, phase: str, action: Callable[[], str]) -> None:
-        """Run one phase and print its timed line."""
+    def timed(self, phase: str, action: Callable[[], str | tuple[str, str]]) -> None:
+        """Run one phase and print its timed line (an action that decides its phase as it goes returns it too)."""
         self.phase = phase
         began = time.monotonic()
-        what = action()
+        said = action()
+        phase, what = said if isinstance(said, tuple) else (phase, said)
         seconds = time.monotonic() - began
         self.done.append((phase, seconds, what))
         print(f"{phase:<10} {seconds:7.1f} s  {what}", flush=True)
@@ -90,14 +91,14 @@ class Failback:
             return True
         if us.running and not us.primary:
             try:
-                self.wait("the US standby streaming from the EU", lambda: self.us_streams(), STREAM_GRACE_SECONDS)
+                self.wait("the US standby streaming from the EU", self.us_streams, STREAM_GRACE_SECONDS)
                 return True
             except WaitTimeout:
                 pass
         if not us.running and us.standby_signal:
             self.timed("stream", self.stream)
             return True
-        self.rejoin(us)
+        self.timed("rewind", lambda: self.rejoin(us))
         self.timed("stream", self.stream)
         return True
 
@@ -108,10 +109,8 @@ class Failback:
 
     # ------------------------------------------------------------------ the phases
 
-    def rejoin(self, us: State) -> None:
-        """Stop the US, rewind it to the EU's timeline, or rebuild it when pg_rewind cannot."""
-        self.phase = "rewind"
-        began = time.monotonic()
+    def rejoin(self, us: State) -> tuple[str, str]:
+        """Stop the US, rewind it to the EU's timeline, or rebuild it when pg_rewind cannot: (phase, what)."""
         if us.running:
             self.us.stop()
         elif not us.missing and not us.clean:
@@ -125,9 +124,7 @@ class Failback:
             what = "the US never wrote past the EU's timeline switch: nothing to rewind (pg_rewind: no rewind required)"
         else:
             what = f"the US (timeline {us.timeline}) rewound to the EU's timeline (pg_rewind --source-server -R: {why})"
-        seconds = time.monotonic() - began
-        self.done.append((path if path == "rebuild" else "rewind", seconds, what))
-        print(f"{self.done[-1][0]:<10} {seconds:7.1f} s  {what}", flush=True)
+        return ("rebuild" if path == "rebuild" else "rewind"), what
 
     def stream(self) -> str:
         """Start the US as a standby; wait until it streams from the EU."""
