@@ -138,7 +138,13 @@ def readable_secret(
         deletion_protection=deletion_protection, labels=labels,
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on) or None, aliases=list(aliases)),
     )
-    version = gcp.secretmanager.SecretVersion(f"{name}-value", secret=secret.id, secret_data=value, opts=child)
+    # A new value replaces the version (create before delete: `latest` resolves to the new one first); the old one
+    # is then disabled, not destroyed - kept, as the plan keeps config versioned, and re-enabled if the new value is
+    # wrong, as Google advises before destroying one
+    # (https://cloud.google.com/secret-manager/docs/destroy-secret-version;
+    # https://www.pulumi.com/registry/packages/gcp/api-docs/secretmanager/secretversion/#deletion_policy_python).
+    version = gcp.secretmanager.SecretVersion(f"{name}-value", secret=secret.id, secret_data=value,
+                                              deletion_policy="DISABLE", opts=child)
     grants = [
         gcp.secretmanager.SecretIamMember(grant_name, secret_id=secret.id, project=project, role=SECRET_ACCESSOR,
                                           member=member, opts=child)

@@ -110,6 +110,14 @@ def test_database_urls_are_recorded_as_secrets(prod_plan):
         assert is_secret(version.inputs["secretData"]), f"{version.name} holds a URL in plain text"
 
 
+def test_a_replaced_secret_version_is_disabled_never_destroyed(prod_plan, dr_plan):
+    """A new value (a rotation) replaces the version: the old one is kept, disabled (re-enabled if the new value is
+    wrong), not destroyed as pulumi-gcp's default DELETE would."""
+    versions = [v for plan in (prod_plan, dr_plan) for v in plan.of_type("gcp:secretmanager/secretVersion:SecretVersion")]
+    assert versions
+    assert {v.name: v.inputs.get("deletionPolicy") for v in versions} == {v.name: "DISABLE" for v in versions}
+
+
 def test_secrets_stay_in_the_site_region(prod_plan, dr_plan):
     for plan, region in ((prod_plan, "us-central1"), (dr_plan, "europe-west1")):
         for secret in [s for s in plan.of_type("gcp:secretmanager/secret:Secret") if s.name.startswith("db-backup-")]:

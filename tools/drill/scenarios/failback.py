@@ -21,6 +21,7 @@ import sys
 import time
 from typing import Any
 
+from core.contracts import LogField
 from core.recovery_model import APPLY, PROPAGATE, REDEPLOY
 from tools.drill import build, plans, postgres, pulumi_apply, pulumi_cli, vercel
 from tools.drill.dns import served_ttl
@@ -179,7 +180,7 @@ def run_scenario(drill: Drill) -> ScenarioResult:
         "usPrimary": bool(primary and primary[0]), "replicationOnUs": [{"application": a, "state": s} for a, s in streaming],
         "appHealthAfterRedeploy": health, "productionDatabaseHost": database, "lostAcked": lost, "ledger": check.to_json(),
         "redeploy": redeploys[-1].to_json() if redeploys else None,
-        "secondRun": {"exitCode": again.exit_code, "phases": [p for p, _, _ in phases(again.report)],
+        "secondRun": {LogField.EXIT_CODE: again.exit_code, "phases": [p for p, _, _ in phases(again.report)],
                       "report": again.report}})
     plan_clock = None if written is None else critical_path(
         written, 0.0, scale, None if changed is None else changed - began,
