@@ -117,8 +117,9 @@ def with_measured(resources: Iterable[tuple[str, Mapping[str, Any]]], measured: 
         undeclared = [path for path in (props.get(UNDECLARED) or []) if path in chosen] \
             if kind == ResourceType.RECOVERY_OBJECTIVES else []
         if undeclared:
-            props = copy.deepcopy(dict(props))
+            copied = copy.deepcopy(dict(props))
             for path in undeclared:
-                _set(props, path, chosen[path])
+                _set(copied, path, chosen[path])
+            props = copied
         learned.append((kind, props))
     return learned, figures

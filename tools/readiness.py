@@ -56,7 +56,8 @@ def _measured_in(document: Mapping[str, Any]) -> dict[str, float]:
     """The learnable figures one record measured in scenarios that met their objectives."""
     met = {s.get("scenario"): s for s in document.get("scenarios") or [] if isinstance(s, Mapping)
            and s.get("met") is True and not s.get("failure")}
-    throughput = document.get("throughput") if isinstance(document.get("throughput"), Mapping) else {}
+    raw = document.get("throughput")
+    throughput: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     found: dict[str, float] = {}
 
     def number(value: Any) -> float | None:
