@@ -3,7 +3,7 @@ promoted, then the operator's `python -m tools.failover promote --stack dr --yes
 the stand-in Pulumi CLI: DNS records, Vercel variables, schedules; the Vercel redeploy; the health report), and
 the standby's first backup taken.
 
-Runs last: the US does not come back.
+Leaves the US cut off and the EU serving: only `failback`, which runs after it, gives the US back.
 """
 
 from __future__ import annotations
