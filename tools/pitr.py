@@ -21,21 +21,26 @@ What it does, in order (https://supabase.com/docs/reference/api, OpenAPI https:/
    (https://supabase.com/docs/reference/api/v1-restore-pitr-backup): 201 starts the restore. The project is
    unavailable while it runs.
 4. Polls `GET /v1/projects/{ref}` every `--poll-seconds` until `status` is ACTIVE_HEALTHY, within
-   `--timeout-seconds` counted from the start of the command.
+   `--timeout-seconds` counted from the start of the command. The API can still answer ACTIVE_HEALTHY for a
+   moment after the 201 (the restore is queued; the dashboard shows RESTORING on its own), so ACTIVE_HEALTHY
+   counts only once the project has been seen in another status since the request.
 
 Idempotent: each request leaves a receipt, `<state dir>/<ref>.json` (`--state-dir`, default
 `$XDG_STATE_HOME/raptorflow-dr/pitr`, else `~/.local/state/raptorflow-dr/pitr`). Run again with the same target
 while the restore runs, it waits for it instead of requesting another; once the project is healthy after it, it
 says the project is already restored to that target and requests nothing (delete the receipt to restore to the
 same time once more). After a restore that ended RESTORE_FAILED, the same command requests it again. A run
-killed before its request was answered leaves no receipt.
+interrupted before its request was answered leaves no receipt; one killed outright (SIGKILL) may leave a receipt of
+a request that never arrived: the next run then waits to see the restore start and, when it never does, exits 1
+saying so (delete the receipt and run again).
 
 Output: one line per step on stdout; a failure is one line on stderr.
 
 Exit codes:
   0    the project is ACTIVE_HEALTHY after a restore to the target (now, or by an earlier run)
-  1    not ACTIVE_HEALTHY within --timeout-seconds (the restore goes on; run again to keep waiting)
-  2    usage: a bad option or timestamp, no SUPABASE_ACCESS_TOKEN, a state folder that cannot be written
+  1    not ACTIVE_HEALTHY within --timeout-seconds (the restore goes on; run again to keep waiting), or the
+       restore was never seen starting
+  2    usage: a bad option, timestamp or API URL, no SUPABASE_ACCESS_TOKEN, a state folder that cannot be written
   3    refused before anything was requested: PITR not enabled, or the target outside the recovery window
   4    the API refused or did not answer (401, 404, 5xx, network), or another restore is in progress
   5    the restore failed: the project ended RESTORE_FAILED (or another state it does not leave by itself)
@@ -51,6 +56,7 @@ import re
 import signal
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,6 +105,18 @@ def target_time(text: str) -> int:
     return int(moment.timestamp())
 
 
+def api_url(text: str) -> str:
+    """An http(s) base URL with a host."""
+    try:
+        parts = urllib.parse.urlsplit(text)
+        good = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        good = False
+    if not good:
+        raise argparse.ArgumentTypeError("the API URL is http(s)://host[:port], such as https://api.supabase.com")
+    return text
+
+
 def seconds(minimum: float) -> Callable[[str], float]:
     """An argparse type: a finite number of seconds >= minimum."""
     def parse(text: str) -> float:
@@ -134,6 +152,8 @@ def restore(api: Api, receipts: Receipts, target: int, timeout: float, poll: flo
         say(f"the restore to {utc_text(target)} requested at {receipt.get('requestedAt')} ended {status}: "
             "requesting it again")
         ours = False
+    if ours and receipt is not None and status == RESTORING and receipt.get("healthyAt"):
+        ours = False  # ours ended healthy; this restore is another one
     if status == RESTORING and not ours:
         raise Failure(EXIT_API, f"project {api.ref} is RESTORING, not to {utc_text(target)} by this command: wait "
                                 "until it is ACTIVE_HEALTHY, then run again")
@@ -141,8 +161,10 @@ def restore(api: Api, receipts: Receipts, target: int, timeout: float, poll: flo
         say(f"project {api.ref} is already restored to {utc_text(target)} (healthy since {receipt['healthyAt']}; "
             f"receipt {receipts.path}): nothing requested")
         return
+    seen = status == RESTORING
     if ours and receipt is not None and status != RESTORING and not receipt.get("healthyAt"):
         say(f"restore to {utc_text(target)} requested at {receipt.get('requestedAt')} by an earlier run")
+        seen = bool(receipt.get("restoringSeenAt"))
     elif status != RESTORING:
         check_window(api, target, say)
         receipts.write({"projectRef": api.ref, "target": utc_text(target), "targetUnix": target,
@@ -158,7 +180,7 @@ def restore(api: Api, receipts: Receipts, target: int, timeout: float, poll: flo
         say(f"restore to {utc_text(target)} requested (HTTP {code}); the project is unavailable until it ends")
     else:
         say(f"a restore to {utc_text(target)} requested by an earlier run is in progress: waiting")
-    status = wait_healthy(api, started, timeout, poll, say)
+    status = wait_healthy(api, receipts, started, (timeout, poll), say, seen)
     receipt = receipts.read() or {"projectRef": api.ref, "target": utc_text(target), "targetUnix": target}
     receipts.write({**receipt, "healthyAt": utc_text(time.time())})
     say(f"project {api.ref} {status} after {time.monotonic() - started:.1f} s: restored to {utc_text(target)}")
@@ -184,20 +206,31 @@ def check_window(api: Api, target: int, say: Callable[[str], None]) -> None:
     say(f"recovery window {utc_text(earliest)} to {utc_text(latest)}: {utc_text(target)} is inside it")
 
 
-def wait_healthy(api: Api, started: float, timeout: float, poll: float, say: Callable[[str], None]) -> str:
-    """Poll the project's status until ACTIVE_HEALTHY (returned); exit 1 at the timeout, 5 on a failed state."""
+def wait_healthy(api: Api, receipts: Receipts, started: float, limits: tuple[float, float],
+                 say: Callable[[str], None], seen: bool) -> str:
+    """Poll the project's status until ACTIVE_HEALTHY (returned) after the restore was `seen` (another status, noted
+    in the receipt); exit 1 at the timeout (limits: timeout, poll seconds), 5 on a failed state."""
+    timeout, poll = limits
     last = ""
     while True:
         status = api.status()
         if status != last:
-            say(f"status {status} after {time.monotonic() - started:.1f} s")
+            say(f"status {status} after {time.monotonic() - started:.1f} s"
+                + ("" if seen or status != HEALTHY else ": no restore seen yet"))
             last = status
-        if status == HEALTHY:
+        if status != HEALTHY and not seen:
+            seen = True
+            receipts.write({**(receipts.read() or {}), "restoringSeenAt": utc_text(time.time())})
+        if status == HEALTHY and seen:
             return status
         if status in FAILED_STATES:
             raise Failure(EXIT_FAILED, f"the restore failed: project {api.ref} is {status}; see the dashboard's "
                                        "database backups page or contact Supabase support")
         left = timeout - (time.monotonic() - started)
+        if left <= 0 and not seen:
+            raise Failure(EXIT_TIMEOUT, f"project {api.ref} is still {status} after {timeout:g} s: the restore was "
+                                        "never seen starting; if the dashboard shows none, delete the receipt "
+                                        f"{receipts.path} and run again")
         if left <= 0:
             raise Failure(EXIT_TIMEOUT, f"project {api.ref} is still {status} after {timeout:g} s "
                                         "(--timeout-seconds); the restore goes on: run the same command again to wait")
@@ -217,7 +250,7 @@ def parser() -> argparse.ArgumentParser:
                      help=f"how long to wait for ACTIVE_HEALTHY, from the start (default {DEFAULT_TIMEOUT_SECONDS:g})")
     run.add_argument("--poll-seconds", type=seconds(0.1), default=DEFAULT_POLL_SECONDS,
                      help=f"between status checks (default {DEFAULT_POLL_SECONDS:g})")
-    run.add_argument("--api-url", default=os.environ.get(API_URL_VARIABLE, DEFAULT_API_URL),
+    run.add_argument("--api-url", type=api_url, default=os.environ.get(API_URL_VARIABLE, DEFAULT_API_URL),
                      help=f"the Management API's base URL (default ${API_URL_VARIABLE} or {DEFAULT_API_URL})")
     run.add_argument("--state-dir", type=Path, default=None, help="where receipts are kept (see the module's help)")
     return top

@@ -248,6 +248,33 @@ def test_a_failed_restore_exits_5_with_one_line_and_the_same_command_requests_it
     assert set(world.rows()) == kept
 
 
+def test_a_restore_still_queued_behind_an_active_healthy_status_is_waited_for(world):
+    target = world.write_around_a_second()
+    world.archived_past(target + 1)
+    kept = {key for key, at in world.rows().items() if at <= target}
+    world.stand_in.settings.start_delay_seconds = 1.5  # ACTIVE_HEALTHY for 1.5 s after the 201
+
+    result = world.run("--to", _rfc3339(target))
+
+    assert result.returncode == 0, (result.stderr, world.stand_in.failure)
+    assert set(world.rows()) == kept, "returned once the restore had run"
+    assert "status ACTIVE_HEALTHY after" in result.stdout and "no restore seen yet" in result.stdout
+
+
+def test_a_receipt_of_a_request_that_never_arrived_is_not_taken_for_a_restore(world):
+    target = world.write_around_a_second()
+    world.archived_past(target + 1)
+    before = world.rows()
+    # What a run SIGKILLed between writing its receipt and sending the POST leaves.
+    command.Receipts(world.state, REF).write({"projectRef": REF, "targetUnix": target, "requestedAt": "then"})
+
+    result = world.run("--to", _rfc3339(target), "--timeout-seconds", "1")
+
+    assert result.returncode == command.EXIT_TIMEOUT, result.stdout
+    assert "never seen starting" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert world.stand_in.restores == [] and world.rows() == before
+
+
 def test_a_wrong_token_is_an_api_failure_that_never_prints_the_token(world):
     wrong = "sbp_" + "f" * 40
     result = world.run("--to", _rfc3339(int(time.time())), env={command.TOKEN_VARIABLE: wrong})
@@ -280,12 +307,15 @@ def test_sigterm_while_waiting_exits_130_with_one_line(world):
     (["--to", "2026-12-02T14:03:09.5Z"], "whole seconds"),
     (["--to", "2026-12-02T14:03:09+02:00"], "UTC"),
     (["--to", "2026-12-02T14:03:09Z", "--timeout-seconds", "nan"], "seconds"),
+    (["--to", "2026-12-02T14:03:09Z", "--api-url", "api.supabase.com"], "API URL"),
+    (["--to", "2026-12-02T14:03:09Z", "--api-url", "https://[::1"], "API URL"),
 ])
 def test_bad_options_exit_2_before_any_request(args, message):
     result = subprocess.run([sys.executable, "-m", "tools.pitr", "restore", "--project-ref", REF,
                              "--api-url", "http://127.0.0.1:9", *args], cwd=ROOT, capture_output=True, text=True,
                             env={**os.environ, command.TOKEN_VARIABLE: TOKEN}, timeout=60)
     assert result.returncode == command.EXIT_USAGE and message in result.stderr, shlex.join(args)
+    assert "Traceback" not in result.stderr
 
 
 def test_no_token_exits_2():

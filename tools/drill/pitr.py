@@ -76,6 +76,9 @@ class Settings:
     enter: Callable[[], None] = lambda: None
     """Called first in every thread that talks to the emulator (the drill enters the site's namespace)."""
     ship_poll_seconds: float = 0.2
+    start_delay_seconds: float = 0.0
+    """How long the project still answers ACTIVE_HEALTHY after a 201 (Supabase queues the restore; its dashboard
+    sets RESTORING itself after a successful request)."""
 
 
 @dataclass
@@ -165,7 +168,7 @@ class SupabasePitrStandIn:
     def request_restore(self, target: int) -> tuple[int, dict[str, Any]]:
         """Check the target against the window and start the restore in the background: (HTTP status, body)."""
         with self.lock:
-            if self.status == RESTORING:
+            if self.status == RESTORING or (self.worker is not None and self.worker.is_alive()):
                 return 400, {"message": "a restore is already in progress for this project"}
             earliest, latest = self.window()
             if earliest is None or latest is None or not earliest <= target <= latest:
@@ -173,12 +176,16 @@ class SupabasePitrStandIn:
                         else f"the recovery window is {utc_text(earliest)} to {utc_text(latest)}")
                 return 400, {"message": f"recovery_time_target_unix {target} ({utc_text(target)}) is outside the "
                                         f"archived WAL: {span}"}
-            self.status, self.failure = RESTORING, None
+            self.failure = None
+            if not self.settings.start_delay_seconds:
+                self.status = RESTORING
             self.worker = threading.Thread(target=self._restore, args=(target,), name="rfdr-pitr-restore", daemon=True)
             self.worker.start()
         return 201, {}
 
     def _restore(self, target: int) -> None:
+        time.sleep(self.settings.start_delay_seconds)
+        self.status = RESTORING
         began = time.monotonic()
         try:
             wal_archive.replay(self.server, self.settings.folder / f"restore-{target}", self.bucket,
