@@ -6,9 +6,12 @@ replica again - a resumable state machine over PostgreSQL's own tools.
         [--timeout-seconds 600] [--interval-seconds 1]
 
 `--us` / `--eu` are libpq connection strings of each site's server, reachable from here and from the other
-site (each is written into the other's primary_conninfo): a role with REPLICATION that pg_rewind may use
-(superuser, or the grants https://www.postgresql.org/docs/15/app-pgrewind.html lists), its password in a
-passfile (`passfile=` or PGPASSFILE), not in the string. `--us-data` / `--eu-data` are the data directories on
+site (each is written into the other's primary_conninfo): a superuser, its password in a passfile
+(`passfile=` or PGPASSFILE), not in the string. The grants pg_rewind lists
+(https://www.postgresql.org/docs/15/app-pgrewind.html) are not enough: the tool also runs CHECKPOINT
+(pg_checkpoint, https://www.postgresql.org/docs/15/sql-checkpoint.html), ALTER SYSTEM on
+default_transaction_read_only, pg_reload_conf() and ends other sessions (pg_signal_backend), and streams
+(REPLICATION). `--us-data` / `--eu-data` are the data directories on
 each database host; `--us-command` / `--eu-command` run a command there as the postgres user (`ssh
 postgres@us-db`, `sudo -u postgres`; default: directly, so run it on the database host as postgres). pg_rewind,
 pg_basebackup and pg_ctl need that file-level access: this is for self-managed PostgreSQL. Supabase's managed
@@ -22,6 +25,8 @@ from there, one timed line per phase; a run that finds the work done changes not
                   (pg_rewind --source-server -R; `no rewind required` when it never wrote past the point where the
                   timelines part); when pg_rewind cannot (no data checksums or wal_log_hints, WAL gone, a rewind
                   interrupted) it is rebuilt (pg_basebackup -R into a fresh directory, swapped in)
+  resume          writes paused on the EU by a switchover that stopped early, the US not streaming: writes
+                  resumed on the EU first (the US may take long to rejoin, and a rewind would copy the setting)
   stream          the US started as a standby and streaming from the EU (redundancy is back)
   catch-up        the US has replayed everything the EU had written when the phase began (bounded by the timeout)
   switchover      writes paused on the EU (default_transaction_read_only, reloaded, and its client sessions
@@ -38,7 +43,10 @@ https://www.postgresql.org/docs/15/warm-standby.html. Each promotion starts a ti
 newest (recovery_target_timeline = latest, the default) if its own WAL ends at or before the point where that
 timeline branched off. The old US primary wrote past that point (the outage cut it off mid-write), so it is
 rewound or rebuilt; the EU, stopped cleanly before the US is promoted, is not. When both sites accept writes,
-the one on the older timeline is the old primary and is rewound. pg_rewind -R and pg_basebackup -R write the
+the one on the older timeline is the old primary and is rewound. A writable US with the EU down is followed
+and flipped to only when its timeline is newer than the EU's (it was promoted by the switchover); an old US
+primary started again while the EU is down is refused (exit 2), as following it would rewind the EU's writes
+away. pg_rewind -R and pg_basebackup -R write the
 other site's connection string into primary_conninfo, with application_name the standby's site (us, eu).
 
 A kill at any point leaves one line saying where it stopped, and the same command continues: during the
@@ -53,8 +61,10 @@ Exit codes:
   0    done: the US is the primary, the EU streams from it (and the stack was flipped)
   1    a wait ran out of time; a switchover that ran out of time resumes writes on the EU first
   2    nothing can be done safely: a bad option, a server not reachable, both sites writable on one timeline,
-       the EU stopped uncleanly mid-switchover, two different clusters
-  3    a PostgreSQL tool failed (pg_ctl, pg_basebackup, or pg_rewind and the rebuild after it)
+       the US writable on a timeline not newer than the stopped EU's, the EU stopped uncleanly
+       mid-switchover, two different clusters
+  3    a PostgreSQL tool or statement failed (pg_ctl, pg_basebackup, or pg_rewind and the rebuild after it;
+       a statement the role may not run)
   4    the flip failed (tools.failover demote's own error is printed above): run the same command again
   130  interrupted
 """
@@ -67,6 +77,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import psycopg
+
 from tools.failback_phases import (
     EXIT_FLIP,
     EXIT_INTERRUPTED,
@@ -78,7 +90,7 @@ from tools.failback_phases import (
     FlipFailed,
     Unsafe,
 )
-from tools.failback_sites import PARTIAL, Site, SiteError, WaitTimeout
+from tools.failback_sites import PARTIAL, Site, SiteError, WaitTimeout, last_line
 from tools.failover import _Parser, _seconds, _stack
 from tools.operator import Interrupted, stoppable
 
@@ -150,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     except FlipFailed as exc:
         print(f"error: flip: {exc}; run the same command again", file=sys.stderr)
         return EXIT_FLIP
+    except (psycopg.Error, OSError) as exc:  # a statement refused (a role without the rights), a prefix not found
+        print(f"error: {run.phase}: {last_line(str(exc))}", file=sys.stderr)
+        return EXIT_UNSAFE if run.phase == "inspect" else EXIT_TOOL
     total = sum(seconds for _, seconds, _ in run.done)
     if run.done:
         print(f"{'failback':<10} {total:7.1f} s  done: the US is the primary and the EU streams from it")

@@ -75,6 +75,7 @@ class Failback:
                 if not self.done:
                     print(f"nothing to do: the US is the primary (timeline {us.timeline}) and the EU streams from it")
                 return False
+            self.refuse_stale_us(us, eu)
             if not self.flipped and self.flip_argv is not None:
                 self.timed("flip", self.flip)
             self.timed("follow", lambda: self.follow(eu))
@@ -89,6 +90,9 @@ class Failback:
                 self.timed("catch-up", self.catch_up)
             self.timed("switchover", self.switchover)
             return True
+        if eu.paused:  # a switchover stopped before the US streamed: writes back on the EU while the US rejoins
+            self.timed("resume", self.resume_eu)
+            return True
         if us.running and not us.primary:
             try:
                 self.wait("the US standby streaming from the EU", self.us_streams, STREAM_GRACE_SECONDS)
@@ -101,6 +105,20 @@ class Failback:
         self.timed("rewind", lambda: self.rejoin(us))
         self.timed("stream", self.stream)
         return True
+
+    @staticmethod
+    def refuse_stale_us(us: State, eu: State) -> None:
+        """Unsafe unless the writable US is on a newer timeline than the EU that is not a primary: only then was
+        the US promoted after the EU (the switchover), and the EU may be rewound onto it and traffic flipped to it.
+        An old US primary started again while the EU is down is on an older timeline (or the same one, when the
+        EU never checkpointed after its promotion); following it would rewind away the EU's writes."""
+        if eu.missing:
+            return
+        newest = max(eu.timeline, eu.streaming_timeline or 0)
+        if newest > us.timeline or (newest == us.timeline and not eu.running and not eu.standby_signal):
+            raise Unsafe(f"the US accepts writes on timeline {us.timeline} but the EU, not running as a primary, is "
+                         f"on timeline {newest}: the US was not promoted after the EU; start the EU primary, "
+                         "stop the US, and run the command again")
 
     def us_streams(self) -> bool:
         """The US streams from the EU's current timeline."""
@@ -150,11 +168,13 @@ class Failback:
         self.eu.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                     "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
 
-    def resume_eu(self) -> None:
-        """Writes back on the EU (a switchover abandoned before the EU stopped)."""
+    def resume_eu(self) -> str:
+        """Writes back on the EU (a switchover abandoned before the EU stopped, or one the US no longer streams for)."""
         with self.eu.connect() as connection:
             connection.execute("ALTER SYSTEM RESET default_transaction_read_only")
             connection.execute("SELECT pg_reload_conf()")
+        self.wait("the EU's configuration reloaded", lambda: self.eu.sql("SHOW default_transaction_read_only") == "off")
+        return "writes resumed on the EU (default_transaction_read_only reset): the US does not stream from it"
 
     def switchover(self) -> str:
         """Pause writes on the EU, let the US replay all of it, stop the EU cleanly, promote the US."""

@@ -262,3 +262,33 @@ def test_failback_killed_in_the_rebuild_leaves_no_partial_copy_and_continues(pai
     assert result.returncode == 0, result.stderr
     assert phases(result.stdout)[0] == "rebuild", result.stdout
     assert_failed_back(pair)
+
+
+def test_failback_refuses_an_old_us_primary_while_the_eu_is_down(pair: Pair) -> None:
+    # The old US primary comes back writable on the timeline the EU left; the EU, holding the acknowledged writes
+    # 1001-1100 on its newer timeline, is down. Following the US would rewind those writes away (and flip to it).
+    pair.us.start()
+    pair.eu.pg("pg_ctl", "stop", "-D", str(pair.eu.data), "-m", "fast")
+    result = pair.failback()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("error: the US accepts writes on timeline 1 ") and \
+        len(result.stderr.splitlines()) == 1, result.stderr
+    assert phases(result.stdout) == [], f"it acted on a stale US: {result.stdout}"
+    pair.eu.start()
+    assert pair.eu.sql("SELECT pg_is_in_recovery()") == [(False,)], "the EU was made a standby"
+    assert set(range(1001, 1101)) <= pair.eu.seqs(), "the EU's acknowledged writes were rewound away"
+    result = pair.failback()  # with the EU started again, the US is the one rewound
+    assert result.returncode == 0, result.stderr
+    assert phases(result.stdout)[0] == "rewind", result.stdout
+    assert_failed_back(pair)
+
+
+def test_failback_resumes_writes_on_a_paused_eu_before_the_us_rejoins(pair: Pair) -> None:
+    # Writes paused on the EU as the switchover pauses them (a run stopped there), but the US does not stream.
+    pair.eu.sql("ALTER SYSTEM SET default_transaction_read_only = on")
+    pair.eu.sql("SELECT pg_reload_conf()")
+    result = pair.failback()
+    assert result.returncode == 0, result.stderr
+    assert phases(result.stdout)[:2] == ["resume", "rewind"], result.stdout
+    assert_failed_back(pair)
+    assert pair.us.sql("SHOW default_transaction_read_only") == [("off",)], "the rewind copied the EU's pause"
