@@ -30,8 +30,8 @@ Idempotent: each request leaves a receipt, `<state dir>/<ref>.json` (`--state-di
 while the restore runs, it waits for it instead of requesting another; once the project is healthy after it, it
 says the project is already restored to that target and requests nothing (delete the receipt to restore to the
 same time once more). After a restore that ended RESTORE_FAILED, the same command requests it again. A run
-interrupted before its request was answered leaves no receipt; one killed outright (SIGKILL) may leave a receipt of
-a request that never arrived: the next run then waits to see the restore start and, when it never does, exits 1
+stopped (killed, or the network failed) before its request was answered keeps the receipt, as the request may have
+arrived: the next run waits up to START_GRACE_SECONDS (120) for that restore to start and, when it does not, exits 1
 saying so (delete the receipt and run again).
 
 Output: one line per step on stdout; a failure is one line on stderr.
@@ -81,7 +81,7 @@ TOKEN_VARIABLE, API_URL_VARIABLE = "SUPABASE_ACCESS_TOKEN", "SUPABASE_API_URL"
 HEALTHY, RESTORING = "ACTIVE_HEALTHY", "RESTORING"
 FAILED_STATES = frozenset({"RESTORE_FAILED", "INIT_FAILED", "REMOVED", "INACTIVE", "PAUSE_FAILED"})
 """Statuses a project does not leave by itself (https://api.supabase.com/api/v1-json, V1ProjectResponse.status)."""
-DEFAULT_TIMEOUT_SECONDS, DEFAULT_POLL_SECONDS = 3600.0, 10.0
+DEFAULT_TIMEOUT_SECONDS, DEFAULT_POLL_SECONDS, START_GRACE_SECONDS = 3600.0, 10.0, 120.0
 _REF = re.compile(r"^[a-z]{20}$")
 
 
@@ -142,7 +142,7 @@ def default_state_dir() -> Path:
 
 
 def restore(api: Api, receipts: Receipts, target: int, timeout: float, poll: float,
-            say: Callable[[str], None], pending: dict[str, bool]) -> None:
+            say: Callable[[str], None]) -> None:
     """Steps 1-4 of the module docstring; returns when healthy, raises Failure otherwise."""
     started = time.monotonic()
     receipt = receipts.read()
@@ -161,26 +161,23 @@ def restore(api: Api, receipts: Receipts, target: int, timeout: float, poll: flo
         say(f"project {api.ref} is already restored to {utc_text(target)} (healthy since {receipt['healthyAt']}; "
             f"receipt {receipts.path}): nothing requested")
         return
-    seen = status == RESTORING
+    seen, unseen_limit = status == RESTORING, timeout
     if ours and receipt is not None and status != RESTORING and not receipt.get("healthyAt"):
         say(f"restore to {utc_text(target)} requested at {receipt.get('requestedAt')} by an earlier run")
-        seen = bool(receipt.get("restoringSeenAt"))
+        seen, unseen_limit = bool(receipt.get("restoringSeenAt")), min(timeout, START_GRACE_SECONDS)
     elif status != RESTORING:
         check_window(api, target, say)
         receipts.write({"projectRef": api.ref, "target": utc_text(target), "targetUnix": target,
                         "requestedAt": utc_text(time.time())})
-        pending["request"] = True
         code, body = api.call("POST", "/database/backups/restore-pitr", {"recovery_time_target_unix": target})
         if code not in (200, 201):
             receipts.remove()
-            pending["request"] = False
             refused = EXIT_REFUSED if code == 400 else EXIT_API
             raise Failure(refused, f"restore-pitr refused ({code}): {message(body)}")
-        pending["request"] = False
         say(f"restore to {utc_text(target)} requested (HTTP {code}); the project is unavailable until it ends")
     else:
         say(f"a restore to {utc_text(target)} requested by an earlier run is in progress: waiting")
-    status = wait_healthy(api, receipts, started, (timeout, poll), say, seen)
+    status = wait_healthy(api, receipts, started, (timeout, poll, unseen_limit), say, seen)
     receipt = receipts.read() or {"projectRef": api.ref, "target": utc_text(target), "targetUnix": target}
     receipts.write({**receipt, "healthyAt": utc_text(time.time())})
     say(f"project {api.ref} {status} after {time.monotonic() - started:.1f} s: restored to {utc_text(target)}")
@@ -206,11 +203,11 @@ def check_window(api: Api, target: int, say: Callable[[str], None]) -> None:
     say(f"recovery window {utc_text(earliest)} to {utc_text(latest)}: {utc_text(target)} is inside it")
 
 
-def wait_healthy(api: Api, receipts: Receipts, started: float, limits: tuple[float, float],
+def wait_healthy(api: Api, receipts: Receipts, started: float, limits: tuple[float, float, float],
                  say: Callable[[str], None], seen: bool) -> str:
     """Poll the project's status until ACTIVE_HEALTHY (returned) after the restore was `seen` (another status, noted
-    in the receipt); exit 1 at the timeout (limits: timeout, poll seconds), 5 on a failed state."""
-    timeout, poll = limits
+    in the receipt); exit 1 at the timeout or unseen at the unseen limit (seconds), 5 on a failed state."""
+    timeout, poll, unseen_limit = limits
     last = ""
     while True:
         status = api.status()
@@ -227,8 +224,8 @@ def wait_healthy(api: Api, receipts: Receipts, started: float, limits: tuple[flo
             raise Failure(EXIT_FAILED, f"the restore failed: project {api.ref} is {status}; see the dashboard's "
                                        "database backups page or contact Supabase support")
         left = timeout - (time.monotonic() - started)
-        if left <= 0 and not seen:
-            raise Failure(EXIT_TIMEOUT, f"project {api.ref} is still {status} after {timeout:g} s: the restore was "
+        if not seen and time.monotonic() - started >= unseen_limit:
+            raise Failure(EXIT_TIMEOUT, f"project {api.ref} is still {status} after {unseen_limit:g} s: the restore was "
                                         "never seen starting; if the dashboard shows none, delete the receipt "
                                         f"{receipts.path} and run again")
         if left <= 0:
@@ -271,19 +268,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupted)
     api = Api(args.api_url, token, args.project_ref)
     receipts = Receipts(args.state_dir or default_state_dir(), args.project_ref)
-    pending = {"request": False}
 
     def say(line: str) -> None:
         print(line.replace(token, "[secret]"), flush=True)
 
     try:
-        restore(api, receipts, args.target, args.timeout_seconds, args.poll_seconds, say, pending)
+        restore(api, receipts, args.target, args.timeout_seconds, args.poll_seconds, say)
     except Failure as failure:
         print(f"error: {str(failure).replace(token, '[secret]')}", file=sys.stderr)
         return failure.code
     except KeyboardInterrupt:
-        if pending["request"]:
-            receipts.remove()
         print("interrupted: nothing more was requested (a restore already requested goes on; run again to wait)",
               file=sys.stderr)
         return EXIT_INTERRUPTED
