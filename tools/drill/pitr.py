@@ -97,6 +97,7 @@ class SupabasePitrStandIn:
         self.shipper: wal_archive.Shipper | None = None
         self.http: ThreadingHTTPServer | None = None
         self.worker: threading.Thread | None = None
+        self.created = time.time()
 
     def bucket(self) -> storage.Bucket:
         """The archive's bucket (call from a thread that can reach the emulator)."""
@@ -201,9 +202,10 @@ class SupabasePitrStandIn:
     # ------------------------------------------------------------------ the API
 
     def project(self) -> dict[str, Any]:
-        """GET /v1/projects/{ref}."""
+        """GET /v1/projects/{ref}: V1ProjectWithDatabaseResponse's fields but `database`."""
         return {"id": self.settings.ref, "ref": self.settings.ref, "name": "raptorflow (drill)",
-                "organization_id": "drill", "region": "us-east-1", "status": self.status}
+                "organization_id": "drill", "organization_slug": "drill", "region": "us-east-1",
+                "created_at": utc_text(self.created), "status": self.status}
 
     def backups(self) -> dict[str, Any]:
         """GET /v1/projects/{ref}/database/backups."""
