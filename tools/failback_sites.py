@@ -110,7 +110,7 @@ class Site:
         return [*self.prefix, *argv]
 
     def run(self, *argv: str, check: bool = True, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-        """Run a command on the site's host; SiteError (its last line) when `check` and it fails."""
+        """Run a command on the site's host; SiteError (its last line) if `check` and it fails."""
         process = subprocess.Popen(self._argv(list(argv)), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True, start_new_session=True)
         self.children.append(process)
@@ -160,6 +160,9 @@ class Site:
         status = self.run(self.tool("pg_ctl"), "status", "-D", str(self.data), check=False)
         if status.returncode == 4:
             return State(running=False, missing=True)
+        if status.returncode not in (0, 3):  # 3: not running
+            said = scrub((status.stderr.strip() or "no message").splitlines()[0])
+            raise SiteError(f"{self.name}: pg_ctl status exited {status.returncode}: {said}")
         if status.returncode == 0:
             with self.connect() as connection:
                 row = connection.execute(
@@ -227,8 +230,8 @@ class Site:
 
     def recover(self) -> None:
         """Finish a crashed server's recovery in single-user mode (no client can reach it) with the options it
-        ran with, ending in a clean shutdown. pg_rewind would run single-user mode itself, but without those
-        options (a wal_keep_size given there) and could recycle the WAL it then needs."""
+        ran with, ending in a clean shutdown. pg_rewind would run it without those options (a wal_keep_size
+        given there) and could recycle the WAL it then needs."""
         self.run(self.tool("postgres"), "--single", "-F", "-D", str(self.data), *self.options(), "template1")
 
     def stop(self) -> None:

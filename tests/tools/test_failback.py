@@ -292,3 +292,39 @@ def test_failback_resumes_writes_on_a_paused_eu_before_the_us_rejoins(pair: Pair
     assert phases(result.stdout)[:2] == ["resume", "rewind"], result.stdout
     assert_failed_back(pair)
     assert pair.us.sql("SHOW default_transaction_read_only") == [("off",)], "the rewind copied the EU's pause"
+
+
+def test_failback_says_why_it_cannot_read_a_site(pair: Pair) -> None:
+    # Run as root without a prefix, pg_ctl refuses to run at all: the running EU primary must not be taken for a
+    # crashed one (the operator would be told to start a server that runs).
+    if os.geteuid() != 0:
+        pytest.skip("pg_ctl refuses only root")
+    result = pair.failback("--us-command", "", "--eu-command", "")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr == "error: inspect: us: pg_ctl status exited 1: pg_ctl: cannot be run as root\n", result.stderr
+    assert phases(result.stdout) == []
+    assert pair.eu.sql("SELECT pg_is_in_recovery()") == [(False,)]
+
+
+def test_failback_switchover_out_of_time_resumes_writes_on_the_eu(pair: Pair) -> None:
+    # The US streams from the EU but its replay is paused, behind the EU's last writes; the EU is paused as a run
+    # stopped after pausing it leaves it (so the run goes straight to the switchover, which cannot finish in time).
+    shutil.rmtree(pair.us.data)
+    pair.us.pg("pg_basebackup", "-D", str(pair.us.data), "-d", pair.eu.conninfo, "-R", "-X", "stream", "--no-sync")
+    pair.us.start()
+    pair.wait_replayed(pair.eu, pair.us)
+    pair.us.sql("SELECT pg_wal_replay_pause()")
+    pair.write(pair.eu, range(1101, 1111))
+    pair.eu.sql("ALTER SYSTEM SET default_transaction_read_only = on")
+    pair.eu.sql("SELECT pg_reload_conf()")
+    result = pair.failback("--timeout-seconds", "3")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: switchover: ") and \
+        "writes resumed on the EU" in result.stderr, result.stderr
+    assert pair.us.sql("SELECT pg_is_in_recovery()") == [(True,)], "the US was promoted without the EU's last writes"
+    pair.write(pair.eu, range(1111, 1112))  # the EU takes writes again
+    pair.us.sql("SELECT pg_wal_replay_resume()")
+    result = pair.failback()
+    assert result.returncode == 0, result.stderr
+    assert_failed_back(pair)
+    assert set(range(1101, 1112)) <= pair.us.seqs()
