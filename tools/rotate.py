@@ -15,15 +15,17 @@ the first stack's config (tools/rotate_config.py), each finished before the next
                         a Vercel secret value...) gets the new one (`pulumi config set --secret`, value on stdin)
   roll-tokens           each Cloudflare API token the stacks hold is rolled through Cloudflare's API where the
                         token may roll itself, and the new value stored at once (tools/rotate_tokens.py)
-  up                    `pulumi up` of each STACK: new Secret Manager versions, new Vercel variable values
+  up                    `pulumi up` of each STACK: new Secret Manager versions, new Vercel variable values; each
+                        replaced version is disabled by `up` itself, as the stacks' SecretVersions declare
+                        deletion_policy DISABLE (components/building_blocks.py; the policy pack holds them to it)
   redeploy              Vercel applies a changed variable only to a new deployment: a STACK with a `vercel` section
                         whose secret values hold the password has its production deployment redeployed and
                         waited for until READY (tools/vercel_deploy.py)
   verify                the new password logs in and the old one is refused; the role's sessions opened before
                         the ALTER ROLE are ended (a leaked password may have opened one)
-  disable-old-versions  only now, with the new versions in use, every older ENABLED version of the stacks' Secret
-                        Manager secrets is disabled (tools/rotate_versions.py); a SecretVersion with pulumi-gcp's
-                        default deletion_policy DELETE was destroyed by `up` already, one with ABANDON is left to this
+  disable-old-versions  only now, with the new versions in use, any older version of the stacks' Secret Manager
+                        secrets still ENABLED (one added by hand, or left by an `up` of another deletion_policy) is
+                        disabled, never destroyed (tools/rotate_versions.py); after `up` with DISABLE, none is
   done                  the journal says so and forgets both passwords
 
 It prints each step as it finishes, then what it rotated and what remains manual - vendor-issued secrets (Stripe,
@@ -45,7 +47,8 @@ Exit codes:
        unfinished rotation of another incident
   3    the Pulumi CLI failed (config or `up`): the journal holds the new password; fix the cause, run again
   4    the Vercel redeploy failed or was not READY in time; run again
-  5    the database accepts neither the old nor the new password (or cannot be reached): nothing more is changed
+  5    the database accepts neither the old nor the new password (or cannot be reached): nothing more is changed;
+       when it refuses both, the journal is forgotten too: reset the password, put it in `databaseUrl`, run again
   6    a Secret Manager call failed; run again
   130  interrupted by SIGINT, SIGTERM or SIGHUP: run the same command again to finish
 
@@ -103,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval-seconds", type=_seconds, default=5.0, help="poll interval of the redeploy")
     parser.add_argument("--project-dir", type=Path, default=ROOT, metavar="DIR",
                         help="folder of Pulumi.yaml and the stack files (default: this repo)")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
+    if not (args.project_dir / "Pulumi.yaml").is_file():
+        parser.error(f"--project-dir {args.project_dir} holds no Pulumi.yaml")
     signals = RotationSignals()
     rotation = Rotation(args, signals)
     try:

@@ -67,6 +67,8 @@ class StackConfig:
         except subprocess.TimeoutExpired:
             raise CliError(f"pulumi {args[0]} {args[1] if len(args) > 1 else ''} did not answer within "
                            f"{CLI_TIMEOUT_SECONDS} s") from None
+        except OSError as exc:  # the CLI or the project folder went missing, or cannot be run
+            raise CliError(f"cannot run pulumi {args[0]} in {self.project_dir}: {exc.strerror}") from None
         if result.returncode != 0:
             said = (result.stderr.strip().splitlines() or ["no message"])[-1]
             raise CliError(f"pulumi {' '.join(a for a in args[:2] if not a.startswith('--'))} --stack {self.stack} "

@@ -8,8 +8,9 @@ and Vercel with `pulumi up`). Only the key names are printed, never a value.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
+from tools.rotate_config import NAMESPACE, Entry
 from tools.stack_yaml import PROJECT
 
 SLACK = "Slack: https://api.slack.com/apps -> the alert app -> OAuth & Permissions -> revoke and reinstall"
@@ -50,3 +51,17 @@ def manual_lines(keys: Iterable[tuple[str, str]]) -> list[str]:
     """One line per (stack, full key) left to rotate by hand."""
     return [f"  {stack} {key.removeprefix(f'{PROJECT}:')}: {where(key)}; then `{store_command(key, stack)}` and "
             f"`pulumi up --stack {stack}`" for stack, key in keys]
+
+
+def manual_keys(config: Mapping[str, Mapping[str, Entry]], new: str, rolled: set[str]) -> list[tuple[str, str]]:
+    """(stack, full key) of each secret of `config` (stack -> key -> entry) the rotation left as it was: holding
+    neither the new password `new` nor a token rolled (`STACK/KEY` in `rolled`), nor part of the journal."""
+    return [(stack, entry.key) for stack, entries in config.items() for entry in entries.values()
+            if entry.secret and not entry.key.startswith(f"{NAMESPACE}:") and new not in entry.value
+            and f"{stack}/{entry.key}" not in rolled]
+
+
+def report(incident: str, rotated: list[str], manual: list[tuple[str, str]]) -> list[str]:
+    """The closing lines: what the rotation changed, then each (stack, full key) left to rotate by hand."""
+    return [f"incident {incident}: rotation finished. Rotated:", *(f"  {line}" for line in rotated),
+            f"Manual ({len(manual)}): rotate at the vendor, then store the new value:", *manual_lines(manual)]

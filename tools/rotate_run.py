@@ -15,7 +15,7 @@ from tools import rotate_tokens as tokens
 from tools import rotate_versions as versions
 from tools.operator import CannotSelect, last_error_line, select_stack, stack_plan
 from tools.rotate_config import ALTERED_AT, INCIDENT, NEW_PASSWORD, OLD_PASSWORD, ROLLED, STEP, Entry, StackConfig
-from tools.rotate_manual import manual_lines
+from tools.rotate_manual import manual_keys, report
 from tools.secrets import Signals, pulumi_cli
 from tools.stack_yaml import PROJECT
 
@@ -42,6 +42,7 @@ class Rotation:
         self.args, self.signals = args, signals
         self.step_now = "journal"
         self.rotated: list[str] = []
+        self.earlier = ""
         self.values: set[str] = set()
         self.new = ""
 
@@ -76,6 +77,7 @@ class Rotation:
         resumed = incident == self.args.incident and done in STEPS
         first = STEPS.index(done) + 1 if resumed and done else 0
         if resumed:
+            self.earlier = f"(steps up to {done}: in an earlier run of this incident, as it printed)"
             self.say(f"incident {incident}: resuming after step {done}")
         new, old = self._journal(journal, resumed)
         self.new = new
@@ -139,9 +141,10 @@ class Rotation:
             self.say(f"database: {target.user}@{target.host} takes the new password already (ALTER ROLE done before)")
             return
         if not self._accepts(target, old):
+            self._forget(INCIDENT, STEP)  # nothing but the journal changed: the next run, of any incident, starts anew
             raise Failed(EXIT_LOCKED_OUT, f"the database at {target.host} refuses {target.user} with both the old and "
                                           "the new password: reset it in the database's console (Supabase: Project "
-                                          "Settings -> Database -> Reset password), then run this again")
+                                          "Settings -> Database -> Reset password), put it in databaseUrl, run again")
         try:
             altered = database.alter_password(target, old, new)
         except psycopg.Error as exc:  # e.g. a role not allowed to change its own password
@@ -279,20 +282,16 @@ class Rotation:
     def _done(self, target: database.Login, old: str, new: str) -> None:
         """The journal says done first (a second run then changes nothing), then forgets the passwords."""
         self._note(STEP, "done")
-        for key in (NEW_PASSWORD, OLD_PASSWORD, ALTERED_AT, ROLLED):
+        self._forget()
+
+    def _forget(self, *keys: str) -> None:
+        """Remove `keys` and the journal's passwords, time and tokens from the first stack's config."""
+        for key in (*keys, NEW_PASSWORD, OLD_PASSWORD, ALTERED_AT, ROLLED):
             if key in self.config[self.stacks[0].stack]:
                 with self.signals.deferred(key):
                     self.stacks[0].remove(key)
 
     def _report(self) -> None:
-        rotated = self.rotated or ["(all of it in an earlier run of this incident)"]
-        rolled = self._rolled()
-        self.say(f"incident {self.args.incident}: rotation finished. Rotated:")
-        for line in rotated:
-            self.say(f"  {line}")
-        manual = [(stack, entry.key) for stack, entries in self.config.items() for entry in entries.values()
-                  if entry.secret and not entry.key.startswith("rotation:") and self.new not in entry.value
-                  and f"{stack}/{entry.key}" not in rolled]
-        self.say(f"Manual ({len(manual)}): rotate at the vendor, then store the new value:")
-        for line in manual_lines(manual):
+        manual = manual_keys(self.config, self.new, self._rolled())
+        for line in report(self.args.incident, [line for line in (self.earlier, *self.rotated) if line], manual):
             self.say(line)

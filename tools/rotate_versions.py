@@ -2,15 +2,18 @@
 old ones.
 
 `pulumi up` replaces a `gcp.secretmanager.SecretVersion` whose `secret_data` changed: it adds a version, and what
-becomes of the old one is the resource's `deletion_policy` (`DELETE`, the default, destroys it; `DISABLE`
-disables it; `ABANDON` leaves it enabled;
-https://www.pulumi.com/registry/packages/gcp/api-docs/secretmanager/secretversion/). Whatever the policy, an
-old version still ENABLED after the rotation is disabled here - not destroyed: a disabled version can be enabled
-again if a reader turns out to need it, and it stays as evidence for the incident. The stacks' Cloud Run jobs
-mount version `latest`, so the newest version is the one in use.
+becomes of the old one is the resource's `deletion_policy` (`DELETE`, pulumi-gcp's default, destroys it;
+`DISABLE`, what the stacks declare (components/building_blocks.py, held by the policy pack), disables it;
+`ABANDON` leaves it enabled; https://www.pulumi.com/registry/packages/gcp/api-docs/secretmanager/secretversion/).
+Whatever the policy, an old version still ENABLED after the rotation (one added by hand, say) is disabled here -
+not destroyed: a disabled version can be enabled again if a reader turns out to need it, and it stays as
+evidence for the incident. The stacks' Cloud Run jobs mount version `latest`, so the newest version is the one
+in use.
 
 REST calls (https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets.versions):
-`GET v1/projects/P/secrets/S/versions` (newest first) and `POST v1/projects/P/secrets/S/versions/V:disable`
+`GET v1/projects/P/secrets/S/versions` (newest first, page by page with `pageSize` and `nextPageToken`;
+https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets.versions/list) and
+`POST v1/projects/P/secrets/S/versions/V:disable`
 (https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets.versions/disable). The token is
 $GOOGLE_OAUTH_ACCESS_TOKEN, else `gcloud auth print-access-token`; $SECRET_MANAGER_API_URL replaces
 https://secretmanager.googleapis.com for a stand-in (tests, drills; plain http only to the loopback address).
@@ -30,6 +33,8 @@ DEFAULT_API_URL = "https://secretmanager.googleapis.com"
 URL_VARIABLE = "SECRET_MANAGER_API_URL"
 TOKEN_VARIABLE = "GOOGLE_OAUTH_ACCESS_TOKEN"
 GCLOUD_TIMEOUT_SECONDS = 30
+PAGE_SIZE = 1000
+"""Versions asked for per page: well within the client's response limit (the API allows up to 25000)."""
 
 
 class VersionsError(Exception):
@@ -76,7 +81,14 @@ def disable_old(client: VercelApi, secret: SecretRef) -> list[str]:
     """Disable every ENABLED version of `secret` but the newest; the names of those disabled."""
     path = f"/v1/{urllib.parse.quote(secret.name)}/versions"
     try:
-        versions = client.call("GET", path).get("versions") or []
+        versions: list[object] = []
+        query = {"pageSize": str(PAGE_SIZE)}
+        while True:
+            page = client.call("GET", path, query=query)
+            versions += page.get("versions") or []
+            if not page.get("nextPageToken"):
+                break
+            query = {**query, "pageToken": str(page["nextPageToken"])}
         enabled = [str(v["name"]) for v in versions if isinstance(v, dict) and v.get("state") == "ENABLED"]
         newest = max(enabled, key=lambda name: int(name.rsplit("/", 1)[1]), default=None)
         disabled = []

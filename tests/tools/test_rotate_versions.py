@@ -48,6 +48,17 @@ def test_every_enabled_version_but_the_newest_is_disabled_once(stand_in):
     assert status == 200 and manager.payload(PROJECT, "db-url", 3) == "v3", answer
 
 
+def test_versions_past_the_first_page_are_disabled_too(stand_in):
+    manager, client = stand_in
+    manager.page_cap = 2
+    manager.seed(PROJECT, "many", "v1")
+    for value in ("v2", "v3", "v4", "v5"):
+        add(manager, "many", value)
+    disabled = versions.disable_old(client, versions.SecretRef(PROJECT, "many"))
+    assert len(disabled) == 4, f"the versions on pages 2 and 3 too: {disabled}"
+    assert manager.states(PROJECT, "many") == ["DISABLED"] * 4 + ["ENABLED"]
+
+
 def test_a_disabled_version_can_no_longer_be_read(stand_in):
     manager, client = stand_in
     manager.seed(PROJECT, "key", "old")

@@ -7,7 +7,8 @@ disables the old ones (tools/rotate_versions.py). The shapes follow
 https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets.versions :
 
     POST /v1/projects/P/secrets/S:addVersion   {"payload": {"data": BASE64}}   -> SecretVersion (ENABLED)
-    GET  /v1/projects/P/secrets/S/versions                                    -> {"versions": [...], "totalSize"}
+    GET  /v1/projects/P/secrets/S/versions?pageSize=N&pageToken=T             -> {"versions": [...], "totalSize",
+                                                                                  "nextPageToken" when more follow}
     GET  /v1/projects/P/secrets/S/versions/V:access                           -> {"name", "payload": {"data"}}
     POST /v1/projects/P/secrets/S/versions/V:disable                          -> SecretVersion (DISABLED)
     POST /v1/projects/P/secrets/S/versions/V:destroy                          -> SecretVersion (DESTROYED, data gone)
@@ -27,6 +28,7 @@ import re
 import threading
 import time
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,6 +61,8 @@ class SecretManagerStandIn:
         self.secrets: dict[tuple[str, str], list[Version]] = {}
         self.calls: list[tuple[str, str, float]] = []  # (verb, version name, monotonic time) of each change
         self.lock = threading.Lock()
+        self.page_cap = 25000
+        """The most versions one page lists (the API caps pageSize at 25000; 0 or none: the server decides)."""
 
     def seed(self, project: str, secret: str, value: str) -> None:
         """A secret with its first version (what the stack's first `pulumi up` created)."""
@@ -75,8 +79,9 @@ class SecretManagerStandIn:
         with self.lock:
             return self.secrets[(project, secret)][number - 1].data.decode()
 
-    def handle(self, method: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
-        """(status, JSON) for one authorised request."""
+    def handle(self, method: str, path: str, body: Any, query: Mapping[str, str] | None = None,
+               ) -> tuple[int, dict[str, Any]]:
+        """(status, JSON) for one authorised request (`query`: its query parameters)."""
         match = _ROUTE.match(urllib.parse.unquote(path))
         if match is None:
             return _error(404, "NOT_FOUND", f"{method} {path} is not served by the stand-in")
@@ -97,7 +102,13 @@ class SecretManagerStandIn:
                 return 200, _shown(prefix, versions[-1])
             if method == "GET" and match["version"] is None and match["secret_verb"] is None:
                 listed = [_shown(prefix, v) for v in reversed(versions)]
-                return 200, {"versions": listed, "totalSize": len(listed)}
+                try:
+                    start, size = int((query or {}).get("pageToken") or 0), int((query or {}).get("pageSize") or 0)
+                except ValueError:
+                    return _error(400, "INVALID_ARGUMENT", "pageSize and pageToken must be what the API gave")
+                end = start + min(size or self.page_cap, self.page_cap)
+                return 200, {"versions": listed[start:end], "totalSize": len(listed),
+                             **({"nextPageToken": str(end)} if end < len(listed) else {})}
             number = len(versions) if match["version"] == "latest" else _number(match["version"])
             if number is None or not 1 <= number <= len(versions):
                 return _error(404, "NOT_FOUND", f"Secret Version [{prefix}{match['version']}] not found.")
@@ -131,7 +142,8 @@ class SecretManagerStandIn:
                         body = json.loads(self.rfile.read(length)) if length else None
                     except ValueError:
                         body = None
-                    status, answer = stand_in.handle(self.command, urllib.parse.urlsplit(self.path).path, body)
+                    url = urllib.parse.urlsplit(self.path)
+                    status, answer = stand_in.handle(self.command, url.path, body, dict(urllib.parse.parse_qsl(url.query)))
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
