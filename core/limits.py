@@ -57,9 +57,10 @@ PITR_RPO_MINUTES = 2
 DATABASE_REPLICA_LAG_MINUTES = 1
 DATABASE_REPLICA_PROMOTE_MINUTES = 15
 # Restore throughput of `backup_job restore` (download, sha256, pg_restore), database MB per second. Measured on
-# 2026-11-29 on 2 cores: `make drill` restored 1204 MB of an indexed application schema at 36.0 MB/s; `make bench`
-# restored one large table at 51-56 MB/s. The model takes the slower, rounded down (it was 50 before measuring).
-RESTORE_MB_PER_SECOND = 35
+# 2 cores: `make drill` restored 1204 MB of an indexed application schema at 36.0 MB/s on 2026-11-29 and at
+# 20.2 MB/s on 2026-12-02 (record docs/drills/2026-12-02-141856.json, the cores shared); `make bench` restored one
+# large table at 51-56 MB/s. The model takes the slowest, rounded down (it was 50 before measuring, then 35).
+RESTORE_MB_PER_SECOND = 20
 DECISION_MINUTES = 15
 APPLY_MINUTES = 10
 # Vercel applies env var changes only to new deployments: after the flip, `tools.failover promote --yes` redeploys

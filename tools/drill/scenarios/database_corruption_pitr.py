@@ -68,7 +68,7 @@ def run(drill: Drill) -> ScenarioResult:
     target = math.floor(good)
     drill.progress(f"{NAME}: {corrupted} data files of {drill.database} overwritten; PITR to {pitr.utc_text(target)}")
     rpo_minutes = float((drill.supabase.settings.archive_timeout_seconds * drill.options.time_scale) / 60)
-    waited = wait_archived(drill, target, max(10.0, 4 * drill.supabase.settings.archive_timeout_seconds))
+    waited = wait_archived(drill, target, RECOVERY_TIMEOUT_SECONDS)
     requested_wall = time.time()
     ran = run_command(drill, target)
     returned = time.monotonic()
@@ -80,9 +80,14 @@ def run(drill: Drill) -> ScenarioResult:
     drill.wait_streaming()
     check = drill.verify(drill.us)
     rpo = max(0.0, incident_wall - target)
+    # The plan's archive cadence (archive_timeout, compressed) counts at its plan length; a wait beyond it is the
+    # stand-in's upload backlog on this machine (a large restore just before writes a lot of WAL), counted as measured.
+    cadence = min(waited, float(drill.supabase.settings.archive_timeout_seconds))
     steps = [Step(RESTORE, f"wait until the archived WAL reaches the target (archive_timeout "
                            f"{drill.supabase.settings.archive_timeout_seconds} s = {rpo_minutes:g} min, compressed)",
-                  waited, waited * drill.options.time_scale, compressed=True, not_compared=NOT_COMPARED),
+                  cadence, cadence * drill.options.time_scale, compressed=True, not_compared=NOT_COMPARED),
+             *([Step(RESTORE, "the archive's upload backlog beyond its cadence (the stand-in's, as measured)",
+                     waited - cadence, waited - cadence, not_compared=NOT_COMPARED)] if waited > cadence else []),
              Step(RESTORE, "tools.pitr restore: base backup + WAL replay to the target, until ACTIVE_HEALTHY",
                   ran.wall_seconds, ran.wall_seconds, not_compared=NOT_COMPARED)]
     restored = drill.supabase.restores[-1] if drill.supabase.restores else {}
