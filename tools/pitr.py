@@ -28,11 +28,11 @@ What it does, in order (https://supabase.com/docs/reference/api, OpenAPI https:/
 Idempotent: each request leaves a receipt, `<state dir>/<ref>.json` (`--state-dir`, default
 `$XDG_STATE_HOME/raptorflow-dr/pitr`, else `~/.local/state/raptorflow-dr/pitr`). Run again with the same target
 while the restore runs, it waits for it instead of requesting another; once the project is healthy after it, it
-says the project is already restored to that target and requests nothing (delete the receipt to restore to the
-same time once more). After a restore that ended RESTORE_FAILED, the same command requests it again. A run
-stopped (killed, or the network failed) before its request was answered keeps the receipt, as the request may have
-arrived: the next run waits up to START_GRACE_SECONDS (120) for that restore to start and, when it does not, exits 1
-saying so (delete the receipt and run again).
+says the project is already restored to that target and requests nothing, waiting if it is not ACTIVE_HEALTHY
+just then (delete the receipt to restore to the same time once more). After a restore that ended RESTORE_FAILED,
+the same command requests it again. A run stopped (killed, or the network failed) before its request was answered
+keeps the receipt, as the request may have arrived: the next run waits up to START_GRACE_SECONDS (120) for that
+restore to start and, when it does not, exits 1 saying so (delete the receipt and run again).
 
 Output: one line per step on stdout; a failure is one line on stderr.
 
@@ -157,9 +157,11 @@ def restore(api: Api, receipts: Receipts, target: int, timeout: float, poll: flo
     if status == RESTORING and not ours:
         raise Failure(EXIT_API, f"project {api.ref} is RESTORING, not to {utc_text(target)} by this command: wait "
                                 "until it is ACTIVE_HEALTHY, then run again")
-    if ours and receipt is not None and status == HEALTHY and receipt.get("healthyAt"):
+    if ours and receipt is not None and receipt.get("healthyAt"):  # not RESTORING, not failed: see above
         say(f"project {api.ref} is already restored to {utc_text(target)} (healthy since {receipt['healthyAt']}; "
             f"receipt {receipts.path}): nothing requested")
+        if status != HEALTHY:  # restarting, say: wait for it, never restore a second time
+            wait_healthy(api, receipts, started, (timeout, poll, timeout), say, True)
         return
     seen, unseen_limit = status == RESTORING, timeout
     if ours and receipt is not None and status != RESTORING and not receipt.get("healthyAt"):
