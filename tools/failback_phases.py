@@ -14,6 +14,9 @@ from tools.failback_sites import Site, State, WaitTimeout, lsn
 EXIT_TIMEOUT, EXIT_UNSAFE, EXIT_TOOL, EXIT_FLIP, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 STREAM_GRACE_SECONDS = 15.0
 """How long a standby found running but not streaming gets to connect before it is rewound."""
+SHUTDOWN_RECORD_BYTES = 512
+"""How far past a stopped server's shutdown checkpoint a replica that replayed it can be: the record (about 120
+bytes) and a page header; a standby further on replayed WAL of its own, on another timeline."""
 MAX_PHASES = 12
 """A run takes at most the six phases, each of which changes the state: more means the world is changing under it."""
 INTERRUPTED = {
@@ -197,6 +200,12 @@ class Failback:
         except WaitTimeout as exc:
             self.eu.start(self.args.timeout_seconds)
             raise WaitTimeout(f"{exc}: switchover abandoned, the EU started again and takes writes") from None
+        replayed = self.us.replayed()
+        if replayed - eu.checkpoint > SHUTDOWN_RECORD_BYTES:  # no replica of the EU replays past its last record
+            raise Unsafe(f"the US standby has replayed up to {replayed >> 32:X}/{replayed & 0xFFFFFFFF:X}, past the "
+                         f"EU's last record at {eu.checkpoint >> 32:X}/{eu.checkpoint & 0xFFFFFFFF:X}: it holds WAL "
+                         "the EU never wrote and is not the EU's replica; start the EU primary (pg_ctl start) and "
+                         "run the command again, which rewinds the US")
         self.us.promote()
         timeline = self.us.state().timeline
         return (f"writes paused on the EU; the US replayed its last WAL and shutdown checkpoint at "
