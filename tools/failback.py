@@ -61,8 +61,9 @@ Exit codes:
   0    done: the US is the primary, the EU streams from it (and the stack was flipped)
   1    a wait ran out of time; a switchover that ran out of time resumes writes on the EU first
   2    nothing can be done safely: a bad option, a server not reachable, both sites writable on one timeline,
-       the US writable on a timeline not newer than the stopped EU's, the EU stopped uncleanly
-       mid-switchover, two different clusters
+       the US writable on a timeline not newer than the stopped EU's, a US standby that replayed past the
+       stopped EU's last record (not its replica), the EU stopped uncleanly mid-switchover, two different
+       clusters
   3    a PostgreSQL tool or statement failed (pg_ctl, pg_basebackup, or pg_rewind and the rebuild after it;
        a statement the role may not run)
   4    the flip failed (tools.failover demote's own error is printed above): run the same command again
