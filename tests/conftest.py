@@ -19,6 +19,7 @@ from tools.offline import ROOT, Plan, plan_stack
 SLOWEST_FILES = (
     "tests/tools/test_rotate.py",
     "tests/tools/test_failback.py",
+    "tests/tools/test_failback_safety.py",
     "tests/tools/test_pitr.py",
     "tests/backup_job/test_damaged_backups.py",
     "tests/backup_job/test_backup_listing.py",
