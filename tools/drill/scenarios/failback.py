@@ -35,8 +35,9 @@ from tools.drill.world import ADDRESSES, MISSED, NAMESPACES, DrillError, in_name
 NAME = "failback"
 COMMAND = ("python", "-m", "tools.failback")
 PHASE_LINE = re.compile(r"^(\S+)\s+([\d.]+) s  (.*)$")
-DATABASE_WAIT_SECONDS = 120.0
-"""The tool's timeout for its database waits (server start, catch-up, streaming): real work, never compressed."""
+DATABASE_WAIT_SECONDS = 600.0
+"""The tool's timeout for its database waits (server start, catch-up, streaming): real work, never compressed; the
+tool's own default (a standby started after a rewind replays from the last common checkpoint first)."""
 
 
 def heal(drill: Drill) -> None:
@@ -131,6 +132,9 @@ def run_scenario(drill: Drill) -> ScenarioResult:
     steps = [drill.restore_step(took, f"{phase}: {what}") for phase, took, what in done
              if phase in ("rewind", "rebuild", "stream", "catch-up", "switchover")]
     if command.exit_code != 0:
+        log = drill.us.home / "server.log"  # where the tool's pg_ctl start logs: why a server did not come up
+        lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+        evidence["usServerLog"] = [scrub(line) for line in lines[-40:]]
         return ScenarioResult(NAME, None, 0, 0.0, False, "the failback command failed", evidence,
                               failure=f"{' '.join(COMMAND)} exited {command.exit_code}: "
                                       f"{(command.report.splitlines() or ['no message'])[-1]}",
