@@ -4,6 +4,7 @@ reads both sites on every step and does the next phase for what it finds."""
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import subprocess
 import time
@@ -137,6 +138,9 @@ class Failback:
         elif not us.missing and not us.clean:
             self.us.recover()
         path, why = ("rebuild", "no data directory") if us.missing else self.us.rewind(self.eu)
+        gone = self._fork_wal_gone(why) if path == "rewind" else None
+        if gone is not None:
+            path, why = "rebuild", gone
         if path == "rebuild":
             self.phase = "rebuild"
             self.us.rebuild(self.eu)
@@ -146,6 +150,16 @@ class Failback:
         else:
             what = f"the US (timeline {us.timeline}) rewound to the EU's timeline (pg_rewind --source-server -R: {why})"
         return ("rebuild" if path == "rebuild" else "rewind"), what
+
+    def _fork_wal_gone(self, said: str | None) -> str | None:
+        """A rewound US replays the EU's WAL from where the timelines part: an EU that no longer holds it (recycled;
+        on a checksummed database the first read after a promotion writes full pages for hint bits) can never feed
+        it, and the US would wait forever. Why it must be rebuilt instead, or None."""
+        found = re.search(r"diverged at WAL location ([0-9A-F]+/[0-9A-F]+)", said or "")
+        if found is None:
+            return None
+        kept = self.eu.sql("SELECT count(*) FROM pg_ls_waldir() WHERE name = pg_walfile_name(%s::pg_lsn)", found[1])
+        return None if kept else f"the EU no longer holds the WAL from where the timelines part ({found[1]})"
 
     def stream(self) -> str:
         """Start the US as a standby; wait until it streams from the EU."""
