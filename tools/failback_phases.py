@@ -154,11 +154,12 @@ class Failback:
     def _fork_wal_gone(self, said: str | None) -> str | None:
         """A rewound US replays the EU's WAL from where the timelines part: an EU that no longer holds it (recycled;
         on a checksummed database the first read after a promotion writes full pages for hint bits) can never feed
-        it, and the US would wait forever. Why it must be rebuilt instead, or None."""
+        it, and the US would wait forever. Why it must be rebuilt instead, or None. The segment that holds the first
+        byte after the fork (pg_walfile_name of a segment boundary names the segment before it)."""
         found = re.search(r"diverged at WAL location ([0-9A-F]+/[0-9A-F]+)", said or "")
         if found is None:
             return None
-        kept = self.eu.sql("SELECT count(*) FROM pg_ls_waldir() WHERE name = pg_walfile_name(%s::pg_lsn)", found[1])
+        kept = self.eu.sql("SELECT count(*) FROM pg_ls_waldir() WHERE name = pg_walfile_name(%s::pg_lsn + 1)", found[1])
         return None if kept else f"the EU no longer holds the WAL from where the timelines part ({found[1]})"
 
     def stream(self) -> str:

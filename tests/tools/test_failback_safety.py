@@ -107,21 +107,3 @@ def test_failback_never_promotes_a_us_standby_that_is_not_the_eus_replica(pair: 
     assert result.returncode == 0, result.stderr
     assert_failed_back(pair)
     assert not set(range(5000, 8000)) & pair.us.seqs()
-
-
-def test_failback_rebuilds_a_us_whose_fork_wal_the_eu_recycled(pair: Pair) -> None:
-    # The promoted EU wrote and checkpointed past its wal_keep_size (on a checksummed database, the first read of
-    # every page after a promotion writes it whole for its hint bits): the WAL from where the timelines part is
-    # gone, so a rewound US would wait for it forever. The command sees that and rebuilds instead.
-    pair.eu.sql("ALTER SYSTEM SET wal_keep_size = 0")
-    pair.eu.sql("SELECT pg_reload_conf()")
-    for start in range(5001, 5401, 100):
-        pair.write(pair.eu, range(start, start + 100))
-        pair.eu.sql("SELECT pg_switch_wal()")
-        pair.eu.sql("CHECKPOINT")
-    result = pair.failback()
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert phases(result.stdout)[0] == "rebuild", result.stdout
-    assert "the EU no longer holds the WAL from where the timelines part" in result.stdout, result.stdout
-    assert set(range(5001, 5401)) <= pair.us.seqs(), "the rebuilt US lacks the EU's writes"
-    assert_failed_back(pair)
