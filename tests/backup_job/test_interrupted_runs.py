@@ -146,7 +146,6 @@ def test_storage_killed_mid_transfer(big_url):
     from tests.services import StorageEmulator
 
     big = big_url
-    outer = os.environ.get("STORAGE_EMULATOR_HOST")
     emulator = StorageEmulator().start()
     try:
         storage.Client().create_bucket("faults-mid-transfer")
@@ -156,8 +155,6 @@ def test_storage_killed_mid_transfer(big_url):
         time.sleep(0.5)
     finally:
         emulator.stop()
-        if outer:
-            os.environ["STORAGE_EMULATOR_HOST"] = outer
     out, err = process.communicate(timeout=120)
     assert process.returncode == ExitCode.UPLOAD_FAILED, out + err
     assert one_log_line(out)["failure"] == "upload_failed"
