@@ -17,7 +17,7 @@ import psycopg
 from google.cloud import storage
 from psycopg import sql
 
-from backup_job import archive, database, stream
+from backup_job import archive, codec, database, stream
 from backup_job import storage as layout
 from backup_job.catalog import Catalog
 from backup_job.dump import pg_binary
@@ -37,7 +37,7 @@ class ArchiveRun:
                  catalog: Catalog, request, work: Path):
         self.connection, self.blob, self.backup, self.catalog, self.request = connection, blob, backup, catalog, request
         self.work = work
-        self.head, listing = stream.read_head(blob)
+        self.head, listing = stream.read_head(blob, codec.of(self.backup.manifest))
         self.toc = archive.Toc(archive.parse_listing(listing))
         self.selection = Selection(connection, self.toc, catalog)
 

@@ -2,16 +2,17 @@
 
 The pipeline has three workers so that none waits for another:
 
-    pg_dump -Fc  --pipe-->  reader thread  --bounded queue-->  upload (main thread)
-    (compresses)            sha256 + size                      one streaming request, crc32c
+    pg_dump -Fc -Z0  --pipe-->  reader thread  --bounded queue-->  upload (main thread)
+                                zstd (its own threads),            one streaming request, crc32c
+                                sha256 + size
 
-pg_dump compresses each table's data itself (custom format, zlib), which keeps
-the archive restorable by pg_restore as it is; compressing again on top would
-burn CPU for nothing. The job asks for zlib level 1 rather than pg_dump's
-default 6: on this kind of machine level 6 makes pg_dump the slowest stage
-while the dump is only about 2 % smaller on poorly compressible data, and a
-shorter dump holds the exported snapshot - and Supabase's vacuum horizon - for
-less time. `--compress-level` changes it.
+pg_dump writes its custom-format archive uncompressed and the reader compresses
+the stream into one zstd frame (backup_job.codec): pg_dump's own zlib ran on
+pg_dump's one thread and was the slowest stage of the whole backup, while zstd
+runs beside it on its own threads, faster and smaller. `--compression pg_dump`
+writes the archive as before, zlib inside (`--compress-level` is then zlib's).
+A shorter dump also holds the exported snapshot - and Supabase's vacuum
+horizon - for less time.
 
 The reader keeps pg_dump's pipe drained while the connection is busy, and the
 queue bounds memory: QUEUE_BYTES of dump plus the resume window of the upload
@@ -19,11 +20,11 @@ queue bounds memory: QUEUE_BYTES of dump plus the resume window of the upload
 110 MB of resident memory in all). Nothing touches disk.
 
 The upload is one resumable-upload request of unknown size whose body is the
-dump as pg_dump writes it: Cloud Storage creates the object only when the
-request ends with the stream, and the stream only ends after pg_dump exited 0.
-A failed dump breaks the request off, so it leaves no object at all, and even
-an object left by some other failure has no manifest, so it is never taken for
-a backup.
+dump as the reader hands it on: Cloud Storage creates the object only when the
+request ends with the stream, and the stream only ends after pg_dump exited 0
+and the zstd frame is closed. A failed dump breaks the request off, so it
+leaves no object at all, and even an object left by some other failure has no
+manifest, so it is never taken for a backup.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ import psycopg
 from google.cloud import storage
 
 from backup_job import catalog as dump_catalog
-from backup_job import database, transfer
+from backup_job import codec, database, transfer
 from backup_job import storage as layout
 from backup_job.errors import ExitCode, JobError
 from core.contracts import BackupKind
@@ -51,7 +52,6 @@ from core.contracts import BackupKind
 READ_BYTES = 1 << 20  # one pipe read; the pipe is enlarged to this so pg_dump rarely blocks
 QUEUE_BYTES = 16 << 20  # dump bytes buffered while the connection is busy: pg_dump keeps writing meanwhile
 MIN_WINDOW_BYTES = 1 << 20
-DEFAULT_COMPRESS_LEVEL = 1  # zlib level 1: see the module docstring
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,9 @@ class BackupRequest:
     bucket: str
     prefix: str = ""
     reason: str | None = None  # an ad-hoc backup: stored under <prefix>/manual/ with this reason
-    compress_level: int = DEFAULT_COMPRESS_LEVEL
+    compression: str = codec.ZSTD
+    compress_level: int = codec.DEFAULT_ZSTD_LEVEL
+    compress_threads: int = 1
     window_bytes: int = transfer.DEFAULT_WINDOW_BYTES
 
     @property
@@ -94,14 +96,24 @@ def _blocks(items: queue.Queue[_Item]) -> Iterator[bytes]:
 
 
 class _Reader(threading.Thread):
-    """Drains pg_dump's stdout: hashes and counts every byte and queues it for the upload."""
+    """Drains pg_dump's stdout, compresses it (with a `compressor`), hashes and counts every byte it hands on and
+    queues it for the upload."""
 
-    def __init__(self, process: subprocess.Popen[bytes], items: queue.Queue[_Item], stop: threading.Event):
+    def __init__(self, process: subprocess.Popen[bytes], items: queue.Queue[_Item], stop: threading.Event,
+                 compressor: codec.Compressor | None):
         super().__init__(name="pg_dump-reader", daemon=True)
-        self.process, self.items, self.stop = process, items, stop
+        self.process, self.items, self.stop, self.compressor = process, items, stop, compressor
         self.sha256 = hashlib.sha256()
         self.size = 0
-        self.stderr = b""
+        self.archive_size = 0  # what pg_dump wrote
+
+    def _hand_on(self, blocks: list[bytes]) -> bool:
+        for block in blocks:
+            self.sha256.update(block)
+            self.size += len(block)
+            if not self._put(block):
+                return False
+        return True
 
     def _put(self, item: _Item) -> bool:
         while not self.stop.is_set():
@@ -120,14 +132,13 @@ class _Reader(threading.Thread):
                 block = _read_full(stdout, READ_BYTES)
                 if not block:
                     break
-                self.sha256.update(block)
-                self.size += len(block)
-                if not self._put(block):
+                self.archive_size += len(block)
+                if not self._hand_on(self.compressor.compress(block) if self.compressor else [block]):
                     return
             code = self.process.wait()
             if code != 0:
                 self._put(_DumpFailed(database.exit_status(code)))
-            else:
+            elif self._hand_on(self.compressor.finish() if self.compressor else []):
                 self._put(_EndOfDump())
         except BaseException as exc:  # noqa: BLE001 - handed to the upload, which re-raises it
             self._put(exc)
@@ -191,8 +202,9 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         version = database.server_version(connection)
         connection.execute("SET LOCAL search_path = pg_catalog")
         connection.execute("SET LOCAL statement_timeout = 0")  # the job's own limit, whatever the role's
+        zstd = request.compression == codec.ZSTD
         command = [
-            pg_binary("pg_dump"), "--format=custom", f"--compress={request.compress_level}",
+            pg_binary("pg_dump"), "--format=custom", f"--compress={0 if zstd else request.compress_level}",
             f"--snapshot={snapshot}", "--no-password",
         ]
         if request.kind == BackupKind.SCHEMA:
@@ -203,7 +215,8 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         enlarge_pipe(process.stdout)
         items: queue.Queue[_Item] = queue.Queue(maxsize=QUEUE_BYTES // READ_BYTES)
         stop = threading.Event()
-        reader = _Reader(process, items, stop)
+        compressor = codec.Compressor(request.compress_level, request.compress_threads) if zstd else None
+        reader = _Reader(process, items, stop, compressor)
         stderr_chunks: list[bytes] = []
         stderr = process.stderr
         assert stderr is not None  # started with stderr=PIPE
@@ -218,7 +231,7 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
             # on its table, as pg_dump does, so neither delays the other.
             counting = counter.submit(_describe, connection, request.kind == BackupKind.FULL)
             try:
-                transfer.upload_stream(bucket, name, _blocks(items), "application/vnd.postgresql.custom-dump",
+                transfer.upload_stream(bucket, name, _blocks(items), codec.MEDIA_TYPES[request.compression],
                                        request.window_bytes)
             except transfer.SourceFailed as failed:
                 raise failed.cause from None
@@ -260,7 +273,7 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
             if relation["oid"] in by_oid:
                 relation["rows"] = by_oid[relation["oid"]]
     manifest = {
-        "format": layout.MANIFEST_FORMAT,
+        "format": codec.FORMAT_OF[request.compression],
         "object": name,
         "bucket": request.bucket,
         "kind": request.kind,
@@ -273,7 +286,9 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         "durationSeconds": round(time.monotonic() - clock, 3),
         "serverVersion": version,
         "dumpFormat": "custom",
+        "compression": request.compression,
         "compressLevel": request.compress_level,
+        "archiveSizeBytes": reader.archive_size,
         "tableRowCounts": counts,
         "catalog": catalog,
     }

@@ -11,17 +11,17 @@ pg_restore cannot reach its COMMIT before it has read the last byte, so a
 tampered or truncated dump is rolled back and never reaches the target. With
 `--jobs N` (N > 1) it spools the dump to a private temporary file instead,
 verifies it, and runs pg_restore with N workers (a spooled archive allows -j;
-stdin does not). The spool needs the dump's size free in the temporary folder
-(TMPDIR; on Cloud Run, memory): less, checked before the download or met
+stdin does not). The spool needs the archive's size (decompressed) free in TMPDIR
+(on Cloud Run, memory): less, checked before the download or met
 during it, is exit 2 naming the folder and the bytes needed, and nothing is
 restored. A parallel restore is not one transaction: when pg_restore fails, or
 SIGTERM stops it (pg_restore passes the signal to its workers), the report
 waits until its sessions are gone and then names the tables the target holds
 complete and those it does not.
 
-A target that is read-only (a hot standby, or `default_transaction_read_only`
-set for its database or role) is refused with exit 3 before anything is
-downloaded or written, for whole and table restores alike.
+A read-only target (a hot standby, or `default_transaction_read_only` set for
+its database or role) is refused with exit 3 before anything is downloaded or
+written.
 
 What a whole restore brings back, and who owns it:
 - privileges (GRANTs, default privileges), row-level-security policies,
@@ -54,7 +54,7 @@ from typing import Any
 import psycopg
 from google.cloud import storage
 
-from backup_job import database, stream, supabase, tables
+from backup_job import codec, database, stream, supabase, tables
 from backup_job import storage as layout
 from backup_job.dump import pg_binary
 from backup_job.errors import ExitCode, JobError, Terminated
@@ -251,7 +251,7 @@ def _spooled_restore(target: database.Database, blob: storage.Blob, backup: layo
                      options: list[str], env: dict[str, str]) -> stream.HashingPipe:
     """Download the dump to a private temporary file, verify it, then `pg_restore OPTIONS FILE` (for -j)."""
     folder = tempfile.gettempdir()
-    needed = backup.size_bytes
+    needed = codec.archive_bytes(backup.manifest)
     free = shutil.disk_usage(folder).free
     if free < needed:
         raise _no_room(folder, needed, f"has {free:,} bytes free")
@@ -259,15 +259,16 @@ def _spooled_restore(target: database.Database, blob: storage.Blob, backup: layo
         path = Path(spool) / "backup.dump"
         try:
             with path.open("wb") as file:
-                sink = stream.HashingPipe(file)
+                decoder = codec.decoding(codec.of(backup.manifest), file)
+                sink = stream.HashingPipe(decoder)
                 stream.download(blob, sink)
         except OSError as exc:
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
             raise _no_room(folder, needed, "filled up while the dump was downloaded") from None
-        if not sink.matches(backup.manifest):
-            raise JobError(ExitCode.VERIFICATION_MISMATCH, f"{backup.object}: sha256 or size differs from the "
-                                                           "manifest; nothing was restored")
+        if not sink.matches(backup.manifest) or codec.broken(decoder):
+            raise JobError(ExitCode.VERIFICATION_MISMATCH, f"{backup.object}: sha256, size or frame differs from "
+                                                           "the manifest's; nothing was restored")
         command = [pg_binary("pg_restore"), "--exit-on-error", "--no-password",
                    f"--dbname={target.params['dbname']}", *options, str(path)]
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

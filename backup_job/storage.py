@@ -48,6 +48,7 @@ from google.cloud.storage.exceptions import DataCorruption
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from backup_job.errors import ExitCode, JobError, printable
+from backup_job.manifests import problem as _manifest_problem
 
 T = TypeVar("T")
 
@@ -65,7 +66,7 @@ DUMP_SUFFIX = ".dump"
 ZONE_SUFFIX = ".zone"
 BACKUP_SUFFIXES = (DUMP_SUFFIX, ZONE_SUFFIX)  # database dumps and DNS zone exports
 MANIFEST_SUFFIX = ".manifest.json"
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 1  # a zone export's, and a dump's compressed by pg_dump (backup_job.manifests)
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 STORAGE_RETRY_SECONDS = _seconds("BACKUP_STORAGE_RETRY_SECONDS", "30")
 STORAGE_TIMEOUT_SECONDS = _seconds("BACKUP_STORAGE_TIMEOUT_SECONDS", "60")
@@ -77,10 +78,6 @@ STORAGE_ERRORS: tuple[type[BaseException], ...] = (
     gcs_errors.GoogleAPICallError, gcs_errors.RetryError, requests.exceptions.RequestException,
     google.auth.exceptions.TransportError,
 )
-# Fields every manifest has, and their JSON types.
-MANIFEST_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "format": int, "object": str, "kind": str, "sha256": str, "sizeBytes": int, "finishedAt": str,
-}
 _PREFIX = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]*[a-z0-9]")
 
@@ -297,34 +294,6 @@ def scan(bucket: storage.Bucket, prefix: str) -> Scan:
             invalid.append((manifest.removesuffix(MANIFEST_SUFFIX), f"{manifest} names a dump that does not exist"))
     complete.sort(key=lambda backup: (backup.stored_at or backup.finished_at, backup.object), reverse=True)
     return Scan(complete, incomplete, invalid)
-
-
-def _manifest_problem(manifest: Any, dump_name: str) -> str | None:
-    if not isinstance(manifest, dict):
-        return "is not a JSON object"
-    for field, kind in MANIFEST_FIELDS.items():
-        value = manifest.get(field)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            return f"lacks a valid `{field}`"
-    if manifest["format"] != MANIFEST_FORMAT:
-        return f"has format {manifest['format']}, not {MANIFEST_FORMAT}"
-    if manifest["object"] != dump_name:
-        return f"describes {manifest['object'][:200]}, not {dump_name}"
-    if not re.fullmatch(r"[0-9a-f]{64}", manifest["sha256"]) or manifest["sizeBytes"] < 0:
-        return "has no usable sha256 or size"
-    try:
-        finished = datetime.fromisoformat(manifest["finishedAt"].replace("Z", "+00:00"))
-    except ValueError:
-        return "has no usable finishedAt"
-    if finished.tzinfo is None:
-        return "has a finishedAt without a time zone"
-    counts = manifest.get("tableRowCounts")
-    if counts is not None and (not isinstance(counts, dict) or not all(
-            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts.values())):
-        return "has tableRowCounts that are not counts by table"
-    if "catalog" in manifest and not isinstance(manifest["catalog"], dict):
-        return "has a catalog that is not an object"
-    return None
 
 
 def read_manifest(bucket: storage.Bucket, dump_name: str) -> dict[str, Any]:

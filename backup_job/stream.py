@@ -19,7 +19,7 @@ import threading
 from google.api_core import exceptions as gcs_errors
 from google.cloud import storage
 
-from backup_job import database
+from backup_job import codec, database
 from backup_job import storage as layout
 from backup_job.dump import enlarge_pipe, pg_binary
 from backup_job.errors import ExitCode, JobError
@@ -164,7 +164,8 @@ class Restoring:
         self._stderr_reader.start()
         self.feeder = Feeder(self.process.stdin, hold_back)
         self.feeder.start()
-        self.pipe = HashingPipe(self.feeder)
+        self.decoder = codec.decoding(codec.of(manifest), self.feeder)
+        self.pipe = HashingPipe(self.decoder)
         self.manifest = manifest
         self.verified = False
         self.failure: BaseException | None = None
@@ -175,6 +176,9 @@ class Restoring:
         try:
             download(blob, self.pipe)
             self.verified = self.pipe.matches(self.manifest)
+            if self.verified and (why := codec.broken(self.decoder)):
+                self.verified = False  # the job's own bytes, yet no archive comes out of them
+                raise JobError(ExitCode.VERIFICATION_MISMATCH, f"{blob.name} is {why}; nothing was restored")
         except BaseException as exc:  # noqa: BLE001 - reported by wait()'s caller
             self.failure = exc
         finally:
@@ -213,9 +217,22 @@ class Restoring:
         return b"".join(self._errors).decode(errors="replace").strip()
 
 
-def read_head(blob: storage.Blob) -> tuple[bytes, str]:
-    """The dump's first bytes, as many as `pg_restore --list --verbose` reads (its table of contents), and that
-    listing. A custom-format archive written to a pipe holds its table of contents before any data."""
+class _Listing:
+    """pg_restore's stdin, keeping a copy of the archive's bytes written into it."""
+
+    def __init__(self, stdin):
+        self.stdin, self.fed = stdin, []
+
+    def write(self, data: bytes) -> None:
+        self.fed.append(data)
+        self.stdin.write(data)
+        self.stdin.flush()
+
+
+def read_head(blob: storage.Blob, compression: str) -> tuple[bytes, str]:
+    """The archive's first bytes (decompressed), as many as `pg_restore --list --verbose` reads (its table of
+    contents), and that listing. A custom-format archive written to a pipe holds its table of contents before
+    any data."""
     process = subprocess.Popen([pg_binary("pg_restore"), "--list", "--verbose"], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdin is not None and process.stdout is not None and process.stderr is not None
@@ -223,19 +240,18 @@ def read_head(blob: storage.Blob) -> tuple[bytes, str]:
     output: list[bytes] = []
     reader = threading.Thread(target=lambda: output.append(process.stdout.read()), daemon=True)  # type: ignore[union-attr]
     reader.start()
-    fed: list[bytes] = []
+    listing = _Listing(process.stdin)
+    decoder = codec.decoding(compression, listing)
     offset = 0
     try:
-        while offset < (blob.size or 0) and process.poll() is None:
+        while offset < (blob.size or 0) and process.poll() is None and not codec.broken(decoder):
             end = min(offset + HEAD_CHUNK_BYTES, blob.size or 0) - 1
             chunk = layout.bounded(f"reading {blob.name}", functools.partial(
                 blob.download_as_bytes, start=offset, end=end, retry=layout.RETRY,
                 timeout=layout.STORAGE_TIMEOUT_SECONDS))
-            fed.append(chunk)
             offset += len(chunk)
             try:
-                process.stdin.write(chunk)
-                process.stdin.flush()
+                decoder.write(chunk)
             except BrokenPipeError:
                 break
     finally:
@@ -248,7 +264,7 @@ def read_head(blob: storage.Blob) -> tuple[bytes, str]:
     if code != 0:
         detail = process.stderr.read().decode(errors="replace").strip()[-500:]
         raise JobError(ExitCode.VERIFICATION_MISMATCH, f"{blob.name} is not a readable pg_dump archive: {detail}")
-    return b"".join(fed), b"".join(output).decode(errors="replace")
+    return b"".join(listing.fed), b"".join(output).decode(errors="replace")
 
 
 def restore_into(target: database.Database, blob: storage.Blob, backup: layout.Backup, options: list[str],

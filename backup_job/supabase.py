@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 from google.cloud import storage
 
-from backup_job import archive, stream
+from backup_job import archive, codec, stream
 from backup_job import storage as layout
 from backup_job.catalog import Catalog
 from backup_job.dump import pg_binary
@@ -51,7 +51,7 @@ def is_supabase(connection: psycopg.Connection, target_kind: str) -> bool:
 
 def managed_list(blob: storage.Blob, backup: layout.Backup) -> str:
     """A --use-list of the dump without the definitions of Supabase's managed schemas, keeping their rows."""
-    head, listing = stream.read_head(blob)
+    head, listing = stream.read_head(blob, codec.of(backup.manifest))
     toc = archive.Toc(archive.parse_listing(listing))
 
     def selected(*selectors: str) -> set[int]:

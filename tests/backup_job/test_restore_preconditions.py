@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from backup_job import cli, restore
+from backup_job import cli, codec, restore
 from backup_job.errors import ExitCode
 from tests.backup_job.jobs import FAST_STORAGE, closed_port, job, new_database, one_log_line, user_tables
 from tests.services import postgres_bindir
@@ -39,11 +39,13 @@ def restore_in_process(seeded, bucket, postgres, monkeypatch, capsys):
 def test_no_room_to_spool_a_parallel_restore_is_refused_before_the_download(restore_in_process, seeded,
                                                                              monkeypatch):
     downloads = []
-    monkeypatch.setattr(shutil, "disk_usage", lambda folder: types.SimpleNamespace(free=seeded.size_bytes - 1))
+    needed = codec.archive_bytes(seeded.manifest)
+    assert needed > seeded.size_bytes, "the spool holds the archive decompressed, not the stored bytes"
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: types.SimpleNamespace(free=needed - 1))
     monkeypatch.setattr(restore.stream, "download", lambda *args: downloads.append(args))
     code, log, target = restore_in_process()
     assert code == ExitCode.USAGE and log["failure"] == "usage", log
-    assert tempfile.gettempdir() in log["message"] and f"{seeded.size_bytes:,} bytes" in log["message"], log
+    assert tempfile.gettempdir() in log["message"] and f"{needed:,} bytes" in log["message"], log
     assert "--jobs 1" in log["message"] and downloads == [] and user_tables(target) == []
 
 
@@ -60,7 +62,8 @@ def test_a_spool_folder_that_fills_up_ends_with_the_same_line(restore_in_process
     monkeypatch.setattr(restore.tempfile, "TemporaryDirectory", full)
     code, log, target = restore_in_process()
     assert code == ExitCode.USAGE and log["failure"] == "usage", log
-    assert tempfile.gettempdir() in log["message"] and f"{seeded.size_bytes:,} bytes" in log["message"], log
+    needed = codec.archive_bytes(seeded.manifest)
+    assert tempfile.gettempdir() in log["message"] and f"{needed:,} bytes" in log["message"], log
     assert "filled up" in log["message"] and user_tables(target) == []
 
 

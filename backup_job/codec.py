@@ -1,0 +1,142 @@
+"""How a dump object's bytes relate to the pg_dump archive in them: the manifest's `compression`.
+
+Two kinds of backup exist, and every restore reads both:
+
+- `zstd` (manifest format 2, the default): pg_dump writes its custom-format
+  archive uncompressed (`--compress=0`) and the job compresses the stream into
+  one zstd frame (RFC 8878) with the zstandard library, on its own worker
+  threads, with the frame's content checksum. pg_dump's zlib runs on pg_dump's
+  one thread at about 20 MB/s, the slowest stage of the whole backup; zstd at
+  level 2 compresses the same stream more than ten times faster, and smaller
+  than zlib's default level on both poorly and well compressible data
+  (docs/benchmarks.md). `zstd -d` of the object gives the archive pg_restore reads.
+- `pg_dump` (format 1, every backup written before, and `--compression pg_dump`):
+  the archive compressed each table's data itself (zlib inside the custom
+  format); the object is the archive.
+
+A manifest's `sha256` and `sizeBytes` are always those of the stored bytes, so a
+restore checks what it downloaded before it decompresses anything; the frame's
+own checksum then covers what comes out. Decompression is streamed in pieces of
+at most PIECE_BYTES, so memory stays bounded whatever the data's ratio.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Protocol
+
+import zstandard
+
+from backup_job.errors import ExitCode, JobError
+
+ZSTD = "zstd"
+PG_DUMP = "pg_dump"
+COMPRESSIONS = (ZSTD, PG_DUMP)
+FORMAT_OF = {PG_DUMP: 1, ZSTD: 2}  # the manifest format each writes; format 1 is the one before zstd
+DEFAULT_ZSTD_LEVEL = 2  # measured: as fast as level 1, and below zlib's default level on text (docs/benchmarks.md)
+DEFAULT_ZLIB_LEVEL = 1  # `--compression pg_dump`: pg_dump's zlib level
+LEVELS = {ZSTD: range(1, 20), PG_DUMP: range(0, 10)}
+PIECE_BYTES = 1 << 20  # what one write hands on, compressed or decompressed
+MEDIA_TYPES = {ZSTD: "application/zstd", PG_DUMP: "application/vnd.postgresql.custom-dump"}
+
+
+class Writer(Protocol):
+    def write(self, data: bytes, /) -> Any: ...
+
+
+def of(manifest: dict[str, Any]) -> str:
+    """The compression of the backup `manifest` describes (a format-1 manifest has none recorded: pg_dump's)."""
+    return str(manifest.get("compression", PG_DUMP))
+
+
+def problem(manifest: dict[str, Any]) -> str | None:
+    """Why the manifest's format and compression do not go together, or None."""
+    compression = manifest.get("compression", PG_DUMP)
+    if compression not in COMPRESSIONS:
+        return f"has compression {str(compression)[:40]!r}, not one of {', '.join(COMPRESSIONS)}"
+    if manifest["format"] != FORMAT_OF[compression]:
+        return f"has format {manifest['format']} with compression {compression}"
+    archive = manifest.get("archiveSizeBytes")
+    if compression == ZSTD and (not isinstance(archive, int) or isinstance(archive, bool) or archive < 0):
+        return "lacks a valid `archiveSizeBytes`"
+    return None
+
+
+def checked_level(compression: str, level: int | None, threads: int) -> int:
+    """`level`, or the compression's default when None; JobError(USAGE) when the compression cannot take it."""
+    level = (DEFAULT_ZSTD_LEVEL if compression == ZSTD else DEFAULT_ZLIB_LEVEL) if level is None else level
+    allowed = LEVELS[compression]
+    if level not in allowed or not 1 <= threads <= 64:
+        raise JobError(ExitCode.USAGE, f"--compress-level must be {allowed.start}-{allowed.stop - 1} with "
+                                       f"--compression {compression}, and --compress-threads 1-64")
+    return level
+
+
+def default_threads() -> int:
+    """zstd's worker threads: the cores this process may use."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+class Compressor:
+    """One zstd frame, fed block by block; yields the compressed bytes in pieces of PIECE_BYTES (the last
+    shorter). With `threads` >= 1 the compression runs on zstd's own threads, beside the caller's."""
+
+    def __init__(self, level: int, threads: int):
+        self._stream = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True).compressobj()
+        self._pending = bytearray()
+
+    def _pieces(self, final: bool) -> list[bytes]:
+        cut = len(self._pending) if final else len(self._pending) - len(self._pending) % PIECE_BYTES
+        pieces = [bytes(self._pending[i:i + PIECE_BYTES]) for i in range(0, cut, PIECE_BYTES)]
+        del self._pending[:cut]
+        return pieces
+
+    def compress(self, block: bytes) -> list[bytes]:
+        """Whole pieces of compressed output ready after `block` (often none: zstd works ahead in its threads)."""
+        self._pending += self._stream.compress(block)
+        return self._pieces(final=False)
+
+    def finish(self) -> list[bytes]:
+        """The rest of the frame, its end and checksum included."""
+        self._pending += self._stream.flush()
+        return self._pieces(final=True)
+
+
+class Decompressing:
+    """A write-only file that decompresses one zstd frame into `forward` in pieces of PIECE_BYTES at most.
+
+    Bytes that are not a good frame (a damaged object) stop the forwarding: `broken` then says why, and
+    later writes are only counted, so the caller's download still reaches its checksum verdict.
+    """
+
+    def __init__(self, forward: Writer):
+        self.forward = forward
+        self.broken: str | None = None
+        self._stream = zstandard.ZstdDecompressor().stream_writer(
+            forward, write_size=PIECE_BYTES, write_return_read=True, closefd=False)  # type: ignore[arg-type]
+
+    def write(self, data: bytes) -> int:
+        if self.broken is None:
+            try:
+                self._stream.write(data)
+            except zstandard.ZstdError as exc:
+                self.broken = f"not a good zstd frame: {exc}"
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing is held back here that a later write would not push on."""
+
+
+def decoding(compression: str, forward: Writer) -> Writer:
+    """What stored bytes of this compression are written into so that `forward` receives the archive."""
+    return Decompressing(forward) if compression == ZSTD else forward
+
+
+def broken(decoder: Writer) -> str | None:
+    """Why the bytes written into `decoder` did not decompress, or None."""
+    return decoder.broken if isinstance(decoder, Decompressing) else None
+
+
+def archive_bytes(manifest: dict[str, Any]) -> int:
+    """The archive's size once decompressed (what a spool file needs), as the manifest records it."""
+    return int(manifest["archiveSizeBytes"] if of(manifest) == ZSTD else manifest["sizeBytes"])
