@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from tests.services import PostgresServer, serving
-from tools.drill import cloudflare_tokens, pulumi_apply, pulumi_cli, pulumi_secrets, secret_manager, vercel
+from tools.drill import cloudflare_tokens, plan_cache, pulumi_apply, pulumi_cli, pulumi_secrets, secret_manager, vercel
 from tools.failover_switch import PROMOTED_KEY
 from tools.offline import ROOT
 from tools.rotate_config import NEW_PASSWORD
@@ -33,9 +33,20 @@ HOLDERS = ("raptorflow-dr:databaseUrl", f"raptorflow-dr:vercelSecretValues.{KEY}
 
 
 def deployed(folder: Path) -> Path:
-    """The stand-in CLI's checkpoint of the dr stack as deployed, planned into `folder`."""
+    """The stand-in CLI's checkpoint of the dr stack as deployed, planned into `folder`; the plan kept in
+    `folder`'s plan cache too (plan_cache_of), where every `up` of the same inputs reads it instead of running the
+    program again."""
     pulumi_apply.checkpoint(folder, "dr", PROMOTED_KEY, "false", ROOT)
+    found = pulumi_apply.checkpointed(folder, "false")
+    assert found is not None
+    plan_cache.keep(plan_cache_of(folder / pulumi_apply.CHECKPOINT),
+                    plan_cache.digest(ROOT, "dr", (f"{PROMOTED_KEY}=false",)), *found)
     return folder / pulumi_apply.CHECKPOINT
+
+
+def plan_cache_of(checkpoint: Path) -> Path:
+    """The plan cache beside a checkpoint that deployed() made ($RFDR_PULUMI_PLAN_CACHE of the worlds built on it)."""
+    return checkpoint.parent / "plans"
 
 
 def deletion_policy(checkpoint: Path) -> str:
@@ -145,6 +156,7 @@ def built(postgres: PostgresServer, checkpoint: Path, tmp_path: Path) -> Iterato
     with serving(stand_in._handler()) as vercel_http, serving(manager.handler()) as manager_http, \
             serving(cloudflare.handler()) as cloudflare_http:
         env = {"LANG": "C.UTF-8", "HOME": str(folder / "home"), **pulumi_cli.install(folder, ROOT, state),
+               plan_cache.VARIABLE: str(plan_cache_of(checkpoint)),
                "VERCEL_API_URL": f"http://127.0.0.1:{vercel_http.server_address[1]}", "VERCEL_TOKEN": stand_in.token,
                secret_manager.URL_VARIABLE: f"http://127.0.0.1:{manager_http.server_address[1]}",
                secret_manager.TOKEN_VARIABLE: manager.token,

@@ -5,7 +5,8 @@ As Pulumi compares the program with the stack's checkpoint (the state its last u
 keeps the plan last applied, and the plans of the stacks it references, in a checkpoint file: the drill makes
 it when it stands the world up (the dr stack as deployed), and each `up` plans only the program with the new
 config and diffs it with the checkpoint - the same `diff_plans` of the same two plans `tools.failover diff`
-makes, without planning the unchanged one again.
+makes, without planning the unchanged one again. A test that runs `up` many times sets $RFDR_PULUMI_PLAN_CACHE,
+and a plan made from unchanged inputs is read from there instead of made again (tools/drill/plan_cache.py).
 
 Each resource type the stand-ins hold has an applier and the inputs it can change; a change of another type,
 or of another input, is refused before anything is applied.
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from core.contracts import ResourceType
+from tools.drill import plan_cache
 from tools.drill.pulumi_cli import UpError, call
 from tools.failover import IN_PLACE, Change, FlipDiff, diff_plans
 from tools.offline import Plan, Resource, plan_stack, unwrap
@@ -34,10 +36,24 @@ CHECKPOINT = "checkpoint.pickle"
 
 
 def _plan(stack: str, key: str, value: str, root: Path, as_filed: dict[str, Plan]) -> Plan:
+    """The plan of `stack` with `key` as `value`; the referenced stacks' plans added to `as_filed`. Kept in and read
+    from $RFDR_PULUMI_PLAN_CACHE when a test sets it (tools/drill/plan_cache.py)."""
+    overrides = (f"{key}={value}",)
+    cache = plan_cache.folder()
+    digest = plan_cache.digest(root, stack, overrides) if cache else ""
+    kept = plan_cache.cached(cache, digest) if cache else None
+    if kept is not None:
+        plan, referenced = kept
+        for name, found in referenced.items():
+            as_filed.setdefault(name, found)
+        return plan
     try:
-        return plan_stack(stack, (f"{key}={value}",), root, as_filed=as_filed)
+        plan = plan_stack(stack, overrides, root, as_filed=as_filed)
     except Exception as exc:  # noqa: BLE001 - a program error fails `up` with its message, as the CLI does
         raise UpError(f"the program failed: {' '.join(str(exc).split())[:300]}") from None
+    if cache:
+        plan_cache.keep(cache, digest, plan, as_filed)
+    return plan
 
 
 def checkpoint(folder: Path, stack: str, key: str, applied: str, root: Path,
