@@ -3,7 +3,7 @@ replica again - a resumable state machine over PostgreSQL's own tools.
 
     python -m tools.failback --us-data DIR --us CONNINFO --eu-data DIR --eu CONNINFO
         [--us-command PREFIX] [--eu-command PREFIX] [--bindir DIR] [--stack dr] [--skip-flip]
-        [--timeout-seconds 600] [--interval-seconds 1]
+        [--timeout-seconds 600] [--interval-seconds 1] [--stream-grace-seconds 15]
 
 `--us` / `--eu` are libpq connection strings of each site's server, reachable from here and from the other
 site (each is written into the other's primary_conninfo): a superuser, its password in a passfile
@@ -55,7 +55,8 @@ The flip runs before the follow, so an EU streaming from the US means it went th
 follow flips again (an update with nothing to change, and a redeploy). `--timeout-seconds` bounds each wait
 (catch-up, the US replaying the EU's last WAL, a server starting, streaming) and is the flip's health wait;
 the copies (pg_rewind, pg_basebackup) run to the end; `--interval-seconds` is every poll's interval,
-the flip's too.
+the flip's too. `--stream-grace-seconds` is how long a US found running as a standby but not streaming from the
+EU is given to connect before it is stopped and rewound (longer where the sites' link is slow to connect).
 
 Exit codes:
   0    done: the US is the primary, the EU streams from it (and the stack was flipped)
@@ -87,6 +88,7 @@ from tools.failback_phases import (
     EXIT_TOOL,
     EXIT_UNSAFE,
     INTERRUPTED,
+    STREAM_GRACE_SECONDS,
     Failback,
     FlipFailed,
     Unsafe,
@@ -126,6 +128,9 @@ def parser() -> argparse.ArgumentParser:
                          help="each wait, and the flip's health wait (default 600)")
     command.add_argument("--interval-seconds", type=_seconds(positive=True), default=1.0,
                          help="between polls, the flip's health polls too (default 1)")
+    command.add_argument("--stream-grace-seconds", type=_seconds(positive=False), default=STREAM_GRACE_SECONDS,
+                         help="how long a running US standby that does not stream from the EU gets to connect "
+                              f"before it is rewound (default {STREAM_GRACE_SECONDS:g})")
     return command
 
 

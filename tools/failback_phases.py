@@ -14,7 +14,8 @@ from tools.failback_sites import Site, State, WaitTimeout, lsn
 
 EXIT_TIMEOUT, EXIT_UNSAFE, EXIT_TOOL, EXIT_FLIP, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 STREAM_GRACE_SECONDS = 15.0
-"""How long a standby found running but not streaming gets to connect before it is rewound."""
+"""How long a standby found running but not streaming gets to connect before it is rewound, unless
+`--stream-grace-seconds` says otherwise."""
 SHUTDOWN_RECORD_BYTES = 512
 """How far past a stopped server's shutdown checkpoint a replica that replayed it can be: the record (about 120
 bytes) and a page header; a standby further on replayed WAL of its own, on another timeline."""
@@ -99,7 +100,7 @@ class Failback:
             return True
         if us.running and not us.primary:
             try:
-                self.wait("the US standby streaming from the EU", self.us_streams, STREAM_GRACE_SECONDS)
+                self.wait("the US standby streaming from the EU", self.us_streams, self.args.stream_grace_seconds)
                 return True
             except WaitTimeout:
                 pass

@@ -61,6 +61,12 @@ class Server:
                    "-c max_wal_senders=5 -c wal_keep_size=256MB -c fsync=off -c wal_retrieve_retry_interval=200ms")
         self.pg("pg_ctl", "start", "-D", str(self.data), "-o", options, "-l", str(self.folder / "server.log"), "-w")
 
+    def replicate(self, source: Server) -> None:
+        """This site's data directory made a streaming replica of `source` (pg_basebackup -R), after a fast
+        checkpoint on `source` as tools.failback's rebuild asks for: the default spread one waited 4 s."""
+        self.pg("pg_basebackup", "-D", str(self.data), "-d", source.conninfo, "-R", "-X", "stream", "--no-sync",
+                "--checkpoint=fast")
+
     def sql(self, query: str) -> list[tuple]:
         """Rows of a statement (autocommit)."""
         with psycopg.connect(self.conninfo, autocommit=True) as connection:
@@ -97,7 +103,7 @@ class Pair:
         self.us.start()
         self.us.sql("CREATE TABLE ledger (seq int PRIMARY KEY, site text NOT NULL)")
         self.write(self.us, range(1, 101))
-        self.eu.pg("pg_basebackup", "-D", str(self.eu.data), "-d", self.us.conninfo, "-R", "-X", "stream", "--no-sync")
+        self.eu.replicate(self.us)
         self.eu.start()
         self.wait_replayed(self.us, self.eu)
 
@@ -214,7 +220,7 @@ def test_failback_killed_in_the_switchover_leaves_no_writer_and_continues(pair: 
     # The US made a streaming replica of the EU beforehand, its replay paused: the switchover stops the EU, then
     # waits for the US to replay the EU's shutdown checkpoint - and is killed there.
     shutil.rmtree(pair.us.data)
-    pair.us.pg("pg_basebackup", "-D", str(pair.us.data), "-d", pair.eu.conninfo, "-R", "-X", "stream", "--no-sync")
+    pair.us.replicate(pair.eu)
     pair.us.start()
     pair.wait_replayed(pair.eu, pair.us)
     pair.us.sql("SELECT pg_wal_replay_pause()")

@@ -64,7 +64,7 @@ def test_failback_switchover_out_of_time_resumes_writes_on_the_eu(pair: Pair) ->
     # The US streams from the EU but its replay is paused, behind the EU's last writes; the EU is paused as a run
     # stopped after pausing it leaves it (so the run goes straight to the switchover, which cannot finish in time).
     shutil.rmtree(pair.us.data)
-    pair.us.pg("pg_basebackup", "-D", str(pair.us.data), "-d", pair.eu.conninfo, "-R", "-X", "stream", "--no-sync")
+    pair.us.replicate(pair.eu)
     pair.us.start()
     pair.wait_replayed(pair.eu, pair.us)
     pair.us.sql("SELECT pg_wal_replay_pause()")
@@ -103,7 +103,10 @@ def test_failback_never_promotes_a_us_standby_that_is_not_the_eus_replica(pair: 
     assert pair.us.sql("SELECT pg_is_in_recovery()") == [(True,)], "the stale US was promoted"
     pair.eu.start()
     assert set(range(1001, 1101)) <= pair.eu.seqs()
-    result = pair.failback()  # as the line says: with the EU started, the US is rewound and the failback ends
+    # As the line says: with the EU started, the US - given 1 s, not 15, to stream, which it never can - is rewound
+    # and the failback ends.
+    result = pair.failback("--stream-grace-seconds", "1")
     assert result.returncode == 0, result.stderr
+    assert phases(result.stdout)[0] == "rewind", result.stdout
     assert_failed_back(pair)
     assert not set(range(5000, 8000)) & pair.us.seqs()
