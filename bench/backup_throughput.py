@@ -1,29 +1,39 @@
 """Benchmark: the backup job side by side with the tools a team would pick instead, and the floors.
 
-    python -m bench [--sizes-mb 200,600] [--repeat 3] [--json] [--tools job,naive,smart_open,barman]
+    python -m bench [--datasets random,app] [--sizes-mb 200,600] [--repeat 3] [--jobs N] [--json]
+                    [--tools job,naive,smart_open,barman]
 
-For each target size it fills one database with a table of random base64 text
-(poorly compressible: about 1.37 KB a row, 1.03 KB once zlib is done) until its
-custom-format dump is about that size, then runs every tool in turn, `--repeat`
-times, against the same PostgreSQL server and the same fake-gcs-server:
+For each dataset and target size it fills one database until its `pg_dump -Fc`
+(default level) is about that size (bench/datasets.py: `random`, one table of
+random base64, the worst case for compression and parallelism; `app`, 25
+tables of an application-like schema whose text compresses like real data),
+then runs every tool in turn, `--repeat` times, against the same PostgreSQL
+server and the same fake-gcs-server:
 
-- backup_job: `python -m backup_job backup`, then `restore` (the recovery path:
-  download, restore, sha256 and row-count verification) into an empty database
+- backup_job: `python -m backup_job backup` (its default mode and compression,
+  read back from its manifest), then `restore` (the recovery path: download,
+  restore, sha256 and row-count verification) into an empty database, and
+  `restore --jobs N` and `restore-check` for the record; when its default
+  mode is parallel, also `backup --mode single`, the single-stream reference
 - naive loop: pg_dump read, hashed and written to an 8 MiB-chunk upload in one
   thread; restore = download to a file, then pg_restore
 - pg_dump | smart_open: smart_open's GCS writer and reader, default settings
-- barman-cloud: barman-cloud-backup / barman-cloud-restore of the whole cluster
-  (physical), restored by starting a server on it
-- floors: pg_dump -Fc > /dev/null (default level and the job's -Z1), the job's
-  dump bytes uploaded alone (one streaming request, no interpreter start), and
-  pg_restore of that dump from a local file (-j1 and -j2) into an empty database
+- barman-cloud: barman-cloud-backup / barman-cloud-restore of the whole cluster,
+  restored by starting a server on it: a physical restore, a reference only
+  (Supabase allows no file-level access)
+- floors (bench/floors.py): pg_dump -Fc at its default level and at -Z1, the
+  read floors (`pg_dump -Fc -Z0` thrown away, `pg_dump -Fd -j N -Z0` into a
+  temporary folder), the job's stored bytes uploaded alone, and pg_restore of
+  the job's archive from a local file (-j1 and -j N) into an empty database
 
-It prints medians: backup and restore seconds, bytes stored, peak RSS of the
-tool's process tree, and the ratio to the floor measured in the same run - the
-backup floor is the larger of the faster pg_dump and the upload alone, the
-restore floor the faster local pg_restore. `--json` prints one object per tool
-and size. Servers listen on 127.0.0.1, live in temporary folders and are
-stopped on exit, error or Ctrl-C.
+It prints medians and the ratios to the floors measured in the same run
+(bench/report.py), seconds per GB at each size, and each target of issue 25,
+met or not. `--json` prints one object per dataset, size and tool instead.
+Servers listen on 127.0.0.1, live in temporary folders and are stopped on exit,
+error or Ctrl-C (SIGINT or SIGTERM: exit 130 with one line).
+
+Exit codes: 0 the benchmark ran (a tool that failed is reported in its row),
+1 the benchmark itself failed (servers, fill), 2 a usage error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -33,10 +43,8 @@ import json
 import os
 import shutil
 import signal
-import statistics
 import sys
 import tempfile
-import traceback
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -44,172 +52,119 @@ from pathlib import Path
 import psycopg
 from google.cloud import storage
 
-from bench import barman_cloud, floors, harness, peers
-from bench.measure import Run, Watched
-from core.contracts import Command
+from bench import barman_cloud, datasets, floors, harness, peers, report
+from bench.measure import Watched
 from tests.services import PostgresServer, StorageEmulator
 
-# One row of random text: 1024 random bytes as base64 (about 1.37 KB), about 1.03 KB once pg_dump's zlib is done.
-DUMP_BYTES_PER_ROW = 1_040
-BACKUP_FLOORS = ("floor: pg_dump -Fc", "floor: pg_dump -Fc -Z1", "floor: upload alone")
-RESTORE_FLOORS = ("floor: pg_restore -j1", "floor: pg_restore -j2")
-TOOLS = {"job": "backup_job", "naive": "naive loop", "smart_open": "pg_dump | smart_open", "barman": "barman-cloud"}
+TOOLS = {"job": report.JOB, "naive": "naive loop", "smart_open": "pg_dump | smart_open", "barman": report.PHYSICAL}
 
 
-def fill(url: str, size_mb: int) -> None:
-    """Create the tables: random text sized for a ~size_mb dump, plus an ordinary table."""
-    rows = size_mb * 1_000_000 // DUMP_BYTES_PER_ROW
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
-        connection.execute("CREATE TABLE noise (id bigint PRIMARY KEY, body text NOT NULL)")
-        connection.execute(
-            "INSERT INTO noise SELECT i, encode(gen_random_bytes(1024), 'base64') FROM generate_series(1, %s) i",
-            (rows,),
-        )
-        connection.execute(
-            "CREATE TABLE accounts AS SELECT i AS id, i % 97 AS branch, 0 AS balance FROM generate_series(1, 200000) i"
-        )
-        connection.execute("ALTER TABLE accounts ADD PRIMARY KEY (id)")
-        connection.execute("VACUUM ANALYZE")
-        connection.execute("CHECKPOINT")
-
-
-def _median(runs: list[Run], attribute: str) -> float:
-    return statistics.median(getattr(r, attribute) for r in runs)
-
-
-def summarise(tool: str, size_mb: int, outcomes: list[harness.Outcome]) -> dict:
-    """One JSON row from a tool's repeats (floors filled in later)."""
-    backups = [o.backup for o in outcomes if o.backup]
-    restores = [o.restore for o in outcomes if o.restore]
-    row: dict = {"tool": tool, "sizeMb": size_mb,
-                 "backupSeconds": round(_median(backups, "seconds"), 2) if backups else None,
-                 "restoreSeconds": round(_median(restores, "seconds"), 2) if restores else None,
-                 "storedBytes": max((o.stored_bytes for o in outcomes), default=0) or None,
-                 "peakRssMb": None, "ratioToFloor": None, "restoreRatioToFloor": None, "runs": len(outcomes)}
-    peaks = [r.peak_rss_bytes for r in backups + restores if r.peak_rss_bytes]
-    if peaks:
-        row["peakRssMb"] = round(max(peaks) / 2**20, 1)
-        row["backupPeakRssMb"] = round(max(r.peak_rss_bytes for r in backups) / 2**20, 1) if backups else None
-        row["restorePeakRssMb"] = round(max(r.peak_rss_bytes for r in restores) / 2**20, 1) if restores else None
-    if backups:
-        row["backupCpuSeconds"] = {"tool": round(_median(backups, "cpu_seconds"), 2),
-                                   "postgres": round(_median(backups, "server_cpu_seconds"), 2),
-                                   "storage": round(_median(backups, "storage_cpu_seconds"), 2)}
-    if restores:
-        row["restoreCpuSeconds"] = {"tool": round(_median(restores, "cpu_seconds"), 2),
-                                    "postgres": round(_median(restores, "server_cpu_seconds"), 2),
-                                    "storage": round(_median(restores, "storage_cpu_seconds"), 2)}
-    for name in sorted({k for o in outcomes for k in o.extra}):
-        extra = [o.extra[name] for o in outcomes if name in o.extra]
-        key = "restoreCheckSeconds" if name == Command.RESTORE_CHECK else "restoreJobs2Seconds"
-        row[key] = round(_median(extra, "seconds"), 2)
-    errors = [o.error for o in outcomes if o.error]
-    if errors:
-        row["error"] = errors[0]
-    return row
-
-
-def add_ratios(rows: list[dict]) -> None:
-    """ratioToFloor: backup seconds over the backup floor; restoreRatioToFloor: restore seconds over the restore floor."""
-    by_tool = {row["tool"]: row for row in rows}
-    pg_dump = min(by_tool[t]["backupSeconds"] for t in BACKUP_FLOORS[:2] if by_tool.get(t, {}).get("backupSeconds"))
-    upload = by_tool.get(BACKUP_FLOORS[2], {}).get("backupSeconds") or 0
-    backup_floor = max(pg_dump, upload)
-    restores = [by_tool[t]["restoreSeconds"] for t in RESTORE_FLOORS if by_tool.get(t, {}).get("restoreSeconds")]
-    restore_floor = min(restores) if restores else None
-    for row in rows:
-        row["backupFloorSeconds"], row["restoreFloorSeconds"] = backup_floor, restore_floor
-        if row["backupSeconds"] and row["tool"] not in RESTORE_FLOORS:
-            row["ratioToFloor"] = round(row["backupSeconds"] / backup_floor, 2)
-        if row["restoreSeconds"] and restore_floor:
-            row["restoreRatioToFloor"] = round(row["restoreSeconds"] / restore_floor, 2)
-
-
-def print_table(rows: list[dict]) -> None:
-    def cell(value, spec: str = "") -> str:
-        return "-" if value is None else format(value, spec)
-
-    print(f"{'size':>5} {'tool':<24} {'backup s':>9} {'restore s':>10} {'stored MB':>10} {'peak RSS MB':>12} "
-          f"{'backup/floor':>13} {'restore/floor':>14}")
-    for row in rows:
-        stored = row["storedBytes"] / 1e6 if row["storedBytes"] else None
-        print(f"{row['sizeMb']:>5} {row['tool']:<24} {cell(row['backupSeconds'], '.2f'):>9} "
-              f"{cell(row['restoreSeconds'], '.2f'):>10} {cell(stored, '.1f'):>10} {cell(row['peakRssMb'], '.1f'):>12} "
-              f"{cell(row['ratioToFloor'], '.2f'):>13} {cell(row['restoreRatioToFloor'], '.2f'):>14}")
-        if row.get("error"):
-            print(f"{'':>5}   error: {row['error']}")
-    for row in rows:
-        if row["tool"] == "backup_job":
-            print(f"{row['sizeMb']:>5} backup_job restore-check {row.get('restoreCheckSeconds')} s, restore --jobs 2 "
-                  f"{row.get('restoreJobs2Seconds')} s; backup CPU s {row.get('backupCpuSeconds')}")
-
-
-def run_size(size_mb: int, repeat: int, selected: set[str], postgres: PostgresServer, watched: Watched,
-             gcs: storage.Client, scratch: Path, relay: barman_cloud.BarmanRelay | None, log: Callable[[str], None]) -> list[dict]:
-    source = f"bench_{size_mb}"
-    url = postgres.create_database(source)
-    log(f"filling a database for a ~{size_mb} MB dump ...")
-    fill(url, size_mb)
-    from backup_job.database import row_counts
-
-    with psycopg.connect(url) as connection:
-        expected = row_counts(connection)
-        database_bytes = connection.execute("SELECT pg_database_size(current_database())").fetchone()[0]  # type: ignore[index]
-    bench = harness.Bench(postgres, watched, source, gcs.create_bucket(f"bench-{uuid.uuid4().hex[:12]}"),
-                          scratch, expected)
+def _runners(bench: harness.Bench, relay: barman_cloud.BarmanRelay | None) -> dict[str, Callable[[], harness.Outcome]]:
+    """Every tool and floor by name, in the order they run: the job first (the floors need its backup)."""
+    jobs = bench.jobs
     runners: dict[str, Callable[[], harness.Outcome]] = {
-        "backup_job": lambda: peers.backup_job(bench),
-        "floor: pg_dump -Fc": lambda: floors.pg_dump(bench, None),
-        "floor: pg_dump -Fc -Z1": lambda: floors.pg_dump(bench, 1),
-        "floor: upload alone": lambda: floors.upload(bench),
-        "floor: pg_restore -j1": lambda: floors.pg_restore(bench, 1),
-        "floor: pg_restore -j2": lambda: floors.pg_restore(bench, 2),
+        report.JOB: lambda: peers.backup_job(bench),
+        report.JOB_SINGLE: lambda: peers.backup_job(bench, "--mode", harness.SINGLE),
+        report.PG_DUMP_FC: lambda: floors.pg_dump(bench, None),
+        report.PG_DUMP_Z1: lambda: floors.pg_dump(bench, 1),
+        report.READ_FC: lambda: floors.pg_dump(bench, 0),
+        report.read_floor_name(jobs): lambda: floors.pg_dump_directory(bench),
+        report.UPLOAD: lambda: floors.upload(bench),
+        report.restore_floor_name(1): lambda: floors.pg_restore(bench, 1),
+        report.restore_floor_name(jobs): lambda: floors.pg_restore(bench, jobs),
         "naive loop": lambda: peers.naive_loop(bench),
         "pg_dump | smart_open": lambda: peers.smart_open_stream(bench),
     }
     if relay is not None:
-        runners["barman-cloud"] = lambda: barman_cloud.barman(bench, relay)
-    order = [t for t in runners if t in selected or t.startswith("floor")]
+        runners[report.PHYSICAL] = lambda: barman_cloud.barman(bench, relay)
+    return runners
+
+
+def _failure(exc: Exception) -> str:
+    detail = getattr(exc, "stderr", b"") or b""
+    text = detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)
+    return f"{type(exc).__name__}: {exc} {text.strip()[-600:]}".strip()
+
+
+def run_size(dataset: str, size_mb: int, repeat: int, selected: set[str], jobs: int, postgres: PostgresServer,
+             watched: Watched, gcs: storage.Client, scratch: Path, relay: barman_cloud.BarmanRelay | None,
+             log: Callable[[str], None]) -> list[dict]:
+    """Fill one database with `dataset` for a ~size_mb dump, run every tool `repeat` times, return the rows."""
+    source = f"bench_{dataset}_{size_mb}"
+    url = postgres.create_database(source)
+    log(f"filling a {dataset} database for a ~{size_mb} MB dump ...")
+    bench = harness.Bench(postgres, watched, source, gcs.create_bucket(f"bench-{uuid.uuid4().hex[:12]}"), scratch,
+                          {}, jobs=jobs)
+    sizing = datasets.fill(dataset, url, size_mb, postgres.bindir / "pg_dump", bench.env(), log)
+    from backup_job.database import row_counts
+
+    with psycopg.connect(url) as connection:
+        bench.expected_rows = row_counts(connection)
+        database_bytes = connection.execute("SELECT pg_database_size(current_database())").fetchone()[0]  # type: ignore[index]
+    runners = _runners(bench, relay)
+    order = [t for t in runners if t in selected or t.startswith("floor") or (t == report.JOB_SINGLE and report.JOB in selected)]
     outcomes: dict[str, list[harness.Outcome]] = {t: [] for t in order}
     for attempt in range(repeat):
-        for tool in order:  # the job first: the floors need its dump
-            log(f"  {size_mb} MB, run {attempt + 1}/{repeat}: {tool}")
+        for tool in order:
+            if tool == report.JOB_SINGLE and all(o.mode == harness.SINGLE for o in outcomes[report.JOB]):
+                continue  # the job's default is the single mode already
+            log(f"  {dataset} {size_mb} MB, run {attempt + 1}/{repeat}: {tool}")
             try:
                 outcomes[tool].append(runners[tool]())
-            except Exception as exc:  # noqa: BLE001 - a failing peer is reported in its row, the others go on
-                detail = getattr(exc, "stderr", b"") or b""
-                text = detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)
-                message = f"{type(exc).__name__}: {exc} {text.strip()[-600:]}".strip()
-                log(f"    failed: {message}")
-                outcomes[tool].append(harness.Outcome(error=message))
-    rows = [summarise(tool, size_mb, outcomes[tool]) for tool in order]
-    add_ratios(rows)
+            except Exception as exc:  # noqa: BLE001 - a failing tool is reported in its row, the others go on
+                log(f"    failed: {_failure(exc)}")
+                outcomes[tool].append(harness.Outcome(error=_failure(exc)))
+    rows = [report.summarise(tool, dataset, size_mb, outcomes[tool]) for tool in order if outcomes[tool]]
+    report.add_ratios(rows)
     for row in rows:  # the recovery model's figure: database MB (MiB, as the model counts) restored per second
         row["databaseBytes"] = database_bytes
+        row["fill"] = sizing
         if row["restoreSeconds"]:
             row["restoreDatabaseMbPerSecond"] = round(database_bytes / 2**20 / row["restoreSeconds"], 1)
     with psycopg.connect(postgres.url(), autocommit=True) as connection:  # the next size's cluster holds only its own
         connection.execute(f'DROP DATABASE "{source}" WITH (FORCE)')
         connection.execute("CHECKPOINT")
-    if bench.local_dump is not None:
-        bench.local_dump.unlink(missing_ok=True)
+    bench.forget_files()
     return rows
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default=",".join(datasets.NAMES),
+                        help="datasets, comma-separated (default %(default)s)")
+    parser.add_argument("--sizes-mb", default="200,600", help="target pg_dump -Fc sizes in MB (default %(default)s)")
+    parser.add_argument("--repeat", type=_positive, default=3, help="runs of each tool per size (default %(default)s)")
+    parser.add_argument("--jobs", type=_positive, default=max(2, os.cpu_count() or 1),
+                        help="N of pg_dump -Fd -j N, pg_restore -j N and restore --jobs N: at least 2 "
+                             "(default: this machine's cores, %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per dataset, size and tool")
+    parser.add_argument("--tools", default=",".join(TOOLS),
+                        help="tools besides the floors, comma-separated (default %(default)s)")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures."""
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes-mb", default="200,600", help="target dump sizes in MB (default %(default)s)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each tool per size (default %(default)s)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object per tool and size")
-    parser.add_argument("--tools", default=",".join(TOOLS),
-                        help="tools besides the floors, comma-separated (default %(default)s)")
+    parser = _parser()
     args = parser.parse_args(argv)
-    chosen = set(args.tools.split(","))
-    unknown = chosen - set(TOOLS)
-    if unknown:
+    chosen, names = set(args.tools.split(",")), args.datasets.split(",")
+    if unknown := chosen - set(TOOLS):
         parser.error(f"unknown tools: {', '.join(sorted(unknown))} (choose from {', '.join(TOOLS)})")
+    if unknown_data := set(names) - set(datasets.NAMES):
+        parser.error(f"unknown datasets: {', '.join(sorted(unknown_data))} (choose from {', '.join(datasets.NAMES)})")
+    if args.jobs < 2:
+        parser.error("--jobs must be at least 2: the -j1 floor is measured anyway")
+    try:
+        sizes = [_positive(s) for s in args.sizes_mb.split(",")]
+    except (ValueError, argparse.ArgumentTypeError):
+        parser.error(f"--sizes-mb takes positive whole numbers of MB separated by commas, not {args.sizes_mb!r}")
     selected = {TOOLS[key] for key in chosen}
 
     def log(message: str) -> None:
@@ -231,18 +186,20 @@ def main(argv: list[str] | None = None) -> int:
         emulator = StorageEmulator().start()
         gcs = storage.Client()
         relay = None
-        if "barman-cloud" in selected:
+        if report.PHYSICAL in selected:
             wal_bucket = gcs.create_bucket(f"barman-{uuid.uuid4().hex[:12]}")
             relay = barman_cloud.BarmanRelay(spool, f"gs://{wal_bucket.name}/cluster")
         postgres = PostgresServer(barman_cloud.barman_settings(spool) if relay else None).start()
         watched = Watched(int((postgres.data / "postmaster.pid").read_text().split()[0]), emulator._server._process.pid)
-        for size_mb in (int(s) for s in args.sizes_mb.split(",")):
-            rows += run_size(size_mb, args.repeat, selected, postgres, watched, gcs, scratch, relay, log)
+        for dataset in names:
+            for size_mb in sizes:
+                rows += run_size(dataset, size_mb, args.repeat, selected, args.jobs, postgres, watched, gcs, scratch,
+                                 relay, log)
     except KeyboardInterrupt:
-        log("interrupted: stopping the servers")
+        print("interrupted: the servers and temporary folders are removed", file=sys.stderr, flush=True)
         return 130
-    except Exception:  # noqa: BLE001 - the servers are stopped below either way
-        traceback.print_exc()
+    except Exception as exc:  # noqa: BLE001 - one line; the servers are stopped below either way
+        print(f"the benchmark failed: {_failure(exc)}", file=sys.stderr, flush=True)
         return 1
     finally:
         if postgres is not None:
@@ -254,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rows, indent=2))
     else:
         print()
-        print_table(rows)
+        report.print_table(rows)
     return 0
 
 

@@ -4,9 +4,11 @@ plain loop, smart_open). barman-cloud, which copies the whole cluster, is in bar
 
 from __future__ import annotations
 
+import json
 import sys
 
-from bench.harness import Bench, Outcome, restore_into_empty
+from backup_job.storage import MANIFEST_SUFFIX
+from bench.harness import Bench, JobBackup, Outcome, restore_into_empty
 from bench.measure import Run, run
 from core.contracts import BUCKET_OPTION, BackupKind, Command, job_argv
 from tools.offline import ROOT
@@ -46,26 +48,29 @@ def _job(bench: Bench, *args: str, **env: str) -> Run:
                env=bench.env(**env), cwd=ROOT)
 
 
-def backup_job(bench: Bench) -> Outcome:
-    """`backup_job backup`, then `backup_job restore` (the recovery path) into an empty database; also
-    `restore-check` and `restore --jobs 2` for the record."""
+def backup_job(bench: Bench, *options: str) -> Outcome:
+    """`backup_job backup` (with `options`), then `backup_job restore` (the recovery path) into an empty database;
+    also `restore-check` and `restore --jobs N` for the record. The backup's mode and compression are its
+    manifest's; its objects are deleted after."""
     before = {blob.name for blob in bench.bucket.list_blobs(prefix="job/")}
-    backup = _job(bench, *job_argv(Command.BACKUP, BackupKind.FULL), "--prefix", "job", DATABASE_URL=bench.url)
-    (name,) = [blob.name for blob in bench.bucket.list_blobs(prefix="job/")
-               if blob.name not in before and blob.name.endswith(".dump")]
-    outcome = Outcome(backup=backup, stored_bytes=bench.size_of(name))
-    if bench.local_dump is None:
-        bench.local_dump = bench.scratch / "job.dump"
-        bench.bucket.blob(name).download_to_filename(str(bench.local_dump))
+    backup = _job(bench, *job_argv(Command.BACKUP, BackupKind.FULL), "--prefix", "job", *options, DATABASE_URL=bench.url)
+    (manifest_name,) = [blob.name for blob in bench.bucket.list_blobs(prefix="job/")
+                        if blob.name not in before and blob.name.endswith(MANIFEST_SUFFIX)]
+    job = JobBackup(json.loads(bench.bucket.blob(manifest_name).download_as_bytes()))
+    name = job.manifest["object"]
+    outcome = Outcome(backup=backup, stored_bytes=sum(bench.size_of(o) for o in job.objects), mode=job.mode)
+    bench.keep_job_backup(job)
 
     def restore(*extra: str):
         return lambda target: _job(bench, Command.RESTORE, "--object", name, *extra,
                                    TARGET_DATABASE_URL=bench.postgres.url(target))
 
     outcome.restore = restore_into_empty(bench, "backup_job restore", restore())
-    outcome.extra["restore --jobs 2"] = restore_into_empty(bench, "backup_job restore --jobs 2", restore("--jobs", "2"))
+    outcome.extra[f"restore --jobs {bench.jobs}"] = restore_into_empty(
+        bench, f"backup_job restore --jobs {bench.jobs}", restore("--jobs", str(bench.jobs)))
     outcome.extra[Command.RESTORE_CHECK] = _job(bench, Command.RESTORE_CHECK, "--object", name,
                                                 SCRATCH_DATABASE_URL=bench.postgres.url())
+    bench.remove([*job.objects, manifest_name])
     return outcome
 
 
@@ -75,7 +80,9 @@ def naive_loop(bench: Bench) -> Outcome:
     backup = run([sys.executable, "-c", NAIVE_BACKUP, bench.bucket.name, name], bench.watched, env=bench.env())
     restore = restore_into_empty(bench, "naive loop", lambda target: run(
         [sys.executable, "-c", NAIVE_RESTORE, bench.bucket.name, name, target], bench.watched, env=bench.env(target)))
-    return Outcome(backup=backup, restore=restore, stored_bytes=bench.size_of(name))
+    outcome = Outcome(backup=backup, restore=restore, stored_bytes=bench.size_of(name))
+    bench.remove([name])
+    return outcome
 
 
 def smart_open_stream(bench: Bench) -> Outcome:
@@ -92,5 +99,7 @@ def smart_open_stream(bench: Bench) -> Outcome:
         return run(["bash", "-o", "pipefail", "-c", reader], bench.watched,
                    env=bench.env(target, READ=SMART_OPEN_READ, URL=url, TARGET=target))
 
-    return Outcome(backup=backup, restore=restore_into_empty(bench, "smart_open", restore),
-                   stored_bytes=bench.size_of(name))
+    outcome = Outcome(backup=backup, restore=restore_into_empty(bench, "smart_open", restore),
+                      stored_bytes=bench.size_of(name))
+    bench.remove([name])
+    return outcome

@@ -7,9 +7,10 @@ import sys
 
 import pytest
 
-from bench import barman_cloud, harness
-from bench.backup_throughput import add_ratios, main, summarise
+from bench import barman_cloud, harness, report
+from bench.backup_throughput import main
 from bench.measure import Run, Watched, run
+from bench.report import add_ratios, summarise
 
 
 def test_a_measured_command_reports_time_cpu_and_the_rss_of_its_whole_tree():
@@ -20,20 +21,61 @@ def test_a_measured_command_reports_time_cpu_and_the_rss_of_its_whole_tree():
     assert measured.peak_rss_bytes > 80 << 20, "the grandchild's 80 MB must count"
 
 
-def test_ratios_are_against_the_larger_backup_floor_and_the_faster_restore_floor():
-    def outcome(backup=None, restore=None):
-        return [harness.Outcome(backup=Run(backup) if backup else None, restore=Run(restore) if restore else None)]
+def test_a_counted_command_reports_its_output_bytes_and_its_cpu_by_program():
+    me = Watched(os.getpid(), os.getpid())
+    busy = "import sys, time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n" \
+           "sys.stdout.buffer.write(b'x' * 3_000_000)"
+    measured = run([sys.executable, "-c", busy], me, count_stdout=True)
+    assert measured.output_bytes == 3_000_000
+    (program,) = measured.cpu_by_program
+    assert program.startswith("python") and measured.cpu_by_program[program] >= 0.2, measured.cpu_by_program
 
-    rows = [summarise("backup_job", 200, outcome(11.0, 6.0)),
-            summarise("floor: pg_dump -Fc", 200, outcome(12.0)),
-            summarise("floor: pg_dump -Fc -Z1", 200, outcome(10.0)),
-            summarise("floor: upload alone", 200, outcome(4.0)),
-            summarise("floor: pg_restore -j1", 200, outcome(restore=5.0)),
-            summarise("floor: pg_restore -j2", 200, outcome(restore=5.5))]
+
+def _outcome(backup=None, restore=None, stored=0, mode=harness.SINGLE):
+    return [harness.Outcome(backup=Run(backup) if backup else None, restore=Run(restore) if restore else None,
+                            stored_bytes=stored, mode=mode)]
+
+
+def _rows(job_backup: float = 5.0, job_restore: float = 6.0, job_stored: int = 900) -> list[dict]:
+    rows = [summarise(report.JOB, "app", 200, _outcome(job_backup, job_restore, job_stored)),
+            summarise(report.PG_DUMP_FC, "app", 200, _outcome(12.0, stored=1_000)),
+            summarise(report.PG_DUMP_Z1, "app", 200, _outcome(10.0, stored=1_200)),
+            summarise(report.READ_FC, "app", 200, _outcome(4.0, stored=4_000)),
+            summarise(report.read_floor_name(2), "app", 200, _outcome(4.5, stored=4_100, mode=harness.PARALLEL)),
+            summarise(report.UPLOAD, "app", 200, _outcome(2.0, stored=900)),
+            summarise(report.restore_floor_name(1), "app", 200, _outcome(restore=5.0)),
+            summarise(report.restore_floor_name(2), "app", 200, _outcome(restore=5.5, mode=harness.PARALLEL)),
+            summarise("naive loop", "app", 200, _outcome(9.0, 7.0, 1_000))]
     add_ratios(rows)
-    job = rows[0]
-    assert (job["ratioToFloor"], job["restoreRatioToFloor"]) == (1.1, 1.2)
-    assert set(job) >= {"tool", "sizeMb", "backupSeconds", "restoreSeconds", "storedBytes", "peakRssMb", "ratioToFloor"}
+    return rows
+
+
+def test_ratios_are_against_pg_dump_the_faster_read_floor_and_the_faster_restore_floor():
+    job = _rows()[0]
+    assert (job["ratioToPgDumpFc"], job["ratioToReadFloor"], job["restoreRatioToFloor"]) == (0.42, 1.25, 1.2)
+    assert job["storedBytesRatioToPgDumpFc"] == 0.9 and job["pgDumpFcOverZ0Bytes"] == 0.25
+    assert job["ratioToFloor"] == 0.5, "as before: over the larger of the faster pg_dump (-Z1, 10 s) and the upload"
+    assert (job["dataset"], job["mode"]) == ("app", harness.SINGLE)
+    assert job["backupSecondsPerGb"] == 5.0 / (1_000 / 1e9)
+
+
+def test_every_row_carries_the_keys_of_issue_25_and_the_earlier_ones():
+    for row in _rows():
+        assert set(row) >= {"tool", "sizeMb", "backupSeconds", "restoreSeconds", "storedBytes", "peakRssMb",
+                            "ratioToFloor", "dataset", "ratioToPgDumpFc", "ratioToReadFloor", "restoreRatioToFloor",
+                            "storedBytesRatioToPgDumpFc", "mode"}, row["tool"]
+
+
+def test_the_targets_say_met_or_not_met_with_the_numbers():
+    met = list(report.targets(_rows(job_backup=5.0)))
+    assert any("backup <= 0.6x pg_dump -Fc: met (0.42x: 5.0 s vs 12.0 s)" in line for line in met), met
+    assert any("backup >= 1.5x faster than every peer: met (1.8x" in line for line in met), met
+    assert any("backup <= 1.25x the read floor: met" in line for line in met), met
+    missed = list(report.targets(_rows(job_backup=8.0, job_restore=6.0, job_stored=1_100)))
+    assert any("backup <= 0.6x pg_dump -Fc: NOT MET (0.67x" in line for line in missed), missed
+    assert any("stored bytes <= pg_dump -Fc's: NOT MET (1.1x)" in line for line in missed), missed
+    assert any("single-stream restore <= 1.1x local pg_restore: NOT MET (1.2x of 5.0 s)" in line for line in missed)
+    assert any("parallel restore >= 1.3x faster than single-stream: not measured" in line for line in missed)
 
 
 def test_wal_segments_between_two_names_cross_a_log_id():
@@ -41,7 +83,13 @@ def test_wal_segments_between_two_names_cross_a_log_id():
         "0000000100000000000000FE", "0000000100000000000000FF", "000000010000000100000000", "000000010000000100000001"]
 
 
-def test_an_unknown_tool_is_refused(capsys):
-    with pytest.raises(SystemExit):
-        main(["--tools", "rsync"])
-    assert "unknown tools: rsync" in capsys.readouterr().err
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--tools", "rsync"], "unknown tools: rsync"),
+    (["--datasets", "random,tpcc"], "unknown datasets: tpcc"),
+    (["--jobs", "1"], "--jobs must be at least 2"),
+    (["--sizes-mb", "200,big"], "--sizes-mb takes positive whole numbers"),
+])
+def test_a_wrong_argument_is_refused_with_one_line(capsys, arguments, message):
+    with pytest.raises(SystemExit) as exit_:
+        main(arguments)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
