@@ -1,5 +1,5 @@
 """python -m tools.failback where acting would lose writes or leave no writer, against real PostgreSQL clusters on
-127.0.0.1 (the pair of tests/tools/test_failback.py, after its failover): an old US primary started again while
+127.0.0.1 (the pair of tests/tools/failback_pair.py, after its failover): an old US primary started again while
 the EU is down, a US standby that is not the EU's replica, a switchover out of time, an EU left paused, a site
 pg_ctl cannot read. Each ends in one line and a documented exit code, and the next run, once the cause is gone,
 finishes the failback with every acknowledged write."""
@@ -12,9 +12,9 @@ import subprocess
 
 import pytest
 
-from tests.tools.test_failback import Pair, _as_postgres, assert_failed_back, pair, phases
+from tests.tools.failback_pair import Pair, as_postgres, assert_failed_back, pair, phases, templates
 
-__all__ = ["pair"]  # the fixture, shared with the happy paths
+__all__ = ["pair", "templates"]  # the fixtures (tests/tools/failback_pair.py), shared with the happy paths
 
 
 
@@ -92,7 +92,7 @@ def test_failback_never_promotes_a_us_standby_that_is_not_the_eus_replica(pair: 
     pair.us.start()
     pair.write(pair.us, range(5000, 8000))
     pair.us.pg("pg_ctl", "stop", "-D", str(pair.us.data), "-m", "immediate")
-    subprocess.run([*_as_postgres(), "touch", str(pair.us.data / "standby.signal")], check=True)
+    subprocess.run([*as_postgres(), "touch", str(pair.us.data / "standby.signal")], check=True)
     with open(pair.us.data / "postgresql.auto.conf", "a") as conf:
         conf.write(f"primary_conninfo = '{pair.eu.conninfo}'\n")
     pair.us.start()
