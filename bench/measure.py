@@ -177,15 +177,20 @@ def run(command: list[str], watched: Watched, env: dict[str, str] | None = None,
     """Run `command` to completion and measure it; raise CalledProcessError (with its stderr) if it fails.
 
     With `count_stdout` the command writes into a pipe that is read and thrown away here, its bytes counted (the
-    size of what `> /dev/null` would have discarded)."""
+    size of what `> /dev/null` would have discarded). With `stdout=subprocess.PIPE` its output is kept for the
+    error a failure raises."""
     server0, storage0 = watched.sample()
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE if count_stdout else stdout,
                                stderr=subprocess.PIPE)
     counted = [0]
+    output: list[bytes] = []
     counter = None
     if count_stdout:
         counter = threading.Thread(target=_count, args=(process.stdout, counted), daemon=True)
+    elif stdout is subprocess.PIPE:
+        counter = threading.Thread(target=lambda: output.append(process.stdout.read()), daemon=True)  # type: ignore[union-attr]
+    if counter is not None:
         counter.start()
     sampler = _Sampler(process.pid, watched)
     sampler.start()
@@ -200,7 +205,7 @@ def run(command: list[str], watched: Watched, env: dict[str, str] | None = None,
     sampler.join()
     server1, storage1 = watched.sample()
     if process.returncode != 0:
-        raise subprocess.CalledProcessError(process.returncode, command, stderr=errors)
+        raise subprocess.CalledProcessError(process.returncode, command, output=b"".join(output), stderr=errors)
     return Run(seconds, sampler.peak, usage.ru_utime + usage.ru_stime, server1 - server0, storage1 - storage0,
                counted[0], sampler.server_peak, sampler.storage_peak, sampler.by_program())
 

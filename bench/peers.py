@@ -5,6 +5,7 @@ plain loop, smart_open). barman-cloud, which copies the whole cluster, is in bar
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 from backup_job.storage import MANIFEST_SUFFIX
@@ -45,7 +46,7 @@ SMART_OPEN_READ = ("import shutil, sys, smart_open\n"
 
 def _job(bench: Bench, *args: str, **env: str) -> Run:
     return run([sys.executable, "-m", "backup_job", *args, BUCKET_OPTION, bench.bucket.name], bench.watched,
-               env=bench.env(**env), cwd=ROOT)
+               env=bench.env(**env), cwd=ROOT, stdout=subprocess.PIPE)  # its one log line says why it failed
 
 
 def backup_job(bench: Bench, *options: str) -> Outcome:

@@ -14,7 +14,8 @@ from bench.harness import PARALLEL, SINGLE, Outcome
 from bench.measure import Run
 from core.contracts import Command
 
-JOB, JOB_SINGLE = "backup_job", "backup_job --mode single"
+JOB, JOB_SINGLE, JOB_PARALLEL = "backup_job", "backup_job --mode single", "backup_job --mode parallel"
+JOBS = (JOB, JOB_SINGLE, JOB_PARALLEL)  # the job's default, and the other mode beside it
 PG_DUMP_FC, PG_DUMP_Z1, UPLOAD = "floor: pg_dump -Fc", "floor: pg_dump -Fc -Z1", "floor: upload alone"
 READ_FC = "floor: read pg_dump -Fc -Z0"
 READ_FLOOR, RESTORE_FLOOR = "floor: read", "floor: pg_restore"  # every read floor's and restore floor's name starts so
@@ -150,7 +151,7 @@ def print_table(rows: list[dict]) -> None:
         print(f"* {PHYSICAL}: {PHYSICAL_NOTE}")
     print()
     for row in rows:
-        if row["tool"] in (JOB, JOB_SINGLE) and row["backupSeconds"]:
+        if row["tool"] in JOBS and row["backupSeconds"]:
             print(f"{row['dataset']} {row['sizeMb']} MB {row['tool']} ({row['mode']}): pg_dump -Fc / -Z0 bytes "
                   f"{row['pgDumpFcOverZ0Bytes']}; backup CPU s {row.get('backupCpuSeconds')} by program "
                   f"{row.get('backupCpuSecondsByProgram')}, cores {row.get('backupCores')}; restore cores "
@@ -166,7 +167,7 @@ def print_table(rows: list[dict]) -> None:
 def scaling(rows: list[dict]) -> Iterator[str]:
     """Seconds per GB of the job's backup and restore at each size."""
     for dataset in dict.fromkeys(row["dataset"] for row in rows):
-        for tool in (JOB, JOB_SINGLE):
+        for tool in JOBS:
             mine = [row for row in rows if row["dataset"] == dataset and row["tool"] == tool]
             if mine:
                 figures = ", ".join(f"{r['sizeMb']} MB: backup {_cell(r['backupSecondsPerGb'], '.1f')} s/GB, restore "
@@ -178,42 +179,50 @@ def _verdict(ok: bool | None, text: str) -> str:
     return f"{'not measured' if ok is None else 'met' if ok else 'NOT MET'} ({text})"
 
 
+def _backup_targets(where: str, job: dict, by_tool: dict[str, dict]) -> Iterator[str]:
+    """The backup targets of one row of the job, against the floors and peers of its dataset and size."""
+    ratio = job["ratioToPgDumpFc"]
+    yield f"{where} backup <= {BACKUP_TO_PG_DUMP_FC}x pg_dump -Fc: " + _verdict(
+        None if ratio is None else ratio <= BACKUP_TO_PG_DUMP_FC,
+        f"{ratio}x: {job['backupSeconds']} s vs {job['pgDumpFcSeconds']} s")
+    ratio = job["ratioToReadFloor"]
+    yield f"{where} backup <= {BACKUP_TO_READ_FLOOR}x the read floor: " + _verdict(
+        None if ratio is None else ratio <= BACKUP_TO_READ_FLOOR, f"{ratio}x of {job['readFloorSeconds']} s")
+    ratio = job["storedBytesRatioToPgDumpFc"]
+    yield f"{where} stored bytes <= pg_dump -Fc's: " + _verdict(None if ratio is None else ratio <= 1, f"{ratio}x")
+    peers = {tool: by_tool[tool]["backupSeconds"] for tool in PEERS if by_tool.get(tool, {}).get("backupSeconds")}
+    margin = round(min(peers.values()) / job["backupSeconds"], 2) if peers else None
+    yield f"{where} backup >= {PEER_MARGIN}x faster than every peer: " + _verdict(
+        None if margin is None else margin >= PEER_MARGIN, f"{margin}x; peers {peers}" if peers else "no peer ran")
+
+
 def targets(rows: list[dict]) -> Iterator[str]:
     """Each target of issue 25 at each dataset and size: met, not met or not measured, with the numbers."""
     groups: dict[tuple[str, int], dict[str, dict]] = {}
     for row in rows:
         groups.setdefault((row["dataset"], row["sizeMb"]), {})[row["tool"]] = row
     for (dataset, size), by_tool in groups.items():
-        job = by_tool.get(JOB)
-        if job is None or not job["backupSeconds"]:
+        jobs = [by_tool[tool] for tool in JOBS if by_tool.get(tool, {}).get("backupSeconds")]
+        for job in jobs:
+            yield from _backup_targets(f"target {dataset} {size} MB {job['tool']} ({job['mode']}):", job, by_tool)
+        if not jobs:
             continue
         where = f"target {dataset} {size} MB:"
-        ratio = job["ratioToPgDumpFc"]
-        yield f"{where} backup <= {BACKUP_TO_PG_DUMP_FC}x pg_dump -Fc: " + _verdict(
-            None if ratio is None else ratio <= BACKUP_TO_PG_DUMP_FC, f"{ratio}x: {job['backupSeconds']} s vs "
-                                                                      f"{job['pgDumpFcSeconds']} s")
-        ratio = job["ratioToReadFloor"]
-        yield f"{where} backup <= {BACKUP_TO_READ_FLOOR}x the read floor: " + _verdict(
-            None if ratio is None else ratio <= BACKUP_TO_READ_FLOOR, f"{ratio}x of {job['readFloorSeconds']} s")
-        ratio = job["storedBytesRatioToPgDumpFc"]
-        yield f"{where} stored bytes <= pg_dump -Fc's: " + _verdict(None if ratio is None else ratio <= 1, f"{ratio}x")
-        peers = {tool: by_tool[tool]["backupSeconds"] for tool in PEERS if by_tool.get(tool, {}).get("backupSeconds")}
-        margin = round(min(peers.values()) / job["backupSeconds"], 2) if peers else None
-        yield f"{where} backup >= {PEER_MARGIN}x faster than every peer: " + _verdict(
-            None if margin is None else margin >= PEER_MARGIN, f"{margin}x; peers {peers}" if peers else "no peer ran")
-        single = next((r for r in (job, by_tool.get(JOB_SINGLE)) if r and r["mode"] == SINGLE), None)
+        single = next((job for job in jobs if job["mode"] == SINGLE), None)
+        parallel = next((job for job in jobs if job["mode"] == PARALLEL), None)
         ratio = single["restoreRatioToFloor"] if single else None
         yield f"{where} single-stream restore <= {RESTORE_TO_FLOOR}x local pg_restore: " + _verdict(
             None if ratio is None else ratio <= RESTORE_TO_FLOOR,
-            f"{ratio}x of {job['restoreFloorSeconds']} s" if single else "no single-mode row")
-        parallel = job if job["mode"] == PARALLEL else None
-        gain = _ratio(single["restoreSeconds"], parallel["restoreSeconds"]) if single and parallel else None
+            f"{ratio}x of {single['restoreFloorSeconds']} s" if single else "no single-mode row")
+        gain, detail = None, "needs a parallel and a single-mode row of the job"
+        if single and parallel:
+            gain = _ratio(single["restoreSeconds"], parallel["restoreSeconds"])
+            detail = f"{gain}x: {single['restoreSeconds']} s single, {parallel['restoreSeconds']} s parallel"
         yield f"{where} parallel restore >= {PARALLEL_RESTORE_GAIN}x faster than single-stream: " + _verdict(
-            None if gain is None else gain >= PARALLEL_RESTORE_GAIN,
-            f"{gain}x" if gain else "needs a parallel and a single-mode row of the job")
+            None if gain is None else gain >= PARALLEL_RESTORE_GAIN, detail)
     for dataset in dict.fromkeys(row["dataset"] for row in rows):
         peaks = [(row["sizeMb"], row["peakRssMb"]) for row in rows
-                 if row["dataset"] == dataset and row["tool"] in (JOB, JOB_SINGLE) and row["peakRssMb"]]
+                 if row["dataset"] == dataset and row["tool"] in JOBS and row["peakRssMb"]]
         if peaks:
             sizes = sorted(peaks)
             flat = max(p for s, p in sizes if s == sizes[-1][0]) <= FLAT_RSS_GROWTH * min(

@@ -93,3 +93,13 @@ def test_a_wrong_argument_is_refused_with_one_line(capsys, arguments, message):
     with pytest.raises(SystemExit) as exit_:
         main(arguments)
     assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_the_parallel_restore_target_compares_the_jobs_parallel_row_with_its_single_row():
+    rows = _rows(job_restore=6.0)
+    rows.append(summarise(report.JOB_PARALLEL, "app", 200, _outcome(4.0, 4.0, 950, mode=harness.PARALLEL)))
+    add_ratios(rows)
+    lines = list(report.targets(rows))
+    assert any("parallel restore >= 1.3x faster than single-stream: met (1.5x: 6.0 s single, 4.0 s parallel)" in line
+               for line in lines), lines
+    assert any(line.startswith("target app 200 MB backup_job --mode parallel (parallel): backup <= 0.6x") for line in lines)
