@@ -17,7 +17,7 @@ import psycopg
 from google.cloud import storage
 from psycopg import sql
 
-from backup_job import archive, codec, database, stream
+from backup_job import archive, codec, database, parallel_restore, stream
 from backup_job import storage as layout
 from backup_job.catalog import Catalog
 from backup_job.dump import pg_binary
@@ -38,6 +38,8 @@ class ArchiveRun:
         self.connection, self.blob, self.backup, self.catalog, self.request = connection, blob, backup, catalog, request
         self.work = work
         self.head, listing = stream.read_head(blob, codec.of(self.backup.manifest))
+        # A parallel backup's big tables: their rows are objects of their own (backup_job.by_table), by OID.
+        self.objects = {t["oid"]: t for t in backup.manifest.get("tables", [])}
         self.toc = archive.Toc(archive.parse_listing(listing))
         self.selection = Selection(connection, self.toc, catalog)
 
@@ -57,9 +59,23 @@ class ArchiveRun:
             raise sql_failure(f"restoring the {section} definitions", exc) from None
         self.connection.execute("SET search_path = pg_catalog")
 
-    def load(self, deliveries: list[tuple[archive.Entry, sql.Composable, dict[str, Any]]]) -> stream.HashingPipe:
+    def load(self, deliveries: list[tuple[archive.Entry | None, sql.Composable, dict[str, Any]]]
+             ) -> stream.HashingPipe:
         """Stream the whole dump once: the rows of `deliveries` (data entry, destination, dumped relation) into
-        their destinations; then the sha256 and size of all the bytes read, against the manifest."""
+        their destinations; then the sha256 and size of all the bytes read, against the manifest. A delivery
+        without a data entry is a big table of a parallel backup: its object is loaded after, and checked too."""
+        pipe = self._load_archive([(e, d, r) for e, d, r in deliveries if e is not None])
+        for entry, destination, relation in deliveries:
+            if entry is None:
+                try:
+                    parallel_restore.load_object(self.connection, self.blob.bucket, self.objects[relation["oid"]],
+                                                 destination)
+                except psycopg.Error as exc:
+                    raise sql_failure("loading the rows", exc) from None
+        return pipe
+
+    def _load_archive(self, deliveries: list[tuple[archive.Entry, sql.Composable, dict[str, Any]]]
+                      ) -> stream.HashingPipe:
         listing = self.work / "data.list"
         listing.write_text(archive.use_list(entry for entry, _, _ in deliveries))
         run = stream.Restoring([pg_binary("pg_restore"), "--file=-", f"--use-list={listing}"], self.blob,

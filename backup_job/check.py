@@ -18,7 +18,7 @@ import psycopg
 from google.cloud import storage
 from psycopg import sql
 
-from backup_job import database, stream
+from backup_job import database, parallel_restore, stream
 from backup_job import storage as layout
 from backup_job.errors import ExitCode, JobError
 from backup_job.restore import compare_counts, require_roles
@@ -67,7 +67,14 @@ def run_restore_check(
         try:
             admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(target),
                                                                          sql.Literal(THROWAWAY_MARK)))
-            pipe = stream.restore_into(scratch.with_database(target), blob, backup, ["--no-owner"], hold_back=False)
+            into = scratch.with_database(target)
+            pipe: parallel_restore.Read | stream.HashingPipe
+            if backup.manifest.get("mode") == "parallel":
+                env = {"PGAPPNAME": f"raptorflow-restore-check-{os.getpid()}"}
+                pipe = parallel_restore.by_table(into, blob, backup, ["--no-owner"], env,
+                                                 parallel_restore.jobs_for(1), lambda table: True)
+            else:
+                pipe = stream.restore_into(into, blob, backup, ["--no-owner"], hold_back=False)
             with scratch.with_database(target).connect() as connection:
                 restored = database.row_counts(connection)
         finally:

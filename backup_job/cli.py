@@ -1,6 +1,7 @@
 """Command line of the backup job.
 
     python -m backup_job backup --kind full|schema --bucket B [--prefix P] [--reason TEXT]
+        [--mode auto|single|parallel] [--jobs N] [--parallel-table-mb MB]
         [--compression zstd|pg_dump] [--compress-level L] [--compress-threads N]
     python -m backup_job restore-check --bucket B [--prefix P] [--object O] [--kind full|schema]
     python -m backup_job restore --bucket B [--prefix P] [--object O] [--table S.T ...]
@@ -33,7 +34,7 @@ import sys
 import time
 from typing import Any, NoReturn
 
-from backup_job import check, codec, database, dns_export, dump, restore, transfer
+from backup_job import backup_args, check, database, dns_export, dump, restore
 from backup_job import storage as layout
 from backup_job.errors import COMMANDS, ExitCode, JobError, Terminated, end_run, handle_sigterm, printable
 from core.contracts import (
@@ -104,15 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup = commands.add_parser(Command.BACKUP.value, help="dump the database into the bucket")
     backup.add_argument(KIND_OPTION, choices=KINDS, required=True)
     backup.add_argument("--reason", help="take an ad-hoc backup (before a deploy or schema change) for this reason")
-    backup.add_argument("--compression", choices=codec.COMPRESSIONS, default=codec.ZSTD,
-                        help="zstd: an uncompressed archive in one zstd frame (default); pg_dump: zlib inside it")
-    backup.add_argument("--compress-level", type=int, metavar="L",
-                        help=f"zstd 1-19 (default {codec.DEFAULT_ZSTD_LEVEL}) or zlib 0-9 (default "
-                             f"{codec.DEFAULT_ZLIB_LEVEL})")
-    backup.add_argument("--compress-threads", type=int, default=codec.default_threads(), metavar="N",
-                        help="zstd's worker threads (default: the cores available, %(default)s)")
-    backup.add_argument("--resume-window-bytes", type=int, default=transfer.DEFAULT_WINDOW_BYTES,
-                        help="bytes kept to resume the upload after a broken connection (default %(default)s)")
+    backup_args.add_arguments(backup)
     _database_arguments(backup, "database to back up")
     _storage_arguments(backup)
 
@@ -235,11 +228,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     bucket = _require_bucket(args)
     if args.command == Command.BACKUP:
         db = database.Database.resolve(args.database_url, args.database_url_file, JobEnv.DATABASE_URL)
-        level = codec.checked_level(args.compression, args.compress_level, args.compress_threads)
-        request = dump.BackupRequest(
-            kind=args.kind, bucket=bucket, prefix=args.prefix, reason=args.reason, compression=args.compression,
-            compress_level=level, compress_threads=args.compress_threads, window_bytes=args.resume_window_bytes,
-        )
+        request = backup_args.request_from(args, bucket)
         manifest = dump.run_backup(db, request)
         return {"object": manifest["object"], "bytes": manifest["sizeBytes"], "sha256": manifest["sha256"],
                 "trigger": manifest["trigger"], "reason": args.reason}

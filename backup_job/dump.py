@@ -43,8 +43,8 @@ from dataclasses import dataclass
 import psycopg
 from google.cloud import storage
 
+from backup_job import by_table, codec, database, transfer
 from backup_job import catalog as dump_catalog
-from backup_job import codec, database, transfer
 from backup_job import storage as layout
 from backup_job.errors import ExitCode, JobError
 from core.contracts import BackupKind
@@ -65,6 +65,9 @@ class BackupRequest:
     compression: str = codec.ZSTD
     compress_level: int = codec.DEFAULT_ZSTD_LEVEL
     compress_threads: int = 1
+    mode: str = by_table.SINGLE  # a by_table mode: single, parallel or auto
+    jobs: int = 2  # the parallel mode's table streams at once
+    parallel_table_mb: int = by_table.PARALLEL_TABLE_MB
     window_bytes: int = transfer.DEFAULT_WINDOW_BYTES
 
     @property
@@ -209,6 +212,13 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         ]
         if request.kind == BackupKind.SCHEMA:
             command.append("--schema-only")
+        big = [] if request.mode == by_table.SINGLE or request.kind != BackupKind.FULL else by_table.big_tables(
+            connection, request.parallel_table_mb << 20)
+        mode = by_table.choose(request.mode, big)
+        big = big if mode == by_table.PARALLEL else []
+        if big and not zstd:
+            raise JobError(ExitCode.USAGE, "the parallel mode compresses with zstd: drop --compression pg_dump")
+        command += [f"--exclude-table-data={table.pattern}" for table in big]
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=db.child_env(), bufsize=0
         )
@@ -225,7 +235,10 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         stderr_reader.start()
         counter = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="row-counts")
         counting = None
+        tables: by_table.TableDumps | None = None
         try:
+            if big:
+                tables = by_table.TableDumps(db, bucket, name, snapshot, big, request.jobs, request.compress_level)
             # Read while the dump streams, in its snapshot: what the dump holds, by OID (a restore names tables by
             # this, never by text), and the rows pg_dump writes. Reading a default's expression waits for a lock
             # on its table, as pg_dump does, so neither delays the other.
@@ -235,6 +248,7 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
                                        request.window_bytes)
             except transfer.SourceFailed as failed:
                 raise failed.cause from None
+            objects = tables.wait() if tables else None
             catalog, rows = counting.result()
         except _DumpFailed as failed:
             stderr_reader.join(timeout=5)
@@ -256,6 +270,8 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
                 # hold the run - and the snapshot - until the lock goes.
                 connection.cancel_safe(timeout=5)
             counter.shutdown(wait=True, cancel_futures=True)
+            if tables is not None:
+                tables.stop()
             stop.set()
             if process.poll() is None:
                 process.kill()
@@ -289,8 +305,24 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         "compression": request.compression,
         "compressLevel": request.compress_level,
         "archiveSizeBytes": reader.archive_size,
+        "mode": mode,
         "tableRowCounts": counts,
         "catalog": catalog,
     }
+    if objects is not None:
+        manifest["tables"] = objects
+        by_table.check_split(_archive_data(bucket, name), catalog, objects)
     layout.write_manifest(bucket, manifest)
     return manifest
+
+
+def _archive_data(bucket: storage.Bucket, name: str) -> set[int]:
+    """The OIDs of the tables whose rows the uploaded archive holds (its TABLE DATA entries)."""
+    from backup_job import archive, stream
+
+    blob = layout.bounded(f"reading {name}", lambda: bucket.get_blob(name, retry=layout.RETRY,
+                                                                    timeout=layout.STORAGE_TIMEOUT_SECONDS))
+    if blob is None:
+        raise JobError(ExitCode.UPLOAD_FAILED, f"{name} is missing right after its upload")
+    _, listing = stream.read_head(blob, codec.ZSTD)
+    return {entry.oid for entry in archive.parse_listing(listing).values() if entry.kind == "TABLE DATA"}

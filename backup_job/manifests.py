@@ -48,4 +48,21 @@ def problem(manifest: Any, dump_name: str) -> str | None:
         return "has tableRowCounts that are not counts by table"
     if "catalog" in manifest and not isinstance(manifest["catalog"], dict):
         return "has a catalog that is not an object"
+    return _tables_problem(manifest)
+
+
+def _tables_problem(manifest: dict[str, Any]) -> str | None:
+    """A parallel backup's table objects (backup_job.by_table): each named under the dump, with its checksum."""
+    mode = manifest.get("mode", "single")
+    if mode == "single":
+        return None
+    tables = manifest.get("tables")
+    if mode != "parallel" or codec.of(manifest) != codec.ZSTD or not isinstance(tables, list):
+        return f"has mode {str(mode)[:20]!r} without zstd table objects"
+    for table in tables:
+        if not (isinstance(table, dict) and isinstance(table.get("oid"), int)
+                and table.get("object") == f"{manifest['object']}.tables/{table['oid']}.zst"
+                and re.fullmatch(r"[0-9a-f]{64}", str(table.get("sha256")))
+                and isinstance(table.get("sizeBytes"), int) and isinstance(table.get("columns"), list)):
+            return "lists a table object without its OID, name under the dump, sha256, size or columns"
     return None

@@ -41,32 +41,22 @@ Table restores (`--table`) are backup_job.tables.
 
 from __future__ import annotations
 
-import errno
 import os
-import shutil
-import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psycopg
 from google.cloud import storage
 
-from backup_job import codec, database, stream, supabase, tables
+from backup_job import database, parallel_restore, stream, supabase, tables
 from backup_job import storage as layout
-from backup_job.dump import pg_binary
 from backup_job.errors import ExitCode, JobError, Terminated
 from core.contracts import BackupKind
 
 # pg_restore workers of `restore`: 1 streams the dump in one transaction; N > 1 spools it and runs -j N.
 DEFAULT_JOBS = 1
 TARGET_KINDS = ("auto", "supabase", "postgres")
-# After SIGTERM, how long pg_restore -j gets to stop its workers, and then how long the report waits for their
-# sessions to end on the server (a COPY that was committing may still commit): both within Cloud Run's 10 s.
-STOP_SECONDS = 3.0
-SESSIONS_GONE_SECONDS = 4.0
 
 
 @dataclass(frozen=True)
@@ -179,7 +169,8 @@ def run_restore(
     if not request.keep_owners:
         options_list.append("--no-owner")
     env: dict[str, str] = {}
-    if request.jobs > 1:
+    parallel = backup.manifest.get("mode") == "parallel"
+    if request.jobs > 1 or parallel:
         # The name pg_restore's sessions carry, so a report can wait for them to end.
         env["PGAPPNAME"] = target.params.get("application_name") or f"raptorflow-restore-{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix="raptorflow-restore-") as work:
@@ -190,14 +181,22 @@ def run_restore(
             options_text = target.params.get("options", "")
             env["PGOPTIONS"] = f"{options_text} -c session_replication_role=replica".strip()
         try:
-            if request.jobs == 1:
+            sink: parallel_restore.Read | stream.HashingPipe
+            if parallel:
+                sink = parallel_restore.by_table(target, blob, backup, options_list, env,
+                                                 parallel_restore.jobs_for(request.jobs),
+                                                 lambda table: not (into_supabase and supabase.managed_without_rows(
+                                                     table["schema"], table["name"])))
+            elif request.jobs == 1:
                 sink = stream.restore_into(target, blob, backup, ["--single-transaction", *options_list],
-                                       hold_back=True, env=env)
+                                           hold_back=True, env=env)
             else:
-                sink = _spooled_restore(target, blob, backup, [f"--jobs={request.jobs}", *options_list], env)
+                sink = parallel_restore.spooled_restore(target, blob, backup, [f"--jobs={request.jobs}", *options_list],
+                                                        env)
         except JobError as exc:
-            if request.jobs > 1 and exc.code in (ExitCode.DUMP_FAILED, ExitCode.TERMINATED):
-                left, details = _left_behind(target, backup, env["PGAPPNAME"])
+            if "PGAPPNAME" in env and exc.code in (ExitCode.DUMP_FAILED, ExitCode.TERMINATED,
+                                                   ExitCode.VERIFICATION_MISMATCH, ExitCode.UPLOAD_FAILED):
+                left, details = parallel_restore.left_behind(target, backup, env["PGAPPNAME"])
                 raise JobError(exc.code, f"{exc}; {left}", details) from None
             raise
     try:
@@ -211,89 +210,3 @@ def run_restore(
     compare_counts(backup, selected, set(selected))
     return {"object": backup.object, "kind": backup.manifest["kind"], "bytes": sink.size, "tables": len(selected),
             "rows": sum(selected.values()), "rowCounts": selected}
-
-
-def _left_behind(target: database.Database, backup: layout.Backup, sessions: str) -> tuple[str, dict[str, Any]]:
-    """What a failed or stopped parallel restore left in the target, once pg_restore's sessions (`sessions`, their
-    application_name) are gone: a sentence for its message, and the log line's fields naming every table
-    restored completely and every one not."""
-    expected = backup.manifest.get("tableRowCounts") or {}
-    try:
-        with target.connect() as connection:
-            connection.autocommit = True
-            _wait_for_sessions(connection, sessions)
-            present = database.row_counts(connection)
-    except JobError:
-        return "the target could not be read to say what it now holds", {}
-    complete = sorted(t for t in expected if present.get(t) == expected[t])
-    partial = sorted(t for t in expected if t in present and present[t] != expected[t])
-    missing = sorted(t for t in expected if t not in present)
-    details = {"tablesRestored": complete, "tablesNotRestored": sorted(partial + missing)}
-    return (f"the target now holds {len(complete)} of the {len(expected)} tables complete, {len(partial)} partly "
-            f"({', '.join(partial[:5]) or 'none'}) and lacks {len(missing)} ({', '.join(missing[:5]) or 'none'}): "
-            "a parallel restore is not one transaction, so restore again with --replace"), details
-
-
-def _wait_for_sessions(connection: psycopg.Connection, name: str) -> None:
-    """Wait (at most SESSIONS_GONE_SECONDS) until no session named `name` (this run's pg_restore) is left on
-    the target: a worker's COPY that was committing may still commit, and the report must count what stays."""
-    deadline = time.monotonic() + SESSIONS_GONE_SECONDS
-    while time.monotonic() < deadline:
-        row = connection.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                 "AND pid <> pg_backend_pid() AND application_name = %s",
-                                 (name,)).fetchone()
-        if row is None or row[0] == 0:
-            return
-        time.sleep(0.1)
-
-
-def _spooled_restore(target: database.Database, blob: storage.Blob, backup: layout.Backup,
-                     options: list[str], env: dict[str, str]) -> stream.HashingPipe:
-    """Download the dump to a private temporary file, verify it, then `pg_restore OPTIONS FILE` (for -j)."""
-    folder = tempfile.gettempdir()
-    needed = codec.archive_bytes(backup.manifest)
-    free = shutil.disk_usage(folder).free
-    if free < needed:
-        raise _no_room(folder, needed, f"has {free:,} bytes free")
-    with tempfile.TemporaryDirectory(prefix="raptorflow-restore-") as spool:
-        path = Path(spool) / "backup.dump"
-        try:
-            with path.open("wb") as file:
-                decoder = codec.decoding(codec.of(backup.manifest), file)
-                sink = stream.HashingPipe(decoder)
-                stream.download(blob, sink)
-        except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-                raise
-            raise _no_room(folder, needed, "filled up while the dump was downloaded") from None
-        if not sink.matches(backup.manifest) or codec.broken(decoder):
-            raise JobError(ExitCode.VERIFICATION_MISMATCH, f"{backup.object}: sha256, size or frame differs from "
-                                                           "the manifest's; nothing was restored")
-        command = [pg_binary("pg_restore"), "--exit-on-error", "--no-password",
-                   f"--dbname={target.params['dbname']}", *options, str(path)]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   env={**target.child_env(), **env})
-        try:
-            _, errors = process.communicate()
-        except Terminated:
-            # The handler passed SIGTERM on to pg_restore, which stops its workers: give it the time to.
-            try:
-                process.wait(timeout=STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                pass
-            raise JobError(ExitCode.TERMINATED, "restore stopped by SIGTERM (task timeout or cancel) while "
-                                                f"pg_restore {options[0]} ran") from None
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    if process.returncode != 0:
-        detail = target.scrub(errors.decode(errors="replace")).strip()
-        raise JobError(ExitCode.DUMP_FAILED, f"pg_restore {database.exit_status(process.returncode)}: {detail[-2000:]}")
-    return sink
-
-
-def _no_room(folder: str, needed: int, state: str) -> JobError:
-    return JobError(ExitCode.USAGE, f"no room to spool the dump for --jobs: {folder} {state}, the dump needs "
-                                    f"{needed:,} bytes; free space there, point TMPDIR at a larger folder, or "
-                                    "restore with --jobs 1 (it streams and spools nothing); nothing was restored")

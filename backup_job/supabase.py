@@ -40,6 +40,11 @@ MANAGED_TABLES_WITHOUT_DATA = (("auth", "schema_migrations"), ("storage", "migra
 
 
 
+def managed_without_rows(schema: str, table: str) -> bool:
+    """Whether a table's rows stay the project's own (never restored into a Supabase project)."""
+    return schema in MANAGED_WITHOUT_DATA or (schema, table) in MANAGED_TABLES_WITHOUT_DATA
+
+
 def is_supabase(connection: psycopg.Connection, target_kind: str) -> bool:
     """Whether the target is a Supabase project: as told, or (`auto`) when it has the table `auth.users`, which
     every Supabase project has and a plain PostgreSQL has not until something creates it."""

@@ -223,14 +223,14 @@ def _deliveries(run: ArchiveRun, chosen: list[Item], recreate: list[Item]):
     for item in chosen:
         for leaf in item.leaves:
             entry = run.toc.find("TABLE DATA", leaf["oid"])
-            if entry is None:
+            if entry is None and leaf["oid"] not in run.objects:
                 continue  # a schema-only backup
             # A recreated table's rows go to each leaf itself (its partitions exist once pre-data ran); the others'
             # to the table, which routes a partition's rows.
             destination = ident(leaf["schema"], leaf["name"]) if item in recreate else item.destination
             assert destination is not None
             deliveries.append((entry, destination, leaf))
-    return sorted(deliveries, key=lambda d: run.selection.position[d[0].dump_id])
+    return sorted(deliveries, key=lambda d: run.selection.position[d[0].dump_id] if d[0] else 0)
 
 
 def _counted(connection: psycopg.Connection, item: Item, into_schema: str | None, recreated: bool) -> dict[str, Any]:
