@@ -14,7 +14,9 @@ emulator's VmRSS, and PostgreSQL's private memory (RssAnon of every server proce
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -195,10 +197,18 @@ def run(command: list[str], watched: Watched, env: dict[str, str] | None = None,
     sampler = _Sampler(process.pid, watched)
     sampler.start()
     assert process.stderr is not None
-    errors = process.stderr.read()
-    if counter is not None:
-        counter.join()
-    _, status, usage = os.wait4(process.pid, 0)
+    try:
+        errors = process.stderr.read()
+        if counter is not None:
+            counter.join()
+        _, status, usage = os.wait4(process.pid, 0)
+    except BaseException:  # interrupted (SIGINT, SIGTERM): the command's whole tree goes too, nothing is left running
+        for pid in _tree(process.pid, _parents()):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        process.wait()
+        sampler.done.set()
+        raise
     seconds = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     sampler.done.set()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +106,27 @@ def test_the_parallel_restore_target_compares_the_jobs_parallel_row_with_its_sin
     assert any("parallel restore >= 1.3x faster than single-stream: met (1.5x: 6.0 s single, 4.0 s parallel)" in line
                for line in lines), lines
     assert any(line.startswith("target app 200 MB backup_job --mode parallel (parallel): backup <= 0.6x") for line in lines)
+
+
+def test_an_interrupted_measurement_kills_the_commands_whole_tree(tmp_path):
+    me = Watched(os.getpid(), os.getpid())
+    pid_file = tmp_path / "grandchild.pid"
+    tree = ("import subprocess, sys, time; child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+            f"open({str(pid_file)!r}, 'w').write(str(child.pid)); time.sleep(60)")
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 2.0)  # the grandchild has started by then
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run([sys.executable, "-c", tree], me)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    grandchild = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{grandchild}").exists() and "Z" not in Path(f"/proc/{grandchild}/stat").read_text().split()[2]:
+        assert time.monotonic() < deadline, "the grandchild outlived the interrupted measurement"
+        time.sleep(0.05)
