@@ -89,8 +89,17 @@ def _parents() -> dict[int, int]:
 
 def server_cpu(postmaster: int) -> float:
     """CPU seconds of a PostgreSQL server: the postmaster, the backends it has reaped, and its live (or not yet
-    reaped) children - so a backend that just exited is counted whether or not the postmaster waited for it."""
-    return cpu_of(postmaster, children=True) + sum(cpu_of(pid) for pid, ppid in _parents().items() if ppid == postmaster)
+    reaped) children - so a backend that just exited is counted whether or not the postmaster waited for it.
+
+    A backend reaped while its siblings are read would be in neither figure (the client that just disconnected
+    is one: it ends as the measured command ends), so the postmaster is read before and after, and again until
+    nothing was reaped in between."""
+    for _ in range(20):
+        reaped = cpu_of(postmaster, children=True)
+        live = sum(cpu_of(pid) for pid, ppid in _parents().items() if ppid == postmaster)
+        if cpu_of(postmaster, children=True) == reaped:
+            break
+    return reaped + live
 
 
 def _tree(root: int, parents: dict[int, int]) -> set[int]:
