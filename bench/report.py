@@ -220,13 +220,9 @@ def targets(rows: list[dict]) -> Iterator[str]:
             detail = f"{gain}x: {single['restoreSeconds']} s single, {parallel['restoreSeconds']} s parallel"
         yield f"{where} parallel restore >= {PARALLEL_RESTORE_GAIN}x faster than single-stream: " + _verdict(
             None if gain is None else gain >= PARALLEL_RESTORE_GAIN, detail)
-    for dataset in dict.fromkeys(row["dataset"] for row in rows):
-        peaks = [(row["sizeMb"], row["peakRssMb"]) for row in rows
-                 if row["dataset"] == dataset and row["tool"] in JOBS and row["peakRssMb"]]
-        if peaks:
-            sizes = sorted(peaks)
-            flat = max(p for s, p in sizes if s == sizes[-1][0]) <= FLAT_RSS_GROWTH * min(
-                p for s, p in sizes if s == sizes[0][0])
-            yield f"target {dataset}: peak RSS < {PEAK_RSS_MB} MB and flat across sizes: " + _verdict(
-                max(p for _, p in peaks) < PEAK_RSS_MB and (flat or len({s for s, _ in sizes}) == 1),
-                ", ".join(f"{s} MB {p} MB" for s, p in sizes))
+    jobs = [row for row in rows if row["tool"] in JOBS and row["peakRssMb"]]
+    for dataset, mode in dict.fromkeys((row["dataset"], row["mode"]) for row in jobs):
+        peaks = sorted((row["sizeMb"], row["peakRssMb"]) for row in jobs if (row["dataset"], row["mode"]) == (dataset, mode))
+        flat = peaks[-1][1] <= FLAT_RSS_GROWTH * peaks[0][1]
+        yield f"target {dataset} {mode} mode: peak RSS < {PEAK_RSS_MB} MB and flat across sizes: " + _verdict(
+            max(p for _, p in peaks) < PEAK_RSS_MB and flat, ", ".join(f"{s} MB: {p} MB" for s, p in peaks))

@@ -130,3 +130,15 @@ def test_an_interrupted_measurement_kills_the_commands_whole_tree(tmp_path):
     while Path(f"/proc/{grandchild}").exists() and "Z" not in Path(f"/proc/{grandchild}/stat").read_text().split()[2]:
         assert time.monotonic() < deadline, "the grandchild outlived the interrupted measurement"
         time.sleep(0.05)
+
+
+def test_the_memory_target_is_per_mode_and_needs_the_peak_flat_across_sizes():
+    def job(size: int, peak: float, mode: str) -> dict:
+        return {"tool": report.JOB, "dataset": "app", "sizeMb": size, "peakRssMb": peak, "mode": mode,
+                "backupSeconds": None}
+
+    lines = list(report.targets([job(200, 150.0, harness.SINGLE), job(2000, 190.0, harness.SINGLE),
+                                 job(200, 120.0, harness.PARALLEL), job(2000, 125.0, harness.PARALLEL)]))
+    assert lines == [
+        "target app single mode: peak RSS < 200 MB and flat across sizes: NOT MET (200 MB: 150.0 MB, 2000 MB: 190.0 MB)",
+        "target app parallel mode: peak RSS < 200 MB and flat across sizes: met (200 MB: 120.0 MB, 2000 MB: 125.0 MB)"]
