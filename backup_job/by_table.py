@@ -20,7 +20,7 @@ much faster, when those tables travel apart. In the parallel mode:
   has them either in the archive or in an object of its own, never in both.
 
 A table is *big* when its heap holds at least `--parallel-table-mb` (default
-PARALLEL_TABLE_MB). `--mode auto` chooses the parallel mode when at least two
+PARALLEL_TABLE_MB), as of its last VACUUM or ANALYZE (autovacuum keeps it). `--mode auto` chooses the parallel mode when at least two
 tables are big: one big table alone gains nothing from running beside the
 rest. A failed run leaves no manifest, so whatever objects it did upload are
 never taken for a backup.
@@ -73,9 +73,11 @@ class BigTable:
 
 
 # The tables pg_dump writes rows for, as backup_job.catalog lists them (no system schema, no extension member);
-# their columns as pg_dump's COPY lists them (not dropped, not generated).
+# their columns as pg_dump's COPY lists them (not dropped, not generated). The size is the catalog's estimate as of
+# the last VACUUM or ANALYZE (pg_class.relpages): pg_relation_size would take a lock on every table, and a table
+# another session holds locked would hold the backup before pg_dump even started.
 _TABLES = f"""
-SELECT c.oid::bigint, n.nspname, c.relname, pg_relation_size(c.oid),
+SELECT c.oid::bigint, n.nspname, c.relname, c.relpages::bigint * current_setting('block_size')::bigint,
        (SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '')
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
