@@ -23,7 +23,7 @@ import pytest
 from core.contracts import ResourceType
 from core.recovery_model import APPLY, DETECT, PROPAGATE, REDEPLOY, RESTORE
 from tests.drill.runs import MARKS, drill
-from tools.drill import deletion, monitor, promotion, vercel
+from tools.drill import deletion, monitor, plan_cache, promotion, vercel
 from tools.drill.__main__ import parser
 from tools.drill.scenarios import ORDER, SCENARIOS
 from tools.drill.workload import lsn
@@ -274,12 +274,13 @@ def test_regional_outage_times_every_term_it_measures(small_drill, make_plan):
     assert page["severity"] == "p0" and page["firstFailureToPageSeconds"] > 0, page
 
 
-def test_broken_stand_ins_fail_the_regional_outage_naming_the_terms():
+def test_broken_stand_ins_fail_the_regional_outage_naming_the_terms(drill_plans):
     # FOR TESTS, the fault knobs of docs/drill.md: the monitor holds each alert's condition 4x the plan's duration
     # before paging (detection more than 2x slower than the model's term), and redeploys through the Vercel API
     # never finish.
     result = drill("--scenario", "regional-outage", "--size-mb", "1", "--json",
-                   env={**os.environ, vercel.FAULT_VARIABLE: vercel.NEVER_READY, monitor.FAULT_VARIABLE: "4"})
+                   env={**os.environ, vercel.FAULT_VARIABLE: vercel.NEVER_READY, monitor.FAULT_VARIABLE: "4",
+                        plan_cache.VARIABLE: str(drill_plans)})
     assert result.returncode == 1, result.stderr[-3000:]
     scenario = json.loads(result.stdout)[0]
     assert not scenario["met"] and scenario["commands"][0]["exitCode"] == EXIT_REDEPLOY_FAILED, scenario["commands"]

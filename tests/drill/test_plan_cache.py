@@ -1,5 +1,6 @@
-"""The stand-in Pulumi CLI's plan cache (tools/drill/plan_cache.py): `up` on unchanged inputs runs the program once,
-and any change to what a plan is made from - the stack file, the program's source, the override - runs it again.
+"""The plan cache of tests (tools/drill/plan_cache.py): the stand-in Pulumi CLI's `up` on unchanged inputs runs the
+program once, and any change to what a plan is made from - the stack file, the program's source, the override -
+runs it again; a drill's setup starts no planner for plans an earlier drill of the same inputs kept.
 
 The program is replaced by a counter here (each plan it makes is numbered), on a copy of the project, so that a
 test can change the copy's files; what the real plans are is tests/drill/test_stand_ins.py's to check.
@@ -7,12 +8,15 @@ test can change the copy's files; what the real plans are is tests/drill/test_st
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tools.drill import plan_cache, pulumi_apply
+from tools.drill import plan_cache, plans, pulumi_apply
 from tools.failover_switch import PROMOTED_KEY
 from tools.offline import ROOT, Plan
 
@@ -83,3 +87,25 @@ def test_without_the_variable_every_up_runs_the_program(project, programs, tmp_p
     up(tmp_path / "b", project, "false")
     assert len(programs) == 2, "a drill times `up` with the program's run, as a real `pulumi up` runs it every time"
     assert not (tmp_path / "plans").exists(), "nothing kept"
+
+
+def test_a_drill_starts_no_planner_for_plans_kept_from_an_earlier_drill_of_the_same_inputs(tmp_path, monkeypatch):
+    started: list[tuple[str, ...]] = []
+
+    def start(module: str, *args: str) -> subprocess.Popen[str]:  # a planner printing its plans' JSON
+        started.append(args)
+        documents = [{"stack": s, "resources": []} for s in args if s in ("prod", "dr")]
+        printed = json.dumps(documents if len(documents) > 1 else documents[0])
+        return subprocess.Popen([sys.executable, "-c", f"print({printed!r})"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    monkeypatch.setattr(plans, "_start", start)
+    monkeypatch.setenv(plan_cache.VARIABLE, str(tmp_path / "plans"))
+    first = plans.PlanRun().finish()
+    assert len(started) == 2, started
+    again = plans.PlanRun().finish()
+    assert len(started) == 2, "the second drill's setup started planners again"
+    assert (again.prod, again.dr, again.promoted) == (first.prod, first.dr, first.promoted)
+    monkeypatch.delenv(plan_cache.VARIABLE)
+    plans.PlanRun().finish()
+    assert len(started) == 4, "without the variable every drill plans"

@@ -39,8 +39,8 @@ def deployed(folder: Path) -> Path:
     pulumi_apply.checkpoint(folder, "dr", PROMOTED_KEY, "false", ROOT)
     found = pulumi_apply.checkpointed(folder, "false")
     assert found is not None
-    plan_cache.keep(plan_cache_of(folder / pulumi_apply.CHECKPOINT),
-                    plan_cache.digest(ROOT, "dr", (f"{PROMOTED_KEY}=false",)), *found)
+    plan_cache.keep(plan_cache_of(folder / pulumi_apply.CHECKPOINT), plan_cache.digest(ROOT, "dr", f"{PROMOTED_KEY}=false"),
+                    found)
     return folder / pulumi_apply.CHECKPOINT
 
 

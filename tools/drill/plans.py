@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from core.contracts import ResourceType
 from core.recovery_model import RECOVERY, Assessment, assess
+from tools.drill import plan_cache
 from tools.drill.world import USAGE, DrillError, in_namespace
 from tools.failover import FlipDiff, diff_plans
 
@@ -50,25 +51,51 @@ def _finish(process: subprocess.Popen[str], what: str, ok: Iterable[int] = (0, 1
     return out
 
 
+class _Planner:
+    """One `python -m tools.plan ARGS`, started at once; or, when a test set $RFDR_PULUMI_PLAN_CACHE, its output
+    kept there by an earlier drill of the same inputs (tools/drill/plan_cache.py): the drill's setup, never timed."""
+
+    def __init__(self, *args: str) -> None:
+        from tools.offline import ROOT
+
+        self.what = f"python -m tools.plan {' '.join(args)}"
+        self.cache = plan_cache.folder()
+        self.key = plan_cache.digest(ROOT, "tools.plan", *args) if self.cache else ""
+        self.output: str | None = plan_cache.cached(self.cache, self.key) if self.cache else None
+        self.process = None if self.output is not None else _start("tools.plan", *args)
+
+    def finish(self) -> str:
+        """The planner's output (DrillError(USAGE) when it failed)."""
+        if self.output is None and self.process is not None:
+            self.output = _finish(self.process, self.what)
+            if self.cache:
+                plan_cache.keep(self.cache, self.key, self.output)
+        return self.output or ""
+
+    def kill(self) -> None:
+        """Stop the planner if it still runs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
 class PlanRun:
     """The planner processes, started at once so the world can be built while they run."""
 
     def __init__(self) -> None:
-        self.both = _start("tools.plan", "prod", "dr", "--json")
-        self.promoted = _start("tools.plan", "dr", "--json", "--set", PROMOTED)
+        self.both = _Planner("prod", "dr", "--json")
+        self.promoted = _Planner("dr", "--json", "--set", PROMOTED)
 
     def finish(self) -> Plans:
         """Wait for the planners; the plans, or DrillError(USAGE) naming the one that failed."""
-        prod, dr = json.loads(_finish(self.both, "python -m tools.plan prod dr --json"))
-        after = json.loads(_finish(self.promoted, f"python -m tools.plan dr --json --set {PROMOTED}"))
+        prod, dr = json.loads(self.both.finish())
+        after = json.loads(self.promoted.finish())
         return Plans(prod, dr, after, failover_diff(dr, after))
 
     def kill(self) -> None:
         """Stop planners still running (interrupted drill)."""
-        for process in (self.both, self.promoted):
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        for planner in (self.both, self.promoted):
+            planner.kill()
 
 
 @dataclass

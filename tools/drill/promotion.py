@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.contracts import ResourceType
-from tools.drill import build, cloudflare, plans, pulumi_apply, pulumi_cli, vercel
+from tools.drill import build, cloudflare, plan_cache, plans, pulumi_apply, pulumi_cli, vercel
 from tools.drill.report import CommandRun
 from tools.drill.world import World, in_namespace, run, scrub
 from tools.failover_switch import PROMOTED_KEY
@@ -81,7 +81,7 @@ def prepare(world: World, dr: dict[str, Any]) -> subprocess.Popen[bytes]:
     """Start making the stand-in CLI's checkpoint of the dr stack as deployed (in rfdr-net, so a killed drill's
     process goes with its world): `up` then plans only the changed program."""
     folder = _folder(world)
-    env = {k: v for k, v in os.environ.items() if k in KEPT_VARIABLES}
+    env = {k: v for k, v in os.environ.items() if k in (*KEPT_VARIABLES, plan_cache.VARIABLE)}  # setup: untimed
     env[pulumi_cli.STATE_VARIABLE] = str(folder)
     log = (world.folder / "logs" / "pulumi-checkpoint.log").open("ab")
     process = subprocess.Popen(in_namespace("net", [sys.executable, "-m", "tools.drill.pulumi_cli",

@@ -40,8 +40,8 @@ def _plan(stack: str, key: str, value: str, root: Path, as_filed: dict[str, Plan
     from $RFDR_PULUMI_PLAN_CACHE when a test sets it (tools/drill/plan_cache.py)."""
     overrides = (f"{key}={value}",)
     cache = plan_cache.folder()
-    digest = plan_cache.digest(root, stack, overrides) if cache else ""
-    kept = plan_cache.cached(cache, digest) if cache else None
+    digest = plan_cache.digest(root, stack, *overrides) if cache else ""
+    kept: tuple[Plan, dict[str, Plan]] | None = plan_cache.cached(cache, digest) if cache else None
     if kept is not None:
         plan, referenced = kept
         for name, found in referenced.items():
@@ -52,7 +52,7 @@ def _plan(stack: str, key: str, value: str, root: Path, as_filed: dict[str, Plan
     except Exception as exc:  # noqa: BLE001 - a program error fails `up` with its message, as the CLI does
         raise UpError(f"the program failed: {' '.join(str(exc).split())[:300]}") from None
     if cache:
-        plan_cache.keep(cache, digest, plan, as_filed)
+        plan_cache.keep(cache, digest, (plan, as_filed))
     return plan
 
 
