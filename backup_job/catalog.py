@@ -127,7 +127,7 @@ SELECT coalesce(json_agg(r.rolname ORDER BY r.rolname), '[]') FROM pg_roles r WH
   UNION SELECT a.grantee FROM pg_foreign_data_wrapper w, aclexplode(w.fdwacl) a
     WHERE w.fdwacl IS NOT NULL AND a.grantee <> w.fdwowner
   UNION SELECT a.grantee FROM pg_language l, aclexplode(l.lanacl) a WHERE l.lanacl IS NOT NULL AND a.grantee <> l.lanowner
-  UNION SELECT u.umuser FROM pg_user_mapping u
+  UNION SELECT u.umuser FROM pg_user_mappings u
   UNION SELECT (aclexplode(d.defaclacl)).grantee FROM pg_default_acl d
   UNION SELECT d.defaclrole FROM pg_default_acl d
   UNION SELECT unnest(o.polroles) FROM pg_policy o)
