@@ -11,7 +11,10 @@ much faster, when those tables travel apart. In the parallel mode:
 - each big table's rows are read by `psql -c "COPY ... TO STDOUT"` in a
   transaction that takes that same snapshot (`SET TRANSACTION SNAPSHOT`), so
   the whole backup is one consistent picture, exactly the rows pg_dump would
-  have written for it (COPY's text format, the columns pg_dump lists); each
+  have written for it (COPY's text format, the columns pg_dump lists, and
+  `row_security` off as pg_dump sets it: a role a policy applies to, under
+  FORCE ROW LEVEL SECURITY, gets an error, never the rows the policy lets
+  through as if they were all); each
   stream is compressed with zstd and uploaded, create-only, as
   `<dump>.tables/<table OID>.zst` while the others run: `--jobs` streams at
   once, the biggest tables first;
@@ -147,6 +150,7 @@ class TableDumps:
         command = [pg_binary("psql"), "-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1",
                    "-c", "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
                    "-c", f"SET TRANSACTION SNAPSHOT '{self.snapshot}'", "-c", "SET statement_timeout = 0",
+                   "-c", "SET row_security = off",  # as pg_dump: all the rows or an error, never some
                    "-c", table.copy_statement(), "-c", "COMMIT"]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.db.child_env())
         with self._lock:

@@ -1,5 +1,6 @@
 """Backups made by a role that is no superuser, as on Supabase (its `postgres` role is none): the database's owner
-backs it up in both modes and the restore is exact.
+backs it up in both modes and the restore is exact, and rows a row security policy would hide from that role
+are never left out of a backup in silence.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import pytest
 
 from backup_job import dump
 from backup_job.database import Database
+from backup_job.errors import ExitCode, JobError
 from tests.backup_job.zoo import contents, restore, schema_of
 from tests.services import postgres_bindir
 
@@ -58,3 +60,24 @@ def test_the_databases_owner_backs_it_up_without_being_superuser(postgres, emula
     result = restore(bucket.name, target, "--object", manifest["object"])
     assert result.returncode == 0, result.stdout + result.stderr
     assert schema_of(target, "--no-owner") == schema_of(url, "--no-owner") and contents(target) == contents(url)
+
+
+def test_rows_a_forced_policy_hides_from_the_backup_role_are_never_silently_left_out(postgres, emulator):
+    """The table's owner, neither superuser nor BYPASSRLS, is subject to its policy under FORCE ROW LEVEL
+    SECURITY. pg_dump sets row_security off and fails rather than dump part of a table (the single mode); the
+    parallel mode's own COPY of the table must fail the same way, not store the rows the policy lets through
+    (and count them) as if they were all."""
+    from google.cloud import storage
+
+    url, password = _owned_database(postgres)
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("ALTER TABLE tally ENABLE ROW LEVEL SECURITY; ALTER TABLE tally FORCE ROW LEVEL SECURITY;"
+                           "CREATE POLICY evens ON tally USING (n % 2 = 0)")
+    bucket = storage.Client().create_bucket(f"rls-{uuid.uuid4().hex[:12]}")
+    for mode in ("single", "parallel"):
+        with pytest.raises(JobError) as refused:
+            _backup(url, bucket.name, mode)
+        assert refused.value.code == ExitCode.DUMP_FAILED, (mode, refused.value)
+        assert "row-level security policy for table \"tally\"" in str(refused.value), (mode, refused.value)
+        assert password not in str(refused.value)
+    assert not [b.name for b in bucket.list_blobs() if b.name.endswith(".manifest.json")], "no backup is made"
