@@ -216,6 +216,7 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
             connection, request.parallel_table_mb << 20)
         mode = by_table.choose(request.mode, big)
         big = big if mode == by_table.PARALLEL else []
+        mode = mode if big else by_table.SINGLE  # no table travels apart: a single archive, and so recorded
         if big and not zstd:
             raise JobError(ExitCode.USAGE, "the parallel mode compresses with zstd: drop --compression pg_dump")
         command += [f"--exclude-table-data={table.pattern}" for table in big]
