@@ -52,17 +52,31 @@ def problem(manifest: Any, dump_name: str) -> str | None:
 
 
 def _tables_problem(manifest: dict[str, Any]) -> str | None:
-    """A parallel backup's table objects (backup_job.by_table): each named under the dump, with its checksum."""
+    """A parallel backup's table objects (backup_job.by_table): each named under the dump, with its checksum, its
+    sizes stored and decompressed, the table it fills and that table's columns, each table once (a table listed
+    twice would have its rows loaded twice)."""
     mode = manifest.get("mode", "single")
     if mode == "single":
         return None
     tables = manifest.get("tables")
     if mode != "parallel" or codec.of(manifest) != codec.ZSTD or not isinstance(tables, list):
         return f"has mode {str(mode)[:20]!r} without zstd table objects"
+    oids = set()
     for table in tables:
-        if not (isinstance(table, dict) and isinstance(table.get("oid"), int)
+        if not (isinstance(table, dict) and _count(table.get("oid"))
                 and table.get("object") == f"{manifest['object']}.tables/{table['oid']}.zst"
                 and re.fullmatch(r"[0-9a-f]{64}", str(table.get("sha256")))
-                and isinstance(table.get("sizeBytes"), int) and isinstance(table.get("columns"), list)):
-            return "lists a table object without its OID, name under the dump, sha256, size or columns"
+                and _count(table.get("sizeBytes")) and _count(table.get("copyBytes"))
+                and isinstance(table.get("schema"), str) and isinstance(table.get("name"), str)
+                and isinstance(table.get("columns"), list) and all(isinstance(c, str) for c in table["columns"])):
+            return ("lists a table object without its OID, name under the dump, sha256, sizes, table or column "
+                    "names")
+        if table["oid"] in oids:
+            return f"lists the table object of OID {table['oid']} twice"
+        oids.add(table["oid"])
     return None
+
+
+def _count(value: Any) -> bool:
+    """Whether a JSON value is a count: an integer (not a boolean) at least 0."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

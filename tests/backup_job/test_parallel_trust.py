@@ -1,5 +1,6 @@
 """What a parallel backup (backup_job.by_table) must never make of production data, each case on a real server and
-the storage emulator: a backup that no restore takes for one.
+the storage emulator: a backup that no restore takes for one, or a manifest taken for usable that names a table
+twice or without the table it fills.
 """
 
 from __future__ import annotations
@@ -59,3 +60,18 @@ def test_the_parallel_mode_with_no_big_table_makes_a_backup_that_restores(backed
     assert result.returncode == 0, result.stdout + result.stderr
     assert contents(target) == contents(url)
     assert manifest["mode"] == "single" and "tables" not in manifest
+
+
+def test_a_manifest_naming_a_table_object_twice_or_without_its_table_is_not_a_usable_backup(backed_up):
+    _url, _bucket, manifest = backed_up
+    assert manifests.problem(manifest, manifest["object"]) is None
+    tables = manifest["tables"]
+    twice = {**manifest, "tables": [*tables, tables[0]]}
+    assert manifests.problem(twice, manifest["object"]), "one table's rows would be loaded twice"
+    for field in ("schema", "name"):
+        nameless = {**manifest, "tables": [{k: v for k, v in tables[0].items() if k != field}, *tables[1:]]}
+        assert manifests.problem(nameless, manifest["object"]), f"a table object without its {field}"
+    odd_columns = {**manifest, "tables": [{**tables[0], "columns": [1]}, *tables[1:]]}
+    assert manifests.problem(odd_columns, manifest["object"]), "columns are names"
+    no_size = {**manifest, "tables": [{k: v for k, v in t.items() if k != "copyBytes"} for t in tables]}
+    assert manifests.problem(no_size, manifest["object"]), "what each object decompresses to is recorded"
