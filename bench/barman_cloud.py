@@ -52,6 +52,12 @@ class BarmanRelay:
         """Count every segment spooled so far as shipped: a backup's restore needs only the WAL from its start on."""
         self.shipped.update(p.name for p in self.spool.iterdir() if p.suffix != ".part")
 
+    def remove_base(self, gcs: storage.Client, backup_id: str) -> None:
+        """Delete a measured backup's base files (a copy of the whole cluster, on this machine's disk); its WAL stays."""
+        bucket_name, prefix = self.destination.removeprefix("gs://").split("/", 1)
+        for blob in gcs.list_blobs(bucket_name, prefix=f"{prefix}/bench/base/{backup_id}/"):
+            blob.delete()
+
     def stored_bytes(self, gcs: storage.Client, backup_id: str, segments: list[str]) -> int:
         """Bytes of one restorable copy: the backup's base files and the WAL segments its restore needs."""
         bucket_name, prefix = self.destination.removeprefix("gs://").split("/", 1)
@@ -90,6 +96,7 @@ def barman(bench: Bench, relay: BarmanRelay) -> Outcome:
     backup_id = info.get("backup_id")
     stored = relay.stored_bytes(bench.bucket.client, backup_id, wal_segments(info.get("begin_wal", ""), info.get("end_wal", "")))
     restore = _restore(bench, relay, env, backup_id, info)
+    relay.remove_base(bench.bucket.client, backup_id)
     return Outcome(backup=backup, restore=restore, stored_bytes=stored)
 
 
