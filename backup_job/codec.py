@@ -16,8 +16,16 @@ Two kinds of backup exist, and every restore reads both:
 
 A manifest's `sha256` and `sizeBytes` are always those of the stored bytes, so a
 restore checks what it downloaded before it decompresses anything; the frame's
-own checksum then covers what comes out. Decompression is streamed in pieces of
-at most PIECE_BYTES, so memory stays bounded whatever the data's ratio.
+own checksum then covers what comes out. The zstandard library checks that
+checksum only when it reaches it, and takes a second frame after the first as
+more data: so the frame's structure (RFC 8878, section 3.1.1) is followed as
+the bytes pass, and a stream that ends before its frame's checksum, goes on
+after it, or decompresses to another size than the manifest records is damage.
+Decompression is streamed in pieces of at most PIECE_BYTES, so memory stays
+bounded whatever the data's ratio.
+
+https://www.rfc-editor.org/rfc/rfc8878#section-3.1.1 ;
+https://python-zstandard.readthedocs.io/en/latest/decompressor.html
 """
 
 from __future__ import annotations
@@ -102,39 +110,136 @@ class Compressor:
         return self._pieces(final=True)
 
 
+class _Frame:
+    """Where a stream of bytes stands in one zstd frame (RFC 8878, 3.1.1), without decompressing: how many of
+    the bytes handed to `take` belong to the frame, and whether the frame, its content checksum included, ended."""
+
+    MAGIC = b"\x28\xb5\x2f\xfd"
+
+    def __init__(self) -> None:
+        self.ended = False
+        self.problem: str | None = None
+        self._head = bytearray()  # the bytes of the header now being read
+        self._need = 5  # magic number and frame header descriptor
+        self._skip = 0  # bytes of a block's content (or the checksum) still to pass
+        self._state = "start"
+
+    def take(self, data: bytes) -> int:
+        """How many leading bytes of `data` belong to the frame; `problem` says why the rest cannot."""
+        at = 0
+        while at < len(data) and self.problem is None:
+            if self.ended:
+                self.problem = "not one zstd frame: bytes follow its end"
+                break
+            if self._skip:
+                step = min(self._skip, len(data) - at)
+                self._skip -= step
+                at += step
+                if not self._skip and self._state == "checksum":
+                    self.ended = True
+                continue
+            step = min(self._need - len(self._head), len(data) - at)
+            self._head += data[at:at + step]
+            at += step
+            if len(self._head) == self._need:
+                self._header()
+        return at
+
+    def _header(self) -> None:
+        head, self._head = bytes(self._head), bytearray()
+        if self._state == "start":  # magic number and frame header descriptor
+            descriptor = head[4]
+            if head[:4] != self.MAGIC or not descriptor & 0x04 or descriptor & 0x08:
+                self.problem = "not a zstd frame with a content checksum"
+                return
+            single = bool(descriptor & 0x20)
+            size_field = {0: 1 if single else 0, 1: 2, 2: 4, 3: 8}[descriptor >> 6]
+            rest = (0 if single else 1) + (0, 1, 2, 4)[descriptor & 0x03] + size_field
+            self._state, self._need = ("header", rest) if rest else ("block", 3)
+            return
+        if self._state == "header":  # window descriptor, dictionary ID, content size
+            self._state, self._need = "block", 3
+            return
+        value = int.from_bytes(head, "little")  # a block header: last-block bit, type, size
+        kind, size = (value >> 1) & 0x03, value >> 3
+        if kind == 3:
+            self.problem = "not a good zstd frame: a block of the reserved type"
+            return
+        self._skip = 1 if kind == 1 else size  # an RLE block's content is one byte
+        if value & 1:
+            self._state = "checksum"
+            self._skip += 4  # the content checksum follows the last block
+
+
 class Decompressing:
     """A write-only file that decompresses one zstd frame into `forward` in pieces of PIECE_BYTES at most.
 
     Bytes that are not a good frame (a damaged object) stop the forwarding: `broken` then says why, and
-    later writes are only counted, so the caller's download still reaches its checksum verdict.
+    later writes are only counted, so the caller's download still reaches its checksum verdict. Bytes after
+    the frame's end are never forwarded. `unfinished()` at the end says whether the stream was exactly one
+    whole frame, of `expected` bytes once decompressed when given.
     """
 
-    def __init__(self, forward: Writer):
+    def __init__(self, forward: Writer, expected: int | None = None):
         self.forward = forward
         self.broken: str | None = None
+        self.expected = expected
+        self.size = 0
+        self._frame = _Frame()
         self._stream = zstandard.ZstdDecompressor().stream_writer(
-            forward, write_size=PIECE_BYTES, write_return_read=True, closefd=False)  # type: ignore[arg-type]
+            _Counting(self), write_size=PIECE_BYTES, write_return_read=True, closefd=False)  # type: ignore[arg-type]
 
     def write(self, data: bytes) -> int:
         if self.broken is None:
+            belongs = self._frame.take(data)
             try:
-                self._stream.write(data)
+                self._stream.write(data[:belongs] if belongs < len(data) else data)
             except zstandard.ZstdError as exc:
                 self.broken = f"not a good zstd frame: {exc}"
+            if self.broken is None and self._frame.problem is not None:
+                self.broken = self._frame.problem
         return len(data)
 
     def flush(self) -> None:
         """Nothing is held back here that a later write would not push on."""
 
+    def unfinished(self) -> str | None:
+        """Why what was written, now that it all was, is not one whole frame of the expected size, or None."""
+        if self.broken is not None:
+            return self.broken
+        if not self._frame.ended:
+            return "not a whole zstd frame: it ends before its content checksum"
+        if self.expected is not None and self.size != self.expected:
+            return f"a zstd frame of {self.size:,} bytes, not the {self.expected:,} its manifest records"
+        return None
 
-def decoding(compression: str, forward: Writer) -> Writer:
-    """What stored bytes of this compression are written into so that `forward` receives the archive."""
-    return Decompressing(forward) if compression == ZSTD else forward
+
+class _Counting:
+    """What the decompressor writes into: `forward`, counting the bytes."""
+
+    def __init__(self, owner: Decompressing):
+        self._owner = owner
+
+    def write(self, data: bytes) -> int:
+        self._owner.size += len(data)
+        self._owner.forward.write(data)
+        return len(data)
+
+
+def decoding(compression: str, forward: Writer, expected: int | None = None) -> Writer:
+    """What stored bytes of this compression are written into so that `forward` receives the archive (of
+    `expected` bytes, when known)."""
+    return Decompressing(forward, expected) if compression == ZSTD else forward
 
 
 def broken(decoder: Writer) -> str | None:
-    """Why the bytes written into `decoder` did not decompress, or None."""
+    """Why the bytes written into `decoder` so far did not decompress, or None."""
     return decoder.broken if isinstance(decoder, Decompressing) else None
+
+
+def unfinished(decoder: Writer) -> str | None:
+    """Why all the bytes written into `decoder` are not one whole frame of the expected size, or None."""
+    return decoder.unfinished() if isinstance(decoder, Decompressing) else None
 
 
 def archive_bytes(manifest: dict[str, Any]) -> int:

@@ -97,14 +97,14 @@ def spool(blob: storage.Blob, backup: layout.Backup, folder: str) -> tuple[Path,
     path = Path(folder) / "backup.dump"
     try:
         with path.open("wb") as file:
-            decoder = codec.decoding(codec.of(backup.manifest), file)
+            decoder = codec.decoding(codec.of(backup.manifest), file, backup.manifest.get("archiveSizeBytes"))
             sink = stream.HashingPipe(decoder)
             stream.download(blob, sink)
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         raise no_room(tmp, needed, "filled up while the dump was downloaded") from None
-    if not sink.matches(backup.manifest) or codec.broken(decoder):
+    if not sink.matches(backup.manifest) or codec.unfinished(decoder):
         raise JobError(ExitCode.VERIFICATION_MISMATCH, f"{backup.object}: sha256, size or frame differs from "
                                                        "the manifest's; nothing was restored")
     return path, sink
@@ -180,12 +180,12 @@ def load_object(connection: psycopg.Connection, bucket: storage.Bucket, table: d
     columns = sql.SQL("({})").format(sql.SQL(", ").join(sql.Identifier(c) for c in table["columns"]))
     statement = sql.SQL("COPY {} {} FROM STDIN").format(destination, columns if table["columns"] else sql.SQL(""))
     with connection.cursor() as cursor, cursor.copy(statement) as copy:
-        decoder = codec.Decompressing(copy)
+        decoder = codec.Decompressing(copy, table["copyBytes"])
         pipe = stream.HashingPipe(decoder)
         if watch is not None:
             watch(pipe)
         stream.download(blob, pipe)
-        if not pipe.matches(table) or decoder.broken:
+        if not pipe.matches(table) or decoder.unfinished():
             raise JobError(ExitCode.VERIFICATION_MISMATCH, f"{table['object']} ({name}'s rows): sha256, size or "
                                                            "frame differs from the manifest's; its rows were not "
                                                            "committed")

@@ -164,7 +164,7 @@ class Restoring:
         self._stderr_reader.start()
         self.feeder = Feeder(self.process.stdin, hold_back)
         self.feeder.start()
-        self.decoder = codec.decoding(codec.of(manifest), self.feeder)
+        self.decoder = codec.decoding(codec.of(manifest), self.feeder, manifest.get("archiveSizeBytes"))
         self.pipe = HashingPipe(self.decoder)
         self.manifest = manifest
         self.verified = False
@@ -176,7 +176,7 @@ class Restoring:
         try:
             download(blob, self.pipe)
             self.verified = self.pipe.matches(self.manifest)
-            if self.verified and (why := codec.broken(self.decoder)):
+            if self.verified and (why := codec.unfinished(self.decoder)):
                 self.verified = False  # the job's own bytes, yet no archive comes out of them
                 raise JobError(ExitCode.VERIFICATION_MISMATCH, f"{blob.name} is {why}; nothing was restored")
         except BaseException as exc:  # noqa: BLE001 - reported by wait()'s caller

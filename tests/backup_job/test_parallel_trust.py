@@ -1,17 +1,22 @@
 """What a parallel backup (backup_job.by_table) must never make of production data, each case on a real server and
-the storage emulator: a backup that no restore takes for one, or a manifest taken for usable that names a table
-twice or without the table it fills.
+the storage emulator: a backup that no restore takes for one, a manifest taken for usable that names a table
+twice or without the table it fills, or a restore of rows from a table object whose zstd frame is cut short or
+followed by another.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import psycopg
 import pytest
+import zstandard
 
-from backup_job import dump, manifests
+from backup_job import codec, dump, manifests
+from backup_job import storage as layout
 from backup_job.database import Database
+from backup_job.errors import ExitCode
 from tests.backup_job.zoo import contents, restore
 from tests.services import postgres_bindir
 
@@ -75,3 +80,76 @@ def test_a_manifest_naming_a_table_object_twice_or_without_its_table_is_not_a_us
     assert manifests.problem(odd_columns, manifest["object"]), "columns are names"
     no_size = {**manifest, "tables": [{k: v for k, v in t.items() if k != "copyBytes"} for t in tables]}
     assert manifests.problem(no_size, manifest["object"]), "what each object decompresses to is recorded"
+
+
+def _copy_with(bucket_name: str, manifest: dict, oid: int, stored: bytes) -> str:
+    """A copy of the backup in a new bucket whose table object `oid` is `stored`, its manifest's sha256 and size
+    made to match (as a job that wrote a bad frame would have written them): the new bucket's name."""
+    import hashlib
+
+    from google.cloud import storage
+
+    source = storage.Client().bucket(bucket_name)
+    copy = storage.Client().create_bucket(f"frame-{uuid.uuid4().hex[:12]}")
+    for blob in source.list_blobs(prefix=manifest["object"]):
+        if not blob.name.endswith(".manifest.json"):
+            source.copy_blob(blob, copy)
+    table = next(t for t in manifest["tables"] if t["oid"] == oid)
+    copy.blob(table["object"]).upload_from_string(stored)
+    edited = {**manifest, "tables": [{**t, "sha256": hashlib.sha256(stored).hexdigest(), "sizeBytes": len(stored)}
+                                     if t["oid"] == oid else t for t in manifest["tables"]]}
+    copy.blob(layout.manifest_object_name(manifest["object"])).upload_from_string(json.dumps(edited))
+    return copy.name
+
+
+@pytest.mark.parametrize("fault", ["frame-cut", "second-frame"])
+def test_a_table_object_whose_frame_is_cut_or_followed_by_another_restores_none_of_its_rows(
+        backed_up, postgres, fault):
+    """The stored bytes match the manifest, so only the frame itself can tell: a frame cut before its end
+    (its checksum is never read) or two frames in one object (the table's rows twice) are damage."""
+    from google.cloud import storage
+
+    url, bucket_name, manifest = backed_up
+    tally = next(t for t in manifest["tables"] if t["name"] == "tally")
+    good = storage.Client().bucket(bucket_name).blob(tally["object"]).download_as_bytes()
+    stored = good[:-4] if fault == "frame-cut" else good + good
+    copy = _copy_with(bucket_name, manifest, tally["oid"], stored)
+    target = postgres.create_database(f"t_{uuid.uuid4().hex[:8]}")
+    result = restore(copy, target, "--object", manifest["object"])
+    assert result.returncode == ExitCode.VERIFICATION_MISMATCH, result.stdout + result.stderr
+    assert "tally" in json.loads(result.stdout)["message"]
+    with psycopg.connect(target) as connection:
+        assert connection.execute("SELECT count(*) FROM tally").fetchone() == (0,), "no row of it committed"
+    whole = postgres.create_database(f"t_{uuid.uuid4().hex[:8]}")
+    assert restore(bucket_name, whole, "--object", manifest["object"]).returncode == 0
+    assert contents(whole) == contents(url)
+    result = restore(copy, whole, "--object", manifest["object"], "--table", "tally", "--replace")
+    assert result.returncode == ExitCode.VERIFICATION_MISMATCH, result.stdout + result.stderr
+    assert contents(whole) == contents(url), "a table restore from the bad frame changes nothing"
+
+
+def test_decompressing_tells_a_cut_frame_trailing_bytes_and_a_second_frame_from_a_whole_one():
+    data = b"0\n" * 3_000_000 + bytes(range(256)) * 64
+    frame = zstandard.ZstdCompressor(level=2, write_checksum=True).compress(data)
+
+    def decoded(stored: bytes, expected: int | None = len(data)) -> tuple[int, str | None]:
+        received = bytearray()
+
+        class Sink:
+            def write(self, piece: bytes) -> int:
+                assert len(piece) <= codec.PIECE_BYTES, "pieces stay bounded on highly compressible data"
+                received.extend(piece)
+                return len(piece)
+
+        decoder = codec.Decompressing(Sink(), expected)
+        for at in range(0, len(stored), 4096):
+            decoder.write(stored[at:at + 4096])
+        return len(received), codec.unfinished(decoder)
+
+    assert decoded(frame) == (len(data), None)
+    assert decoded(frame, None) == (len(data), None)
+    assert decoded(frame[:-4])[1], "the frame's checksum is missing"
+    assert decoded(frame[:-4], None)[1], "the frame's checksum is missing, with no size to compare"
+    assert decoded(frame[: len(frame) // 2])[1], "the frame is cut"
+    assert decoded(frame + frame)[1] and decoded(frame + frame, None)[1], "a second frame follows"
+    assert decoded(frame + b"junk")[1], "trailing bytes follow"
