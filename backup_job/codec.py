@@ -45,6 +45,10 @@ DEFAULT_ZSTD_LEVEL = 2  # measured: as fast as level 1, and below zlib's default
 DEFAULT_ZLIB_LEVEL = 1  # `--compression pg_dump`: pg_dump's zlib level
 LEVELS = {ZSTD: range(1, 20), PG_DUMP: range(0, 10)}
 PIECE_BYTES = 1 << 20  # what one write hands on, compressed or decompressed
+# The input each zstd worker thread takes at a time. zstd's default at level 2 (4x its 2 MiB window) held about
+# 47 MB with two threads; 2 MiB holds about 14 MB and compresses as small and as fast (measured on application
+# text: 0.3714 of the input against 0.371).
+JOB_BYTES = 2 << 20
 MEDIA_TYPES = {ZSTD: "application/zstd", PG_DUMP: "application/vnd.postgresql.custom-dump"}
 
 
@@ -90,7 +94,9 @@ class Compressor:
     shorter). With `threads` >= 1 the compression runs on zstd's own threads, beside the caller's."""
 
     def __init__(self, level: int, threads: int):
-        self._stream = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True).compressobj()
+        extra = {"job_size": JOB_BYTES} if threads else {}
+        params = zstandard.ZstdCompressionParameters.from_level(level, threads=threads, write_checksum=True, **extra)
+        self._stream = zstandard.ZstdCompressor(compression_params=params).compressobj()
         self._pending = bytearray()
 
     def _pieces(self, final: bool) -> list[bytes]:
