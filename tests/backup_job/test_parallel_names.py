@@ -25,7 +25,7 @@ from tests.services import postgres_bindir
 pytestmark = pytest.mark.skipif(postgres_bindir() is None, reason="needs Debian's postgresql package")
 
 # Any character PostgreSQL takes in a quoted identifier (no NUL, no lone surrogate), at most 63 bytes in UTF-8.
-NAMES = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1,
+NAMES = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), min_size=1,
                 max_size=24).filter(lambda name: len(name.encode()) <= 63)
 
 
