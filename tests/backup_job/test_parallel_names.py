@@ -37,8 +37,8 @@ def database(postgres) -> str:
 def _create(connection: psycopg.Connection, schema: str, table: str, column: str, value: int) -> int:
     connection.execute(sql.SQL("CREATE TABLE {}.{} ({} int)").format(
         sql.Identifier(schema), sql.Identifier(table), sql.Identifier(column)))
-    connection.execute(sql.SQL("INSERT INTO {}.{} VALUES (%s)").format(sql.Identifier(schema), sql.Identifier(table)),
-                       (value,))
+    connection.execute(sql.SQL("INSERT INTO {}.{} VALUES ({})").format(  # no parameters: a name may hold a %
+        sql.Identifier(schema), sql.Identifier(table), sql.Literal(value)))
     row = connection.execute("SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                              "WHERE n.nspname = %s AND c.relname = %s", (schema, table)).fetchone()
     assert row is not None
