@@ -286,14 +286,35 @@ def scan(bucket: storage.Bucket, prefix: str) -> Scan:
             incomplete.append(name)
             continue
         try:
-            complete.append(Backup(name, read_manifest(bucket, name), created[manifest_object_name(name)]))
+            backup = Backup(name, read_manifest(bucket, name), created[manifest_object_name(name)])
         except InvalidBackup as exc:
             invalid.append((name, str(exc)))
+            continue
+        if any(table["object"] not in names for table in backup.manifest.get("tables", [])):
+            incomplete.append(name)  # a parallel backup's table object is not there (not yet copied, or aged out)
+            continue
+        complete.append(backup)
     for manifest in sorted(n for n in names if n.endswith(MANIFEST_SUFFIX)):
         if manifest.removesuffix(MANIFEST_SUFFIX) not in names:
             invalid.append((manifest.removesuffix(MANIFEST_SUFFIX), f"{manifest} names a dump that does not exist"))
     complete.sort(key=lambda backup: (backup.stored_at or backup.finished_at, backup.object), reverse=True)
     return Scan(complete, incomplete, invalid)
+
+
+def missing_table_object(bucket: storage.Bucket, backup: Backup) -> str | None:
+    """Why one of a parallel backup's table objects cannot be read as its manifest lists it, or None; checked
+    before a restore writes anything, since a bucket copy or an age rule may hold the manifest without them."""
+    tables = backup.manifest.get("tables") or []
+    if not tables:
+        return None
+    sizes = bounded(f"listing {backup.object}.tables/", lambda: {blob.name: blob.size for blob in bucket.client.list_blobs(
+        bucket, prefix=f"{backup.object}.tables/", retry=RETRY, timeout=STORAGE_TIMEOUT_SECONDS)})
+    for table in tables:
+        if sizes.get(table["object"]) != table["sizeBytes"]:
+            found = "does not exist" if table["object"] not in sizes else f"is {sizes[table['object']]} bytes"
+            return f"{table['object']} ({table['schema']}.{table['name']}'s rows) {found}; its manifest says " \
+                   f"{table['sizeBytes']} bytes"
+    return None
 
 
 def read_manifest(bucket: storage.Bucket, dump_name: str) -> dict[str, Any]:

@@ -128,6 +128,8 @@ def pick(gcs: storage.Client | None, bucket_name: str, prefix: str, object_name:
     if blob.size != backup.size_bytes:
         raise JobError(ExitCode.VERIFICATION_MISMATCH, f"{backup.object} is {blob.size} bytes; its manifest says "
                                                        f"{backup.size_bytes}")
+    if missing := layout.missing_table_object(bucket, backup):
+        raise JobError(ExitCode.NOT_FOUND, f"{backup.object} is not whole: {missing}; nothing was restored")
     # The blob as read carries its generation and size: every download of it asks for that generation.
     blob.chunk_size = DOWNLOAD_CHUNK_BYTES
     return backup, blob

@@ -153,3 +153,29 @@ def test_decompressing_tells_a_cut_frame_trailing_bytes_and_a_second_frame_from_
     assert decoded(frame[: len(frame) // 2])[1], "the frame is cut"
     assert decoded(frame + frame)[1] and decoded(frame + frame, None)[1], "a second frame follows"
     assert decoded(frame + b"junk")[1], "trailing bytes follow"
+
+
+def test_a_backup_whose_table_object_is_not_there_is_not_complete_and_restores_nothing(backed_up, postgres):
+    """A bucket copy (Storage Transfer Service copies objects in no set order) or an age rule (the table objects
+    are older than the manifest) can hold a parallel backup's manifest and archive without a table object: the
+    backup is listed as incomplete, the newest-backup choice passes over it, and a restore of it by name refuses
+    before it writes anything."""
+    from google.cloud import storage
+
+    _url, bucket_name, manifest = backed_up
+    source = storage.Client().bucket(bucket_name)
+    copy = storage.Client().create_bucket(f"part-{uuid.uuid4().hex[:12]}")
+    tally = next(t for t in manifest["tables"] if t["name"] == "tally")
+    for blob in source.list_blobs(prefix=manifest["object"]):
+        if blob.name != tally["object"]:
+            source.copy_blob(blob, copy)
+    assert [b.object for b in layout.scan(copy, "").complete] == []
+    assert layout.scan(copy, "").incomplete == [manifest["object"]]
+    for how in ([], ["--object", manifest["object"]]):
+        target = postgres.create_database(f"t_{uuid.uuid4().hex[:8]}")
+        result = restore(copy.name, target, *how)
+        assert result.returncode == ExitCode.NOT_FOUND, result.stdout + result.stderr
+        with psycopg.connect(target) as connection:
+            assert connection.execute("SELECT count(*) FROM pg_class WHERE relname IN ('ledger', 'tally')"
+                                      ).fetchone() == (0,), "nothing was written"
+    assert tally["object"] in json.loads(restore(copy.name, target, "--object", manifest["object"]).stdout)["message"]
