@@ -14,7 +14,9 @@ much faster, when those tables travel apart. In the parallel mode:
   have written for it (COPY's text format, the columns pg_dump lists, and
   `row_security` off as pg_dump sets it: a role a policy applies to, under
   FORCE ROW LEVEL SECURITY, gets an error, never the rows the policy lets
-  through as if they were all); each
+  through as if they were all; dates, intervals and floating-point numbers
+  in the ISO and postgres styles and with all their digits, as pg_dump sets
+  them, whatever DateStyle the database or role sets); each
   stream is compressed with zstd and uploaded, create-only, as
   `<dump>.tables/<table OID>.zst` while the others run: `--jobs` streams at
   once, the biggest tables first;
@@ -151,6 +153,8 @@ class TableDumps:
                    "-c", "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
                    "-c", f"SET TRANSACTION SNAPSHOT '{self.snapshot}'", "-c", "SET statement_timeout = 0",
                    "-c", "SET row_security = off",  # as pg_dump: all the rows or an error, never some
+                   # As pg_dump: values in the forms every restore reads back the same, whatever the database sets.
+                   "-c", "SET datestyle = ISO", "-c", "SET intervalstyle = postgres", "-c", "SET extra_float_digits = 3",
                    "-c", table.copy_statement(), "-c", "COMMIT"]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.db.child_env())
         with self._lock:

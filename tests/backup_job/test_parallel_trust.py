@@ -179,3 +179,35 @@ def test_a_backup_whose_table_object_is_not_there_is_not_complete_and_restores_n
             assert connection.execute("SELECT count(*) FROM pg_class WHERE relname IN ('ledger', 'tally')"
                                       ).fetchone() == (0,), "nothing was written"
     assert tally["object"] in json.loads(restore(copy.name, target, "--object", manifest["object"]).stdout)["message"]
+
+
+# Sessions that read every value the same way, whatever a database's own settings say.
+FIXED_STYLES = "options=-c%20datestyle%3DISO%20-c%20intervalstyle%3Dpostgres%20-c%20extra_float_digits%3D3"
+
+
+def test_a_databases_own_date_and_interval_styles_do_not_change_the_values_a_table_object_holds(postgres, emulator):
+    """COPY writes dates, intervals and floats in the session's DateStyle, IntervalStyle and extra_float_digits,
+    and a database may set its own (ALTER DATABASE ... SET). pg_dump writes ISO and postgres styles with every
+    digit whatever they are; a table object written in 'SQL, DMY' is read back month-first (2026-01-05 becomes
+    2026-05-01 without a word, 13/01/2026 fails the restore), and one with extra_float_digits -3 loses digits."""
+    from google.cloud import storage
+
+    name = f"styles_{uuid.uuid4().hex[:8]}"
+    url = postgres.create_database(name)
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(f"ALTER DATABASE {name} SET datestyle = 'SQL, DMY'")
+        connection.execute(f"ALTER DATABASE {name} SET intervalstyle = 'sql_standard'")
+        connection.execute(f"ALTER DATABASE {name} SET extra_float_digits = -3")
+        connection.execute("CREATE TABLE dated (d date, at timestamptz, span interval, x float8, body text)")
+        connection.execute("INSERT INTO dated SELECT date '2026-01-01' + i % 12, timestamptz '2026-01-01 00:00+00' "
+                           "+ i * interval '1 hour', make_interval(days => -1 - i % 3, secs => i), 1 / 3.0 + i, "
+                           "repeat(md5(i::text), 6) FROM generate_series(1, 7000) i")
+        connection.execute("CREATE TABLE timed AS SELECT * FROM dated")
+        connection.execute("VACUUM ANALYZE")
+    bucket = storage.Client().create_bucket(f"styles-{uuid.uuid4().hex[:12]}")
+    manifest = _parallel(url, bucket.name)
+    assert sorted(t["name"] for t in manifest["tables"]) == ["dated", "timed"]
+    target = postgres.create_database(f"t_{uuid.uuid4().hex[:8]}")
+    result = restore(bucket.name, target, "--object", manifest["object"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert contents(f"{target}?{FIXED_STYLES}") == contents(f"{url}?{FIXED_STYLES}")
