@@ -159,9 +159,10 @@ def test_the_drill_leaves_no_namespace_process_or_folder(small_drill):
     assert not list(NETNS_ETC.glob("rfdr-*")), "the namespaces' resolv.conf is removed with them"
 
 
-def _start_and_wait_for_the_world() -> subprocess.Popen:
+def _start_and_wait_for_the_world(plans: Path) -> subprocess.Popen:
     process = subprocess.Popen([sys.executable, "-m", "tools.drill", "--scenario", "dns-loss"], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, plan_cache.VARIABLE: str(plans)})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         pids = subprocess.run(["ip", "netns", "pids", "rfdr-us"], capture_output=True, text=True).stdout.split()
@@ -184,8 +185,8 @@ def _world_processes(folder: Path) -> list[str]:
     return found
 
 
-def test_a_killed_drill_leaves_a_world_that_the_next_run_removes(small_drill):
-    process = _start_and_wait_for_the_world()
+def test_a_killed_drill_leaves_a_world_that_the_next_run_removes(small_drill, drill_plans):
+    process = _start_and_wait_for_the_world(drill_plans)
     folders = leftover_folders()
     process.kill()
     process.wait(30)
@@ -199,8 +200,8 @@ def test_a_killed_drill_leaves_a_world_that_the_next_run_removes(small_drill):
     assert all(_world_processes(folder) == [] for folder in folders), "no process of the old world survives"
 
 
-def test_sigterm_tears_the_world_down_and_exits_130(small_drill):
-    process = _start_and_wait_for_the_world()
+def test_sigterm_tears_the_world_down_and_exits_130(small_drill, drill_plans):
+    process = _start_and_wait_for_the_world(drill_plans)
     folders = leftover_folders()
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
