@@ -12,17 +12,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
 from core.contracts import ResourceType
 from core.recovery_model import APPLY, DETECT, PROPAGATE, REDEPLOY, RESTORE
-from tests.drill.runs import MARKS, drill
+from tests.drill.runs import MARKS, drill, start_and_wait_for_the_world, world_processes
 from tools.drill import deletion, monitor, plan_cache, promotion, vercel
 from tools.drill.__main__ import parser
 from tools.drill.scenarios import ORDER, SCENARIOS
@@ -30,7 +26,6 @@ from tools.drill.workload import lsn
 from tools.drill.world import ADDRESSES, NAMESPACES, NETNS_ETC, Lock, existing_namespaces, leftover_folders
 from tools.failover import diff_plans
 from tools.failover_switch import EXIT_REDEPLOY_FAILED
-from tools.offline import ROOT
 
 pytestmark = MARKS
 
@@ -159,34 +154,8 @@ def test_the_drill_leaves_no_namespace_process_or_folder(small_drill):
     assert not list(NETNS_ETC.glob("rfdr-*")), "the namespaces' resolv.conf is removed with them"
 
 
-def _start_and_wait_for_the_world(plans: Path) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "tools.drill", "--scenario", "dns-loss"], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, plan_cache.VARIABLE: str(plans)})
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        pids = subprocess.run(["ip", "netns", "pids", "rfdr-us"], capture_output=True, text=True).stdout.split()
-        if pids and process.poll() is None:
-            return process
-        time.sleep(0.2)
-    process.kill()
-    pytest.fail("the drill's world did not come up within 60 s")
-
-
-def _world_processes(folder: Path) -> list[str]:
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(folder) in text:
-            found.append(text)
-    return found
-
-
 def test_a_killed_drill_leaves_a_world_that_the_next_run_removes(small_drill, drill_plans):
-    process = _start_and_wait_for_the_world(drill_plans)
+    process = start_and_wait_for_the_world(drill_plans)
     folders = leftover_folders()
     process.kill()
     process.wait(30)
@@ -197,18 +166,18 @@ def test_a_killed_drill_leaves_a_world_that_the_next_run_removes(small_drill, dr
     assert not (NETNS_ETC / NAMESPACES["net"]).exists(), "--clean removes the namespaces' /etc files"
     assert "removed what a killed drill left: namespace rfdr-us" in cleaned.stderr
     assert existing_namespaces() == [] and leftover_folders() == []
-    assert all(_world_processes(folder) == [] for folder in folders), "no process of the old world survives"
+    assert all(world_processes(folder) == [] for folder in folders), "no process of the old world survives"
 
 
 def test_sigterm_tears_the_world_down_and_exits_130(small_drill, drill_plans):
-    process = _start_and_wait_for_the_world(drill_plans)
+    process = start_and_wait_for_the_world(drill_plans)
     folders = leftover_folders()
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-2000:]
     assert "interrupted by SIGTERM" in stderr and "Traceback" not in stderr
     assert existing_namespaces() == [] and leftover_folders() == []
-    assert all(_world_processes(folder) == [] for folder in folders)
+    assert all(world_processes(folder) == [] for folder in folders)
 
 
 def test_a_second_drill_is_refused_while_one_runs():
