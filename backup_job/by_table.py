@@ -155,6 +155,7 @@ class TableDumps:
                    "-c", "SET row_security = off",  # as pg_dump: all the rows or an error, never some
                    # As pg_dump: values in the forms every restore reads back the same, whatever the database sets.
                    "-c", "SET datestyle = ISO", "-c", "SET intervalstyle = postgres", "-c", "SET extra_float_digits = 3",
+                   "-c", "SET client_encoding = 'UTF8'",  # what every restore reads a table object as
                    "-c", table.copy_statement(), "-c", "COMMIT"]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.db.child_env())
         with self._lock:

@@ -50,6 +50,11 @@ from backup_job.workers import Workers
 # sessions to end on the server (a COPY that was committing may still commit): both within Cloud Run's 10 s.
 STOP_SECONDS = 3.0
 SESSIONS_GONE_SECONDS = 4.0
+# What pg_restore's script sets before it loads anything, for the table objects' sessions too: whatever the target
+# database or role sets, a load is not cut short by a timeout, reads the objects' bytes as UTF-8 (backup_job.by_table
+# writes them so) and takes XML content that is no document.
+LOAD_SETTINGS = {"statement_timeout": "0", "lock_timeout": "0", "idle_in_transaction_session_timeout": "0",
+                 "client_encoding": "UTF8", "xmloption": "content", "row_security": "off"}
 
 
 def left_behind(target: database.Database, backup: layout.Backup, sessions: str) -> tuple[str, dict[str, Any]]:
@@ -211,12 +216,16 @@ class _Loads:
                 self._connections.append(connection)
             if self.stopping.is_set():
                 raise JobError(ExitCode.TERMINATED, "stopped")
-            for setting, value in self.settings.items():
-                connection.execute(sql.SQL("SELECT set_config({}, {}, false)").format(sql.Literal(setting),
-                                                                                    sql.Literal(value)))
-            size = load_object(connection, self.bucket, table, sql.SQL("{}.{}").format(
-                sql.Identifier(table["schema"]), sql.Identifier(table["name"])), self._watch)
-            connection.commit()
+            try:
+                for setting, value in {**LOAD_SETTINGS, **self.settings}.items():
+                    connection.execute(sql.SQL("SELECT set_config({}, {}, false)").format(sql.Literal(setting),
+                                                                                        sql.Literal(value)))
+                size = load_object(connection, self.bucket, table, sql.SQL("{}.{}").format(
+                    sql.Identifier(table["schema"]), sql.Identifier(table["name"])), self._watch)
+                connection.commit()
+            except psycopg.Error as exc:
+                raise JobError(ExitCode.DUMP_FAILED, f"loading the rows of {table['schema']}.{table['name']}: "
+                                                     f"{self.target.scrub(str(exc)).strip()[:1000]}") from None
         with self._lock:
             self.bytes += size
 

@@ -12,6 +12,7 @@ import uuid
 import psycopg
 import pytest
 import zstandard
+from psycopg import sql
 
 from backup_job import codec, dump, manifests
 from backup_job import storage as layout
@@ -211,3 +212,59 @@ def test_a_databases_own_date_and_interval_styles_do_not_change_the_values_a_tab
     result = restore(bucket.name, target, "--object", manifest["object"])
     assert result.returncode == 0, result.stdout + result.stderr
     assert contents(f"{target}?{FIXED_STYLES}") == contents(f"{url}?{FIXED_STYLES}")
+
+
+def _latin1_target(postgres) -> str:
+    """A new database in LATIN1 whose own xmloption is document: settings pg_restore's script overrides."""
+    name = f"latin_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres.url(), autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+        connection.execute(f"ALTER DATABASE {name} SET xmloption = document")
+    return postgres.url(name)
+
+
+def _texts(url: str, table: str) -> list[tuple]:
+    with psycopg.connect(url) as connection:
+        return connection.execute(sql.SQL("SELECT n, body, doc::text FROM {} ORDER BY n").format(
+            sql.Identifier(table))).fetchall()
+
+
+def _accented(postgres, emulator, sign: str) -> tuple[str, str, dict]:
+    """A database of two big tables whose text holds `sign` and whose XML is content, no document, and a
+    parallel backup of it: (URL, bucket, manifest)."""
+    from google.cloud import storage
+
+    url = postgres.create_database(f"accent_{uuid.uuid4().hex[:8]}")
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE TABLE words AS SELECT i AS n, {} || repeat(md5(i::text), 8) AS body, "
+                                   "xmlparse(content 'a<b>' || i || '</b>c') AS doc FROM generate_series(1, 5000) i"
+                                   ).format(sql.Literal(f"café {sign} ")))
+        connection.execute("CREATE TABLE more_words AS SELECT * FROM words")
+        connection.execute("VACUUM ANALYZE")
+    bucket = storage.Client().create_bucket(f"accent-{uuid.uuid4().hex[:12]}")
+    return url, bucket.name, _parallel(url, bucket.name)
+
+
+def test_table_objects_load_as_pg_restore_loads_whatever_the_target_database_sets(postgres, emulator):
+    """The table objects' sessions take the settings pg_restore's script sets: UTF-8 bytes are read as UTF-8 in
+    a LATIN1 database (read as LATIN1 they make 'café' 'cafÃ©'), and XML content loads where the database's own
+    xmloption is document."""
+    url, bucket, manifest = _accented(postgres, emulator, "à")
+    assert sorted(t["name"] for t in manifest["tables"]) == ["more_words", "words"]
+    target = _latin1_target(postgres)
+    result = restore(bucket, target, "--object", manifest["object"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    for table in ("words", "more_words"):
+        assert _texts(target, table) == _texts(url, table)
+
+
+def test_a_table_object_that_cannot_load_fails_the_restore_with_one_line_naming_the_table(postgres, emulator):
+    """'€' has no LATIN1 form: the load fails as pg_restore would (exit 6, the table and PostgreSQL's reason
+    named, what the target holds listed), not as an internal error, and never as mojibake."""
+    _url, bucket, manifest = _accented(postgres, emulator, "€")
+    target = _latin1_target(postgres)
+    result = restore(bucket, target, "--object", manifest["object"])
+    assert result.returncode == ExitCode.DUMP_FAILED, result.stdout + result.stderr
+    line = json.loads(result.stdout)
+    assert "public.words" in line["message"] or "public.more_words" in line["message"], line
+    assert "LATIN1" in line["message"] and line["tablesNotRestored"], line
