@@ -1,9 +1,13 @@
-"""The drops `pg_restore --clean --if-exists` runs before it creates anything, as SQL of their own.
+"""The drops `pg_restore --clean --if-exists` runs before it creates anything, as SQL of their own, run first
+and as one transaction.
 
-A parallel backup restores section by section (backup_job.parallel_restore), so `--clean` on the pre-data
-section alone would drop tables before the foreign keys that point at them (post-data) and fail. pg_restore
-writes all its drops first, in reverse dependency order, then the entries: the drops are its script with
-`--clean` less the same script without, and running them first is exactly what a whole `--clean` restore does.
+A restore on several connections (backup_job.parallel_restore) cannot leave `--clean` to pg_restore: run
+section by section, `--clean` on the pre-data section alone would drop tables before the foreign keys that
+point at them (post-data) and fail; run by `pg_restore -j N`, each drop commits on its own, and a drop that
+fails part-way leaves the target without the constraints, indexes, triggers and policies dropped before it.
+pg_restore writes all its drops first, in reverse dependency order, then the entries: the drops are its script
+with `--clean` less the same script without. Run as one transaction before anything is created, they either
+all happen - exactly what a whole `--clean` restore does - or none (`Refused`: the target is as it was).
 """
 
 from __future__ import annotations
@@ -11,9 +15,33 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from backup_job import archive
+import psycopg
+
+from backup_job import archive, database
 from backup_job.dump import pg_binary
 from backup_job.errors import ExitCode, JobError
+
+CLEAN = ("--clean", "--if-exists")
+
+
+class Refused(JobError):
+    """The target refused a drop: the drops' transaction rolled back, and nothing of the target changed."""
+
+
+def run_first(target: database.Database, path: Path, options: list[str]) -> list[str]:
+    """With `--clean` among `options`, run the archive's drops in the target as one transaction; return the
+    options without `--clean --if-exists` for the pg_restore runs that create. Refused when a drop fails."""
+    plain = [option for option in options if option not in CLEAN]
+    if "--clean" in options:
+        sql_text = statements(path, plain)
+        try:
+            with target.connect() as connection:
+                connection.execute(sql_text.encode())
+        except psycopg.Error as exc:
+            raise Refused(ExitCode.DUMP_FAILED, "dropping what the backup defines, as pg_restore --clean does, "
+                                                f"was refused: {target.scrub(' '.join(str(exc).split()))[:800]}; "
+                                                "nothing was changed (restore into an empty database)") from None
+    return plain
 
 
 def _common_prefix(a: str, b: str) -> int:

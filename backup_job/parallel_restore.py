@@ -145,7 +145,7 @@ def spooled_restore(target: database.Database, blob: storage.Blob, backup: layou
     """Download the dump to a private temporary file, verify it, then `pg_restore OPTIONS FILE` (for -j)."""
     with tempfile.TemporaryDirectory(prefix="raptorflow-restore-") as folder:
         path, sink = spool(blob, backup, folder)
-        pg_restore_file(target, path, options, env)
+        pg_restore_file(target, path, drops.run_first(target, path, options), env)
     return sink
 
 
@@ -261,20 +261,12 @@ def by_table(target: database.Database, blob: storage.Blob, backup: layout.Backu
     pg_restore options (`--clean --if-exists` for --replace), `keep(table)` whether a table object is loaded.
     Returns what was read: `size` (every object's bytes) and the archive's `sha256`."""
     bucket = blob.bucket
-    replace = "--clean" in options
-    plain = [o for o in options if o not in ("--clean", "--if-exists")]
     settings = {"application_name": env["PGAPPNAME"]}
     if "session_replication_role=replica" in env.get("PGOPTIONS", ""):
         settings["session_replication_role"] = "replica"
     with tempfile.TemporaryDirectory(prefix="raptorflow-restore-") as folder:
         path, sink = spool(blob, backup, folder)
-        if replace:
-            try:
-                with target.connect() as connection:
-                    connection.execute(drops.statements(path, plain).encode())
-            except psycopg.Error as exc:
-                raise JobError(ExitCode.DUMP_FAILED, "dropping what the backup defines, as pg_restore --clean does: "
-                                                     f"{target.scrub(str(exc)).strip()[:1000]}") from None
+        plain = drops.run_first(target, path, options)
         pg_restore_file(target, path, ["--section=pre-data", "--single-transaction", *plain], env)
         loads = _Loads(target, bucket, [t for t in backup.manifest["tables"] if keep(t)], jobs, settings)
         try:

@@ -49,7 +49,7 @@ from pathlib import Path
 import psycopg
 from google.cloud import storage
 
-from backup_job import database, parallel_restore, stream, supabase, tables
+from backup_job import database, drops, parallel_restore, stream, supabase, tables
 from backup_job import storage as layout
 from backup_job.errors import ExitCode, JobError, Terminated
 from core.contracts import BackupKind
@@ -194,7 +194,7 @@ def run_restore(
                 sink = parallel_restore.spooled_restore(target, blob, backup, [f"--jobs={request.jobs}", *options_list],
                                                         env)
         except JobError as exc:
-            if "PGAPPNAME" in env and exc.code in (ExitCode.DUMP_FAILED, ExitCode.TERMINATED,
+            if "PGAPPNAME" in env and not isinstance(exc, drops.Refused) and exc.code in (ExitCode.DUMP_FAILED, ExitCode.TERMINATED,
                                                    ExitCode.VERIFICATION_MISMATCH, ExitCode.UPLOAD_FAILED):
                 left, details = parallel_restore.left_behind(target, backup, env["PGAPPNAME"])
                 raise JobError(exc.code, f"{exc}; {left}", details) from None

@@ -84,3 +84,17 @@ def test_a_reshaped_table_with_an_unknown_dependant_is_refused(postgres, zoo):
     result = restore(bucket, target, "--table", "public.orders", "--replace")
     assert result.returncode == ExitCode.USAGE and "made_later" in log_of(result)["message"]
     assert (schema_of(target), contents(target)) == (schema, rows)
+
+
+def test_a_whole_replace_on_several_connections_that_a_drop_refuses_changes_nothing(postgres, zoo):
+    """pg_restore's own drops fail on the zoo's partitioned table with a primary key (a partition's inherited
+    constraint is dropped first). Run by pg_restore -j, each drop committed on its own and the target lost its
+    keys, indexes, triggers and policies; run first as one transaction, they change nothing."""
+    target = fresh_copy(postgres, zoo)
+    schema, rows = schema_of(target), contents(target)
+    _, bucket, _ = zoo
+    result = restore(bucket, target, "--replace", "--jobs", "2")
+    line = log_of(result)
+    assert result.returncode == ExitCode.DUMP_FAILED and "nothing was changed" in line["message"], line
+    assert "tablesRestored" not in line, "no report of a partly restored target: nothing was restored"
+    assert (schema_of(target), contents(target)) == (schema, rows)
