@@ -67,7 +67,7 @@ def _tables_problem(manifest: dict[str, Any]) -> str | None:
                 and table.get("object") == f"{manifest['object']}.tables/{table['oid']}.zst"
                 and re.fullmatch(r"[0-9a-f]{64}", str(table.get("sha256")))
                 and _count(table.get("sizeBytes")) and _count(table.get("copyBytes"))
-                and isinstance(table.get("schema"), str) and isinstance(table.get("name"), str)
+                and all(isinstance(table.get(field), str) for field in _TABLE_NAMES)
                 and isinstance(table.get("columns"), list) and all(isinstance(c, str) for c in table["columns"])):
             return ("lists a table object without its OID, name under the dump, sha256, sizes, table or column "
                     "names")
@@ -75,6 +75,10 @@ def _tables_problem(manifest: dict[str, Any]) -> str | None:
             return f"lists the table object of OID {table['oid']} twice"
         oids.add(table["oid"])
     return None
+
+
+# A table object's table, by schema and name (dict keys of by_table's manifest entry, checked as text).
+_TABLE_NAMES = {"schema": str, "name": str}
 
 
 def _count(value: Any) -> bool:
