@@ -116,6 +116,7 @@ def restore_tables(target: database.Database, blob: storage.Blob, backup: layout
             connection.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{LOCK_TIMEOUT_SECONDS * 1000:.0f}")))
             connection.execute("SET idle_in_transaction_session_timeout = 0")
             connection.execute("SET client_encoding = 'UTF8'")
+            connection.execute("SET xmloption = content")  # as pg_restore's script: XML content that is no document
             connection.execute("SET search_path = pg_catalog")
             run = ArchiveRun(connection, blob, backup, catalog, request, Path(work))
             try:

@@ -256,6 +256,11 @@ def test_table_objects_load_as_pg_restore_loads_whatever_the_target_database_set
     assert result.returncode == 0, result.stdout + result.stderr
     for table in ("words", "more_words"):
         assert _texts(target, table) == _texts(url, table)
+    # A table restore loads an object in its own session: the same settings hold there.
+    beside = restore(bucket, target, "--object", manifest["object"], "--table", "words", "--into-schema", "copy")
+    assert beside.returncode == 0, beside.stdout + beside.stderr
+    assert _texts(target.replace("?", "?options=-csearch_path%3Dcopy&", 1) if "?" in target else
+                  f"{target}?options=-csearch_path%3Dcopy", "words") == _texts(url, "words")
 
 
 def test_a_table_object_that_cannot_load_fails_the_restore_with_one_line_naming_the_table(postgres, emulator):
