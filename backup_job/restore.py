@@ -195,7 +195,8 @@ def run_restore(
                                                         env)
         except JobError as exc:
             if "PGAPPNAME" in env and not isinstance(exc, drops.Refused) and exc.code in (ExitCode.DUMP_FAILED, ExitCode.TERMINATED,
-                                                   ExitCode.VERIFICATION_MISMATCH, ExitCode.UPLOAD_FAILED):
+                                                   ExitCode.VERIFICATION_MISMATCH, ExitCode.UPLOAD_FAILED,
+                                                   ExitCode.NOT_FOUND):
                 left, details = parallel_restore.left_behind(target, backup, env["PGAPPNAME"])
                 raise JobError(exc.code, f"{exc}; {left}", details) from None
             raise
