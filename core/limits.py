@@ -6,7 +6,7 @@ threshold the rule that polices it applies all read this module.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
 
 from core.contracts import DATABASE_DUMPS, USER_FILES, BackupKind, Command, run_kind
 
@@ -56,11 +56,18 @@ PITR_WINDOW_DAYS = 7
 PITR_RPO_MINUTES = 2
 DATABASE_REPLICA_LAG_MINUTES = 1
 DATABASE_REPLICA_PROMOTE_MINUTES = 15
-# Restore throughput of `backup_job restore` (download, sha256, pg_restore), database MB per second. Measured on
-# 2 cores: `make drill` restored 1204 MB of an indexed application schema at 36.0 MB/s on 2026-11-29 and at
-# 20.2 MB/s on 2026-12-02 (record docs/drills/2026-12-02-141856.json, the cores shared); `make bench` restored one
-# large table at 51-56 MB/s. The model takes the slowest, rounded down (it was 50 before measuring, then 35).
-RESTORE_MB_PER_SECOND = 20
+# Restore throughput of `backup_job restore` (download, sha256, pg_restore), database MB per second, by the kind of
+# schema the stack declares (`recovery.schemaKind`). Measured on 2 cores:
+# - application (many tables with indexes and foreign keys; text, JSON, numbers): `make drill` restored 1204 MB of
+#   such a schema at 36.0 MB/s on 2026-11-29 and at 20.2 MB/s on 2026-12-02 (docs/drills/2026-12-02-141856.json,
+#   the cores shared); `make bench`'s app dataset at 38-53 MB/s. The model takes the slowest, rounded down.
+# - bulk (a few large tables of data that does not compress, such as stored files): `make bench`'s random dataset
+#   at 99.4 and 88.5 MB/s at 200 and 600 MB (docs/benchmarks-2026-12-02-*.json); rounded down.
+SchemaKind = Literal["application", "bulk"]
+SCHEMA_KINDS: tuple[SchemaKind, ...] = ("application", "bulk")
+SCHEMA_KIND: SchemaKind = "application"
+RESTORE_MB_PER_SECOND_BY_SCHEMA_KIND = {"application": 20, "bulk": 85}
+RESTORE_MB_PER_SECOND = RESTORE_MB_PER_SECOND_BY_SCHEMA_KIND[SCHEMA_KIND]
 DECISION_MINUTES = 15
 APPLY_MINUTES = 10
 # Vercel applies env var changes only to new deployments: after the flip, `tools.failover promote --yes` redeploys

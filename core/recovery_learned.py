@@ -6,7 +6,12 @@ recovery (`pitr.rpoMinutes`). For each, in this order of precedence:
 
 1. the value the stack file declares (`raptorflow-dr:recovery` in Pulumi.<stack>.yaml): the team's own figure;
 2. else the newest drill record that measured it (tools/readiness.py reads docs/drills/): a measurement beats a guess;
-3. else the plan's default (core/limits.py).
+3. else, for the restore throughput, the newest benchmark record (docs/benchmarks-*.json) of the schema kind;
+4. else the plan's default (core/limits.py).
+
+The restore throughput depends on what the database holds, so it is chosen per schema kind (`recovery.schemaKind`,
+application or bulk): the drill's schema is an application's, so a drill measures that kind; `make bench` measures
+both (its `app` and `random` datasets); and the default is the kind's measured figure.
 
 A RecoveryObjectives declaration lists the figures its stack file left to the default as `undeclaredFigures`
 (components/recovery_objectives.py), so the model can tell a declared 35 MB/s from the default 35 MB/s. The drill
@@ -16,7 +21,7 @@ itself measures against the declared-or-default model, never against its own ear
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,10 +42,32 @@ class Learnable:
     title: str
     unit: str
     default: float
+    by_kind: Mapping[str, float] | None = None
+    """The default per schema kind, for a figure measured and chosen per kind; None for one figure for all."""
+
+    def kinds(self, declarations: Iterable[Mapping[str, Any]]) -> Sequence[str | None]:
+        """The schema kinds the declarations hold (the figure is chosen once per kind), or [None]."""
+        if self.by_kind is None:
+            return [None]
+        return [*sorted({kind_of(d) for d in declarations})]
+
+    def key(self, kind: str | None) -> str:
+        """Its key among measurements: the path, and the schema kind for a figure chosen per kind."""
+        return self.path if kind is None else f"{self.path}@{kind}"
+
+    def default_for(self, kind: str | None) -> float:
+        return float(self.by_kind[kind]) if self.by_kind is not None and kind is not None else float(self.default)
+
+
+def kind_of(declaration: Mapping[str, Any]) -> str:
+    """The schema kind a declaration states (the plan's default when it states none)."""
+    kind = declaration.get("schemaKind")
+    return kind if isinstance(kind, str) and kind in limits.SCHEMA_KINDS else limits.SCHEMA_KIND
 
 
 LEARNABLE: tuple[Learnable, ...] = (
-    Learnable("restoreMbPerSecond", "restore throughput", "MB/s", limits.RESTORE_MB_PER_SECOND),
+    Learnable("restoreMbPerSecond", "restore throughput", "MB/s", limits.RESTORE_MB_PER_SECOND,
+              limits.RESTORE_MB_PER_SECOND_BY_SCHEMA_KIND),
     Learnable("databaseReplica.maxLagMinutes", "replica lag", "min", limits.DATABASE_REPLICA_LAG_MINUTES),
     Learnable("pitr.rpoMinutes", "PITR granularity", "min", limits.PITR_RPO_MINUTES),
 )
@@ -52,8 +79,10 @@ class Measured:
 
     value: float
     record: str
-    """The record's file name (docs/drills/<record>)."""
+    """The record's file name (docs/drills/<record>, or docs/<record> for a benchmark)."""
     date: str
+    by: str = "drill"
+    """What measured it: the drill, or the benchmark."""
 
 
 @dataclass(frozen=True)
@@ -63,17 +92,21 @@ class Figure:
     learnable: Learnable
     value: float
     source: str
+    kind: str | None = None
+    """The schema kind it is chosen for, if it is chosen per kind."""
 
     def to_json(self) -> dict[str, Any]:
         """The figure as JSON."""
-        return {"figure": self.learnable.path, "title": self.learnable.title, "value": self.value,
-                "unit": self.learnable.unit, "source": self.source}
+        shown = {"figure": self.learnable.path, "title": self.learnable.title, "value": self.value,
+                 "unit": self.learnable.unit, "source": self.source}
+        return shown if self.kind is None else {**shown, "schemaKind": self.kind}
 
     def line(self) -> str:
-        """`restore throughput 20.2 MB/s (measured by the drill of ...)`."""
+        """`restore throughput 20.2 MB/s, application schema (measured by the drill of ...)`."""
         shown = (f"{self.value * 60:.3g} s" if self.learnable.unit == "min" and self.value < 1
                  else f"{self.value:g} {self.learnable.unit}")
-        return f"{self.learnable.title} {shown} ({self.source})"
+        kind = f", {self.kind} schema" if self.kind else ""
+        return f"{self.learnable.title} {shown}{kind} ({self.source})"
 
 
 def _set(props: dict[str, Any], path: str, value: float) -> None:
@@ -101,25 +134,33 @@ def with_measured(resources: Iterable[tuple[str, Mapping[str, Any]]], measured: 
     for learnable in LEARNABLE:
         if not declarations or not _enabled(declarations, learnable):
             continue
-        declared = [d for d in declarations if learnable.path not in (d.get(UNDECLARED) or [])]
-        if declared:
-            value = float(lookup(declared[0], learnable.path, learnable.default))
-            figures.append(Figure(learnable, value, f"declared by the {declared[0].get('site')} stack"))
-            chosen[learnable.path] = value
-        elif learnable.path in measured:
-            found = measured[learnable.path]
-            figures.append(Figure(learnable, found.value, f"measured by the drill of {found.date}, {found.record}"))
-            chosen[learnable.path] = found.value
-        else:
-            figures.append(Figure(learnable, float(learnable.default), "the plan's default, core/limits.py"))
+        for kind in learnable.kinds(declarations):
+            group = [d for d in declarations if kind is None or kind_of(d) == kind]
+            declared = [d for d in group if learnable.path not in (d.get(UNDECLARED) or [])]
+            key = learnable.key(kind)
+            if declared:
+                value = float(lookup(declared[0], learnable.path, learnable.default_for(kind)))
+                figures.append(Figure(learnable, value, f"declared by the {declared[0].get('site')} stack", kind))
+                chosen[key] = value
+            elif key in measured:
+                found = measured[key]
+                figures.append(Figure(learnable, found.value, f"measured by the {found.by} of {found.date}, "
+                                                              f"{found.record}", kind))
+                chosen[key] = found.value
+            else:
+                figures.append(Figure(learnable, learnable.default_for(kind), "the plan's default, core/limits.py",
+                                      kind))
     learned: list[tuple[str, Mapping[str, Any]]] = []
-    for kind, props in pairs:
-        undeclared = [path for path in (props.get(UNDECLARED) or []) if path in chosen] \
-            if kind == ResourceType.RECOVERY_OBJECTIVES else []
+    by_path = {learnable.path: learnable for learnable in LEARNABLE}
+    for resource_type, props in pairs:
+        undeclared = [(path, by_path[path].key(kind_of(props) if by_path[path].by_kind else None))
+                      for path in (props.get(UNDECLARED) or []) if path in by_path] \
+            if resource_type == ResourceType.RECOVERY_OBJECTIVES else []
+        undeclared = [(path, key) for path, key in undeclared if key in chosen]
         if undeclared:
             copied = copy.deepcopy(dict(props))
-            for path in undeclared:
-                _set(copied, path, chosen[path])
+            for path, key in undeclared:
+                _set(copied, path, chosen[key])
             props = copied
-        learned.append((kind, props))
+        learned.append((resource_type, props))
     return learned, figures

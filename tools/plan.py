@@ -152,10 +152,19 @@ def main(argv: list[str] | None = None) -> int:
 
     from tools.drill.records import last_drills
     from tools.policy_check import evaluate, summary
-    from tools.readiness import DRILLS, assess_plans, drill_warnings, measured_figures, model_figures, render_figures, render_readiness
+    from tools.readiness import (
+        BENCHMARKS,
+        DRILLS,
+        assess_plans,
+        drill_warnings,
+        measured_figures,
+        model_figures,
+        render_figures,
+        render_readiness,
+    )
 
     violations = {plan.stack: evaluate(plan) for plan in plans}
-    measured = measured_figures(DRILLS)
+    measured = measured_figures(DRILLS, BENCHMARKS)
     if args.json:
         documents = []
         for plan in plans:

@@ -10,7 +10,10 @@ a record dated after today, and each record the table could not read (skipped, n
 
 The model learns from the drill (core/recovery_learned.py): the restore throughput, the replica's lag and the
 granularity of point-in-time recovery, where the stack file does not declare them, come from the newest record
-that measured them, and a `figures:` line under the table says which figure came from where. Each is taken only
+that measured them, and a `figures:` line under the table says which figure came from where. The restore throughput
+is chosen per schema kind (`recovery.schemaKind`): a drill measures the application kind (its schema is an
+application's); where no drill did, the newest benchmark record (`BENCHMARKS`, `make bench`) gives each kind's
+figure from the job's restore of its dataset (`app`: application, `random`: bulk) at the largest size it ran. Each is taken only
 from a scenario that met its objectives: the restore throughput from a `database-corruption` restore of at least
 MIN_THROUGHPUT_CHECK_MB (below it, pg_restore's start-up is most of the time), the replica lag from a drill whose
 `regional-outage` was met, and the PITR granularity from the measured RPO of `database-corruption-pitr`.
@@ -18,6 +21,7 @@ MIN_THROUGHPUT_CHECK_MB (below it, pg_restore's start-up is most of the time), t
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -25,13 +29,18 @@ from pathlib import Path
 from typing import Any
 
 from core.limits import DRILL_CADENCE_DAYS
-from core.recovery_learned import Figure, Measured, with_measured
+from core.recovery_learned import LEARNABLE, Figure, Measured, with_measured
 from core.recovery_model import TITLES, Assessment, assess
 from tools.drill.records import FOLDER, Drills, LastDrill, Record, Unreadable, chain, load
 from tools.drill.report import MIN_THROUGHPUT_CHECK_MB
 from tools.offline import ROOT, Plan, unwrap
 
 DRILLS = ROOT / FOLDER
+BENCHMARKS = ROOT / "docs"
+# The schema kind each benchmark dataset stands for (bench/datasets.py), and the kind the drill's schema is.
+BENCH_SCHEMA_KINDS = {"app": "application", "random": "bulk"}
+DRILL_SCHEMA_KIND = "application"
+RESTORE = next(learnable for learnable in LEARNABLE if learnable.path == "restoreMbPerSecond")
 
 
 PITR_SCENARIO, RESTORE_SCENARIO, REPLICA_SCENARIO = "database-corruption-pitr", "database-corruption", "regional-outage"
@@ -66,7 +75,7 @@ def _measured_in(document: Mapping[str, Any]) -> dict[str, float]:
 
     restore, restored = number(throughput.get("restoreMbPerSecond")), number(throughput.get("restoredMb"))
     if RESTORE_SCENARIO in met and restore and restored is not None and restored >= MIN_THROUGHPUT_CHECK_MB:
-        found["restoreMbPerSecond"] = restore
+        found[RESTORE.key(DRILL_SCHEMA_KIND)] = restore
     lag = number(throughput.get("replicaLagSeconds"))
     if REPLICA_SCENARIO in met and lag is not None:
         found["databaseReplica.maxLagMinutes"] = lag / 60
@@ -76,9 +85,10 @@ def _measured_in(document: Mapping[str, Any]) -> dict[str, float]:
     return found
 
 
-def measured_figures(folder: Path) -> dict[str, Measured]:
+def measured_figures(folder: Path, benchmarks: Path | None = None) -> dict[str, Measured]:
     """Each learnable figure's newest measurement among the chained records of `folder` (unreadable records are
-    skipped here; `last_drills` names them)."""
+    skipped here; `last_drills` names them), then the restore throughputs of the benchmark records of `benchmarks`
+    for the schema kinds no drill measured."""
     found: dict[str, Measured] = {}
     records: list[Record] = chain(folder) if folder.is_dir() else []
     for record in reversed(records):
@@ -91,6 +101,31 @@ def measured_figures(folder: Path) -> dict[str, Measured]:
         when = str(document.get("startedAt") or record.json.stem)[:10]
         for path, value in _measured_in(document).items():
             found.setdefault(path, Measured(value, record.json.name, when))
+    for key, measured in (bench_figures(benchmarks) if benchmarks else {}).items():
+        found.setdefault(key, measured)
+    return found
+
+
+def bench_figures(folder: Path) -> dict[str, Measured]:
+    """Each schema kind's restore throughput from the newest benchmark records of `folder` (benchmarks-DATE*.json,
+    `python -m bench --json` output): the job's own row (its automatic mode) at the largest size of that date."""
+    rows: list[tuple[str, float, float, str, str]] = []  # (date, size, value, kind, file)
+    for path in sorted(folder.glob("benchmarks-*.json")) if folder.is_dir() else []:
+        try:
+            document = json.loads(path.read_text())
+        except (ValueError, OSError):
+            continue
+        when = path.stem.removeprefix("benchmarks-")[:10]
+        for row in document if isinstance(document, list) else []:
+            kind = BENCH_SCHEMA_KINDS.get(str(row.get("dataset"))) if isinstance(row, Mapping) else None
+            value = row.get("restoreDatabaseMbPerSecond") if kind else None
+            size = row.get("sizeMb") if kind else None
+            if (kind and row.get("tool") == "backup_job" and isinstance(value, int | float)
+                    and isinstance(size, int | float) and math.isfinite(value) and value > 0):
+                rows.append((when, float(size), float(value), kind, path.name))
+    found: dict[str, Measured] = {}
+    for when, _, value, kind, name in sorted(rows, reverse=True):
+        found.setdefault(RESTORE.key(kind), Measured(value, name, when, "benchmark"))
     return found
 
 

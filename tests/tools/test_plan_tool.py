@@ -21,7 +21,8 @@ def test_json_plan_has_the_documented_shape(run_cli):
     assert set(plan) == {"stack", "resources", "outputs", "policy", "readiness", "figures", "placeholderSecrets"}
     assert {figure["figure"] for figure in plan["figures"]} == {"restoreMbPerSecond", "pitr.rpoMinutes"}, \
         "prod declares PITR and no replica"
-    assert all(set(figure) == {"figure", "title", "value", "unit", "source"} for figure in plan["figures"])
+    assert all(set(figure) - {"schemaKind"} == {"figure", "title", "value", "unit", "source"} for figure in plan["figures"])
+    assert [f["schemaKind"] for f in plan["figures"] if f["figure"] == "restoreMbPerSecond"] == ["application"]
     assert plan["stack"] == "prod"
     assert plan["placeholderSecrets"] == ["databaseUrl", "scratchDatabaseUrl", "slackAuthToken",
                                           "configVaultSecrets.STRIPE_SECRET_KEY", "configVaultSecrets.RESEND_API_KEY"]

@@ -10,6 +10,7 @@ from .._base import BUCKET, RECOVERY, RUN_JOB, Weakening, get, number, stack_pol
 
 # Declared figures the recovery model starts from: (path, the plan's figure, "min" when a smaller declaration
 # flatters the estimate - it must be at least the plan's - or "max" when a larger one does).
+# The restore throughput's figure is the one measured for the schema kind the stack declares (core/limits.py).
 FIGURES = (
     ("restoreMbPerSecond", limits.RESTORE_MB_PER_SECOND, "max"),
     ("eventDrivenLagMinutes", limits.EVENT_DRIVEN_LAG_MINUTES, "min"),
@@ -34,13 +35,21 @@ def _check(args, violate):
             value = number(get(declared.props, f"objectives.{scenario}.{key}"))
             if target is not None and (value is None or value > target):
                 violate(f"{scenario} {key} is declared {value}; the plan's is {target}", declared.urn)
+    kind = get(declared.props, "schemaKind") or limits.SCHEMA_KIND
+    if kind not in limits.RESTORE_MB_PER_SECOND_BY_SCHEMA_KIND:
+        violate(f"schemaKind is declared {kind!r}; the plan measured {', '.join(limits.SCHEMA_KINDS)}", declared.urn)
+        return
     for path, figure, bound in FIGURES:
+        per_kind = path == "restoreMbPerSecond"
+        if per_kind:
+            figure = limits.RESTORE_MB_PER_SECOND_BY_SCHEMA_KIND[kind]
         value = number(get(declared.props, path))
         if value is None:
             continue
         if value <= 0 or (value < figure if bound == "min" else value > figure):
             better = "lower" if bound == "min" else "higher"
-            violate(f"{path} is declared {value:g}, {better} than the plan's measured {figure:g}: the "
+            of_kind = f" for {'an' if kind[0] in 'aeiou' else 'a'} {kind} schema" if per_kind else ""
+            violate(f"{path} is declared {value:g}, {better} than the plan's measured {figure:g}{of_kind}: the "
                     "recovery estimates would be rosier than what was measured", declared.urn)
     if (number(get(declared.props, "databaseSizeGb")) or 0) <= 0:
         violate("databaseSizeGb is declared 0: every restore estimate would take no time", declared.urn)
@@ -59,12 +68,19 @@ POLICY = stack_policy(
 _RPO = limits.OBJECTIVES["databaseCorruption"]["rpoMinutes"]
 _LOOSER_RPO = float(10 * (_RPO or 0))
 _ROSIER_RATE = float(10 * limits.RESTORE_MB_PER_SECOND)
+_BULK_ROSIER_RATE = float(2 * limits.RESTORE_MB_PER_SECOND_BY_SCHEMA_KIND["bulk"])
 WEAKENINGS = [
     Weakening("prod", f"databaseCorruption rpoMinutes is declared {_LOOSER_RPO}; the plan's is {_RPO}", "recovery",
               {"objectives.databaseCorruption.rpoMinutes": _LOOSER_RPO}),
     Weakening("dr", f"restoreMbPerSecond is declared {_ROSIER_RATE:g}, higher than the plan's measured "
-              f"{limits.RESTORE_MB_PER_SECOND:g}: the recovery estimates would be rosier than what was measured",
-              "recovery", {"restoreMbPerSecond": _ROSIER_RATE}),
+              f"{limits.RESTORE_MB_PER_SECOND:g} for an application schema: the recovery estimates would be rosier "
+              "than what was measured", "recovery", {"restoreMbPerSecond": _ROSIER_RATE}),
+    Weakening("prod", f"restoreMbPerSecond is declared {_BULK_ROSIER_RATE:g}, higher than the plan's measured "
+              f"{limits.RESTORE_MB_PER_SECOND_BY_SCHEMA_KIND['bulk']:g} for a bulk schema: the recovery estimates "
+              "would be rosier than what was measured", "recovery",
+              {"schemaKind": "bulk", "restoreMbPerSecond": _BULK_ROSIER_RATE}),
+    Weakening("dr", "schemaKind is declared 'huge'; the plan measured application, bulk", "recovery",
+              {"schemaKind": "huge"}),
     Weakening("prod", "the stack declares no recovery objectives (RecoveryObjectives): nothing checks its RPOs",
               removed=("recovery",)),
 ]
