@@ -38,6 +38,9 @@ MANAGED_BY_LABEL = "pulumi"
 
 # Config namespaces a stack file may use besides the project's own: provider settings.
 PROVIDER_NAMESPACES = ("gcp", "cloudflare", "vercel")
+# Config namespaces the operator tools keep in a stack file and the program never reads: `rotation`, the journal
+# of `python -m tools.rotate` (tools/rotate_config.py), which stays after a rotation (its incident and last step).
+TOOL_NAMESPACES = ("rotation",)
 
 SECONDS_PER_DAY = limits.SECONDS_PER_DAY
 

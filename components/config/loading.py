@@ -52,6 +52,16 @@ def missing_secrets(values: dict[str, Any]) -> list[RequiredSecret]:
     return [secret for secret in required_secrets(config) if lookup(own, secret.path) is None]
 
 
+def unknown_namespace(full_key: str) -> str | None:
+    """The problem with a config key (`ns:key`) whose namespace is neither this project's, a provider's nor an
+    operator tool's (defaults.TOOL_NAMESPACES): None when it has none."""
+    namespace = full_key.partition(":")[0]
+    if namespace in (NAMESPACE, *defaults.PROVIDER_NAMESPACES, *defaults.TOOL_NAMESPACES):
+        return None
+    return (f"{full_key}: unknown namespace '{namespace}'; use {NAMESPACE}: for this project's keys "
+            f"or one of {', '.join(defaults.PROVIDER_NAMESPACES)} for provider settings")
+
+
 def parse_stack_config(stack: str, values: dict[str, Any], secret_keys: AbstractSet[str] = frozenset()) -> StackConfig:
     """Validate raw config `values` (full `ns:key` names) of `stack`; raise ConfigError naming each bad key."""
     source = f"Pulumi.{stack}.yaml"
@@ -61,11 +71,8 @@ def parse_stack_config(stack: str, values: dict[str, Any], secret_keys: Abstract
         namespace, _, key = full_key.partition(":")
         if namespace == NAMESPACE:
             own[key] = decode(value)
-        elif namespace not in defaults.PROVIDER_NAMESPACES:
-            problems.append(
-                f"{full_key}: unknown namespace '{namespace}'; use {NAMESPACE}: for this project's keys "
-                f"or one of {', '.join(defaults.PROVIDER_NAMESPACES)} for provider settings"
-            )
+        elif (problem := unknown_namespace(full_key)) is not None:
+            problems.append(problem)
     config = None
     try:
         config = StackConfig.model_validate(own)

@@ -88,6 +88,19 @@ def test_invalid_config_names_file_key_and_rule_and_exits_2(run_cli, stack_file,
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 
+def test_the_rotation_journal_tools_rotate_leaves_in_a_stack_file_is_no_config_error(run_cli, stack_file):
+    """tools.rotate keeps its journal in the stack's config (`rotation:` keys) and leaves its incident and last
+    step there after a rotation: the program, the plan and tools.failover still read that stack file."""
+    from tools import rotate_config
+
+    journal = {rotate_config.INCIDENT: "2026-12-03", rotate_config.STEP: "done",
+               rotate_config.ROLLED: "dr/raptorflow-dr:cloudflareApiToken"}
+    path = stack_file("dr", lambda config: config.update(journal))
+    result = run_cli("tools.plan", "dr", "--stack-file", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert all(key.partition(":")[0] == rotate_config.NAMESPACE for key in journal)
+
+
 def test_several_problems_are_reported_together():
     with pytest.raises(ConfigError) as caught:
         parse_stack_config("prod", {"raptorflow-dr:site": "primary", "raptorflow-dr:bogus": "1"})

@@ -189,6 +189,14 @@ def _apply(folder: Path, state: dict[str, Any]) -> list[str]:
     from tools.drill import pulumi_secrets
 
     started = STARTED
+    # The engine hands the program every config key of the stack, and the program refuses a namespace it does not
+    # know before it plans anything: so does this `up`, for the keys `pulumi config set` stored here.
+    from components.config.loading import unknown_namespace
+
+    keys = {pulumi_secrets.full_key(k) for k in state["config"]} | set(state.get("secrets", {}))
+    refused = [problem for problem in map(unknown_namespace, sorted(keys)) if problem]
+    if refused:
+        raise UpError(f"invalid stack config in Pulumi.{state['stack']}.yaml: {'; '.join(refused)}")
     key = state["promotedKey"]
     wanted = str(state["config"].get(key, state["applied"]))
     _, after, diff = failover_apply.plan_diff(folder, state["stack"], key, str(state["applied"]), wanted, Path.cwd())
