@@ -14,7 +14,9 @@ the first stack's config (tools/rotate_config.py), each finished before the next
   store                 every secret of every STACK that holds the old password (`databaseUrl`, the scratch URL,
                         a Vercel secret value...) gets the new one (`pulumi config set --secret`, value on stdin)
   roll-tokens           each Cloudflare API token the stacks hold is rolled through Cloudflare's API where the
-                        token may roll itself, and the new value stored at once (tools/rotate_tokens.py)
+                        token may roll itself, and the new value stored at once (tools/rotate_tokens.py); a signal
+                        waits from the roll until it is stored (a SIGKILL cannot: the token then shows as not
+                        rolled and is listed for the dashboard)
   up                    `pulumi up` of each STACK: new Secret Manager versions, new Vercel variable values; each
                         replaced version is disabled by `up` itself, as the stacks' SecretVersions declare
                         deletion_policy DISABLE (components/building_blocks.py; the policy pack holds them to it)
@@ -96,7 +98,8 @@ def _seconds(text: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m tools.rotate`."""
-    parser = argparse.ArgumentParser(prog="python -m tools.rotate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.rotate", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stacks", nargs="+", metavar="STACK", help="stacks whose credentials to rotate; the first "
                         "holds the database URL and the journal")
     parser.add_argument("--incident", default=datetime.now(UTC).strftime("%Y-%m-%d"), metavar="ID",

@@ -24,6 +24,7 @@ EXIT_INTERRUPTED = 130
 STEPS = ("journal", "alter-role", "store", "roll-tokens", "up", "redeploy", "verify", "disable-old-versions", "done")
 DATABASE_URL = f"{PROJECT}:databaseUrl"
 VERCEL_VALUES = f"{PROJECT}:vercelSecretValues."
+STARTED = "started"  # the journal's step while its first writes are made: nothing else has changed yet
 PAUSE_VARIABLE, PAUSE_SECONDS = "RFDR_ROTATE_PAUSE_BEFORE", 300.0
 
 
@@ -71,6 +72,8 @@ class Rotation:
         if incident == self.args.incident and done == "done":
             self.say(f"incident {incident}: the rotation finished already; nothing to do (a new --incident starts another)")
             return EXIT_OK
+        if done == STARTED:  # the journal's first writes were cut short: nothing else changed, so start over
+            incident, done = None, None
         if incident not in (None, self.args.incident) and done not in (None, "done"):
             raise Failed(EXIT_SETUP, f"the rotation of incident {incident} is unfinished (last step: {done}); finish it "
                                      f"with `--incident {incident}` first")
@@ -127,8 +130,10 @@ class Rotation:
         new = database.new_password()
         self.values |= {new, old}
         self._pause("journal")
+        # The step first: a run cut off between these two writes leaves `started` (start over), never a new
+        # incident beside the previous incident's `done` (which would read as this rotation finished).
+        self._note(STEP, STARTED)
         self._note(INCIDENT, self.args.incident)
-        self._note(STEP, "started")
         self._note(OLD_PASSWORD, old, secret=True)
         self._note(NEW_PASSWORD, new, secret=True)
         self._record("journal")
@@ -179,29 +184,8 @@ class Rotation:
         return set(filter(None, (self._value(self.config[self.stacks[0].stack], ROLLED) or "").split(",")))
 
     def _roll_tokens(self, target: database.Login, old: str, new: str) -> None:
-        rolled = self._rolled()
-        for stack in self.stacks:
-            for key in tokens.TOKEN_KEYS:
-                entry = self.config[stack.stack].get(key)
-                if entry is None or f"{stack.stack}/{key}" in rolled:
-                    continue
-                outcome = tokens.roll(entry.value)
-                shown = key.removeprefix(PROJECT + ":")
-                if outcome.value is None:
-                    self.say(f"stack {stack.stack}: {shown} not rolled: {outcome.why_not}")
-                    continue
-                self.values.add(outcome.value)
-                # The old value is dead now: every stack that holds it gets the new one before anything else.
-                for holder in self.stacks:
-                    for same in [e for e in self.config[holder.stack].values() if e.value == entry.value]:
-                        with self.signals.deferred(same.key):
-                            holder.set_secret(same.key, outcome.value)
-                        self.config[holder.stack][same.key] = Entry(same.key, outcome.value, True)
-                        rolled.add(f"{holder.stack}/{same.key}")
-                        self.rotated.append(f"stack {holder.stack}: {same.key.removeprefix(PROJECT + ':')} "
-                                            "(Cloudflare Roll Token)")
-                self._note(ROLLED, ",".join(sorted(rolled)))
-                self.say(f"stack {stack.stack}: {shown} rolled through Cloudflare's API and stored")
+        self.rotated += tokens.roll_held(self.stacks, self.config, self._rolled(), self.signals, self.say,
+                                         self.values)
 
     def _holders(self, stack: str, new: str, prefix: str = "") -> list[str]:
         return [e.key for e in self.config[stack].values()

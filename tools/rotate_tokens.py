@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import os
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tools.adopt_check import CLOUDFLARE_API, CLOUDFLARE_URL_VARIABLE
 from tools.stack_yaml import PROJECT
 from tools.vercel_deploy import VercelApi, VercelError, checked_url
+
+if TYPE_CHECKING:
+    from tools.rotate_config import Entry, StackConfig
+    from tools.secrets import Signals
 
 TOKEN_KEYS = (f"{PROJECT}:cloudflareExportToken", "cloudflare:apiToken")
 """The config keys that hold Cloudflare API tokens: the zone export's read-only token and the provider's."""
@@ -58,3 +63,38 @@ def roll(token: str, environ: Mapping[str, str] = os.environ) -> Rolled:
     if not isinstance(new, str) or not new:
         return Rolled(None, "Cloudflare's roll answered no token value")
     return Rolled(new)
+
+
+def roll_held(stacks: list[StackConfig], config: dict[str, dict[str, Entry]], rolled: set[str], signals: Signals,
+              say: Callable[[str], None], values: set[str]) -> list[str]:
+    """The rotation's roll-tokens step: roll each token of TOKEN_KEYS the stacks hold and `rolled` (`STACK/KEY`)
+    does not list, store the new value in every stack that held the old one, and note it in the journal (the
+    first stack's `rotation:rolledTokens`). A signal waits from the roll until then: the roll kills the old value
+    and the new one exists only in this process until it is stored. `config` is updated and each new value added
+    to `values` (what no output may show) as soon as it exists; returns the report's lines."""
+    from tools.rotate_config import ROLLED, Entry
+
+    rotated: list[str] = []
+    for stack in stacks:
+        for key in TOKEN_KEYS:
+            entry = config[stack.stack].get(key)
+            if entry is None or f"{stack.stack}/{key}" in rolled:
+                continue
+            shown = key.removeprefix(PROJECT + ":")
+            with signals.deferred(f"{stack.stack}/{key}"):
+                outcome = roll(entry.value)
+                if outcome.value is None:
+                    say(f"stack {stack.stack}: {shown} not rolled: {outcome.why_not}")
+                    continue
+                values.add(outcome.value)
+                for holder in stacks:
+                    for same in [e for e in config[holder.stack].values() if e.value == entry.value]:
+                        holder.set_secret(same.key, outcome.value)
+                        config[holder.stack][same.key] = Entry(same.key, outcome.value, True)
+                        rolled.add(f"{holder.stack}/{same.key}")
+                        rotated.append(f"stack {holder.stack}: {same.key.removeprefix(PROJECT + ':')} "
+                                       "(Cloudflare Roll Token)")
+                stacks[0].set_plain(ROLLED, ",".join(sorted(rolled)))
+                config[stacks[0].stack][ROLLED] = Entry(ROLLED, ",".join(sorted(rolled)), False)
+            say(f"stack {stack.stack}: {shown} rolled through Cloudflare's API and stored")
+    return rotated

@@ -34,7 +34,8 @@ from tests.tools.rotate_world import (
     old_state,
 )
 from tools.offline import ROOT
-from tools.rotate_config import NEW_PASSWORD
+from tools.rotate_config import INCIDENT as INCIDENT_KEY
+from tools.rotate_config import NEW_PASSWORD, STEP
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +130,45 @@ def test_a_rotation_killed_between_alter_role_and_storing_finishes_on_the_second
     assert "ALTER ROLE" not in printed, "no second ALTER ROLE"
     assert assert_rotated(world, world.password, policy) == pending, "the journal's password, not a second one"
     assert_no_secret(world, seen + process.stdout + process.stderr + printed)
+
+
+def test_a_new_incident_whose_journal_writes_were_cut_short_rotates_instead_of_reading_the_last_one_as_done(
+        world, policy):
+    """A rotation's journal resets its step (`started`) before it names its incident: a run cut off between the
+    two leaves the finished incident's name beside `started`. The next run of a new incident rotates; it never
+    reads the earlier incident's `done` as its own (exit 0, nothing rotated, the leaked password still good)."""
+    code, printed = world.run()
+    assert code == 0, printed
+    first = world.secret(HOLDERS[1])
+    subprocess.run(["pulumi", "config", "set", STEP, "--plaintext", "--stack", "dr", "--", "started"], cwd=ROOT,
+                   env=world.env, text=True, capture_output=True, timeout=60, check=True)
+    code, again = world.run("--incident", "INC-9")
+    assert code == 0, again
+    assert "finished already" not in again and "unfinished" not in again, again
+    second = world.secret(HOLDERS[1])
+    assert second != first and world.logs_in(second) and not world.logs_in(first), "rotated again"
+    assert world.state()["config"][INCIDENT_KEY] == "INC-9"
+    assert_no_secret(world, printed + again)
+
+
+def test_a_sigterm_while_a_token_rolls_waits_until_the_new_value_is_stored(world, policy):
+    """Cloudflare's roll kills the old value at once and the new one exists only in its answer: a SIGTERM that
+    comes while the roll is answered waits until every holder has the new value (exit 130), and the next run
+    goes on from there without listing the token for the dashboard."""
+    world.cloudflare.answer.clear()
+    process = world.start()
+    assert world.cloudflare.rolled.wait(timeout=120), "no token rolled"
+    process.send_signal(signal.SIGTERM)
+    world.cloudflare.answer.set()
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, out + err
+    assert world.cloudflare.valid(world.secret("raptorflow-dr:cloudflareExportToken")), "the stack holds the live token"
+    world.remember()
+    code, printed = world.run()
+    assert code == 0, printed
+    assert "dr cloudflareExportToken:" not in printed, "a rolled token is not left to the dashboard"
+    assert_rotated(world, world.password, policy)
+    assert_no_secret(world, out + err + printed)
 
 
 def test_a_sigterm_before_disabling_exits_130_and_the_next_run_disables(world, policy):

@@ -29,6 +29,10 @@ class CloudflareTokens:
     def __init__(self) -> None:
         self.tokens: dict[str, tuple[str, bool]] = {}
         self.lock = threading.Lock()
+        # For tests: `rolled` is set once a token has rolled, and the roll's answer waits until `answer` is set
+        # (it is, unless a test clears it to interrupt a client between the roll and its answer).
+        self.rolled, self.answer = threading.Event(), threading.Event()
+        self.answer.set()
 
     def issue(self, can_roll: bool) -> str:
         """A new token; its value."""
@@ -56,8 +60,11 @@ class CloudflareTokens:
                     return 403, _answer(None, [{"code": 9109, "message": "Unauthorized to access requested resource"}])
                 new = secrets.token_urlsafe(30)
                 self.tokens[found] = (new, True)
-                return 200, _answer(new)
-        return 404, _answer(None, [{"code": 7000, "message": "No route for that URI"}])
+            else:
+                return 404, _answer(None, [{"code": 7000, "message": "No route for that URI"}])
+        self.rolled.set()
+        self.answer.wait(timeout=60)
+        return 200, _answer(new)
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
         """The HTTP handler class serving this stand-in."""
