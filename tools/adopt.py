@@ -151,7 +151,8 @@ def _runs(auto: Any, plan: Plan, stack_name: str, rebuild: bool, apply: bool, pr
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m tools.adopt`."""
-    parser = argparse.ArgumentParser(prog="python -m tools.adopt", description=(__doc__ or "").split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.adopt", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stack", help="the stack (dr, prod, or org/project/stack)")
     parser.add_argument("--rebuild", action="store_true",
                         help="also import what a teardown keeps (buckets, key rings, keys)")

@@ -112,7 +112,8 @@ def _bindir() -> str:
 
 def parser() -> argparse.ArgumentParser:
     """The command line."""
-    command = _Parser(prog="python -m tools.failback", description=__doc__.split("\n\n")[0])
+    command = _Parser(prog="python -m tools.failback", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     for site in ("us", "eu"):
         upper = site.upper()
         command.add_argument(f"--{site}", required=True, metavar="CONNINFO",

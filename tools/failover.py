@@ -198,7 +198,8 @@ def _seconds(positive: bool) -> Callable[[str], float]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m tools.failover`."""
-    parser = _Parser(prog="python -m tools.failover", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="python -m tools.failover", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     diff = commands.add_parser("diff", help="what promotion changes, resource by resource (offline)")
     diff.add_argument("--stack", type=_stack, default="dr", help="dr, ORG/dr or ORG/raptorflow-dr/dr")

@@ -151,7 +151,8 @@ def _registry_then_image(auto: Any, stack_name: str, apply: bool, project_dir: P
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m tools.image`."""
-    parser = argparse.ArgumentParser(prog="python -m tools.image", description=(__doc__ or "").split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.image", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stack", help="the stack (prod, dr, or org/project/stack)")
     parser.add_argument("--yes", action="store_true", help="create and push (without it: preview only)")
     parser.add_argument("--rebuild", action="store_true",

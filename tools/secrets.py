@@ -190,7 +190,8 @@ def _reader() -> Callable[[str], str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m tools.secrets`."""
-    parser = argparse.ArgumentParser(prog="python -m tools.secrets", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.secrets", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stack", metavar="STACK", help="stack name, e.g. prod")
     parser.add_argument("--list", action="store_true", help="only list the missing secrets and how to set them")
     parser.add_argument("--project-dir", type=Path, default=ROOT, metavar="DIR",
