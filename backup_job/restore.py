@@ -194,9 +194,10 @@ def run_restore(
                 sink = parallel_restore.spooled_restore(target, blob, backup, [f"--jobs={request.jobs}", *options_list],
                                                         env)
         except JobError as exc:
-            if "PGAPPNAME" in env and not isinstance(exc, drops.Refused) and exc.code in (ExitCode.DUMP_FAILED, ExitCode.TERMINATED,
-                                                   ExitCode.VERIFICATION_MISMATCH, ExitCode.UPLOAD_FAILED,
-                                                   ExitCode.NOT_FOUND):
+            # A table object gone mid-restore (NOT_FOUND) can only be met once a parallel restore has begun.
+            if "PGAPPNAME" in env and not isinstance(exc, drops.Refused) and exc.code in (
+                    ExitCode.DUMP_FAILED, ExitCode.TERMINATED, ExitCode.VERIFICATION_MISMATCH,
+                    ExitCode.UPLOAD_FAILED, *((ExitCode.NOT_FOUND,) if parallel else ())):
                 left, details = parallel_restore.left_behind(target, backup, env["PGAPPNAME"])
                 raise JobError(exc.code, f"{exc}; {left}", details) from None
             raise

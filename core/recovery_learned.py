@@ -5,7 +5,10 @@ Three of the figures the estimates start from are measurable on a drill: the res
 recovery (`pitr.rpoMinutes`). For each, in this order of precedence:
 
 1. the value the stack file declares (`raptorflow-dr:recovery` in Pulumi.<stack>.yaml): the team's own figure;
-2. else the newest drill record that measured it (tools/readiness.py reads docs/drills/): a measurement beats a guess;
+2. else the worst a met drill measured within a quarter of the newest such measurement (tools/readiness.py reads
+   docs/drills/): a measurement beats a guess, and a model of the worst case takes the worst seen lately - the
+   slowest restore, the longest lag, the coarsest PITR granularity - not the last, which a lightly loaded drill
+   may have flattered;
 3. else, for the restore throughput, the newest benchmark record (docs/benchmarks-*.json) of the schema kind;
 4. else the plan's default (core/limits.py).
 
@@ -44,6 +47,8 @@ class Learnable:
     default: float
     by_kind: Mapping[str, float] | None = None
     """The default per schema kind, for a figure measured and chosen per kind; None for one figure for all."""
+    lower_is_worse: bool = False
+    """Whether a lower measurement is the worse one (a throughput) rather than a higher one (a lag)."""
 
     def kinds(self, declarations: Iterable[Mapping[str, Any]]) -> Sequence[str | None]:
         """The schema kinds the declarations hold (the figure is chosen once per kind), or [None]."""
@@ -67,7 +72,7 @@ def kind_of(declaration: Mapping[str, Any]) -> str:
 
 LEARNABLE: tuple[Learnable, ...] = (
     Learnable("restoreMbPerSecond", "restore throughput", "MB/s", limits.RESTORE_MB_PER_SECOND,
-              limits.RESTORE_MB_PER_SECOND_BY_SCHEMA_KIND),
+              limits.RESTORE_MB_PER_SECOND_BY_SCHEMA_KIND, lower_is_worse=True),
     Learnable("databaseReplica.maxLagMinutes", "replica lag", "min", limits.DATABASE_REPLICA_LAG_MINUTES),
     Learnable("pitr.rpoMinutes", "PITR granularity", "min", limits.PITR_RPO_MINUTES),
 )
@@ -125,8 +130,9 @@ def _enabled(declarations: list[Mapping[str, Any]], learnable: Learnable) -> boo
 def with_measured(resources: Iterable[tuple[str, Mapping[str, Any]]], measured: Mapping[str, Measured],
                   ) -> tuple[list[tuple[str, Mapping[str, Any]]], list[Figure]]:
     """The resources with every declaration that leaves a figure to the default given the figure the model uses:
-    another stack's declared value, else the newest measurement, else the default; and those figures with their
-    sources (only those of capabilities declared: no PITR granularity without PITR)."""
+    another stack's declared value, else the measurement given (tools/readiness.py: the worst of the last quarter),
+    else the default; and those figures with their sources (only those of capabilities declared: no PITR
+    granularity without PITR)."""
     pairs = list(resources)
     declarations = [props for kind, props in pairs if kind == ResourceType.RECOVERY_OBJECTIVES]
     figures: list[Figure] = []

@@ -148,7 +148,10 @@ def _restore_term(facts: Facts) -> Term:
 
 def _restore(facts: Facts) -> Estimate:
     size = float(facts.declared("databaseSizeGb", limits.DATABASE_SIZE_GB))
-    rate = float(facts.declared("restoreMbPerSecond", limits.RESTORE_MB_PER_SECOND))
+    # The slowest the stacks declare: both hold the same database, and the order they are read in must not matter.
+    rates = [float(v) for d in facts.declarations
+             if isinstance(v := d.get("restoreMbPerSecond"), int | float) and not isinstance(v, bool)]
+    rate = min(rates) if rates else float(limits.RESTORE_MB_PER_SECOND)
     if rate <= 0:  # a restore that never ends: no bound
         return Estimate(None, f"restore {size:g} GB at {rate:g} MB/s never finishes")
     minutes = size * 1024 / rate / 60

@@ -61,7 +61,8 @@ def stack_file_schema() -> dict[str, Any]:
                 "type": "object",
                 "properties": properties,
                 "required": [f"{NAMESPACE}:{key}" for key in model.get("required", [])],
-                "patternProperties": {f"^({'|'.join(defaults.PROVIDER_NAMESPACES)}):": {}},
+                "patternProperties": {
+                    f"^({'|'.join((*defaults.PROVIDER_NAMESPACES, *defaults.TOOL_NAMESPACES))}):": {}},
                 "additionalProperties": False,
             },
             "encryptionsalt": {"type": "string"},

@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         DRILLS,
         assess_plans,
         drill_warnings,
+        figure_warnings,
         measured_figures,
         model_figures,
         render_figures,
@@ -182,8 +183,9 @@ def main(argv: list[str] | None = None) -> int:
             print()
         assessments, drills = assess_plans(plans, measured), last_drills(DRILLS)
         print("\n".join(render_readiness(assessments, [plan.stack for plan in plans], drills)))
-        print("\n".join(render_figures(model_figures(plans, measured))))
-        for warning in drill_warnings(assessments, drills, datetime.now(UTC).date()):
+        figures = model_figures(plans, measured)
+        print("\n".join(render_figures(figures)))
+        for warning in [*figure_warnings(figures), *drill_warnings(assessments, drills, datetime.now(UTC).date())]:
             print(warning)
     blocked = any(v.mandatory for found in violations.values() for v in found)
     return 1 if blocked else 0

@@ -9,8 +9,9 @@ naming its date. Warnings also name a last drill older than the plan's quarterly
 a record dated after today, and each record the table could not read (skipped, never in silence).
 
 The model learns from the drill (core/recovery_learned.py): the restore throughput, the replica's lag and the
-granularity of point-in-time recovery, where the stack file does not declare them, come from the newest record
-that measured them, and a `figures:` line under the table says which figure came from where. The restore throughput
+granularity of point-in-time recovery, where the stack file does not declare them, come from the drill records:
+the worst measurement among those within DRILL_CADENCE_DAYS of the newest one (core/recovery_learned.py), and a
+`figures:` line under the table says which figure came from where. The restore throughput
 is chosen per schema kind (`recovery.schemaKind`): a drill measures the application kind (its schema is an
 application's); where no drill did, the newest benchmark record (`BENCHMARKS`, `make bench`) gives each kind's
 figure from the job's restore of its dataset (`app`: application, `random`: bulk) at the largest size it ran. Each is taken only
@@ -86,24 +87,35 @@ def _measured_in(document: Mapping[str, Any]) -> dict[str, float]:
 
 
 def measured_figures(folder: Path, benchmarks: Path | None = None) -> dict[str, Measured]:
-    """Each learnable figure's newest measurement among the chained records of `folder` (unreadable records are
-    skipped here; `last_drills` names them), then the restore throughputs of the benchmark records of `benchmarks`
-    for the schema kinds no drill measured."""
-    found: dict[str, Measured] = {}
+    """Each learnable figure's worst measurement among the chained records of `folder` dated within
+    DRILL_CADENCE_DAYS of its newest measurement (unreadable records are skipped here; `last_drills` names them),
+    then the restore throughputs of the benchmark records of `benchmarks` for the schema kinds no drill measured."""
+    seen: dict[str, list[tuple[date, Measured]]] = {}
     records: list[Record] = chain(folder) if folder.is_dir() else []
-    for record in reversed(records):
+    for record in reversed(records):  # newest first
         if record.json is None:
             continue
         try:
             document = load(record)
+            when = str(document.get("startedAt") or record.json.stem)[:10]
+            day = date.fromisoformat(when)
         except (Unreadable, ValueError, OSError):
             continue
-        when = str(document.get("startedAt") or record.json.stem)[:10]
         for path, value in _measured_in(document).items():
-            found.setdefault(path, Measured(value, record.json.name, when))
+            seen.setdefault(path, []).append((day, Measured(value, record.json.name, when)))
+    found = {key: _worst(key, measured) for key, measured in seen.items()}
     for key, measured in (bench_figures(benchmarks) if benchmarks else {}).items():
         found.setdefault(key, measured)
     return found
+
+
+def _worst(key: str, measured: list[tuple[date, Measured]]) -> Measured:
+    """The worst of a figure's measurements (newest first) dated within DRILL_CADENCE_DAYS of the newest one; the
+    newer of two equal ones."""
+    learnable = next(item for item in LEARNABLE if item.path == key.partition("@")[0])
+    newest = max(day for day, _ in measured)
+    recent = [m for day, m in measured if (newest - day).days <= DRILL_CADENCE_DAYS]
+    return (min if learnable.lower_is_worse else max)(recent, key=lambda m: m.value)
 
 
 def bench_figures(folder: Path) -> dict[str, Measured]:
@@ -124,7 +136,7 @@ def bench_figures(folder: Path) -> dict[str, Measured]:
                     and isinstance(size, int | float) and math.isfinite(value) and value > 0):
                 rows.append((when, float(size), float(value), kind, path.name))
     found: dict[str, Measured] = {}
-    for when, _, value, kind, name in sorted(rows, reverse=True):
+    for when, _, value, kind, name in sorted(rows, key=lambda r: (r[0], r[1], -r[2]), reverse=True):
         found.setdefault(RESTORE.key(kind), Measured(value, name, when, "benchmark"))
     return found
 
@@ -163,6 +175,23 @@ def render_readiness(assessments: list[Assessment], stacks: list[str],
                                                           _drilled(drill.rpo_seconds))
         yield (f"  {TITLES[a.scenario]:<20} {_minutes(a.target_rto_minutes):>10} {_minutes(a.rto.minutes):>9} "
                f"{rpo_target:>10} {rpo:>9}  {verdict:<8}  {last[0]:<10} {last[1]:>9} {last[2]:>9}  {a.binding}")
+
+
+def figure_warnings(figures: list[Figure]) -> list[str]:
+    """Warnings on the restore throughputs: stacks that declare different schema kinds (they hold one database; the
+    model takes the slowest), and a kind's figure no drill measured (a benchmark's or the default)."""
+    restores = [f for f in figures if f.learnable is RESTORE and f.kind is not None]
+    warnings = []
+    if len({f.kind for f in restores}) > 1:
+        warnings.append("warning: the stacks declare different recovery.schemaKind values ("
+                        f"{', '.join(sorted(str(f.kind) for f in restores))}) for one database: the model takes the "
+                        "slowest restore throughput; declare the same kind in both stack files")
+    for f in restores:
+        if f.kind != DRILL_SCHEMA_KIND and not f.source.startswith("declared"):
+            warnings.append(f"warning: the {f.kind} schema's restore throughput ({f.value:g} MB/s) is {f.source}, "
+                            "never a drill of this database (`make drill` restores an application schema): measure "
+                            "a restore of it and declare recovery.restoreMbPerSecond")
+    return warnings
 
 
 def drill_warnings(assessments: list[Assessment], drills: Mapping[str, LastDrill], today: date) -> list[str]:

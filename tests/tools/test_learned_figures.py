@@ -55,20 +55,26 @@ def test_a_figure_the_stack_file_sets_is_declared_even_at_the_default_value():
     assert undeclared(settings) == ["databaseReplica.maxLagMinutes"]
 
 
-def test_the_newest_met_measurement_of_each_figure_wins_and_small_or_failed_ones_never_count(tmp_path: Path):
+def test_the_worst_met_measurement_of_the_last_quarter_wins_and_small_or_failed_ones_never_count(tmp_path: Path):
+    _file(tmp_path, -100, [_scenario("database-corruption"), _scenario("regional-outage")],
+          {"restoreMbPerSecond": 5.0, "restoredMb": 1200.0, "replicaLagSeconds": 50.0})
     big = {"restoreMbPerSecond": 18.0, "restoredMb": 1200.0, "replicaLagSeconds": 6.0}
     old = _file(tmp_path, 0, [_scenario("database-corruption"), _scenario("regional-outage")], big)
     newer = _file(tmp_path, 1, [_scenario("database-corruption"), _scenario("regional-outage"),
                                 _scenario("database-corruption-pitr", rpo=4.5)],
-                  {"restoreMbPerSecond": 2.0, "restoredMb": 16.0, "replicaLagSeconds": 0.3})
-    _file(tmp_path, 2, [_scenario("database-corruption", met=False), _scenario("regional-outage", met=False),
+                  {"restoreMbPerSecond": 25.0, "restoredMb": 1300.0, "replicaLagSeconds": 0.3})
+    _file(tmp_path, 2, [_scenario("database-corruption"), _scenario("database-corruption-pitr", rpo=2.0)],
+          {"restoreMbPerSecond": 2.0, "restoredMb": 16.0})
+    _file(tmp_path, 3, [_scenario("database-corruption", met=False), _scenario("regional-outage", met=False),
                         _scenario("database-corruption-pitr", met=False, rpo=999.0)],
           {"restoreMbPerSecond": 1.0, "restoredMb": 4000.0, "replicaLagSeconds": 500.0})
     found = measured_figures(tmp_path)
     assert found["restoreMbPerSecond@application"] == Measured(18.0, old, "2026-12-03"), \
-        "a 16 MB restore is start-up, not throughput; the drill's schema is an application's"
-    assert found["databaseReplica.maxLagMinutes"] == Measured(0.3 / 60, newer, "2026-12-04")
-    assert found["pitr.rpoMinutes"] == Measured(4.5 / 60, newer, "2026-12-04")
+        "the slowest of the quarter, not the newest 25 MB/s; a 16 MB restore is start-up, not throughput; one 100 " \
+        "days older than the newest is past the cadence"
+    assert found["databaseReplica.maxLagMinutes"] == Measured(6.0 / 60, old, "2026-12-03"), \
+        "the longest lag of the quarter, not the newest drill's lighter one"
+    assert found["pitr.rpoMinutes"] == Measured(4.5 / 60, newer, "2026-12-04"), "the coarsest, not the newest 2 s"
 
 
 def test_measured_figures_replace_only_the_defaults_and_the_report_names_each_source(prod_plan: Plan, dr_plan: Plan):
@@ -159,3 +165,26 @@ def test_each_stack_takes_the_restore_throughput_of_the_schema_kind_it_declares(
     assert lines == ["restore throughput 7 MB/s, application schema (measured by the drill of 2026-12-04, r.json)",
                      "restore throughput 90 MB/s, bulk schema (measured by the benchmark of 2026-12-02, "
                      "benchmarks-2026-12-02-600mb.json)"]
+
+
+def test_stacks_of_two_kinds_are_estimated_at_the_slowest_whatever_their_order_and_the_plan_warns(
+        prod_plan: Plan, dr_plan: Plan):
+    from tools.readiness import figure_warnings
+
+    resources = [(r.type, copy.deepcopy(unwrap(r.inputs))) for plan in (prod_plan, dr_plan) for r in plan.resources]
+    for kind, props in resources:
+        if kind == RECOVERY and props["site"] == "standby":
+            props["schemaKind"] = "bulk"
+            props["restoreMbPerSecond"] = 80.0
+    learned, figures = with_measured(resources, {})
+    from core.recovery_model import assess
+
+    forward = {a.scenario: a.rto.minutes for a in assess(learned)}
+    backward = {a.scenario: a.rto.minutes for a in assess(list(reversed(learned)))}
+    assert forward == backward, "the order the stacks are read in changes the estimate"
+    restore = next(a for a in assess(learned) if a.scenario == "databaseCorruption").term("restore")
+    assert restore is not None and f"at {limits.RESTORE_MB_PER_SECOND:g} MB/s" in restore.derivation, "the slowest"
+    warnings = figure_warnings(figures)
+    assert any("different recovery.schemaKind values (application, bulk)" in w for w in warnings), warnings
+    assert any(w.startswith("warning: the bulk schema's restore throughput (85 MB/s) is the plan's default")
+               for w in warnings), warnings

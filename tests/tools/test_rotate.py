@@ -217,3 +217,35 @@ def test_usage_errors_exit_2_without_a_traceback(world):
     process = subprocess.run([sys.executable, "-m", "tools.rotate", "dr"], cwd=ROOT, env=env, text=True,
                              capture_output=True, timeout=120, check=False)
     assert process.returncode == 2 and process.stderr.strip().startswith("error:"), process.stderr
+
+
+def test_a_new_rotations_journal_resets_its_step_before_it_names_its_incident(capsys):
+    """The order of the journal's first writes, each a CLI call a signal or a kill may follow: the step goes back
+    to `started` before the incident changes, so no moment holds the new incident beside the last one's `done`."""
+    import argparse
+
+    from tools.rotate_config import INCIDENT as INCIDENT_KEY
+    from tools.rotate_config import Entry
+    from tools.rotate_run import DATABASE_URL, STARTED, Rotation
+    from tools.secrets import Signals
+
+    writes: list[tuple[str, str]] = []
+
+    class Recorded:
+        stack = "dr"
+
+        def set_plain(self, key: str, value: str) -> None:
+            writes.append((key, value))
+
+        def set_secret(self, key: str, value: str) -> None:
+            writes.append((key, "secret"))
+
+    url = f"postgresql://raptorflow:{secrets.token_urlsafe(18)}@127.0.0.1:5432/postgres"
+    journal = {INCIDENT_KEY: Entry(INCIDENT_KEY, "INC-8", False), STEP: Entry(STEP, "done", False),
+               DATABASE_URL: Entry(DATABASE_URL, url, True)}
+    rotation = Rotation(argparse.Namespace(incident="INC-9"), Signals())
+    rotation.stacks, rotation.config = [Recorded()], {"dr": dict(journal)}  # type: ignore[list-item]
+    rotation._journal(journal, resumed=False)
+    keys = [key for key, _ in writes]
+    assert writes[0] == (STEP, STARTED) and keys.index(INCIDENT_KEY) == 1, writes
+    assert writes[-1] == (STEP, "journal") and url not in capsys.readouterr().out

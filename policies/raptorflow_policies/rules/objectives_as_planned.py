@@ -5,6 +5,7 @@ from __future__ import annotations
 from pulumi_policy import Severity
 
 from core import limits
+from core.recovery_learned import LEARNABLE, UNDECLARED
 
 from .._base import BUCKET, RECOVERY, RUN_JOB, Weakening, get, number, stack_policy
 
@@ -36,9 +37,12 @@ def _check(args, violate):
             if target is not None and (value is None or value > target):
                 violate(f"{scenario} {key} is declared {value}; the plan's is {target}", declared.urn)
     kind = get(declared.props, "schemaKind") or limits.SCHEMA_KIND
-    if kind not in limits.RESTORE_MB_PER_SECOND_BY_SCHEMA_KIND:
+    if not isinstance(kind, str) or kind not in limits.RESTORE_MB_PER_SECOND_BY_SCHEMA_KIND:
         violate(f"schemaKind is declared {kind!r}; the plan measured {', '.join(limits.SCHEMA_KINDS)}", declared.urn)
         return
+    if kind != limits.SCHEMA_KIND and "restoreMbPerSecond" in (get(declared.props, UNDECLARED) or []):
+        violate(f"schemaKind is declared {kind!r} but restoreMbPerSecond is left to that kind's default: declare "
+                "the throughput a restore of this database measured (no drill measures this kind)", declared.urn)
     for path, figure, bound in FIGURES:
         per_kind = path == "restoreMbPerSecond"
         if per_kind:
@@ -68,6 +72,7 @@ POLICY = stack_policy(
 _RPO = limits.OBJECTIVES["databaseCorruption"]["rpoMinutes"]
 _LOOSER_RPO = float(10 * (_RPO or 0))
 _ROSIER_RATE = float(10 * limits.RESTORE_MB_PER_SECOND)
+UNDECLARED_BY_DEFAULT = [learnable.path for learnable in LEARNABLE]  # what the repo's stack files leave out
 _BULK_ROSIER_RATE = float(2 * limits.RESTORE_MB_PER_SECOND_BY_SCHEMA_KIND["bulk"])
 WEAKENINGS = [
     Weakening("prod", f"databaseCorruption rpoMinutes is declared {_LOOSER_RPO}; the plan's is {_RPO}", "recovery",
@@ -78,7 +83,11 @@ WEAKENINGS = [
     Weakening("prod", f"restoreMbPerSecond is declared {_BULK_ROSIER_RATE:g}, higher than the plan's measured "
               f"{limits.RESTORE_MB_PER_SECOND_BY_SCHEMA_KIND['bulk']:g} for a bulk schema: the recovery estimates "
               "would be rosier than what was measured", "recovery",
-              {"schemaKind": "bulk", "restoreMbPerSecond": _BULK_ROSIER_RATE}),
+              {"schemaKind": "bulk", "restoreMbPerSecond": _BULK_ROSIER_RATE,
+               UNDECLARED: [p for p in UNDECLARED_BY_DEFAULT if p != "restoreMbPerSecond"]}),
+    Weakening("dr", "schemaKind is declared 'bulk' but restoreMbPerSecond is left to that kind's default: declare "
+              "the throughput a restore of this database measured (no drill measures this kind)", "recovery",
+              {"schemaKind": "bulk", "restoreMbPerSecond": float(limits.RESTORE_MB_PER_SECOND_BY_SCHEMA_KIND["bulk"])}),
     Weakening("dr", "schemaKind is declared 'huge'; the plan measured application, bulk", "recovery",
               {"schemaKind": "huge"}),
     Weakening("prod", "the stack declares no recovery objectives (RecoveryObjectives): nothing checks its RPOs",
