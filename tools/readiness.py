@@ -62,6 +62,12 @@ def _resources(plans: list[Plan]) -> list[tuple[str, Mapping[str, Any]]]:
     return [(r.type, unwrap(r.inputs)) for plan in plans for r in plan.resources]
 
 
+def _number(value: Any) -> float | None:
+    """A record's figure as a float, or None when it is no finite number at least 0."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    return float(value) if ok else None
+
+
 def _measured_in(document: Mapping[str, Any]) -> dict[str, float]:
     """The learnable figures one record measured in scenarios that met their objectives."""
     met = {s.get("scenario"): s for s in document.get("scenarios") or [] if isinstance(s, Mapping)
@@ -70,17 +76,13 @@ def _measured_in(document: Mapping[str, Any]) -> dict[str, float]:
     throughput: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     found: dict[str, float] = {}
 
-    def number(value: Any) -> float | None:
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
-        return float(value) if ok else None
-
-    restore, restored = number(throughput.get("restoreMbPerSecond")), number(throughput.get("restoredMb"))
+    restore, restored = _number(throughput.get("restoreMbPerSecond")), _number(throughput.get("restoredMb"))
     if RESTORE_SCENARIO in met and restore and restored is not None and restored >= MIN_THROUGHPUT_CHECK_MB:
         found[RESTORE.key(DRILL_SCHEMA_KIND)] = restore
-    lag = number(throughput.get("replicaLagSeconds"))
+    lag = _number(throughput.get("replicaLagSeconds"))
     if REPLICA_SCENARIO in met and lag is not None:
         found["databaseReplica.maxLagMinutes"] = lag / 60
-    pitr = number(met[PITR_SCENARIO].get("measuredRpoSeconds")) if PITR_SCENARIO in met else None
+    pitr = _number(met[PITR_SCENARIO].get("measuredRpoSeconds")) if PITR_SCENARIO in met else None
     if pitr is not None:
         found["pitr.rpoMinutes"] = pitr / 60
     return found
@@ -130,11 +132,10 @@ def bench_figures(folder: Path) -> dict[str, Measured]:
         when = path.stem.removeprefix("benchmarks-")[:10]
         for row in document if isinstance(document, list) else []:
             kind = BENCH_SCHEMA_KINDS.get(str(row.get("dataset"))) if isinstance(row, Mapping) else None
-            value = row.get("restoreDatabaseMbPerSecond") if kind else None
+            value = _number(row.get("restoreDatabaseMbPerSecond")) if kind else None
             size = row.get("sizeMb") if kind else None
-            if (kind and row.get("tool") == "backup_job" and isinstance(value, int | float)
-                    and isinstance(size, int | float) and math.isfinite(value) and value > 0):
-                rows.append((when, float(size), float(value), kind, path.name))
+            if kind and row.get("tool") == "backup_job" and value and isinstance(size, int | float):
+                rows.append((when, float(size), value, kind, path.name))
     found: dict[str, Measured] = {}
     for when, _, value, kind, name in sorted(rows, key=lambda r: (r[0], r[1], -r[2]), reverse=True):
         found.setdefault(RESTORE.key(kind), Measured(value, name, when, "benchmark"))
