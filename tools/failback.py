@@ -64,7 +64,8 @@ Exit codes:
   2    nothing can be done safely: a bad option, a server not reachable, both sites writable on one timeline,
        the US writable on a timeline not newer than the stopped EU's, a US standby that replayed past the
        stopped EU's last record (not its replica), the EU stopped uncleanly mid-switchover, two different
-       clusters
+       clusters, a pg_basebackup of an earlier run (killed outright, or cut off with its ssh) still copying into
+       `<data>.failback-partial` on a database host (found with pgrep: stop it, then run again)
   3    a PostgreSQL tool or statement failed (pg_ctl, pg_basebackup, or pg_rewind and the rebuild after it;
        a statement the role may not run)
   4    the flip failed (tools.failover demote's own error is printed above): run the same command again
@@ -110,6 +111,21 @@ def _bindir() -> str:
     return str(versions[-1].parent) if versions else "/usr/lib/postgresql/15/bin"
 
 
+def no_copy_running(site: Site) -> None:
+    """Unsafe when a pg_basebackup an earlier run started still copies into `site`'s partial folder: a run killed
+    outright (SIGKILL, a lost ssh session) cannot stop it, and a new copy into the same folder would mix the two.
+    pgrep exits 0 when it finds a process and 1 when it finds none; `[p]` keeps a shell or sudo that carries the
+    pattern from matching itself."""
+    partial = f"{site.data}{PARTIAL}"
+    found = site.run("pgrep", "-a", "-f", "[p]g_basebackup", check=False)
+    if found.returncode not in (0, 1):
+        raise SiteError(f"{site.name}: pgrep exited {found.returncode}: {last_line(found.stderr or found.stdout)}")
+    for line in found.stdout.splitlines():
+        if partial in line:
+            raise Unsafe(f"{site.name}: a pg_basebackup of an earlier run still copies into {partial} "
+                         f"(pid {line.split()[0]}): stop it, then run the same command again")
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line."""
     command = _Parser(prog="python -m tools.failback", description=__doc__,
@@ -147,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     run = Failback(us, eu, args, flip)
     try:
         with stoppable():
+            for site in (us, eu):
+                no_copy_running(site)
             run.run()
     except (KeyboardInterrupt, Interrupted):
         for site in (us, eu):

@@ -110,3 +110,24 @@ def test_failback_never_promotes_a_us_standby_that_is_not_the_eus_replica(pair: 
     assert phases(result.stdout)[0] == "rewind", result.stdout
     assert_failed_back(pair)
     assert not set(range(5000, 8000)) & pair.us.seqs()
+
+
+def test_failback_refuses_while_an_earlier_runs_copy_still_runs(pair: Pair) -> None:
+    # A run killed outright (SIGKILL, a lost ssh session) cannot stop its pg_basebackup: a new run would copy into
+    # the same folder beside it. A process whose command line is that copy's stands in for it (the real one needs a
+    # run to be killed mid-copy at the right moment); pgrep sees command lines the same way.
+    partial = f"{pair.us.data}.failback-partial"
+    stray = subprocess.Popen(["python3", "-c", "import time; time.sleep(120)", "pg_basebackup", "-D", partial,
+                              "-X", "stream"])
+    try:
+        result = pair.failback()
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr == (f"error: us: a pg_basebackup of an earlier run still copies into {partial} "
+                                 f"(pid {stray.pid}): stop it, then run the same command again\n"), result.stderr
+        assert phases(result.stdout) == [], f"it acted beside the copy: {result.stdout}"
+    finally:
+        stray.kill()
+        stray.wait()
+    result = pair.failback()
+    assert result.returncode == 0, result.stderr
+    assert_failed_back(pair)
