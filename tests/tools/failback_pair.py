@@ -60,10 +60,11 @@ class Server:
         subprocess.run([*as_postgres(), str(bindir / program), *argv], check=True, capture_output=True, text=True,
                        timeout=WAIT_SECONDS)
 
-    def start(self) -> None:
+    def start(self, wal_keep_size: str = "256MB") -> None:
         """Start on 127.0.0.1:port (the options land in postmaster.opts, which the tool's pg_ctl start reuses)."""
         options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c wal_level=replica "
-                   "-c max_wal_senders=5 -c wal_keep_size=256MB -c fsync=off -c wal_retrieve_retry_interval=200ms")
+                   f"-c max_wal_senders=5 -c wal_keep_size={wal_keep_size} -c fsync=off "
+                   "-c wal_retrieve_retry_interval=200ms")
         self.pg("pg_ctl", "start", "-D", str(self.data), "-o", options, "-l", str(self.folder / "server.log"), "-w")
 
     def replicate(self, source: Server) -> None:

@@ -64,6 +64,25 @@ def test_failback_rebuilds_when_pg_rewind_cannot_run(pair: Pair) -> None:
     assert leftovers == [], f"the rebuild left {leftovers}"
 
 
+def test_failback_rebuilds_when_the_eu_recycled_the_wal_from_the_fork(pair: Pair) -> None:
+    # The EU keeps no WAL for standbys (wal_keep_size 0) and checkpoints past several segments: the segment where
+    # the timelines part is recycled. A rewound US would wait forever for it; the tool rebuilds it instead.
+    pair.eu.pg("pg_ctl", "stop", "-D", str(pair.eu.data), "-m", "fast")
+    pair.eu.start(wal_keep_size="0")
+    for seq in range(3001, 3009):
+        pair.write(pair.eu, range(seq, seq + 1))
+        pair.eu.sql("SELECT pg_switch_wal()")
+        pair.eu.sql("CHECKPOINT")
+    result = pair.failback()
+    assert result.returncode == 0, result.stderr
+    assert phases(result.stdout)[0] == "rebuild", result.stdout
+    assert "the EU no longer holds the WAL from where the timelines part" in result.stdout.splitlines()[0], \
+        result.stdout
+    assert_failed_back(pair)
+    assert set(range(3001, 3009)) <= pair.us.seqs(), "the EU's writes after the recycling are not on the US"
+    assert not set(range(101, 121)) & pair.us.seqs(), "the US's diverged writes survived the rebuild"
+
+
 def test_failback_killed_in_the_switchover_leaves_no_writer_and_continues(pair: Pair) -> None:
     # The US made a streaming replica of the EU beforehand, its replay paused: the switchover stops the EU, then
     # waits for the US to replay the EU's shutdown checkpoint - and is killed there.
