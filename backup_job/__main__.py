@@ -7,9 +7,10 @@ container's first process, the job would otherwise ignore that SIGTERM and be ki
 
 import sys
 
-from backup_job import errors
+from backup_job import errors, heap
 
 errors.handle_sigterm()
+heap.tune()  # before the client libraries allocate: backup_job.heap
 _command = sys.argv[1] if sys.argv[1:2] and sys.argv[1] in errors.COMMANDS else None
 try:
     from backup_job.cli import main

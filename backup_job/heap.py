@@ -1,0 +1,40 @@
+"""glibc's heap set for a stream of megabyte blocks, before the job allocates any.
+
+The job moves its data in blocks of about a megabyte (pipe reads, zstd pieces,
+the resume window's blocks) across several threads. With glibc's defaults two
+things keep memory that was freed long ago:
+
+- the mmap threshold is dynamic: once a block above it is freed, the threshold
+  rises to that block's size, and every later block of that size comes from
+  the heap, whose holes between live blocks are never returned to the system;
+- each thread that meets a locked arena gets an arena of its own (up to eight
+  per core), each keeping its own freed blocks.
+
+So the resident size of a backup grew with the length of the stream: 160 MB at
+200 MB of dump and 190 MB at 2 GB (bench, `random` dataset), and 186 MB for a
+150 MB parallel backup whose Python held 135 MB in the single mode. Fixing the
+threshold at MMAP_THRESHOLD_BYTES (blocks above it are mapped on their own and
+unmapped when freed) and the arenas at ARENAS (the threads share them) gave 149
+and 171 MB for the same two runs (tests/backup_job/test_heap.py checks the
+mechanism; docs/benchmarks.md has the figures). mallopt is glibc's: elsewhere
+(musl) it does nothing and the defaults stand.
+https://man7.org/linux/man-pages/man3/mallopt.3.html
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # glibc's <malloc.h>
+MMAP_THRESHOLD_BYTES = 256 << 10
+ARENAS = 2
+
+
+def tune() -> bool:
+    """Set the threshold and the arenas; whether the C library took both."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # no C library to load, or one without mallopt
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1 and mallopt(M_ARENA_MAX, ARENAS) == 1
