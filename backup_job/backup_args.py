@@ -27,15 +27,18 @@ def add_arguments(backup: argparse.ArgumentParser) -> None:
     backup.add_argument("--compress-level", type=int, metavar="L",
                         help=f"zstd 1-19 (default {codec.DEFAULT_ZSTD_LEVEL}) or zlib 0-9 (default "
                              f"{codec.DEFAULT_ZLIB_LEVEL})")
-    backup.add_argument("--compress-threads", type=int, default=codec.default_threads(), metavar="N",
-                        help="zstd's worker threads (default: the cores available, %(default)s)")
+    backup.add_argument("--compress-threads", type=int, metavar="N",
+                        help="zstd's worker threads for the archive (default: the cores available, "
+                             f"{codec.default_threads()}; 1 in the parallel mode, whose table streams run beside it)")
     backup.add_argument("--resume-window-bytes", type=int, default=transfer.DEFAULT_WINDOW_BYTES,
-                        help="bytes kept to resume the upload after a broken connection (default %(default)s)")
+                        help="bytes kept to resume the uploads after a broken connection, shared in equal parts by the "
+                             "archive and the --jobs table streams in the parallel mode (default %(default)s)")
 
 
 def request_from(args: argparse.Namespace, bucket: str) -> dump.BackupRequest:
     """The request the parsed backup command makes; JobError(USAGE) for knobs out of range."""
-    level = codec.checked_level(args.compression, args.compress_level, args.compress_threads)
+    threads = 1 if args.compress_threads is None else args.compress_threads
+    level = codec.checked_level(args.compression, args.compress_level, threads)
     if not 1 <= args.jobs <= 64 or args.parallel_table_mb < 1:
         raise JobError(ExitCode.USAGE, "--jobs must be 1-64 and --parallel-table-mb at least 1")
     return dump.BackupRequest(kind=args.kind, bucket=bucket, prefix=args.prefix, reason=args.reason,

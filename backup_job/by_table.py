@@ -50,7 +50,6 @@ from backup_job.errors import ExitCode, JobError
 from backup_job.workers import Workers
 
 PARALLEL_TABLE_MB = 64
-TABLE_WINDOW_BYTES = 8 << 20  # each table upload's resume window: --jobs of them run beside the archive's
 READ_BYTES = 1 << 20
 STOP_SECONDS = 3.0  # how long a failed or stopped run waits for its table streams to end
 SINGLE, PARALLEL, AUTO = "single", "parallel", "auto"
@@ -114,9 +113,9 @@ class TableDumps:
     """Every big table's COPY, compressed and uploaded, `jobs` at a time; `wait()` gives the manifest's list."""
 
     def __init__(self, db: database.Database, bucket: storage.Bucket, dump_name: str, snapshot: str,
-                 tables: list[BigTable], jobs: int, level: int):
+                 tables: list[BigTable], jobs: int, level: int, window: int):
         self.db, self.bucket, self.dump_name, self.snapshot = db, bucket, dump_name, snapshot
-        self.level = level
+        self.level, self.window = level, window
         self.stopped = threading.Event()
         self._processes: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
@@ -164,7 +163,7 @@ class TableDumps:
         digest, sizes = hashlib.sha256(), [0, 0]
         try:
             transfer.upload_stream(self.bucket, name, self._blocks(process, table, digest, sizes),
-                                   codec.MEDIA_TYPES[codec.ZSTD], TABLE_WINDOW_BYTES)
+                                   codec.MEDIA_TYPES[codec.ZSTD], self.window)
         except transfer.SourceFailed as failed:
             raise failed.cause from None
         finally:

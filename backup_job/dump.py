@@ -16,8 +16,10 @@ horizon - for less time.
 
 The reader keeps pg_dump's pipe drained while the connection is busy, and the
 queue bounds memory: QUEUE_BYTES of dump plus the resume window of the upload
-(backup_job.transfer, 32 MiB) are held, whatever the size of the dump (about
-110 MB of resident memory in all). Nothing touches disk.
+(backup_job.transfer, 32 MiB) are held, whatever the size of the dump; in the
+parallel mode the archive and the `--jobs` table streams share both in equal
+parts, and the archive's zstd runs on one thread beside the tables' own.
+Nothing touches disk.
 
 The upload is one resumable-upload request of unknown size whose body is the
 dump as the reader hands it on: Cloud Storage creates the object only when the
@@ -64,7 +66,7 @@ class BackupRequest:
     reason: str | None = None  # an ad-hoc backup: stored under <prefix>/manual/ with this reason
     compression: str = codec.ZSTD
     compress_level: int = codec.DEFAULT_ZSTD_LEVEL
-    compress_threads: int = 1
+    compress_threads: int | None = None  # zstd's threads for the archive; None: backup_args' default
     mode: str = by_table.SINGLE  # a by_table mode: single, parallel or auto
     jobs: int = 2  # the parallel mode's table streams at once
     parallel_table_mb: int = by_table.PARALLEL_TABLE_MB
@@ -223,10 +225,15 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=db.child_env(), bufsize=0
         )
+        # In the parallel mode the archive and the table streams share the resume window and the queue in equal
+        # parts, and the archive's zstd takes one thread unless told otherwise: the table streams are the parallelism.
+        share = request.jobs + 1 if big else 1
+        window = max(MIN_WINDOW_BYTES, request.window_bytes // share)
+        threads = request.compress_threads or (1 if big else codec.default_threads())
         enlarge_pipe(process.stdout)
-        items: queue.Queue[_Item] = queue.Queue(maxsize=QUEUE_BYTES // READ_BYTES)
+        items: queue.Queue[_Item] = queue.Queue(maxsize=max(2, QUEUE_BYTES // READ_BYTES // share))
         stop = threading.Event()
-        compressor = codec.Compressor(request.compress_level, request.compress_threads) if zstd else None
+        compressor = codec.Compressor(request.compress_level, threads) if zstd else None
         reader = _Reader(process, items, stop, compressor)
         stderr_chunks: list[bytes] = []
         stderr = process.stderr
@@ -239,14 +246,14 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         tables: by_table.TableDumps | None = None
         try:
             if big:
-                tables = by_table.TableDumps(db, bucket, name, snapshot, big, request.jobs, request.compress_level)
+                tables = by_table.TableDumps(db, bucket, name, snapshot, big, request.jobs, request.compress_level,
+                                             window)
             # Read while the dump streams, in its snapshot: what the dump holds, by OID (a restore names tables by
             # this, never by text), and the rows pg_dump writes. Reading a default's expression waits for a lock
             # on its table, as pg_dump does, so neither delays the other.
             counting = counter.submit(_describe, connection, request.kind == BackupKind.FULL)
             try:
-                transfer.upload_stream(bucket, name, _blocks(items), codec.MEDIA_TYPES[request.compression],
-                                       request.window_bytes)
+                transfer.upload_stream(bucket, name, _blocks(items), codec.MEDIA_TYPES[request.compression], window)
             except transfer.SourceFailed as failed:
                 raise failed.cause from None
             objects = tables.wait() if tables else None
