@@ -25,8 +25,8 @@ def add_arguments(backup: argparse.ArgumentParser) -> None:
     backup.add_argument("--compression", choices=codec.COMPRESSIONS, default=codec.ZSTD,
                         help="zstd: an uncompressed archive in one zstd frame (default); pg_dump: zlib inside it")
     backup.add_argument("--compress-level", type=int, metavar="L",
-                        help=f"zstd 1-19 (default {codec.DEFAULT_ZSTD_LEVEL}) or zlib 0-9 (default "
-                             f"{codec.DEFAULT_ZLIB_LEVEL})")
+                        help=f"zstd 1-19 (default {codec.DEFAULT_ZSTD_LEVEL}; a parallel table stream whose rows "
+                             f"compress {codec.COMPRESSIBLE_LEVEL}) or zlib 0-9 (default {codec.DEFAULT_ZLIB_LEVEL})")
     backup.add_argument("--compress-threads", type=int, metavar="N",
                         help="zstd's worker threads for the archive (default: the cores available, "
                              f"{codec.default_threads()}; 1 in the parallel mode, whose table streams run beside it)")
@@ -44,4 +44,4 @@ def request_from(args: argparse.Namespace, bucket: str) -> dump.BackupRequest:
     return dump.BackupRequest(kind=args.kind, bucket=bucket, prefix=args.prefix, reason=args.reason,
                          compression=args.compression, compress_level=level, compress_threads=args.compress_threads,
                          mode=args.mode, jobs=args.jobs, parallel_table_mb=args.parallel_table_mb,
-                         window_bytes=args.resume_window_bytes)
+                         window_bytes=args.resume_window_bytes, table_level=args.compress_level)

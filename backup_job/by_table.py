@@ -113,7 +113,7 @@ class TableDumps:
     """Every big table's COPY, compressed and uploaded, `jobs` at a time; `wait()` gives the manifest's list."""
 
     def __init__(self, db: database.Database, bucket: storage.Bucket, dump_name: str, snapshot: str,
-                 tables: list[BigTable], jobs: int, level: int, window: int):
+                 tables: list[BigTable], jobs: int, level: int | None, window: int):
         self.db, self.bucket, self.dump_name, self.snapshot = db, bucket, dump_name, snapshot
         self.level, self.window = level, window
         self.stopped = threading.Event()
@@ -123,17 +123,27 @@ class TableDumps:
 
     def _blocks(self, process: subprocess.Popen[bytes], table: BigTable, digest: Any, sizes: list[int]
                 ) -> Iterator[bytes]:
-        compressor = codec.Compressor(self.level, 1)
         stdout = process.stdout
         assert stdout is not None  # started with stdout=PIPE
-        while block := stdout.read(READ_BYTES):
+        compressor, held = None, bytearray()
+        while True:
+            block = stdout.read(READ_BYTES)
             if self.stopped.is_set():
                 raise JobError(ExitCode.TERMINATED, "stopped")
             sizes[0] += len(block)
+            if compressor is None:  # the first PROBE_BYTES choose the level, unless one was given
+                held += block
+                if block and len(held) < codec.PROBE_BYTES:
+                    continue
+                sizes[2] = self.level or codec.level_for(bytes(held))
+                compressor, block, held = codec.Compressor(sizes[2], 1), bytes(held), bytearray()
+            if not block:
+                break
             for piece in compressor.compress(block):
                 digest.update(piece)
                 sizes[1] += len(piece)
                 yield piece
+        assert compressor is not None  # made at the latest when the rows ended
         code = process.wait()
         if code != 0:
             assert process.stderr is not None
@@ -160,7 +170,7 @@ class TableDumps:
         with self._lock:
             self._processes.add(process)
         name = object_name(self.dump_name, table.oid)
-        digest, sizes = hashlib.sha256(), [0, 0]
+        digest, sizes = hashlib.sha256(), [0, 0, 0]  # rows' bytes, stored bytes, zstd level
         try:
             transfer.upload_stream(self.bucket, name, self._blocks(process, table, digest, sizes),
                                    codec.MEDIA_TYPES[codec.ZSTD], self.window)
@@ -171,7 +181,7 @@ class TableDumps:
                 process.kill()
             process.wait()
         return {"oid": table.oid, "schema": table.schema, "name": table.name, "object": name,
-                "sha256": digest.hexdigest(), "sizeBytes": sizes[1], "copyBytes": sizes[0],
+                "sha256": digest.hexdigest(), "sizeBytes": sizes[1], "copyBytes": sizes[0], "compressLevel": sizes[2],
                 "columns": list(table.columns)}
 
     def wait(self) -> list[dict[str, Any]]:

@@ -66,6 +66,7 @@ class BackupRequest:
     reason: str | None = None  # an ad-hoc backup: stored under <prefix>/manual/ with this reason
     compression: str = codec.ZSTD
     compress_level: int = codec.DEFAULT_ZSTD_LEVEL
+    table_level: int | None = None  # the parallel mode's table streams; None: each chosen (codec.level_for)
     compress_threads: int | None = None  # zstd's threads for the archive; None: backup_args' default
     mode: str = by_table.SINGLE  # a by_table mode: single, parallel or auto
     jobs: int = 2  # the parallel mode's table streams at once
@@ -246,8 +247,7 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         tables: by_table.TableDumps | None = None
         try:
             if big:
-                tables = by_table.TableDumps(db, bucket, name, snapshot, big, request.jobs, request.compress_level,
-                                             window)
+                tables = by_table.TableDumps(db, bucket, name, snapshot, big, request.jobs, request.table_level, window)
             # Read while the dump streams, in its snapshot: what the dump holds, by OID (a restore names tables by
             # this, never by text), and the rows pg_dump writes. Reading a default's expression waits for a lock
             # on its table, as pg_dump does, so neither delays the other.

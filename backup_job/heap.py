@@ -10,12 +10,13 @@ things keep memory that was freed long ago:
 - each thread that meets a locked arena gets an arena of its own (up to eight
   per core), each keeping its own freed blocks.
 
-So the resident size of a backup grew with the length of the stream: 160 MB at
-200 MB of dump and 190 MB at 2 GB (bench, `random` dataset), and 186 MB for a
-150 MB parallel backup whose Python held 135 MB in the single mode. Fixing the
-threshold at MMAP_THRESHOLD_BYTES (blocks above it are mapped on their own and
-unmapped when freed) and the arenas at ARENAS (the threads share them) gave 149
-and 171 MB for the same two runs (tests/backup_job/test_heap.py checks the
+So the job's own process grew with the length of its stream: 178 MB after a
+2 GB dump of the benchmark's `random` dataset (the whole tree 190 MB, against
+160 MB at 200 MB), and 186 MB during a 150 MB parallel backup whose single-mode
+twin held 135 MB. Fixing the threshold at MMAP_THRESHOLD_BYTES (blocks above it
+are mapped on their own and unmapped when freed) and the arenas at ARENAS (the
+threads share them) gave 149 and 171 MB for the same two runs
+(tests/backup_job/test_heap.py checks the
 mechanism; docs/benchmarks.md has the figures). mallopt is glibc's: elsewhere
 (musl) it does nothing and the defaults stand.
 https://man7.org/linux/man-pages/man3/mallopt.3.html

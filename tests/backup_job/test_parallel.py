@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from backup_job import archive, by_table, dump, stream
+from backup_job import archive, by_table, codec, dump, stream
 from backup_job import storage as layout
 from backup_job.database import Database
 from backup_job.errors import ExitCode
@@ -70,6 +70,7 @@ def test_the_big_tables_travel_apart_and_every_table_has_its_rows_in_exactly_one
     assert sorted(t["name"] for t in manifest["tables"]) == ['Big "Events".x', "big_notes"]
     events = next(t for t in manifest["tables"] if t["name"] != "big_notes")
     assert events["columns"] == ["id", "body"], "the generated column is left out, as pg_dump leaves it out"
+    assert events["compressLevel"] == codec.COMPRESSIBLE_LEVEL, "rows that compress take the higher level"
     bucket = storage.Client().bucket(bucket_name)
     for table in manifest["tables"]:
         assert bucket.get_blob(table["object"]).size == table["sizeBytes"]
