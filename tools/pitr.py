@@ -44,7 +44,7 @@ Exit codes:
   3    refused before anything was requested: PITR not enabled, or the target outside the recovery window
   4    the API refused or did not answer (401, 404, 5xx, network), or another restore is in progress
   5    the restore failed: the project ended RESTORE_FAILED (or another state it does not leave by itself)
-  130  interrupted
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP)
 """
 
 from __future__ import annotations
@@ -267,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: set {TOKEN_VARIABLE} to a Supabase access token (https://supabase.com/dashboard/account/"
               "tokens)", file=sys.stderr)
         return EXIT_USAGE
-    signal.signal(signal.SIGTERM, _interrupted)
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # as Ctrl-C: a `kill`, or the terminal or ssh session gone
+        signal.signal(signum, _interrupted)
     api = Api(args.api_url, token, args.project_ref)
     receipts = Receipts(args.state_dir or default_state_dir(), args.project_ref)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -280,26 +279,6 @@ def test_a_wrong_token_is_an_api_failure_that_never_prints_the_token(world):
     result = world.run("--to", _rfc3339(int(time.time())), env={command.TOKEN_VARIABLE: wrong})
     assert result.returncode == command.EXIT_API
     assert "401" in result.stderr and wrong not in result.stdout + result.stderr
-
-
-def test_sigterm_while_waiting_exits_130_with_one_line(world):
-    target = world.write_around_a_second()
-    world.archived_past(target + 1)
-    environment = {**os.environ, command.TOKEN_VARIABLE: TOKEN}
-    process = subprocess.Popen([sys.executable, "-m", "tools.pitr", "restore", "--project-ref", REF, "--api-url",
-                                world.url, "--state-dir", str(world.state), "--to", _rfc3339(target)],
-                               cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    for line in process.stdout:
-        if "requested (HTTP 201)" in line:
-            break
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=30)
-    assert process.returncode == command.EXIT_INTERRUPTED
-    assert stderr.strip().startswith("interrupted") and len(stderr.strip().splitlines()) == 1
-    assert json.loads((world.state / f"{REF}.json").read_text())["targetUnix"] == target, "the request's receipt"
-    assert world.stand_in.worker is not None
-    world.stand_in.worker.join(120)
 
 
 @pytest.mark.parametrize(("args", "message"), [
