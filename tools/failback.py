@@ -49,7 +49,8 @@ primary started again while the EU is down is refused (exit 2), as following it 
 away. pg_rewind -R and pg_basebackup -R write the
 other site's connection string into primary_conninfo, with application_name the standby's site (us, eu).
 
-A kill at any point leaves one line saying where it stopped, and the same command continues: during the
+A kill at any point leaves one line saying where it stopped, and the same command continues (SIGKILL leaves no
+line, and a pg_basebackup or pg_rewind it started may go on: the next run refuses until it has ended): during the
 switchover the EU is paused or stopped and the US not yet promoted (no site takes writes) until it runs again.
 The flip runs before the follow, so an EU streaming from the US means it went through; a run killed in the
 follow flips again (an update with nothing to change, and a redeploy). `--timeout-seconds` bounds each wait
@@ -64,8 +65,9 @@ Exit codes:
   2    nothing can be done safely: a bad option, a server not reachable, both sites writable on one timeline,
        the US writable on a timeline not newer than the stopped EU's, a US standby that replayed past the
        stopped EU's last record (not its replica), the EU stopped uncleanly mid-switchover, two different
-       clusters, a pg_basebackup of an earlier run (killed outright, or cut off with its ssh) still copying into
-       `<data>.failback-partial` on a database host (found with pgrep: stop it, then run again)
+       clusters, a pg_basebackup or pg_rewind of an earlier run (killed outright, or cut off with its ssh) still
+       writing into `<data>.failback-partial` or `<data>` on a database host (found with pgrep, which the hosts
+       need: stop that pid there, then run again), pgrep missing or failing
   3    a PostgreSQL tool or statement failed (pg_ctl, pg_basebackup, or pg_rewind and the rebuild after it;
        a statement the role may not run)
   4    the flip failed (tools.failover demote's own error is printed above): run the same command again
@@ -75,6 +77,7 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import shutil
 import sys
@@ -112,18 +115,21 @@ def _bindir() -> str:
 
 
 def no_copy_running(site: Site) -> None:
-    """Unsafe when a pg_basebackup an earlier run started still copies into `site`'s partial folder: a run killed
-    outright (SIGKILL, a lost ssh session) cannot stop it, and a new copy into the same folder would mix the two.
-    pgrep exits 0 when it finds a process and 1 when it finds none; `[p]` keeps a shell or sudo that carries the
-    pattern from matching itself."""
-    partial = f"{site.data}{PARTIAL}"
-    found = site.run("pgrep", "-a", "-f", "[p]g_basebackup", check=False)
-    if found.returncode not in (0, 1):
+    """Unsafe when a pg_basebackup or pg_rewind an earlier run started still writes into `site`'s partial folder or
+    data directory: a run killed outright (SIGKILL, a lost ssh session) cannot stop it, and a second copy or rewind
+    of the same folder would mix the two. pgrep exits 0 when it finds a process and 1, silently, when it finds none;
+    runuser and sudo exit 1 too when they cannot run it, but say why on stderr."""
+    paths = "|".join(re.escape(path) for path in (f"{site.data}{PARTIAL}", str(site.data)))
+    writer = re.compile(rf"(?:^|[\s/])(pg_basebackup|pg_rewind)\s.*?(?:-D\s*|--pgdata=|--target-pgdata=)({paths})/?(?:\s|$)")
+    found = site.run("pgrep", "-a", "-f", "[p]g_(basebackup|rewind)", check=False)
+    if found.returncode not in (0, 1) or found.stderr.strip():
         raise SiteError(f"{site.name}: pgrep exited {found.returncode}: {last_line(found.stderr or found.stdout)}")
-    for line in found.stdout.splitlines():
-        if partial in line:
-            raise Unsafe(f"{site.name}: a pg_basebackup of an earlier run still copies into {partial} "
-                         f"(pid {line.split()[0]}): stop it, then run the same command again")
+    writers = [(line.split()[0], match) for line in found.stdout.splitlines() if (match := writer.search(line))]
+    if writers:
+        program, path = writers[0][1].groups()
+        raise Unsafe(f"{site.name}: a {program} of an earlier run still writes into {path} (pid "
+                     f"{', '.join(pid for pid, _ in writers)} on the {site.name} host): stop it, then run the same "
+                     "command again")
 
 
 def parser() -> argparse.ArgumentParser:

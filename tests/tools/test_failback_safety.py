@@ -122,8 +122,9 @@ def test_failback_refuses_while_an_earlier_runs_copy_still_runs(pair: Pair) -> N
     try:
         result = pair.failback()
         assert result.returncode == 2, result.stdout + result.stderr
-        assert result.stderr == (f"error: us: a pg_basebackup of an earlier run still copies into {partial} "
-                                 f"(pid {stray.pid}): stop it, then run the same command again\n"), result.stderr
+        assert result.stderr == (f"error: us: a pg_basebackup of an earlier run still writes into {partial} "
+                                 f"(pid {stray.pid} on the us host): stop it, then run the same command again\n"), \
+            result.stderr
         assert phases(result.stdout) == [], f"it acted beside the copy: {result.stdout}"
     finally:
         stray.kill()
@@ -131,3 +132,12 @@ def test_failback_refuses_while_an_earlier_runs_copy_still_runs(pair: Pair) -> N
     result = pair.failback()
     assert result.returncode == 0, result.stderr
     assert_failed_back(pair)
+
+
+def test_failback_refuses_when_it_cannot_look_for_a_left_copy(pair: Pair) -> None:
+    # A prefix that cannot run pgrep exits 1 as pgrep does when it finds nothing (runuser, sudo), but says why:
+    # that is no all-clear.
+    result = pair.failback("--eu-command", "sh -c 'echo \"cannot run $0\" >&2; exit 1'")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr == "error: inspect: eu: pgrep exited 1: cannot run pgrep\n", result.stderr
+    assert phases(result.stdout) == []
