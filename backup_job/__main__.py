@@ -10,8 +10,9 @@ import sys
 from backup_job import errors, heap
 
 errors.handle_sigterm()
-heap.tune()  # before the client libraries allocate: backup_job.heap
 _command = sys.argv[1] if sys.argv[1:2] and sys.argv[1] in errors.COMMANDS else None
+if _command == "backup":
+    heap.tune()  # before the client libraries allocate: backup_job.heap says why, and why only here
 try:
     from backup_job.cli import main
 

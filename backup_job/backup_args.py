@@ -32,7 +32,8 @@ def add_arguments(backup: argparse.ArgumentParser) -> None:
                              f"{codec.default_threads()}; 1 in the parallel mode, whose table streams run beside it)")
     backup.add_argument("--resume-window-bytes", type=int, default=transfer.DEFAULT_WINDOW_BYTES,
                         help="bytes kept to resume the uploads after a broken connection, shared in equal parts by the "
-                             "archive and the --jobs table streams in the parallel mode (default %(default)s)")
+                             "archive and the table streams running at once in the parallel mode (default "
+                             "%(default)s)")
 
 
 def request_from(args: argparse.Namespace, bucket: str) -> dump.BackupRequest:

@@ -135,8 +135,9 @@ class TableDumps:
                 held += block
                 if block and len(held) < codec.PROBE_BYTES:
                     continue
-                sizes[2] = self.level or codec.level_for(bytes(held))
-                compressor, block, held = codec.Compressor(sizes[2], 1), bytes(held), bytearray()
+                block, held = bytes(held), bytearray()
+                sizes[2] = self.level or codec.level_for(block)
+                compressor = codec.Compressor(sizes[2], 1)
             if not block:
                 break
             for piece in compressor.compress(block):

@@ -17,8 +17,9 @@ horizon - for less time.
 The reader keeps pg_dump's pipe drained while the connection is busy, and the
 queue bounds memory: QUEUE_BYTES of dump plus the resume window of the upload
 (backup_job.transfer, 32 MiB) are held, whatever the size of the dump; in the
-parallel mode the archive and the `--jobs` table streams share both in equal
-parts, and the archive's zstd runs on one thread beside the tables' own.
+parallel mode the archive and the table streams running at once (`--jobs`, at
+most one per big table) share both in equal parts (each window at least
+MIN_WINDOW_BYTES), and the archive's zstd runs on one thread beside theirs.
 Nothing touches disk.
 
 The upload is one resumable-upload request of unknown size whose body is the
@@ -67,7 +68,7 @@ class BackupRequest:
     compression: str = codec.ZSTD
     compress_level: int = codec.DEFAULT_ZSTD_LEVEL
     table_level: int | None = None  # the parallel mode's table streams; None: each chosen (codec.level_for)
-    compress_threads: int | None = None  # zstd's threads for the archive; None: backup_args' default
+    compress_threads: int | None = None  # zstd's threads for the archive; None: the cores, 1 in the parallel mode
     mode: str = by_table.SINGLE  # a by_table mode: single, parallel or auto
     jobs: int = 2  # the parallel mode's table streams at once
     parallel_table_mb: int = by_table.PARALLEL_TABLE_MB
@@ -228,9 +229,11 @@ def run_backup(db: database.Database, request: BackupRequest, gcs: storage.Clien
         )
         # In the parallel mode the archive and the table streams share the resume window and the queue in equal
         # parts, and the archive's zstd takes one thread unless told otherwise: the table streams are the parallelism.
-        share = request.jobs + 1 if big else 1
+        share = min(request.jobs, len(big)) + 1 if big else 1  # the table streams that run at once, and the archive
         window = max(MIN_WINDOW_BYTES, request.window_bytes // share)
-        threads = request.compress_threads or (1 if big else codec.default_threads())
+        threads = request.compress_threads
+        if threads is None:
+            threads = 1 if big else codec.default_threads()
         enlarge_pipe(process.stdout)
         items: queue.Queue[_Item] = queue.Queue(maxsize=max(2, QUEUE_BYTES // READ_BYTES // share))
         stop = threading.Event()

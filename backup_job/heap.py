@@ -1,4 +1,4 @@
-"""glibc's heap set for a stream of megabyte blocks, before the job allocates any.
+"""glibc's heap set for a stream of megabyte blocks, before the job's own work allocates any.
 
 The job moves its data in blocks of about a megabyte (pipe reads, zstd pieces,
 the resume window's blocks) across several threads. With glibc's defaults two
@@ -10,15 +10,26 @@ things keep memory that was freed long ago:
 - each thread that meets a locked arena gets an arena of its own (up to eight
   per core), each keeping its own freed blocks.
 
-So the job's own process grew with the length of its stream: 178 MB after a
-2 GB dump of the benchmark's `random` dataset (the whole tree 190 MB, against
-160 MB at 200 MB), and 186 MB during a 150 MB parallel backup whose single-mode
-twin held 135 MB. Fixing the threshold at MMAP_THRESHOLD_BYTES (blocks above it
-are mapped on their own and unmapped when freed) and the arenas at ARENAS (the
-threads share them) gave 149 and 171 MB for the same two runs
-(tests/backup_job/test_heap.py checks the
-mechanism; docs/benchmarks.md has the figures). mallopt is glibc's: elsewhere
-(musl) it does nothing and the defaults stand.
+So the job's own process (Python, without pg_dump) grew with the length of its
+stream: 178 MB at the end of a 2 GB backup of the benchmark's `random` dataset,
+and 186 MB during a 150 MB parallel backup whose single-mode twin held 135 MB.
+Fixing the threshold at MMAP_THRESHOLD_BYTES (blocks above it are mapped on
+their own and unmapped when freed) and the arenas at ARENAS (the threads share
+them) gave 149 MB and 171 MB for the same two runs. tests/backup_job/test_heap.py
+checks the mechanism; docs/benchmarks.md has the whole trees' peaks at 200 MB
+and 2 GB.
+
+It costs CPU: every block above the threshold is mapped, zeroed and unmapped
+again. Measured against glibc's defaults (one run each, the same database):
+a 2 GB `random` backup took 32-35 CPU-seconds instead of 23-29 (its wall time,
+bound by the storage emulator, did not grow), a 300 MB parallel `app` backup
+18.8 instead of 16.2, with peaks of 161-164 MB against 173-178 and 183 MB
+against 199. Thresholds of 1.25 MiB, 2 MiB and 4 MiB, or the arenas alone,
+cost less but held 192-195 MB in the parallel backup, too near its 200 MB
+target. So only `backup` (__main__) sets the heap: `restore` and
+`restore-check` stay under 200 MB with glibc's defaults (170 MB at most, a
+2 GB parallel restore) and would pay the CPU in their wall time. mallopt is
+glibc's: elsewhere (musl) it does nothing and the defaults stand.
 https://man7.org/linux/man-pages/man3/mallopt.3.html
 """
 
