@@ -1,7 +1,7 @@
 """Benchmark: the backup job side by side with the tools a team would pick instead, and the floors.
 
     python -m bench [--datasets random,app] [--sizes-mb 200,600] [--repeat 3] [--jobs N] [--json]
-                    [--tools job,naive,smart_open,barman]
+                    [--tools job,naive,smart_open,barman] [--resume FILE]
 
 For each dataset and target size it fills one database until its `pg_dump -Fc`
 (default level) is about that size (bench/datasets.py: `random`, one table of
@@ -29,7 +29,9 @@ server and the same fake-gcs-server:
 
 It prints medians and the ratios to the floors measured in the same run
 (bench/report.py), seconds per GB at each size, and each target of issue 25,
-met or not. `--json` prints one object per dataset, size and tool instead.
+met or not. `--json` prints one object per dataset, size and tool instead. With `--resume FILE` each finished
+dataset and size is kept in FILE, and a run with the same FILE and settings takes those instead of running them
+again (bench/resume.py): the hours-long run of issue 25 can be stopped between sizes and continued.
 Servers listen on 127.0.0.1, live in temporary folders and are stopped on exit,
 error or Ctrl-C (SIGINT or SIGTERM: exit 130 with one line).
 
@@ -53,7 +55,7 @@ from pathlib import Path
 import psycopg
 from google.cloud import storage
 
-from bench import barman_cloud, datasets, floors, harness, peers, report
+from bench import barman_cloud, datasets, floors, harness, peers, report, resume
 from bench.measure import Watched
 from tests.services import PostgresServer, StorageEmulator
 
@@ -157,6 +159,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print one JSON object per dataset, size and tool")
     parser.add_argument("--tools", default=",".join(TOOLS),
                         help="tools besides the floors, comma-separated (default %(default)s)")
+    parser.add_argument("--resume", type=Path, metavar="FILE",
+                        help="keep each finished dataset and size's rows in FILE, and take those already there "
+                             "instead of running them again (the same settings only)")
     return parser
 
 
@@ -176,6 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, argparse.ArgumentTypeError):
         parser.error(f"--sizes-mb takes positive whole numbers of MB separated by commas, not {args.sizes_mb!r}")
     selected = {TOOLS[key] for key in chosen}
+    record = None
+    if args.resume is not None:
+        try:
+            record = resume.Record(args.resume, {"repeat": args.repeat, "tools": sorted(chosen), "jobs": args.jobs,
+                                                 "code": resume.code()})
+        except resume.Mismatch as exc:
+            parser.error(str(exc))
 
     def log(message: str) -> None:
         print(message, file=sys.stderr if args.json else sys.stdout, flush=True)
@@ -203,8 +215,15 @@ def main(argv: list[str] | None = None) -> int:
         watched = Watched(int((postgres.data / "postmaster.pid").read_text().split()[0]), emulator._server._process.pid)
         for dataset in names:
             for size_mb in sizes:
-                rows += run_size(dataset, size_mb, args.repeat, selected, args.jobs, postgres, watched, gcs, scratch,
+                if record is not None and (kept := record.finished(dataset, size_mb)):
+                    log(f"{dataset} {size_mb} MB: {len(kept)} rows from {args.resume}")
+                    rows += kept
+                    continue
+                group = run_size(dataset, size_mb, args.repeat, selected, args.jobs, postgres, watched, gcs, scratch,
                                  relay, log)
+                rows += group
+                if record is not None:
+                    record.keep(group)
     except KeyboardInterrupt:
         print("interrupted: the servers and temporary folders are removed", file=sys.stderr, flush=True)
         return 130
