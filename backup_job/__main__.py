@@ -11,7 +11,7 @@ from backup_job import errors, heap
 
 errors.handle_sigterm()
 _command = sys.argv[1] if sys.argv[1:2] and sys.argv[1] in errors.COMMANDS else None
-if _command == "backup":
+if _command == errors.Command.BACKUP:
     heap.tune()  # before the client libraries allocate: backup_job.heap says why, and why only here
 try:
     from backup_job.cli import main
