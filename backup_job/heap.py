@@ -20,16 +20,17 @@ checks the mechanism; docs/benchmarks.md has the whole trees' peaks at 200 MB
 and 2 GB.
 
 It costs CPU: every block above the threshold is mapped, zeroed and unmapped
-again. Measured against glibc's defaults (one run each, the same database):
-a 2 GB `random` backup took 32-35 CPU-seconds instead of 23-29 (its wall time,
-bound by the storage emulator, did not grow), a 300 MB parallel `app` backup
-18.8 instead of 16.2, with peaks of 161-164 MB against 173-178 and 183 MB
-against 199. Thresholds of 1.25 MiB, 2 MiB and 4 MiB, or the arenas alone,
-cost less but held 192-195 MB in the parallel backup, too near its 200 MB
-target. So only `backup` (__main__) sets the heap: `restore` and
-`restore-check` stay under 200 MB with glibc's defaults (170 MB at most, a
-2 GB parallel restore) and would pay the CPU in their wall time. mallopt is
-glibc's: elsewhere (musl) it does nothing and the defaults stand.
+again. Measured against glibc's defaults (the same database, the job and its
+pg_dump): two 2 GB `random` backups took 35.3 and 32.1 CPU-seconds against 28.5
+and 23.5 (+24 % and +37 %; the wall time, bound by the storage emulator, did
+not grow), with peaks of 161 and 164 MB against 178 and 173; a 300 MB parallel
+`app` backup 18.8 against 16.2, with 183 MB against 199 for the whole tree.
+Thresholds of 1.25 MiB, 2 MiB and 4 MiB, or the arenas alone, cost less but
+held 192-195 MB in the parallel backup, too near its 200 MB target. So only
+`backup` (__main__) sets the heap: `restore` and `restore-check` stay under
+200 MB with glibc's defaults (170 MB at most, a 2 GB parallel restore) and
+would pay the CPU in their wall time. mallopt is glibc's: elsewhere (musl) it
+does nothing and the defaults stand.
 https://man7.org/linux/man-pages/man3/mallopt.3.html
 """
 
