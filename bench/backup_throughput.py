@@ -30,8 +30,9 @@ server and the same fake-gcs-server:
 It prints medians and the ratios to the floors measured in the same run
 (bench/report.py), seconds per GB at each size, and each target of issue 25,
 met or not. `--json` prints one object per dataset, size and tool instead. With `--resume FILE` each finished
-dataset and size is kept in FILE, and a run with the same FILE and settings takes those instead of running them
-again (bench/resume.py): the hours-long run of issue 25 can be stopped between sizes and continued.
+dataset and size, and each finished run of every tool, is kept in FILE, and a run with the same FILE and settings
+takes those instead of running them again (bench/resume.py): the hours-long run of issue 25 can be stopped
+anywhere and continued, losing at most the run in progress.
 Servers listen on 127.0.0.1, live in temporary folders and are stopped on exit,
 error or Ctrl-C (SIGINT or SIGTERM: exit 130 with one line).
 
@@ -98,8 +99,9 @@ def _failure(exc: Exception) -> str:
 
 def run_size(dataset: str, size_mb: int, repeat: int, selected: set[str], jobs: int, postgres: PostgresServer,
              watched: Watched, gcs: storage.Client, scratch: Path, relay: barman_cloud.BarmanRelay | None,
-             log: Callable[[str], None]) -> list[dict]:
-    """Fill one database with `dataset` for a ~size_mb dump, run every tool `repeat` times, return the rows."""
+             log: Callable[[str], None], record: resume.Record | None = None) -> list[dict]:
+    """Fill one database with `dataset` for a ~size_mb dump, run every tool `repeat` times (less the runs `record`
+    kept, each new run kept there as it finishes), return the rows."""
     source = f"bench_{dataset}_{size_mb}"
     url = postgres.create_database(source)
     log(f"filling a {dataset} database for a ~{size_mb} MB dump ...")
@@ -115,17 +117,28 @@ def run_size(dataset: str, size_mb: int, repeat: int, selected: set[str], jobs: 
     variants = {report.JOB_SINGLE: harness.SINGLE, report.JOB_PARALLEL: harness.PARALLEL}
     order = [t for t in runners if t in selected or t.startswith("floor") or (t in variants and report.JOB in selected)]
     outcomes: dict[str, list[harness.Outcome]] = {t: [] for t in order}
-    for attempt in range(repeat):
+    kept = record.runs_of(dataset, size_mb)[:repeat] if record is not None else []
+    for run in kept:
+        for tool in order:
+            if tool in run:
+                outcomes[tool].append(run[tool])
+    if kept:
+        log(f"  {dataset} {size_mb} MB: {len(kept)} of {repeat} runs from {record.path}")  # type: ignore[union-attr]
+    for attempt in range(len(kept), repeat):
+        this: dict[str, harness.Outcome] = {}
         for tool in order:
             if tool in variants and (dataset not in PARALLEL_DATASETS
                                      or all(o.mode == variants[tool] for o in outcomes[report.JOB])):
                 continue  # the job's default ran in this mode already, or the dataset has one big table
             log(f"  {dataset} {size_mb} MB, run {attempt + 1}/{repeat}: {tool}")
             try:
-                outcomes[tool].append(runners[tool]())
+                this[tool] = runners[tool]()
             except Exception as exc:  # noqa: BLE001 - a failing tool is reported in its row, the others go on
                 log(f"    failed: {_failure(exc)}")
-                outcomes[tool].append(harness.Outcome(error=_failure(exc)))
+                this[tool] = harness.Outcome(error=_failure(exc))
+            outcomes[tool].append(this[tool])
+        if record is not None:
+            record.keep_run(dataset, size_mb, this)
     rows = [report.summarise(tool, dataset, size_mb, outcomes[tool]) for tool in order if outcomes[tool]]
     report.add_ratios(rows)
     for row in rows:  # the recovery model's figure: database MB (MiB, as the model counts) restored per second
@@ -160,8 +173,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tools", default=",".join(TOOLS),
                         help="tools besides the floors, comma-separated (default %(default)s)")
     parser.add_argument("--resume", type=Path, metavar="FILE",
-                        help="keep each finished dataset and size's rows in FILE, and take those already there "
-                             "instead of running them again (the same settings only)")
+                        help="keep each finished dataset and size's rows, and each finished run of a size, in FILE, "
+                             "and take those already there instead of running them again (the same settings only)")
     return parser
 
 
@@ -220,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                     rows += kept
                     continue
                 group = run_size(dataset, size_mb, args.repeat, selected, args.jobs, postgres, watched, gcs, scratch,
-                                 relay, log)
+                                 relay, log, record)
                 rows += group
                 if record is not None:
                     record.keep(group)

@@ -1,14 +1,15 @@
 """`python -m bench --resume FILE`: a long run in pieces. A second run with the same FILE and settings takes the
-sizes the first one finished and runs only the rest; a FILE made with other settings, or that is no record, is
-refused with exit 2 and one line."""
+sizes the first one finished, and the runs it finished of a size it did not, and runs only the rest; a FILE made
+with other settings, or that is no record, is refused with exit 2 and one line."""
 
 from __future__ import annotations
 
 import json
+import statistics
 
 import pytest
 
-from bench import resume
+from bench import backup_throughput, report, resume
 from bench.backup_throughput import main
 
 ARGS = ["--datasets", "random", "--tools", "job", "--json"]
@@ -45,3 +46,47 @@ def test_a_file_that_is_no_record_is_refused_and_left_alone(tmp_path, capsys):
         main([*ARGS, "--repeat", "1", "--sizes-mb", "2", "--resume", str(other)])
     assert refused.value.code == 2 and "is not a record of this benchmark" in capsys.readouterr().err
     assert other.read_text() == "[1, 2, 3]"
+
+
+def test_a_run_stopped_inside_a_size_keeps_its_finished_runs_and_the_next_runs_only_the_missing_ones(
+        tmp_path, capsys, monkeypatch):
+    """Stopped (SIGTERM, Ctrl-C) in the second of two runs at one size: FILE keeps the first run's measurements;
+    the next run fills the database again, runs every tool once more and reports the medians of both runs."""
+    record, real = tmp_path / "run.json", backup_throughput._runners
+    measured: dict[str, list] = {}
+    stop = {"at": 2}  # the upload floor's second call is stopped
+
+    def counted(bench, relay):
+        def wrap(tool, runner):
+            def run():
+                if tool == report.UPLOAD and len(measured.get(tool, [])) + 1 == stop["at"]:
+                    raise KeyboardInterrupt
+                outcome = runner()
+                measured.setdefault(tool, []).append(outcome)
+                return outcome
+            return run
+        return {tool: wrap(tool, runner) for tool, runner in real(bench, relay).items()}
+
+    monkeypatch.setattr(backup_throughput, "_runners", counted)
+    args = [*ARGS, "--repeat", "2", "--sizes-mb", "2", "--resume", str(record)]
+    assert main(args) == 130
+    capsys.readouterr()
+    kept = json.loads(record.read_text())
+    assert kept["rows"] == [] and len(kept["runs"]) == 1 and kept["runs"][0]["sizeMb"] == 2
+    assert set(kept["runs"][0]["outcomes"]) == set(measured), "every tool of the first run"
+    first = {tool: len(outcomes) for tool, outcomes in measured.items()}
+
+    stop["at"] = 0
+    assert main(args) == 0
+    said = capsys.readouterr()
+    assert f"random 2 MB: 1 of 2 runs from {record}" in said.err
+    assert "run 1/2" not in said.err and said.err.count(f"run 2/2: {report.JOB}\n") == 1
+    assert all(len(measured[tool]) == first.get(tool, 0) + 1 for tool in measured), "each tool ran once more"
+    rows = {row["tool"]: row for row in json.loads(said.out)}
+    job = rows[report.JOB]
+    assert job["runs"] == 2
+    kept_and_new = [measured[report.JOB][0], measured[report.JOB][-1]]  # not the job of the run that was stopped
+    assert job["backupSeconds"] == round(statistics.median(o.backup.seconds for o in kept_and_new), 2)
+    assert job["ratioToPgDumpFc"] is not None and rows[report.UPLOAD]["runs"] == 2
+    after = json.loads(record.read_text())
+    assert after["runs"] == [] and after["rows"] == list(rows.values()), "the size's rows replace its runs"
