@@ -63,8 +63,8 @@ $(VENV)/.bench-installed: $(STAMP) bench/requirements.txt
 	touch $@
 
 ## bench: the backup job beside its peers (barman, smart_open, a plain loop) and the floors, on two datasets, all measured in the same run
-## It takes hours: stopped, `make bench` again continues after the last finished size (--resume; refused, exit 2,
-## once backup_job/ or bench/ changed: remove .venv/bench-run.json to start again).
+## It takes hours: stopped, `make bench` again continues after the last finished run of every tool (--resume;
+## refused, exit 2, once backup_job/ or bench/ changed: remove .venv/bench-run.json to start again).
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench --datasets random,app --sizes-mb 200,600,2000 --repeat 3 --resume $(VENV)/bench-run.json
 

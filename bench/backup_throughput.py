@@ -146,6 +146,8 @@ def run_size(dataset: str, size_mb: int, repeat: int, selected: set[str], jobs: 
         row["fill"] = sizing
         if row["restoreSeconds"]:
             row["restoreDatabaseMbPerSecond"] = round(database_bytes / 2**20 / row["restoreSeconds"], 1)
+    if record is not None:  # before the clean-up below: a kill there leaves the rows, not runs that need a new fill
+        record.keep(rows)
     with psycopg.connect(postgres.url(), autocommit=True) as connection:  # the next size's cluster holds only its own
         connection.execute(f'DROP DATABASE "{source}" WITH (FORCE)')
         connection.execute("CHECKPOINT")
@@ -235,8 +237,6 @@ def main(argv: list[str] | None = None) -> int:
                 group = run_size(dataset, size_mb, args.repeat, selected, args.jobs, postgres, watched, gcs, scratch,
                                  relay, log, record)
                 rows += group
-                if record is not None:
-                    record.keep(group)
     except KeyboardInterrupt:
         print("interrupted: the servers and temporary folders are removed", file=sys.stderr, flush=True)
         return 130

@@ -6,9 +6,9 @@ FILE holds the settings that make rows comparable (`--repeat`, `--tools`, `--job
 committed trees of backup_job/ and bench/), every finished dataset and size's rows, and the measurements of each
 finished run of a size not finished yet. A run with FILE takes the rows already in it instead of running those
 sizes again, and of a size in progress runs only the runs still missing (on a database filled again, to the same
-size), then reports the medians of all its runs. It writes FILE again after each run (a temporary file renamed
-over it, so a kill never leaves half of one). A FILE made with other settings or code is refused: its rows would
-not be comparable.
+size; its row's `fill` and `databaseBytes` are that fill's), then reports the medians of all its runs. It writes
+FILE again after each run (a temporary file renamed over it, so a kill never leaves half of one). A FILE made
+with other settings or code is refused: its rows would not be comparable.
 """
 
 from __future__ import annotations
@@ -55,16 +55,21 @@ class Record:
         try:
             document = json.loads(path.read_text())
             kept, rows, runs = document["settings"], document["rows"], document.get("runs", [])
-            outcomes_of = [(run["dataset"], run["sizeMb"], _outcomes(run["outcomes"])) for run in runs]
+            if not (isinstance(kept, dict) and isinstance(rows, list) and isinstance(runs, list)):
+                raise TypeError("settings, rows and runs")
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise Mismatch(f"{path} is not a record of this benchmark ({type(exc).__name__}): use another file") from None
         if kept != settings:
             differ = ", ".join(f"{key} {kept.get(key)!r} there, {value!r} here" for key, value in settings.items()
                                if kept.get(key) != value)
             raise Mismatch(f"{path} was made with other settings ({differ}): use another file")
+        try:
+            self.runs = [{"dataset": _typed(run["dataset"], str), "sizeMb": _typed(run["sizeMb"], int),
+                          "outcomes": _outcomes(run["outcomes"])} for run in runs]
+        except (TypeError, KeyError, AttributeError) as exc:
+            raise Mismatch(f"{path} holds a run this benchmark cannot read ({type(exc).__name__}: {exc}): "
+                           "use another file") from None
         self.rows = [row for row in rows if isinstance(row, dict)]
-        self.runs = [{"dataset": dataset, "sizeMb": size_mb, "outcomes": outcomes}
-                     for dataset, size_mb, outcomes in outcomes_of]
 
     def finished(self, dataset: str, size_mb: int) -> list[dict]:
         """The rows kept for `dataset` at `size_mb` (none: it was not run yet)."""
@@ -80,7 +85,8 @@ class Record:
         self._write()
 
     def keep(self, rows: list[dict]) -> None:
-        """Add one finished dataset and size's rows (its runs are in them now), and write the file again."""
+        """Add one finished dataset and size's rows (its runs are in them now: they are dropped), and write the file
+    again."""
         self.rows += rows
         done = {(row.get("dataset"), row.get("sizeMb")) for row in rows}
         self.runs = [run for run in self.runs if (run["dataset"], run["sizeMb"]) not in done]
@@ -94,12 +100,28 @@ class Record:
         os.replace(partial, self.path)
 
 
-def _outcomes(kept: dict[str, dict]) -> dict[str, Outcome]:
-    """The Outcomes of one run, from the JSON `_write` made of them."""
-    def run(fields: dict | None) -> Run | None:
-        return Run(**fields) if fields else None
+def _typed(value: Any, kind: Any) -> Any:
+    """`value` if it is a `kind` (a type or a union of types; a bool is no number), else TypeError."""
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise TypeError(f"{value!r} is no {getattr(kind, '__name__', kind)}")
+    return value
 
-    return {tool: Outcome(backup=run(o["backup"]), restore=run(o["restore"]), stored_bytes=o["stored_bytes"],
-                          extra={name: Run(**fields) for name, fields in o["extra"].items()}, error=o["error"],
-                          mode=o["mode"])
-            for tool, o in kept.items()}
+
+def _run(fields: Any) -> Run:
+    """A Run from the JSON `_write` made of it: every field present, every figure a number."""
+    numbers = {name: _typed(fields[name], int | float) for name in
+               (f.name for f in dataclasses.fields(Run) if f.name != "cpu_by_program")}
+    programs = _typed(fields["cpu_by_program"], dict)
+    return Run(**numbers, cpu_by_program={_typed(k, str): _typed(v, int | float)
+                                          for k, v in programs.items()})
+
+
+def _outcomes(kept: Any) -> dict[str, Outcome]:
+    """The Outcomes of one run, from the JSON `_write` made of them."""
+    return {_typed(tool, str): Outcome(backup=_run(o["backup"]) if o["backup"] is not None else None,
+                                       restore=_run(o["restore"]) if o["restore"] is not None else None,
+                                       stored_bytes=_typed(o["stored_bytes"], int),
+                                       extra={_typed(name, str): _run(fields) for name, fields in o["extra"].items()},
+                                       error=o["error"] if o["error"] is None else _typed(o["error"], str),
+                                       mode=_typed(o["mode"], str))
+            for tool, o in _typed(kept, dict).items()}

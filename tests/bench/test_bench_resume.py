@@ -4,6 +4,7 @@ with other settings, or that is no record, is refused with exit 2 and one line."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 
@@ -11,6 +12,8 @@ import pytest
 
 from bench import backup_throughput, report, resume
 from bench.backup_throughput import main
+from bench.harness import Outcome
+from bench.measure import Run
 
 ARGS = ["--datasets", "random", "--tools", "job", "--json"]
 
@@ -72,8 +75,9 @@ def test_a_run_stopped_inside_a_size_keeps_its_finished_runs_and_the_next_runs_o
     assert main(args) == 130
     capsys.readouterr()
     kept = json.loads(record.read_text())
-    assert kept["rows"] == [] and len(kept["runs"]) == 1 and kept["runs"][0]["sizeMb"] == 2
-    assert set(kept["runs"][0]["outcomes"]) == set(measured), "every tool of the first run"
+    assert kept["rows"] == [] and len(kept["runs"]) == 1, "the first run, not the stopped one"
+    assert resume._outcomes(kept["runs"][0]["outcomes"]) == {tool: runs[0] for tool, runs in measured.items()}, \
+        "every figure of every tool's first run, exactly"
     first = {tool: len(outcomes) for tool, outcomes in measured.items()}
 
     stop["at"] = 0
@@ -81,7 +85,7 @@ def test_a_run_stopped_inside_a_size_keeps_its_finished_runs_and_the_next_runs_o
     said = capsys.readouterr()
     assert f"random 2 MB: 1 of 2 runs from {record}" in said.err
     assert "run 1/2" not in said.err and said.err.count(f"run 2/2: {report.JOB}\n") == 1
-    assert all(len(measured[tool]) == first.get(tool, 0) + 1 for tool in measured), "each tool ran once more"
+    assert all(len(measured[tool]) == first[tool] + 1 for tool in measured), "each tool ran once more"
     rows = {row["tool"]: row for row in json.loads(said.out)}
     job = rows[report.JOB]
     assert job["runs"] == 2
@@ -90,3 +94,35 @@ def test_a_run_stopped_inside_a_size_keeps_its_finished_runs_and_the_next_runs_o
     assert job["ratioToPgDumpFc"] is not None and rows[report.UPLOAD]["runs"] == 2
     after = json.loads(record.read_text())
     assert after["runs"] == [] and after["rows"] == list(rows.values()), "the size's rows replace its runs"
+
+
+def test_runs_are_kept_by_size_and_a_finished_size_replaces_only_its_own(tmp_path):
+    path, settings = tmp_path / "run.json", {"repeat": 3, "tools": ["job"], "jobs": 2, "code": "c"}
+    record = resume.Record(path, settings)
+    first = Outcome(backup=Run(1.5, cpu_by_program={"pg_dump": 0.5}), stored_bytes=7, mode="parallel",
+                    extra={"restore-check": Run(2.0)})
+    record.keep_run("app", 200, {"backup_job": first})
+    record.keep_run("app", 600, {"backup_job": Outcome(error="failed")})
+    record.keep_run("app", 200, {"backup_job": Outcome(restore=Run(3.0))})
+    again = resume.Record(path, settings)
+    assert [runs["backup_job"] for runs in again.runs_of("app", 200)] == [first, Outcome(restore=Run(3.0))]
+    again.keep([{"dataset": "app", "sizeMb": 200, "tool": "backup_job"}])
+    final = resume.Record(path, settings)
+    assert final.runs_of("app", 200) == [] and final.finished("app", 200)
+    assert final.runs_of("app", 600) == [{"backup_job": Outcome(error="failed")}], "the other size's run stays"
+
+
+def test_an_earlier_record_without_runs_loads_and_a_run_it_cannot_read_is_refused_in_one_line(tmp_path):
+    path, settings = tmp_path / "run.json", {"repeat": 1, "tools": ["job"], "jobs": 2, "code": "c"}
+    path.write_text(json.dumps({"settings": settings, "rows": [{"dataset": "random", "sizeMb": 2}]}))
+    assert resume.Record(path, settings).finished("random", 2)
+    run = {"backup": {**dataclasses.asdict(Run(1.0)), "seconds": "fast"}, "restore": None, "stored_bytes": 1,
+           "extra": {}, "error": None, "mode": "single"}
+    path.write_text(json.dumps({"settings": settings, "rows": [],
+                                "runs": [{"dataset": "random", "sizeMb": 2, "outcomes": {"backup_job": run}}]}))
+    with pytest.raises(resume.Mismatch, match=r"holds a run this benchmark cannot read .TypeError: 'fast' is no"):
+        resume.Record(path, settings)
+    for broken in ('{"settings": [], "rows": []}', '{"settings": {}, "rows": 3}', '[1]'):
+        path.write_text(broken)
+        with pytest.raises(resume.Mismatch, match="is not a record of this benchmark"):
+            resume.Record(path, settings)
