@@ -98,8 +98,7 @@ from tools.failback_phases import (
     Unsafe,
 )
 from tools.failback_sites import PARTIAL, Site, SiteError, WaitTimeout, last_line
-from tools.failover import _Parser, _seconds, _stack
-from tools.operator import Interrupted, stoppable
+from tools.operator import Interrupted, Parser, seconds_argument, stack_argument, stoppable
 
 
 def _prefix(text: str) -> list[str]:
@@ -134,7 +133,7 @@ def no_copy_running(site: Site) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The command line."""
-    command = _Parser(prog="python -m tools.failback", description=__doc__,
+    command = Parser(prog="python -m tools.failback", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     for site in ("us", "eu"):
         upper = site.upper()
@@ -145,13 +144,13 @@ def parser() -> argparse.ArgumentParser:
                              help=f"runs a command as postgres on the {upper} database host (default: directly)")
     command.add_argument("--bindir", default=None, help="PostgreSQL's programs on the database hosts "
                                                         "(default: where pg_ctl on PATH links to, else Debian's newest)")
-    command.add_argument("--stack", type=_stack, default="dr", help="the stack the flip demotes (default dr)")
+    command.add_argument("--stack", type=stack_argument, default="dr", help="the stack the flip demotes (default dr)")
     command.add_argument("--skip-flip", action="store_true", help="leave the stack as it is (no tools.failover demote)")
-    command.add_argument("--timeout-seconds", type=_seconds(positive=False), default=600.0,
+    command.add_argument("--timeout-seconds", type=seconds_argument(positive=False), default=600.0,
                          help="each wait, and the flip's health wait (default 600)")
-    command.add_argument("--interval-seconds", type=_seconds(positive=True), default=1.0,
+    command.add_argument("--interval-seconds", type=seconds_argument(positive=True), default=1.0,
                          help="between polls, the flip's health polls too (default 1)")
-    command.add_argument("--stream-grace-seconds", type=_seconds(positive=False), default=STREAM_GRACE_SECONDS,
+    command.add_argument("--stream-grace-seconds", type=seconds_argument(positive=False), default=STREAM_GRACE_SECONDS,
                          help="how long a running US standby that does not stream from the EU gets to connect "
                               f"before it is rewound (default {STREAM_GRACE_SECONDS:g})")
     return command

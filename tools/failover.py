@@ -49,17 +49,17 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from core.contracts import ResourceType
 from tools.failover_health import HealthResult, wait_healthy
 from tools.failover_switch import PROMOTED_KEY, health_urls, short_name, switch
 from tools.offline import ROOT, SECRET_PLACEHOLDER, Plan, StackFileError, is_secret, plan_stack, unwrap
+from tools.operator import Parser, seconds_argument, stack_argument
 
 __all__ = ["Change", "FlipDiff", "HealthResult", "diff_plans", "health_urls", "main", "render_diff", "wait_healthy"]
 
@@ -167,49 +167,20 @@ def render_diff(stack: str, diff: FlipDiff, after: Plan) -> Iterable[str]:
         yield "UNSAFE: promotion would create, delete or replace resources; resource names must not depend on `promoted`"
 
 
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, with a usage error on one line."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (--help shows the usage)\n")
-
-
-def _stack(text: str) -> str:
-    try:
-        short_name(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
-def _seconds(positive: bool) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or value < 0 or (positive and value == 0):
-            raise argparse.ArgumentTypeError(f"'{text}' is not a finite number of seconds {'> 0' if positive else '>= 0'}")
-        return value
-
-    return parse
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m tools.failover`."""
-    parser = _Parser(prog="python -m tools.failover", description=__doc__,
+    parser = Parser(prog="python -m tools.failover", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     diff = commands.add_parser("diff", help="what promotion changes, resource by resource (offline)")
-    diff.add_argument("--stack", type=_stack, default="dr", help="dr, ORG/dr or ORG/raptorflow-dr/dr")
+    diff.add_argument("--stack", type=stack_argument, default="dr", help="dr, ORG/dr or ORG/raptorflow-dr/dr")
     for name in ("promote", "demote"):
         command = commands.add_parser(name, help=f"{name} the standby site for real (Pulumi CLI needed)")
-        command.add_argument("--stack", type=_stack, default="dr", help="dr, ORG/dr or ORG/raptorflow-dr/dr")
+        command.add_argument("--stack", type=stack_argument, default="dr", help="dr, ORG/dr or ORG/raptorflow-dr/dr")
         command.add_argument("--yes", action="store_true", help="apply (without it: preview only)")
-        command.add_argument("--timeout-seconds", type=_seconds(positive=False), default=600.0,
+        command.add_argument("--timeout-seconds", type=seconds_argument(positive=False), default=600.0,
                              help="health wait (default 600)")
-        command.add_argument("--interval-seconds", type=_seconds(positive=True), default=5.0,
+        command.add_argument("--interval-seconds", type=seconds_argument(positive=True), default=5.0,
                              help="between health polls (default 5)")
         command.add_argument("--project-dir", type=Path, default=ROOT, metavar="DIR",
                              help="folder of Pulumi.yaml and the stack files (default: this repo)")

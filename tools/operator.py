@@ -1,18 +1,25 @@
-"""What the operator commands that drive the Pulumi CLI share (tools.failover, tools.adopt, tools.image): a
-SIGTERM that ends the CLI they started too, the one line of a CLI failure worth printing, and a temporary copy
-of a stack file with some settings changed, for a run that must never change the real one."""
+"""What the operator commands share (tools.failover, tools.failback, tools.adopt, tools.image, tools.rotate,
+tools.secrets): their argparse (a usage error on one line; `--stack` and seconds arguments), a SIGTERM that ends
+the CLI they started too, the one line of a CLI failure worth printing, and a temporary copy of a stack file with
+some settings changed, for a run that must never change the real one. It loads no Pulumi SDK itself: a command
+that plans nothing (tools.failback) starts without it."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import math
 import os
 import re
 import signal
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from tools.offline import PROJECT, Plan
+from tools.stack_yaml import PROJECT
+
+if TYPE_CHECKING:  # the plan's types only: an operator command that plans nothing loads no Pulumi SDK
+    from tools.offline import Plan
 
 _NAME_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
 # Signals that end an operator command as Ctrl-C does: `kill`, and a closed terminal or SSH session.
@@ -70,6 +77,36 @@ def short_name(stack: str) -> str:
     if len(parts) == 3 and parts[1] != PROJECT:
         raise ValueError(f"'{stack}' is a stack of project {parts[1]}, not of {PROJECT}")
     return parts[-1]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (--help shows the usage)\n")
+
+
+def stack_argument(text: str) -> str:
+    """argparse type of a `--stack`: STACK, ORG/STACK or ORG/PROJECT/STACK of this project."""
+    try:
+        short_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def seconds_argument(positive: bool) -> Callable[[str], float]:
+    """argparse type of a duration in seconds: finite, >= 0 (> 0 when `positive`)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            raise argparse.ArgumentTypeError(f"'{text}' is not a finite number of seconds {'> 0' if positive else '>= 0'}")
+        return value
+
+    return parse
 
 
 class CannotSelect(Exception):
