@@ -62,6 +62,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+from tools.operator import STOPPING_SIGNALS
 from tools.pitr_api import (
     EXIT_API,
     EXIT_FAILED,
@@ -267,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: set {TOKEN_VARIABLE} to a Supabase access token (https://supabase.com/dashboard/account/"
               "tokens)", file=sys.stderr)
         return EXIT_USAGE
-    for signum in (signal.SIGTERM, signal.SIGHUP):  # as Ctrl-C: a `kill`, or the terminal or ssh session gone
+    for signum in STOPPING_SIGNALS:  # as Ctrl-C: a `kill`, or the terminal or ssh session gone
         signal.signal(signum, _interrupted)
     api = Api(args.api_url, token, args.project_ref)
     receipts = Receipts(args.state_dir or default_state_dir(), args.project_ref)
