@@ -4,6 +4,7 @@ shipped alongside, restored by starting a server on a new data directory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -23,6 +25,11 @@ from tests.services import free_port
 BIN = Path(sys.executable).parent
 
 
+ARMED = "ARMED"
+"""The file in the spool that a barman backup in progress puts there: without it the archive_command drops each
+segment, which no backup needs."""
+
+
 def barman_settings(spool: Path) -> dict[str, str]:
     """Server settings for barman's WAL archive.
 
@@ -30,8 +37,13 @@ def barman_settings(spool: Path) -> dict[str, str]:
     execute this machine's Python (it lives under root's home). So the archive_command copies each finished WAL
     segment into `spool`, and BarmanRelay - as root - ships every segment with barman-cloud-wal-archive: the same
     upload a real archive_command makes, a few hundred milliseconds later.
+
+    Only while barman's backup runs (BarmanRelay.armed): the WAL the other tools make - the fill, and each restore
+    writes as much WAL as the database it loads, about 7 GB at 2 GB of `app` - is no backup's and is dropped, or
+    one run of every tool would spool tens of GB.
     """
-    return {"archive_mode": "on", "archive_command": f"test ! -f {spool}/%f && cp %p {spool}/%f.part && mv {spool}/%f.part {spool}/%f",
+    keep = f"test ! -f {spool}/%f && cp %p {spool}/%f.part && mv {spool}/%f.part {spool}/%f"
+    return {"archive_mode": "on", "archive_command": f"if test -f {spool}/{ARMED}; then {keep}; fi",
             "archive_timeout": "0"}
 
 
@@ -43,14 +55,30 @@ class BarmanRelay:
         self.shipped: set[str] = set()
 
     def ship(self, env: dict[str, str]) -> None:
-        for segment in sorted(p for p in self.spool.iterdir() if p.name not in self.shipped and p.suffix != ".part"):
+        """Upload each segment spooled and not shipped yet, oldest first, then remove it from the spool."""
+        for segment in sorted(p for p in self.spool.iterdir() if p.name not in self.shipped and p.name != ARMED
+                              and p.suffix != ".part"):
             subprocess.run([str(BIN / "barman-cloud-wal-archive"), "--cloud-provider", "google-cloud-storage",
                             self.destination, "bench", str(segment)], env=env, check=True, capture_output=True)
             self.shipped.add(segment.name)
+            segment.unlink()
 
-    def skip_archived(self) -> None:
-        """Count every segment spooled so far as shipped: a backup's restore needs only the WAL from its start on."""
-        self.shipped.update(p.name for p in self.spool.iterdir() if p.suffix != ".part")
+    @contextlib.contextmanager
+    def armed(self) -> Iterator[None]:
+        """Spool the WAL while the block runs (barman's backup until its last segment is shipped), then drop what
+        is left: a backup's restore needs only the WAL from its start on, and the bucket has that."""
+        self._drop()
+        (self.spool / ARMED).touch()
+        try:
+            yield
+        finally:
+            (self.spool / ARMED).unlink(missing_ok=True)
+            self._drop()
+
+    def _drop(self) -> None:
+        for path in self.spool.iterdir():
+            if path.name != ARMED:
+                path.unlink(missing_ok=True)
 
     def remove_base(self, gcs: storage.Client, backup_id: str) -> None:
         """Delete a measured backup's base files (a copy of the whole cluster, on this machine's disk); its WAL stays."""
@@ -73,24 +101,24 @@ def barman(bench: Bench, relay: BarmanRelay) -> Outcome:
     barman-cloud-restore into a new data directory, the backup's WAL fetched with barman-cloud-wal-restore, and a
     server started on it until it accepts connections (recovery to the end of the backup)."""
     env = bench.env("postgres")
-    relay.skip_archived()  # WAL from before the backup (the fill, other tools' restores) is neither its cost nor needed
-    backup = run([str(BIN / "barman-cloud-backup"), "--cloud-provider", "google-cloud-storage", relay.destination,
-                  "bench"], bench.watched, env=env)
-    shipping = time.perf_counter()
-    with psycopg.connect(bench.postgres.url(), autocommit=True) as connection:
-        connection.execute("SELECT pg_switch_wal()")  # a no-op if the backup's end already switched
-    deadline = time.monotonic() + 60
-    while True:  # the backup is restorable once its last WAL segment is in the bucket
-        relay.ship(env)
-        listing = subprocess.run([str(BIN / "barman-cloud-backup-show"), "--cloud-provider", "google-cloud-storage",
-                                  "--format", "json", relay.destination, "bench", "latest"], env=env,
-                                 capture_output=True, text=True, check=True)
-        shown = json.loads(listing.stdout)
-        info = shown.get("cloud", shown)
-        end_wal = info.get("end_wal") or info.get("wal_until_next_backup") or ""
-        if (end_wal and end_wal in relay.shipped) or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    with relay.armed():  # WAL from before the backup (the fill, other tools' restores) is neither its cost nor needed
+        backup = run([str(BIN / "barman-cloud-backup"), "--cloud-provider", "google-cloud-storage", relay.destination,
+                      "bench"], bench.watched, env=env)
+        shipping = time.perf_counter()
+        with psycopg.connect(bench.postgres.url(), autocommit=True) as connection:
+            connection.execute("SELECT pg_switch_wal()")  # a no-op if the backup's end already switched
+        deadline = time.monotonic() + 60
+        while True:  # the backup is restorable once its last WAL segment is in the bucket
+            relay.ship(env)
+            listing = subprocess.run([str(BIN / "barman-cloud-backup-show"), "--cloud-provider",
+                                      "google-cloud-storage", "--format", "json", relay.destination, "bench", "latest"],
+                                     env=env, capture_output=True, text=True, check=True)
+            shown = json.loads(listing.stdout)
+            info = shown.get("cloud", shown)
+            end_wal = info.get("end_wal") or info.get("wal_until_next_backup") or ""
+            if (end_wal and end_wal in relay.shipped) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
     backup = Run(backup.seconds + time.perf_counter() - shipping, backup.peak_rss_bytes, backup.cpu_seconds,
                  backup.server_cpu_seconds, backup.storage_cpu_seconds)
     backup_id = info.get("backup_id")
