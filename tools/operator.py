@@ -1,8 +1,8 @@
 """What the operator commands share (tools.failover, tools.failback, tools.adopt, tools.image, tools.rotate,
-tools.secrets): their argparse (a usage error on one line; `--stack` and seconds arguments), a SIGTERM that ends
-the CLI they started too, the one line of a CLI failure worth printing, and a temporary copy of a stack file with
-some settings changed, for a run that must never change the real one. It loads no Pulumi SDK itself: a command
-that plans nothing (tools.failback) starts without it."""
+tools.secrets): the argparse of failover and failback (a usage error on one line; `--stack` and seconds
+arguments), a SIGTERM that ends the CLI they started too, the one line of a CLI failure worth printing, and a
+temporary copy of a stack file with some settings changed, for a run that must never change the real one. It
+loads no Pulumi SDK itself: a command that plans nothing (tools.failback) starts without it."""
 
 from __future__ import annotations
 
