@@ -63,10 +63,12 @@ $(VENV)/.bench-installed: $(STAMP) bench/requirements.txt
 	touch $@
 
 ## bench: the backup job beside its peers (barman, smart_open, a plain loop) and the floors, on two datasets, all measured in the same run
-## It takes hours: stopped, `make bench` again continues after the last finished run of every tool (--resume;
-## refused, exit 2, once backup_job/ or bench/ changed: remove .venv/bench-run.json to start again).
+## It takes hours: stopped, `make bench` again continues after the last finished run of every tool (--resume).
+## Its record is BENCH_RECORD, kept in the repository so that a run continues on a new checkout: commit it when
+## you stop. Refused, exit 2, once backup_job/ or bench/ changed: remove it to start again.
+BENCH_RECORD ?= docs/bench-run.json
 bench: $(VENV)/.bench-installed
-	$(BIN)/python -m bench --datasets random,app --sizes-mb 200,600,2000 --repeat 3 --resume $(VENV)/bench-run.json
+	$(BIN)/python -m bench --datasets random,app --sizes-mb 200,600,2000 --repeat 3 --resume $(BENCH_RECORD)
 
 ## drill: the recovery drill with a database of 1.2 GB (4 min 30 s on 2 idle cores on 2026-11-29, 7 min with the
 ## cores shared), then the regional outage again in real time (--time-scale 1: the uptime checks, the alert's
