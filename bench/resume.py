@@ -1,6 +1,6 @@
 """`--resume FILE`: a long benchmark in pieces. The run issue 25 asks for (two datasets, three sizes up to 2 GB,
 three runs of every tool) takes hours on a two-core machine, and one run of every tool at 2 GB of the `app`
-dataset close to an hour; a run stopped in the middle loses only the run (one pass of every tool) in progress.
+dataset about 100 minutes (its fill included); a run stopped in the middle loses only the run (one pass of every tool) in progress.
 
 FILE holds the settings that make rows comparable (`--repeat`, `--tools`, `--jobs`, and the code measured: the
 committed trees of backup_job/ and bench/), every finished dataset and size's rows, and the measurements of each

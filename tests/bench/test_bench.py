@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -81,6 +82,15 @@ def test_the_targets_say_met_or_not_met_with_the_numbers():
     assert any("parallel restore >= 1.3x faster than single-stream: not measured" in line for line in missed)
 
 
+def test_a_peer_that_failed_in_every_run_is_named_not_left_out():
+    failed = harness.Outcome(backup=None, restore=None, stored_bytes=0, mode=harness.SINGLE,
+                             error="CalledProcessError: barman-cloud-backup returned 1")
+    rows = _rows(job_backup=5.0) + [summarise(report.PHYSICAL, "app", 200, [failed])]
+    add_ratios(rows)
+    (line,) = [line for line in report.targets(rows) if "faster than every peer" in line]
+    assert line.endswith("met (1.8x; peers {'naive loop': 9.0}; failed in every run, not measured: barman-cloud)")
+
+
 def test_wal_segments_between_two_names_cross_a_log_id():
     assert barman_cloud.wal_segments("0000000100000000000000FE", "000000010000000100000001") == [
         "0000000100000000000000FE", "0000000100000000000000FF", "000000010000000100000000", "000000010000000100000001"]
@@ -96,6 +106,29 @@ def test_a_wrong_argument_is_refused_with_one_line(capsys, arguments, message):
     with pytest.raises(SystemExit) as exit_:
         main(arguments)
     assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+# `python -m bench` with a usage error (so nothing runs), then the storage timeout the job's modules loaded with.
+SHOW_STORAGE_TIMEOUT = """
+import os, runpy, sys
+sys.argv = ["bench", "--jobs", "1"]
+try:
+    runpy.run_module("bench", run_name="__main__")
+except SystemExit:
+    pass
+from backup_job import storage
+print(os.environ["BACKUP_STORAGE_TIMEOUT_SECONDS"], storage.STORAGE_TIMEOUT_SECONDS)
+"""
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "300 300.0"), ("90", "90 90.0")])
+def test_the_benchmark_waits_out_the_emulators_answer_to_a_2_gb_object_unless_told_otherwise(given, expected):
+    env = {k: v for k, v in os.environ.items() if k != "BACKUP_STORAGE_TIMEOUT_SECONDS"}
+    if given:
+        env["BACKUP_STORAGE_TIMEOUT_SECONDS"] = given
+    shown = subprocess.run([sys.executable, "-c", SHOW_STORAGE_TIMEOUT], env=env, capture_output=True, text=True,
+                           cwd=Path(__file__).resolve().parents[2], check=True, timeout=60)
+    assert shown.stdout.splitlines()[-1] == expected
 
 
 def test_the_parallel_restore_target_compares_the_jobs_parallel_row_with_its_single_row():
