@@ -9,6 +9,6 @@ import sys
 # load, for the job's processes and the in-process upload floor alike. An operator's own value wins.
 os.environ.setdefault("BACKUP_STORAGE_TIMEOUT_SECONDS", "300")
 
-from bench import backup_throughput  # noqa: E402  (after the setting above: backup_job reads it on import)
+from bench import backup_throughput  # after the setting above: backup_job reads it on import
 
 sys.exit(backup_throughput.main(sys.argv[1:]))

@@ -85,7 +85,7 @@ def test_the_targets_say_met_or_not_met_with_the_numbers():
 def test_a_peer_that_failed_in_every_run_is_named_not_left_out():
     failed = harness.Outcome(backup=None, restore=None, stored_bytes=0, mode=harness.SINGLE,
                              error="CalledProcessError: barman-cloud-backup returned 1")
-    rows = _rows(job_backup=5.0) + [summarise(report.PHYSICAL, "app", 200, [failed])]
+    rows = [*_rows(job_backup=5.0), summarise(report.PHYSICAL, "app", 200, [failed])]
     add_ratios(rows)
     (line,) = [line for line in report.targets(rows) if "faster than every peer" in line]
     assert line.endswith("met (1.8x; peers {'naive loop': 9.0}; failed in every run, not measured: barman-cloud)")
