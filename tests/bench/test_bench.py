@@ -35,9 +35,9 @@ def test_a_counted_command_reports_its_output_bytes_and_its_cpu_by_program():
     assert program.startswith("python") and measured.cpu_by_program[program] >= 0.2, measured.cpu_by_program
 
 
-def _outcome(backup=None, restore=None, stored=0, mode=harness.SINGLE):
+def _outcome(backup=None, restore=None, stored=0, mode=harness.SINGLE, error=None):
     return [harness.Outcome(backup=Run(backup) if backup else None, restore=Run(restore) if restore else None,
-                            stored_bytes=stored, mode=mode)]
+                            stored_bytes=stored, mode=mode, error=error)]
 
 
 def _rows(job_backup: float = 5.0, job_restore: float = 6.0, job_stored: int = 900) -> list[dict]:
@@ -83,9 +83,8 @@ def test_the_targets_say_met_or_not_met_with_the_numbers():
 
 
 def test_a_peer_that_failed_in_every_run_is_named_not_left_out():
-    failed = harness.Outcome(backup=None, restore=None, stored_bytes=0, mode=harness.SINGLE,
-                             error="CalledProcessError: barman-cloud-backup returned 1")
-    rows = [*_rows(job_backup=5.0), summarise(report.PHYSICAL, "app", 200, [failed])]
+    failed = _outcome(error="CalledProcessError: barman-cloud-backup returned 1")
+    rows = [*_rows(job_backup=5.0), summarise(report.PHYSICAL, "app", 200, failed)]
     add_ratios(rows)
     (line,) = [line for line in report.targets(rows) if "faster than every peer" in line]
     assert line.endswith("met (1.8x; peers {'naive loop': 9.0}; failed in every run, not measured: barman-cloud)")
